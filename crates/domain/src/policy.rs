@@ -1,0 +1,158 @@
+//! The one place where access is decided. Every HTTP handler and CLI path asks
+//! [`authorize`]; nothing else grants access.
+//!
+//! The rules follow the brief's role table. Access is deny-by-default: each role lists what
+//! it may do, and anything not listed falls through to [`Denied`]. Units are compartments:
+//! a role reaches a source only inside its own unit, and a handler only their own sources.
+
+use crate::{Role, UnitId, UserId};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub unit_id: UnitId,
+    pub role: Role,
+}
+
+/// The parts of a source record that access depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceScope {
+    pub unit_id: UnitId,
+    pub handler_id: UserId,
+    pub controller_id: UserId,
+}
+
+/// What is being asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// See one's own account and role home page.
+    ViewOwnAccount,
+    /// Open the source list at all; each entry is then checked with `ReadSource`.
+    ListSources,
+    CreateSource { unit_id: UnitId },
+    /// Read a source record: code name, reference, assignments. Never the identity.
+    ReadSource(SourceScope),
+    /// Decrypt the sealed identity. Always audited, always with a reason.
+    UnsealIdentity(SourceScope),
+    /// Change who handles or controls a source.
+    ReassignSource(SourceScope),
+    ManageUsers,
+    RotateVaultKey,
+    ReadAuditTrail,
+}
+
+/// The refusal. It carries no detail on purpose: why something is hidden is itself a hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not permitted")]
+pub struct Denied;
+
+/// Decides whether `actor` may perform `action`.
+pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
+    let in_unit = |unit_id: UnitId| unit_id == actor.unit_id;
+    let allowed = match (actor.role, action) {
+        (_, Action::ViewOwnAccount) => true,
+
+        (Role::Handler, Action::ListSources) => true,
+        (Role::Handler, Action::CreateSource { unit_id }) => in_unit(unit_id),
+        (Role::Handler, Action::ReadSource(s) | Action::UnsealIdentity(s)) => {
+            in_unit(s.unit_id) && s.handler_id == actor.user_id
+        }
+
+        (Role::Controller, Action::ListSources) => true,
+        (Role::Controller, Action::CreateSource { unit_id }) => in_unit(unit_id),
+        (
+            Role::Controller,
+            Action::ReadSource(s) | Action::UnsealIdentity(s) | Action::ReassignSource(s),
+        ) => in_unit(s.unit_id),
+
+        // Authorising officers judge a case from its record; they never need the identity.
+        (Role::AuthorisingOfficer, Action::ListSources) => true,
+        (Role::AuthorisingOfficer, Action::ReadSource(s)) => in_unit(s.unit_id),
+
+        // Inspectors read everything of the unit they inspect, but never unseal.
+        (Role::Inspector, Action::ListSources | Action::ReadAuditTrail) => true,
+        (Role::Inspector, Action::ReadSource(s)) => in_unit(s.unit_id),
+
+        // Separation of duties: administrators run the system, never read its content.
+        (Role::Administrator, Action::ManageUsers | Action::RotateVaultKey) => true,
+
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const UNIT: UnitId = UnitId(1);
+    const OTHER_UNIT: UnitId = UnitId(2);
+
+    fn actor(role: Role) -> Actor {
+        Actor { user_id: UserId(10), unit_id: UNIT, role }
+    }
+
+    fn scope(unit_id: UnitId, handler: i64) -> SourceScope {
+        SourceScope { unit_id, handler_id: UserId(handler), controller_id: UserId(11) }
+    }
+
+    #[test]
+    fn only_handlers_and_controllers_may_ever_unseal() {
+        for role in Role::ALL {
+            let own = Action::UnsealIdentity(scope(UNIT, 10));
+            let may = authorize(&actor(role), own).is_ok();
+            assert_eq!(may, matches!(role, Role::Handler | Role::Controller), "{role}");
+        }
+    }
+
+    #[test]
+    fn a_handler_reaches_only_their_own_sources() {
+        let handler = actor(Role::Handler);
+        assert!(authorize(&handler, Action::ReadSource(scope(UNIT, 10))).is_ok());
+        assert_eq!(authorize(&handler, Action::ReadSource(scope(UNIT, 99))), Err(Denied));
+        assert_eq!(authorize(&handler, Action::UnsealIdentity(scope(UNIT, 99))), Err(Denied));
+    }
+
+    #[test]
+    fn administrators_and_analysts_never_read_source_records() {
+        for role in [Role::Administrator, Role::Analyst, Role::WarningOfficer] {
+            assert_eq!(authorize(&actor(role), Action::ListSources), Err(Denied));
+            assert_eq!(authorize(&actor(role), Action::ReadSource(scope(UNIT, 10))), Err(Denied));
+        }
+    }
+
+    #[test]
+    fn only_administrators_manage_users_and_keys() {
+        for role in Role::ALL {
+            let admin = role == Role::Administrator;
+            assert_eq!(authorize(&actor(role), Action::ManageUsers).is_ok(), admin);
+            assert_eq!(authorize(&actor(role), Action::RotateVaultKey).is_ok(), admin);
+        }
+    }
+
+    fn any_role() -> impl Strategy<Value = Role> {
+        proptest::sample::select(Role::ALL.to_vec())
+    }
+
+    proptest! {
+        /// Units are compartments: nothing about a source crosses a unit boundary, whoever asks.
+        #[test]
+        fn no_role_reaches_a_source_of_another_unit(role in any_role(), handler in 0i64..20) {
+            let outside = scope(OTHER_UNIT, handler);
+            for action in [
+                Action::ReadSource(outside),
+                Action::UnsealIdentity(outside),
+                Action::ReassignSource(outside),
+                Action::CreateSource { unit_id: OTHER_UNIT },
+            ] {
+                prop_assert_eq!(authorize(&actor(role), action), Err(Denied));
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Versioned migrations, embedded in the binary, applied in order inside one transaction
+//! each, and recorded in `schema_migrations`.
+
+use sqlx::Executor;
+
+use crate::{Backend, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sqlite: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    postgres: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let mut write = store.begin_write().await?;
+    if store.backend == Backend::Postgres {
+        // Several servers may start at once against one database; one migrates, the rest wait.
+        write.tx.execute("SELECT pg_advisory_xact_lock(7201626)").await?;
+    }
+    write
+        .tx
+        .execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(&mut *write.tx)
+        .await?;
+    let applied = applied.unwrap_or(0);
+    if let Some(newest) = MIGRATIONS.last() {
+        if applied > newest.version {
+            return Err(StoreError::Corrupt(format!(
+                "the database schema is at version {applied}, newer than this build knows ({}); upgrade Tearline",
+                newest.version
+            )));
+        }
+    }
+    for migration in MIGRATIONS.iter().filter(|m| m.version > applied) {
+        let sql = match store.backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        sqlx::raw_sql(sql).execute(&mut *write.tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(crate::now_millis())
+            .execute(&mut *write.tx)
+            .await?;
+    }
+    write.commit().await
+}

@@ -1,0 +1,442 @@
+//! Units, accounts, sessions, vault key checks and the source registry.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tearline_domain::source::{Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus};
+use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
+
+use crate::{conflict_as, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub id: UnitId,
+    pub name: String,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub unit_id: UnitId,
+    /// The Argon2id PHC string; never a password.
+    pub password_hash: String,
+    pub failed_logins: i64,
+    pub locked_until: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("unit_id", &self.unit_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub role: Role,
+    pub unit_id: UnitId,
+    pub password_hash: &'a str,
+}
+
+/// A live session and the account behind it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: Timestamp,
+}
+
+/// A sealed identity as stored: ciphertext and wrapped data key, never plaintext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedColumns {
+    pub key_id: i64,
+    pub wrapped_key: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+pub struct NewSource<'a> {
+    pub code_name: &'a str,
+    pub reference: &'a PseudonymousRef,
+    pub unit_id: UnitId,
+    pub handler_id: UserId,
+    pub controller_id: UserId,
+    pub status: SourceStatus,
+    pub recruited_at: Timestamp,
+    pub sealed: SealedColumns,
+}
+
+const USER_COLUMNS: &str =
+    "u.id, u.username, u.display_name, u.role, u.unit_id, u.password_hash, u.failed_logins, u.locked_until";
+
+const SOURCE_COLUMNS: &str = "s.id, s.code_name, s.reference, s.unit_id, s.status, s.recruited_at, s.created_at,
+    (SELECT a.user_id FROM source_assignments a
+      WHERE a.source_id = s.id AND a.case_role = 'handler' AND a.until_at IS NULL) AS handler_id,
+    (SELECT a.user_id FROM source_assignments a
+      WHERE a.source_id = s.id AND a.case_role = 'controller' AND a.until_at IS NULL) AS controller_id";
+
+fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: UserId(row.try_get("id")?),
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        role: role.parse().map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
+        unit_id: UnitId(row.try_get("unit_id")?),
+        password_hash: row.try_get("password_hash")?,
+        failed_logins: row.try_get("failed_logins")?,
+        locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(Timestamp),
+    })
+}
+
+fn source_from_row(row: &AnyRow) -> Result<SourceRecord, StoreError> {
+    let id = SourceId(row.try_get("id")?);
+    let missing = |what: &str| StoreError::Corrupt(format!("source {} has no current {what}", id.0));
+    let reference: String = row.try_get("reference")?;
+    let status: String = row.try_get("status")?;
+    Ok(SourceRecord {
+        id,
+        code_name: row.try_get("code_name")?,
+        reference: PseudonymousRef::parse(&reference)
+            .ok_or_else(|| StoreError::Corrupt(format!("source {} has a malformed reference", id.0)))?,
+        unit_id: UnitId(row.try_get("unit_id")?),
+        handler_id: UserId(row.try_get::<Option<i64>, _>("handler_id")?.ok_or_else(|| missing("handler"))?),
+        controller_id: UserId(
+            row.try_get::<Option<i64>, _>("controller_id")?.ok_or_else(|| missing("controller"))?,
+        ),
+        status: status.parse().map_err(|e| StoreError::Corrupt(format!("source {}: {e}", id.0)))?,
+        recruited_at: Timestamp(row.try_get("recruited_at")?),
+        created_at: Timestamp(row.try_get("created_at")?),
+    })
+}
+
+fn sealed_from_row(row: &AnyRow) -> Result<SealedColumns, StoreError> {
+    Ok(SealedColumns {
+        key_id: row.try_get("vault_key_id")?,
+        wrapped_key: row.try_get("wrapped_key")?,
+        ciphertext: row.try_get("identity_ciphertext")?,
+    })
+}
+
+impl Store {
+    pub async fn create_unit(&self, name: &str, at: Timestamp) -> Result<UnitId, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar("INSERT INTO units (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(at.0)
+            .fetch_one(&mut *write.tx)
+            .await
+            .map_err(conflict_as("a unit with that name"))?;
+        write.commit().await?;
+        Ok(UnitId(id))
+    }
+
+    pub async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        let rows = sqlx::query("SELECT id, name FROM units ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok(Unit { id: UnitId(row.try_get("id")?), name: row.try_get("name")? }))
+            .collect()
+    }
+
+    pub async fn create_user(&self, user: NewUser<'_>, at: Timestamp) -> Result<UserId, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at)
+             VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING id",
+        )
+        .bind(user.username)
+        .bind(user.display_name)
+        .bind(user.role.as_str())
+        .bind(user.unit_id.0)
+        .bind(user.password_hash)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(conflict_as("a user with that username"))?;
+        write.commit().await?;
+        Ok(UserId(id))
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1");
+        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+        let row = sqlx::query(&sql).bind(id.0).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.username");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// Counts a failed login atomically; at `lock_after` failures the account locks until
+    /// `lock_until`. Returns the new failure count.
+    pub async fn note_login_failure(
+        &self,
+        id: UserId,
+        lock_after: i64,
+        lock_until: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let failures: i64 = sqlx::query_scalar(
+            "UPDATE users SET failed_logins = failed_logins + 1,
+                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
+             WHERE id = $1 RETURNING failed_logins",
+        )
+        .bind(id.0)
+        .bind(lock_after)
+        .bind(lock_until.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(failures)
+    }
+
+    pub async fn clear_login_failures(&self, id: UserId) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user: UserId,
+        csrf_token: &str,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash.to_vec())
+        .bind(user.0)
+        .bind(csrf_token)
+        .bind(at.0)
+        .bind(expires_at.0)
+        .execute(&mut *write.tx)
+        .await?;
+        write.commit().await
+    }
+
+    /// The live session for a token hash, if it has not expired by `now`.
+    pub async fn session(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s
+             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2"
+        );
+        let row = sqlx::query(&sql).bind(token_hash.to_vec()).bind(now.0).fetch_optional(&self.pool).await?;
+        row.map(|row| {
+            Ok(Session {
+                user: user_from_row(&row)?,
+                csrf_token: row.try_get("csrf_token")?,
+                expires_at: Timestamp(row.try_get("expires_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
+    /// Fingerprints of the vault keys this database's records were sealed under.
+    pub async fn vault_key_checks(&self) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT key_id, check_value FROM vault_keys ORDER BY key_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok((row.try_get("key_id")?, row.try_get("check_value")?))).collect()
+    }
+
+    /// Remembers a vault key's fingerprint; a key already known is left as it is.
+    pub async fn remember_vault_key(&self, key_id: i64, check: &[u8], at: Timestamp) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO vault_keys (key_id, check_value, added_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(check.to_vec())
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?;
+        write.commit().await
+    }
+
+    /// Registers a source with its sealed identity and its first handler and controller.
+    pub async fn create_source(&self, source: NewSource<'_>, at: Timestamp) -> Result<SourceId, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sources (code_name, reference, unit_id, status, recruited_at, created_at,
+                                  vault_key_id, wrapped_key, identity_ciphertext)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(source.code_name)
+        .bind(source.reference.as_str())
+        .bind(source.unit_id.0)
+        .bind(source.status.as_str())
+        .bind(source.recruited_at.0)
+        .bind(at.0)
+        .bind(source.sealed.key_id)
+        .bind(source.sealed.wrapped_key)
+        .bind(source.sealed.ciphertext)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(conflict_as("a source with that code name in this unit"))?;
+        for (role, user) in [(CaseRole::Handler, source.handler_id), (CaseRole::Controller, source.controller_id)] {
+            sqlx::query(
+                "INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(role.as_str())
+            .bind(user.0)
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?;
+        }
+        write.commit().await?;
+        Ok(SourceId(id))
+    }
+
+    pub async fn sources_in_unit(&self, unit: UnitId) -> Result<Vec<SourceRecord>, StoreError> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE s.unit_id = $1 ORDER BY s.code_name");
+        let rows = sqlx::query(&sql).bind(unit.0).fetch_all(&self.pool).await?;
+        rows.iter().map(source_from_row).collect()
+    }
+
+    pub async fn source(&self, id: SourceId) -> Result<Option<SourceRecord>, StoreError> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE s.id = $1");
+        let row = sqlx::query(&sql).bind(id.0).fetch_optional(&self.pool).await?;
+        row.as_ref().map(source_from_row).transpose()
+    }
+
+    /// The sealed identity of a source, still sealed.
+    pub async fn sealed_identity(&self, id: SourceId) -> Result<Option<SealedColumns>, StoreError> {
+        let row = sqlx::query("SELECT vault_key_id, wrapped_key, identity_ciphertext FROM sources WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(sealed_from_row).transpose()
+    }
+
+    /// Every sealed identity whose data key is not yet wrapped under `key_id`.
+    pub async fn sealed_identities_not_under(
+        &self,
+        key_id: i64,
+    ) -> Result<Vec<(SourceId, PseudonymousRef, SealedColumns)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, reference, vault_key_id, wrapped_key, identity_ciphertext FROM sources
+             WHERE vault_key_id <> $1 ORDER BY id",
+        )
+        .bind(key_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id = SourceId(row.try_get("id")?);
+                let reference: String = row.try_get("reference")?;
+                let reference = PseudonymousRef::parse(&reference)
+                    .ok_or_else(|| StoreError::Corrupt(format!("source {} has a malformed reference", id.0)))?;
+                Ok((id, reference, sealed_from_row(row)?))
+            })
+            .collect()
+    }
+
+    /// Replaces a record's wrapped data key, only if it is still the one that was read (so a
+    /// concurrent change is never overwritten). Returns whether it was replaced.
+    pub async fn replace_wrapped_key(
+        &self,
+        id: SourceId,
+        previous: &SealedColumns,
+        key_id: i64,
+        wrapped_key: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE sources SET vault_key_id = $1, wrapped_key = $2
+             WHERE id = $3 AND vault_key_id = $4 AND wrapped_key = $5",
+        )
+        .bind(key_id)
+        .bind(wrapped_key.to_vec())
+        .bind(id.0)
+        .bind(previous.key_id)
+        .bind(previous.wrapped_key.clone())
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        write.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Who held each case role for a source, and when, oldest first.
+    pub async fn assignments(&self, id: SourceId) -> Result<Vec<Assignment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.case_role, a.user_id, u.username, a.from_at, a.until_at FROM source_assignments a
+             JOIN users u ON u.id = a.user_id WHERE a.source_id = $1 ORDER BY a.from_at, a.id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let role: String = row.try_get("case_role")?;
+                Ok(Assignment {
+                    role: CaseRole::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown case role {role:?}")))?,
+                    user_id: UserId(row.try_get("user_id")?),
+                    username: row.try_get("username")?,
+                    from: Timestamp(row.try_get("from_at")?),
+                    until: row.try_get::<Option<i64>, _>("until_at")?.map(Timestamp),
+                })
+            })
+            .collect()
+    }
+
+    /// Hands a case role to another user: the current holder's term ends, the new one begins.
+    pub async fn reassign(&self, id: SourceId, role: CaseRole, user: UserId, at: Timestamp) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let ended = sqlx::query(
+            "UPDATE source_assignments SET until_at = $1
+             WHERE source_id = $2 AND case_role = $3 AND until_at IS NULL",
+        )
+        .bind(at.0)
+        .bind(id.0)
+        .bind(role.as_str())
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if ended == 0 {
+            return Err(StoreError::NotFound("source"));
+        }
+        sqlx::query("INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)")
+            .bind(id.0)
+            .bind(role.as_str())
+            .bind(user.0)
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+}

@@ -1,0 +1,61 @@
+//! Throwaway databases for tests, on either backend.
+//!
+//! PostgreSQL tests need `TEARLINE_TEST_POSTGRES_URL` (the README's test command sets it).
+//! Without it they fail loudly rather than pass by skipping.
+
+use rand::Rng;
+use sqlx::Executor;
+
+use crate::{Backend, Store};
+
+pub const POSTGRES_URL_VARIABLE: &str = "TEARLINE_TEST_POSTGRES_URL";
+
+/// Keeps a test database alive; a SQLite file lives in its temporary directory.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server tests run against.
+pub fn postgres_url() -> String {
+    std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_else(|_| {
+        panic!("{POSTGRES_URL_VARIABLE} is not set: the PostgreSQL store tests need a server (e.g. postgres://postgres@127.0.0.1:5432/test); the README's test command sets it")
+    })
+}
+
+/// A fresh, empty database URL: a new SQLite file, or a new schema on the test server.
+pub async fn fresh_database(backend: Backend) -> TestDatabase {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("tearline.db").display());
+            TestDatabase { url, _dir: Some(dir) }
+        }
+        Backend::Postgres => {
+            let base = postgres_url();
+            let schema = format!("tearline_test_{:016x}", rand::thread_rng().gen::<u64>());
+            sqlx::any::install_default_drivers();
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL test server at {base}: {e}"));
+            admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create test schema");
+            let separator = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+            TestDatabase { url, _dir: None }
+        }
+    }
+}
+
+/// A fresh store on `backend`, migrated.
+pub async fn fresh_store(backend: Backend) -> (Store, TestDatabase) {
+    let database = fresh_database(backend).await;
+    let store = Store::open(&database.url).await.expect("open test store");
+    (store, database)
+}
+
+impl Store {
+    /// Runs SQL with no checks, as an attacker with database access could.
+    pub async fn execute_unchecked(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        Ok(self.pool.execute(sql).await?.rows_affected())
+    }
+}
