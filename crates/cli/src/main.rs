@@ -1,1 +1,253 @@
-fn main() {}
+//! The `tearline` binary: `serve` runs the server; `admin` creates accounts and rotates the
+//! vault key from the data directory. Every setting has a flag, an environment variable and
+//! a config-file key; a flag wins over the environment, the environment over the file.
+
+mod config;
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tearline_domain::Role;
+use tearline_server::accounts::{create_user, NewUserRequest};
+use tearline_server::{demo, system_clock, AppState, Inner, ServerSettings, VaultKeys};
+use tearline_store::Store;
+
+use crate::config::{DataOptions, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "tearline",
+    version,
+    about = "Source handling with a sealed identity vault, graded intelligence and public warnings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (API and web UI).
+    Serve(ServeArgs),
+    /// Administer accounts and keys directly on the data directory.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataOptions,
+    /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long, env = "TEARLINE_LISTEN")]
+    listen: Option<String>,
+    /// Seed a fictional demo unit into an empty database and print its logins.
+    #[arg(long, env = "TEARLINE_DEMO")]
+    demo: bool,
+    /// Mark session cookies `Secure`: set this when a TLS proxy is in front.
+    #[arg(long, env = "TEARLINE_BEHIND_TLS")]
+    behind_tls: bool,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user (and their unit, if new). The password is read from standard input.
+    CreateUser {
+        #[command(flatten)]
+        data: DataOptions,
+        #[arg(long)]
+        username: String,
+        /// handler, controller, authorising-officer, analyst, warning-officer, inspector or administrator
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Add a vault key-encryption key and re-wrap every data key under it.
+    RotateKey {
+        #[command(flatten)]
+        data: DataOptions,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TEARLINE_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(AdminCommand::CreateUser {
+            data,
+            username,
+            role,
+            unit,
+            display_name,
+        }) => {
+            let settings = Settings::resolve(&data, None)?;
+            let store = open_store(&settings).await?;
+            VaultKeys::open(&store, settings.key_file.clone(), (system_clock())()).await?;
+            eprintln!("Password for {username} (12 or more characters), read from standard input:");
+            let mut password = zeroize::Zeroizing::new(String::new());
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("reading the password")?;
+            let password =
+                zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            let request = NewUserRequest {
+                username,
+                display_name,
+                role,
+                unit,
+                password,
+            };
+            let user = create_user(&store, &request, (system_clock())())
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!(
+                "created {} {} (id {}) in unit {}",
+                user.role, user.username, user.id.0, request.unit
+            );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::RotateKey { data }) => {
+            let settings = Settings::resolve(&data, None)?;
+            let store = open_store(&settings).await?;
+            let now = (system_clock())();
+            let keys = VaultKeys::open(&store, settings.key_file.clone(), now).await?;
+            let report = tearline_server::sources::rotate_vault_key(&store, &keys, now)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!(
+                "vault key {} is now active; {} data keys re-wrapped",
+                report.key_id, report.rewrapped
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn open_store(settings: &Settings) -> Result<Store> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    Store::open(&settings.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", settings.redacted_database_url()))
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let settings = Settings::resolve(&args.data, args.listen.as_deref())?;
+    let store = open_store(&settings).await?;
+    let clock = system_clock();
+    let keys = VaultKeys::open(&store, settings.key_file.clone(), clock()).await?;
+    let seeded = if args.demo || settings.demo {
+        demo::seed(&store, &keys, clock())
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        true
+    } else {
+        false
+    };
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let users = store.users().await?;
+    let state = AppState(Arc::new(Inner {
+        audit: Arc::new(store.clone()),
+        store: store.clone(),
+        keys,
+        clock,
+        settings: ServerSettings {
+            behind_tls: args.behind_tls || settings.behind_tls,
+            ..ServerSettings::default()
+        },
+    }));
+    println!("Tearline is running at http://{address}/");
+    println!("  database: {}", settings.redacted_database_url());
+    println!("  vault key file: {}", settings.key_file.display());
+    if seeded {
+        println!("Demo unit \"{}\" (fictional). Log in as:", demo::DEMO_UNIT);
+        for (role, username, _, password) in demo::DEMO_USERS {
+            println!("login: {role} {username} {password}");
+        }
+    } else if users.is_empty() {
+        println!("No users yet. Create the first administrator with:");
+        println!("  tearline admin create-user --data {} --username admin --role administrator --unit HQ", settings.data_dir.display());
+    }
+    let app = tearline_server::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! { _ = interrupt => {}, _ = terminate.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_unknown_role_is_a_clear_usage_error() {
+        let parsed = Cli::try_parse_from([
+            "tearline",
+            "admin",
+            "create-user",
+            "--username",
+            "x",
+            "--role",
+            "root",
+            "--unit",
+            "u",
+        ]);
+        let message = parsed.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("unknown role"), "{message}");
+    }
+}

@@ -64,6 +64,9 @@ pub struct AuditError(pub String);
 pub trait AuditLog: Send + Sync {
     async fn append(&self, event: &AuditEvent) -> Result<i64, AuditError>;
 
+    /// The sequence number of the newest event, 0 when the trail is empty.
+    async fn newest_seq(&self) -> Result<i64, AuditError>;
+
     /// Events with `seq > after`, oldest first, at most `limit`.
     async fn read(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AuditError>;
 }

@@ -30,7 +30,9 @@ pub enum Action {
     ViewOwnAccount,
     /// Open the source list at all; each entry is then checked with `ReadSource`.
     ListSources,
-    CreateSource { unit_id: UnitId },
+    CreateSource {
+        unit_id: UnitId,
+    },
     /// Read a source record: code name, reference, assignments. Never the identity.
     ReadSource(SourceScope),
     /// Decrypt the sealed identity. Always audited, always with a reason.
@@ -95,11 +97,19 @@ mod tests {
     const OTHER_UNIT: UnitId = UnitId(2);
 
     fn actor(role: Role) -> Actor {
-        Actor { user_id: UserId(10), unit_id: UNIT, role }
+        Actor {
+            user_id: UserId(10),
+            unit_id: UNIT,
+            role,
+        }
     }
 
     fn scope(unit_id: UnitId, handler: i64) -> SourceScope {
-        SourceScope { unit_id, handler_id: UserId(handler), controller_id: UserId(11) }
+        SourceScope {
+            unit_id,
+            handler_id: UserId(handler),
+            controller_id: UserId(11),
+        }
     }
 
     #[test]
@@ -107,7 +117,11 @@ mod tests {
         for role in Role::ALL {
             let own = Action::UnsealIdentity(scope(UNIT, 10));
             let may = authorize(&actor(role), own).is_ok();
-            assert_eq!(may, matches!(role, Role::Handler | Role::Controller), "{role}");
+            assert_eq!(
+                may,
+                matches!(role, Role::Handler | Role::Controller),
+                "{role}"
+            );
         }
     }
 
@@ -115,15 +129,24 @@ mod tests {
     fn a_handler_reaches_only_their_own_sources() {
         let handler = actor(Role::Handler);
         assert!(authorize(&handler, Action::ReadSource(scope(UNIT, 10))).is_ok());
-        assert_eq!(authorize(&handler, Action::ReadSource(scope(UNIT, 99))), Err(Denied));
-        assert_eq!(authorize(&handler, Action::UnsealIdentity(scope(UNIT, 99))), Err(Denied));
+        assert_eq!(
+            authorize(&handler, Action::ReadSource(scope(UNIT, 99))),
+            Err(Denied)
+        );
+        assert_eq!(
+            authorize(&handler, Action::UnsealIdentity(scope(UNIT, 99))),
+            Err(Denied)
+        );
     }
 
     #[test]
     fn administrators_and_analysts_never_read_source_records() {
         for role in [Role::Administrator, Role::Analyst, Role::WarningOfficer] {
             assert_eq!(authorize(&actor(role), Action::ListSources), Err(Denied));
-            assert_eq!(authorize(&actor(role), Action::ReadSource(scope(UNIT, 10))), Err(Denied));
+            assert_eq!(
+                authorize(&actor(role), Action::ReadSource(scope(UNIT, 10))),
+                Err(Denied)
+            );
         }
     }
 
@@ -132,7 +155,10 @@ mod tests {
         for role in Role::ALL {
             let admin = role == Role::Administrator;
             assert_eq!(authorize(&actor(role), Action::ManageUsers).is_ok(), admin);
-            assert_eq!(authorize(&actor(role), Action::RotateVaultKey).is_ok(), admin);
+            assert_eq!(
+                authorize(&actor(role), Action::RotateVaultKey).is_ok(),
+                admin
+            );
         }
     }
 

@@ -199,7 +199,14 @@ mod tests {
 
     #[test]
     fn malformed_references_are_refused() {
-        for bad in ["", "SR-", "SR-ABCD-EFGI", "XX-ABCD-EFGH", "SR-ABCDEEFGH", "SR-abcd-efgh"] {
+        for bad in [
+            "",
+            "SR-",
+            "SR-ABCD-EFGI",
+            "XX-ABCD-EFGH",
+            "SR-ABCDEEFGH",
+            "SR-abcd-efgh",
+        ] {
             assert_eq!(PseudonymousRef::parse(bad), None, "{bad}");
         }
     }
@@ -208,6 +215,9 @@ mod tests {
     fn code_names_are_trimmed_and_checked() {
         assert_eq!(validate_code_name("  NIGHTJAR "), Ok("NIGHTJAR"));
         assert_eq!(validate_code_name("X"), Err(CodeNameError::Length));
-        assert_eq!(validate_code_name("a<script>"), Err(CodeNameError::Characters));
+        assert_eq!(
+            validate_code_name("a<script>"),
+            Err(CodeNameError::Characters)
+        );
     }
 }

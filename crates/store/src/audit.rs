@@ -30,6 +30,14 @@ impl AuditLog for Store {
         Ok(seq)
     }
 
+    async fn newest_seq(&self) -> Result<i64, AuditError> {
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| AuditError(e.to_string()))?;
+        Ok(newest.unwrap_or(0))
+    }
+
     async fn read(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AuditError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor_id, action, object, reason, outcome FROM audit_events
@@ -43,6 +51,9 @@ impl AuditLog for Store {
         rows.iter()
             .map(|row| {
                 let outcome: String = row.try_get("outcome")?;
+                let outcome = Outcome::parse(&outcome).ok_or_else(|| {
+                    sqlx::Error::Decode(format!("unknown audit outcome {outcome:?}").into())
+                })?;
                 Ok(AuditRecord {
                     seq: row.try_get("seq")?,
                     event: AuditEvent {
@@ -51,7 +62,7 @@ impl AuditLog for Store {
                         action: row.try_get("action")?,
                         object: row.try_get("object")?,
                         reason: row.try_get("reason")?,
-                        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+                        outcome,
                     },
                 })
             })

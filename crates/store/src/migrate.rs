@@ -23,7 +23,10 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     let mut write = store.begin_write().await?;
     if store.backend == Backend::Postgres {
         // Several servers may start at once against one database; one migrates, the rest wait.
-        write.tx.execute("SELECT pg_advisory_xact_lock(7201626)").await?;
+        write
+            .tx
+            .execute("SELECT pg_advisory_xact_lock(7201626)")
+            .await?;
     }
     write
         .tx
@@ -50,12 +53,14 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             Backend::Postgres => migration.postgres,
         };
         sqlx::raw_sql(sql).execute(&mut *write.tx).await?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(crate::now_millis())
-            .execute(&mut *write.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(crate::now_millis())
+        .execute(&mut *write.tx)
+        .await?;
     }
     write.commit().await
 }

@@ -28,8 +28,14 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temporary directory");
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("tearline.db").display());
-            TestDatabase { url, _dir: Some(dir) }
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("tearline.db").display()
+            );
+            TestDatabase {
+                url,
+                _dir: Some(dir),
+            }
         }
         Backend::Postgres => {
             let base = postgres_url();
@@ -37,8 +43,13 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
             sqlx::any::install_default_drivers();
             let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
                 .await
-                .unwrap_or_else(|e| panic!("cannot reach the PostgreSQL test server at {base}: {e}"));
-            admin.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create test schema");
+                .unwrap_or_else(|e| {
+                    panic!("cannot reach the PostgreSQL test server at {base}: {e}")
+                });
+            admin
+                .execute(format!("CREATE SCHEMA {schema}").as_str())
+                .await
+                .expect("create test schema");
             let separator = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
             TestDatabase { url, _dir: None }

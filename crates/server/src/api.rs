@@ -1,0 +1,286 @@
+//! The JSON API under `/api/v1/`, described by `openapi.json` in this crate. Every handler
+//! authenticates with [`Caller`] and leaves the decision to the policy through the
+//! operations it calls.
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::json;
+use tearline_domain::audit::Outcome;
+use tearline_domain::policy::{authorize, Action};
+use tearline_domain::source::{Assignment, SourceRecord};
+use tearline_domain::SourceId;
+use zeroize::Zeroizing;
+
+use crate::accounts::{self, NewUserRequest, UserView};
+use crate::audit::record;
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::sources::{self, NewSourceRequest, ReassignRequest};
+use crate::state::AppState;
+
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/health",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
+        .route(
+            "/api/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/api/v1/auth/login", post(login))
+        .route("/api/v1/auth/logout", post(logout))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/sources", get(list_sources).post(create_source))
+        .route("/api/v1/sources/{id}", get(read_source))
+        .route("/api/v1/sources/{id}/unseal", post(unseal))
+        .route("/api/v1/sources/{id}/assignments", post(reassign))
+        .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/vault/rotate", post(rotate_vault_key))
+        .route("/api/v1/audit/events", get(audit_events))
+}
+
+/// JSON that failed to parse becomes a 400 with the reason, in the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| ApiJson(value))
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_json", rejection.body_text())
+            })
+    }
+}
+
+/// A numeric id in the path; anything else is a 400, not a panic or a 500.
+pub struct IdPath(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| IdPath(id))
+            .map_err(|_| {
+                ApiError::bad_request("invalid_id", "the id in the path must be an integer")
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    username: String,
+    password: Zeroizing<String>,
+}
+
+async fn login(
+    state: axum::extract::State<AppState>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let session = auth::log_in(&state, &request.username, &request.password).await?;
+    Ok(Json(json!({
+        "token": session.token.as_str(),
+        "csrf_token": session.csrf_token,
+        "user": UserView::from(&session.user),
+    })))
+}
+
+async fn logout(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    auth::log_out(&state, &caller).await?;
+    Ok(Json(json!({"status": "logged out"})))
+}
+
+async fn me(caller: Caller) -> Json<serde_json::Value> {
+    Json(json!({"user": UserView::from(&caller.user), "csrf_token": caller.csrf_token}))
+}
+
+#[derive(Serialize)]
+struct SourceList {
+    sources: Vec<SourceRecord>,
+}
+
+async fn list_sources(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+) -> Result<Json<SourceList>, ApiError> {
+    Ok(Json(SourceList {
+        sources: sources::list(&state, &caller).await?,
+    }))
+}
+
+async fn create_source(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewSourceRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let created = sources::create(&state, &caller, request).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(created)))
+}
+
+#[derive(Serialize)]
+struct SourceDetail {
+    source: SourceRecord,
+    assignments: Vec<Assignment>,
+}
+
+async fn read_source(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<Json<SourceDetail>, ApiError> {
+    let (source, assignments) = sources::read(&state, &caller, SourceId(id)).await?;
+    Ok(Json(SourceDetail {
+        source,
+        assignments,
+    }))
+}
+
+#[derive(Deserialize)]
+struct UnsealRequest {
+    reason: String,
+}
+
+async fn unseal(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<UnsealRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let identity = sources::unseal(&state, &caller, SourceId(id), &request.reason).await?;
+    Ok(Json(json!({"source_id": id, "identity": identity})))
+}
+
+async fn reassign(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<ReassignRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let assignments = sources::reassign(&state, &caller, SourceId(id), request).await?;
+    Ok(Json(json!({"assignments": assignments})))
+}
+
+/// Asks the policy for an administrative action and audits a refusal.
+pub async fn require(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    audit_action: &str,
+) -> Result<(), ApiError> {
+    if authorize(&caller.actor, action).is_ok() {
+        return Ok(());
+    }
+    record(
+        state,
+        Some(caller.user.id),
+        audit_action,
+        "system",
+        None,
+        Outcome::Denied,
+    )
+    .await?;
+    Err(ApiError::forbidden())
+}
+
+async fn list_users(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&state, &caller, Action::ManageUsers, "user.list").await?;
+    let users: Vec<UserView> = state
+        .store
+        .users()
+        .await?
+        .iter()
+        .map(UserView::from)
+        .collect();
+    Ok(Json(json!({"users": users})))
+}
+
+async fn create_user(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewUserRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&state, &caller, Action::ManageUsers, "user.create").await?;
+    let created = accounts::create_user(&state.store, &request, state.now()).await?;
+    record(
+        &state,
+        Some(caller.user.id),
+        "user.create",
+        &format!("user:{}", created.id.0),
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(created)))
+}
+
+async fn rotate_vault_key(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&state, &caller, Action::RotateVaultKey, "vault.rotate").await?;
+    record(
+        &state,
+        Some(caller.user.id),
+        "vault.rotate",
+        "vault",
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    let report = sources::rotate_vault_key(&state.store, &state.keys, state.now()).await?;
+    Ok(Json(report))
+}
+
+#[derive(Deserialize)]
+struct AuditPage {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+async fn audit_events(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    page: Result<Query<AuditPage>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(page) = page
+        .map_err(|_| ApiError::bad_request("invalid_query", "after and limit must be integers"))?;
+    require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    record(
+        &state,
+        Some(caller.user.id),
+        "audit.read",
+        &format!("audit:{}+{limit}", page.after),
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    let events = state
+        .audit
+        .read(page.after, limit)
+        .await
+        .map_err(|e| ApiError::internal("audit read", &e))?;
+    Ok(Json(json!({"events": events})))
+}

@@ -1,0 +1,310 @@
+//! Accounts and sessions: Argon2id password hashing, login with lockout, session tokens
+//! (bearer for the API, an `HttpOnly; SameSite=Strict` cookie for the UI) and CSRF tokens.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tearline_domain::audit::Outcome;
+use tearline_domain::policy::Actor;
+use tearline_store::User;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "tearline_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Hashes a password with Argon2id (the crate's defaults: 19 MiB, 2 passes, 1 lane, the
+/// OWASP-recommended minimum) and a random salt.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    check_password_policy(password)?;
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| ApiError::internal("password hashing", &e))
+}
+
+pub fn check_password_policy(password: &str) -> Result<(), ApiError> {
+    let length = password.chars().count();
+    if !(12..=256).contains(&length) {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            "a password must be 12 to 256 characters",
+        ));
+    }
+    Ok(())
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash of a password no one has, verified against when the username is unknown so that
+/// the answer takes as long as for a real account.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"decoy password never issued", &salt)
+            .map(|hash| hash.to_string())
+            .unwrap_or_default()
+    })
+}
+
+pub fn random_token() -> String {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    URL_SAFE_NO_PAD.encode(bytes.as_ref())
+}
+
+/// Sessions are looked up by the hash of their token, so the sessions table cannot be
+/// replayed from a stolen database copy.
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A session just opened: the token goes to the client once and is never stored.
+pub struct OpenedSession {
+    pub token: Zeroizing<String>,
+    pub csrf_token: String,
+    pub user: User,
+}
+
+/// Checks a username and password, applying the lockout, and opens a session.
+pub async fn log_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+) -> Result<OpenedSession, ApiError> {
+    let now = state.now();
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "wrong username or password",
+        )
+    };
+    let Some(user) = state.store.user_by_username(username).await? else {
+        verify_password(decoy_hash(), password);
+        crate::audit::record(
+            state,
+            None,
+            "auth.login",
+            "user:unknown",
+            None,
+            Outcome::Denied,
+        )
+        .await?;
+        return Err(invalid());
+    };
+    let object = format!("user:{}", user.id.0);
+    if user.locked_until.is_some_and(|until| until > now) {
+        crate::audit::record(
+            state,
+            Some(user.id),
+            "auth.login.locked",
+            &object,
+            None,
+            Outcome::Denied,
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "account_locked",
+            "too many failed logins: this account is locked for a while; try again later or ask an administrator",
+        ));
+    }
+    if !verify_password(&user.password_hash, password) {
+        let settings = &state.settings;
+        state
+            .store
+            .note_login_failure(
+                user.id,
+                settings.lock_after_failures,
+                now.plus_millis(settings.lockout_millis),
+            )
+            .await?;
+        crate::audit::record(
+            state,
+            Some(user.id),
+            "auth.login",
+            &object,
+            None,
+            Outcome::Denied,
+        )
+        .await?;
+        return Err(invalid());
+    }
+    if user.failed_logins > 0 {
+        state.store.clear_login_failures(user.id).await?;
+    }
+    let token = Zeroizing::new(random_token());
+    let csrf_token = random_token();
+    let expires = now.plus_millis(state.settings.session_lifetime_millis);
+    state
+        .store
+        .create_session(&token_hash(&token), user.id, &csrf_token, now, expires)
+        .await?;
+    crate::audit::record(
+        state,
+        Some(user.id),
+        "auth.login",
+        &object,
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    Ok(OpenedSession {
+        token,
+        csrf_token,
+        user,
+    })
+}
+
+pub async fn log_out(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    state
+        .store
+        .delete_session(&token_hash(&caller.token))
+        .await?;
+    crate::audit::record(
+        state,
+        Some(caller.user.id),
+        "auth.logout",
+        &format!("user:{}", caller.user.id.0),
+        None,
+        Outcome::Allowed,
+    )
+    .await
+}
+
+/// The `Set-Cookie` value for a new UI session.
+pub fn session_cookie(state: &AppState, token: &str) -> String {
+    let max_age = state.settings.session_lifetime_millis / 1000;
+    let secure = if state.settings.behind_tls {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
+}
+
+pub fn cleared_session_cookie(state: &AppState) -> String {
+    let secure = if state.settings.behind_tls {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+}
+
+/// How the caller presented their session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    Bearer,
+    Cookie,
+}
+
+/// An authenticated caller. Extracting it is what makes a route require a login; what the
+/// caller may then do is for the policy to say.
+pub struct Caller {
+    pub user: User,
+    pub actor: Actor,
+    pub csrf_token: String,
+    pub presented: Presented,
+    token: Zeroizing<String>,
+}
+
+impl Caller {
+    /// Checks a CSRF token sent with a cookie-authenticated change.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), ApiError> {
+        if self.presented == Presented::Bearer
+            || bool::from(self.csrf_token.as_bytes().ct_eq(sent.as_bytes()))
+        {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "the form is stale or forged; reload the page and try again",
+            ))
+        }
+    }
+}
+
+pub fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        let (token, presented) = match bearer {
+            Some(token) => (token, Presented::Bearer),
+            None => (
+                cookie_value(&parts.headers, SESSION_COOKIE)
+                    .ok_or_else(ApiError::unauthenticated)?,
+                Presented::Cookie,
+            ),
+        };
+        let session = state
+            .store
+            .session(&token_hash(token), state.now())
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        let caller = Caller {
+            actor: Actor {
+                user_id: session.user.id,
+                unit_id: session.user.unit_id,
+                role: session.user.role,
+            },
+            user: session.user,
+            csrf_token: session.csrf_token,
+            presented,
+            token: Zeroizing::new(token.to_owned()),
+        };
+        // API changes made with a cookie must carry the CSRF token in a header; forms carry
+        // it as a field and are checked by their handlers.
+        let changes = !matches!(parts.method, Method::GET | Method::HEAD);
+        if changes && presented == Presented::Cookie && parts.uri.path().starts_with("/api/") {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            caller.check_csrf(sent)?;
+        }
+        Ok(caller)
+    }
+}

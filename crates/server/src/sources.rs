@@ -1,0 +1,429 @@
+//! The source registry's operations, shared by the JSON API and the web UI. Each one asks
+//! the policy first, records to the audit trail, and only then touches sealed data.
+
+use serde::Deserialize;
+use tearline_domain::audit::Outcome;
+use tearline_domain::policy::{authorize, Action, SourceScope};
+use tearline_domain::source::{
+    validate_code_name, Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus,
+};
+use tearline_domain::{Role, SourceId, Timestamp, UserId};
+use tearline_store::{NewSource, SealedColumns, User};
+use tearline_vault::{Identity, KeyProvider, SealedIdentity, VaultError};
+
+use crate::audit::record;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn scope(record: &SourceRecord) -> SourceScope {
+    SourceScope {
+        unit_id: record.unit_id,
+        handler_id: record.handler_id,
+        controller_id: record.controller_id,
+    }
+}
+
+fn object(id: SourceId) -> String {
+    format!("source:{}", id.0)
+}
+
+/// The sources the caller may see, in code-name order.
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<SourceRecord>, ApiError> {
+    if authorize(&caller.actor, Action::ListSources).is_err() {
+        record(
+            state,
+            Some(caller.user.id),
+            "source.list",
+            "sources",
+            None,
+            Outcome::Denied,
+        )
+        .await?;
+        return Err(ApiError::forbidden());
+    }
+    let visible: Vec<SourceRecord> = state
+        .store
+        .sources_in_unit(caller.actor.unit_id)
+        .await?
+        .into_iter()
+        .filter(|source| authorize(&caller.actor, Action::ReadSource(scope(source))).is_ok())
+        .collect();
+    record(
+        state,
+        Some(caller.user.id),
+        "source.list",
+        &format!("unit:{}", caller.actor.unit_id.0),
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    Ok(visible)
+}
+
+/// Loads a source and checks `action` on it. A refusal looks exactly like a missing record.
+async fn load_for(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+    action: fn(SourceScope) -> Action,
+    audit_action: &str,
+) -> Result<SourceRecord, ApiError> {
+    let found = state.store.source(id).await?;
+    match found {
+        Some(source) if authorize(&caller.actor, action(scope(&source))).is_ok() => Ok(source),
+        _ => {
+            record(
+                state,
+                Some(caller.user.id),
+                audit_action,
+                &object(id),
+                None,
+                Outcome::Denied,
+            )
+            .await?;
+            Err(ApiError::not_found("source"))
+        }
+    }
+}
+
+/// A source record with who held its case roles; never the identity.
+pub async fn read(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+) -> Result<(SourceRecord, Vec<Assignment>), ApiError> {
+    let source = load_for(state, caller, id, Action::ReadSource, "source.read").await?;
+    let assignments = state.store.assignments(id).await?;
+    record(
+        state,
+        Some(caller.user.id),
+        "source.read",
+        &object(id),
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    Ok((source, assignments))
+}
+
+/// Whether the caller could unseal this source (to offer the form; the unseal still asks).
+pub fn may_unseal(caller: &Caller, source: &SourceRecord) -> bool {
+    authorize(&caller.actor, Action::UnsealIdentity(scope(source))).is_ok()
+}
+
+pub fn validate_reason(reason: &str) -> Result<&str, ApiError> {
+    let reason = reason.trim();
+    if !(10..=500).contains(&reason.chars().count()) {
+        return Err(ApiError::bad_request(
+            "reason_required",
+            "state why you need the identity, in 10 to 500 characters; the reason is recorded",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Decrypts a source's identity. The audit entry is durable before decryption starts; if it
+/// cannot be written, nothing is decrypted.
+pub async fn unseal(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+    reason: &str,
+) -> Result<Identity, ApiError> {
+    let reason = validate_reason(reason)?;
+    let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
+    record(
+        state,
+        Some(caller.user.id),
+        "source.unseal",
+        &object(id),
+        Some(reason),
+        Outcome::Allowed,
+    )
+    .await?;
+    let columns = state
+        .store
+        .sealed_identity(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("source"))?;
+    let sealed = sealed_from_columns(&columns)?;
+    let binding = source.reference.as_str().as_bytes();
+    let opened = match tearline_vault::open(state.keys.provider().as_ref(), &sealed, binding) {
+        // The key file may have been rotated by another process since it was loaded.
+        Err(VaultError::UnknownKey { .. }) => {
+            tearline_vault::open(state.keys.reload()?.as_ref(), &sealed, binding)
+        }
+        other => other,
+    };
+    match opened {
+        Ok(identity) => Ok(identity),
+        Err(error) => {
+            record(
+                state,
+                Some(caller.user.id),
+                "source.unseal.failed",
+                &object(id),
+                None,
+                Outcome::Failed,
+            )
+            .await?;
+            Err(error.into())
+        }
+    }
+}
+
+pub fn sealed_from_columns(columns: &SealedColumns) -> Result<SealedIdentity, ApiError> {
+    let key_id = u32::try_from(columns.key_id)
+        .map_err(|_| ApiError::internal("vault", &"stored vault key id out of range"))?;
+    Ok(SealedIdentity {
+        key_id,
+        wrapped_key: columns.wrapped_key.clone(),
+        ciphertext: columns.ciphertext.clone(),
+    })
+}
+
+/// A new source as submitted: the record's fields and the identity to seal.
+#[derive(Deserialize)]
+pub struct NewSourceRequest {
+    pub code_name: String,
+    #[serde(default)]
+    pub status: Option<SourceStatus>,
+    /// Username of the handler; defaults to the caller when the caller is a handler.
+    #[serde(default)]
+    pub handler: Option<String>,
+    /// Username of the controller; defaults to the caller when the caller is a controller.
+    #[serde(default)]
+    pub controller: Option<String>,
+    pub identity: Identity,
+}
+
+fn validate_identity(identity: &Identity) -> Result<(), ApiError> {
+    let bad = |message: &str| ApiError::bad_request("invalid_identity", message.to_owned());
+    if identity.full_name.trim().is_empty() || identity.full_name.chars().count() > 200 {
+        return Err(bad(
+            "identity.full_name is required, at most 200 characters",
+        ));
+    }
+    let lists = [
+        ("aliases", &identity.aliases),
+        ("phone_numbers", &identity.phone_numbers),
+        ("addresses", &identity.addresses),
+        ("family", &identity.family),
+    ];
+    for (name, values) in lists {
+        if values.len() > 20 || values.iter().any(|value| value.chars().count() > 300) {
+            return Err(bad(&format!(
+                "identity.{name} holds at most 20 entries of at most 300 characters"
+            )));
+        }
+    }
+    if identity.notes.chars().count() > 10_000
+        || identity
+            .date_of_birth
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 40)
+    {
+        return Err(bad(
+            "identity.notes is at most 10000 characters, identity.date_of_birth at most 40",
+        ));
+    }
+    Ok(())
+}
+
+/// Finds the user to hold a case role: named, or the caller if they hold that role.
+async fn case_officer(
+    state: &AppState,
+    caller: &Caller,
+    named: Option<&str>,
+    role: Role,
+) -> Result<User, ApiError> {
+    let field = if role == Role::Handler {
+        "handler"
+    } else {
+        "controller"
+    };
+    let user = match named.map(str::trim).filter(|name| !name.is_empty()) {
+        Some(username) => state.store.user_by_username(username).await?,
+        None if caller.user.role == role => Some(caller.user.clone()),
+        None => {
+            return Err(ApiError::bad_request(
+                "invalid_assignment",
+                format!("name the source's {field}"),
+            ))
+        }
+    };
+    user.filter(|user| user.role == role && user.unit_id == caller.actor.unit_id)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_assignment",
+                format!("the {field} must be a {field} of your unit"),
+            )
+        })
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    request: NewSourceRequest,
+) -> Result<SourceRecord, ApiError> {
+    if authorize(
+        &caller.actor,
+        Action::CreateSource {
+            unit_id: caller.actor.unit_id,
+        },
+    )
+    .is_err()
+    {
+        record(
+            state,
+            Some(caller.user.id),
+            "source.create",
+            "sources",
+            None,
+            Outcome::Denied,
+        )
+        .await?;
+        return Err(ApiError::forbidden());
+    }
+    let code_name = validate_code_name(&request.code_name)
+        .map_err(|e| ApiError::bad_request("invalid_code_name", e.to_string()))?
+        .to_owned();
+    validate_identity(&request.identity)?;
+    let handler = case_officer(state, caller, request.handler.as_deref(), Role::Handler).await?;
+    let controller = case_officer(
+        state,
+        caller,
+        request.controller.as_deref(),
+        Role::Controller,
+    )
+    .await?;
+    let reference = PseudonymousRef::generate(&mut rand::thread_rng());
+    let keys = state.keys.provider();
+    let sealed = tearline_vault::seal(
+        keys.as_ref(),
+        &request.identity,
+        reference.as_str().as_bytes(),
+    )?;
+    let now = state.now();
+    let id = state
+        .store
+        .create_source(
+            NewSource {
+                code_name: &code_name,
+                reference: &reference,
+                unit_id: caller.actor.unit_id,
+                handler_id: handler.id,
+                controller_id: controller.id,
+                status: request.status.unwrap_or(SourceStatus::Prospective),
+                recruited_at: now,
+                sealed: SealedColumns {
+                    key_id: i64::from(sealed.key_id),
+                    wrapped_key: sealed.wrapped_key,
+                    ciphertext: sealed.ciphertext,
+                },
+            },
+            now,
+        )
+        .await?;
+    record(
+        state,
+        Some(caller.user.id),
+        "source.create",
+        &object(id),
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    state
+        .store
+        .source(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("source"))
+}
+
+#[derive(Deserialize)]
+pub struct ReassignRequest {
+    pub role: CaseRole,
+    pub username: String,
+}
+
+/// Hands a case role to another officer of the unit; the history keeps who held it before.
+pub async fn reassign(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+    request: ReassignRequest,
+) -> Result<Vec<Assignment>, ApiError> {
+    load_for(state, caller, id, Action::ReassignSource, "source.reassign").await?;
+    let role = match request.role {
+        CaseRole::Handler => Role::Handler,
+        CaseRole::Controller => Role::Controller,
+    };
+    let successor = case_officer(state, caller, Some(&request.username), role).await?;
+    state
+        .store
+        .reassign(id, request.role, successor.id, state.now())
+        .await?;
+    record(
+        state,
+        Some(caller.user.id),
+        "source.reassign",
+        &object(id),
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    Ok(state.store.assignments(id).await?)
+}
+
+/// Adds a key-encryption key and re-wraps every data key under it. Records stay as they are.
+pub async fn rotate_vault_key(
+    store: &tearline_store::Store,
+    keys: &crate::state::VaultKeys,
+    now: Timestamp,
+) -> Result<RotationReport, ApiError> {
+    let key_id = tearline_vault::FileKeyring::add_key(keys.path())?;
+    let ring = keys.reload()?;
+    for check in ring.checks() {
+        store
+            .remember_vault_key(i64::from(check.key_id), &check.check, now)
+            .await?;
+    }
+    let mut rewrapped = 0;
+    for (id, reference, columns) in store.sealed_identities_not_under(i64::from(key_id)).await? {
+        let sealed = sealed_from_columns(&columns)?;
+        let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed, reference.as_str().as_bytes())?;
+        if store
+            .replace_wrapped_key(id, &columns, i64::from(fresh.key_id), &fresh.wrapped_key)
+            .await?
+        {
+            rewrapped += 1;
+        }
+    }
+    Ok(RotationReport {
+        key_id: ring.active_key_id(),
+        rewrapped,
+    })
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RotationReport {
+    pub key_id: u32,
+    pub rewrapped: usize,
+}
+
+/// The usernames behind ids, for showing assignments.
+pub async fn usernames(state: &AppState, ids: &[UserId]) -> Result<Vec<String>, ApiError> {
+    let mut names = Vec::with_capacity(ids.len());
+    for id in ids {
+        names.push(
+            state
+                .store
+                .user(*id)
+                .await?
+                .map_or_else(|| format!("user {}", id.0), |user| user.username),
+        );
+    }
+    Ok(names)
+}

@@ -1,0 +1,665 @@
+//! The server-rendered web UI: small askama templates, plain forms, no script. Pages call
+//! the same operations as the API, so the policy and the audit trail apply unchanged.
+
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use tearline_domain::audit::Outcome;
+use tearline_domain::policy::{authorize, Action};
+use tearline_domain::source::SourceRecord;
+use tearline_domain::{Role, SourceId, Timestamp};
+use tearline_vault::Identity;
+use zeroize::Zeroizing;
+
+use crate::accounts::{self, NewUserRequest};
+use crate::api::{require, IdPath};
+use crate::audit::record;
+use crate::auth::{self, cookie_value, Caller};
+use crate::error::ApiError;
+use crate::sources::{self, NewSourceRequest};
+use crate::state::AppState;
+
+const PRELOGIN_COOKIE: &str = "tearline_prelogin";
+const STYLESHEET: &str = include_str!("../assets/tearline.css");
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/sources", get(source_list).post(create_source))
+        .route("/sources/{id}", get(source_page))
+        .route("/sources/{id}/unseal", post(unseal))
+        .route("/users", get(users_page).post(create_user))
+        .route("/audit", get(audit_page))
+        .route(
+            "/assets/tearline.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    STYLESHEET,
+                )
+            }),
+        )
+}
+
+/// What the header shows: who is logged in and the sections their role opens.
+pub struct Nav {
+    username: String,
+    role_title: &'static str,
+    csrf: String,
+    sources: bool,
+    users: bool,
+    audit: bool,
+}
+
+impl Nav {
+    fn of(caller: &Caller) -> Nav {
+        let may = |action| authorize(&caller.actor, action).is_ok();
+        Nav {
+            username: caller.user.username.clone(),
+            role_title: caller.actor.role.title(),
+            csrf: caller.csrf_token.clone(),
+            sources: may(Action::ListSources),
+            users: may(Action::ManageUsers),
+            audit: may(Action::ReadAuditTrail),
+        }
+    }
+}
+
+/// A UI failure: a login redirect when unauthenticated, otherwise an error page.
+pub struct UiError(ApiError);
+
+impl From<ApiError> for UiError {
+    fn from(error: ApiError) -> UiError {
+        UiError(error)
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        if self.0.status == StatusCode::UNAUTHORIZED {
+            return Redirect::to("/login").into_response();
+        }
+        let page = ErrorPage {
+            nav: None,
+            title: self.0.status.canonical_reason().unwrap_or("Error"),
+            code: self.0.code,
+            message: &self.0.message,
+        };
+        (self.0.status, render(&page)).into_response()
+    }
+}
+
+type Page = Result<Response, UiError>;
+
+fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => ApiError::internal("template", &error).into_response(),
+    }
+}
+
+fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, UiError> {
+    caller.map_err(UiError)
+}
+
+pub fn format_time(at: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    nav: Option<Nav>,
+    title: &'a str,
+    code: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    csrf: String,
+    error: Option<String>,
+}
+
+/// The login form carries a double-submit token: a random value in a `SameSite=Strict`
+/// cookie and the same value in the form, so another site cannot log a victim in.
+fn login_form(error: Option<String>, status: StatusCode) -> Response {
+    let csrf = crate::auth::random_token();
+    let cookie =
+        format!("{PRELOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let page = render(&LoginPage {
+        nav: None,
+        csrf,
+        error,
+    });
+    (status, [(header::SET_COOKIE, cookie)], page).into_response()
+}
+
+async fn login_page() -> Response {
+    login_form(None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: Zeroizing<String>,
+    csrf: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return login_form(
+            Some("Enter a username and a password.".into()),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    if cookie_value(&headers, PRELOGIN_COOKIE) != Some(form.csrf.as_str()) {
+        return login_form(
+            Some("The form expired; please try again.".into()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    match auth::log_in(&state, &form.username, &form.password).await {
+        Ok(session) => {
+            let cookie = auth::session_cookie(&state, &session.token);
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::SET_COOKIE, cookie),
+                    (header::LOCATION, "/".to_owned()),
+                ],
+            )
+                .into_response()
+        }
+        Err(error) => login_form(Some(error.message), error.status),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    auth::log_out(&state, &caller).await?;
+    let cookie = auth::cleared_session_cookie(&state);
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, "/login".to_owned()),
+        ],
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    nav: Option<Nav>,
+    display_name: String,
+    role_title: &'static str,
+    unit_name: String,
+    duties: &'static str,
+    links: Vec<(&'static str, &'static str)>,
+}
+
+fn duties(role: Role) -> &'static str {
+    match role {
+        Role::Handler => "You meet your sources and keep their records. You see your own sources and can open a source's sealed identity when you state why; every opening is recorded.",
+        Role::Controller => "You supervise the handlers of your unit and see all of the unit's sources. Opening a sealed identity is recorded with your reason.",
+        Role::AuthorisingOfficer => "You judge the authorisation of your unit's sources from their records. You never see a source's identity, and you never authorise your own case.",
+        Role::Analyst => "You work with sanitised intelligence below the tearline: pseudonymous references and grading, never a source's identity or record.",
+        Role::WarningOfficer => "You turn threat assessments into public warnings for an area and follow their delivery. Source records are closed to you.",
+        Role::Inspector => "You inspect the unit's records read-only and verify the audit trail. Every record you read is itself recorded.",
+        Role::Administrator => "You manage accounts and the vault's keys. Separation of duties keeps source records and identities closed to you.",
+    }
+}
+
+async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    let nav = Nav::of(&caller);
+    let mut links = Vec::new();
+    if nav.sources {
+        links.push(("/sources", "Sources"));
+    }
+    if nav.users {
+        links.push(("/users", "Users"));
+    }
+    if nav.audit {
+        links.push(("/audit", "Audit trail"));
+    }
+    let unit_name = state
+        .store
+        .units()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .find(|unit| unit.id == caller.actor.unit_id)
+        .map(|unit| unit.name)
+        .unwrap_or_default();
+    Ok(render(&HomePage {
+        nav: Some(nav),
+        display_name: caller.user.display_name.clone(),
+        role_title: caller.actor.role.title(),
+        unit_name,
+        duties: duties(caller.actor.role),
+        links,
+    }))
+}
+
+struct SourceRow {
+    id: i64,
+    code_name: String,
+    reference: String,
+    status: &'static str,
+    handler: String,
+}
+
+#[derive(Template)]
+#[template(path = "sources.html")]
+struct SourcesPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<SourceRow>,
+    may_create: bool,
+    counterpart_label: &'static str,
+    counterpart_default: String,
+    error: Option<String>,
+}
+
+async fn sources_page(
+    state: &AppState,
+    caller: &Caller,
+    error: Option<String>,
+) -> Result<SourcesPage, UiError> {
+    let listed: Vec<SourceRecord> = sources::list(state, caller).await?;
+    let handlers = sources::usernames(
+        state,
+        &listed.iter().map(|s| s.handler_id).collect::<Vec<_>>(),
+    )
+    .await?;
+    let rows = listed
+        .into_iter()
+        .zip(handlers)
+        .map(|(source, handler)| SourceRow {
+            id: source.id.0,
+            code_name: source.code_name,
+            reference: source.reference.to_string(),
+            status: source.status.as_str(),
+            handler,
+        })
+        .collect();
+    let may_create = authorize(
+        &caller.actor,
+        Action::CreateSource {
+            unit_id: caller.actor.unit_id,
+        },
+    )
+    .is_ok();
+    let counterpart_role = if caller.actor.role == Role::Controller {
+        Role::Handler
+    } else {
+        Role::Controller
+    };
+    let counterpart_default = state
+        .store
+        .users()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .find(|user| user.unit_id == caller.actor.unit_id && user.role == counterpart_role)
+        .map(|user| user.username)
+        .unwrap_or_default();
+    Ok(SourcesPage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        rows,
+        may_create,
+        counterpart_label: if counterpart_role == Role::Handler {
+            "Handler"
+        } else {
+            "Controller"
+        },
+        counterpart_default,
+        error,
+    })
+}
+
+async fn source_list(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(&sources_page(&state, &caller, None).await?))
+}
+
+#[derive(Deserialize)]
+struct NewSourceForm {
+    csrf: String,
+    code_name: String,
+    #[serde(default)]
+    counterpart: String,
+    full_name: Zeroizing<String>,
+    #[serde(default)]
+    date_of_birth: Zeroizing<String>,
+    #[serde(default)]
+    aliases: Zeroizing<String>,
+    #[serde(default)]
+    phone_numbers: Zeroizing<String>,
+    #[serde(default)]
+    addresses: Zeroizing<String>,
+    #[serde(default)]
+    family: Zeroizing<String>,
+    #[serde(default)]
+    notes: Zeroizing<String>,
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn create_source(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<NewSourceForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let counterpart = Some(form.counterpart.clone()).filter(|name| !name.trim().is_empty());
+    let (handler, controller) = if caller.actor.role == Role::Controller {
+        (counterpart, None)
+    } else {
+        (None, counterpart)
+    };
+    let mut identity = Identity::default();
+    identity.full_name = form.full_name.trim().to_owned();
+    identity.date_of_birth = Some(form.date_of_birth.trim().to_owned()).filter(|d| !d.is_empty());
+    identity.aliases = lines(&form.aliases);
+    identity.phone_numbers = lines(&form.phone_numbers);
+    identity.addresses = lines(&form.addresses);
+    identity.family = lines(&form.family);
+    identity.notes = form.notes.trim().to_owned();
+    let request = NewSourceRequest {
+        code_name: form.code_name.clone(),
+        status: None,
+        handler,
+        controller,
+        identity,
+    };
+    match sources::create(&state, &caller, request).await {
+        Ok(created) => Ok(Redirect::to(&format!("/sources/{}", created.id.0)).into_response()),
+        Err(error)
+            if error.status == StatusCode::BAD_REQUEST || error.status == StatusCode::CONFLICT =>
+        {
+            let page = sources_page(&state, &caller, Some(error.message)).await?;
+            Ok((error.status, render(&page)).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "source.html")]
+struct SourcePage {
+    nav: Option<Nav>,
+    csrf: String,
+    source: SourceRecord,
+    registered: String,
+    assignments: Vec<(&'static str, String, String, String)>,
+    may_unseal: bool,
+    error: Option<String>,
+}
+
+async fn source_view(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+    error: Option<String>,
+) -> Result<SourcePage, UiError> {
+    let (source, history) = sources::read(state, caller, id).await?;
+    let assignments = history
+        .into_iter()
+        .map(|a| {
+            (
+                a.role.as_str(),
+                a.username,
+                format_time(a.from),
+                a.until.map(format_time).unwrap_or_else(|| "current".into()),
+            )
+        })
+        .collect();
+    Ok(SourcePage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        registered: format_time(source.created_at),
+        may_unseal: sources::may_unseal(caller, &source),
+        source,
+        assignments,
+        error,
+    })
+}
+
+async fn source_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(
+        &source_view(&state, &caller, SourceId(id), None).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct UnsealForm {
+    csrf: String,
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "identity.html")]
+struct IdentityPage {
+    nav: Option<Nav>,
+    code_name: String,
+    source_id: i64,
+    identity: Identity,
+}
+
+async fn unseal(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+    Form(form): Form<UnsealForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    match sources::unseal(&state, &caller, SourceId(id), &form.reason).await {
+        Ok(identity) => {
+            let source = state
+                .store
+                .source(SourceId(id))
+                .await
+                .map_err(ApiError::from)?;
+            let code_name = source.map(|s| s.code_name).unwrap_or_default();
+            Ok(render(&IdentityPage {
+                nav: Some(Nav::of(&caller)),
+                code_name,
+                source_id: id,
+                identity,
+            }))
+        }
+        Err(error) if error.code == "reason_required" => {
+            let page = source_view(&state, &caller, SourceId(id), Some(error.message)).await?;
+            Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Option<Nav>,
+    csrf: String,
+    users: Vec<(String, String, &'static str, String)>,
+    roles: Vec<(&'static str, &'static str)>,
+    error: Option<String>,
+}
+
+async fn users_view(
+    state: &AppState,
+    caller: &Caller,
+    error: Option<String>,
+) -> Result<UsersPage, UiError> {
+    require(state, caller, Action::ManageUsers, "user.list").await?;
+    let units = state.store.units().await.map_err(ApiError::from)?;
+    let unit_name = |id| {
+        units
+            .iter()
+            .find(|u| u.id == id)
+            .map(|u| u.name.clone())
+            .unwrap_or_default()
+    };
+    let users = state
+        .store
+        .users()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|u| {
+            (
+                u.username,
+                u.display_name,
+                u.role.title(),
+                unit_name(u.unit_id),
+            )
+        })
+        .collect();
+    Ok(UsersPage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        users,
+        roles: Role::ALL.iter().map(|r| (r.as_str(), r.title())).collect(),
+        error,
+    })
+}
+
+async fn users_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(&users_view(&state, &caller, None).await?))
+}
+
+#[derive(Deserialize)]
+struct NewUserForm {
+    csrf: String,
+    #[serde(flatten)]
+    user: NewUserRequest,
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<NewUserForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    require(&state, &caller, Action::ManageUsers, "user.create").await?;
+    match accounts::create_user(&state.store, &form.user, state.now()).await {
+        Ok(created) => {
+            record(
+                &state,
+                Some(caller.user.id),
+                "user.create",
+                &format!("user:{}", created.id.0),
+                None,
+                Outcome::Allowed,
+            )
+            .await?;
+            Ok(Redirect::to("/users").into_response())
+        }
+        Err(error) if error.status.is_client_error() => {
+            let page = users_view(&state, &caller, Some(error.message.clone())).await?;
+            Ok((error.status, render(&page)).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    nav: Option<Nav>,
+    rows: Vec<(i64, String, String, String, String, String, &'static str)>,
+}
+
+async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
+    record(
+        &state,
+        Some(caller.user.id),
+        "audit.read",
+        "audit:latest",
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    let failed = |e: tearline_domain::audit::AuditError| ApiError::internal("audit read", &e);
+    let newest = state.audit.newest_seq().await.map_err(failed)?;
+    let events = state
+        .audit
+        .read(newest.saturating_sub(200), 200)
+        .await
+        .map_err(failed)?;
+    let rows = events
+        .into_iter()
+        .rev()
+        .map(|r| {
+            let actor = r
+                .event
+                .actor
+                .map_or_else(|| "—".to_owned(), |a| format!("user:{}", a.0));
+            (
+                r.seq,
+                format_time(r.event.at),
+                actor,
+                r.event.action,
+                r.event.object,
+                r.event.reason.unwrap_or_default(),
+                r.event.outcome.as_str(),
+            )
+        })
+        .collect();
+    Ok(render(&AuditPage {
+        nav: Some(Nav::of(&caller)),
+        rows,
+    }))
+}
