@@ -1,0 +1,219 @@
+//! A server in-process over a fresh store, seeded with the demo unit plus a second unit,
+//! driven request by request without a network.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use tearline_domain::audit::{AuditError, AuditEvent, AuditLog, AuditRecord};
+use tearline_domain::{Role, Timestamp};
+use tearline_server::accounts::{create_user, NewUserRequest};
+use tearline_server::{demo, AppState, Inner, ServerSettings, VaultKeys};
+use tearline_store::testing::{fresh_store, TestDatabase};
+use tearline_store::{Backend, Store};
+use tower::ServiceExt;
+
+pub const T0: i64 = 1_795_000_000_000;
+
+/// An audit trail whose writes can be made to fail, to prove that unsealing fails closed.
+pub struct SwitchableAudit {
+    pub store: Store,
+    pub failing: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl AuditLog for SwitchableAudit {
+    async fn append(&self, event: &AuditEvent) -> Result<i64, AuditError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(AuditError("injected failure".into()));
+        }
+        self.store.append(event).await
+    }
+    async fn newest_seq(&self) -> Result<i64, AuditError> {
+        self.store.newest_seq().await
+    }
+    async fn read(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AuditError> {
+        self.store.read(after, limit).await
+    }
+}
+
+pub struct Harness {
+    pub state: AppState,
+    pub app: Router,
+    pub audit: Arc<SwitchableAudit>,
+    pub now: Arc<AtomicI64>,
+    pub key_file: std::path::PathBuf,
+    pub database: TestDatabase,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+pub async fn harness() -> Harness {
+    harness_on(Backend::Sqlite).await
+}
+
+pub async fn harness_on(backend: Backend) -> Harness {
+    let (store, database) = fresh_store(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("vault.key");
+    let now = Arc::new(AtomicI64::new(T0));
+    let keys = VaultKeys::open(&store, key_file.clone(), Timestamp(T0))
+        .await
+        .unwrap();
+    demo::seed(&store, &keys, Timestamp(T0)).await.unwrap();
+    let audit = Arc::new(SwitchableAudit {
+        store: store.clone(),
+        failing: AtomicBool::new(false),
+    });
+    let clock_source = Arc::clone(&now);
+    let state = AppState(Arc::new(Inner {
+        store: store.clone(),
+        audit: audit.clone(),
+        keys,
+        clock: Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),
+        settings: ServerSettings::default(),
+    }));
+    let harness = Harness {
+        app: tearline_server::router(state.clone()),
+        state,
+        audit,
+        now,
+        key_file,
+        database,
+        dir,
+    };
+    harness.seed_other_unit().await;
+    harness
+}
+
+impl Harness {
+    /// A second unit, "Riverside Unit", with its own officers and one source, FALCON.
+    async fn seed_other_unit(&self) {
+        for (username, role) in [("olga", Role::Handler), ("otto", Role::Controller)] {
+            let request = NewUserRequest {
+                username: username.into(),
+                display_name: None,
+                role,
+                unit: "Riverside Unit".into(),
+                password: zeroize::Zeroizing::new(format!("{username}-password-long")),
+            };
+            create_user(&self.state.store, &request, Timestamp(T0))
+                .await
+                .unwrap();
+        }
+        let token = self.login("olga", "olga-password-long").await;
+        let reply = self
+            .call(Method::POST, "/api/v1/sources", Some(&token), Some(json!({
+                "code_name": "FALCON", "controller": "otto",
+                "identity": {"full_name": "Rosalind Quennell-Abara", "phone_numbers": ["+44 7700 900999"], "addresses": ["9 Weir Cottages, Millbrook"]}
+            })))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let reply = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login {username}: {}",
+            reply.body
+        );
+        reply.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn demo_login(&self, role: Role) -> String {
+        let (_, username, _, password) =
+            demo::DEMO_USERS.iter().find(|(r, ..)| *r == role).unwrap();
+        self.login(username, password).await
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.unwrap()).await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub fn advance(&self, millis: i64) {
+        self.now.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    pub async fn source_id(&self, code_name: &str) -> i64 {
+        let units = self.state.store.units().await.unwrap();
+        for unit in units {
+            for source in self.state.store.sources_in_unit(unit.id).await.unwrap() {
+                if source.code_name == code_name {
+                    return source.id.0;
+                }
+            }
+        }
+        panic!("no source {code_name}")
+    }
+}
+
+/// Every identity value the fixtures seal: what must never reach an unauthorised caller.
+pub fn sealed_values() -> Vec<String> {
+    let mut values = vec![
+        "Rosalind Quennell-Abara".to_owned(),
+        "+44 7700 900999".to_owned(),
+        "9 Weir Cottages".to_owned(),
+        "Quennell".to_owned(),
+    ];
+    for source in demo::DEMO_SOURCES.iter() {
+        values.push(source.full_name.to_owned());
+        values.extend(source.aliases.iter().map(|a| a.to_string()));
+        values.extend(source.phone_numbers.iter().map(|p| p.to_string()));
+        values.extend(source.addresses.iter().map(|a| a.to_string()));
+        values.extend(source.family.iter().map(|f| f.to_string()));
+        values.push(source.date_of_birth.to_owned());
+    }
+    values
+}
