@@ -198,6 +198,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         println!("No users yet. Create the first administrator with:");
         println!("  tearline admin create-user --data {} --username admin --role administrator --unit HQ", settings.data_dir.display());
     }
+    println!("Press Ctrl-C to stop.");
     let app = tearline_server::router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -13,6 +13,8 @@ pub const POSTGRES_URL_VARIABLE: &str = "TEARLINE_TEST_POSTGRES_URL";
 /// Keeps a test database alive; a SQLite file lives in its temporary directory.
 pub struct TestDatabase {
     pub url: String,
+    /// The PostgreSQL schema the database lives in; `None` for SQLite.
+    pub schema: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -34,6 +36,7 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
             );
             TestDatabase {
                 url,
+                schema: None,
                 _dir: Some(dir),
             }
         }
@@ -52,7 +55,11 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
                 .expect("create test schema");
             let separator = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-            TestDatabase { url, _dir: None }
+            TestDatabase {
+                url,
+                schema: Some(schema),
+                _dir: None,
+            }
         }
     }
 }

@@ -1,0 +1,404 @@
+//! End to end: the real binary, started as a user would start it, over HTTP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tearline_store::testing::fresh_database;
+use tearline_store::Backend;
+
+/// A running `tearline serve`, its URL, and everything it printed.
+struct Server {
+    child: Child,
+    url: String,
+    output: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tearline"))
+            .args(args)
+            .env("TEARLINE_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tearline");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buffer = Vec::new();
+            let _ = stderr.read_to_end(&mut buffer);
+            sink.lock().unwrap().extend(buffer);
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut url = None;
+        let mut line = String::new();
+        while stdout.read_line(&mut line).unwrap_or(0) > 0 {
+            output.lock().unwrap().extend(line.as_bytes());
+            if let Some(rest) = line.strip_prefix("Tearline is running at ") {
+                url = Some(rest.trim().trim_end_matches('/').to_owned());
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+            line.clear();
+        }
+        let sink = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut rest = Vec::new();
+            let _ = stdout.read_to_end(&mut rest);
+            sink.lock().unwrap().extend(rest);
+        });
+        let url = url.unwrap_or_else(|| {
+            panic!(
+                "the server did not start: {}",
+                String::from_utf8_lossy(&output.lock().unwrap())
+            )
+        });
+        Server { child, url, output }
+    }
+
+    fn printed(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    fn stop(mut self) -> Vec<u8> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let output = self.output.lock().unwrap().clone();
+        output
+    }
+}
+
+async fn login(
+    client: &reqwest::Client,
+    server: &Server,
+    username: &str,
+    password: &str,
+) -> String {
+    let reply: Value = client
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login failed: {reply}"))
+        .to_owned()
+}
+
+/// Logs in as the demo handler and controller and unseals every demo source, as an attacker
+/// would hope someone had before the database was copied.
+async fn exercise_unseals(server: &Server) {
+    let client = reqwest::Client::new();
+    for (username, password) in [
+        ("hana", "demo-handler-pass"),
+        ("conrad", "demo-controller-pass"),
+    ] {
+        let token = login(&client, server, username, password).await;
+        let listed: Value = client
+            .get(format!("{}/api/v1/sources", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let sources = listed["sources"].as_array().unwrap();
+        assert_eq!(sources.len(), 4);
+        for source in sources {
+            let reply = client
+                .post(format!(
+                    "{}/api/v1/sources/{}/unseal",
+                    server.url, source["id"]
+                ))
+                .bearer_auth(&token)
+                .json(&json!({"reason": "end-to-end check of the vault"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200);
+            let body: Value = reply.json().await.unwrap();
+            assert!(!body["identity"]["full_name"].as_str().unwrap().is_empty());
+        }
+    }
+}
+
+/// Every identity value of the demo, as it would appear in bytes.
+fn identity_values() -> Vec<String> {
+    let mut values = Vec::new();
+    for source in tearline_server::demo::DEMO_SOURCES.iter() {
+        values.push(source.full_name.to_owned());
+        values.extend(
+            source
+                .full_name
+                .split(' ')
+                .filter(|part| part.len() > 4)
+                .map(str::to_owned),
+        );
+        values.extend(source.aliases.iter().map(|a| a.to_string()));
+        values.extend(source.phone_numbers.iter().map(|p| p.to_string()));
+        values.extend(source.phone_numbers.iter().map(|p| p.replace(' ', "")));
+        values.extend(source.addresses.iter().map(|a| a.to_string()));
+        values.extend(source.family.iter().map(|f| f.to_string()));
+    }
+    values
+}
+
+fn assert_reveals_no_identity(what: &str, bytes: &[u8]) {
+    for value in identity_values() {
+        let needle = value.as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|window| window == needle),
+            "{what} contains {value:?} in plaintext"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_sqlite_database_and_the_server_log_reveal_no_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&[
+        "serve",
+        "--demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(
+        server
+            .printed()
+            .contains("login: handler hana demo-handler-pass"),
+        "{}",
+        server.printed()
+    );
+    exercise_unseals(&server).await;
+    let output = server.stop();
+    assert_reveals_no_identity("the server's output", &output);
+    let mut scanned = 0;
+    for file in ["tearline.db", "tearline.db-wal", "tearline.db-shm"] {
+        let path = data.join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert_reveals_no_identity(file, &bytes);
+            scanned += bytes.len();
+        }
+    }
+    assert!(scanned > 10_000, "the database files were found and read");
+    assert_key_file_is_private(&data.join("vault.key"));
+}
+
+#[cfg(unix)]
+fn assert_key_file_is_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode, 0o600,
+        "the vault key file is readable by its owner only"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_dump_reveals_no_identity() {
+    let database = fresh_database(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&[
+        "serve",
+        "--demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--database",
+        &database.url,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    exercise_unseals(&server).await;
+    let output = server.stop();
+    assert_reveals_no_identity("the server's output", &output);
+    let base = tearline_store::testing::postgres_url();
+    let schema = database.schema.as_deref().unwrap();
+    let dump = Command::new("pg_dump")
+        .args(["--dbname", &base, "--schema", schema, "--data-only"])
+        .output()
+        .expect("pg_dump must be installed for the PostgreSQL tests");
+    assert!(
+        dump.status.success(),
+        "pg_dump failed: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&dump.stdout).contains("NIGHTJAR"),
+        "the dump holds the demo data"
+    );
+    assert_reveals_no_identity("the pg_dump", &dump.stdout);
+}
+
+#[test]
+fn an_empty_start_explains_how_to_create_the_first_administrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let server = Server::start(&["serve", "--data", data_arg, "--listen", "127.0.0.1:0"]);
+    assert!(
+        server.printed().contains("tearline admin create-user"),
+        "{}",
+        server.printed()
+    );
+    server.stop();
+    let mut create = Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args([
+            "admin",
+            "create-user",
+            "--data",
+            data_arg,
+            "--username",
+            "root",
+            "--role",
+            "administrator",
+            "--unit",
+            "HQ",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a fine long password\n")
+        .unwrap();
+    let created = create.wait_with_output().unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created administrator root"));
+    let weak = Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args([
+            "admin",
+            "create-user",
+            "--data",
+            data_arg,
+            "--username",
+            "weak",
+            "--role",
+            "analyst",
+            "--unit",
+            "HQ",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(b"short\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("12 to 256 characters"));
+}
+
+#[test]
+fn a_wrong_key_file_stops_the_server_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    Server::start(&[
+        "serve",
+        "--demo",
+        "--data",
+        data_arg,
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stop();
+    let other = dir.path().join("other.key");
+    let created = Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args([
+            "admin",
+            "rotate-key",
+            "--data",
+            dir.path().join("fresh").to_str().unwrap(),
+            "--key-file",
+            other.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "a fresh data directory gets its own key file"
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args([
+            "serve",
+            "--data",
+            data_arg,
+            "--key-file",
+            other.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("does not match"), "{message}");
+    let missing = Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args([
+            "serve",
+            "--data",
+            data_arg,
+            "--key-file",
+            dir.path().join("nowhere.key").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("is missing"));
+}
+
+#[test]
+fn rotating_the_key_from_the_command_line_keeps_every_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    Server::start(&[
+        "serve",
+        "--demo",
+        "--data",
+        data_arg,
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stop();
+    let rotated = Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args(["admin", "rotate-key", "--data", data_arg])
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(String::from_utf8_lossy(&rotated.stdout)
+        .contains("vault key 2 is now active; 4 data keys re-wrapped"));
+    let server = Server::start(&["serve", "--data", data_arg, "--listen", "127.0.0.1:0"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(exercise_unseals(&server));
+    server.stop();
+}
