@@ -25,6 +25,7 @@ use crate::state::AppState;
 
 const PRELOGIN_COOKIE: &str = "tearline_prelogin";
 const STYLESHEET: &str = include_str!("../assets/tearline.css");
+const FAVICON: &str = include_str!("../assets/favicon.svg");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -38,13 +39,20 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_page))
         .route(
             "/assets/tearline.css",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-                    STYLESHEET,
-                )
-            }),
+            get(|| asset("text/css; charset=utf-8", STYLESHEET)),
         )
+        .route(
+            "/assets/favicon.svg",
+            get(|| asset("image/svg+xml", FAVICON)),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/assets/favicon.svg") }),
+        )
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type)], body)
 }
 
 /// What the header shows: who is logged in and the sections their role opens.
