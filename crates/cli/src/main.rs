@@ -2,6 +2,7 @@
 //! vault key from the data directory. Every setting has a flag, an environment variable and
 //! a config-file key; a flag wins over the environment, the environment over the file.
 
+mod bench;
 mod config;
 
 use std::io::BufRead;
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run the server (API and web UI).
     Serve(ServeArgs),
+    /// Measure the foundation end to end (and against pgcrypto) and print a table.
+    Bench(bench::BenchArgs),
     /// Administer accounts and keys directly on the data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -95,6 +98,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Admin(AdminCommand::CreateUser {
             data,
             username,
@@ -134,7 +138,12 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open_store(&settings).await?;
             let now = (system_clock())();
             let keys = VaultKeys::open(&store, settings.key_file.clone(), now).await?;
-            let report = tearline_server::sources::rotate_vault_key(&store, &keys, now)
+            let bar = progress_bar("re-wrapping data keys");
+            let report =
+                tearline_server::sources::rotate_vault_key(&store, &keys, now, &|done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                })
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             println!(
@@ -144,6 +153,19 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A progress bar on stderr for long work; hidden when stderr is not a terminal.
+pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:<24} {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(message);
+    bar
 }
 
 async fn open_store(settings: &Settings) -> Result<Store> {

@@ -247,7 +247,8 @@ async fn rotate_vault_key(
         Outcome::Allowed,
     )
     .await?;
-    let report = sources::rotate_vault_key(&state.store, &state.keys, state.now()).await?;
+    let report =
+        sources::rotate_vault_key(&state.store, &state.keys, state.now(), &|_, _| {}).await?;
     Ok(Json(report))
 }
 

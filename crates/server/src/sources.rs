@@ -378,10 +378,12 @@ pub async fn reassign(
 }
 
 /// Adds a key-encryption key and re-wraps every data key under it. Records stay as they are.
+/// `progress` hears (done, total) after each record.
 pub async fn rotate_vault_key(
     store: &tearline_store::Store,
     keys: &crate::state::VaultKeys,
     now: Timestamp,
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RotationReport, ApiError> {
     let key_id = tearline_vault::FileKeyring::add_key(keys.path())?;
     let ring = keys.reload()?;
@@ -391,7 +393,10 @@ pub async fn rotate_vault_key(
             .await?;
     }
     let mut rewrapped = 0;
-    for (id, reference, columns) in store.sealed_identities_not_under(i64::from(key_id)).await? {
+    let pending = store.sealed_identities_not_under(i64::from(key_id)).await?;
+    let total = pending.len();
+    for (done, (id, reference, columns)) in pending.into_iter().enumerate() {
+        progress(done + 1, total);
         let sealed = sealed_from_columns(&columns)?;
         let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed, reference.as_str().as_bytes())?;
         if store

@@ -11,6 +11,7 @@
 mod audit;
 mod migrate;
 mod records;
+pub mod scratch;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -3,7 +3,6 @@
 //! PostgreSQL tests need `TEARLINE_TEST_POSTGRES_URL` (the README's test command sets it).
 //! Without it they fail loudly rather than pass by skipping.
 
-use rand::Rng;
 use sqlx::Executor;
 
 use crate::{Backend, Store};
@@ -42,22 +41,12 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
         }
         Backend::Postgres => {
             let base = postgres_url();
-            let schema = format!("tearline_test_{:016x}", rand::thread_rng().gen::<u64>());
-            sqlx::any::install_default_drivers();
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+            let scratch = crate::scratch::create(&base, "tearline_test")
                 .await
-                .unwrap_or_else(|e| {
-                    panic!("cannot reach the PostgreSQL test server at {base}: {e}")
-                });
-            admin
-                .execute(format!("CREATE SCHEMA {schema}").as_str())
-                .await
-                .expect("create test schema");
-            let separator = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                .unwrap_or_else(|e| panic!("cannot create a test schema on {base}: {e}"));
             TestDatabase {
-                url,
-                schema: Some(schema),
+                url: scratch.url,
+                schema: Some(scratch.schema),
                 _dir: None,
             }
         }

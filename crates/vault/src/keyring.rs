@@ -308,6 +308,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever a key file holds, loading it answers with keys or a clear error, never a panic.
+        #[test]
+        fn loading_arbitrary_key_files_never_panics(contents in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+                                                    text in "(kek [0-9]{1,3} [A-Za-z0-9+/=]{0,50}\n|#.*\n|.*\n){0,4}") {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("vault.key");
+            for bytes in [contents.as_slice(), text.as_bytes()] {
+                write_private(&path, bytes, false).unwrap();
+                let _ = FileKeyring::load(&path);
+            }
+        }
+    }
+
     #[test]
     fn a_different_key_file_fails_verification() {
         let dir = tempfile::tempdir().unwrap();
