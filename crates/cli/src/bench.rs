@@ -67,10 +67,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     }
     let mut rows = Vec::new();
     let dir = tempfile::tempdir()?;
-    let sqlite_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
+    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
     rows.extend(application(&args, "sqlite", &sqlite_url, dir.path()).await?);
     if let Some(base) = &args.postgres {
         let schema = scratch::create(base, "tearline_bench").await?;
@@ -105,15 +102,10 @@ async fn application(
     url: &str,
     dir: &std::path::Path,
 ) -> Result<Vec<Measurement>> {
-    let store = Store::open(url)
-        .await
-        .with_context(|| format!("opening the {backend} store"))?;
+    let store = Store::open(url).await.with_context(|| format!("opening the {backend} store"))?;
     let clock = system_clock();
     let keys = VaultKeys::open(&store, dir.join(format!("{backend}.key")), clock()).await?;
-    for (username, role) in [
-        ("bench-handler", Role::Handler),
-        ("bench-controller", Role::Controller),
-    ] {
+    for (username, role) in [("bench-handler", Role::Handler), ("bench-controller", Role::Controller)] {
         let request = NewUserRequest {
             username: username.into(),
             display_name: None,
@@ -121,9 +113,7 @@ async fn application(
             unit: "Benchmark Unit".into(),
             password: zeroize::Zeroizing::new("benchmark password".into()),
         };
-        create_user(&store, &request, clock())
-            .await
-            .map_err(|e| anyhow!(e.message))?;
+        create_user(&store, &request, clock()).await.map_err(|e| anyhow!(e.message))?;
     }
     let state = AppState(Arc::new(Inner {
         audit: Arc::new(store.clone()),
@@ -141,39 +131,21 @@ async fn application(
         json!({"username": "bench-handler", "password": "benchmark password"}),
     )
     .await?;
-    let token = login["token"]
-        .as_str()
-        .ok_or_else(|| anyhow!("benchmark login failed: {login}"))?
-        .to_owned();
+    let token = login["token"].as_str().ok_or_else(|| anyhow!("benchmark login failed: {login}"))?.to_owned();
 
-    let mut session = Session {
-        app,
-        token: token.into(),
-        ids: Arc::new(Vec::new()),
-    };
+    let mut session = Session { app, token: token.into(), ids: Arc::new(Vec::new()) };
     let register = measure(backend, "register source (seal)", args.sources, args.concurrency, &session, |s, n| async move {
         let body = json!({"code_name": format!("BENCH {n}"), "controller": "bench-controller", "identity": identity(n)});
         call(&s.app, "POST", "/api/v1/sources", Some(&s.token), body).await.map(drop)
     })
     .await?;
-    let listed = call(
-        &session.app,
-        "GET",
-        "/api/v1/sources",
-        Some(&session.token),
-        Value::Null,
-    )
-    .await?;
+    let listed = call(&session.app, "GET", "/api/v1/sources", Some(&session.token), Value::Null).await?;
     let ids: Vec<i64> = listed["sources"]
         .as_array()
         .map(|s| s.iter().filter_map(|s| s["id"].as_i64()).collect())
         .unwrap_or_default();
     if ids.len() != args.sources {
-        bail!(
-            "expected {} sources after registering, found {}",
-            args.sources,
-            ids.len()
-        );
+        bail!("expected {} sources after registering, found {}", args.sources, ids.len());
     }
     session.ids = Arc::new(ids);
     let read = measure(
@@ -184,15 +156,7 @@ async fn application(
         &session,
         |s, n| async move {
             let id = s.ids[n % s.ids.len()];
-            call(
-                &s.app,
-                "GET",
-                &format!("/api/v1/sources/{id}"),
-                Some(&s.token),
-                Value::Null,
-            )
-            .await
-            .map(drop)
+            call(&s.app, "GET", &format!("/api/v1/sources/{id}"), Some(&s.token), Value::Null).await.map(drop)
         },
     )
     .await?;
@@ -205,15 +169,9 @@ async fn application(
         |s, n| async move {
             let id = s.ids[(n * 7919) % s.ids.len()];
             let body = json!({"reason": "benchmark of the unseal path"});
-            call(
-                &s.app,
-                "POST",
-                &format!("/api/v1/sources/{id}/unseal"),
-                Some(&s.token),
-                body,
-            )
-            .await
-            .map(drop)
+            call(&s.app, "POST", &format!("/api/v1/sources/{id}/unseal"), Some(&s.token), body)
+                .await
+                .map(drop)
         },
     )
     .await?;
@@ -228,26 +186,16 @@ async fn call(
     token: Option<&str>,
     body: Value,
 ) -> Result<Value> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json");
+    let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let body = if body.is_null() {
-        Body::empty()
-    } else {
-        Body::from(body.to_string())
-    };
+    let body = if body.is_null() { Body::empty() } else { Body::from(body.to_string()) };
     let response = app.clone().oneshot(request.body(body)?).await?;
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await?;
     if !(status.is_success() || status == StatusCode::CREATED) {
-        bail!(
-            "{method} {path} answered {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
+        bail!("{method} {path} answered {status}: {}", String::from_utf8_lossy(&bytes));
     }
     Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
@@ -280,12 +228,7 @@ where
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (next, make, bar, session) = (
-            Arc::clone(&next),
-            Arc::clone(&make),
-            bar.clone(),
-            session.clone(),
-        );
+        let (next, make, bar, session) = (Arc::clone(&next), Arc::clone(&make), bar.clone(), session.clone());
         workers.spawn(async move {
             let mut latencies = Vec::new();
             loop {
@@ -305,90 +248,53 @@ where
         latencies.extend(joined??);
     }
     bar.finish_and_clear();
-    Ok(Measurement {
-        backend,
-        operation,
-        count,
-        elapsed: started.elapsed(),
-        latencies,
-    })
+    Ok(Measurement { backend, operation, count, elapsed: started.elapsed(), latencies })
 }
 
 /// The same identities sealed by Tearline's vault and stored, against pgcrypto's
 /// `pgp_sym_encrypt` in SQL, one connection, one statement at a time for both.
-async fn pgcrypto_peer(
-    args: &BenchArgs,
-    url: &str,
-    dir: &std::path::Path,
-) -> Result<Vec<Measurement>> {
+async fn pgcrypto_peer(args: &BenchArgs, url: &str, dir: &std::path::Path) -> Result<Vec<Measurement>> {
     let mut connection = sqlx::AnyConnection::connect(url).await?;
+    connection.execute("CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA public").await?;
     connection
-        .execute("CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA public")
+        .execute(
+            "CREATE TABLE peer_vault (id BIGINT PRIMARY KEY, key_id BIGINT, wrapped BYTEA, sealed BYTEA)",
+        )
         .await?;
-    connection.execute("CREATE TABLE peer_vault (id BIGINT PRIMARY KEY, key_id BIGINT, wrapped BYTEA, sealed BYTEA)").await?;
-    connection
-        .execute("CREATE TABLE peer_pgcrypto (id BIGINT PRIMARY KEY, sealed BYTEA)")
-        .await?;
+    connection.execute("CREATE TABLE peer_pgcrypto (id BIGINT PRIMARY KEY, sealed BYTEA)").await?;
     let keys = FileKeyring::create(&dir.join("peer.key"))?;
     let passphrase = "bench passphrase held by the database session";
-    let documents: Vec<(usize, String)> = (0..args.sources)
-        .map(|n| (n, serde_json::to_string(&identity(n)).unwrap_or_default()))
-        .collect();
-    let mut rows = Vec::new();
-
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for (n, _) in &documents {
-        let began = Instant::now();
-        let reference = format!("peer-{n}");
-        let sealed = tearline_vault::seal(&keys, &identity(*n), reference.as_bytes())?;
+    let documents: Vec<String> =
+        (0..args.sources).map(|n| serde_json::to_string(&identity(n)).unwrap_or_default()).collect();
+    let pick = |n: usize| ((n * 7919) % documents.len()) as i64;
+    let connection = &mut connection;
+    let vault_seal = sequential("peer: vault seal + INSERT", documents.len(), async |n| {
+        let sealed = tearline_vault::seal(&keys, &identity(n), format!("peer-{n}").as_bytes())?;
         sqlx::query("INSERT INTO peer_vault (id, key_id, wrapped, sealed) VALUES ($1, $2, $3, $4)")
-            .bind(*n as i64)
+            .bind(n as i64)
             .bind(i64::from(sealed.key_id))
             .bind(sealed.wrapped_key)
             .bind(sealed.ciphertext)
-            .execute(&mut connection)
+            .execute(&mut *connection)
             .await?;
-        latencies.push(began.elapsed());
-    }
-    rows.push(Measurement {
-        backend: "postgres",
-        operation: "peer: vault seal + INSERT",
-        count: documents.len(),
-        elapsed: started.elapsed(),
-        latencies,
-    });
-
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for (n, document) in &documents {
-        let began = Instant::now();
-        sqlx::query(
-            "INSERT INTO peer_pgcrypto (id, sealed) VALUES ($1, public.pgp_sym_encrypt($2, $3))",
-        )
-        .bind(*n as i64)
-        .bind(document.as_str())
-        .bind(passphrase)
-        .execute(&mut connection)
-        .await?;
-        latencies.push(began.elapsed());
-    }
-    rows.push(Measurement {
-        backend: "postgres",
-        operation: "peer: pgcrypto encrypt INSERT",
-        count: documents.len(),
-        elapsed: started.elapsed(),
-        latencies,
-    });
-
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for n in 0..args.requests {
-        let id = ((n * 7919) % documents.len()) as i64;
-        let began = Instant::now();
+        Ok(())
+    })
+    .await?;
+    let pgcrypto_seal = sequential("peer: pgcrypto encrypt INSERT", documents.len(), async |n| {
+        sqlx::query("INSERT INTO peer_pgcrypto (id, sealed) VALUES ($1, public.pgp_sym_encrypt($2, $3))")
+            .bind(n as i64)
+            .bind(documents[n].as_str())
+            .bind(passphrase)
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    let vault_open = sequential("peer: SELECT + vault open", args.requests, async |n| {
+        let id = pick(n);
         let row = sqlx::query("SELECT key_id, wrapped, sealed FROM peer_vault WHERE id = $1")
             .bind(id)
-            .fetch_one(&mut connection)
+            .fetch_one(&mut *connection)
             .await?;
         let sealed = tearline_vault::SealedIdentity {
             key_id: u32::try_from(row.try_get::<i64, _>("key_id")?)?,
@@ -396,42 +302,39 @@ async fn pgcrypto_peer(
             ciphertext: row.try_get("sealed")?,
         };
         tearline_vault::open(&keys, &sealed, format!("peer-{id}").as_bytes())?;
-        latencies.push(began.elapsed());
-    }
-    rows.push(Measurement {
-        backend: "postgres",
-        operation: "peer: SELECT + vault open",
-        count: args.requests,
-        elapsed: started.elapsed(),
-        latencies,
-    });
-
-    let started = Instant::now();
-    let mut latencies = Vec::new();
-    for n in 0..args.requests {
-        let id = ((n * 7919) % documents.len()) as i64;
-        let began = Instant::now();
-        let plain: String = sqlx::query_scalar(
-            "SELECT public.pgp_sym_decrypt(sealed, $2) FROM peer_pgcrypto WHERE id = $1",
-        )
-        .bind(id)
-        .bind(passphrase)
-        .fetch_one(&mut connection)
-        .await?;
+        Ok(())
+    })
+    .await?;
+    let pgcrypto_open = sequential("peer: pgcrypto decrypt SELECT", args.requests, async |n| {
+        let plain: String =
+            sqlx::query_scalar("SELECT public.pgp_sym_decrypt(sealed, $2) FROM peer_pgcrypto WHERE id = $1")
+                .bind(pick(n))
+                .bind(passphrase)
+                .fetch_one(&mut *connection)
+                .await?;
         if plain.is_empty() {
             bail!("pgcrypto returned an empty document");
         }
+        Ok(())
+    })
+    .await?;
+    Ok(vec![vault_seal, pgcrypto_seal, vault_open, pgcrypto_open])
+}
+
+/// Runs `count` steps one after another on PostgreSQL, timing each.
+async fn sequential(
+    operation: &'static str,
+    count: usize,
+    mut step: impl AsyncFnMut(usize) -> Result<()>,
+) -> Result<Measurement> {
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(count);
+    for n in 0..count {
+        let began = Instant::now();
+        step(n).await?;
         latencies.push(began.elapsed());
     }
-    rows.push(Measurement {
-        backend: "postgres",
-        operation: "peer: pgcrypto decrypt SELECT",
-        count: args.requests,
-        elapsed: started.elapsed(),
-        latencies,
-    });
-    connection.close().await?;
-    Ok(rows)
+    Ok(Measurement { backend: "postgres", operation, count, elapsed: started.elapsed(), latencies })
 }
 
 fn print_table(args: &BenchArgs, rows: &[Measurement]) {
@@ -454,8 +357,7 @@ fn print_table(args: &BenchArgs, rows: &[Measurement]) {
         );
     }
     let find = |backend: &str, operation: &str| {
-        rows.iter()
-            .find(|r| r.backend == backend && r.operation == operation)
+        rows.iter().find(|r| r.backend == backend && r.operation == operation)
     };
     let ratio = |ours: Option<&Measurement>, theirs: Option<&Measurement>, what: &str| {
         if let (Some(ours), Some(theirs)) = (ours, theirs) {

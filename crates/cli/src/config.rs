@@ -54,31 +54,17 @@ pub struct Settings {
 impl Settings {
     pub fn resolve(options: &DataOptions, listen: Option<&str>) -> Result<Settings> {
         let file = load_config(options.config.as_deref())?;
-        let data_dir = options
-            .data_dir
-            .clone()
-            .or(file.data)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir =
+            options.data_dir.clone().or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let database_url = options
             .database
             .clone()
             .or(file.database)
-            .unwrap_or_else(|| {
-                format!(
-                    "sqlite://{}?mode=rwc",
-                    data_dir.join("tearline.db").display()
-                )
-            });
-        let key_file = options
-            .key_file
-            .clone()
-            .or(file.key_file)
-            .unwrap_or_else(|| data_dir.join("vault.key"));
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("tearline.db").display()));
+        let key_file =
+            options.key_file.clone().or(file.key_file).unwrap_or_else(|| data_dir.join("vault.key"));
         Ok(Settings {
-            listen: listen
-                .map(str::to_owned)
-                .or(file.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            listen: listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             demo: file.demo.unwrap_or(false),
             behind_tls: file.behind_tls.unwrap_or(false),
             data_dir,
@@ -122,53 +108,32 @@ mod tests {
     use super::*;
 
     fn options() -> DataOptions {
-        DataOptions {
-            data_dir: None,
-            database: None,
-            key_file: None,
-            config: None,
-        }
+        DataOptions { data_dir: None, database: None, key_file: None, config: None }
     }
 
     #[test]
     fn defaults_put_everything_in_the_data_directory() {
         let settings = Settings::resolve(&options(), None).unwrap();
         assert_eq!(settings.listen, DEFAULT_LISTEN);
-        assert_eq!(
-            settings.key_file,
-            Path::new(DEFAULT_DATA_DIR).join("vault.key")
-        );
-        assert!(settings
-            .database_url
-            .starts_with("sqlite://./tearline-data/tearline.db"));
+        assert_eq!(settings.key_file, Path::new(DEFAULT_DATA_DIR).join("vault.key"));
+        assert!(settings.database_url.starts_with("sqlite://./tearline-data/tearline.db"));
     }
 
     #[test]
     fn flags_win_over_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
-        std::fs::write(
-            &path,
-            "data = \"/srv/t\"\nlisten = \"0.0.0.0:9000\"\nbehind_tls = true\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "data = \"/srv/t\"\nlisten = \"0.0.0.0:9000\"\nbehind_tls = true\n").unwrap();
         let mut opts = options();
         opts.config = Some(path.clone());
         let from_file = Settings::resolve(&opts, None).unwrap();
         assert_eq!(
-            (
-                from_file.data_dir,
-                from_file.listen.as_str(),
-                from_file.behind_tls
-            ),
+            (from_file.data_dir, from_file.listen.as_str(), from_file.behind_tls),
             (PathBuf::from("/srv/t"), "0.0.0.0:9000", true)
         );
         opts.data_dir = Some(PathBuf::from("/elsewhere"));
         let flagged = Settings::resolve(&opts, Some("127.0.0.1:1")).unwrap();
-        assert_eq!(
-            (flagged.data_dir, flagged.listen.as_str()),
-            (PathBuf::from("/elsewhere"), "127.0.0.1:1")
-        );
+        assert_eq!((flagged.data_dir, flagged.listen.as_str()), (PathBuf::from("/elsewhere"), "127.0.0.1:1"));
     }
 
     #[test]
@@ -179,18 +144,12 @@ mod tests {
         let mut opts = options();
         opts.config = Some(path);
         let error = format!("{:#}", Settings::resolve(&opts, None).unwrap_err());
-        assert!(
-            error.contains("t.toml") && error.contains("lisen"),
-            "{error}"
-        );
+        assert!(error.contains("t.toml") && error.contains("lisen"), "{error}");
     }
 
     #[test]
     fn passwords_never_print() {
-        assert_eq!(
-            redact_password("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert_eq!(redact_password("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

@@ -99,38 +99,19 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Bench(args) => bench::run(args).await,
-        Command::Admin(AdminCommand::CreateUser {
-            data,
-            username,
-            role,
-            unit,
-            display_name,
-        }) => {
+        Command::Admin(AdminCommand::CreateUser { data, username, role, unit, display_name }) => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
             VaultKeys::open(&store, settings.key_file.clone(), (system_clock())()).await?;
             eprintln!("Password for {username} (12 or more characters), read from standard input:");
             let mut password = zeroize::Zeroizing::new(String::new());
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
-                .context("reading the password")?;
-            let password =
-                zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
-            let request = NewUserRequest {
-                username,
-                display_name,
-                role,
-                unit,
-                password,
-            };
+            std::io::stdin().lock().read_line(&mut password).context("reading the password")?;
+            let password = zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
+            let request = NewUserRequest { username, display_name, role, unit, password };
             let user = create_user(&store, &request, (system_clock())())
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
-            println!(
-                "created {} {} (id {}) in unit {}",
-                user.role, user.username, user.id.0, request.unit
-            );
+            println!("created {} {} (id {}) in unit {}", user.role, user.username, user.id.0, request.unit);
             Ok(())
         }
         Command::Admin(AdminCommand::RotateKey { data }) => {
@@ -139,17 +120,13 @@ async fn run(cli: Cli) -> Result<()> {
             let now = (system_clock())();
             let keys = VaultKeys::open(&store, settings.key_file.clone(), now).await?;
             let bar = progress_bar("re-wrapping data keys");
-            let report =
-                tearline_server::sources::rotate_vault_key(&store, &keys, now, &|done, total| {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
-                })
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            println!(
-                "vault key {} is now active; {} data keys re-wrapped",
-                report.key_id, report.rewrapped
-            );
+            let report = tearline_server::sources::rotate_vault_key(&store, &keys, now, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!("vault key {} is now active; {} data keys re-wrapped", report.key_id, report.rewrapped);
             Ok(())
         }
     }
@@ -159,22 +136,16 @@ async fn run(cli: Cli) -> Result<()> {
 pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:<24} {bar:40} {pos}/{len} ({per_sec}, {eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template("{msg:<24} {bar:40} {pos}/{len} ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message(message);
     bar
 }
 
 async fn open_store(settings: &Settings) -> Result<Store> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "creating the data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     Store::open(&settings.database_url)
         .await
         .with_context(|| format!("opening the database {}", settings.redacted_database_url()))
@@ -186,9 +157,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let clock = system_clock();
     let keys = VaultKeys::open(&store, settings.key_file.clone(), clock()).await?;
     let seeded = if args.demo || settings.demo {
-        demo::seed(&store, &keys, clock())
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        demo::seed(&store, &keys, clock()).await.map_err(|e| anyhow::anyhow!(e.message))?;
         true
     } else {
         false
@@ -218,14 +187,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     } else if users.is_empty() {
         println!("No users yet. Create the first administrator with:");
-        println!("  tearline admin create-user --data {} --username admin --role administrator --unit HQ", settings.data_dir.display());
+        println!(
+            "  tearline admin create-user --data {} --username admin --role administrator --unit HQ",
+            settings.data_dir.display()
+        );
     }
     println!("Press Ctrl-C to stop.");
     let app = tearline_server::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
     store.close().await;
     Ok(())
 }
@@ -234,11 +203,10 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! { _ = interrupt => {}, _ = terminate.recv() => {} }
     }
     #[cfg(not(unix))]

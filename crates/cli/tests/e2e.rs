@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -53,10 +53,7 @@ impl Server {
             sink.lock().unwrap().extend(rest);
         });
         let url = url.unwrap_or_else(|| {
-            panic!(
-                "the server did not start: {}",
-                String::from_utf8_lossy(&output.lock().unwrap())
-            )
+            panic!("the server did not start: {}", String::from_utf8_lossy(&output.lock().unwrap()))
         });
         Server { child, url, output }
     }
@@ -74,12 +71,7 @@ impl Server {
     }
 }
 
-async fn login(
-    client: &reqwest::Client,
-    server: &Server,
-    username: &str,
-    password: &str,
-) -> String {
+async fn login(client: &reqwest::Client, server: &Server, username: &str, password: &str) -> String {
     let reply: Value = client
         .post(format!("{}/api/v1/auth/login", server.url))
         .json(&json!({"username": username, "password": password}))
@@ -89,20 +81,14 @@ async fn login(
         .json()
         .await
         .unwrap();
-    reply["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login failed: {reply}"))
-        .to_owned()
+    reply["token"].as_str().unwrap_or_else(|| panic!("login failed: {reply}")).to_owned()
 }
 
 /// Logs in as the demo handler and controller and unseals every demo source, as an attacker
 /// would hope someone had before the database was copied.
 async fn exercise_unseals(server: &Server) {
     let client = reqwest::Client::new();
-    for (username, password) in [
-        ("hana", "demo-handler-pass"),
-        ("conrad", "demo-controller-pass"),
-    ] {
+    for (username, password) in [("hana", "demo-handler-pass"), ("conrad", "demo-controller-pass")] {
         let token = login(&client, server, username, password).await;
         let listed: Value = client
             .get(format!("{}/api/v1/sources", server.url))
@@ -117,10 +103,7 @@ async fn exercise_unseals(server: &Server) {
         assert_eq!(sources.len(), 4);
         for source in sources {
             let reply = client
-                .post(format!(
-                    "{}/api/v1/sources/{}/unseal",
-                    server.url, source["id"]
-                ))
+                .post(format!("{}/api/v1/sources/{}/unseal", server.url, source["id"]))
                 .bearer_auth(&token)
                 .json(&json!({"reason": "end-to-end check of the vault"}))
                 .send()
@@ -138,13 +121,7 @@ fn identity_values() -> Vec<String> {
     let mut values = Vec::new();
     for source in tearline_server::demo::DEMO_SOURCES.iter() {
         values.push(source.full_name.to_owned());
-        values.extend(
-            source
-                .full_name
-                .split(' ')
-                .filter(|part| part.len() > 4)
-                .map(str::to_owned),
-        );
+        values.extend(source.full_name.split(' ').filter(|part| part.len() > 4).map(str::to_owned));
         values.extend(source.aliases.iter().map(|a| a.to_string()));
         values.extend(source.phone_numbers.iter().map(|p| p.to_string()));
         values.extend(source.phone_numbers.iter().map(|p| p.replace(' ', "")));
@@ -168,21 +145,9 @@ fn assert_reveals_no_identity(what: &str, bytes: &[u8]) {
 async fn a_stolen_sqlite_database_and_the_server_log_reveal_no_identity() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(&[
-        "serve",
-        "--demo",
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert!(
-        server
-            .printed()
-            .contains("login: handler hana demo-handler-pass"),
-        "{}",
-        server.printed()
-    );
+    let server =
+        Server::start(&["serve", "--demo", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert!(server.printed().contains("login: handler hana demo-handler-pass"), "{}", server.printed());
     exercise_unseals(&server).await;
     let output = server.stop();
     assert_reveals_no_identity("the server's output", &output);
@@ -202,10 +167,7 @@ async fn a_stolen_sqlite_database_and_the_server_log_reveal_no_identity() {
 fn assert_key_file_is_private(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(
-        mode, 0o600,
-        "the vault key file is readable by its owner only"
-    );
+    assert_eq!(mode, 0o600, "the vault key file is readable by its owner only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,16 +194,26 @@ async fn a_postgres_dump_reveals_no_identity() {
         .args(["--dbname", &base, "--schema", schema, "--data-only"])
         .output()
         .expect("pg_dump must be installed for the PostgreSQL tests");
-    assert!(
-        dump.status.success(),
-        "pg_dump failed: {}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&dump.stdout).contains("NIGHTJAR"),
-        "the dump holds the demo data"
-    );
+    assert!(dump.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&dump.stderr));
+    assert!(String::from_utf8_lossy(&dump.stdout).contains("NIGHTJAR"), "the dump holds the demo data");
     assert_reveals_no_identity("the pg_dump", &dump.stdout);
+}
+
+/// Runs the binary to completion with `stdin` as its input.
+fn tearline(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tearline");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -250,67 +222,29 @@ fn an_empty_start_explains_how_to_create_the_first_administrator() {
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
     let server = Server::start(&["serve", "--data", data_arg, "--listen", "127.0.0.1:0"]);
-    assert!(
-        server.printed().contains("tearline admin create-user"),
-        "{}",
-        server.printed()
-    );
+    assert!(server.printed().contains("tearline admin create-user"), "{}", server.printed());
     server.stop();
-    let mut create = Command::new(env!("CARGO_BIN_EXE_tearline"))
-        .args([
+    let create = |username: &str, role: &str, password: &[u8]| {
+        let args = [
             "admin",
             "create-user",
             "--data",
             data_arg,
             "--username",
-            "root",
+            username,
             "--role",
-            "administrator",
+            role,
             "--unit",
             "HQ",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a fine long password\n")
-        .unwrap();
-    let created = create.wait_with_output().unwrap();
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    assert!(String::from_utf8_lossy(&created.stdout).contains("created administrator root"));
-    let weak = Command::new(env!("CARGO_BIN_EXE_tearline"))
-        .args([
-            "admin",
-            "create-user",
-            "--data",
-            data_arg,
-            "--username",
-            "weak",
-            "--role",
-            "analyst",
-            "--unit",
-            "HQ",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(b"short\n")?;
-            child.wait_with_output()
-        })
-        .unwrap();
+        ];
+        tearline(&args, password)
+    };
+    let created = create("root", "administrator", b"a fine long password\n");
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).contains("created administrator root"));
+    let weak = create("weak", "analyst", b"short\n");
     assert!(!weak.status.success());
-    assert!(String::from_utf8_lossy(&weak.stderr).contains("12 to 256 characters"));
+    assert!(text(&weak.stderr).contains("12 to 256 characters"));
 }
 
 #[test]
@@ -318,58 +252,24 @@ fn a_wrong_key_file_stops_the_server_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
-    Server::start(&[
-        "serve",
-        "--demo",
-        "--data",
-        data_arg,
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .stop();
+    Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]).stop();
     let other = dir.path().join("other.key");
-    let created = Command::new(env!("CARGO_BIN_EXE_tearline"))
-        .args([
-            "admin",
-            "rotate-key",
-            "--data",
-            dir.path().join("fresh").to_str().unwrap(),
-            "--key-file",
-            other.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "a fresh data directory gets its own key file"
+    let fresh = dir.path().join("fresh");
+    let created = tearline(
+        &["admin", "rotate-key", "--data", fresh.to_str().unwrap(), "--key-file", other.to_str().unwrap()],
+        b"",
     );
-    let refused = Command::new(env!("CARGO_BIN_EXE_tearline"))
-        .args([
-            "serve",
-            "--data",
-            data_arg,
-            "--key-file",
-            other.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    assert!(created.status.success(), "a fresh data directory gets its own key file");
+    let refused = tearline(
+        &["serve", "--data", data_arg, "--key-file", other.to_str().unwrap(), "--listen", "127.0.0.1:0"],
+        b"",
+    );
     assert!(!refused.status.success());
-    let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("does not match"), "{message}");
-    let missing = Command::new(env!("CARGO_BIN_EXE_tearline"))
-        .args([
-            "serve",
-            "--data",
-            data_arg,
-            "--key-file",
-            dir.path().join("nowhere.key").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    assert!(text(&refused.stderr).contains("does not match"), "{}", text(&refused.stderr));
+    let nowhere = dir.path().join("nowhere.key");
+    let missing = tearline(&["serve", "--data", data_arg, "--key-file", nowhere.to_str().unwrap()], b"");
     assert!(!missing.status.success());
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("is missing"));
+    assert!(text(&missing.stderr).contains("is missing"));
 }
 
 #[test]
@@ -377,26 +277,10 @@ fn rotating_the_key_from_the_command_line_keeps_every_identity() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
-    Server::start(&[
-        "serve",
-        "--demo",
-        "--data",
-        data_arg,
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .stop();
-    let rotated = Command::new(env!("CARGO_BIN_EXE_tearline"))
-        .args(["admin", "rotate-key", "--data", data_arg])
-        .output()
-        .unwrap();
-    assert!(
-        rotated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rotated.stderr)
-    );
-    assert!(String::from_utf8_lossy(&rotated.stdout)
-        .contains("vault key 2 is now active; 4 data keys re-wrapped"));
+    Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]).stop();
+    let rotated = tearline(&["admin", "rotate-key", "--data", data_arg], b"");
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(text(&rotated.stdout).contains("vault key 2 is now active; 4 data keys re-wrapped"));
     let server = Server::start(&["serve", "--data", data_arg, "--listen", "127.0.0.1:0"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(exercise_unseals(&server));

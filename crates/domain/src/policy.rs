@@ -63,10 +63,9 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
 
         (Role::Controller, Action::ListSources) => true,
         (Role::Controller, Action::CreateSource { unit_id }) => in_unit(unit_id),
-        (
-            Role::Controller,
-            Action::ReadSource(s) | Action::UnsealIdentity(s) | Action::ReassignSource(s),
-        ) => in_unit(s.unit_id),
+        (Role::Controller, Action::ReadSource(s) | Action::UnsealIdentity(s) | Action::ReassignSource(s)) => {
+            in_unit(s.unit_id)
+        }
 
         // Authorising officers judge a case from its record; they never need the identity.
         (Role::AuthorisingOfficer, Action::ListSources) => true,
@@ -97,19 +96,11 @@ mod tests {
     const OTHER_UNIT: UnitId = UnitId(2);
 
     fn actor(role: Role) -> Actor {
-        Actor {
-            user_id: UserId(10),
-            unit_id: UNIT,
-            role,
-        }
+        Actor { user_id: UserId(10), unit_id: UNIT, role }
     }
 
     fn scope(unit_id: UnitId, handler: i64) -> SourceScope {
-        SourceScope {
-            unit_id,
-            handler_id: UserId(handler),
-            controller_id: UserId(11),
-        }
+        SourceScope { unit_id, handler_id: UserId(handler), controller_id: UserId(11) }
     }
 
     #[test]
@@ -117,11 +108,7 @@ mod tests {
         for role in Role::ALL {
             let own = Action::UnsealIdentity(scope(UNIT, 10));
             let may = authorize(&actor(role), own).is_ok();
-            assert_eq!(
-                may,
-                matches!(role, Role::Handler | Role::Controller),
-                "{role}"
-            );
+            assert_eq!(may, matches!(role, Role::Handler | Role::Controller), "{role}");
         }
     }
 
@@ -129,24 +116,15 @@ mod tests {
     fn a_handler_reaches_only_their_own_sources() {
         let handler = actor(Role::Handler);
         assert!(authorize(&handler, Action::ReadSource(scope(UNIT, 10))).is_ok());
-        assert_eq!(
-            authorize(&handler, Action::ReadSource(scope(UNIT, 99))),
-            Err(Denied)
-        );
-        assert_eq!(
-            authorize(&handler, Action::UnsealIdentity(scope(UNIT, 99))),
-            Err(Denied)
-        );
+        assert_eq!(authorize(&handler, Action::ReadSource(scope(UNIT, 99))), Err(Denied));
+        assert_eq!(authorize(&handler, Action::UnsealIdentity(scope(UNIT, 99))), Err(Denied));
     }
 
     #[test]
     fn administrators_and_analysts_never_read_source_records() {
         for role in [Role::Administrator, Role::Analyst, Role::WarningOfficer] {
             assert_eq!(authorize(&actor(role), Action::ListSources), Err(Denied));
-            assert_eq!(
-                authorize(&actor(role), Action::ReadSource(scope(UNIT, 10))),
-                Err(Denied)
-            );
+            assert_eq!(authorize(&actor(role), Action::ReadSource(scope(UNIT, 10))), Err(Denied));
         }
     }
 
@@ -155,10 +133,7 @@ mod tests {
         for role in Role::ALL {
             let admin = role == Role::Administrator;
             assert_eq!(authorize(&actor(role), Action::ManageUsers).is_ok(), admin);
-            assert_eq!(
-                authorize(&actor(role), Action::RotateVaultKey).is_ok(),
-                admin
-            );
+            assert_eq!(authorize(&actor(role), Action::RotateVaultKey).is_ok(), admin);
         }
     }
 

@@ -44,15 +44,10 @@ impl FromStr for SourceStatus {
     type Err = UnknownStatus;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            SourceStatus::Prospective,
-            SourceStatus::Active,
-            SourceStatus::Suspended,
-            SourceStatus::Closed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
-        .ok_or_else(|| UnknownStatus(s.to_owned()))
+        [SourceStatus::Prospective, SourceStatus::Active, SourceStatus::Suspended, SourceStatus::Closed]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 
@@ -168,10 +163,7 @@ pub fn validate_code_name(name: &str) -> Result<&str, CodeNameError> {
     if !(2..=40).contains(&length) {
         return Err(CodeNameError::Length);
     }
-    if !name
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == ' ' || c == '-')
-    {
+    if !name.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-') {
         return Err(CodeNameError::Characters);
     }
     Ok(name)
@@ -199,14 +191,7 @@ mod tests {
 
     #[test]
     fn malformed_references_are_refused() {
-        for bad in [
-            "",
-            "SR-",
-            "SR-ABCD-EFGI",
-            "XX-ABCD-EFGH",
-            "SR-ABCDEEFGH",
-            "SR-abcd-efgh",
-        ] {
+        for bad in ["", "SR-", "SR-ABCD-EFGI", "XX-ABCD-EFGH", "SR-ABCDEEFGH", "SR-abcd-efgh"] {
             assert_eq!(PseudonymousRef::parse(bad), None, "{bad}");
         }
     }
@@ -215,9 +200,6 @@ mod tests {
     fn code_names_are_trimmed_and_checked() {
         assert_eq!(validate_code_name("  NIGHTJAR "), Ok("NIGHTJAR"));
         assert_eq!(validate_code_name("X"), Err(CodeNameError::Length));
-        assert_eq!(
-            validate_code_name("a<script>"),
-            Err(CodeNameError::Characters)
-        );
+        assert_eq!(validate_code_name("a<script>"), Err(CodeNameError::Characters));
     }
 }

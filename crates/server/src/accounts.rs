@@ -1,12 +1,16 @@
 //! User accounts as administrators manage them.
 
 use serde::{Deserialize, Serialize};
+use tearline_domain::audit::Outcome;
+use tearline_domain::policy::Action;
 use tearline_domain::{Role, Timestamp, UnitId, UserId};
 use tearline_store::{NewUser, Store, User};
 use zeroize::Zeroizing;
 
-use crate::auth::hash_password;
+use crate::audit::{record, require};
+use crate::auth::{hash_password, Caller};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct NewUserRequest {
@@ -43,9 +47,7 @@ impl From<&User> for UserView {
 
 pub fn validate_username(username: &str) -> Result<&str, ApiError> {
     let valid = (3..=40).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        && username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if valid {
         Ok(username)
     } else {
@@ -66,36 +68,18 @@ pub async fn create_user(
     let username = validate_username(request.username.trim())?;
     let unit_name = request.unit.trim();
     if unit_name.is_empty() || unit_name.chars().count() > 100 {
-        return Err(ApiError::bad_request(
-            "invalid_unit",
-            "a unit name is 1 to 100 characters",
-        ));
+        return Err(ApiError::bad_request("invalid_unit", "a unit name is 1 to 100 characters"));
     }
-    let display_name = request
-        .display_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .unwrap_or(username);
+    let display_name =
+        request.display_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(username);
     let password_hash = hash_password(&request.password)?;
-    let unit_id = match store
-        .units()
-        .await?
-        .into_iter()
-        .find(|unit| unit.name == unit_name)
-    {
+    let unit_id = match store.units().await?.into_iter().find(|unit| unit.name == unit_name) {
         Some(unit) => unit.id,
         None => store.create_unit(unit_name, now).await?,
     };
     let id = store
         .create_user(
-            NewUser {
-                username,
-                display_name,
-                role: request.role,
-                unit_id,
-                password_hash: &password_hash,
-            },
+            NewUser { username, display_name, role: request.role, unit_id, password_hash: &password_hash },
             now,
         )
         .await?;
@@ -106,4 +90,17 @@ pub async fn create_user(
         role: request.role,
         unit_id,
     })
+}
+
+/// Creates an account on an administrator's behalf: the policy decides, the trail records.
+pub async fn create_user_as(
+    state: &AppState,
+    caller: &Caller,
+    request: &NewUserRequest,
+) -> Result<UserView, ApiError> {
+    require(state, caller, Action::ManageUsers, "user.create").await?;
+    let created = create_user(&state.store, request, state.now()).await?;
+    let object = format!("user:{}", created.id.0);
+    record(state, Some(caller.user.id), "user.create", &object, None, Outcome::Allowed).await?;
+    Ok(created)
 }

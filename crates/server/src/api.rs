@@ -10,13 +10,13 @@ use axum::{Json, Router};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::json;
 use tearline_domain::audit::Outcome;
-use tearline_domain::policy::{authorize, Action};
+use tearline_domain::policy::Action;
 use tearline_domain::source::{Assignment, SourceRecord};
 use tearline_domain::SourceId;
 use zeroize::Zeroizing;
 
 use crate::accounts::{self, NewUserRequest, UserView};
-use crate::audit::record;
+use crate::audit::{record, require};
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::sources::{self, NewSourceRequest, ReassignRequest};
@@ -26,10 +26,7 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/v1/health",
-            get(|| async { Json(json!({"status": "ok"})) }),
-        )
+        .route("/api/v1/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route(
             "/api/v1/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -56,9 +53,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         Json::<T>::from_request(request, state)
             .await
             .map(|Json(value)| ApiJson(value))
-            .map_err(|rejection| {
-                ApiError::new(rejection.status(), "invalid_json", rejection.body_text())
-            })
+            .map_err(|rejection| ApiError::new(rejection.status(), "invalid_json", rejection.body_text()))
     }
 }
 
@@ -68,16 +63,11 @@ pub struct IdPath(pub i64);
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
         axum::extract::Path::<i64>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(id)| IdPath(id))
-            .map_err(|_| {
-                ApiError::bad_request("invalid_id", "the id in the path must be an integer")
-            })
+            .map_err(|_| ApiError::bad_request("invalid_id", "the id in the path must be an integer"))
     }
 }
 
@@ -120,9 +110,7 @@ async fn list_sources(
     state: axum::extract::State<AppState>,
     caller: Caller,
 ) -> Result<Json<SourceList>, ApiError> {
-    Ok(Json(SourceList {
-        sources: sources::list(&state, &caller).await?,
-    }))
+    Ok(Json(SourceList { sources: sources::list(&state, &caller).await? }))
 }
 
 async fn create_source(
@@ -146,10 +134,7 @@ async fn read_source(
     IdPath(id): IdPath,
 ) -> Result<Json<SourceDetail>, ApiError> {
     let (source, assignments) = sources::read(&state, &caller, SourceId(id)).await?;
-    Ok(Json(SourceDetail {
-        source,
-        assignments,
-    }))
+    Ok(Json(SourceDetail { source, assignments }))
 }
 
 #[derive(Deserialize)]
@@ -177,40 +162,12 @@ async fn reassign(
     Ok(Json(json!({"assignments": assignments})))
 }
 
-/// Asks the policy for an administrative action and audits a refusal.
-pub async fn require(
-    state: &AppState,
-    caller: &Caller,
-    action: Action,
-    audit_action: &str,
-) -> Result<(), ApiError> {
-    if authorize(&caller.actor, action).is_ok() {
-        return Ok(());
-    }
-    record(
-        state,
-        Some(caller.user.id),
-        audit_action,
-        "system",
-        None,
-        Outcome::Denied,
-    )
-    .await?;
-    Err(ApiError::forbidden())
-}
-
 async fn list_users(
     state: axum::extract::State<AppState>,
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &caller, Action::ManageUsers, "user.list").await?;
-    let users: Vec<UserView> = state
-        .store
-        .users()
-        .await?
-        .iter()
-        .map(UserView::from)
-        .collect();
+    let users: Vec<UserView> = state.store.users().await?.iter().map(UserView::from).collect();
     Ok(Json(json!({"users": users})))
 }
 
@@ -219,17 +176,7 @@ async fn create_user(
     caller: Caller,
     ApiJson(request): ApiJson<NewUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&state, &caller, Action::ManageUsers, "user.create").await?;
-    let created = accounts::create_user(&state.store, &request, state.now()).await?;
-    record(
-        &state,
-        Some(caller.user.id),
-        "user.create",
-        &format!("user:{}", created.id.0),
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
+    let created = accounts::create_user_as(&state, &caller, &request).await?;
     Ok((axum::http::StatusCode::CREATED, Json(created)))
 }
 
@@ -238,17 +185,8 @@ async fn rotate_vault_key(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     require(&state, &caller, Action::RotateVaultKey, "vault.rotate").await?;
-    record(
-        &state,
-        Some(caller.user.id),
-        "vault.rotate",
-        "vault",
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
-    let report =
-        sources::rotate_vault_key(&state.store, &state.keys, state.now(), &|_, _| {}).await?;
+    record(&state, Some(caller.user.id), "vault.rotate", "vault", None, Outcome::Allowed).await?;
+    let report = sources::rotate_vault_key(&state.store, &state.keys, state.now(), &|_, _| {}).await?;
     Ok(Json(report))
 }
 
@@ -265,8 +203,8 @@ async fn audit_events(
     caller: Caller,
     page: Result<Query<AuditPage>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(page) = page
-        .map_err(|_| ApiError::bad_request("invalid_query", "after and limit must be integers"))?;
+    let Query(page) =
+        page.map_err(|_| ApiError::bad_request("invalid_query", "after and limit must be integers"))?;
     require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     record(
@@ -278,10 +216,7 @@ async fn audit_events(
         Outcome::Allowed,
     )
     .await?;
-    let events = state
-        .audit
-        .read(page.after, limit)
-        .await
-        .map_err(|e| ApiError::internal("audit read", &e))?;
+    let events =
+        state.audit.read(page.after, limit).await.map_err(|e| ApiError::internal("audit read", &e))?;
     Ok(Json(json!({"events": events})))
 }

@@ -2,8 +2,10 @@
 
 use axum::http::StatusCode;
 use tearline_domain::audit::{AuditEvent, Outcome};
+use tearline_domain::policy::{authorize, Action};
 use tearline_domain::UserId;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -36,4 +38,18 @@ pub async fn record(
             ))
         }
     }
+}
+
+/// Asks the policy for an administrative action and audits a refusal.
+pub async fn require(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    audit_action: &str,
+) -> Result<(), ApiError> {
+    if authorize(&caller.actor, action).is_ok() {
+        return Ok(());
+    }
+    record(state, Some(caller.user.id), audit_action, "system", None, Outcome::Denied).await?;
+    Err(ApiError::forbidden())
 }

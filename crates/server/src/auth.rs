@@ -37,21 +37,14 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 pub fn check_password_policy(password: &str) -> Result<(), ApiError> {
     let length = password.chars().count();
     if !(12..=256).contains(&length) {
-        return Err(ApiError::bad_request(
-            "weak_password",
-            "a password must be 12 to 256 characters",
-        ));
+        return Err(ApiError::bad_request("weak_password", "a password must be 12 to 256 characters"));
     }
     Ok(())
 }
 
 fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         .unwrap_or(false)
 }
 
@@ -88,43 +81,19 @@ pub struct OpenedSession {
 }
 
 /// Checks a username and password, applying the lockout, and opens a session.
-pub async fn log_in(
-    state: &AppState,
-    username: &str,
-    password: &str,
-) -> Result<OpenedSession, ApiError> {
+pub async fn log_in(state: &AppState, username: &str, password: &str) -> Result<OpenedSession, ApiError> {
     let now = state.now();
-    let invalid = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "wrong username or password",
-        )
-    };
+    let invalid =
+        || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
     let Some(user) = state.store.user_by_username(username).await? else {
         verify_password(decoy_hash(), password);
-        crate::audit::record(
-            state,
-            None,
-            "auth.login",
-            "user:unknown",
-            None,
-            Outcome::Denied,
-        )
-        .await?;
+        crate::audit::record(state, None, "auth.login", "user:unknown", None, Outcome::Denied).await?;
         return Err(invalid());
     };
     let object = format!("user:{}", user.id.0);
     if user.locked_until.is_some_and(|until| until > now) {
-        crate::audit::record(
-            state,
-            Some(user.id),
-            "auth.login.locked",
-            &object,
-            None,
-            Outcome::Denied,
-        )
-        .await?;
+        crate::audit::record(state, Some(user.id), "auth.login.locked", &object, None, Outcome::Denied)
+            .await?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "account_locked",
@@ -141,15 +110,7 @@ pub async fn log_in(
                 now.plus_millis(settings.lockout_millis),
             )
             .await?;
-        crate::audit::record(
-            state,
-            Some(user.id),
-            "auth.login",
-            &object,
-            None,
-            Outcome::Denied,
-        )
-        .await?;
+        crate::audit::record(state, Some(user.id), "auth.login", &object, None, Outcome::Denied).await?;
         return Err(invalid());
     }
     if user.failed_logins > 0 {
@@ -158,31 +119,13 @@ pub async fn log_in(
     let token = Zeroizing::new(random_token());
     let csrf_token = random_token();
     let expires = now.plus_millis(state.settings.session_lifetime_millis);
-    state
-        .store
-        .create_session(&token_hash(&token), user.id, &csrf_token, now, expires)
-        .await?;
-    crate::audit::record(
-        state,
-        Some(user.id),
-        "auth.login",
-        &object,
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
-    Ok(OpenedSession {
-        token,
-        csrf_token,
-        user,
-    })
+    state.store.create_session(&token_hash(&token), user.id, &csrf_token, now, expires).await?;
+    crate::audit::record(state, Some(user.id), "auth.login", &object, None, Outcome::Allowed).await?;
+    Ok(OpenedSession { token, csrf_token, user })
 }
 
 pub async fn log_out(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    state
-        .store
-        .delete_session(&token_hash(&caller.token))
-        .await?;
+    state.store.delete_session(&token_hash(&caller.token)).await?;
     crate::audit::record(
         state,
         Some(caller.user.id),
@@ -197,22 +140,12 @@ pub async fn log_out(state: &AppState, caller: &Caller) -> Result<(), ApiError> 
 /// The `Set-Cookie` value for a new UI session.
 pub fn session_cookie(state: &AppState, token: &str) -> String {
     let max_age = state.settings.session_lifetime_millis / 1000;
-    let secure = if state.settings.behind_tls {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    )
+    let secure = if state.settings.behind_tls { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 pub fn cleared_session_cookie(state: &AppState) -> String {
-    let secure = if state.settings.behind_tls {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.settings.behind_tls { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
 }
 
@@ -273,8 +206,7 @@ impl FromRequestParts<AppState> for Caller {
         let (token, presented) = match bearer {
             Some(token) => (token, Presented::Bearer),
             None => (
-                cookie_value(&parts.headers, SESSION_COOKIE)
-                    .ok_or_else(ApiError::unauthenticated)?,
+                cookie_value(&parts.headers, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?,
                 Presented::Cookie,
             ),
         };
@@ -284,11 +216,7 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         let caller = Caller {
-            actor: Actor {
-                user_id: session.user.id,
-                unit_id: session.user.unit_id,
-                role: session.user.role,
-            },
+            actor: Actor { user_id: session.user.id, unit_id: session.user.unit_id, role: session.user.role },
             user: session.user,
             csrf_token: session.csrf_token,
             presented,
@@ -298,11 +226,7 @@ impl FromRequestParts<AppState> for Caller {
         // it as a field and are checked by their handlers.
         let changes = !matches!(parts.method, Method::GET | Method::HEAD);
         if changes && presented == Presented::Cookie && parts.uri.path().starts_with("/api/") {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             caller.check_csrf(sent)?;
         }
         Ok(caller)

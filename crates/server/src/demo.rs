@@ -2,57 +2,28 @@
 //! with sealed identities. Every name, number and address here is invented; phone numbers
 //! come from the ranges Ofcom reserves for drama.
 
-use tearline_domain::source::{PseudonymousRef, SourceStatus};
+use tearline_domain::source::SourceStatus;
 use tearline_domain::{Role, Timestamp};
-use tearline_store::{NewSource, SealedColumns, Store};
+use tearline_store::Store;
 use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
 use crate::accounts::{create_user, NewUserRequest};
 use crate::error::ApiError;
+use crate::sources::{register_sealed, SourceDraft};
 use crate::state::VaultKeys;
 
 pub const DEMO_UNIT: &str = "Harbour District Unit";
 
 /// The demo accounts: (role, username, display name, password).
 pub const DEMO_USERS: [(Role, &str, &str, &str); 7] = [
-    (
-        Role::Handler,
-        "hana",
-        "Hana Brightwater",
-        "demo-handler-pass",
-    ),
-    (
-        Role::Controller,
-        "conrad",
-        "Conrad Ilves",
-        "demo-controller-pass",
-    ),
-    (
-        Role::AuthorisingOfficer,
-        "aurelia",
-        "Aurelia Stone",
-        "demo-authorising-pass",
-    ),
+    (Role::Handler, "hana", "Hana Brightwater", "demo-handler-pass"),
+    (Role::Controller, "conrad", "Conrad Ilves", "demo-controller-pass"),
+    (Role::AuthorisingOfficer, "aurelia", "Aurelia Stone", "demo-authorising-pass"),
     (Role::Analyst, "anders", "Anders Lykke", "demo-analyst-pass"),
-    (
-        Role::WarningOfficer,
-        "wren",
-        "Wren Okonkwo",
-        "demo-warning-pass",
-    ),
-    (
-        Role::Inspector,
-        "ines",
-        "Ines Marchetti",
-        "demo-inspector-pass",
-    ),
-    (
-        Role::Administrator,
-        "adam",
-        "Adam Reyes",
-        "demo-admin-pass-1",
-    ),
+    (Role::WarningOfficer, "wren", "Wren Okonkwo", "demo-warning-pass"),
+    (Role::Inspector, "ines", "Ines Marchetti", "demo-inspector-pass"),
+    (Role::Administrator, "adam", "Adam Reyes", "demo-admin-pass-1"),
 ];
 
 /// The demo sources: code name, status, and the identity that is sealed for it.
@@ -129,10 +100,7 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
         }
     }
     let (Some(handler), Some(controller)) = (handler, controller) else {
-        return Err(ApiError::internal(
-            "demo",
-            &"the demo needs a handler and a controller",
-        ));
+        return Err(ApiError::internal("demo", &"the demo needs a handler and a controller"));
     };
     let keys = keys.provider();
     for (index, demo) in DEMO_SOURCES.iter().enumerate() {
@@ -144,32 +112,15 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
         identity.addresses = demo.addresses.iter().map(|a| a.to_string()).collect();
         identity.family = demo.family.iter().map(|f| f.to_string()).collect();
         identity.notes = "Fictional demo source.".into();
-        let reference = PseudonymousRef::generate(&mut rand::thread_rng());
-        let sealed = tearline_vault::seal(keys.as_ref(), &identity, reference.as_str().as_bytes())?;
-        let recruited = now.plus_millis(-(index as i64 + 1) * 90 * 86_400_000);
-        store
-            .create_source(
-                NewSource {
-                    code_name: demo.code_name,
-                    reference: &reference,
-                    unit_id: handler.unit_id,
-                    handler_id: handler.id,
-                    controller_id: controller.id,
-                    status: if index == 3 {
-                        SourceStatus::Prospective
-                    } else {
-                        SourceStatus::Active
-                    },
-                    recruited_at: recruited,
-                    sealed: SealedColumns {
-                        key_id: i64::from(sealed.key_id),
-                        wrapped_key: sealed.wrapped_key,
-                        ciphertext: sealed.ciphertext,
-                    },
-                },
-                now,
-            )
-            .await?;
+        let draft = SourceDraft {
+            code_name: demo.code_name,
+            unit_id: handler.unit_id,
+            handler_id: handler.id,
+            controller_id: controller.id,
+            status: if index == 3 { SourceStatus::Prospective } else { SourceStatus::Active },
+            recruited_at: now.plus_millis(-(index as i64 + 1) * 90 * 86_400_000),
+        };
+        register_sealed(store, keys.as_ref(), draft, &identity, now).await?;
     }
     Ok(true)
 }

@@ -22,11 +22,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -42,21 +38,13 @@ impl ApiError {
     }
 
     pub fn forbidden() -> ApiError {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "your role does not permit this",
-        )
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "your role does not permit this")
     }
 
     /// Used both for records that do not exist and for records the caller may not know of,
     /// so that a refusal never confirms that a source exists.
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no such {what}"),
-        )
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
     }
 
     pub fn conflict(message: impl Into<String>) -> ApiError {
@@ -82,10 +70,7 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            code: self.code,
-            message: &self.message,
-        };
+        let body = ErrorBody { code: self.code, message: &self.message };
         (self.status, Json(body)).into_response()
     }
 }
@@ -106,10 +91,6 @@ impl From<tearline_vault::VaultError> for ApiError {
         // Vault messages name the cause and the remedy and never contain plaintext, so the
         // operator-facing text is safe to show.
         tracing::error!(cause = %error, "vault operation failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "vault_error",
-            error.to_string(),
-        )
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "vault_error", error.to_string())
     }
 }

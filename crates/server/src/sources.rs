@@ -31,15 +31,7 @@ fn object(id: SourceId) -> String {
 /// The sources the caller may see, in code-name order.
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<SourceRecord>, ApiError> {
     if authorize(&caller.actor, Action::ListSources).is_err() {
-        record(
-            state,
-            Some(caller.user.id),
-            "source.list",
-            "sources",
-            None,
-            Outcome::Denied,
-        )
-        .await?;
+        record(state, Some(caller.user.id), "source.list", "sources", None, Outcome::Denied).await?;
         return Err(ApiError::forbidden());
     }
     let visible: Vec<SourceRecord> = state
@@ -73,15 +65,7 @@ async fn load_for(
     match found {
         Some(source) if authorize(&caller.actor, action(scope(&source))).is_ok() => Ok(source),
         _ => {
-            record(
-                state,
-                Some(caller.user.id),
-                audit_action,
-                &object(id),
-                None,
-                Outcome::Denied,
-            )
-            .await?;
+            record(state, Some(caller.user.id), audit_action, &object(id), None, Outcome::Denied).await?;
             Err(ApiError::not_found("source"))
         }
     }
@@ -95,15 +79,7 @@ pub async fn read(
 ) -> Result<(SourceRecord, Vec<Assignment>), ApiError> {
     let source = load_for(state, caller, id, Action::ReadSource, "source.read").await?;
     let assignments = state.store.assignments(id).await?;
-    record(
-        state,
-        Some(caller.user.id),
-        "source.read",
-        &object(id),
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
+    record(state, Some(caller.user.id), "source.read", &object(id), None, Outcome::Allowed).await?;
     Ok((source, assignments))
 }
 
@@ -133,20 +109,8 @@ pub async fn unseal(
 ) -> Result<Identity, ApiError> {
     let reason = validate_reason(reason)?;
     let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
-    record(
-        state,
-        Some(caller.user.id),
-        "source.unseal",
-        &object(id),
-        Some(reason),
-        Outcome::Allowed,
-    )
-    .await?;
-    let columns = state
-        .store
-        .sealed_identity(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("source"))?;
+    record(state, Some(caller.user.id), "source.unseal", &object(id), Some(reason), Outcome::Allowed).await?;
+    let columns = state.store.sealed_identity(id).await?.ok_or_else(|| ApiError::not_found("source"))?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
     let opened = match tearline_vault::open(state.keys.provider().as_ref(), &sealed, binding) {
@@ -159,15 +123,8 @@ pub async fn unseal(
     match opened {
         Ok(identity) => Ok(identity),
         Err(error) => {
-            record(
-                state,
-                Some(caller.user.id),
-                "source.unseal.failed",
-                &object(id),
-                None,
-                Outcome::Failed,
-            )
-            .await?;
+            record(state, Some(caller.user.id), "source.unseal.failed", &object(id), None, Outcome::Failed)
+                .await?;
             Err(error.into())
         }
     }
@@ -201,9 +158,7 @@ pub struct NewSourceRequest {
 fn validate_identity(identity: &Identity) -> Result<(), ApiError> {
     let bad = |message: &str| ApiError::bad_request("invalid_identity", message.to_owned());
     if identity.full_name.trim().is_empty() || identity.full_name.chars().count() > 200 {
-        return Err(bad(
-            "identity.full_name is required, at most 200 characters",
-        ));
+        return Err(bad("identity.full_name is required, at most 200 characters"));
     }
     let lists = [
         ("aliases", &identity.aliases),
@@ -213,20 +168,13 @@ fn validate_identity(identity: &Identity) -> Result<(), ApiError> {
     ];
     for (name, values) in lists {
         if values.len() > 20 || values.iter().any(|value| value.chars().count() > 300) {
-            return Err(bad(&format!(
-                "identity.{name} holds at most 20 entries of at most 300 characters"
-            )));
+            return Err(bad(&format!("identity.{name} holds at most 20 entries of at most 300 characters")));
         }
     }
     if identity.notes.chars().count() > 10_000
-        || identity
-            .date_of_birth
-            .as_ref()
-            .is_some_and(|d| d.chars().count() > 40)
+        || identity.date_of_birth.as_ref().is_some_and(|d| d.chars().count() > 40)
     {
-        return Err(bad(
-            "identity.notes is at most 10000 characters, identity.date_of_birth at most 40",
-        ));
+        return Err(bad("identity.notes is at most 10000 characters, identity.date_of_birth at most 40"));
     }
     Ok(())
 }
@@ -238,28 +186,17 @@ async fn case_officer(
     named: Option<&str>,
     role: Role,
 ) -> Result<User, ApiError> {
-    let field = if role == Role::Handler {
-        "handler"
-    } else {
-        "controller"
-    };
+    let field = if role == Role::Handler { "handler" } else { "controller" };
     let user = match named.map(str::trim).filter(|name| !name.is_empty()) {
         Some(username) => state.store.user_by_username(username).await?,
         None if caller.user.role == role => Some(caller.user.clone()),
         None => {
-            return Err(ApiError::bad_request(
-                "invalid_assignment",
-                format!("name the source's {field}"),
-            ))
+            return Err(ApiError::bad_request("invalid_assignment", format!("name the source's {field}")))
         }
     };
-    user.filter(|user| user.role == role && user.unit_id == caller.actor.unit_id)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_assignment",
-                format!("the {field} must be a {field} of your unit"),
-            )
-        })
+    user.filter(|user| user.role == role && user.unit_id == caller.actor.unit_id).ok_or_else(|| {
+        ApiError::bad_request("invalid_assignment", format!("the {field} must be a {field} of your unit"))
+    })
 }
 
 pub async fn create(
@@ -267,23 +204,8 @@ pub async fn create(
     caller: &Caller,
     request: NewSourceRequest,
 ) -> Result<SourceRecord, ApiError> {
-    if authorize(
-        &caller.actor,
-        Action::CreateSource {
-            unit_id: caller.actor.unit_id,
-        },
-    )
-    .is_err()
-    {
-        record(
-            state,
-            Some(caller.user.id),
-            "source.create",
-            "sources",
-            None,
-            Outcome::Denied,
-        )
-        .await?;
+    if authorize(&caller.actor, Action::CreateSource { unit_id: caller.actor.unit_id }).is_err() {
+        record(state, Some(caller.user.id), "source.create", "sources", None, Outcome::Denied).await?;
         return Err(ApiError::forbidden());
     }
     let code_name = validate_code_name(&request.code_name)
@@ -291,55 +213,57 @@ pub async fn create(
         .to_owned();
     validate_identity(&request.identity)?;
     let handler = case_officer(state, caller, request.handler.as_deref(), Role::Handler).await?;
-    let controller = case_officer(
-        state,
-        caller,
-        request.controller.as_deref(),
-        Role::Controller,
-    )
-    .await?;
-    let reference = PseudonymousRef::generate(&mut rand::thread_rng());
-    let keys = state.keys.provider();
-    let sealed = tearline_vault::seal(
-        keys.as_ref(),
-        &request.identity,
-        reference.as_str().as_bytes(),
-    )?;
+    let controller = case_officer(state, caller, request.controller.as_deref(), Role::Controller).await?;
     let now = state.now();
-    let id = state
-        .store
-        .create_source(
-            NewSource {
-                code_name: &code_name,
-                reference: &reference,
-                unit_id: caller.actor.unit_id,
-                handler_id: handler.id,
-                controller_id: controller.id,
-                status: request.status.unwrap_or(SourceStatus::Prospective),
-                recruited_at: now,
-                sealed: SealedColumns {
-                    key_id: i64::from(sealed.key_id),
-                    wrapped_key: sealed.wrapped_key,
-                    ciphertext: sealed.ciphertext,
-                },
-            },
-            now,
-        )
-        .await?;
-    record(
-        state,
-        Some(caller.user.id),
-        "source.create",
-        &object(id),
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
-    state
-        .store
-        .source(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("source"))
+    let draft = SourceDraft {
+        code_name: &code_name,
+        unit_id: caller.actor.unit_id,
+        handler_id: handler.id,
+        controller_id: controller.id,
+        status: request.status.unwrap_or(SourceStatus::Prospective),
+        recruited_at: now,
+    };
+    let id =
+        register_sealed(&state.store, state.keys.provider().as_ref(), draft, &request.identity, now).await?;
+    record(state, Some(caller.user.id), "source.create", &object(id), None, Outcome::Allowed).await?;
+    state.store.source(id).await?.ok_or_else(|| ApiError::not_found("source"))
+}
+
+/// A source's record before its identity is sealed and a reference is drawn.
+pub struct SourceDraft<'a> {
+    pub code_name: &'a str,
+    pub unit_id: tearline_domain::UnitId,
+    pub handler_id: UserId,
+    pub controller_id: UserId,
+    pub status: SourceStatus,
+    pub recruited_at: Timestamp,
+}
+
+/// Draws a pseudonymous reference, seals the identity bound to it, and stores both.
+pub async fn register_sealed(
+    store: &tearline_store::Store,
+    keys: &dyn KeyProvider,
+    draft: SourceDraft<'_>,
+    identity: &Identity,
+    now: Timestamp,
+) -> Result<SourceId, ApiError> {
+    let reference = PseudonymousRef::generate(&mut rand::thread_rng());
+    let sealed = tearline_vault::seal(keys, identity, reference.as_str().as_bytes())?;
+    let source = NewSource {
+        code_name: draft.code_name,
+        reference: &reference,
+        unit_id: draft.unit_id,
+        handler_id: draft.handler_id,
+        controller_id: draft.controller_id,
+        status: draft.status,
+        recruited_at: draft.recruited_at,
+        sealed: SealedColumns {
+            key_id: i64::from(sealed.key_id),
+            wrapped_key: sealed.wrapped_key,
+            ciphertext: sealed.ciphertext,
+        },
+    };
+    Ok(store.create_source(source, now).await?)
 }
 
 #[derive(Deserialize)]
@@ -361,19 +285,8 @@ pub async fn reassign(
         CaseRole::Controller => Role::Controller,
     };
     let successor = case_officer(state, caller, Some(&request.username), role).await?;
-    state
-        .store
-        .reassign(id, request.role, successor.id, state.now())
-        .await?;
-    record(
-        state,
-        Some(caller.user.id),
-        "source.reassign",
-        &object(id),
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
+    state.store.reassign(id, request.role, successor.id, state.now()).await?;
+    record(state, Some(caller.user.id), "source.reassign", &object(id), None, Outcome::Allowed).await?;
     Ok(state.store.assignments(id).await?)
 }
 
@@ -388,9 +301,7 @@ pub async fn rotate_vault_key(
     let key_id = tearline_vault::FileKeyring::add_key(keys.path())?;
     let ring = keys.reload()?;
     for check in ring.checks() {
-        store
-            .remember_vault_key(i64::from(check.key_id), &check.check, now)
-            .await?;
+        store.remember_vault_key(i64::from(check.key_id), &check.check, now).await?;
     }
     let mut rewrapped = 0;
     let pending = store.sealed_identities_not_under(i64::from(key_id)).await?;
@@ -399,17 +310,11 @@ pub async fn rotate_vault_key(
         progress(done + 1, total);
         let sealed = sealed_from_columns(&columns)?;
         let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed, reference.as_str().as_bytes())?;
-        if store
-            .replace_wrapped_key(id, &columns, i64::from(fresh.key_id), &fresh.wrapped_key)
-            .await?
-        {
+        if store.replace_wrapped_key(id, &columns, i64::from(fresh.key_id), &fresh.wrapped_key).await? {
             rewrapped += 1;
         }
     }
-    Ok(RotationReport {
-        key_id: ring.active_key_id(),
-        rewrapped,
-    })
+    Ok(RotationReport { key_id: ring.active_key_id(), rewrapped })
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -423,11 +328,7 @@ pub async fn usernames(state: &AppState, ids: &[UserId]) -> Result<Vec<String>, 
     let mut names = Vec::with_capacity(ids.len());
     for id in ids {
         names.push(
-            state
-                .store
-                .user(*id)
-                .await?
-                .map_or_else(|| format!("user {}", id.0), |user| user.username),
+            state.store.user(*id).await?.map_or_else(|| format!("user {}", id.0), |user| user.username),
         );
     }
     Ok(names)

@@ -14,9 +14,7 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 pub fn system_clock() -> Clock {
     Arc::new(|| {
-        let elapsed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
     })
 }
@@ -51,11 +49,7 @@ pub struct VaultKeys {
 impl VaultKeys {
     /// Loads the key file for `store`, creating it only for a database that has never sealed
     /// anything, and refuses a key file that does not match what the database remembers.
-    pub async fn open(
-        store: &Store,
-        path: PathBuf,
-        now: Timestamp,
-    ) -> Result<VaultKeys, StartupError> {
+    pub async fn open(store: &Store, path: PathBuf, now: Timestamp) -> Result<VaultKeys, StartupError> {
         let remembered = store.vault_key_checks().await?;
         let ring = if remembered.is_empty() && !path.exists() {
             FileKeyring::create(&path)?
@@ -64,21 +58,13 @@ impl VaultKeys {
         };
         let expected: Vec<KeyCheck> = remembered
             .into_iter()
-            .map(|(key_id, check)| KeyCheck {
-                key_id: u32::try_from(key_id).unwrap_or(u32::MAX),
-                check,
-            })
+            .map(|(key_id, check)| KeyCheck { key_id: u32::try_from(key_id).unwrap_or(u32::MAX), check })
             .collect();
         ring.verify(&expected)?;
         for check in ring.checks() {
-            store
-                .remember_vault_key(i64::from(check.key_id), &check.check, now)
-                .await?;
+            store.remember_vault_key(i64::from(check.key_id), &check.check, now).await?;
         }
-        Ok(VaultKeys {
-            path,
-            ring: RwLock::new(Arc::new(ring)),
-        })
+        Ok(VaultKeys { path, ring: RwLock::new(Arc::new(ring)) })
     }
 
     pub fn provider(&self) -> Arc<FileKeyring> {

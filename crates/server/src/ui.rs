@@ -16,8 +16,8 @@ use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
 use crate::accounts::{self, NewUserRequest};
-use crate::api::{require, IdPath};
-use crate::audit::record;
+use crate::api::IdPath;
+use crate::audit::{record, require};
 use crate::auth::{self, cookie_value, Caller};
 use crate::error::ApiError;
 use crate::sources::{self, NewSourceRequest};
@@ -37,18 +37,9 @@ pub fn routes() -> Router<AppState> {
         .route("/sources/{id}/unseal", post(unseal))
         .route("/users", get(users_page).post(create_user))
         .route("/audit", get(audit_page))
-        .route(
-            "/assets/tearline.css",
-            get(|| asset("text/css; charset=utf-8", STYLESHEET)),
-        )
-        .route(
-            "/assets/favicon.svg",
-            get(|| asset("image/svg+xml", FAVICON)),
-        )
-        .route(
-            "/favicon.ico",
-            get(|| async { Redirect::permanent("/assets/favicon.svg") }),
-        )
+        .route("/assets/tearline.css", get(|| asset("text/css; charset=utf-8", STYLESHEET)))
+        .route("/assets/favicon.svg", get(|| asset("image/svg+xml", FAVICON)))
+        .route("/favicon.ico", get(|| async { Redirect::permanent("/assets/favicon.svg") }))
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
@@ -120,10 +111,7 @@ pub fn format_time(at: Timestamp) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
         .ok()
         .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]"
-            ))
-            .ok()
+            t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok()
         })
         .unwrap_or_default()
 }
@@ -149,13 +137,8 @@ struct LoginPage {
 /// cookie and the same value in the form, so another site cannot log a victim in.
 fn login_form(error: Option<String>, status: StatusCode) -> Response {
     let csrf = crate::auth::random_token();
-    let cookie =
-        format!("{PRELOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
-    let page = render(&LoginPage {
-        nav: None,
-        csrf,
-        error,
-    });
+    let cookie = format!("{PRELOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
+    let page = render(&LoginPage { nav: None, csrf, error });
     (status, [(header::SET_COOKIE, cookie)], page).into_response()
 }
 
@@ -176,27 +159,15 @@ async fn login(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return login_form(
-            Some("Enter a username and a password.".into()),
-            StatusCode::BAD_REQUEST,
-        );
+        return login_form(Some("Enter a username and a password.".into()), StatusCode::BAD_REQUEST);
     };
     if cookie_value(&headers, PRELOGIN_COOKIE) != Some(form.csrf.as_str()) {
-        return login_form(
-            Some("The form expired; please try again.".into()),
-            StatusCode::FORBIDDEN,
-        );
+        return login_form(Some("The form expired; please try again.".into()), StatusCode::FORBIDDEN);
     }
     match auth::log_in(&state, &form.username, &form.password).await {
         Ok(session) => {
             let cookie = auth::session_cookie(&state, &session.token);
-            (
-                StatusCode::SEE_OTHER,
-                [
-                    (header::SET_COOKIE, cookie),
-                    (header::LOCATION, "/".to_owned()),
-                ],
-            )
+            (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())])
                 .into_response()
         }
         Err(error) => login_form(Some(error.message), error.status),
@@ -217,13 +188,7 @@ async fn logout(
     caller.check_csrf(&form.csrf)?;
     auth::log_out(&state, &caller).await?;
     let cookie = auth::cleared_session_cookie(&state);
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, cookie),
-            (header::LOCATION, "/login".to_owned()),
-        ],
-    )
+    Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/login".to_owned())])
         .into_response())
 }
 
@@ -308,11 +273,8 @@ async fn sources_page(
     error: Option<String>,
 ) -> Result<SourcesPage, UiError> {
     let listed: Vec<SourceRecord> = sources::list(state, caller).await?;
-    let handlers = sources::usernames(
-        state,
-        &listed.iter().map(|s| s.handler_id).collect::<Vec<_>>(),
-    )
-    .await?;
+    let handlers =
+        sources::usernames(state, &listed.iter().map(|s| s.handler_id).collect::<Vec<_>>()).await?;
     let rows = listed
         .into_iter()
         .zip(handlers)
@@ -324,18 +286,9 @@ async fn sources_page(
             handler,
         })
         .collect();
-    let may_create = authorize(
-        &caller.actor,
-        Action::CreateSource {
-            unit_id: caller.actor.unit_id,
-        },
-    )
-    .is_ok();
-    let counterpart_role = if caller.actor.role == Role::Controller {
-        Role::Handler
-    } else {
-        Role::Controller
-    };
+    let may_create = authorize(&caller.actor, Action::CreateSource { unit_id: caller.actor.unit_id }).is_ok();
+    let counterpart_role =
+        if caller.actor.role == Role::Controller { Role::Handler } else { Role::Controller };
     let counterpart_default = state
         .store
         .users()
@@ -350,11 +303,7 @@ async fn sources_page(
         csrf: caller.csrf_token.clone(),
         rows,
         may_create,
-        counterpart_label: if counterpart_role == Role::Handler {
-            "Handler"
-        } else {
-            "Controller"
-        },
+        counterpart_label: if counterpart_role == Role::Handler { "Handler" } else { "Controller" },
         counterpart_default,
         error,
     })
@@ -387,11 +336,7 @@ struct NewSourceForm {
 }
 
 fn lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect()
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_owned).collect()
 }
 
 async fn create_source(
@@ -402,11 +347,8 @@ async fn create_source(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     let counterpart = Some(form.counterpart.clone()).filter(|name| !name.trim().is_empty());
-    let (handler, controller) = if caller.actor.role == Role::Controller {
-        (counterpart, None)
-    } else {
-        (None, counterpart)
-    };
+    let (handler, controller) =
+        if caller.actor.role == Role::Controller { (counterpart, None) } else { (None, counterpart) };
     let mut identity = Identity::default();
     identity.full_name = form.full_name.trim().to_owned();
     identity.date_of_birth = Some(form.date_of_birth.trim().to_owned()).filter(|d| !d.is_empty());
@@ -415,18 +357,11 @@ async fn create_source(
     identity.addresses = lines(&form.addresses);
     identity.family = lines(&form.family);
     identity.notes = form.notes.trim().to_owned();
-    let request = NewSourceRequest {
-        code_name: form.code_name.clone(),
-        status: None,
-        handler,
-        controller,
-        identity,
-    };
+    let request =
+        NewSourceRequest { code_name: form.code_name.clone(), status: None, handler, controller, identity };
     match sources::create(&state, &caller, request).await {
         Ok(created) => Ok(Redirect::to(&format!("/sources/{}", created.id.0)).into_response()),
-        Err(error)
-            if error.status == StatusCode::BAD_REQUEST || error.status == StatusCode::CONFLICT =>
-        {
+        Err(error) if error.status == StatusCode::BAD_REQUEST || error.status == StatusCode::CONFLICT => {
             let page = sources_page(&state, &caller, Some(error.message)).await?;
             Ok((error.status, render(&page)).into_response())
         }
@@ -481,9 +416,7 @@ async fn source_page(
     IdPath(id): IdPath,
 ) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(
-        &source_view(&state, &caller, SourceId(id), None).await?,
-    ))
+    Ok(render(&source_view(&state, &caller, SourceId(id), None).await?))
 }
 
 #[derive(Deserialize)]
@@ -511,18 +444,9 @@ async fn unseal(
     caller.check_csrf(&form.csrf)?;
     match sources::unseal(&state, &caller, SourceId(id), &form.reason).await {
         Ok(identity) => {
-            let source = state
-                .store
-                .source(SourceId(id))
-                .await
-                .map_err(ApiError::from)?;
+            let source = state.store.source(SourceId(id)).await.map_err(ApiError::from)?;
             let code_name = source.map(|s| s.code_name).unwrap_or_default();
-            Ok(render(&IdentityPage {
-                nav: Some(Nav::of(&caller)),
-                code_name,
-                source_id: id,
-                identity,
-            }))
+            Ok(render(&IdentityPage { nav: Some(Nav::of(&caller)), code_name, source_id: id, identity }))
         }
         Err(error) if error.code == "reason_required" => {
             let page = source_view(&state, &caller, SourceId(id), Some(error.message)).await?;
@@ -542,34 +466,17 @@ struct UsersPage {
     error: Option<String>,
 }
 
-async fn users_view(
-    state: &AppState,
-    caller: &Caller,
-    error: Option<String>,
-) -> Result<UsersPage, UiError> {
+async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) -> Result<UsersPage, UiError> {
     require(state, caller, Action::ManageUsers, "user.list").await?;
     let units = state.store.units().await.map_err(ApiError::from)?;
-    let unit_name = |id| {
-        units
-            .iter()
-            .find(|u| u.id == id)
-            .map(|u| u.name.clone())
-            .unwrap_or_default()
-    };
+    let unit_name = |id| units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
     let users = state
         .store
         .users()
         .await
         .map_err(ApiError::from)?
         .into_iter()
-        .map(|u| {
-            (
-                u.username,
-                u.display_name,
-                u.role.title(),
-                unit_name(u.unit_id),
-            )
-        })
+        .map(|u| (u.username, u.display_name, u.role.title(), unit_name(u.unit_id)))
         .collect();
     Ok(UsersPage {
         nav: Some(Nav::of(caller)),
@@ -599,20 +506,8 @@ async fn create_user(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    require(&state, &caller, Action::ManageUsers, "user.create").await?;
-    match accounts::create_user(&state.store, &form.user, state.now()).await {
-        Ok(created) => {
-            record(
-                &state,
-                Some(caller.user.id),
-                "user.create",
-                &format!("user:{}", created.id.0),
-                None,
-                Outcome::Allowed,
-            )
-            .await?;
-            Ok(Redirect::to("/users").into_response())
-        }
+    match accounts::create_user_as(&state, &caller, &form.user).await {
+        Ok(_) => Ok(Redirect::to("/users").into_response()),
         Err(error) if error.status.is_client_error() => {
             let page = users_view(&state, &caller, Some(error.message.clone())).await?;
             Ok((error.status, render(&page)).into_response())
@@ -631,30 +526,15 @@ struct AuditPage {
 async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
-    record(
-        &state,
-        Some(caller.user.id),
-        "audit.read",
-        "audit:latest",
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
+    record(&state, Some(caller.user.id), "audit.read", "audit:latest", None, Outcome::Allowed).await?;
     let failed = |e: tearline_domain::audit::AuditError| ApiError::internal("audit read", &e);
     let newest = state.audit.newest_seq().await.map_err(failed)?;
-    let events = state
-        .audit
-        .read(newest.saturating_sub(200), 200)
-        .await
-        .map_err(failed)?;
+    let events = state.audit.read(newest.saturating_sub(200), 200).await.map_err(failed)?;
     let rows = events
         .into_iter()
         .rev()
         .map(|r| {
-            let actor = r
-                .event
-                .actor
-                .map_or_else(|| "—".to_owned(), |a| format!("user:{}", a.0));
+            let actor = r.event.actor.map_or_else(|| "—".to_owned(), |a| format!("user:{}", a.0));
             (
                 r.seq,
                 format_time(r.event.at),
@@ -666,8 +546,5 @@ async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiErr
             )
         })
         .collect();
-    Ok(render(&AuditPage {
-        nav: Some(Nav::of(&caller)),
-        rows,
-    }))
+    Ok(render(&AuditPage { nav: Some(Nav::of(&caller)), rows }))
 }

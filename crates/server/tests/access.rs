@@ -25,12 +25,7 @@ use Role::*;
 fn endpoints() -> Vec<Endpoint> {
     let all: &'static [Role] = &Role::ALL;
     vec![
-        Endpoint {
-            method: Method::GET,
-            path: "/api/v1/me",
-            body: None,
-            allowed: all,
-        },
+        Endpoint { method: Method::GET, path: "/api/v1/me", body: None, allowed: all },
         Endpoint {
             method: Method::GET,
             path: "/api/v1/sources",
@@ -51,12 +46,7 @@ fn endpoints() -> Vec<Endpoint> {
             body: None,
             allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
         },
-        Endpoint {
-            method: Method::GET,
-            path: "/api/v1/sources/{other}",
-            body: None,
-            allowed: &[],
-        },
+        Endpoint { method: Method::GET, path: "/api/v1/sources/{other}", body: None, allowed: &[] },
         Endpoint {
             method: Method::POST,
             path: "/api/v1/sources/{own}/unseal",
@@ -75,12 +65,7 @@ fn endpoints() -> Vec<Endpoint> {
             body: Some(|_| json!({"role": "handler", "username": "hana"})),
             allowed: &[Controller],
         },
-        Endpoint {
-            method: Method::GET,
-            path: "/api/v1/users",
-            body: None,
-            allowed: &[Administrator],
-        },
+        Endpoint { method: Method::GET, path: "/api/v1/users", body: None, allowed: &[Administrator] },
         Endpoint {
             method: Method::POST,
             path: "/api/v1/users",
@@ -95,18 +80,8 @@ fn endpoints() -> Vec<Endpoint> {
             body: None,
             allowed: &[Administrator],
         },
-        Endpoint {
-            method: Method::GET,
-            path: "/api/v1/audit/events",
-            body: None,
-            allowed: &[Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/",
-            body: None,
-            allowed: all,
-        },
+        Endpoint { method: Method::GET, path: "/api/v1/audit/events", body: None, allowed: &[Inspector] },
+        Endpoint { method: Method::GET, path: "/", body: None, allowed: all },
         Endpoint {
             method: Method::GET,
             path: "/sources",
@@ -119,26 +94,15 @@ fn endpoints() -> Vec<Endpoint> {
             body: None,
             allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
         },
-        Endpoint {
-            method: Method::GET,
-            path: "/users",
-            body: None,
-            allowed: &[Administrator],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/audit",
-            body: None,
-            allowed: &[Inspector],
-        },
+        Endpoint { method: Method::GET, path: "/users", body: None, allowed: &[Administrator] },
+        Endpoint { method: Method::GET, path: "/audit", body: None, allowed: &[Inspector] },
     ]
 }
 
 async fn resolve(harness: &Harness, path: &str) -> String {
     let own = harness.source_id("NIGHTJAR").await;
     let other = harness.source_id("FALCON").await;
-    path.replace("{own}", &own.to_string())
-        .replace("{other}", &other.to_string())
+    path.replace("{own}", &own.to_string()).replace("{other}", &other.to_string())
 }
 
 #[tokio::test]
@@ -150,25 +114,17 @@ async fn every_role_gets_exactly_its_allowed_set_of_endpoints() {
         for endpoint in endpoints() {
             let path = resolve(&harness, endpoint.path).await;
             let body = endpoint.body.map(|make| make(role));
-            let reply = harness
-                .call(endpoint.method.clone(), &path, Some(&token), body)
-                .await;
+            let reply = harness.call(endpoint.method.clone(), &path, Some(&token), body).await;
             let expected = endpoint.allowed.contains(&role);
             let granted = reply.status.is_success();
             let refused = matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND);
             if (expected && !granted) || (!expected && !refused) {
-                mismatches.push(format!(
-                    "{role} {} {path}: {} {}",
-                    endpoint.method, reply.status, reply.body
-                ));
+                mismatches
+                    .push(format!("{role} {} {path}: {} {}", endpoint.method, reply.status, reply.body));
             }
         }
     }
-    assert!(
-        mismatches.is_empty(),
-        "policy mismatches:\n{}",
-        mismatches.join("\n")
-    );
+    assert!(mismatches.is_empty(), "policy mismatches:\n{}", mismatches.join("\n"));
 }
 
 #[tokio::test]
@@ -176,61 +132,30 @@ async fn without_a_session_only_public_endpoints_answer() {
     let harness = harness().await;
     for endpoint in endpoints() {
         let path = resolve(&harness, endpoint.path).await;
-        let reply = harness
-            .call(
-                endpoint.method.clone(),
-                &path,
-                None,
-                endpoint.body.map(|b| b(Role::Handler)),
-            )
-            .await;
+        let reply =
+            harness.call(endpoint.method.clone(), &path, None, endpoint.body.map(|b| b(Role::Handler))).await;
         let api = path.starts_with("/api/");
         if api {
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
             assert_eq!(reply.json()["code"], "unauthenticated");
         } else {
-            assert_eq!(
-                reply.status,
-                StatusCode::SEE_OTHER,
-                "{path} redirects to the login page"
-            );
+            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} redirects to the login page");
         }
     }
-    assert_eq!(
-        harness
-            .call(Method::GET, "/api/v1/health", None, None)
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        harness
-            .call(Method::GET, "/api/v1/openapi.json", None, None)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(harness.call(Method::GET, "/api/v1/health", None, None).await.status, StatusCode::OK);
+    assert_eq!(harness.call(Method::GET, "/api/v1/openapi.json", None, None).await.status, StatusCode::OK);
 }
 
 /// The matrix must cover what the API documents, so a new endpoint cannot slip past it.
 #[test]
 fn the_matrix_covers_every_documented_endpoint() {
     let document: Value = serde_json::from_str(tearline_server::api::OPENAPI).unwrap();
-    let public = [
-        "/api/v1/health",
-        "/api/v1/openapi.json",
-        "/api/v1/auth/login",
-        "/api/v1/auth/logout",
-    ];
+    let public = ["/api/v1/health", "/api/v1/openapi.json", "/api/v1/auth/login", "/api/v1/auth/logout"];
     let mut documented = BTreeSet::new();
     for (path, operations) in document["paths"].as_object().unwrap() {
         for method in operations.as_object().unwrap().keys() {
             if !public.contains(&path.as_str()) {
-                documented.insert(format!(
-                    "{} {}",
-                    method.to_uppercase(),
-                    path.replace("{id}", "{own}")
-                ));
+                documented.insert(format!("{} {}", method.to_uppercase(), path.replace("{id}", "{own}")));
             }
         }
     }
@@ -259,13 +184,7 @@ async fn an_analyst_never_receives_an_identity_through_any_endpoint() {
         assert_eq!(reply.status, StatusCode::OK);
     }
     let secrets = sealed_values();
-    for role in [
-        Analyst,
-        WarningOfficer,
-        Administrator,
-        AuthorisingOfficer,
-        Inspector,
-    ] {
+    for role in [Analyst, WarningOfficer, Administrator, AuthorisingOfficer, Inspector] {
         let token = harness.demo_login(role).await;
         let mut paths: Vec<(Method, String, Option<Value>)> = Vec::new();
         for endpoint in endpoints() {
@@ -285,20 +204,11 @@ async fn an_analyst_never_receives_an_identity_through_any_endpoint() {
             paths.push((Method::GET, format!("/sources/{id}"), None));
         }
         paths.push((Method::GET, "/api/v1/sources/not-a-number".into(), None));
-        paths.push((
-            Method::POST,
-            "/api/v1/sources/1/unseal".into(),
-            Some(json!({"reason": 5})),
-        ));
+        paths.push((Method::POST, "/api/v1/sources/1/unseal".into(), Some(json!({"reason": 5}))));
         for (method, path, body) in paths {
-            let reply = harness
-                .call(method.clone(), &path, Some(&token), body)
-                .await;
+            let reply = harness.call(method.clone(), &path, Some(&token), body).await;
             for secret in &secrets {
-                assert!(
-                    !reply.body.contains(secret.as_str()),
-                    "{role} {method} {path} revealed {secret:?}"
-                );
+                assert!(!reply.body.contains(secret.as_str()), "{role} {method} {path} revealed {secret:?}");
             }
         }
     }
@@ -308,22 +218,12 @@ async fn an_analyst_never_receives_an_identity_through_any_endpoint() {
 async fn a_handler_sees_only_their_own_sources() {
     let harness = harness().await;
     let olga = harness.login("olga", "olga-password-long").await;
-    let listed = harness
-        .call(Method::GET, "/api/v1/sources", Some(&olga), None)
-        .await
-        .json();
-    let names: Vec<&str> = listed["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["code_name"].as_str().unwrap())
-        .collect();
+    let listed = harness.call(Method::GET, "/api/v1/sources", Some(&olga), None).await.json();
+    let names: Vec<&str> =
+        listed["sources"].as_array().unwrap().iter().map(|s| s["code_name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["FALCON"]);
     let controller = harness.demo_login(Controller).await;
-    let listed = harness
-        .call(Method::GET, "/api/v1/sources", Some(&controller), None)
-        .await
-        .json();
+    let listed = harness.call(Method::GET, "/api/v1/sources", Some(&controller), None).await.json();
     assert_eq!(
         listed["sources"].as_array().unwrap().len(),
         4,
@@ -336,25 +236,11 @@ async fn a_source_record_never_carries_its_identity() {
     let harness = harness().await;
     let token = harness.demo_login(Controller).await;
     let id = harness.source_id("NIGHTJAR").await;
-    let reply = harness
-        .call(
-            Method::GET,
-            &format!("/api/v1/sources/{id}"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let reply = harness.call(Method::GET, &format!("/api/v1/sources/{id}"), Some(&token), None).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(
-        !reply.body.contains("Samira") && !reply.body.contains("900461"),
-        "{}",
-        reply.body
-    );
+    assert!(!reply.body.contains("Samira") && !reply.body.contains("900461"), "{}", reply.body);
     let detail = reply.json();
     assert_eq!(detail["source"]["code_name"], "NIGHTJAR");
-    assert!(detail["source"]["reference"]
-        .as_str()
-        .unwrap()
-        .starts_with("SR-"));
+    assert!(detail["source"]["reference"].as_str().unwrap().starts_with("SR-"));
     assert_eq!(detail["assignments"].as_array().unwrap().len(), 2);
 }

@@ -36,10 +36,7 @@ async fn unsealing_fails_closed_when_the_audit_trail_cannot_record_it() {
     harness.audit.failing.store(false, Ordering::SeqCst);
     let reply = unseal(&harness, &token, id).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(
-        reply.json()["identity"]["full_name"],
-        "Samira Haddad-Okafor"
-    );
+    assert_eq!(reply.json()["identity"]["full_name"], "Samira Haddad-Okafor");
 }
 
 #[tokio::test]
@@ -49,32 +46,15 @@ async fn every_unseal_is_recorded_with_who_and_why() {
     let id = harness.source_id("KESTREL").await;
     assert_eq!(unseal(&harness, &token, id).await.status, StatusCode::OK);
     let inspector = harness.demo_login(Role::Inspector).await;
-    let events = harness
-        .call(
-            Method::GET,
-            "/api/v1/audit/events?limit=1000",
-            Some(&inspector),
-            None,
-        )
-        .await
-        .json();
-    let unseals: Vec<_> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "source.unseal")
-        .collect();
+    let events =
+        harness.call(Method::GET, "/api/v1/audit/events?limit=1000", Some(&inspector), None).await.json();
+    let unseals: Vec<_> =
+        events["events"].as_array().unwrap().iter().filter(|e| e["action"] == "source.unseal").collect();
     assert_eq!(unseals.len(), 1);
     assert_eq!(unseals[0]["object"], format!("source:{id}"));
     assert_eq!(unseals[0]["reason"], "preparing the next meeting");
     assert_eq!(unseals[0]["outcome"], "allowed");
-    let conrad = harness
-        .state
-        .store
-        .user_by_username("conrad")
-        .await
-        .unwrap()
-        .unwrap();
+    let conrad = harness.state.store.user_by_username("conrad").await.unwrap().unwrap();
     assert_eq!(unseals[0]["actor"], conrad.id.0);
 }
 
@@ -109,34 +89,13 @@ async fn a_corrupted_vault_record_is_a_clear_error_and_loses_nothing_else() {
         ),
         tearline_store::Backend::Postgres => format!("UPDATE sources SET identity_ciphertext = set_byte(identity_ciphertext, 40, 0) WHERE id = {damaged}"),
     };
-    assert_eq!(
-        harness
-            .state
-            .store
-            .execute_unchecked(&flipped)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(harness.state.store.execute_unchecked(&flipped).await.unwrap(), 1);
     let reply = unseal(&harness, &token, damaged).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(reply.json()["code"], "vault_error");
-    assert!(
-        reply.json()["message"]
-            .as_str()
-            .unwrap()
-            .contains("altered or damaged"),
-        "{}",
-        reply.body
-    );
-    assert_eq!(
-        unseal(&harness, &token, intact).await.status,
-        StatusCode::OK
-    );
-    let listed = harness
-        .call(Method::GET, "/api/v1/sources", Some(&token), None)
-        .await
-        .json();
+    assert!(reply.json()["message"].as_str().unwrap().contains("altered or damaged"), "{}", reply.body);
+    assert_eq!(unseal(&harness, &token, intact).await.status, StatusCode::OK);
+    let listed = harness.call(Method::GET, "/api/v1/sources", Some(&token), None).await.json();
     assert_eq!(listed["sources"].as_array().unwrap().len(), 4);
 }
 
@@ -148,10 +107,8 @@ async fn a_wrong_or_missing_key_file_is_refused_before_anything_changes() {
 
     let wrong = harness.dir.path().join("wrong.key");
     tearline_vault::FileKeyring::create(&wrong).unwrap();
-    let error = VaultKeys::open(store, wrong, Timestamp(T0))
-        .await
-        .err()
-        .expect("a wrong key file is refused");
+    let error =
+        VaultKeys::open(store, wrong, Timestamp(T0)).await.err().expect("a wrong key file is refused");
     assert!(error.to_string().contains("does not match"), "{error}");
 
     let missing = harness.dir.path().join("absent.key");
@@ -160,69 +117,35 @@ async fn a_wrong_or_missing_key_file_is_refused_before_anything_changes() {
         .err()
         .expect("a missing key file is refused");
     assert!(
-        matches!(
-            error,
-            tearline_server::StartupError::Vault(VaultError::KeyFileMissing { .. })
-        ),
+        matches!(error, tearline_server::StartupError::Vault(VaultError::KeyFileMissing { .. })),
         "{error}"
     );
-    assert!(
-        !missing.exists(),
-        "a database with sealed records never gets a fresh key file"
-    );
+    assert!(!missing.exists(), "a database with sealed records never gets a fresh key file");
 
     assert_eq!(store.vault_key_checks().await.unwrap(), before);
     let reopened = VaultKeys::open(store, harness.key_file.clone(), Timestamp(T0)).await;
-    assert!(
-        reopened.is_ok(),
-        "the right key file still opens everything"
-    );
+    assert!(reopened.is_ok(), "the right key file still opens everything");
     let token = harness.demo_login(Role::Handler).await;
-    assert_eq!(
-        unseal(&harness, &token, harness.source_id("NIGHTJAR").await)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(unseal(&harness, &token, harness.source_id("NIGHTJAR").await).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn rotating_the_vault_key_rewraps_data_keys_and_keeps_every_identity() {
     let harness = harness().await;
     let id = harness.source_id("OSPREY").await;
-    let before = harness
-        .state
-        .store
-        .sealed_identity(tearline_domain::SourceId(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let before = harness.state.store.sealed_identity(tearline_domain::SourceId(id)).await.unwrap().unwrap();
     let admin = harness.demo_login(Role::Administrator).await;
-    let reply = harness
-        .call(Method::POST, "/api/v1/vault/rotate", Some(&admin), None)
-        .await;
+    let reply = harness.call(Method::POST, "/api/v1/vault/rotate", Some(&admin), None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.json()["key_id"], 2);
     assert_eq!(reply.json()["rewrapped"], 5);
-    let after = harness
-        .state
-        .store
-        .sealed_identity(tearline_domain::SourceId(id))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = harness.state.store.sealed_identity(tearline_domain::SourceId(id)).await.unwrap().unwrap();
     assert_eq!(after.key_id, 2);
-    assert_eq!(
-        after.ciphertext, before.ciphertext,
-        "records are not re-encrypted"
-    );
+    assert_eq!(after.ciphertext, before.ciphertext, "records are not re-encrypted");
     assert_ne!(after.wrapped_key, before.wrapped_key);
     let token = harness.demo_login(Role::Controller).await;
     let reply = unseal(&harness, &token, id).await;
-    assert_eq!(
-        reply.json()["identity"]["full_name"],
-        "Tariq Benhadda Lindqvist"
-    );
+    assert_eq!(reply.json()["identity"]["full_name"], "Tariq Benhadda Lindqvist");
 }
 
 #[tokio::test]
@@ -252,52 +175,28 @@ async fn repeated_failed_logins_lock_the_account_for_a_while() {
     harness.advance(16 * 60 * 1000);
     assert_eq!(attempt("demo-handler-pass").await.status, StatusCode::OK);
     let unknown = harness
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"username": "nobody", "password": "x"})),
-        )
+        .call(Method::POST, "/api/v1/auth/login", None, Some(json!({"username": "nobody", "password": "x"})))
         .await;
-    assert_eq!(
-        unknown.json()["code"],
-        "invalid_credentials",
-        "an unknown user looks like a wrong password"
-    );
+    assert_eq!(unknown.json()["code"], "invalid_credentials", "an unknown user looks like a wrong password");
 }
 
 #[tokio::test]
 async fn sessions_end_at_logout_and_at_expiry() {
     let harness = harness().await;
     let token = harness.demo_login(Role::Analyst).await;
+    assert_eq!(harness.call(Method::GET, "/api/v1/me", Some(&token), None).await.status, StatusCode::OK);
     assert_eq!(
-        harness
-            .call(Method::GET, "/api/v1/me", Some(&token), None)
-            .await
-            .status,
+        harness.call(Method::POST, "/api/v1/auth/logout", Some(&token), None).await.status,
         StatusCode::OK
     );
     assert_eq!(
-        harness
-            .call(Method::POST, "/api/v1/auth/logout", Some(&token), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        harness
-            .call(Method::GET, "/api/v1/me", Some(&token), None)
-            .await
-            .status,
+        harness.call(Method::GET, "/api/v1/me", Some(&token), None).await.status,
         StatusCode::UNAUTHORIZED
     );
     let token = harness.demo_login(Role::Analyst).await;
     harness.advance(12 * 3600 * 1000 + 1);
     assert_eq!(
-        harness
-            .call(Method::GET, "/api/v1/me", Some(&token), None)
-            .await
-            .status,
+        harness.call(Method::GET, "/api/v1/me", Some(&token), None).await.status,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -309,10 +208,8 @@ fn with_cookie(
     csrf: Option<&str>,
     form: Option<String>,
 ) -> Request<Body> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("cookie", format!("tearline_session={token}"));
+    let mut request =
+        Request::builder().method(method).uri(path).header("cookie", format!("tearline_session={token}"));
     if let Some(csrf) = csrf {
         request = request.header("x-csrf-token", csrf);
     }
@@ -340,34 +237,18 @@ async fn cookie_sessions_need_the_csrf_token_for_every_change() {
         )
         .await
         .json();
-    let (token, csrf) = (
-        login["token"].as_str().unwrap(),
-        login["csrf_token"].as_str().unwrap(),
-    );
+    let (token, csrf) = (login["token"].as_str().unwrap(), login["csrf_token"].as_str().unwrap());
     let id = harness.source_id("NIGHTJAR").await;
     let path = format!("/api/v1/sources/{id}/unseal");
-    let refused = harness
-        .send(with_cookie(Method::POST, &path, token, None, None))
-        .await;
+    let refused = harness.send(with_cookie(Method::POST, &path, token, None, None)).await;
     assert_eq!(
         (refused.status, refused.json()["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("csrf_failed"))
     );
-    let forged = harness
-        .send(with_cookie(
-            Method::POST,
-            &path,
-            token,
-            Some("forged"),
-            None,
-        ))
-        .await;
+    let forged = harness.send(with_cookie(Method::POST, &path, token, Some("forged"), None)).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        harness
-            .send(with_cookie(Method::POST, &path, token, Some(csrf), None))
-            .await
-            .status,
+        harness.send(with_cookie(Method::POST, &path, token, Some(csrf), None)).await.status,
         StatusCode::OK
     );
     let form = harness
@@ -388,49 +269,27 @@ async fn the_login_form_sets_a_strict_http_only_session_cookie() {
     let harness = harness().await;
     let page = harness.app.clone();
     use tower::ServiceExt;
-    let response = page
-        .oneshot(Request::get("/login").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let prelogin = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let csrf = prelogin
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
+    let response = page.oneshot(Request::get("/login").body(Body::empty()).unwrap()).await.unwrap();
+    let prelogin = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let csrf = prelogin.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
     let request = Request::post("/login")
         .header("cookie", format!("tearline_prelogin={csrf}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(format!(
-            "username=hana&password=demo-handler-pass&csrf={csrf}"
-        )))
+        .body(Body::from(format!("username=hana&password=demo-handler-pass&csrf={csrf}")))
         .unwrap();
     let response = harness.app.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(cookie.starts_with("tearline_session="), "{cookie}");
     assert!(
-        cookie.contains("HttpOnly")
-            && cookie.contains("SameSite=Strict")
-            && !cookie.contains("Secure"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && !cookie.contains("Secure"),
         "{cookie}"
     );
     let forged = Request::post("/login")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(format!(
-            "username=hana&password=demo-handler-pass&csrf={csrf}"
-        )))
+        .body(Body::from(format!("username=hana&password=demo-handler-pass&csrf={csrf}")))
         .unwrap();
-    assert_eq!(
-        harness.app.clone().oneshot(forged).await.unwrap().status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(harness.app.clone().oneshot(forged).await.unwrap().status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -446,18 +305,8 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
             .unwrap()
     };
     let cases = [
-        (
-            raw("/api/v1/sources", &handler, "{not json"),
-            "invalid_json",
-        ),
-        (
-            raw(
-                "/api/v1/sources",
-                &handler,
-                r#"{"code_name":"X1","identity":{}}"#,
-            ),
-            "invalid_json",
-        ),
+        (raw("/api/v1/sources", &handler, "{not json"), "invalid_json"),
+        (raw("/api/v1/sources", &handler, r#"{"code_name":"X1","identity":{}}"#), "invalid_json"),
         (
             raw(
                 "/api/v1/sources",
@@ -490,14 +339,7 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
             ),
             "conflict",
         ),
-        (
-            raw(
-                "/api/v1/sources/abc/unseal",
-                &handler,
-                r#"{"reason":"long enough reason"}"#,
-            ),
-            "invalid_id",
-        ),
+        (raw("/api/v1/sources/abc/unseal", &handler, r#"{"reason":"long enough reason"}"#), "invalid_id"),
         (
             raw(
                 "/api/v1/users",
@@ -534,37 +376,13 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     for (request, code) in cases {
         let path = request.uri().to_string();
         let reply = harness.send(request).await;
-        assert!(
-            reply.status.is_client_error(),
-            "{path}: {} {}",
-            reply.status,
-            reply.body
-        );
+        assert!(reply.status.is_client_error(), "{path}: {} {}", reply.status, reply.body);
         assert_eq!(reply.json()["code"], code, "{path}: {}", reply.body);
-        assert!(!reply.json()["message"]
-            .as_str()
-            .unwrap_or_default()
-            .is_empty());
+        assert!(!reply.json()["message"].as_str().unwrap_or_default().is_empty());
     }
-    let listed = harness
-        .call(Method::GET, "/api/v1/sources", Some(&handler), None)
-        .await
-        .json();
-    assert_eq!(
-        listed["sources"].as_array().unwrap().len(),
-        4,
-        "nothing was added"
-    );
-    assert_eq!(
-        harness.state.store.users().await.unwrap().len(),
-        9,
-        "no account was added"
-    );
-    let unknown = harness
-        .call(Method::GET, "/api/v1/nothing-here", Some(&handler), None)
-        .await;
-    assert_eq!(
-        (unknown.status, unknown.json()["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    let listed = harness.call(Method::GET, "/api/v1/sources", Some(&handler), None).await.json();
+    assert_eq!(listed["sources"].as_array().unwrap().len(), 4, "nothing was added");
+    assert_eq!(harness.state.store.users().await.unwrap().len(), 9, "no account was added");
+    let unknown = harness.call(Method::GET, "/api/v1/nothing-here", Some(&handler), None).await;
+    assert_eq!((unknown.status, unknown.json()["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }

@@ -91,11 +91,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store {
-            pool,
-            backend,
-            write_turn: Arc::new(Mutex::new(())),
-        };
+        let store = Store { pool, backend, write_turn: Arc::new(Mutex::new(())) };
         migrate::run(&store).await?;
         Ok(store)
     }
@@ -144,7 +140,5 @@ fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }

@@ -23,10 +23,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     let mut write = store.begin_write().await?;
     if store.backend == Backend::Postgres {
         // Several servers may start at once against one database; one migrates, the rest wait.
-        write
-            .tx
-            .execute("SELECT pg_advisory_xact_lock(7201626)")
-            .await?;
+        write.tx.execute("SELECT pg_advisory_xact_lock(7201626)").await?;
     }
     write
         .tx
@@ -35,9 +32,8 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
         .await?;
-    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-        .fetch_one(&mut *write.tx)
-        .await?;
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&mut *write.tx).await?;
     let applied = applied.unwrap_or(0);
     if let Some(newest) = MIGRATIONS.last() {
         if applied > newest.version {
@@ -53,14 +49,12 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             Backend::Postgres => migration.postgres,
         };
         sqlx::raw_sql(sql).execute(&mut *write.tx).await?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(migration.version)
-        .bind(migration.name)
-        .bind(crate::now_millis())
-        .execute(&mut *write.tx)
-        .await?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .bind(crate::now_millis())
+            .execute(&mut *write.tx)
+            .await?;
     }
     write.commit().await
 }

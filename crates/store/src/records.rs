@@ -75,7 +75,8 @@ pub struct NewSource<'a> {
 const USER_COLUMNS: &str =
     "u.id, u.username, u.display_name, u.role, u.unit_id, u.password_hash, u.failed_logins, u.locked_until";
 
-const SOURCE_COLUMNS: &str = "s.id, s.code_name, s.reference, s.unit_id, s.status, s.recruited_at, s.created_at,
+const SOURCE_COLUMNS: &str =
+    "s.id, s.code_name, s.reference, s.unit_id, s.status, s.recruited_at, s.created_at,
     (SELECT a.user_id FROM source_assignments a
       WHERE a.source_id = s.id AND a.case_role = 'handler' AND a.until_at IS NULL) AS handler_id,
     (SELECT a.user_id FROM source_assignments a
@@ -87,42 +88,30 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         id: UserId(row.try_get("id")?),
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
-        role: role
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
+        role: role.parse().map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
         unit_id: UnitId(row.try_get("unit_id")?),
         password_hash: row.try_get("password_hash")?,
         failed_logins: row.try_get("failed_logins")?,
-        locked_until: row
-            .try_get::<Option<i64>, _>("locked_until")?
-            .map(Timestamp),
+        locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(Timestamp),
     })
 }
 
 fn source_from_row(row: &AnyRow) -> Result<SourceRecord, StoreError> {
     let id = SourceId(row.try_get("id")?);
-    let missing =
-        |what: &str| StoreError::Corrupt(format!("source {} has no current {what}", id.0));
+    let missing = |what: &str| StoreError::Corrupt(format!("source {} has no current {what}", id.0));
     let reference: String = row.try_get("reference")?;
     let status: String = row.try_get("status")?;
     Ok(SourceRecord {
         id,
         code_name: row.try_get("code_name")?,
-        reference: PseudonymousRef::parse(&reference).ok_or_else(|| {
-            StoreError::Corrupt(format!("source {} has a malformed reference", id.0))
-        })?,
+        reference: PseudonymousRef::parse(&reference)
+            .ok_or_else(|| StoreError::Corrupt(format!("source {} has a malformed reference", id.0)))?,
         unit_id: UnitId(row.try_get("unit_id")?),
-        handler_id: UserId(
-            row.try_get::<Option<i64>, _>("handler_id")?
-                .ok_or_else(|| missing("handler"))?,
-        ),
+        handler_id: UserId(row.try_get::<Option<i64>, _>("handler_id")?.ok_or_else(|| missing("handler"))?),
         controller_id: UserId(
-            row.try_get::<Option<i64>, _>("controller_id")?
-                .ok_or_else(|| missing("controller"))?,
+            row.try_get::<Option<i64>, _>("controller_id")?.ok_or_else(|| missing("controller"))?,
         ),
-        status: status
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("source {}: {e}", id.0)))?,
+        status: status.parse().map_err(|e| StoreError::Corrupt(format!("source {}: {e}", id.0)))?,
         recruited_at: Timestamp(row.try_get("recruited_at")?),
         created_at: Timestamp(row.try_get("created_at")?),
     })
@@ -139,36 +128,24 @@ fn sealed_from_row(row: &AnyRow) -> Result<SealedColumns, StoreError> {
 impl Store {
     pub async fn create_unit(&self, name: &str, at: Timestamp) -> Result<UnitId, StoreError> {
         let mut write = self.begin_write().await?;
-        let id: i64 =
-            sqlx::query_scalar("INSERT INTO units (name, created_at) VALUES ($1, $2) RETURNING id")
-                .bind(name)
-                .bind(at.0)
-                .fetch_one(&mut *write.tx)
-                .await
-                .map_err(conflict_as("a unit with that name"))?;
+        let id: i64 = sqlx::query_scalar("INSERT INTO units (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(at.0)
+            .fetch_one(&mut *write.tx)
+            .await
+            .map_err(conflict_as("a unit with that name"))?;
         write.commit().await?;
         Ok(UnitId(id))
     }
 
     pub async fn units(&self) -> Result<Vec<Unit>, StoreError> {
-        let rows = sqlx::query("SELECT id, name FROM units ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT id, name FROM units ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|row| {
-                Ok(Unit {
-                    id: UnitId(row.try_get("id")?),
-                    name: row.try_get("name")?,
-                })
-            })
+            .map(|row| Ok(Unit { id: UnitId(row.try_get("id")?), name: row.try_get("name")? }))
             .collect()
     }
 
-    pub async fn create_user(
-        &self,
-        user: NewUser<'_>,
-        at: Timestamp,
-    ) -> Result<UserId, StoreError> {
+    pub async fn create_user(&self, user: NewUser<'_>, at: Timestamp) -> Result<UserId, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at)
@@ -189,19 +166,13 @@ impl Store {
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1");
-        let row = sqlx::query(&sql)
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(username).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(id.0).fetch_optional(&self.pool).await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -267,20 +238,12 @@ impl Store {
     }
 
     /// The live session for a token hash, if it has not expired by `now`.
-    pub async fn session(
-        &self,
-        token_hash: &[u8],
-        now: Timestamp,
-    ) -> Result<Option<Session>, StoreError> {
+    pub async fn session(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<Session>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s
              JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2"
         );
-        let row = sqlx::query(&sql)
-            .bind(token_hash.to_vec())
-            .bind(now.0)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(token_hash.to_vec()).bind(now.0).fetch_optional(&self.pool).await?;
         row.map(|row| {
             Ok(Session {
                 user: user_from_row(&row)?,
@@ -305,9 +268,7 @@ impl Store {
         let rows = sqlx::query("SELECT key_id, check_value FROM vault_keys ORDER BY key_id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("key_id")?, row.try_get("check_value")?)))
-            .collect()
+        rows.iter().map(|row| Ok((row.try_get("key_id")?, row.try_get("check_value")?))).collect()
     }
 
     /// Remembers a vault key's fingerprint; a key already known is left as it is.
@@ -331,11 +292,7 @@ impl Store {
     }
 
     /// Registers a source with its sealed identity and its first handler and controller.
-    pub async fn create_source(
-        &self,
-        source: NewSource<'_>,
-        at: Timestamp,
-    ) -> Result<SourceId, StoreError> {
+    pub async fn create_source(&self, source: NewSource<'_>, at: Timestamp) -> Result<SourceId, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sources (code_name, reference, unit_id, status, recruited_at, created_at,
@@ -354,10 +311,9 @@ impl Store {
         .fetch_one(&mut *write.tx)
         .await
         .map_err(conflict_as("a source with that code name in this unit"))?;
-        for (role, user) in [
-            (CaseRole::Handler, source.handler_id),
-            (CaseRole::Controller, source.controller_id),
-        ] {
+        for (role, user) in
+            [(CaseRole::Handler, source.handler_id), (CaseRole::Controller, source.controller_id)]
+        {
             sqlx::query(
                 "INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)",
             )
@@ -373,30 +329,24 @@ impl Store {
     }
 
     pub async fn sources_in_unit(&self, unit: UnitId) -> Result<Vec<SourceRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {SOURCE_COLUMNS} FROM sources s WHERE s.unit_id = $1 ORDER BY s.code_name"
-        );
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE s.unit_id = $1 ORDER BY s.code_name");
         let rows = sqlx::query(&sql).bind(unit.0).fetch_all(&self.pool).await?;
         rows.iter().map(source_from_row).collect()
     }
 
     pub async fn source(&self, id: SourceId) -> Result<Option<SourceRecord>, StoreError> {
         let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources s WHERE s.id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(id.0).fetch_optional(&self.pool).await?;
         row.as_ref().map(source_from_row).transpose()
     }
 
     /// The sealed identity of a source, still sealed.
     pub async fn sealed_identity(&self, id: SourceId) -> Result<Option<SealedColumns>, StoreError> {
-        let row = sqlx::query(
-            "SELECT vault_key_id, wrapped_key, identity_ciphertext FROM sources WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT vault_key_id, wrapped_key, identity_ciphertext FROM sources WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(sealed_from_row).transpose()
     }
 
@@ -463,9 +413,8 @@ impl Store {
             .map(|row| {
                 let role: String = row.try_get("case_role")?;
                 Ok(Assignment {
-                    role: CaseRole::parse(&role).ok_or_else(|| {
-                        StoreError::Corrupt(format!("unknown case role {role:?}"))
-                    })?,
+                    role: CaseRole::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown case role {role:?}")))?,
                     user_id: UserId(row.try_get("user_id")?),
                     username: row.try_get("username")?,
                     from: Timestamp(row.try_get("from_at")?),
@@ -497,13 +446,15 @@ impl Store {
         if ended == 0 {
             return Err(StoreError::NotFound("source"));
         }
-        sqlx::query("INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)")
-            .bind(id.0)
-            .bind(role.as_str())
-            .bind(user.0)
-            .bind(at.0)
-            .execute(&mut *write.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.0)
+        .bind(role.as_str())
+        .bind(user.0)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?;
         write.commit().await
     }
 }

@@ -18,9 +18,7 @@ pub async fn create(base_url: &str, prefix: &str) -> Result<ScratchSchema, Store
     sqlx::any::install_default_drivers();
     let schema = format!("{prefix}_{:016x}", rand::thread_rng().gen::<u64>());
     let mut connection = sqlx::AnyConnection::connect(base_url).await?;
-    connection
-        .execute(format!("CREATE SCHEMA {schema}").as_str())
-        .await?;
+    connection.execute(format!("CREATE SCHEMA {schema}").as_str()).await?;
     connection.close().await?;
     let separator = if base_url.contains('?') { '&' } else { '?' };
     let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
@@ -30,9 +28,7 @@ pub async fn create(base_url: &str, prefix: &str) -> Result<ScratchSchema, Store
 /// Drops a schema made by [`create`], with everything in it.
 pub async fn drop(base_url: &str, schema: &str) -> Result<(), StoreError> {
     let mut connection = sqlx::AnyConnection::connect(base_url).await?;
-    connection
-        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-        .await?;
+    connection.execute(format!("DROP SCHEMA {schema} CASCADE").as_str()).await?;
     connection.close().await?;
     Ok(())
 }

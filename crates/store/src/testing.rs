@@ -29,26 +29,15 @@ pub async fn fresh_database(backend: Backend) -> TestDatabase {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temporary directory");
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("tearline.db").display()
-            );
-            TestDatabase {
-                url,
-                schema: None,
-                _dir: Some(dir),
-            }
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("tearline.db").display());
+            TestDatabase { url, schema: None, _dir: Some(dir) }
         }
         Backend::Postgres => {
             let base = postgres_url();
             let scratch = crate::scratch::create(&base, "tearline_test")
                 .await
                 .unwrap_or_else(|e| panic!("cannot create a test schema on {base}: {e}"));
-            TestDatabase {
-                url: scratch.url,
-                schema: Some(scratch.schema),
-                _dir: None,
-            }
+            TestDatabase { url: scratch.url, schema: Some(scratch.schema), _dir: None }
         }
     }
 }

@@ -40,20 +40,11 @@ impl Identity {
     }
 
     fn approximate_len(&self) -> usize {
-        let lists = [
-            &self.aliases,
-            &self.phone_numbers,
-            &self.addresses,
-            &self.family,
-        ];
+        let lists = [&self.aliases, &self.phone_numbers, &self.addresses, &self.family];
         self.full_name.len()
             + self.notes.len()
             + self.date_of_birth.as_ref().map_or(0, String::len)
-            + lists
-                .iter()
-                .flat_map(|l| l.iter())
-                .map(|s| s.len() + 8)
-                .sum::<usize>()
+            + lists.iter().flat_map(|l| l.iter()).map(|s| s.len() + 8).sum::<usize>()
     }
 }
 

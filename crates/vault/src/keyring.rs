@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::{decrypt, encrypt, wrap_aad, KeyProvider, SecretKey, VaultError};
 
-const HEADER: &str = "# Tearline vault key-encryption keys. Keep this file secret and apart from database backups.\n";
+const HEADER: &str =
+    "# Tearline vault key-encryption keys. Keep this file secret and apart from database backups.\n";
 
 /// Key-encryption keys loaded from a key file.
 pub struct FileKeyring {
@@ -41,9 +42,7 @@ impl FileKeyring {
         let key = SecretKey::random();
         let contents = Zeroizing::new(format!("{HEADER}{}", key_line(1, &key)));
         write_private(path, contents.as_bytes(), true)?;
-        Ok(FileKeyring {
-            keys: BTreeMap::from([(1, key)]),
-        })
+        Ok(FileKeyring { keys: BTreeMap::from([(1, key)]) })
     }
 
     pub fn load(path: &Path) -> Result<FileKeyring, VaultError> {
@@ -56,20 +55,14 @@ impl FileKeyring {
             _ => VaultError::KeyFileIo { path: display.clone(), source },
         })?;
         check_private(path, &metadata)?;
-        let text =
-            Zeroizing::new(
-                fs::read_to_string(path).map_err(|source| VaultError::KeyFileIo {
-                    path: display.clone(),
-                    source,
-                })?,
-            );
+        let text = Zeroizing::new(
+            fs::read_to_string(path)
+                .map_err(|source| VaultError::KeyFileIo { path: display.clone(), source })?,
+        );
         let mut keys = BTreeMap::new();
         for (index, line) in text.lines().enumerate() {
-            let malformed = |reason| VaultError::KeyFileMalformed {
-                path: display.clone(),
-                line: index + 1,
-                reason,
-            };
+            let malformed =
+                |reason| VaultError::KeyFileMalformed { path: display.clone(), line: index + 1, reason };
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -83,18 +76,11 @@ impl FileKeyring {
                 .and_then(|id| id.parse().ok())
                 .filter(|id| *id > 0)
                 .ok_or_else(|| malformed("the key id must be a positive integer"))?;
-            let encoded = fields
-                .next()
-                .ok_or_else(|| malformed("the key is missing"))?;
-            let bytes = Zeroizing::new(
-                BASE64
-                    .decode(encoded)
-                    .map_err(|_| malformed("the key is not base64"))?,
-            );
-            let key: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| malformed("a key must be 32 bytes"))?;
+            let encoded = fields.next().ok_or_else(|| malformed("the key is missing"))?;
+            let bytes =
+                Zeroizing::new(BASE64.decode(encoded).map_err(|_| malformed("the key is not base64"))?);
+            let key: [u8; 32] =
+                bytes.as_slice().try_into().map_err(|_| malformed("a key must be 32 bytes"))?;
             if fields.next().is_some() {
                 return Err(malformed("unexpected text after the key"));
             }
@@ -124,34 +110,22 @@ impl FileKeyring {
         contents.push_str(&key_line(id, &SecretKey::random()));
         let staged = path.with_extension("key.new");
         write_private(&staged, contents.as_bytes(), false)?;
-        fs::rename(&staged, path).map_err(|source| VaultError::KeyFileIo {
-            path: path.display().to_string(),
-            source,
-        })?;
+        fs::rename(&staged, path)
+            .map_err(|source| VaultError::KeyFileIo { path: path.display().to_string(), source })?;
         Ok(id)
     }
 
     /// Fingerprints of every key held, for the database to remember.
     pub fn checks(&self) -> Vec<KeyCheck> {
-        self.keys
-            .iter()
-            .map(|(id, key)| KeyCheck {
-                key_id: *id,
-                check: fingerprint(key),
-            })
-            .collect()
+        self.keys.iter().map(|(id, key)| KeyCheck { key_id: *id, check: fingerprint(key) }).collect()
     }
 
     /// Confirms that this key file is the one the database was sealed with.
     pub fn verify(&self, expected: &[KeyCheck]) -> Result<(), VaultError> {
         for known in expected {
-            let key = self.keys.get(&known.key_id).ok_or(VaultError::UnknownKey {
-                key_id: known.key_id,
-            })?;
+            let key = self.keys.get(&known.key_id).ok_or(VaultError::UnknownKey { key_id: known.key_id })?;
             if fingerprint(key) != known.check {
-                return Err(VaultError::KeyMismatch {
-                    key_id: known.key_id,
-                });
+                return Err(VaultError::KeyMismatch { key_id: known.key_id });
             }
         }
         Ok(())
@@ -165,24 +139,15 @@ impl KeyProvider for FileKeyring {
 
     fn wrap(&self, data_key: &SecretKey, binding: &[u8]) -> Result<(u32, Vec<u8>), VaultError> {
         let key_id = self.active_key_id();
-        let kek = self
-            .keys
-            .get(&key_id)
-            .ok_or(VaultError::UnknownKey { key_id })?;
+        let kek = self.keys.get(&key_id).ok_or(VaultError::UnknownKey { key_id })?;
         Ok((key_id, encrypt(kek, data_key.expose(), &wrap_aad(binding))?))
     }
 
     fn unwrap(&self, key_id: u32, wrapped: &[u8], binding: &[u8]) -> Result<SecretKey, VaultError> {
-        let kek = self
-            .keys
-            .get(&key_id)
-            .ok_or(VaultError::UnknownKey { key_id })?;
-        let plain = decrypt(kek, wrapped, &wrap_aad(binding))
-            .ok_or(VaultError::UnwrapFailed { key_id })??;
-        let bytes: [u8; 32] = plain
-            .as_slice()
-            .try_into()
-            .map_err(|_| VaultError::UnwrapFailed { key_id })?;
+        let kek = self.keys.get(&key_id).ok_or(VaultError::UnknownKey { key_id })?;
+        let plain =
+            decrypt(kek, wrapped, &wrap_aad(binding)).ok_or(VaultError::UnwrapFailed { key_id })??;
+        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| VaultError::UnwrapFailed { key_id })?;
         Ok(SecretKey::from_bytes(bytes))
     }
 }
@@ -192,18 +157,11 @@ fn key_line(id: u32, key: &SecretKey) -> String {
 }
 
 fn fingerprint(key: &SecretKey) -> Vec<u8> {
-    Sha256::new()
-        .chain_update(b"tearline vault key check v1")
-        .chain_update(key.expose())
-        .finalize()
-        .to_vec()
+    Sha256::new().chain_update(b"tearline vault key check v1").chain_update(key.expose()).finalize().to_vec()
 }
 
 fn write_private(path: &Path, contents: &[u8], create_new: bool) -> Result<(), VaultError> {
-    let io_error = |source| VaultError::KeyFileIo {
-        path: path.display().to_string(),
-        source,
-    };
+    let io_error = |source| VaultError::KeyFileIo { path: path.display().to_string(), source };
     let mut options = fs::OpenOptions::new();
     options.write(true);
     if create_new {
@@ -227,10 +185,7 @@ fn check_private(path: &Path, metadata: &fs::Metadata) -> Result<(), VaultError>
         use std::os::unix::fs::PermissionsExt;
         let mode = metadata.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(VaultError::KeyFileTooOpen {
-                path: PathBuf::from(path).display().to_string(),
-                mode,
-            });
+            return Err(VaultError::KeyFileTooOpen { path: PathBuf::from(path).display().to_string(), mode });
         }
     }
     Ok(())
@@ -248,29 +203,18 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let loaded = FileKeyring::load(&path).unwrap();
         assert_eq!(loaded.checks(), created.checks());
-        assert!(
-            FileKeyring::create(&path).is_err(),
-            "an existing key file is never overwritten"
-        );
+        assert!(FileKeyring::create(&path).is_err(), "an existing key file is never overwritten");
     }
 
     #[test]
     fn a_missing_key_file_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let error = FileKeyring::load(&dir.path().join("absent.key"))
-            .err()
-            .unwrap();
-        assert!(
-            matches!(error, VaultError::KeyFileMissing { .. }),
-            "{error}"
-        );
+        let error = FileKeyring::load(&dir.path().join("absent.key")).err().unwrap();
+        assert!(matches!(error, VaultError::KeyFileMissing { .. }), "{error}");
     }
 
     #[cfg(unix)]
@@ -281,10 +225,7 @@ mod tests {
         let path = dir.path().join("vault.key");
         FileKeyring::create(&path).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(
-            FileKeyring::load(&path),
-            Err(VaultError::KeyFileTooOpen { mode: 0o644, .. })
-        ));
+        assert!(matches!(FileKeyring::load(&path), Err(VaultError::KeyFileTooOpen { mode: 0o644, .. })));
     }
 
     #[test]
@@ -328,17 +269,8 @@ mod tests {
         let ring = FileKeyring::create(&dir.path().join("a.key")).unwrap();
         let other = FileKeyring::create(&dir.path().join("b.key")).unwrap();
         assert!(ring.verify(&ring.checks()).is_ok());
-        assert!(matches!(
-            other.verify(&ring.checks()),
-            Err(VaultError::KeyMismatch { key_id: 1 })
-        ));
-        let future = [KeyCheck {
-            key_id: 7,
-            check: vec![],
-        }];
-        assert!(matches!(
-            ring.verify(&future),
-            Err(VaultError::UnknownKey { key_id: 7 })
-        ));
+        assert!(matches!(other.verify(&ring.checks()), Err(VaultError::KeyMismatch { key_id: 1 })));
+        let future = [KeyCheck { key_id: 7, check: vec![] }];
+        assert!(matches!(ring.verify(&future), Err(VaultError::UnknownKey { key_id: 7 })));
     }
 }

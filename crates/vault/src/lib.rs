@@ -74,21 +74,12 @@ impl std::fmt::Debug for SealedIdentity {
 pub enum VaultError {
     #[error("vault key file {path} is missing: {hint}")]
     KeyFileMissing { path: String, hint: &'static str },
-    #[error(
-        "vault key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
-    )]
+    #[error("vault key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
     KeyFileTooOpen { path: String, mode: u32 },
     #[error("vault key file {path} is malformed at line {line}: {reason}")]
-    KeyFileMalformed {
-        path: String,
-        line: usize,
-        reason: &'static str,
-    },
+    KeyFileMalformed { path: String, line: usize, reason: &'static str },
     #[error("vault key file {path} could not be read or written: {source}")]
-    KeyFileIo {
-        path: String,
-        source: std::io::Error,
-    },
+    KeyFileIo { path: String, source: std::io::Error },
     #[error("this record was sealed under vault key {key_id}, which the key file does not hold; is this the right key file?")]
     UnknownKey { key_id: u32 },
     #[error("vault key {key_id} in the key file does not match the key this database was sealed with; is this the right key file?")]
@@ -123,19 +114,11 @@ pub fn seal(
     let plaintext = identity.to_json();
     let ciphertext = encrypt(&data_key, &plaintext, &aad(b"identity", binding))?;
     let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
-    Ok(SealedIdentity {
-        key_id,
-        wrapped_key,
-        ciphertext,
-    })
+    Ok(SealedIdentity { key_id, wrapped_key, ciphertext })
 }
 
 /// Opens a sealed identity. Callers must have recorded the unseal in the audit trail first.
-pub fn open(
-    keys: &dyn KeyProvider,
-    sealed: &SealedIdentity,
-    binding: &[u8],
-) -> Result<Identity, VaultError> {
+pub fn open(keys: &dyn KeyProvider, sealed: &SealedIdentity, binding: &[u8]) -> Result<Identity, VaultError> {
     let data_key = keys.unwrap(sealed.key_id, &sealed.wrapped_key, binding)?;
     let plaintext = decrypt(&data_key, &sealed.ciphertext, &aad(b"identity", binding))
         .ok_or(VaultError::CorruptRecord)??;
@@ -150,33 +133,19 @@ pub fn rewrap(
 ) -> Result<SealedIdentity, VaultError> {
     let data_key = keys.unwrap(sealed.key_id, &sealed.wrapped_key, binding)?;
     let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
-    Ok(SealedIdentity {
-        key_id,
-        wrapped_key,
-        ciphertext: sealed.ciphertext.clone(),
-    })
+    Ok(SealedIdentity { key_id, wrapped_key, ciphertext: sealed.ciphertext.clone() })
 }
 
 fn aad(purpose: &[u8], binding: &[u8]) -> Vec<u8> {
     [b"tearline/v1/".as_slice(), purpose, b"/", binding].concat()
 }
 
-pub(crate) fn encrypt(
-    key: &SecretKey,
-    plaintext: &[u8],
-    aad: &[u8],
-) -> Result<Vec<u8>, VaultError> {
+pub(crate) fn encrypt(key: &SecretKey, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let sealed = key
         .cipher()
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
         .map_err(|_| VaultError::EncryptionFailed)?;
     Ok([&[FORMAT_VERSION], nonce.as_slice(), &sealed].concat())
 }
@@ -232,10 +201,7 @@ mod tests {
         let (_dir, ring) = keyring();
         let sealed = seal(&ring, &identity(), b"SR-AAAA-BBBB").unwrap();
         assert_eq!(open(&ring, &sealed, b"SR-AAAA-BBBB").unwrap(), identity());
-        assert!(matches!(
-            open(&ring, &sealed, b"SR-CCCC-DDDD"),
-            Err(VaultError::UnwrapFailed { .. })
-        ));
+        assert!(matches!(open(&ring, &sealed, b"SR-CCCC-DDDD"), Err(VaultError::UnwrapFailed { .. })));
     }
 
     #[test]
@@ -253,23 +219,14 @@ mod tests {
         for position in 1..sealed.ciphertext.len() {
             let mut damaged = sealed.clone();
             damaged.ciphertext[position] ^= 0x01;
-            assert!(matches!(
-                open(&ring, &damaged, b"SR-AAAA-BBBB"),
-                Err(VaultError::CorruptRecord)
-            ));
+            assert!(matches!(open(&ring, &damaged, b"SR-AAAA-BBBB"), Err(VaultError::CorruptRecord)));
         }
         let mut damaged = sealed.clone();
         damaged.wrapped_key[5] ^= 0x80;
-        assert!(matches!(
-            open(&ring, &damaged, b"SR-AAAA-BBBB"),
-            Err(VaultError::UnwrapFailed { .. })
-        ));
+        assert!(matches!(open(&ring, &damaged, b"SR-AAAA-BBBB"), Err(VaultError::UnwrapFailed { .. })));
         let mut truncated = sealed;
         truncated.ciphertext.truncate(3);
-        assert!(matches!(
-            open(&ring, &truncated, b"SR-AAAA-BBBB"),
-            Err(VaultError::CorruptRecord)
-        ));
+        assert!(matches!(open(&ring, &truncated, b"SR-AAAA-BBBB"), Err(VaultError::CorruptRecord)));
     }
 
     #[test]
@@ -295,9 +252,6 @@ mod tests {
         assert_eq!(rewrapped.key_id, 2);
         assert_eq!(rewrapped.ciphertext, sealed.ciphertext);
         assert_ne!(rewrapped.wrapped_key, sealed.wrapped_key);
-        assert_eq!(
-            open(&rotated, &rewrapped, b"SR-AAAA-BBBB").unwrap(),
-            identity()
-        );
+        assert_eq!(open(&rotated, &rewrapped, b"SR-AAAA-BBBB").unwrap(), identity());
     }
 }

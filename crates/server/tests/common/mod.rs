@@ -72,14 +72,9 @@ pub async fn harness_on(backend: Backend) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("vault.key");
     let now = Arc::new(AtomicI64::new(T0));
-    let keys = VaultKeys::open(&store, key_file.clone(), Timestamp(T0))
-        .await
-        .unwrap();
+    let keys = VaultKeys::open(&store, key_file.clone(), Timestamp(T0)).await.unwrap();
     demo::seed(&store, &keys, Timestamp(T0)).await.unwrap();
-    let audit = Arc::new(SwitchableAudit {
-        store: store.clone(),
-        failing: AtomicBool::new(false),
-    });
+    let audit = Arc::new(SwitchableAudit { store: store.clone(), failing: AtomicBool::new(false) });
     let clock_source = Arc::clone(&now);
     let state = AppState(Arc::new(Inner {
         store: store.clone(),
@@ -88,15 +83,8 @@ pub async fn harness_on(backend: Backend) -> Harness {
         clock: Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),
         settings: ServerSettings::default(),
     }));
-    let harness = Harness {
-        app: tearline_server::router(state.clone()),
-        state,
-        audit,
-        now,
-        key_file,
-        database,
-        dir,
-    };
+    let harness =
+        Harness { app: tearline_server::router(state.clone()), state, audit, now, key_file, database, dir };
     harness.seed_other_unit().await;
     harness
 }
@@ -112,9 +100,7 @@ impl Harness {
                 unit: "Riverside Unit".into(),
                 password: zeroize::Zeroizing::new(format!("{username}-password-long")),
             };
-            create_user(&self.state.store, &request, Timestamp(T0))
-                .await
-                .unwrap();
+            create_user(&self.state.store, &request, Timestamp(T0)).await.unwrap();
         }
         let token = self.login("olga", "olga-password-long").await;
         let reply = self
@@ -135,36 +121,24 @@ impl Harness {
                 Some(json!({"username": username, "password": password})),
             )
             .await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "login {username}: {}",
-            reply.body
-        );
+        assert_eq!(reply.status, StatusCode::OK, "login {username}: {}", reply.body);
         reply.json()["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn demo_login(&self, role: Role) -> String {
-        let (_, username, _, password) =
-            demo::DEMO_USERS.iter().find(|(r, ..)| *r == role).unwrap();
+        let (_, username, _, password) = demo::DEMO_USERS.iter().find(|(r, ..)| *r == role).unwrap();
         self.login(username, password).await
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let request = match body {
-            Some(body) => request
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string())),
+            Some(body) => {
+                request.header("content-type", "application/json").body(Body::from(body.to_string()))
+            }
             None => request.body(Body::empty()),
         };
         self.send(request.unwrap()).await
@@ -173,13 +147,8 @@ impl Harness {
     pub async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20).await.unwrap();
+        Reply { status, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
     pub fn advance(&self, millis: i64) {
