@@ -118,7 +118,7 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle<'_>, BundleError> {
     let origin = header_line(&mut rest, "origin ")?;
     let checkpoints = count(header_line(&mut rest, "checkpoints ")?, rest.len())?;
     let entries = count(header_line(&mut rest, "entries ")?, rest.len())?;
-    if header_line(&mut rest, "")? != "" {
+    if !header_line(&mut rest, "")?.is_empty() {
         return Err(BundleError::Malformed("a blank line must end the header"));
     }
     let mut bundle =
@@ -202,7 +202,7 @@ pub fn verify(
             }
             last_good = size;
         }
-        if size % 4096 == 0 || size == total {
+        if size.is_multiple_of(4096) || size == total {
             progress(size, total);
         }
     }
