@@ -164,7 +164,7 @@ mod tests {
         assert!(signature.starts_with(&format!("— {} ", signer.origin())) && signature.ends_with('\n'));
         let verified = verify(note.as_bytes(), signer.verifier_key()).unwrap();
         assert_eq!((verified.size, verified.root), (42, root));
-        let parts: Vec<&str> = signer.verifier_key().split('+').collect();
+        let parts: Vec<&str> = signer.verifier_key().splitn(3, '+').collect();
         assert_eq!((parts.len(), parts[0], parts[1].len()), (3, signer.origin(), 8));
     }
 

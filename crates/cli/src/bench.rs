@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use sqlx::{Connection, Executor, Row};
 use tearline_domain::Role;
 use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::{system_clock, AppState, Inner, ServerSettings, VaultKeys};
+use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::{scratch, Store};
 use tearline_vault::{FileKeyring, Identity};
 use tower::ServiceExt;
@@ -115,13 +115,8 @@ async fn application(
         };
         create_user(&store, &request, clock()).await.map_err(|e| anyhow!(e.message))?;
     }
-    let state = AppState(Arc::new(Inner {
-        audit: Arc::new(store.clone()),
-        store: store.clone(),
-        keys,
-        clock,
-        settings: ServerSettings::default(),
-    }));
+    let log = open_audit_log(&store, &dir.join(format!("{backend}-audit.key"))).await?;
+    let state = AppState::new(store.clone(), log, keys, clock, ServerSettings::default());
     let app = tearline_server::router(state);
     let login = call(
         &app,

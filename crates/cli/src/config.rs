@@ -23,6 +23,9 @@ pub struct DataOptions {
     /// The vault key file (default: DATA/vault.key). Keep it off database backups.
     #[arg(long, env = "TEARLINE_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// The audit log's Ed25519 signing key (default: DATA/audit-signing.key).
+    #[arg(long, env = "TEARLINE_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
     /// A TOML config file (default: ./tearline.toml when present).
     #[arg(long, env = "TEARLINE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -36,6 +39,7 @@ struct ConfigFile {
     listen: Option<String>,
     database: Option<String>,
     key_file: Option<PathBuf>,
+    audit_key_file: Option<PathBuf>,
     demo: Option<bool>,
     behind_tls: Option<bool>,
 }
@@ -47,6 +51,7 @@ pub struct Settings {
     pub listen: String,
     pub database_url: String,
     pub key_file: PathBuf,
+    pub audit_key_file: PathBuf,
     pub demo: bool,
     pub behind_tls: bool,
 }
@@ -63,6 +68,11 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("tearline.db").display()));
         let key_file =
             options.key_file.clone().or(file.key_file).unwrap_or_else(|| data_dir.join("vault.key"));
+        let audit_key_file = options
+            .audit_key_file
+            .clone()
+            .or(file.audit_key_file)
+            .unwrap_or_else(|| data_dir.join("audit-signing.key"));
         Ok(Settings {
             listen: listen.map(str::to_owned).or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             demo: file.demo.unwrap_or(false),
@@ -70,6 +80,7 @@ impl Settings {
             data_dir,
             database_url,
             key_file,
+            audit_key_file,
         })
     }
 
@@ -108,7 +119,7 @@ mod tests {
     use super::*;
 
     fn options() -> DataOptions {
-        DataOptions { data_dir: None, database: None, key_file: None, config: None }
+        DataOptions { data_dir: None, database: None, key_file: None, audit_key_file: None, config: None }
     }
 
     #[test]

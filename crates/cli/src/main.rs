@@ -6,13 +6,12 @@ mod bench;
 mod config;
 
 use std::io::BufRead;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tearline_domain::Role;
 use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::{demo, system_clock, AppState, Inner, ServerSettings, VaultKeys};
+use tearline_server::{demo, open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::Store;
 
 use crate::config::{DataOptions, Settings};
@@ -167,19 +166,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
     let users = store.users().await?;
-    let state = AppState(Arc::new(Inner {
-        audit: Arc::new(store.clone()),
-        store: store.clone(),
-        keys,
-        clock,
-        settings: ServerSettings {
-            behind_tls: args.behind_tls || settings.behind_tls,
-            ..ServerSettings::default()
-        },
-    }));
+    let log = open_audit_log(&store, &settings.audit_key_file).await?;
+    let server_settings =
+        ServerSettings { behind_tls: args.behind_tls || settings.behind_tls, ..ServerSettings::default() };
+    let state = AppState::new(store.clone(), log, keys, clock, server_settings);
     println!("Tearline is running at http://{address}/");
     println!("  database: {}", settings.redacted_database_url());
     println!("  vault key file: {}", settings.key_file.display());
+    println!("  audit log verifier key: {}", state.log.verifier_key());
     if seeded {
         println!("Demo unit \"{}\" (fictional). Log in as:", demo::DEMO_UNIT);
         for (role, username, _, password) in demo::DEMO_USERS {

@@ -46,10 +46,10 @@ pub struct AuditEvent {
     pub outcome: Outcome,
 }
 
-/// An event as recorded, with its position in the trail.
+/// An event as recorded, with its position in the log (from 0).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditRecord {
-    pub seq: i64,
+    pub index: u64,
     #[serde(flatten)]
     pub event: AuditEvent,
 }
@@ -62,11 +62,12 @@ pub struct AuditError(pub String);
 /// must not proceed without a trace (unsealing) rely on that.
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
-    async fn append(&self, event: &AuditEvent) -> Result<i64, AuditError>;
+    /// Appends an event; returns its index once it is durable.
+    async fn append(&self, event: &AuditEvent) -> Result<u64, AuditError>;
 
-    /// The sequence number of the newest event, 0 when the trail is empty.
-    async fn newest_seq(&self) -> Result<i64, AuditError>;
+    /// How many events the log holds.
+    async fn size(&self) -> Result<u64, AuditError>;
 
-    /// Events with `seq > after`, oldest first, at most `limit`.
-    async fn read(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AuditError>;
+    /// Events with `index >= start`, oldest first, at most `limit`.
+    async fn read(&self, start: u64, limit: u64) -> Result<Vec<AuditRecord>, AuditError>;
 }

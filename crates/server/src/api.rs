@@ -2,7 +2,7 @@
 //! authenticates with [`Caller`] and leaves the decision to the policy through the
 //! operations it calls.
 
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -40,7 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sources/{id}/assignments", post(reassign))
         .route("/api/v1/users", get(list_users).post(create_user))
         .route("/api/v1/vault/rotate", post(rotate_vault_key))
-        .route("/api/v1/audit/events", get(audit_events))
+        .merge(crate::audit_api::routes())
 }
 
 /// JSON that failed to parse becomes a 400 with the reason, in the API's error shape.
@@ -188,35 +188,4 @@ async fn rotate_vault_key(
     record(&state, Some(caller.user.id), "vault.rotate", "vault", None, Outcome::Allowed).await?;
     let report = sources::rotate_vault_key(&state.store, &state.keys, state.now(), &|_, _| {}).await?;
     Ok(Json(report))
-}
-
-#[derive(Deserialize)]
-struct AuditPage {
-    #[serde(default)]
-    after: i64,
-    #[serde(default)]
-    limit: Option<i64>,
-}
-
-async fn audit_events(
-    state: axum::extract::State<AppState>,
-    caller: Caller,
-    page: Result<Query<AuditPage>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let Query(page) =
-        page.map_err(|_| ApiError::bad_request("invalid_query", "after and limit must be integers"))?;
-    require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
-    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
-    record(
-        &state,
-        Some(caller.user.id),
-        "audit.read",
-        &format!("audit:{}+{limit}", page.after),
-        None,
-        Outcome::Allowed,
-    )
-    .await?;
-    let events =
-        state.audit.read(page.after, limit).await.map_err(|e| ApiError::internal("audit read", &e))?;
-    Ok(Json(json!({"events": events})))
 }

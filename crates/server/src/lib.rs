@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod api;
 pub mod audit;
+pub mod audit_api;
 pub mod auth;
 pub mod demo;
 pub mod error;
@@ -22,7 +23,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-pub use state::{system_clock, AppState, Clock, Inner, ServerSettings, StartupError, VaultKeys};
+pub use state::{
+    open_audit_log, system_clock, AppState, Clock, Inner, ServerSettings, StartupError, VaultKeys,
+};
 
 /// Strict by default: nothing but our own stylesheet loads, nothing frames us, and no page
 /// is cached, since most pages show something sensitive.

@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use tearline_auditlog::checkpoint::{CheckpointError, CheckpointSigner};
 use tearline_domain::audit::AuditLog;
 use tearline_domain::Timestamp;
-use tearline_store::Store;
+use tearline_store::{MerkleLog, Store};
 use tearline_vault::{FileKeyring, KeyCheck, KeyProvider, VaultError};
 
 /// The time source. Injected so that rules that depend on time are testable.
@@ -99,10 +100,38 @@ pub enum StartupError {
     Store(#[from] tearline_store::StoreError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error("audit signing key file {path}: {error}")]
+    SigningKey { path: String, error: CheckpointError },
+    #[error("the audit signing key in {path} did not sign this log's checkpoints ({error}); is this the right key file?")]
+    SigningKeyMismatch { path: String, error: CheckpointError },
+}
+
+/// Opens the verifiable audit log with its signing key from `key_path`, creating the key
+/// only for a log that has never been signed, and refusing a key that did not sign it.
+pub async fn open_audit_log(store: &Store, key_path: &std::path::Path) -> Result<MerkleLog, StartupError> {
+    let path = key_path.display().to_string();
+    let signed = MerkleLog::latest_checkpoint_of(store).await?;
+    if signed.is_none() && !key_path.exists() {
+        tearline_vault::create_secret_file(key_path, CheckpointSigner::generate_key_file().as_bytes())?;
+    }
+    let text = tearline_vault::read_secret_file(
+        key_path,
+        "restore the audit signing key from its backup; without it no new checkpoint can be signed",
+    )?;
+    let signer = CheckpointSigner::from_key_file(&text)
+        .map_err(|error| StartupError::SigningKey { path: path.clone(), error })?;
+    if let Some((_, note)) = signed {
+        tearline_auditlog::checkpoint::verify(note.as_bytes(), signer.verifier_key())
+            .map_err(|error| StartupError::SigningKeyMismatch { path, error })?;
+    }
+    Ok(MerkleLog::start(store.clone(), signer))
 }
 
 pub struct Inner {
     pub store: Store,
+    /// The verifiable log itself: checkpoints, entries and proofs.
+    pub log: MerkleLog,
+    /// Where audit events are appended; the log, unless a test injects a failing trail.
     pub audit: Arc<dyn AuditLog>,
     pub keys: VaultKeys,
     pub clock: Clock,
@@ -121,6 +150,16 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    pub fn new(
+        store: Store,
+        log: MerkleLog,
+        keys: VaultKeys,
+        clock: Clock,
+        settings: ServerSettings,
+    ) -> AppState {
+        AppState(Arc::new(Inner { audit: Arc::new(log.clone()), store, log, keys, clock, settings }))
+    }
+
     pub fn now(&self) -> Timestamp {
         (self.clock)()
     }

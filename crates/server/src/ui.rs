@@ -226,7 +226,7 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         links.push(("/users", "Users"));
     }
     if nav.audit {
-        links.push(("/audit", "Audit trail"));
+        links.push(("/audit", "Audit log"));
     }
     let unit_name = state
         .store
@@ -520,7 +520,29 @@ async fn create_user(
 #[template(path = "audit.html")]
 struct AuditPage {
     nav: Option<Nav>,
-    rows: Vec<(i64, String, String, String, String, String, &'static str)>,
+    checkpoint: Option<String>,
+    status: Result<String, String>,
+    verifier_key: String,
+    rows: Vec<(u64, String, String, String, String, String, &'static str)>,
+}
+
+/// Checks the latest checkpoint as an inspector would: its signature with the log's key, and
+/// its root against the tree recomputed from the stored hashes.
+async fn checkpoint_status(state: &AppState) -> Result<(Option<String>, Result<String, String>), ApiError> {
+    let Some((size, note)) = state.log.latest_checkpoint().await? else {
+        return Ok((None, Err("no checkpoint has been signed yet".into())));
+    };
+    let status = match tearline_auditlog::checkpoint::verify(note.as_bytes(), state.log.verifier_key()) {
+        Err(error) => Err(format!("the signature does not verify: {error}")),
+        Ok(signed) => match state.log.root(size).await {
+            Ok(root) if root == signed.root => {
+                Ok(format!("signature valid; the root matches the {size} stored entries"))
+            }
+            Ok(_) => Err("the signed root does not match the stored tree".into()),
+            Err(error) => Err(format!("the stored tree could not be read: {error}")),
+        },
+    };
+    Ok((Some(note), status))
 }
 
 async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
@@ -528,15 +550,15 @@ async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiErr
     require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
     record(&state, Some(caller.user.id), "audit.read", "audit:latest", None, Outcome::Allowed).await?;
     let failed = |e: tearline_domain::audit::AuditError| ApiError::internal("audit read", &e);
-    let newest = state.audit.newest_seq().await.map_err(failed)?;
-    let events = state.audit.read(newest.saturating_sub(200), 200).await.map_err(failed)?;
+    let size = state.audit.size().await.map_err(failed)?;
+    let events = state.audit.read(size.saturating_sub(200), 200).await.map_err(failed)?;
     let rows = events
         .into_iter()
         .rev()
         .map(|r| {
             let actor = r.event.actor.map_or_else(|| "—".to_owned(), |a| format!("user:{}", a.0));
             (
-                r.seq,
+                r.index,
                 format_time(r.event.at),
                 actor,
                 r.event.action,
@@ -546,5 +568,7 @@ async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiErr
             )
         })
         .collect();
-    Ok(render(&AuditPage { nav: Some(Nav::of(&caller)), rows }))
+    let (checkpoint, status) = checkpoint_status(&state).await?;
+    let verifier_key = state.log.verifier_key().to_owned();
+    Ok(render(&AuditPage { nav: Some(Nav::of(&caller)), checkpoint, status, verifier_key, rows }))
 }

@@ -1,72 +1,373 @@
-//! The first form of the audit trail: an append-only table behind the domain's
-//! [`AuditLog`] port. The verifiable Merkle log replaces this storage, not the port.
+//! The verifiable audit log's storage, behind the domain's [`AuditLog`] port.
+//!
+//! Appends go through one appender task that commits them in batches (group commit): many
+//! concurrent appenders, one durable transaction per batch, and no append acknowledged
+//! before its batch has committed. Each batch stores its entries, every tree node it
+//! creates (Go tlog stored-hash indexes, so an append writes O(log n) hashes at worst and a
+//! proof reads O(log n)), the new size, and a checkpoint signed over the new root.
+//!
+//! The batch first takes the one `audit_tree` row's write lock and reads the size under it,
+//! so several processes on one PostgreSQL database still append one linear sequence; a
+//! process that finds the size moved reloads its right edge from the stored hashes.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::any::AnyRow;
 use sqlx::Row;
-use tearline_domain::audit::{AuditError, AuditEvent, AuditLog, AuditRecord, Outcome};
-use tearline_domain::{Timestamp, UserId};
+use tearline_auditlog::checkpoint::CheckpointSigner;
+use tearline_auditlog::frontier::{Frontier, StoredHash};
+use tearline_auditlog::proof::{self, ProofError};
+use tearline_auditlog::{entry, Hash};
+use tearline_domain::audit::{AuditError, AuditEvent, AuditLog, AuditRecord};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::Store;
+use crate::{now_millis, Store, StoreError};
+
+/// Entries committed in one transaction at most.
+const MAX_BATCH: usize = 4096;
+/// Rows per multi-row INSERT (SQLite allows 32766 parameters).
+const ROWS_PER_INSERT: usize = 500;
+
+struct Pending {
+    data: Vec<u8>,
+    done: oneshot::Sender<Result<u64, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    #[error("size {requested} is beyond the latest checkpoint (size {latest})")]
+    BeyondCheckpoint { requested: u64, latest: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for LogError {
+    fn from(error: sqlx::Error) -> LogError {
+        LogError::Store(StoreError::Database(error))
+    }
+}
+
+/// A stored log whose hashes disagree with its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The first entry whose stored bytes, hashes or checkpoint do not agree.
+    pub first_bad_index: u64,
+    pub what: String,
+}
+
+/// The audit log stored in the database: cheap to clone.
+#[derive(Clone)]
+pub struct MerkleLog {
+    store: Store,
+    queue: mpsc::Sender<Pending>,
+    signer: Arc<CheckpointSigner>,
+}
+
+impl MerkleLog {
+    /// Starts the appender task on the current Tokio runtime.
+    pub fn start(store: Store, signer: CheckpointSigner) -> MerkleLog {
+        let (queue, requests) = mpsc::channel(MAX_BATCH * 4);
+        let signer = Arc::new(signer);
+        tokio::spawn(run_appender(store.clone(), Arc::clone(&signer), requests));
+        MerkleLog { store, queue, signer }
+    }
+
+    pub fn origin(&self) -> &str {
+        self.signer.origin()
+    }
+
+    pub fn verifier_key(&self) -> &str {
+        self.signer.verifier_key()
+    }
+
+    /// Appends canonical entry bytes; returns the entry's index once its batch is durable.
+    pub async fn append_bytes(&self, data: Vec<u8>) -> Result<u64, AuditError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { data, done })
+            .await
+            .map_err(|_| AuditError("the audit appender has stopped".into()))?;
+        answer.await.map_err(|_| AuditError("the audit appender has stopped".into()))?.map_err(AuditError)
+    }
+
+    /// The newest signed checkpoint, and the size it covers.
+    pub async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        MerkleLog::latest_checkpoint_of(&self.store).await
+    }
+
+    /// The newest signed checkpoint in `store`, before any log is started on it.
+    pub async fn latest_checkpoint_of(store: &Store) -> Result<Option<(u64, String)>, StoreError> {
+        let row = sqlx::query("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(&store.pool)
+            .await?;
+        row.map(|row| Ok((to_u64(row.try_get("size")?)?, row.try_get("note")?))).transpose()
+    }
+
+    /// Signed checkpoints with `size >= start`, oldest first.
+    pub async fn checkpoints(&self, start: u64, limit: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT size, note FROM audit_checkpoints WHERE size >= $1 ORDER BY size LIMIT $2")
+                .bind(to_i64(start)?)
+                .bind(to_i64(limit)?)
+                .fetch_all(&self.store.pool)
+                .await?;
+        rows.iter().map(|row| Ok((to_u64(row.try_get("size")?)?, row.try_get("note")?))).collect()
+    }
+
+    /// Entries with `start <= index < end`, as the exact bytes that were hashed.
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT idx, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+                .bind(to_i64(start)?)
+                .bind(to_i64(end)?)
+                .fetch_all(&self.store.pool)
+                .await?;
+        rows.iter().map(|row| Ok((to_u64(row.try_get("idx")?)?, row.try_get("data")?))).collect()
+    }
+
+    async fn latest_size(&self) -> Result<u64, LogError> {
+        Ok(self.latest_checkpoint().await?.map_or(0, |(size, _)| size))
+    }
+
+    async fn within_checkpoint(&self, size: u64) -> Result<(), LogError> {
+        let latest = self.latest_size().await?;
+        if size > latest {
+            return Err(LogError::BeyondCheckpoint { requested: size, latest });
+        }
+        Ok(())
+    }
+
+    /// The RFC 9162 §2.1.3.1 inclusion proof of entry `index` in the tree of `size`.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LogError> {
+        self.within_checkpoint(size).await?;
+        let plan = proof::inclusion_plan(index, size)?;
+        let hashes =
+            read_hashes(&mut *self.store.pool.acquire().await.map_err(StoreError::from)?, &plan).await?;
+        Ok(proof::inclusion_proof(index, size, &hashes)?)
+    }
+
+    /// The RFC 9162 §2.1.4.1 consistency proof between trees of `from` and `to` entries.
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LogError> {
+        self.within_checkpoint(to).await?;
+        let plan = proof::consistency_plan(from, to)?;
+        let hashes =
+            read_hashes(&mut *self.store.pool.acquire().await.map_err(StoreError::from)?, &plan).await?;
+        Ok(proof::consistency_proof(from, to, &hashes)?)
+    }
+
+    /// The root of the tree of `size` entries, from O(log n) stored hashes.
+    pub async fn root(&self, size: u64) -> Result<Hash, LogError> {
+        let indexes = Frontier::stored_indexes(size);
+        let hashes =
+            read_hashes(&mut *self.store.pool.acquire().await.map_err(StoreError::from)?, &indexes).await?;
+        let ordered: Vec<Hash> = indexes.iter().filter_map(|i| hashes.get(i).copied()).collect();
+        let frontier = Frontier::from_stored(size, &ordered)
+            .map_err(|e| StoreError::Corrupt(format!("audit log right edge: {e}")))?;
+        Ok(frontier.root())
+    }
+
+    /// Recomputes every hash and checkpoint root from the stored entries and compares them
+    /// with what is stored. `progress` hears (entries done, total).
+    pub async fn check(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Option<Damage>, LogError> {
+        let total = self.size().await.map_err(|e| StoreError::Corrupt(e.0))?;
+        let checkpoints: HashMap<u64, String> =
+            self.checkpoints(0, u64::MAX >> 1).await?.into_iter().collect();
+        let mut frontier = Frontier::empty();
+        let mut start = 0;
+        while start < total {
+            let end = (start + 10_000).min(total);
+            let entries = self.entries(start, end).await?;
+            let mut expected: Vec<(u64, StoredHash)> = Vec::new();
+            for (position, (index, data)) in entries.iter().enumerate() {
+                if *index != start + position as u64 {
+                    return Ok(Some(Damage {
+                        first_bad_index: start + position as u64,
+                        what: "entry missing".into(),
+                    }));
+                }
+                if let Err(error) = entry::decode(data) {
+                    return Ok(Some(Damage { first_bad_index: *index, what: error.to_string() }));
+                }
+                expected.extend(frontier.append(data).into_iter().map(|hash| (*index, hash)));
+                if let Some(note) = checkpoints.get(&(index + 1)) {
+                    match tearline_auditlog::checkpoint::verify(note.as_bytes(), self.verifier_key()) {
+                        Ok(signed) if signed.root == frontier.root() => {}
+                        Ok(_) => {
+                            let what = format!("checkpoint at size {} does not match the entries", index + 1);
+                            return Ok(Some(Damage { first_bad_index: *index, what }));
+                        }
+                        Err(error) => {
+                            let what = format!("checkpoint at size {}: {error}", index + 1);
+                            return Ok(Some(Damage { first_bad_index: *index, what }));
+                        }
+                    }
+                }
+            }
+            let ids: Vec<u64> = expected.iter().map(|(_, hash)| hash.index).collect();
+            let stored =
+                read_hashes(&mut *self.store.pool.acquire().await.map_err(StoreError::from)?, &ids).await?;
+            for (index, hash) in &expected {
+                if stored.get(&hash.index) != Some(&hash.hash) {
+                    let what = format!("stored hash {} does not match the entries", hash.index);
+                    return Ok(Some(Damage { first_bad_index: *index, what }));
+                }
+            }
+            progress(end, total);
+            start = end;
+        }
+        Ok(None)
+    }
+}
+
+fn to_i64(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{value} is out of range")))
+}
+
+fn to_u64(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative audit log position {value}")))
+}
+
+fn hash_from(row: &AnyRow) -> Result<(u64, Hash), StoreError> {
+    let bytes: Vec<u8> = row.try_get("hash")?;
+    let hash =
+        bytes.try_into().map_err(|_| StoreError::Corrupt("a stored audit hash is not 32 bytes".into()))?;
+    Ok((to_u64(row.try_get("id")?)?, Hash(hash)))
+}
+
+/// Reads the stored hashes at `indexes` (in one query per 500).
+async fn read_hashes(
+    connection: &mut sqlx::AnyConnection,
+    indexes: &[u64],
+) -> Result<HashMap<u64, Hash>, StoreError> {
+    let mut found = HashMap::with_capacity(indexes.len());
+    for chunk in indexes.chunks(ROWS_PER_INSERT) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("SELECT id, hash FROM audit_hashes WHERE id IN ({})", placeholders.join(", "));
+        let mut query = sqlx::query(&sql);
+        for index in chunk {
+            query = query.bind(to_i64(*index)?);
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            let (id, hash) = hash_from(&row)?;
+            found.insert(id, hash);
+        }
+    }
+    Ok(found)
+}
+
+async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests: mpsc::Receiver<Pending>) {
+    let mut frontier: Option<Frontier> = None;
+    while let Some(first) = requests.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let result = commit_batch(&store, &signer, &mut frontier, &batch).await;
+        for (offset, pending) in batch.into_iter().enumerate() {
+            let answer = result.as_ref().map(|first| first + offset as u64).map_err(|e| e.to_string());
+            let _ = pending.done.send(answer);
+        }
+    }
+}
+
+/// Commits one batch durably and signs a checkpoint over it. On failure nothing of the
+/// batch is stored and the cached right edge is dropped, to be reloaded.
+async fn commit_batch(
+    store: &Store,
+    signer: &CheckpointSigner,
+    cached: &mut Option<Frontier>,
+    batch: &[Pending],
+) -> Result<u64, StoreError> {
+    let mut write = store.begin_write().await?;
+    // Take the row's write lock before reading the size, so that no other process can
+    // append in between.
+    sqlx::query("UPDATE audit_tree SET size = size WHERE id = 1").execute(&mut *write.tx).await?;
+    let size: i64 =
+        sqlx::query_scalar("SELECT size FROM audit_tree WHERE id = 1").fetch_one(&mut *write.tx).await?;
+    let size = to_u64(size)?;
+    let mut frontier = match cached.take() {
+        Some(frontier) if frontier.size() == size => frontier,
+        _ => {
+            let indexes = Frontier::stored_indexes(size);
+            let stored = read_hashes(&mut *write.tx, &indexes).await?;
+            let ordered: Vec<Hash> = indexes.iter().filter_map(|i| stored.get(i).copied()).collect();
+            Frontier::from_stored(size, &ordered)
+                .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))?
+        }
+    };
+    let mut hashes: Vec<StoredHash> = Vec::with_capacity(batch.len() * 2);
+    for pending in batch {
+        hashes.extend(frontier.append(&pending.data));
+    }
+    for (chunk_number, chunk) in batch.chunks(ROWS_PER_INSERT).enumerate() {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2)).collect();
+        let sql = format!("INSERT INTO audit_entries (idx, data) VALUES {}", rows.join(", "));
+        let mut query = sqlx::query(&sql);
+        for (offset, pending) in chunk.iter().enumerate() {
+            let index = size + (chunk_number * ROWS_PER_INSERT + offset) as u64;
+            query = query.bind(to_i64(index)?).bind(pending.data.clone());
+        }
+        query.execute(&mut *write.tx).await?;
+    }
+    for chunk in hashes.chunks(ROWS_PER_INSERT) {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2)).collect();
+        let sql = format!("INSERT INTO audit_hashes (id, hash) VALUES {}", rows.join(", "));
+        let mut query = sqlx::query(&sql);
+        for stored in chunk {
+            query = query.bind(to_i64(stored.index)?).bind(stored.hash.0.to_vec());
+        }
+        query.execute(&mut *write.tx).await?;
+    }
+    let new_size = frontier.size();
+    sqlx::query("UPDATE audit_tree SET size = $1 WHERE id = 1")
+        .bind(to_i64(new_size)?)
+        .execute(&mut *write.tx)
+        .await?;
+    let note = signer
+        .sign(new_size, frontier.root())
+        .map_err(|e| StoreError::Corrupt(format!("signing the checkpoint: {e}")))?;
+    sqlx::query("INSERT INTO audit_checkpoints (size, note, signed_at) VALUES ($1, $2, $3)")
+        .bind(to_i64(new_size)?)
+        .bind(note)
+        .bind(now_millis())
+        .execute(&mut *write.tx)
+        .await?;
+    write.commit().await?;
+    *cached = Some(frontier);
+    Ok(size)
+}
 
 #[async_trait::async_trait]
-impl AuditLog for Store {
-    async fn append(&self, event: &AuditEvent) -> Result<i64, AuditError> {
-        let failed = |e: crate::StoreError| AuditError(e.to_string());
-        let mut write = self.begin_write().await.map_err(failed)?;
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_events (at, actor_id, action, object, reason, outcome)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-        )
-        .bind(event.at.0)
-        .bind(event.actor.map(|actor| actor.0))
-        .bind(&event.action)
-        .bind(&event.object)
-        .bind(event.reason.as_deref())
-        .bind(event.outcome.as_str())
-        .fetch_one(&mut *write.tx)
-        .await
-        .map_err(|e| AuditError(e.to_string()))?;
-        // Returning only after the commit is what makes "audited before shown" hold.
-        write.commit().await.map_err(failed)?;
-        Ok(seq)
+impl AuditLog for MerkleLog {
+    async fn append(&self, event: &AuditEvent) -> Result<u64, AuditError> {
+        self.append_bytes(entry::encode(event)).await
     }
 
-    async fn newest_seq(&self) -> Result<i64, AuditError> {
-        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_events")
-            .fetch_one(&self.pool)
+    async fn size(&self) -> Result<u64, AuditError> {
+        let size: i64 = sqlx::query_scalar("SELECT size FROM audit_tree WHERE id = 1")
+            .fetch_one(&self.store.pool)
             .await
             .map_err(|e| AuditError(e.to_string()))?;
-        Ok(newest.unwrap_or(0))
+        to_u64(size).map_err(|e| AuditError(e.to_string()))
     }
 
-    async fn read(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AuditError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, actor_id, action, object, reason, outcome FROM audit_events
-             WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| AuditError(e.to_string()))?;
-        rows.iter()
-            .map(|row| {
-                let outcome: String = row.try_get("outcome")?;
-                let outcome = Outcome::parse(&outcome).ok_or_else(|| {
-                    sqlx::Error::Decode(format!("unknown audit outcome {outcome:?}").into())
-                })?;
-                Ok(AuditRecord {
-                    seq: row.try_get("seq")?,
-                    event: AuditEvent {
-                        at: Timestamp(row.try_get("at")?),
-                        actor: row.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
-                        action: row.try_get("action")?,
-                        object: row.try_get("object")?,
-                        reason: row.try_get("reason")?,
-                        outcome,
-                    },
-                })
+    async fn read(&self, start: u64, limit: u64) -> Result<Vec<AuditRecord>, AuditError> {
+        let failed = |e: StoreError| AuditError(e.to_string());
+        let entries = self.entries(start, start.saturating_add(limit)).await.map_err(failed)?;
+        entries
+            .into_iter()
+            .map(|(index, data)| {
+                let event = entry::decode(&data).map_err(|e| AuditError(format!("entry {index}: {e}")))?;
+                Ok(AuditRecord { index, event })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| AuditError(e.to_string()))
+            .collect()
     }
 }

@@ -15,6 +15,7 @@ pub mod scratch;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use audit::{Damage, LogError, MerkleLog};
 pub use records::*;
 
 use std::str::FromStr;
@@ -51,6 +52,7 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: Arc<str>,
     /// SQLite allows one writer at a time; taking turns in-process avoids busy errors when a
     /// deferred transaction upgrades to a write lock. PostgreSQL needs no such turn-taking.
     write_turn: Arc<Mutex<()>>,
@@ -91,13 +93,18 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend, write_turn: Arc::new(Mutex::new(())) };
+        let store = Store { pool, backend, url: url.into(), write_turn: Arc::new(Mutex::new(())) };
         migrate::run(&store).await?;
         Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The URL the store was opened with (it may hold a password: never print it).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Waits for this process's turn to write (SQLite only) and begins a transaction.

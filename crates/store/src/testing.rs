@@ -3,8 +3,6 @@
 //! PostgreSQL tests need `TEARLINE_TEST_POSTGRES_URL` (the README's test command sets it).
 //! Without it they fail loudly rather than pass by skipping.
 
-use sqlx::Executor;
-
 use crate::{Backend, Store};
 
 pub const POSTGRES_URL_VARIABLE: &str = "TEARLINE_TEST_POSTGRES_URL";
@@ -52,6 +50,31 @@ pub async fn fresh_store(backend: Backend) -> (Store, TestDatabase) {
 impl Store {
     /// Runs SQL with no checks, as an attacker with database access could.
     pub async fn execute_unchecked(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        Ok(self.pool.execute(sql).await?.rows_affected())
+        Ok(sqlx::raw_sql(sql).execute(&self.pool).await?.rows_affected())
+    }
+}
+
+/// A fresh store with its audit log running under a new signing key.
+pub async fn fresh_log(backend: Backend) -> (Store, crate::MerkleLog, TestDatabase) {
+    let (store, database) = fresh_store(backend).await;
+    let log = crate::MerkleLog::start(store.clone(), new_signer());
+    (store, log, database)
+}
+
+/// A checkpoint signer under a new key.
+pub fn new_signer() -> tearline_auditlog::checkpoint::CheckpointSigner {
+    let key_file = tearline_auditlog::checkpoint::CheckpointSigner::generate_key_file();
+    tearline_auditlog::checkpoint::CheckpointSigner::from_key_file(&key_file).expect("a fresh key file loads")
+}
+
+/// SQL that lets an attacker with database access edit the append-only audit tables.
+pub fn disable_append_only_guards(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_hashes_no_update; DROP TRIGGER audit_checkpoints_no_update"
+        }
+        Backend::Postgres => {
+            "ALTER TABLE audit_entries DISABLE TRIGGER USER; ALTER TABLE audit_hashes DISABLE TRIGGER USER; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"
+        }
     }
 }

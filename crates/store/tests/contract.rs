@@ -1,9 +1,11 @@
 //! The store contract: every test here runs unchanged on SQLite and on PostgreSQL.
 
+use tearline_auditlog::proof;
 use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
 use tearline_domain::source::{CaseRole, PseudonymousRef, SourceStatus};
 use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
-use tearline_store::{Backend, NewSource, NewUser, SealedColumns, Store, StoreError};
+use tearline_store::testing::{disable_append_only_guards, new_signer};
+use tearline_store::{Backend, LogError, MerkleLog, NewSource, NewUser, SealedColumns, Store, StoreError};
 
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -32,8 +34,11 @@ on_both_backends!(
     code_names_are_unique_within_a_unit,
     reassignment_keeps_the_history_of_who_held_each_role,
     rewrapping_never_overwrites_a_concurrent_change,
-    the_audit_trail_refuses_edits_and_deletions,
+    the_audit_log_refuses_edits_and_deletions,
     concurrent_writers_lose_nothing,
+    proofs_from_the_store_verify_against_signed_checkpoints,
+    two_processes_append_one_linear_log,
+    a_flipped_byte_in_an_entry_or_a_hash_is_found_with_its_index,
     reopening_a_migrated_database_is_a_no_op,
 );
 
@@ -201,27 +206,36 @@ fn event(n: i64) -> AuditEvent {
     }
 }
 
-async fn the_audit_trail_refuses_edits_and_deletions(store: Store) {
-    let first = store.append(&event(1)).await.unwrap();
-    let second = store.append(&event(2)).await.unwrap();
-    assert!(second > first);
-    assert!(store.execute_unchecked("UPDATE audit_events SET action = 'nothing'").await.is_err());
-    assert!(store.execute_unchecked("DELETE FROM audit_events").await.is_err());
-    let records = store.read(0, 10).await.unwrap();
+async fn the_audit_log_refuses_edits_and_deletions(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    assert_eq!(log.append(&event(1)).await.unwrap(), 0);
+    assert_eq!(log.append(&event(2)).await.unwrap(), 1);
+    for sql in [
+        "UPDATE audit_entries SET data = data",
+        "DELETE FROM audit_entries",
+        "UPDATE audit_hashes SET hash = hash",
+        "DELETE FROM audit_hashes",
+        "DELETE FROM audit_checkpoints",
+    ] {
+        assert!(store.execute_unchecked(sql).await.is_err(), "{sql}");
+    }
+    let records = log.read(0, 10).await.unwrap();
     assert_eq!(records.iter().map(|r| r.event.clone()).collect::<Vec<_>>(), vec![event(1), event(2)]);
-    assert_eq!(store.read(first, 10).await.unwrap().len(), 1);
+    assert_eq!(log.read(1, 10).await.unwrap().len(), 1);
+    assert_eq!(log.size().await.unwrap(), 2);
 }
 
 async fn concurrent_writers_lose_nothing(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
     let writers: Vec<_> = (0..8)
         .map(|writer| {
-            let store = store.clone();
+            let log = log.clone();
             tokio::spawn(async move {
-                let mut seqs = Vec::new();
+                let mut indexes = Vec::new();
                 for n in 0..40 {
-                    seqs.push(store.append(&event(writer * 1000 + n)).await.unwrap());
+                    indexes.push(log.append(&event(writer * 1000 + n)).await.unwrap());
                 }
-                seqs
+                indexes
             })
         })
         .collect();
@@ -230,10 +244,103 @@ async fn concurrent_writers_lose_nothing(store: Store) {
         acknowledged.extend(writer.await.unwrap());
     }
     acknowledged.sort_unstable();
-    acknowledged.dedup();
-    assert_eq!(acknowledged.len(), 320);
-    let stored: Vec<i64> = store.read(0, 1000).await.unwrap().iter().map(|r| r.seq).collect();
-    assert_eq!(stored, acknowledged);
+    assert_eq!(acknowledged, (0..320).collect::<Vec<u64>>(), "one linear sequence, nothing lost or doubled");
+    assert_eq!(log.check(&|_, _| {}).await.unwrap(), None);
+}
+
+async fn proofs_from_the_store_verify_against_signed_checkpoints(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    for n in 0..37 {
+        log.append(&event(n)).await.unwrap();
+    }
+    let (size, note) = log.latest_checkpoint().await.unwrap().unwrap();
+    let checkpoint = tearline_auditlog::checkpoint::verify(note.as_bytes(), log.verifier_key()).unwrap();
+    assert_eq!((size, checkpoint.size), (37, 37));
+    assert_eq!(log.root(37).await.unwrap(), checkpoint.root);
+    for index in [0, 1, 17, 36] {
+        let proof = log.inclusion_proof(index, 37).await.unwrap();
+        let (_, data) = &log.entries(index, index + 1).await.unwrap()[0];
+        let leaf = tearline_auditlog::record_hash(data);
+        assert_eq!(proof::verify_inclusion(index, 37, leaf, &proof, checkpoint.root), Ok(()));
+    }
+    let old = log.root(20).await.unwrap();
+    let proof = log.consistency_proof(20, 37).await.unwrap();
+    assert_eq!(proof::verify_consistency(20, 37, old, checkpoint.root, &proof), Ok(()));
+    assert!(matches!(
+        log.inclusion_proof(3, 38).await,
+        Err(LogError::BeyondCheckpoint { requested: 38, latest: 37 })
+    ));
+    assert!(matches!(log.consistency_proof(30, 20).await, Err(LogError::Proof(_))));
+}
+
+async fn two_processes_append_one_linear_log(store: Store) {
+    // A second handle with its own pool and appender stands in for a second server process.
+    let other = Store::open(&store_url(&store)).await.unwrap();
+    let signer_file = tearline_auditlog::checkpoint::CheckpointSigner::generate_key_file();
+    let signer = || tearline_auditlog::checkpoint::CheckpointSigner::from_key_file(&signer_file).unwrap();
+    let (first, second) = (MerkleLog::start(store.clone(), signer()), MerkleLog::start(other, signer()));
+    let mut tasks = Vec::new();
+    for (log, base) in [(first.clone(), 0), (second, 10_000)] {
+        tasks.push(tokio::spawn(async move {
+            let mut indexes = Vec::new();
+            for n in 0..60 {
+                indexes.push(log.append(&event(base + n)).await.unwrap());
+            }
+            indexes
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..120).collect::<Vec<u64>>());
+    assert_eq!(first.check(&|_, _| {}).await.unwrap(), None);
+}
+
+async fn a_flipped_byte_in_an_entry_or_a_hash_is_found_with_its_index(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    for n in 0..50 {
+        log.append(&event(n)).await.unwrap();
+    }
+    assert_eq!(log.check(&|_, _| {}).await.unwrap(), None);
+    store.execute_unchecked(disable_append_only_guards(store.backend())).await.unwrap();
+    let flip_entry = "UPDATE audit_entries SET data = REPLACE(data, 'source:23', 'source:24') WHERE idx = 23";
+    let flip_entry = match store.backend() {
+        Backend::Sqlite => flip_entry
+            .replace("REPLACE(data,", "CAST(REPLACE(CAST(data AS TEXT),")
+            .replace("'source:24')", "'source:24') AS BLOB)"),
+        Backend::Postgres => flip_entry.replace(
+            "REPLACE(data, 'source:23', 'source:24')",
+            "convert_to(replace(convert_from(data, 'UTF8'), 'source:23', 'source:24'), 'UTF8')",
+        ),
+    };
+    assert_eq!(store.execute_unchecked(&flip_entry).await.unwrap(), 1);
+    let damage = log.check(&|_, _| {}).await.unwrap().unwrap();
+    assert_eq!(damage.first_bad_index, 23, "{}", damage.what);
+
+    let (fresh, _db) = tearline_store::testing::fresh_store(store.backend()).await;
+    let log = MerkleLog::start(fresh.clone(), new_signer());
+    for n in 0..50 {
+        log.append(&event(n)).await.unwrap();
+    }
+    fresh.execute_unchecked(disable_append_only_guards(fresh.backend())).await.unwrap();
+    let leaf_of_entry_32 = tlog_tiles::tlog::stored_hash_index(0, 32);
+    let flip_hash = match fresh.backend() {
+        Backend::Sqlite => {
+            format!("UPDATE audit_hashes SET hash = zeroblob(32) WHERE id = {leaf_of_entry_32}")
+        }
+        Backend::Postgres => {
+            format!("UPDATE audit_hashes SET hash = decode(repeat('00', 32), 'hex') WHERE id = {leaf_of_entry_32}")
+        }
+    };
+    assert_eq!(fresh.execute_unchecked(&flip_hash).await.unwrap(), 1);
+    let damage = log.check(&|_, _| {}).await.unwrap().unwrap();
+    assert_eq!(damage.first_bad_index, 32, "{}", damage.what);
+}
+
+fn store_url(store: &Store) -> String {
+    store.url().to_owned()
 }
 
 async fn reopening_a_migrated_database_is_a_no_op(store: Store) {

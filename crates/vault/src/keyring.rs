@@ -47,18 +47,10 @@ impl FileKeyring {
 
     pub fn load(path: &Path) -> Result<FileKeyring, VaultError> {
         let display = path.display().to_string();
-        let metadata = fs::metadata(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => VaultError::KeyFileMissing {
-                path: display.clone(),
-                hint: "point --key-file at it, or restore it from its backup; without it no sealed identity can be opened",
-            },
-            _ => VaultError::KeyFileIo { path: display.clone(), source },
-        })?;
-        check_private(path, &metadata)?;
-        let text = Zeroizing::new(
-            fs::read_to_string(path)
-                .map_err(|source| VaultError::KeyFileIo { path: display.clone(), source })?,
-        );
+        let text = read_secret_file(
+            path,
+            "point --key-file at it, or restore it from its backup; without it no sealed identity can be opened",
+        )?;
         let mut keys = BTreeMap::new();
         for (index, line) in text.lines().enumerate() {
             let malformed =
@@ -158,6 +150,24 @@ fn key_line(id: u32, key: &SecretKey) -> String {
 
 fn fingerprint(key: &SecretKey) -> Vec<u8> {
     Sha256::new().chain_update(b"tearline vault key check v1").chain_update(key.expose()).finalize().to_vec()
+}
+
+/// Creates a secret file readable by its owner only; never overwrites one.
+pub fn create_secret_file(path: &Path, contents: &[u8]) -> Result<(), VaultError> {
+    write_private(path, contents, true)
+}
+
+/// Reads a secret file, refusing one that other users can read. `hint` says what to do when
+/// it is missing.
+pub fn read_secret_file(path: &Path, hint: &'static str) -> Result<Zeroizing<String>, VaultError> {
+    let display = path.display().to_string();
+    let metadata = fs::metadata(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => VaultError::KeyFileMissing { path: display.clone(), hint },
+        _ => VaultError::KeyFileIo { path: display.clone(), source },
+    })?;
+    check_private(path, &metadata)?;
+    let text = fs::read_to_string(path).map_err(|source| VaultError::KeyFileIo { path: display, source })?;
+    Ok(Zeroizing::new(text))
 }
 
 fn write_private(path: &Path, contents: &[u8], create_new: bool) -> Result<(), VaultError> {

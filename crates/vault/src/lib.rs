@@ -14,7 +14,7 @@ mod identity;
 mod keyring;
 
 pub use identity::Identity;
-pub use keyring::{FileKeyring, KeyCheck};
+pub use keyring::{create_secret_file, read_secret_file, FileKeyring, KeyCheck};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

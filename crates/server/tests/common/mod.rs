@@ -13,32 +13,32 @@ use serde_json::{json, Value};
 use tearline_domain::audit::{AuditError, AuditEvent, AuditLog, AuditRecord};
 use tearline_domain::{Role, Timestamp};
 use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::{demo, AppState, Inner, ServerSettings, VaultKeys};
+use tearline_server::{demo, open_audit_log, AppState, Inner, ServerSettings, VaultKeys};
 use tearline_store::testing::{fresh_store, TestDatabase};
-use tearline_store::{Backend, Store};
+use tearline_store::{Backend, MerkleLog};
 use tower::ServiceExt;
 
 pub const T0: i64 = 1_795_000_000_000;
 
 /// An audit trail whose writes can be made to fail, to prove that unsealing fails closed.
 pub struct SwitchableAudit {
-    pub store: Store,
+    pub log: MerkleLog,
     pub failing: AtomicBool,
 }
 
 #[async_trait::async_trait]
 impl AuditLog for SwitchableAudit {
-    async fn append(&self, event: &AuditEvent) -> Result<i64, AuditError> {
+    async fn append(&self, event: &AuditEvent) -> Result<u64, AuditError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(AuditError("injected failure".into()));
         }
-        self.store.append(event).await
+        self.log.append(event).await
     }
-    async fn newest_seq(&self) -> Result<i64, AuditError> {
-        self.store.newest_seq().await
+    async fn size(&self) -> Result<u64, AuditError> {
+        self.log.size().await
     }
-    async fn read(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AuditError> {
-        self.store.read(after, limit).await
+    async fn read(&self, start: u64, limit: u64) -> Result<Vec<AuditRecord>, AuditError> {
+        self.log.read(start, limit).await
     }
 }
 
@@ -74,10 +74,12 @@ pub async fn harness_on(backend: Backend) -> Harness {
     let now = Arc::new(AtomicI64::new(T0));
     let keys = VaultKeys::open(&store, key_file.clone(), Timestamp(T0)).await.unwrap();
     demo::seed(&store, &keys, Timestamp(T0)).await.unwrap();
-    let audit = Arc::new(SwitchableAudit { store: store.clone(), failing: AtomicBool::new(false) });
+    let log = open_audit_log(&store, &dir.path().join("audit-signing.key")).await.unwrap();
+    let audit = Arc::new(SwitchableAudit { log: log.clone(), failing: AtomicBool::new(false) });
     let clock_source = Arc::clone(&now);
     let state = AppState(Arc::new(Inner {
         store: store.clone(),
+        log,
         audit: audit.clone(),
         keys,
         clock: Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),

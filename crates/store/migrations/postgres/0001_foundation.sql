@@ -1,5 +1,5 @@
 -- Foundation schema: units, accounts, sessions, the source registry with sealed identities,
--- vault key checks, and the first form of the audit trail.
+-- vault key checks, and the verifiable audit log.
 CREATE TABLE units (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,
@@ -58,21 +58,38 @@ CREATE TABLE source_assignments (
 CREATE INDEX assignments_by_source ON source_assignments(source_id, case_role);
 CREATE INDEX assignments_current ON source_assignments(user_id) WHERE until_at IS NULL;
 
-CREATE TABLE audit_events (
-    seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    at        BIGINT NOT NULL,
-    actor_id  BIGINT,
-    action    TEXT NOT NULL,
-    object    TEXT NOT NULL,
-    reason    TEXT,
-    outcome   TEXT NOT NULL
+-- The verifiable audit log (see docs/audit-log.md). Entries are the canonical bytes that
+-- are hashed; hashes are every node of the RFC 6962 tree, keyed by Go tlog's stored-hash
+-- index; a signed checkpoint is written with every committed batch. audit_tree holds the
+-- size, and its one row is the lock that keeps the log one linear sequence.
+CREATE TABLE audit_entries (
+    idx   BIGINT PRIMARY KEY,
+    data  BYTEA NOT NULL
 );
+CREATE TABLE audit_hashes (
+    id    BIGINT PRIMARY KEY,
+    hash  BYTEA NOT NULL
+);
+CREATE TABLE audit_checkpoints (
+    size       BIGINT PRIMARY KEY,
+    note       TEXT NOT NULL,
+    signed_at  BIGINT NOT NULL
+);
+CREATE TABLE audit_tree (
+    id    BIGINT PRIMARY KEY CHECK (id = 1),
+    size  BIGINT NOT NULL
+);
+INSERT INTO audit_tree (id, size) VALUES (1, 0);
 
--- The trail is append-only: the database itself refuses edits and deletions.
-CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The log is append-only: the database itself refuses edits and deletions.
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'audit events are append-only';
+    RAISE EXCEPTION 'the audit log is append-only';
 END;
 $$;
-CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events
-FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_hashes_append_only BEFORE UPDATE OR DELETE ON audit_hashes
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_checkpoints
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();

@@ -1,5 +1,5 @@
 -- Foundation schema: units, accounts, sessions, the source registry with sealed identities,
--- vault key checks, and the first form of the audit trail.
+-- vault key checks, and the verifiable audit log.
 CREATE TABLE units (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     name        TEXT NOT NULL UNIQUE,
@@ -58,18 +58,39 @@ CREATE TABLE source_assignments (
 CREATE INDEX assignments_by_source ON source_assignments(source_id, case_role);
 CREATE INDEX assignments_current ON source_assignments(user_id) WHERE until_at IS NULL;
 
-CREATE TABLE audit_events (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    at        INTEGER NOT NULL,
-    actor_id  INTEGER,
-    action    TEXT NOT NULL,
-    object    TEXT NOT NULL,
-    reason    TEXT,
-    outcome   TEXT NOT NULL
+-- The verifiable audit log (see docs/audit-log.md). Entries are the canonical bytes that
+-- are hashed; hashes are every node of the RFC 6962 tree, keyed by Go tlog's stored-hash
+-- index; a signed checkpoint is written with every committed batch. audit_tree holds the
+-- size, and its one row is the lock that keeps the log one linear sequence.
+CREATE TABLE audit_entries (
+    idx   INTEGER PRIMARY KEY,
+    data  BLOB NOT NULL
 );
+CREATE TABLE audit_hashes (
+    id    INTEGER PRIMARY KEY,
+    hash  BLOB NOT NULL
+);
+CREATE TABLE audit_checkpoints (
+    size       INTEGER PRIMARY KEY,
+    note       TEXT NOT NULL,
+    signed_at  INTEGER NOT NULL
+);
+CREATE TABLE audit_tree (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    size  INTEGER NOT NULL
+);
+INSERT INTO audit_tree (id, size) VALUES (1, 0);
 
--- The trail is append-only: the database itself refuses edits and deletions.
-CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
-BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
-CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+-- The log is append-only: the database itself refuses edits and deletions.
+CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_hashes_no_update BEFORE UPDATE ON audit_hashes
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_hashes_no_delete BEFORE DELETE ON audit_hashes
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
