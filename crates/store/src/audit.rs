@@ -295,7 +295,7 @@ async fn commit_batch(
         Some(frontier) if frontier.size() == size => frontier,
         _ => {
             let indexes = Frontier::stored_indexes(size);
-            let stored = read_hashes(&mut *write.tx, &indexes).await?;
+            let stored = read_hashes(&mut write.tx, &indexes).await?;
             let ordered: Vec<Hash> = indexes.iter().filter_map(|i| stored.get(i).copied()).collect();
             Frontier::from_stored(size, &ordered)
                 .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))?
