@@ -2,6 +2,7 @@
 //! vault key from the data directory. Every setting has a flag, an environment variable and
 //! a config-file key; a flag wins over the environment, the environment over the file.
 
+mod audit;
 mod bench;
 mod config;
 
@@ -31,6 +32,9 @@ struct Cli {
 enum Command {
     /// Run the server (API and web UI).
     Serve(ServeArgs),
+    /// Inspect the verifiable audit log: key, export, verify, check.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Measure the foundation end to end (and against pgcrypto) and print a table.
     Bench(bench::BenchArgs),
     /// Administer accounts and keys directly on the data directory.
@@ -98,6 +102,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Audit(command) => audit::run(command).await,
         Command::Admin(AdminCommand::CreateUser { data, username, role, unit, display_name }) => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;

@@ -286,3 +286,123 @@ fn rotating_the_key_from_the_command_line_keeps_every_identity() {
     runtime.block_on(exercise_unseals(&server));
     server.stop();
 }
+
+fn inspector_token(runtime: &tokio::runtime::Runtime, server: &Server) -> String {
+    runtime.block_on(login(&reqwest::Client::new(), server, "ines", "demo-inspector-pass"))
+}
+
+#[test]
+fn an_exported_log_verifies_and_a_tampered_database_is_named_by_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let bundle = dir.path().join("audit.bundle");
+    let kept = dir.path().join("kept.checkpoint");
+    let server = Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(exercise_unseals(&server));
+    let token = inspector_token(&runtime, &server);
+
+    let key = tearline(&["audit", "key", "--data", data_arg], b"");
+    assert!(key.status.success(), "{}", text(&key.stderr));
+    let key = text(&key.stdout).trim().to_owned();
+    assert!(server.printed().contains(&key), "serve prints the same verifier key");
+
+    let exported = tearline(
+        &["audit", "export", "--out", bundle.to_str().unwrap(), "--server", &server.url, "--token", &token],
+        b"",
+    );
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let verified = tearline(
+        &[
+            "audit",
+            "verify",
+            bundle.to_str().unwrap(),
+            "--key",
+            &key,
+            "--save-checkpoint",
+            kept.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    assert!(text(&verified.stdout).contains("verified: "));
+    let public = runtime.block_on(async {
+        reqwest::get(format!("{}/api/v1/audit/checkpoint", server.url)).await.unwrap().text().await.unwrap()
+    });
+    assert!(public.starts_with(key.split('+').next().unwrap()), "the public checkpoint is the log's");
+    server.stop();
+
+    // An attacker with the database file rewrites entry 5 (a login) and disables the guard.
+    runtime.block_on(async {
+        let url = format!("sqlite://{}?mode=rw", data.join("tearline.db").display());
+        let store = tearline_store::Store::open(&url).await.unwrap();
+        store.execute_unchecked(tearline_store::testing::disable_append_only_guards(store.backend())).await.unwrap();
+        let changed = store
+            .execute_unchecked("UPDATE audit_entries SET data = CAST(REPLACE(CAST(data AS TEXT), 'outcome: allowed', 'outcome: denied') AS BLOB) WHERE idx = 5")
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+        store.close().await;
+    });
+
+    let exported = tearline(&["audit", "export", "--out", bundle.to_str().unwrap(), "--data", data_arg], b"");
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let refused = tearline(
+        &["audit", "verify", bundle.to_str().unwrap(), "--key", &key, "--trusted", kept.to_str().unwrap()],
+        b"",
+    );
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("FAILED at entry 5"), "{}", text(&refused.stderr));
+    let checked = tearline(&["audit", "check", "--data", data_arg], b"");
+    assert!(!checked.status.success());
+    assert!(text(&checked.stderr).contains("damaged at entry 5"), "{}", text(&checked.stderr));
+}
+
+#[test]
+fn killing_the_server_during_heavy_appends_loses_no_acknowledged_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let server = Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let token = runtime.block_on(login(&client, &server, "hana", "demo-handler-pass"));
+    let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let url = server.url.clone();
+    for _ in 0..16 {
+        let (client, token, url, acknowledged) =
+            (client.clone(), token.clone(), url.clone(), Arc::clone(&acknowledged));
+        runtime.spawn(async move {
+            loop {
+                let reply = client.get(format!("{url}/api/v1/sources")).bearer_auth(&token).send().await;
+                match reply {
+                    Ok(reply) if reply.status() == 200 => {
+                        acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    _ => break,
+                }
+            }
+        });
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut child = server.child;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let acknowledged = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+    runtime.shutdown_background();
+    assert!(acknowledged > 50, "the load ran ({acknowledged} acknowledged)");
+
+    let checked = tearline(&["audit", "check", "--data", data_arg], b"");
+    assert!(checked.status.success(), "the log verifies after the crash: {}", text(&checked.stderr));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listed = runtime.block_on(async {
+        let url = format!("sqlite://{}?mode=rw", data.join("tearline.db").display());
+        let store = tearline_store::Store::open(&url).await.unwrap();
+        let log = tearline_server::open_audit_log(&store, &data.join("audit-signing.key")).await.unwrap();
+        let size = tearline_domain::audit::AuditLog::size(&log).await.unwrap();
+        let events = tearline_domain::audit::AuditLog::read(&log, 0, size).await.unwrap();
+        events.iter().filter(|r| r.event.action == "source.list").count() as u64
+    });
+    assert!(listed >= acknowledged, "{listed} list entries stored, {acknowledged} acknowledged");
+}

@@ -1,0 +1,90 @@
+//! The verifiable audit log over HTTP: what an inspector (or anyone, for the checkpoint)
+//! fetches verifies offline, and bad requests get precise 4xx answers.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine;
+use common::harness;
+use tearline_auditlog::{checkpoint, proof, record_hash, Hash};
+use tearline_domain::Role;
+
+fn hashes(reply: &serde_json::Value) -> Vec<Hash> {
+    let decode = |h: &serde_json::Value| {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(h.as_str().unwrap()).unwrap();
+        Hash(bytes.try_into().unwrap())
+    };
+    reply["hashes"].as_array().unwrap().iter().map(decode).collect()
+}
+
+#[tokio::test]
+async fn what_the_api_serves_verifies_against_the_public_checkpoint() {
+    let harness = harness().await;
+    let inspector = harness.demo_login(Role::Inspector).await;
+    let public = harness.call(Method::GET, "/api/v1/audit/checkpoint", None, None).await;
+    assert_eq!(public.status, StatusCode::OK);
+    let signed = checkpoint::verify(public.body.as_bytes(), harness.state.log.verifier_key()).unwrap();
+    let size = signed.size;
+    assert!(size >= 3, "logins were logged ({size})");
+
+    let entries = harness
+        .call(Method::GET, &format!("/api/v1/audit/entries?start=0&end={size}"), Some(&inspector), None)
+        .await;
+    let entries = entries.json()["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len() as u64, size);
+    let data =
+        base64::engine::general_purpose::STANDARD.decode(entries[1]["data"].as_str().unwrap()).unwrap();
+    assert!(String::from_utf8(data.clone()).unwrap().starts_with("tearline audit entry v1\n"));
+
+    let inclusion = harness
+        .call(
+            Method::GET,
+            &format!("/api/v1/audit/proof/inclusion?index=1&size={size}"),
+            Some(&inspector),
+            None,
+        )
+        .await;
+    assert_eq!(inclusion.status, StatusCode::OK, "{}", inclusion.body);
+    assert_eq!(
+        proof::verify_inclusion(1, size, record_hash(&data), &hashes(&inclusion.json()), signed.root),
+        Ok(())
+    );
+
+    let consistency = harness
+        .call(
+            Method::GET,
+            &format!("/api/v1/audit/proof/consistency?from=2&to={size}"),
+            Some(&inspector),
+            None,
+        )
+        .await;
+    let old_root = harness.state.log.root(2).await.unwrap();
+    assert_eq!(
+        proof::verify_consistency(2, size, old_root, signed.root, &hashes(&consistency.json())),
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn out_of_range_requests_are_precise_client_errors() {
+    let harness = harness().await;
+    let inspector = harness.demo_login(Role::Inspector).await;
+    let size = harness.state.log.latest_checkpoint().await.unwrap().unwrap().0;
+    let beyond = size + 1000;
+    let cases = [
+        (format!("/api/v1/audit/proof/inclusion?index={size}&size={size}"), "out_of_range"),
+        (format!("/api/v1/audit/proof/inclusion?index=0&size={beyond}"), "beyond_checkpoint"),
+        ("/api/v1/audit/proof/consistency?from=3&to=2".to_owned(), "out_of_range"),
+        ("/api/v1/audit/proof/consistency?from=0&to=2".to_owned(), "out_of_range"),
+        (format!("/api/v1/audit/proof/consistency?from=1&to={beyond}"), "beyond_checkpoint"),
+        (format!("/api/v1/audit/entries?start=0&end={beyond}"), "beyond_checkpoint"),
+        ("/api/v1/audit/entries?start=2&end=1".to_owned(), "out_of_range"),
+        ("/api/v1/audit/entries?start=-1&end=1".to_owned(), "invalid_query"),
+        ("/api/v1/audit/proof/inclusion?index=x&size=1".to_owned(), "invalid_query"),
+    ];
+    for (path, code) in cases {
+        let reply = harness.call(Method::GET, &path, Some(&inspector), None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.body);
+        assert_eq!(reply.json()["code"], code, "{path}: {}", reply.body);
+    }
+}
