@@ -40,20 +40,20 @@ pub struct BenchArgs {
 }
 
 /// One line of the table.
-struct Measurement {
-    backend: &'static str,
-    operation: &'static str,
-    count: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
+pub(crate) struct Measurement {
+    pub(crate) backend: &'static str,
+    pub(crate) operation: String,
+    pub(crate) count: usize,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies: Vec<Duration>,
 }
 
 impl Measurement {
-    fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.count as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 
-    fn percentile(&self, p: f64) -> f64 {
+    pub(crate) fn percentile(&self, p: f64) -> f64 {
         let mut sorted = self.latencies.clone();
         sorted.sort_unstable();
         let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -204,19 +204,20 @@ struct Session {
 }
 
 /// Runs `count` operations with `concurrency` workers and a progress bar.
-async fn measure<F, Fut>(
+pub(crate) async fn measure<S, F, Fut>(
     backend: &'static str,
-    operation: &'static str,
+    operation: &str,
     count: usize,
     concurrency: usize,
-    session: &Session,
+    session: &S,
     make: F,
 ) -> Result<Measurement>
 where
-    F: Fn(Session, usize) -> Fut + Send + Sync + 'static,
+    S: Clone + Send + 'static,
+    F: Fn(S, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
 {
-    let bar = crate::progress_bar(operation);
+    let bar = crate::progress_bar(operation.to_owned());
     bar.set_length(count as u64);
     let next = Arc::new(AtomicUsize::new(0));
     let make = Arc::new(make);
@@ -243,7 +244,7 @@ where
         latencies.extend(joined??);
     }
     bar.finish_and_clear();
-    Ok(Measurement { backend, operation, count, elapsed: started.elapsed(), latencies })
+    Ok(Measurement { backend, operation: operation.to_owned(), count, elapsed: started.elapsed(), latencies })
 }
 
 /// The same identities sealed by Tearline's vault and stored, against pgcrypto's
@@ -263,7 +264,7 @@ async fn pgcrypto_peer(args: &BenchArgs, url: &str, dir: &std::path::Path) -> Re
         (0..args.sources).map(|n| serde_json::to_string(&identity(n)).unwrap_or_default()).collect();
     let pick = |n: usize| ((n * 7919) % documents.len()) as i64;
     let connection = &mut connection;
-    let vault_seal = sequential("peer: vault seal + INSERT", documents.len(), async |n| {
+    let vault_seal = sequential("postgres", "peer: vault seal + INSERT", documents.len(), async |n| {
         let sealed = tearline_vault::seal(&keys, &identity(n), format!("peer-{n}").as_bytes())?;
         sqlx::query("INSERT INTO peer_vault (id, key_id, wrapped, sealed) VALUES ($1, $2, $3, $4)")
             .bind(n as i64)
@@ -275,7 +276,7 @@ async fn pgcrypto_peer(args: &BenchArgs, url: &str, dir: &std::path::Path) -> Re
         Ok(())
     })
     .await?;
-    let pgcrypto_seal = sequential("peer: pgcrypto encrypt INSERT", documents.len(), async |n| {
+    let pgcrypto_seal = sequential("postgres", "peer: pgcrypto encrypt INSERT", documents.len(), async |n| {
         sqlx::query("INSERT INTO peer_pgcrypto (id, sealed) VALUES ($1, public.pgp_sym_encrypt($2, $3))")
             .bind(n as i64)
             .bind(documents[n].as_str())
@@ -285,7 +286,7 @@ async fn pgcrypto_peer(args: &BenchArgs, url: &str, dir: &std::path::Path) -> Re
         Ok(())
     })
     .await?;
-    let vault_open = sequential("peer: SELECT + vault open", args.requests, async |n| {
+    let vault_open = sequential("postgres", "peer: SELECT + vault open", args.requests, async |n| {
         let id = pick(n);
         let row = sqlx::query("SELECT key_id, wrapped, sealed FROM peer_vault WHERE id = $1")
             .bind(id)
@@ -300,7 +301,7 @@ async fn pgcrypto_peer(args: &BenchArgs, url: &str, dir: &std::path::Path) -> Re
         Ok(())
     })
     .await?;
-    let pgcrypto_open = sequential("peer: pgcrypto decrypt SELECT", args.requests, async |n| {
+    let pgcrypto_open = sequential("postgres", "peer: pgcrypto decrypt SELECT", args.requests, async |n| {
         let plain: String =
             sqlx::query_scalar("SELECT public.pgp_sym_decrypt(sealed, $2) FROM peer_pgcrypto WHERE id = $1")
                 .bind(pick(n))
@@ -316,9 +317,10 @@ async fn pgcrypto_peer(args: &BenchArgs, url: &str, dir: &std::path::Path) -> Re
     Ok(vec![vault_seal, pgcrypto_seal, vault_open, pgcrypto_open])
 }
 
-/// Runs `count` steps one after another on PostgreSQL, timing each.
-async fn sequential(
-    operation: &'static str,
+/// Runs `count` steps one after another, timing each.
+pub(crate) async fn sequential(
+    backend: &'static str,
+    operation: &str,
     count: usize,
     mut step: impl AsyncFnMut(usize) -> Result<()>,
 ) -> Result<Measurement> {
@@ -329,7 +331,7 @@ async fn sequential(
         step(n).await?;
         latencies.push(began.elapsed());
     }
-    Ok(Measurement { backend: "postgres", operation, count, elapsed: started.elapsed(), latencies })
+    Ok(Measurement { backend, operation: operation.to_owned(), count, elapsed: started.elapsed(), latencies })
 }
 
 fn print_table(args: &BenchArgs, rows: &[Measurement]) {
@@ -338,19 +340,7 @@ fn print_table(args: &BenchArgs, rows: &[Measurement]) {
         args.sources, args.requests, args.concurrency
     );
     println!();
-    println!("| backend  | operation                      | count |    ops/s | p50 ms | p99 ms |");
-    println!("|----------|--------------------------------|------:|---------:|-------:|-------:|");
-    for row in rows {
-        println!(
-            "| {:<8} | {:<30} | {:>5} | {:>8.0} | {:>6.2} | {:>6.2} |",
-            row.backend,
-            row.operation,
-            row.count,
-            row.per_second(),
-            row.percentile(0.5),
-            row.percentile(0.99)
-        );
-    }
+    print_rows(rows);
     let find = |backend: &str, operation: &str| {
         rows.iter().find(|r| r.backend == backend && r.operation == operation)
     };
@@ -375,4 +365,21 @@ fn print_table(args: &BenchArgs, rows: &[Measurement]) {
         find("postgres", "peer: pgcrypto decrypt SELECT"),
         "load + open, Tearline vault / pgcrypto",
     );
+}
+
+/// The measurements as a Markdown table.
+pub(crate) fn print_rows(rows: &[Measurement]) {
+    println!("| backend  | operation                      |     count |    ops/s |  p50 ms |  p99 ms |");
+    println!("|----------|--------------------------------|----------:|---------:|--------:|--------:|");
+    for row in rows {
+        println!(
+            "| {:<8} | {:<30} | {:>9} | {:>8.0} | {:>7.3} | {:>7.3} |",
+            row.backend,
+            row.operation,
+            row.count,
+            row.per_second(),
+            row.percentile(0.5),
+            row.percentile(0.99)
+        );
+    }
 }

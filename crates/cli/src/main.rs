@@ -4,6 +4,7 @@
 
 mod audit;
 mod bench;
+mod bench_audit;
 mod config;
 
 use std::io::BufRead;
@@ -35,11 +36,20 @@ enum Command {
     /// Inspect the verifiable audit log: key, export, verify, check.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Measure the foundation end to end (and against pgcrypto) and print a table.
-    Bench(bench::BenchArgs),
+    /// Measure and print a table.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Administer accounts and keys directly on the data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Requests end to end (register, read, unseal) on SQLite and PostgreSQL, and pgcrypto.
+    Foundation(bench::BenchArgs),
+    /// The verifiable audit log: appends, proofs, and verification beside sha256sum.
+    Audit(bench_audit::AuditBenchArgs),
 }
 
 #[derive(Args)]
@@ -101,7 +111,8 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(BenchCommand::Foundation(args)) => bench::run(args).await,
+        Command::Bench(BenchCommand::Audit(args)) => bench_audit::run(args).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Admin(AdminCommand::CreateUser { data, username, role, unit, display_name }) => {
             let settings = Settings::resolve(&data, None)?;
@@ -137,7 +148,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// A progress bar on stderr for long work; hidden when stderr is not a terminal.
-pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
+pub fn progress_bar(message: impl Into<std::borrow::Cow<'static, str>>) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg:<24} {bar:40} {pos}/{len} ({per_sec}, {eta} left)")

@@ -26,8 +26,8 @@ use crate::{now_millis, Store, StoreError};
 
 /// Entries committed in one transaction at most.
 const MAX_BATCH: usize = 4096;
-/// Rows per multi-row INSERT (SQLite allows 32766 parameters).
-const ROWS_PER_INSERT: usize = 500;
+/// Hashes read per query (SQLite allows 32766 parameters).
+const HASHES_PER_READ: usize = 500;
 
 struct Pending {
     data: Vec<u8>,
@@ -237,13 +237,13 @@ fn hash_from(row: &AnyRow) -> Result<(u64, Hash), StoreError> {
     Ok((to_u64(row.try_get("id")?)?, Hash(hash)))
 }
 
-/// Reads the stored hashes at `indexes` (in one query per 500).
+/// Reads the stored hashes at `indexes`, in as few queries as the parameter limit allows.
 async fn read_hashes(
     connection: &mut sqlx::AnyConnection,
     indexes: &[u64],
 ) -> Result<HashMap<u64, Hash>, StoreError> {
     let mut found = HashMap::with_capacity(indexes.len());
-    for chunk in indexes.chunks(ROWS_PER_INSERT) {
+    for chunk in indexes.chunks(HASHES_PER_READ) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
         let sql = format!("SELECT id, hash FROM audit_hashes WHERE id IN ({})", placeholders.join(", "));
         let mut query = sqlx::query(&sql);
@@ -256,6 +256,29 @@ async fn read_hashes(
         }
     }
     Ok(found)
+}
+
+/// Inserts (key, bytes) rows with multi-row INSERTs of a few fixed sizes, so the database
+/// prepares each statement once and reuses it for every batch.
+async fn insert_rows(
+    connection: &mut sqlx::AnyConnection,
+    insert: &str,
+    rows: Vec<(i64, Vec<u8>)>,
+) -> Result<(), StoreError> {
+    let mut rows = rows.into_iter().peekable();
+    let mut remaining = rows.len();
+    while rows.peek().is_some() {
+        let chunk = [256, 64, 16, 4, 1].into_iter().find(|size| *size <= remaining).unwrap_or(1);
+        let values: Vec<String> = (0..chunk).map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2)).collect();
+        let sql = format!("{insert}{}", values.join(", "));
+        let mut query = sqlx::query(&sql);
+        for (key, bytes) in rows.by_ref().take(chunk) {
+            query = query.bind(key).bind(bytes);
+        }
+        query.execute(&mut *connection).await?;
+        remaining -= chunk;
+    }
+    Ok(())
 }
 
 async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests: mpsc::Receiver<Pending>) {
@@ -305,27 +328,16 @@ async fn commit_batch(
     for pending in batch {
         hashes.extend(frontier.append(&pending.data));
     }
-    for (chunk_number, chunk) in batch.chunks(ROWS_PER_INSERT).enumerate() {
-        let rows: Vec<String> =
-            (0..chunk.len()).map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2)).collect();
-        let sql = format!("INSERT INTO audit_entries (idx, data) VALUES {}", rows.join(", "));
-        let mut query = sqlx::query(&sql);
-        for (offset, pending) in chunk.iter().enumerate() {
-            let index = size + (chunk_number * ROWS_PER_INSERT + offset) as u64;
-            query = query.bind(to_i64(index)?).bind(pending.data.clone());
-        }
-        query.execute(&mut *write.tx).await?;
+    let mut entry_rows = Vec::with_capacity(batch.len());
+    for (offset, pending) in batch.iter().enumerate() {
+        entry_rows.push((to_i64(size + offset as u64)?, pending.data.clone()));
     }
-    for chunk in hashes.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<String> =
-            (0..chunk.len()).map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2)).collect();
-        let sql = format!("INSERT INTO audit_hashes (id, hash) VALUES {}", rows.join(", "));
-        let mut query = sqlx::query(&sql);
-        for stored in chunk {
-            query = query.bind(to_i64(stored.index)?).bind(stored.hash.0.to_vec());
-        }
-        query.execute(&mut *write.tx).await?;
+    insert_rows(&mut write.tx, "INSERT INTO audit_entries (idx, data) VALUES ", entry_rows).await?;
+    let mut hash_rows = Vec::with_capacity(hashes.len());
+    for stored in &hashes {
+        hash_rows.push((to_i64(stored.index)?, stored.hash.0.to_vec()));
     }
+    insert_rows(&mut write.tx, "INSERT INTO audit_hashes (id, hash) VALUES ", hash_rows).await?;
     let new_size = frontier.size();
     sqlx::query("UPDATE audit_tree SET size = $1 WHERE id = 1")
         .bind(to_i64(new_size)?)
