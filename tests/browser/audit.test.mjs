@@ -1,30 +1,19 @@
 // An inspector sees the audit log's latest signed checkpoint and its verification status.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, logIn, artifacts } from './harness.mjs';
+import { useServerAndBrowser, logIn, artifacts } from './harness.mjs';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const context = useServerAndBrowser();
 
 test('an inspector sees a verified checkpoint and the unseal that was logged', async () => {
-  const handler = await logIn(browser, server.url, 'hana', 'demo-handler-pass');
-  await handler.page.goto(`${server.url}/sources/1`);
+  const handler = await logIn(context.browser, context.server.url, 'hana', 'demo-handler-pass');
+  await handler.page.goto(`${context.server.url}/sources/1`);
   await handler.page.getByLabel('Reason').fill('Checking the audit log shows this');
   await handler.page.getByRole('button', { name: 'Unseal identity' }).click();
   await handler.page.getByTestId('full-name').waitFor();
 
-  const { page, problems } = await logIn(browser, server.url, 'ines', 'demo-inspector-pass');
+  const { page, problems } = await logIn(context.browser, context.server.url, 'ines', 'demo-inspector-pass');
   await page.getByRole('link', { name: 'Audit log' }).first().click();
   assert.match(await page.getByTestId('checkpoint-status').innerText(), /^✔ signature valid; the root matches the \d+ stored entries/);
   const checkpoint = await page.getByTestId('checkpoint').innerText();

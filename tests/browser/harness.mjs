@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -64,4 +65,18 @@ export async function logIn(browser, url, username, password) {
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByTestId('whoami').waitFor();
   return { page, problems };
+}
+
+/** Starts a demo server and a browser before the file's tests and stops both after. */
+export function useServerAndBrowser() {
+  const context = {};
+  before(async () => {
+    context.server = await startServer();
+    context.browser = await launchBrowser();
+  });
+  after(async () => {
+    await context.browser?.close();
+    await context.server?.stop();
+  });
+  return context;
 }

@@ -1,27 +1,16 @@
 // A handler unseals a source's identity with a reason; an analyst finds no way to it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, logIn, artifacts } from './harness.mjs';
+import { useServerAndBrowser, logIn, artifacts } from './harness.mjs';
 
 const IDENTITY = ['Samira Haddad-Okafor', '+44 7700 900461', '14 Tannery Lane', 'Umm Yusuf',
   'Dmitri Valentin Oyelaran', 'Wen Castellanos-Pike', 'Tariq Benhadda Lindqvist'];
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const context = useServerAndBrowser();
 
 test('a handler opens a source, unseals it with a reason and sees the identity', async () => {
-  const { page, problems } = await logIn(browser, server.url, 'hana', 'demo-handler-pass');
+  const { page, problems } = await logIn(context.browser, context.server.url, 'hana', 'demo-handler-pass');
   assert.match(await page.getByTestId('whoami').innerText(), /hana · Handler/);
   await page.getByRole('link', { name: 'Sources' }).first().click();
   await page.getByRole('link', { name: 'NIGHTJAR' }).click();
@@ -37,8 +26,8 @@ test('a handler opens a source, unseals it with a reason and sees the identity',
 });
 
 test('an unseal without a reason is refused on the page', async () => {
-  const { page } = await logIn(browser, server.url, 'hana', 'demo-handler-pass');
-  await page.goto(`${server.url}/sources/1`);
+  const { page } = await logIn(context.browser, context.server.url, 'hana', 'demo-handler-pass');
+  await page.goto(`${context.server.url}/sources/1`);
   await page.getByLabel('Reason').fill('short');
   await page.evaluate(() => document.querySelector('textarea[name=reason]').removeAttribute('minlength'));
   await page.getByRole('button', { name: 'Unseal identity' }).click();
@@ -48,21 +37,21 @@ test('an unseal without a reason is refused on the page', async () => {
 });
 
 test('an analyst finds no way to a source or its identity', async () => {
-  const { page, problems } = await logIn(browser, server.url, 'anders', 'demo-analyst-pass');
+  const { page, problems } = await logIn(context.browser, context.server.url, 'anders', 'demo-analyst-pass');
   assert.match(await page.getByTestId('whoami').innerText(), /anders · Analyst/);
   assert.equal(await page.getByRole('link', { name: 'Sources' }).count(), 0, 'no Sources link');
   const pages = ['/', '/sources', '/sources/1', '/sources/2', '/users', '/audit'];
   for (const path of pages) {
-    const response = await page.goto(`${server.url}${path}`);
+    const response = await page.goto(`${context.server.url}${path}`);
     const html = await page.content();
     for (const value of IDENTITY) assert.ok(!html.includes(value), `${path} shows ${value}`);
     if (path !== '/') assert.ok([403, 404].includes(response.status()), `${path} answered ${response.status()}`);
   }
   // The API with the analyst's own session cookie (and its CSRF token, so only the policy
   // stands in the way).
-  const me = await (await page.context().request.get(`${server.url}/api/v1/me`)).json();
+  const me = await (await page.context().request.get(`${context.server.url}/api/v1/me`)).json();
   for (const id of [1, 2, 3, 4]) {
-    const reply = await page.context().request.post(`${server.url}/api/v1/sources/${id}/unseal`, {
+    const reply = await page.context().request.post(`${context.server.url}/api/v1/sources/${id}/unseal`, {
       headers: { 'x-csrf-token': me.csrf_token },
       data: { reason: 'an analyst trying the API' },
     });

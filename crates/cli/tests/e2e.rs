@@ -71,6 +71,18 @@ impl Server {
     }
 }
 
+/// A temporary directory, and the path of a data directory inside it.
+fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    (dir, data)
+}
+
+/// `tearline serve --demo` on `data`, on a free port.
+fn serve_demo(data: &Path) -> Server {
+    Server::start(&["serve", "--demo", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+}
+
 async fn login(client: &reqwest::Client, server: &Server, username: &str, password: &str) -> String {
     let reply: Value = client
         .post(format!("{}/api/v1/auth/login", server.url))
@@ -143,10 +155,8 @@ fn assert_reveals_no_identity(what: &str, bytes: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_sqlite_database_and_the_server_log_reveal_no_identity() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let server =
-        Server::start(&["serve", "--demo", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let (_dir, data) = data_dir();
+    let server = serve_demo(&data);
     assert!(server.printed().contains("login: handler hana demo-handler-pass"), "{}", server.printed());
     exercise_unseals(&server).await;
     let output = server.stop();
@@ -173,8 +183,7 @@ fn assert_key_file_is_private(path: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_dump_reveals_no_identity() {
     let database = fresh_database(Backend::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (_dir, data) = data_dir();
     let server = Server::start(&[
         "serve",
         "--demo",
@@ -218,8 +227,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn an_empty_start_explains_how_to_create_the_first_administrator() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (_dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
     let server = Server::start(&["serve", "--data", data_arg, "--listen", "127.0.0.1:0"]);
     assert!(server.printed().contains("tearline admin create-user"), "{}", server.printed());
@@ -249,10 +257,9 @@ fn an_empty_start_explains_how_to_create_the_first_administrator() {
 
 #[test]
 fn a_wrong_key_file_stops_the_server_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
-    Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]).stop();
+    serve_demo(&data).stop();
     let other = dir.path().join("other.key");
     let fresh = dir.path().join("fresh");
     let created = tearline(
@@ -274,10 +281,9 @@ fn a_wrong_key_file_stops_the_server_with_a_clear_message() {
 
 #[test]
 fn rotating_the_key_from_the_command_line_keeps_every_identity() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (_dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
-    Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]).stop();
+    serve_demo(&data).stop();
     let rotated = tearline(&["admin", "rotate-key", "--data", data_arg], b"");
     assert!(rotated.status.success(), "{}", text(&rotated.stderr));
     assert!(text(&rotated.stdout).contains("vault key 2 is now active; 4 data keys re-wrapped"));
@@ -293,12 +299,11 @@ fn inspector_token(runtime: &tokio::runtime::Runtime, server: &Server) -> String
 
 #[test]
 fn an_exported_log_verifies_and_a_tampered_database_is_named_by_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
     let bundle = dir.path().join("audit.bundle");
     let kept = dir.path().join("kept.checkpoint");
-    let server = Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]);
+    let server = serve_demo(&data);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(exercise_unseals(&server));
     let token = inspector_token(&runtime, &server);
@@ -361,10 +366,9 @@ fn an_exported_log_verifies_and_a_tampered_database_is_named_by_entry() {
 
 #[test]
 fn killing_the_server_during_heavy_appends_loses_no_acknowledged_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let (_dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
-    let server = Server::start(&["serve", "--demo", "--data", data_arg, "--listen", "127.0.0.1:0"]);
+    let server = serve_demo(&data);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     let token = runtime.block_on(login(&client, &server, "hana", "demo-handler-pass"));
