@@ -1,6 +1,6 @@
 //! `tearline bench audit`: the verifiable log's numbers, printed as a table.
 //!
-//! - durable appends per second with 1, 8 and 64 concurrent appenders (each acknowledged
+//! - durable appends per second with 1, 8 and 64 (or `--appenders`) concurrent appenders (each acknowledged
 //!   only after its batch committed), on SQLite and, when given a server, PostgreSQL;
 //! - inclusion and consistency proof latency read from the store at the sizes asked for
 //!   (the log is grown to each size by the same appender);
@@ -21,9 +21,12 @@ use crate::bench::{measure, print_rows, sequential, Measurement};
 
 #[derive(Args)]
 pub struct AuditBenchArgs {
-    /// Appends per concurrency level (1, 8 and 64 appenders).
+    /// Appends per concurrency level (a tenth of it for a single appender).
     #[arg(long, default_value_t = 20_000)]
     appends: usize,
+    /// Concurrent appenders to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    appenders: Vec<usize>,
     /// Log sizes at which to measure proof latency (on SQLite), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
     proof_sizes: Vec<u64>,
@@ -55,12 +58,14 @@ fn signer() -> Result<CheckpointSigner> {
 
 async fn appends(log: &MerkleLog, backend: &'static str, args: &AuditBenchArgs) -> Result<Vec<Measurement>> {
     let mut rows = Vec::new();
-    for (concurrency, label) in
-        [(1, "append, 1 appender"), (8, "append, 8 appenders"), (64, "append, 64 appenders")]
-    {
+    for concurrency in args.appenders.iter().map(|c| (*c).max(1)) {
         let count = if concurrency == 1 { (args.appends / 10).max(1) } else { args.appends };
+        let label = match concurrency {
+            1 => "append, 1 appender".to_owned(),
+            many => format!("append, {many} appenders"),
+        };
         rows.push(
-            measure(backend, label, count, concurrency, log, |log: MerkleLog, n| async move {
+            measure(backend, &label, count, concurrency, log, |log: MerkleLog, n| async move {
                 log.append_bytes(entry_bytes(n)).await.map(drop).map_err(|e| anyhow::anyhow!(e.0))
             })
             .await?,

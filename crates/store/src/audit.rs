@@ -308,11 +308,11 @@ async fn commit_batch(
     batch: &[Pending],
 ) -> Result<u64, StoreError> {
     let mut write = store.begin_write().await?;
-    // Take the row's write lock before reading the size, so that no other process can
-    // append in between.
-    sqlx::query("UPDATE audit_tree SET size = size WHERE id = 1").execute(&mut *write.tx).await?;
-    let size: i64 =
-        sqlx::query_scalar("SELECT size FROM audit_tree WHERE id = 1").fetch_one(&mut *write.tx).await?;
+    // Take the row's write lock and read the size under it in one statement, so that no
+    // other process can append in between.
+    let size: i64 = sqlx::query_scalar("UPDATE audit_tree SET size = size WHERE id = 1 RETURNING size")
+        .fetch_one(&mut *write.tx)
+        .await?;
     let size = to_u64(size)?;
     let mut frontier = match cached.take() {
         Some(frontier) if frontier.size() == size => frontier,
