@@ -180,6 +180,21 @@ mod tests {
         assert_eq!(verify(note.as_bytes(), "not a key"), Err(CheckpointError::MalformedVerifierKey));
     }
 
+    proptest::proptest! {
+        /// Whatever arrives as a checkpoint or a key, verification answers without panicking.
+        #[test]
+        fn verifying_arbitrary_notes_and_keys_never_panics(
+            note in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            text in "[a-z0-9+/=\n— -]{0,200}",
+            key in "[A-Za-z0-9+/=-]{0,80}",
+        ) {
+            let _ = verify(&note, GO_VERIFIER);
+            let _ = verify(text.as_bytes(), GO_VERIFIER);
+            let _ = verify(GO_NOTE.as_bytes(), &key);
+            let _ = CheckpointSigner::from_key_file(&text);
+        }
+    }
+
     #[test]
     fn a_key_file_whose_halves_do_not_match_is_refused() {
         let one = CheckpointSigner::generate_key_file();
