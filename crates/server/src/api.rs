@@ -9,14 +9,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::json;
-use tearline_domain::audit::Outcome;
 use tearline_domain::policy::Action;
 use tearline_domain::source::{Assignment, SourceRecord};
 use tearline_domain::SourceId;
 use zeroize::Zeroizing;
 
 use crate::accounts::{self, NewUserRequest, UserView};
-use crate::audit::{record, require};
+use crate::audit::require;
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::sources::{self, NewSourceRequest, ReassignRequest};
@@ -184,8 +183,5 @@ async fn rotate_vault_key(
     state: axum::extract::State<AppState>,
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&state, &caller, Action::RotateVaultKey, "vault.rotate").await?;
-    record(&state, Some(caller.user.id), "vault.rotate", "vault", None, Outcome::Allowed).await?;
-    let report = sources::rotate_vault_key(&state.store, &state.keys, state.now(), &|_, _| {}).await?;
-    Ok(Json(report))
+    Ok(Json(sources::rotate_vault_key_as(&state, &caller).await?))
 }

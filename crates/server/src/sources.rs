@@ -317,6 +317,13 @@ pub async fn rotate_vault_key(
     Ok(RotationReport { key_id: ring.active_key_id(), rewrapped })
 }
 
+/// Rotates the vault key on an administrator's behalf: the policy decides, the log records.
+pub async fn rotate_vault_key_as(state: &AppState, caller: &Caller) -> Result<RotationReport, ApiError> {
+    crate::audit::require(state, caller, Action::RotateVaultKey, "vault.rotate").await?;
+    record(state, Some(caller.user.id), "vault.rotate", "vault", None, Outcome::Allowed).await?;
+    rotate_vault_key(&state.store, &state.keys, state.now(), &|_, _| {}).await
+}
+
 #[derive(Debug, serde::Serialize)]
 pub struct RotationReport {
     pub key_id: u32,

@@ -35,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/sources", get(source_list).post(create_source))
         .route("/sources/{id}", get(source_page))
         .route("/sources/{id}/unseal", post(unseal))
+        .route("/sources/{id}/assignments", post(reassign))
+        .route("/vault/rotate", post(rotate_vault_key))
         .route("/users", get(users_page).post(create_user))
         .route("/audit", get(audit_page))
         .route("/assets/tearline.css", get(|| asset("text/css; charset=utf-8", STYLESHEET)))
@@ -223,7 +225,7 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         links.push(("/sources", "Sources"));
     }
     if nav.users {
-        links.push(("/users", "Users"));
+        links.push(("/users", "Users and keys"));
     }
     if nav.audit {
         links.push(("/audit", "Audit log"));
@@ -378,6 +380,7 @@ struct SourcePage {
     registered: String,
     assignments: Vec<(&'static str, String, String, String)>,
     may_unseal: bool,
+    may_reassign: bool,
     error: Option<String>,
 }
 
@@ -404,6 +407,7 @@ async fn source_view(
         csrf: caller.csrf_token.clone(),
         registered: format_time(source.created_at),
         may_unseal: sources::may_unseal(caller, &source),
+        may_reassign: authorize(&caller.actor, Action::ReassignSource(sources::scope(&source))).is_ok(),
         source,
         assignments,
         error,
@@ -456,6 +460,48 @@ async fn unseal(
     }
 }
 
+#[derive(Deserialize)]
+struct ReassignForm {
+    csrf: String,
+    #[serde(flatten)]
+    request: sources::ReassignRequest,
+}
+
+async fn reassign(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+    Form(form): Form<ReassignForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    match sources::reassign(&state, &caller, SourceId(id), form.request).await {
+        Ok(_) => Ok(Redirect::to(&format!("/sources/{id}")).into_response()),
+        Err(error) if error.code == "invalid_assignment" => {
+            let page = source_view(&state, &caller, SourceId(id), Some(error.message)).await?;
+            Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn rotate_vault_key(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let report = sources::rotate_vault_key_as(&state, &caller).await?;
+    let notice = format!(
+        "Vault key {} is now active; {} data keys were re-wrapped under it.",
+        report.key_id, report.rewrapped
+    );
+    let mut page = users_view(&state, &caller, None).await?;
+    page.notice = Some(notice);
+    Ok(render(&page))
+}
+
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage {
@@ -463,6 +509,8 @@ struct UsersPage {
     csrf: String,
     users: Vec<(String, String, &'static str, String)>,
     roles: Vec<(&'static str, &'static str)>,
+    active_key: u32,
+    notice: Option<String>,
     error: Option<String>,
 }
 
@@ -483,6 +531,8 @@ async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) ->
         csrf: caller.csrf_token.clone(),
         users,
         roles: Role::ALL.iter().map(|r| (r.as_str(), r.title())).collect(),
+        active_key: state.keys.active_key_id(),
+        notice: None,
         error,
     })
 }

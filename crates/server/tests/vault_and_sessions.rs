@@ -386,3 +386,42 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     let unknown = harness.call(Method::GET, "/api/v1/nothing-here", Some(&handler), None).await;
     assert_eq!((unknown.status, unknown.json()["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }
+
+fn form_post(path: &str, token: &str, form: &str) -> Request<Body> {
+    Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(form.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_ui_hands_a_case_role_over_and_rotates_the_vault_key_only_for_those_allowed() {
+    let harness = harness().await;
+    let id = harness.source_id("HERON").await;
+    let path = format!("/sources/{id}/assignments");
+    let handler = harness.demo_login(Role::Handler).await;
+    let refused = harness.send(form_post(&path, &handler, "csrf=x&role=controller&username=conrad")).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "a handler cannot reassign");
+    let controller = harness.demo_login(Role::Controller).await;
+    let bad = harness.send(form_post(&path, &controller, "csrf=x&role=handler&username=anders")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "an analyst cannot become a handler");
+    let moved = harness.send(form_post(&path, &controller, "csrf=x&role=handler&username=hana")).await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER);
+    let history = harness.state.store.assignments(tearline_domain::SourceId(id)).await.unwrap();
+    assert_eq!(history.iter().filter(|a| a.until.is_some()).count(), 1, "the previous term was closed");
+
+    let analyst = harness.demo_login(Role::Analyst).await;
+    assert_eq!(
+        harness.send(form_post("/vault/rotate", &analyst, "csrf=x")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let admin = harness.demo_login(Role::Administrator).await;
+    let rotated = harness.send(form_post("/vault/rotate", &admin, "csrf=x")).await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    assert!(
+        rotated.body.contains("Vault key 2 is now active; 5 data keys were re-wrapped"),
+        "{}",
+        rotated.body
+    );
+}
