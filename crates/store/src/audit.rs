@@ -22,7 +22,7 @@ use tearline_auditlog::{entry, Hash};
 use tearline_domain::audit::{AuditError, AuditEvent, AuditLog, AuditRecord};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{now_millis, Store, StoreError};
+use crate::{now_millis, Backend, Store, StoreError};
 
 /// Entries committed in one transaction at most.
 const MAX_BATCH: usize = 4096;
@@ -258,27 +258,76 @@ async fn read_hashes(
     Ok(found)
 }
 
-/// Inserts (key, bytes) rows with multi-row INSERTs of a few fixed sizes, so the database
-/// prepares each statement once and reuses it for every batch.
-async fn insert_rows(
-    connection: &mut sqlx::AnyConnection,
-    insert: &str,
-    rows: Vec<(i64, Vec<u8>)>,
-) -> Result<(), StoreError> {
-    let mut rows = rows.into_iter().peekable();
-    let mut remaining = rows.len();
-    while rows.peek().is_some() {
-        let chunk = [256, 64, 16, 4, 1].into_iter().find(|size| *size <= remaining).unwrap_or(1);
-        let values: Vec<String> = (0..chunk).map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2)).collect();
-        let sql = format!("{insert}{}", values.join(", "));
-        let mut query = sqlx::query(&sql);
-        for (key, bytes) in rows.by_ref().take(chunk) {
-            query = query.bind(key).bind(bytes);
-        }
-        query.execute(&mut *connection).await?;
-        remaining -= chunk;
+/// Writes `bytes` as a blob literal of `backend`.
+fn blob_literal(backend: Backend, bytes: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str(match backend {
+        Backend::Sqlite => "X'",
+        Backend::Postgres => "'\\x",
+    });
+    for byte in bytes {
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0x0f)] as char);
     }
-    Ok(())
+    out.push_str(match backend {
+        Backend::Sqlite => "'",
+        Backend::Postgres => "'::bytea",
+    });
+}
+
+/// Appends `INSERT`s of (integer key, bytes) rows, 500 rows to a statement.
+fn insert_script<'a>(
+    backend: Backend,
+    insert: &str,
+    rows: impl Iterator<Item = (u64, &'a [u8])>,
+    out: &mut String,
+) {
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        out.push_str(insert);
+        for (n, (key, bytes)) in rows.by_ref().take(500).enumerate() {
+            if n > 0 {
+                out.push_str(", ");
+            }
+            out.push('(');
+            out.push_str(&key.to_string());
+            out.push_str(", ");
+            blob_literal(backend, bytes, out);
+            out.push(')');
+        }
+        out.push_str(";\n");
+    }
+}
+
+/// The batch's writes as one SQL script, so that a batch costs one round trip to the
+/// database however many entries it holds. Every value in it is an integer, hex-encoded
+/// bytes, or the checkpoint note this process signed (base64, digits and the origin), so no
+/// caller-controlled text is ever spliced into SQL.
+fn batch_script(
+    backend: Backend,
+    first_index: u64,
+    batch: &[Pending],
+    hashes: &[StoredHash],
+    new_size: u64,
+    note: &str,
+) -> String {
+    let mut script = String::with_capacity(batch.len() * 420 + hashes.len() * 80 + 1024);
+    // The append lock first, so that a concurrent process waits rather than interleaves.
+    script.push_str("UPDATE audit_tree SET size = size WHERE id = 1;\n");
+    let entries = batch
+        .iter()
+        .enumerate()
+        .map(|(offset, pending)| (first_index + offset as u64, pending.data.as_slice()));
+    insert_script(backend, "INSERT INTO audit_entries (idx, data) VALUES ", entries, &mut script);
+    let hashes = hashes.iter().map(|stored| (stored.index, stored.hash.0.as_slice()));
+    insert_script(backend, "INSERT INTO audit_hashes (id, hash) VALUES ", hashes, &mut script);
+    script.push_str(&format!(
+        "UPDATE audit_tree SET size = {new_size} WHERE id = 1;\n\
+         INSERT INTO audit_checkpoints (size, note, signed_at) VALUES ({new_size}, '{}', {});\n",
+        note.replace('\'', "''"),
+        now_millis()
+    ));
+    script
 }
 
 async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests: mpsc::Receiver<Pending>) {
@@ -301,60 +350,74 @@ async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests:
 
 /// Commits one batch durably and signs a checkpoint over it. On failure nothing of the
 /// batch is stored and the cached right edge is dropped, to be reloaded.
+///
+/// With a cached right edge the batch is written straight away (three round trips: begin,
+/// script, commit). The entries' primary key guards it: if another process appended since,
+/// the first index collides, the transaction rolls back, and the batch is retried after
+/// reading the size under the append lock and reloading the right edge.
 async fn commit_batch(
     store: &Store,
     signer: &CheckpointSigner,
     cached: &mut Option<Frontier>,
     batch: &[Pending],
 ) -> Result<u64, StoreError> {
-    let mut write = store.begin_write().await?;
-    // Take the row's write lock and read the size under it in one statement, so that no
-    // other process can append in between.
-    let size: i64 = sqlx::query_scalar("UPDATE audit_tree SET size = size WHERE id = 1 RETURNING size")
-        .fetch_one(&mut *write.tx)
-        .await?;
-    let size = to_u64(size)?;
-    let mut frontier = match cached.take() {
-        Some(frontier) if frontier.size() == size => frontier,
-        _ => {
-            let indexes = Frontier::stored_indexes(size);
-            let stored = read_hashes(&mut write.tx, &indexes).await?;
-            let ordered: Vec<Hash> = indexes.iter().filter_map(|i| stored.get(i).copied()).collect();
-            Frontier::from_stored(size, &ordered)
-                .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))?
+    if let Some(frontier) = cached.take() {
+        match write_batch(store, signer, frontier, batch, false).await {
+            Ok((first, frontier)) => {
+                *cached = Some(frontier);
+                return Ok(first);
+            }
+            Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_unique_violation() => {}
+            Err(error) => return Err(error),
         }
-    };
+    }
+    let (first, frontier) = write_batch(store, signer, Frontier::empty(), batch, true).await?;
+    *cached = Some(frontier);
+    Ok(first)
+}
+
+/// Writes a batch after `frontier`, or, with `reload`, after the right edge read under the
+/// append lock.
+async fn write_batch(
+    store: &Store,
+    signer: &CheckpointSigner,
+    mut frontier: Frontier,
+    batch: &[Pending],
+    reload: bool,
+) -> Result<(u64, Frontier), StoreError> {
+    let mut write = store.begin_write().await?;
+    if reload {
+        // Take the row's write lock and read the size under it in one statement, so that no
+        // other process can append in between.
+        let size: i64 = sqlx::query_scalar("UPDATE audit_tree SET size = size WHERE id = 1 RETURNING size")
+            .fetch_one(&mut *write.tx)
+            .await?;
+        let size = to_u64(size)?;
+        let indexes = Frontier::stored_indexes(size);
+        let stored = read_hashes(&mut write.tx, &indexes).await?;
+        let ordered: Vec<Hash> = indexes.iter().filter_map(|i| stored.get(i).copied()).collect();
+        frontier = Frontier::from_stored(size, &ordered)
+            .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))?;
+    }
+    let first = frontier.size();
     let mut hashes: Vec<StoredHash> = Vec::with_capacity(batch.len() * 2);
     for pending in batch {
         hashes.extend(frontier.append(&pending.data));
     }
-    let mut entry_rows = Vec::with_capacity(batch.len());
-    for (offset, pending) in batch.iter().enumerate() {
-        entry_rows.push((to_i64(size + offset as u64)?, pending.data.clone()));
-    }
-    insert_rows(&mut write.tx, "INSERT INTO audit_entries (idx, data) VALUES ", entry_rows).await?;
-    let mut hash_rows = Vec::with_capacity(hashes.len());
-    for stored in &hashes {
-        hash_rows.push((to_i64(stored.index)?, stored.hash.0.to_vec()));
-    }
-    insert_rows(&mut write.tx, "INSERT INTO audit_hashes (id, hash) VALUES ", hash_rows).await?;
     let new_size = frontier.size();
-    sqlx::query("UPDATE audit_tree SET size = $1 WHERE id = 1")
-        .bind(to_i64(new_size)?)
-        .execute(&mut *write.tx)
-        .await?;
     let note = signer
         .sign(new_size, frontier.root())
         .map_err(|e| StoreError::Corrupt(format!("signing the checkpoint: {e}")))?;
-    sqlx::query("INSERT INTO audit_checkpoints (size, note, signed_at) VALUES ($1, $2, $3)")
-        .bind(to_i64(new_size)?)
-        .bind(note)
-        .bind(now_millis())
-        .execute(&mut *write.tx)
-        .await?;
+    let script = batch_script(store.backend, first, batch, &hashes, new_size, &note);
+    // Without arguments the script runs as one simple query: one round trip.
+    if let Err(error) = sqlx::Executor::execute(&mut *write.tx, script.as_str()).await {
+        // Roll back now, not when the connection is next used, so the write lock is free
+        // for the retry.
+        let _ = write.tx.rollback().await;
+        return Err(error.into());
+    }
     write.commit().await?;
-    *cached = Some(frontier);
-    Ok(size)
+    Ok((first, frontier))
 }
 
 #[async_trait::async_trait]
