@@ -410,3 +410,66 @@ fn killing_the_server_during_heavy_appends_loses_no_acknowledged_entry() {
     });
     assert!(listed >= acknowledged, "{listed} list entries stored, {acknowledged} acknowledged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
+    let database = fresh_database(Backend::Postgres).await;
+    let (dir, data) = data_dir();
+    let first = Server::start(&[
+        "serve",
+        "--demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--database",
+        &database.url,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let (vault_key, audit_key) = (data.join("vault.key"), data.join("audit-signing.key"));
+    let second = Server::start(&[
+        "serve",
+        "--data",
+        dir.path().join("second").to_str().unwrap(),
+        "--database",
+        &database.url,
+        "--key-file",
+        vault_key.to_str().unwrap(),
+        "--audit-key-file",
+        audit_key.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let client = reqwest::Client::new();
+    let token = login(&client, &first, "hana", "demo-handler-pass").await;
+    let mut load = Vec::new();
+    for n in 0..16 {
+        let url = if n % 2 == 0 { first.url.clone() } else { second.url.clone() };
+        let (client, token) = (client.clone(), token.clone());
+        load.push(tokio::spawn(async move {
+            let mut acknowledged = 0u64;
+            for _ in 0..25 {
+                let reply =
+                    client.get(format!("{url}/api/v1/sources")).bearer_auth(&token).send().await.unwrap();
+                assert_eq!(reply.status(), 200);
+                acknowledged += 1;
+            }
+            acknowledged
+        }));
+    }
+    let mut acknowledged = 0;
+    for task in load {
+        acknowledged += task.await.unwrap();
+    }
+    first.stop();
+    second.stop();
+    assert_eq!(acknowledged, 400);
+    let data_arg = data.to_str().unwrap();
+    let checked = tearline(&["audit", "check", "--data", data_arg, "--database", &database.url], b"");
+    assert!(checked.status.success(), "one linear, intact log: {}", text(&checked.stderr));
+    let store = tearline_store::Store::open(&database.url).await.unwrap();
+    let log = tearline_server::open_audit_log(&store, &audit_key).await.unwrap();
+    let size = tearline_domain::audit::AuditLog::size(&log).await.unwrap();
+    let events = tearline_domain::audit::AuditLog::read(&log, 0, size).await.unwrap();
+    assert_eq!(events.iter().filter(|r| r.event.action == "source.list").count(), 400);
+    assert!(events.iter().enumerate().all(|(position, record)| record.index == position as u64));
+}
