@@ -18,7 +18,7 @@ use tearline_store::User;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, ServerSettings};
 
 pub const SESSION_COOKIE: &str = "tearline_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -137,16 +137,13 @@ pub async fn log_out(state: &AppState, caller: &Caller) -> Result<(), ApiError> 
     .await
 }
 
-/// The `Set-Cookie` value for a new UI session.
-pub fn session_cookie(state: &AppState, token: &str) -> String {
-    let max_age = state.settings.session_lifetime_millis / 1000;
-    let secure = if state.settings.behind_tls { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
-}
-
-pub fn cleared_session_cookie(state: &AppState) -> String {
-    let secure = if state.settings.behind_tls { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+/// The `Set-Cookie` value for a UI session: `HttpOnly` so no script reads it, `SameSite=Strict`
+/// so no other site sends it, `Secure` behind TLS. `None` clears the cookie.
+pub fn session_cookie(settings: &ServerSettings, token: Option<&str>) -> String {
+    let max_age = token.map_or(0, |_| settings.session_lifetime_millis / 1000);
+    let secure = if settings.behind_tls { "; Secure" } else { "" };
+    let value = token.unwrap_or("");
+    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 /// How the caller presented their session.
@@ -230,5 +227,35 @@ impl FromRequestParts<AppState> for Caller {
             caller.check_csrf(sent)?;
         }
         Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookies_are_strict_http_only_and_secure_behind_tls() {
+        let plain = ServerSettings::default();
+        let tls = ServerSettings { behind_tls: true, ..ServerSettings::default() };
+        assert_eq!(
+            session_cookie(&plain, Some("t0k")),
+            "tearline_session=t0k; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200"
+        );
+        assert!(session_cookie(&tls, Some("t0k")).ends_with("; Secure"));
+        assert_eq!(
+            session_cookie(&tls, None),
+            "tearline_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        );
+    }
+
+    #[test]
+    fn passwords_are_hashed_with_argon2id_and_verified() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password(&hash, "correct horse battery"));
+        assert!(!verify_password(&hash, "correct horse battery!"));
+        assert!(!verify_password("not a hash", "anything"));
+        assert_eq!(hash_password("short").unwrap_err().code, "weak_password");
     }
 }

@@ -168,7 +168,7 @@ async fn login(
     }
     match auth::log_in(&state, &form.username, &form.password).await {
         Ok(session) => {
-            let cookie = auth::session_cookie(&state, &session.token);
+            let cookie = auth::session_cookie(&state.settings, Some(&session.token));
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())])
                 .into_response()
         }
@@ -189,7 +189,7 @@ async fn logout(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     auth::log_out(&state, &caller).await?;
-    let cookie = auth::cleared_session_cookie(&state);
+    let cookie = auth::session_cookie(&state.settings, None);
     Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/login".to_owned())])
         .into_response())
 }
