@@ -78,9 +78,11 @@ fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, data)
 }
 
-/// `tearline serve --demo` on `data`, on a free port.
-fn serve_demo(data: &Path) -> Server {
-    Server::start(&["serve", "--demo", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+/// `tearline serve --demo` on `data`, on a free port, with any `extra` arguments.
+fn serve_demo(data: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["serve", "--demo", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Server::start(&args)
 }
 
 async fn login(client: &reqwest::Client, server: &Server, username: &str, password: &str) -> String {
@@ -156,7 +158,7 @@ fn assert_reveals_no_identity(what: &str, bytes: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stolen_sqlite_database_and_the_server_log_reveal_no_identity() {
     let (_dir, data) = data_dir();
-    let server = serve_demo(&data);
+    let server = serve_demo(&data, &[]);
     assert!(server.printed().contains("login: handler hana demo-handler-pass"), "{}", server.printed());
     exercise_unseals(&server).await;
     let output = server.stop();
@@ -184,16 +186,7 @@ fn assert_key_file_is_private(path: &Path) {
 async fn a_postgres_dump_reveals_no_identity() {
     let database = fresh_database(Backend::Postgres).await;
     let (_dir, data) = data_dir();
-    let server = Server::start(&[
-        "serve",
-        "--demo",
-        "--data",
-        data.to_str().unwrap(),
-        "--database",
-        &database.url,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let server = serve_demo(&data, &["--database", &database.url]);
     exercise_unseals(&server).await;
     let output = server.stop();
     assert_reveals_no_identity("the server's output", &output);
@@ -259,7 +252,7 @@ fn an_empty_start_explains_how_to_create_the_first_administrator() {
 fn a_wrong_key_file_stops_the_server_with_a_clear_message() {
     let (dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
-    serve_demo(&data).stop();
+    serve_demo(&data, &[]).stop();
     let other = dir.path().join("other.key");
     let fresh = dir.path().join("fresh");
     let created = tearline(
@@ -283,7 +276,7 @@ fn a_wrong_key_file_stops_the_server_with_a_clear_message() {
 fn rotating_the_key_from_the_command_line_keeps_every_identity() {
     let (_dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
-    serve_demo(&data).stop();
+    serve_demo(&data, &[]).stop();
     let rotated = tearline(&["admin", "rotate-key", "--data", data_arg], b"");
     assert!(rotated.status.success(), "{}", text(&rotated.stderr));
     assert!(text(&rotated.stdout).contains("vault key 2 is now active; 4 data keys re-wrapped"));
@@ -303,7 +296,7 @@ fn an_exported_log_verifies_and_a_tampered_database_is_named_by_entry() {
     let data_arg = data.to_str().unwrap();
     let bundle = dir.path().join("audit.bundle");
     let kept = dir.path().join("kept.checkpoint");
-    let server = serve_demo(&data);
+    let server = serve_demo(&data, &[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(exercise_unseals(&server));
     let token = inspector_token(&runtime, &server);
@@ -368,7 +361,7 @@ fn an_exported_log_verifies_and_a_tampered_database_is_named_by_entry() {
 fn killing_the_server_during_heavy_appends_loses_no_acknowledged_entry() {
     let (_dir, data) = data_dir();
     let data_arg = data.to_str().unwrap();
-    let server = serve_demo(&data);
+    let server = serve_demo(&data, &[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     let token = runtime.block_on(login(&client, &server, "hana", "demo-handler-pass"));
@@ -415,16 +408,7 @@ fn killing_the_server_during_heavy_appends_loses_no_acknowledged_entry() {
 async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
     let database = fresh_database(Backend::Postgres).await;
     let (dir, data) = data_dir();
-    let first = Server::start(&[
-        "serve",
-        "--demo",
-        "--data",
-        data.to_str().unwrap(),
-        "--database",
-        &database.url,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let first = serve_demo(&data, &["--database", &database.url]);
     let (vault_key, audit_key) = (data.join("vault.key"), data.join("audit-signing.key"));
     let second = Server::start(&[
         "serve",
