@@ -1,0 +1,136 @@
+//! The public Atom feed of current alerts, the form CAP aggregators poll.
+//!
+//! Which alerts are current follows aggregator practice: each warning appears once, as its
+//! latest issued version; an expired alert leaves the feed; a Cancel stays listed until the
+//! alert it cancels would have expired (at least a day), so pollers see the retraction.
+
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+
+use crate::cap::{CapTime, MsgType};
+
+/// How long a Cancel stays in the feed when the cancelled alert had no expiry.
+pub const CANCEL_VISIBLE_MILLIS: i64 = 24 * 3600 * 1000;
+
+/// The latest issued version of one warning, as the feed needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedAlert {
+    pub identifier: String,
+    pub sender: String,
+    pub headline: String,
+    pub summary: String,
+    pub sent: CapTime,
+    pub msg_type: MsgType,
+    /// When this version expires (for a Cancel: when the alert it cancels would have).
+    pub expires: Option<CapTime>,
+}
+
+impl FeedAlert {
+    pub fn is_current(&self, now_millis: i64) -> bool {
+        match (self.msg_type, self.expires) {
+            (MsgType::Cancel, expires) => {
+                let shown_until =
+                    expires.map_or(i64::MIN, |e| e.millis).max(self.sent.millis + CANCEL_VISIBLE_MILLIS);
+                now_millis < shown_until
+            }
+            (_, Some(expires)) => now_millis < expires.millis,
+            (_, None) => true,
+        }
+    }
+}
+
+/// Writes the feed. `base_url` is the public origin (`https://warnings.example.org`), with
+/// no trailing slash; entries link to `{base_url}/cap/alerts/{identifier}.xml`.
+pub fn write_feed(base_url: &str, title: &str, alerts: &[FeedAlert], now_millis: i64) -> String {
+    let mut current: Vec<&FeedAlert> = alerts.iter().filter(|alert| alert.is_current(now_millis)).collect();
+    current.sort_by(|a, b| b.sent.cmp(&a.sent).then_with(|| a.identifier.cmp(&b.identifier)));
+    let updated = current.first().map_or(CapTime::utc(now_millis), |latest| latest.sent);
+
+    let mut writer = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
+    let mut emit = |event: Event<'_>| {
+        // Writing into a Vec cannot fail.
+        let _ = writer.write_event(event);
+    };
+    let self_url = format!("{base_url}/cap/feed.atom");
+    emit(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    emit(Event::Start(BytesStart::new("feed").with_attributes([("xmlns", "http://www.w3.org/2005/Atom")])));
+    leaf(&mut emit, "id", &self_url);
+    leaf(&mut emit, "title", title);
+    leaf(&mut emit, "updated", &updated.to_string());
+    emit(Event::Empty(
+        BytesStart::new("link").with_attributes([("rel", "self"), ("href", self_url.as_str())]),
+    ));
+    emit(Event::Start(BytesStart::new("author")));
+    leaf(&mut emit, "name", title);
+    emit(Event::End(BytesEnd::new("author")));
+    for alert in current {
+        let href = format!("{base_url}/cap/alerts/{}.xml", alert.identifier);
+        emit(Event::Start(BytesStart::new("entry")));
+        leaf(&mut emit, "id", &format!("urn:cap:{},{}", alert.sender, alert.identifier));
+        let title = match alert.msg_type {
+            MsgType::Cancel => format!("Cancelled: {}", alert.headline),
+            _ => alert.headline.clone(),
+        };
+        leaf(&mut emit, "title", &title);
+        leaf(&mut emit, "updated", &alert.sent.to_string());
+        emit(Event::Empty(BytesStart::new("link").with_attributes([
+            ("rel", "alternate"),
+            ("type", "application/cap+xml"),
+            ("href", href.as_str()),
+        ])));
+        leaf(&mut emit, "summary", &alert.summary);
+        emit(Event::End(BytesEnd::new("entry")));
+    }
+    emit(Event::End(BytesEnd::new("feed")));
+    let mut bytes = writer.into_inner();
+    bytes.push(b'\n');
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+fn leaf(emit: &mut impl FnMut(Event<'_>), name: &str, text: &str) {
+    emit(Event::Start(BytesStart::new(name)));
+    emit(Event::Text(BytesText::new(text)));
+    emit(Event::End(BytesEnd::new(name)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3600 * 1000;
+
+    fn alert(identifier: &str, msg_type: MsgType, sent: i64, expires: Option<i64>) -> FeedAlert {
+        FeedAlert {
+            identifier: identifier.into(),
+            sender: "warnings@tearline.example".into(),
+            headline: format!("Headline {identifier} & more"),
+            summary: "Leave the area".into(),
+            sent: CapTime::utc(sent),
+            msg_type,
+            expires: expires.map(CapTime::utc),
+        }
+    }
+
+    #[test]
+    fn expired_alerts_leave_and_cancels_linger_until_the_alert_would_have_expired() {
+        let now = 100 * HOUR;
+        let alerts = [
+            alert("live", MsgType::Alert, now - HOUR, Some(now + HOUR)),
+            alert("expired", MsgType::Update, now - 3 * HOUR, Some(now - HOUR)),
+            alert("recent-cancel", MsgType::Cancel, now - 2 * HOUR, None),
+            alert("old-cancel", MsgType::Cancel, now - 30 * HOUR, Some(now - 20 * HOUR)),
+            alert("long-cancel", MsgType::Cancel, now - 30 * HOUR, Some(now + HOUR)),
+        ];
+        let feed = write_feed("https://w.example", "Tearline warnings", &alerts, now);
+        for shown in ["live", "recent-cancel", "long-cancel"] {
+            assert!(
+                feed.contains(&format!("https://w.example/cap/alerts/{shown}.xml")),
+                "{shown} missing:\n{feed}"
+            );
+        }
+        for hidden in ["expired", "old-cancel"] {
+            assert!(!feed.contains(&format!("/{hidden}.xml")), "{hidden} shown:\n{feed}");
+        }
+        assert!(feed.contains("<title>Cancelled: Headline recent-cancel &amp; more</title>"));
+        assert!(feed.contains("type=\"application/cap+xml\""));
+    }
+}

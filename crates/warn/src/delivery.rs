@@ -1,0 +1,294 @@
+//! Delivery rules: the states a delivery moves through, how recipients are reached, the
+//! idempotency key a receiver uses to drop duplicates, and the retry schedule.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a delivery is. Stored as its number; the numbers never change meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Queued = 0,
+    /// Claimed by a dispatcher; if its lease runs out (a crash), it is queued again.
+    Sending = 1,
+    /// The receiver accepted it.
+    Sent = 2,
+    /// Given up: the receiver refused it, or every retry failed.
+    Failed = 3,
+    /// The recipient confirmed it ("received" or "safe").
+    Acknowledged = 4,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 5] = [
+        DeliveryState::Queued,
+        DeliveryState::Sending,
+        DeliveryState::Sent,
+        DeliveryState::Failed,
+        DeliveryState::Acknowledged,
+    ];
+
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(code: i64) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|state| state.code() == code)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Acknowledged => "acknowledged",
+        }
+    }
+}
+
+/// What a recipient says back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckStatus {
+    Received,
+    Safe,
+}
+
+impl AckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckStatus::Received => "received",
+            AckStatus::Safe => "safe",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AckStatus> {
+        match text {
+            "received" => Some(AckStatus::Received),
+            "safe" => Some(AckStatus::Safe),
+            _ => None,
+        }
+    }
+}
+
+/// How a recipient is reached. Webhooks get the CAP XML; SMS and email go through the
+/// gateway webhook configured for the server, which gets a short text and the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    Webhook,
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Webhook, Channel::Sms, Channel::Email];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|channel| channel.as_str() == text)
+    }
+
+    /// Checks that `address` is something this channel can reach.
+    pub fn check_address(self, address: &str) -> Result<(), String> {
+        let ok = match self {
+            Channel::Webhook => {
+                (address.starts_with("https://") || address.starts_with("http://"))
+                    && !address.contains(char::is_whitespace)
+            }
+            Channel::Sms => {
+                let digits = address.strip_prefix('+').unwrap_or(address);
+                (6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+            }
+            Channel::Email => address.split_once('@').is_some_and(|(user, host)| {
+                !user.is_empty() && host.contains('.') && !address.contains(char::is_whitespace)
+            }),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(match self {
+                Channel::Webhook => format!("{address:?} is not an http:// or https:// URL"),
+                Channel::Sms => format!("{address:?} is not a phone number in E.164 form like +441632960000"),
+                Channel::Email => format!("{address:?} is not an email address"),
+            })
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of recipient it is; decides nothing but how it is shown and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecipientKind {
+    Person,
+    Siren,
+    Mosque,
+    School,
+    Hospital,
+    Partner,
+}
+
+impl RecipientKind {
+    pub const ALL: [RecipientKind; 6] = [
+        RecipientKind::Person,
+        RecipientKind::Siren,
+        RecipientKind::Mosque,
+        RecipientKind::School,
+        RecipientKind::Hospital,
+        RecipientKind::Partner,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::Person => "person",
+            RecipientKind::Siren => "siren",
+            RecipientKind::Mosque => "mosque",
+            RecipientKind::School => "school",
+            RecipientKind::Hospital => "hospital",
+            RecipientKind::Partner => "partner",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RecipientKind> {
+        RecipientKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// The key a receiver uses to recognise a repeated delivery: one per recipient per alert
+/// (an Update is a new alert, so it gets new keys).
+pub fn idempotency_key(alert_identifier: &str, recipient_id: i64) -> String {
+    format!("{alert_identifier}/{recipient_id}")
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    Accepted,
+    /// Worth retrying: a 5xx, 408, 429, a timeout, a dropped connection.
+    Transient,
+    /// The receiver will not take it (other 4xx); retrying would not help.
+    Refused,
+}
+
+impl AttemptResult {
+    pub fn from_status(status: u16) -> AttemptResult {
+        match status {
+            200..=299 => AttemptResult::Accepted,
+            408 | 425 | 429 | 500..=599 => AttemptResult::Transient,
+            _ => AttemptResult::Refused,
+        }
+    }
+}
+
+/// Exponential backoff with jitter, and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay_millis: i64,
+    pub max_delay_millis: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 8, base_delay_millis: 1_000, max_delay_millis: 5 * 60 * 1000 }
+    }
+}
+
+/// What to do with a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Done(DeliveryState),
+    RetryAfter(i64),
+}
+
+impl RetryPolicy {
+    /// Decides after attempt number `attempts_made` (from 1). `jitter` in [0, 1) spreads
+    /// retries over the upper half of the backoff window, so receivers that recover are not
+    /// hit by every sender at the same instant.
+    pub fn after(&self, attempts_made: u32, result: AttemptResult, jitter: f64) -> NextStep {
+        match result {
+            AttemptResult::Accepted => NextStep::Done(DeliveryState::Sent),
+            AttemptResult::Refused => NextStep::Done(DeliveryState::Failed),
+            AttemptResult::Transient if attempts_made >= self.max_attempts => {
+                NextStep::Done(DeliveryState::Failed)
+            }
+            AttemptResult::Transient => {
+                let exponent = attempts_made.saturating_sub(1).min(30);
+                let window = self.base_delay_millis.saturating_mul(1 << exponent).min(self.max_delay_millis);
+                let jitter = jitter.clamp(0.0, 1.0);
+                #[allow(clippy::cast_possible_truncation)]
+                let spread = (window as f64 / 2.0 * jitter) as i64;
+                NextStep::RetryAfter(window / 2 + spread)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn states_round_trip_through_their_stored_codes() {
+        for state in DeliveryState::ALL {
+            assert_eq!(DeliveryState::from_code(state.code()), Some(state));
+        }
+        assert_eq!(DeliveryState::from_code(9), None);
+    }
+
+    #[test]
+    fn receivers_refusals_are_final_and_overloads_are_retried() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.after(1, AttemptResult::from_status(204), 0.5),
+            NextStep::Done(DeliveryState::Sent)
+        );
+        assert_eq!(
+            policy.after(1, AttemptResult::from_status(404), 0.5),
+            NextStep::Done(DeliveryState::Failed)
+        );
+        assert_eq!(policy.after(1, AttemptResult::from_status(503), 0.0), NextStep::RetryAfter(500));
+        assert_eq!(policy.after(3, AttemptResult::from_status(429), 0.0), NextStep::RetryAfter(2_000));
+        assert_eq!(policy.after(8, AttemptResult::Transient, 0.0), NextStep::Done(DeliveryState::Failed));
+    }
+
+    #[test]
+    fn addresses_are_checked_per_channel() {
+        assert!(Channel::Webhook.check_address("https://partner.example/cap").is_ok());
+        assert!(Channel::Webhook.check_address("ftp://x").is_err());
+        assert!(Channel::Sms.check_address("+441632960000").is_ok());
+        assert!(Channel::Sms.check_address("0163 296").is_err());
+        assert!(Channel::Email.check_address("warden@school.example").is_ok());
+        assert!(Channel::Email.check_address("warden").is_err());
+    }
+
+    proptest! {
+        /// Backoff grows, stays inside its window, and never exceeds the cap.
+        #[test]
+        fn retry_delays_stay_within_the_backoff_window(attempt in 1u32..8, jitter in 0.0f64..1.0) {
+            let policy = RetryPolicy::default();
+            let NextStep::RetryAfter(delay) = policy.after(attempt, AttemptResult::Transient, jitter) else {
+                return Err(TestCaseError::fail("a transient failure before the last attempt is retried"));
+            };
+            let window = (policy.base_delay_millis << (attempt - 1)).min(policy.max_delay_millis);
+            prop_assert!(delay >= window / 2 && delay <= window);
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! Where a warning applies: CAP polygons and circles on WGS 84.
+//!
+//! Polygons are read as CAP writes them, `lat,lon` pairs, closed, at least four points.
+//! An edge joins two vertices the short way round, so a polygon whose consecutive longitudes
+//! jump by more than 180° crosses the antimeridian; containment "unwraps" such a polygon
+//! into a continuous longitude range first. Circles are geodesic: a point is inside when its
+//! WGS 84 geodesic distance from the centre is at most the radius.
+
+use std::fmt;
+
+use geographiclib_rs::{Geodesic, InverseGeodesic};
+use serde::{Deserialize, Serialize};
+
+/// A position in degrees. `lat` in [-90, 90], `lon` in [-180, 180].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatLon {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GeoError {
+    #[error("{0:?} is not a coordinate pair; CAP writes points as \"latitude,longitude\"")]
+    NotAPair(String),
+    #[error("latitude {0} is outside -90..90")]
+    Latitude(String),
+    #[error("longitude {0} is outside -180..180")]
+    Longitude(String),
+    #[error("a polygon needs at least 4 points (the first repeated as the last), found {0}")]
+    TooFewPoints(usize),
+    #[error("a polygon must be closed: its last point must repeat its first")]
+    NotClosed,
+    #[error("a polygon that encircles a pole cannot be targeted; split the area into polygons that do not")]
+    EncirclesPole,
+    #[error("{0:?} is not a circle; CAP writes circles as \"latitude,longitude radius_km\"")]
+    NotACircle(String),
+    #[error("circle radius {0} must be a positive number of kilometres no larger than 20000")]
+    Radius(String),
+}
+
+impl LatLon {
+    pub fn new(lat: f64, lon: f64) -> Result<LatLon, GeoError> {
+        if !(-90.0..=90.0).contains(&lat) {
+            return Err(GeoError::Latitude(lat.to_string()));
+        }
+        if !(-180.0..=180.0).contains(&lon) {
+            return Err(GeoError::Longitude(lon.to_string()));
+        }
+        Ok(LatLon { lat, lon })
+    }
+
+    /// Parses CAP's `lat,lon`.
+    pub fn parse_cap(text: &str) -> Result<LatLon, GeoError> {
+        let not_a_pair = || GeoError::NotAPair(text.to_owned());
+        let (lat, lon) = text.split_once(',').ok_or_else(not_a_pair)?;
+        let lat = parse_finite(lat).ok_or_else(not_a_pair)?;
+        let lon = parse_finite(lon).ok_or_else(not_a_pair)?;
+        LatLon::new(lat, lon)
+    }
+
+    /// The WGS 84 geodesic distance to `other`, in metres.
+    pub fn distance_m(self, other: LatLon) -> f64 {
+        let metres: f64 = Geodesic::wgs84().inverse(self.lat, self.lon, other.lat, other.lon);
+        metres
+    }
+}
+
+impl fmt::Display for LatLon {
+    /// CAP's `lat,lon`, with the shortest text that reads back to the same numbers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},{}", self.lat, self.lon)
+    }
+}
+
+fn parse_finite(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|value| value.is_finite())
+}
+
+/// A closed ring of points, as CAP's `<polygon>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<LatLon>", into = "Vec<LatLon>")]
+pub struct Polygon {
+    points: Vec<LatLon>,
+    /// The vertices' longitudes made continuous across the antimeridian (may leave ±180).
+    unwrapped_lons: Vec<f64>,
+}
+
+impl Polygon {
+    pub fn new(points: Vec<LatLon>) -> Result<Polygon, GeoError> {
+        if points.len() < 4 {
+            return Err(GeoError::TooFewPoints(points.len()));
+        }
+        if points.first() != points.last() {
+            return Err(GeoError::NotClosed);
+        }
+        let mut unwrapped_lons = Vec::with_capacity(points.len());
+        let mut previous = points[0].lon;
+        for point in &points {
+            let step = shortest_lon_step(previous, point.lon);
+            let lon = unwrapped_lons.last().map_or(point.lon, |last: &f64| last + step);
+            unwrapped_lons.push(lon);
+            previous = point.lon;
+        }
+        // Walking the ring returns to the first longitude unless the ring goes round a pole.
+        let first = unwrapped_lons[0];
+        if unwrapped_lons.last().is_some_and(|last| (last - first).abs() > 1e-9) {
+            return Err(GeoError::EncirclesPole);
+        }
+        Ok(Polygon { points, unwrapped_lons })
+    }
+
+    /// Parses CAP's space-separated `lat,lon` pairs.
+    pub fn parse_cap(text: &str) -> Result<Polygon, GeoError> {
+        let points = text.split_whitespace().map(LatLon::parse_cap).collect::<Result<Vec<_>, _>>()?;
+        Polygon::new(points)
+    }
+
+    pub fn points(&self) -> &[LatLon] {
+        &self.points
+    }
+
+    /// Whether `point` is inside (even-odd rule on the unwrapped ring).
+    pub fn contains(&self, point: LatLon) -> bool {
+        let (west, east) = self.lon_span();
+        [point.lon, point.lon + 360.0, point.lon - 360.0]
+            .into_iter()
+            .filter(|lon| (west..=east).contains(lon))
+            .any(|lon| self.contains_unwrapped(point.lat, lon))
+    }
+
+    fn contains_unwrapped(&self, lat: f64, lon: f64) -> bool {
+        let mut inside = false;
+        let n = self.points.len() - 1;
+        for i in 0..n {
+            let (lat_a, lon_a) = (self.points[i].lat, self.unwrapped_lons[i]);
+            let (lat_b, lon_b) = (self.points[i + 1].lat, self.unwrapped_lons[i + 1]);
+            if (lat_a > lat) != (lat_b > lat) {
+                let crossing = lon_a + (lat - lat_a) / (lat_b - lat_a) * (lon_b - lon_a);
+                if lon < crossing {
+                    inside = !inside;
+                }
+            }
+        }
+        inside
+    }
+
+    fn lon_span(&self) -> (f64, f64) {
+        self.unwrapped_lons
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(w, e), &lon| (w.min(lon), e.max(lon)))
+    }
+
+    fn bounds(&self) -> Vec<BoundingBox> {
+        let (south, north) = self
+            .points
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(s, n), p| (s.min(p.lat), n.max(p.lat)));
+        let (west, east) = self.lon_span();
+        BoundingBox::split_at_antimeridian(south, north, west, east)
+    }
+}
+
+impl TryFrom<Vec<LatLon>> for Polygon {
+    type Error = GeoError;
+    fn try_from(points: Vec<LatLon>) -> Result<Polygon, GeoError> {
+        Polygon::new(points)
+    }
+}
+
+impl From<Polygon> for Vec<LatLon> {
+    fn from(polygon: Polygon) -> Vec<LatLon> {
+        polygon.points
+    }
+}
+
+impl fmt::Display for Polygon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, point) in self.points.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{point}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The signed longitude change from `from` to `to` going the short way round.
+fn shortest_lon_step(from: f64, to: f64) -> f64 {
+    let step = to - from;
+    if step > 180.0 {
+        step - 360.0
+    } else if step < -180.0 {
+        step + 360.0
+    } else {
+        step
+    }
+}
+
+/// A geodesic circle, as CAP's `<circle>` (`lat,lon radius_km`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Circle {
+    pub centre: LatLon,
+    pub radius_km: f64,
+}
+
+/// Upper bound on a radius: half the Earth's circumference, roughly.
+const MAX_RADIUS_KM: f64 = 20_000.0;
+/// The shortest a degree of latitude gets on WGS 84 is 110.574 km (at the equator); rounding
+/// down keeps the bounding box conservative.
+const MIN_KM_PER_DEGREE_LAT: f64 = 110.5;
+/// A degree of longitude is at least `111.3 km · cos(lat)` on WGS 84.
+const KM_PER_DEGREE_LON_AT_EQUATOR: f64 = 111.3;
+
+impl Circle {
+    pub fn new(centre: LatLon, radius_km: f64) -> Result<Circle, GeoError> {
+        if !(radius_km.is_finite() && radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
+            return Err(GeoError::Radius(radius_km.to_string()));
+        }
+        Ok(Circle { centre, radius_km })
+    }
+
+    pub fn parse_cap(text: &str) -> Result<Circle, GeoError> {
+        let (centre, radius) = text
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| GeoError::NotACircle(text.to_owned()))?;
+        let radius = parse_finite(radius).ok_or_else(|| GeoError::Radius(radius.trim().to_owned()))?;
+        Circle::new(LatLon::parse_cap(centre)?, radius)
+    }
+
+    pub fn contains(&self, point: LatLon) -> bool {
+        self.centre.distance_m(point) <= self.radius_km * 1000.0
+    }
+
+    /// A box that holds every point of the circle: latitude from the shortest degree of
+    /// latitude, longitude from the narrowest degree of longitude inside that latitude band.
+    fn bounds(&self) -> Vec<BoundingBox> {
+        let dlat = self.radius_km / MIN_KM_PER_DEGREE_LAT;
+        let (south, north) = (self.centre.lat - dlat, self.centre.lat + dlat);
+        if south <= -90.0 || north >= 90.0 {
+            return vec![BoundingBox {
+                south: south.max(-90.0),
+                north: north.min(90.0),
+                west: -180.0,
+                east: 180.0,
+            }];
+        }
+        let widest_lat = south.abs().max(north.abs());
+        let dlon = self.radius_km / (KM_PER_DEGREE_LON_AT_EQUATOR * widest_lat.to_radians().cos());
+        BoundingBox::split_at_antimeridian(south, north, self.centre.lon - dlon, self.centre.lon + dlon)
+    }
+}
+
+impl fmt::Display for Circle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.centre, self.radius_km)
+    }
+}
+
+/// One CAP `<area>`: a description and the shapes it is made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Area {
+    pub description: String,
+    #[serde(default)]
+    pub polygons: Vec<Polygon>,
+    #[serde(default)]
+    pub circles: Vec<Circle>,
+}
+
+impl Area {
+    pub fn contains(&self, point: LatLon) -> bool {
+        self.polygons.iter().any(|polygon| polygon.contains(point))
+            || self.circles.iter().any(|circle| circle.contains(point))
+    }
+
+    /// Whether the area has any shape at all (a description alone cannot be targeted).
+    pub fn has_shape(&self) -> bool {
+        !(self.polygons.is_empty() && self.circles.is_empty())
+    }
+
+    /// Boxes (none crossing the antimeridian) that together cover every shape.
+    pub fn bounds(&self) -> Vec<BoundingBox> {
+        self.polygons
+            .iter()
+            .flat_map(Polygon::bounds)
+            .chain(self.circles.iter().flat_map(Circle::bounds))
+            .collect()
+    }
+}
+
+/// A latitude/longitude box with `west <= east`, inside [-180, 180].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoundingBox {
+    pub south: f64,
+    pub north: f64,
+    pub west: f64,
+    pub east: f64,
+}
+
+impl BoundingBox {
+    /// Cuts a box whose longitudes may run past ±180 into boxes that do not.
+    fn split_at_antimeridian(south: f64, north: f64, west: f64, east: f64) -> Vec<BoundingBox> {
+        let band = |west: f64, east: f64| BoundingBox { south, north, west, east };
+        if east - west >= 360.0 {
+            vec![band(-180.0, 180.0)]
+        } else if west < -180.0 {
+            vec![band(west + 360.0, 180.0), band(-180.0, east)]
+        } else if east > 180.0 {
+            vec![band(west, 180.0), band(-180.0, east - 360.0)]
+        } else {
+            vec![band(west, east)]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(lat: f64, lon: f64) -> LatLon {
+        LatLon { lat, lon }
+    }
+
+    #[test]
+    fn cap_polygon_text_round_trips() {
+        let text = "38.47,-120.14 38.34,-119.95 38.52,-119.74 38.62,-119.89 38.47,-120.14";
+        let polygon = Polygon::parse_cap(text).expect("valid CAP polygon");
+        assert_eq!(polygon.points().len(), 5);
+        assert_eq!(polygon.to_string(), text);
+        assert!(polygon.contains(at(38.5, -119.9)));
+        assert!(!polygon.contains(at(38.0, -119.9)));
+    }
+
+    #[test]
+    fn polygons_that_break_cap_rules_are_refused_with_the_rule() {
+        assert_eq!(Polygon::parse_cap("1,1 2,2 1,1"), Err(GeoError::TooFewPoints(3)));
+        assert_eq!(Polygon::parse_cap("1,1 2,2 3,1 1,2"), Err(GeoError::NotClosed));
+        assert_eq!(Polygon::parse_cap("1;1 2,2 3,1 1,1"), Err(GeoError::NotAPair("1;1".into())));
+        assert_eq!(Polygon::parse_cap("91,1 2,2 3,1 91,1"), Err(GeoError::Latitude("91".into())));
+        assert_eq!(Polygon::parse_cap("1,181 2,2 3,1 1,181"), Err(GeoError::Longitude("181".into())));
+        assert_eq!(Polygon::parse_cap("1,NaN 2,2 3,1 1,NaN"), Err(GeoError::NotAPair("1,NaN".into())));
+        // Four points a third of the way round the globe each: the ring circles the pole.
+        let pole = "80,0 80,120 80,-120 80,0";
+        assert_eq!(Polygon::parse_cap(pole), Err(GeoError::EncirclesPole));
+    }
+
+    #[test]
+    fn a_polygon_across_the_antimeridian_holds_points_on_both_sides() {
+        let fiji = Polygon::parse_cap("-15,177 -15,-178 -20,-178 -20,177 -15,177").expect("valid");
+        assert!(fiji.contains(at(-17.0, 179.5)));
+        assert!(fiji.contains(at(-17.0, -179.5)));
+        assert!(fiji.contains(at(-17.0, 180.0)));
+        assert!(!fiji.contains(at(-17.0, 0.0)));
+        assert!(!fiji.contains(at(-17.0, 170.0)));
+        assert_eq!(fiji.bounds().len(), 2);
+    }
+
+    #[test]
+    fn circles_are_geodesic_on_wgs84() {
+        let circle = Circle::parse_cap("32.9525,-115.5527 10").expect("valid CAP circle");
+        assert_eq!(circle.to_string(), "32.9525,-115.5527 10");
+        // 0.089° of latitude is about 9.87 km here; 0.091° is about 10.09 km.
+        assert!(circle.contains(at(32.9525 + 0.089, -115.5527)));
+        assert!(!circle.contains(at(32.9525 + 0.091, -115.5527)));
+        assert_eq!(Circle::parse_cap("32,-115 0"), Err(GeoError::Radius("0".into())));
+        assert_eq!(Circle::parse_cap("32,-115"), Err(GeoError::NotACircle("32,-115".into())));
+    }
+
+    #[test]
+    fn a_circle_reaching_a_pole_covers_every_longitude() {
+        let circle = Circle::new(at(89.0, 10.0), 300.0).expect("valid");
+        assert_eq!(
+            circle.bounds(),
+            vec![BoundingBox { south: 89.0 - 300.0 / 110.5, north: 90.0, west: -180.0, east: 180.0 }]
+        );
+        assert!(circle.contains(at(89.5, -170.0)));
+    }
+}
