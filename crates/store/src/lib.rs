@@ -14,9 +14,11 @@ mod records;
 pub mod scratch;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod warn;
 
 pub use audit::{Damage, LogError, MerkleLog};
 pub use records::*;
+pub use warn::*;
 
 use std::str::FromStr;
 use std::sync::Arc;

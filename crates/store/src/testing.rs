@@ -5,6 +5,28 @@
 
 use crate::{Backend, Store};
 
+/// Declares each named `async fn(Store)` as two tests, one per backend, each on a fresh
+/// database: the store contract holds on both or not at all.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _db) = $crate::testing::fresh_store($crate::Backend::Sqlite).await;
+                super::$name(store).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _db) = $crate::testing::fresh_store($crate::Backend::Postgres).await;
+                super::$name(store).await;
+            })*
+        }
+    };
+}
+
 pub const POSTGRES_URL_VARIABLE: &str = "TEARLINE_TEST_POSTGRES_URL";
 
 /// Keeps a test database alive; a SQLite file lives in its temporary directory.

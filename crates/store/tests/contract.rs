@@ -7,24 +7,7 @@ use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
 use tearline_store::testing::{disable_append_only_guards, new_signer};
 use tearline_store::{Backend, LogError, MerkleLog, NewSource, NewUser, SealedColumns, Store, StoreError};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (store, _db) = tearline_store::testing::fresh_store(tearline_store::Backend::Sqlite).await;
-                super::$name(store).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (store, _db) = tearline_store::testing::fresh_store(tearline_store::Backend::Postgres).await;
-                super::$name(store).await;
-            })*
-        }
-    };
-}
+use tearline_store::on_both_backends;
 
 on_both_backends!(
     users_round_trip_and_usernames_are_unique,

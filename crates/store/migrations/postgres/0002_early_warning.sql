@@ -1,0 +1,120 @@
+-- Early warning: threat assessments, CAP warnings and their versions, recipients, the
+-- delivery outbox, and alerts imported from partner agencies.
+
+-- Whether a warning with CAP status Actual needs a second warning officer's approval.
+ALTER TABLE units ADD COLUMN actual_warnings_need_approval BIGINT NOT NULL DEFAULT 1;
+
+CREATE TABLE threats (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    unit_id     BIGINT NOT NULL REFERENCES units(id),
+    title       TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    -- The whole assessment (area, window, likelihood, impact) as JSON.
+    assessment  TEXT NOT NULL,
+    created_by  BIGINT NOT NULL REFERENCES users(id),
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+
+-- A warning is the line of CAP alerts (Alert, Updates, a Cancel) about one danger.
+CREATE TABLE warnings (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    unit_id     BIGINT NOT NULL REFERENCES units(id),
+    threat_id   BIGINT REFERENCES threats(id),
+    created_by  BIGINT NOT NULL REFERENCES users(id),
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE warning_versions (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    warning_id   BIGINT NOT NULL REFERENCES warnings(id),
+    version      BIGINT NOT NULL,
+    identifier   TEXT NOT NULL UNIQUE,
+    msg_type     TEXT NOT NULL,
+    cap_status   TEXT NOT NULL,
+    -- draft | awaiting-approval | issued | superseded | discarded
+    state        TEXT NOT NULL,
+    headline     TEXT NOT NULL,
+    alert        TEXT NOT NULL,
+    -- The exact bytes served and delivered, fixed when issued.
+    cap_xml      TEXT,
+    expires_at   BIGINT,
+    drafted_by   BIGINT NOT NULL REFERENCES users(id),
+    drafted_at   BIGINT NOT NULL,
+    approved_by  BIGINT REFERENCES users(id),
+    issued_at    BIGINT,
+    target_count BIGINT,
+    UNIQUE (warning_id, version)
+);
+CREATE INDEX warning_versions_issued ON warning_versions(state, issued_at);
+
+CREATE TABLE recipients (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    channel     TEXT NOT NULL,
+    address     TEXT NOT NULL,
+    lat         DOUBLE PRECISION NOT NULL,
+    lon         DOUBLE PRECISION NOT NULL,
+    active      BIGINT NOT NULL,
+    -- Bumped on every change, so that each server's spatial index catches up with others'.
+    revision    BIGINT NOT NULL,
+    -- The importer's own id for the row, so that re-importing a file updates, not duplicates.
+    external_id TEXT UNIQUE,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX recipients_by_revision ON recipients(revision);
+
+CREATE TABLE warn_counters (
+    name   TEXT PRIMARY KEY,
+    value  BIGINT NOT NULL
+);
+INSERT INTO warn_counters (name, value) VALUES ('recipient_revision', 0);
+
+CREATE TABLE warn_secrets (
+    name   TEXT PRIMARY KEY,
+    value  BYTEA NOT NULL
+);
+
+-- The outbox: one row per recipient per issued alert. While queued or sending,
+-- next_attempt_at is when a dispatcher may (again) take it: for a row being sent, the end
+-- of its lease, after which a crashed dispatcher's work is taken up by another.
+CREATE TABLE deliveries (
+    version_id       BIGINT NOT NULL,
+    recipient_id     BIGINT NOT NULL,
+    state            BIGINT NOT NULL,
+    attempts         BIGINT NOT NULL,
+    next_attempt_at  BIGINT NOT NULL,
+    sent_at          BIGINT,
+    last_error       TEXT,
+    ack              TEXT,
+    ack_at           BIGINT,
+    PRIMARY KEY (version_id, recipient_id)
+);
+CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE state IN (0, 1);
+
+CREATE TABLE partner_alerts (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sender       TEXT NOT NULL,
+    identifier   TEXT NOT NULL,
+    sent         TEXT NOT NULL,
+    sent_at      BIGINT NOT NULL,
+    msg_type     TEXT NOT NULL,
+    cap_status   TEXT NOT NULL,
+    headline     TEXT NOT NULL,
+    expires_at   BIGINT,
+    alert        TEXT NOT NULL,
+    cap_xml      TEXT NOT NULL,
+    origin       TEXT NOT NULL,
+    received_at  BIGINT NOT NULL,
+    UNIQUE (sender, identifier, sent)
+);
+
+CREATE TABLE partner_feeds (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url           TEXT NOT NULL UNIQUE,
+    added_by      BIGINT NOT NULL REFERENCES users(id),
+    added_at      BIGINT NOT NULL,
+    last_polled_at BIGINT,
+    last_error    TEXT
+);

@@ -1,0 +1,946 @@
+//! Early warning: threats, warnings and their CAP versions, recipients, the delivery
+//! outbox and partner alerts.
+//!
+//! The outbox is written in bulk inside the same transaction that issues an alert, so an
+//! alert is either issued with every delivery queued, or not issued at all. Dispatchers claim
+//! due rows with a lease (`next_attempt_at` of a row being sent is the end of its lease), so
+//! work a crashed process held is taken up again once the lease runs out.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tearline_domain::{Timestamp, UnitId, UserId};
+use tearline_warn::cap::Alert;
+use tearline_warn::delivery::{AckStatus, Channel, DeliveryState, RecipientKind};
+use tearline_warn::geo::LatLon;
+use tearline_warn::threat::ThreatAssessment;
+
+use crate::{conflict_as, Backend, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threat {
+    pub id: i64,
+    pub unit_id: UnitId,
+    pub assessment: ThreatAssessment,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Where a warning version is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionState {
+    Draft,
+    AwaitingApproval,
+    Issued,
+    /// A later version of the same warning was issued.
+    Superseded,
+    Discarded,
+}
+
+impl VersionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionState::Draft => "draft",
+            VersionState::AwaitingApproval => "awaiting-approval",
+            VersionState::Issued => "issued",
+            VersionState::Superseded => "superseded",
+            VersionState::Discarded => "discarded",
+        }
+    }
+
+    fn parse(text: &str) -> Option<VersionState> {
+        [
+            VersionState::Draft,
+            VersionState::AwaitingApproval,
+            VersionState::Issued,
+            VersionState::Superseded,
+            VersionState::Discarded,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == text)
+    }
+}
+
+/// One CAP alert of a warning: a draft, or what was issued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarningVersion {
+    pub id: i64,
+    pub warning_id: i64,
+    pub unit_id: UnitId,
+    pub threat_id: Option<i64>,
+    pub version: i64,
+    pub state: VersionState,
+    pub alert: Alert,
+    pub cap_xml: Option<String>,
+    pub drafted_by: UserId,
+    pub drafted_at: Timestamp,
+    pub approved_by: Option<UserId>,
+    pub issued_at: Option<Timestamp>,
+    pub target_count: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecipient {
+    pub external_id: Option<String>,
+    pub name: String,
+    pub kind: RecipientKind,
+    pub channel: Channel,
+    pub address: String,
+    pub position: LatLon,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipient {
+    pub id: i64,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub kind: RecipientKind,
+    pub channel: Channel,
+    pub address: String,
+    pub position: LatLon,
+    pub active: bool,
+}
+
+/// A recipient's position or presence as changed since some revision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecipientChange {
+    pub id: i64,
+    pub position: LatLon,
+    pub active: bool,
+    pub revision: i64,
+}
+
+/// A delivery a dispatcher has taken, with what it needs to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    pub version_id: i64,
+    pub recipient_id: i64,
+    /// Attempts including this one.
+    pub attempts: i64,
+    pub channel: Channel,
+    pub address: String,
+}
+
+/// How an attempt ended, to be written back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptOutcome {
+    pub version_id: i64,
+    pub recipient_id: i64,
+    pub attempts: i64,
+    pub state: DeliveryState,
+    pub next_attempt_at: Timestamp,
+    pub error: Option<String>,
+}
+
+/// Deliveries of one alert by state, and acknowledgements.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryCounts {
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub acknowledged: i64,
+    pub safe: i64,
+}
+
+impl DeliveryCounts {
+    pub fn total(&self) -> i64 {
+        self.queued + self.sending + self.sent + self.failed + self.acknowledged
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerAlert {
+    pub id: i64,
+    pub alert: Alert,
+    pub cap_xml: String,
+    pub origin: String,
+    pub received_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerFeed {
+    pub id: i64,
+    pub url: String,
+    pub last_polled_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+const VERSION_COLUMNS: &str =
+    "v.id, v.warning_id, w.unit_id, w.threat_id, v.version, v.state, v.alert, v.cap_xml,
+    v.drafted_by, v.drafted_at, v.approved_by, v.issued_at, v.target_count";
+
+fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |error| StoreError::Corrupt(format!("{what}: {error}"))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+fn version_from_row(row: &AnyRow) -> Result<WarningVersion, StoreError> {
+    let state: String = row.try_get("state")?;
+    let alert: String = row.try_get("alert")?;
+    Ok(WarningVersion {
+        id: row.try_get("id")?,
+        warning_id: row.try_get("warning_id")?,
+        unit_id: UnitId(row.try_get("unit_id")?),
+        threat_id: row.try_get("threat_id")?,
+        version: row.try_get("version")?,
+        state: VersionState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("version state {state:?}")))?,
+        alert: serde_json::from_str(&alert).map_err(corrupt("stored alert"))?,
+        cap_xml: row.try_get("cap_xml")?,
+        drafted_by: UserId(row.try_get("drafted_by")?),
+        drafted_at: Timestamp(row.try_get("drafted_at")?),
+        approved_by: row.try_get::<Option<i64>, _>("approved_by")?.map(UserId),
+        issued_at: row.try_get::<Option<i64>, _>("issued_at")?.map(Timestamp),
+        target_count: row.try_get("target_count")?,
+    })
+}
+
+fn threat_from_row(row: &AnyRow) -> Result<Threat, StoreError> {
+    let assessment: String = row.try_get("assessment")?;
+    Ok(Threat {
+        id: row.try_get("id")?,
+        unit_id: UnitId(row.try_get("unit_id")?),
+        assessment: serde_json::from_str(&assessment).map_err(corrupt("stored threat"))?,
+        created_by: UserId(row.try_get("created_by")?),
+        created_at: Timestamp(row.try_get("created_at")?),
+        updated_at: Timestamp(row.try_get("updated_at")?),
+    })
+}
+
+fn recipient_from_row(row: &AnyRow) -> Result<Recipient, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let channel: String = row.try_get("channel")?;
+    Ok(Recipient {
+        id: row.try_get("id")?,
+        external_id: row.try_get("external_id")?,
+        name: row.try_get("name")?,
+        kind: RecipientKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("recipient kind {kind:?}")))?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?,
+        address: row.try_get("address")?,
+        position: LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
+        active: row.try_get::<i64, _>("active")? != 0,
+    })
+}
+
+/// Ids as one text parameter: a JSON array for SQLite's `json_each`, a comma list for
+/// PostgreSQL's `string_to_array`. One statement inserts any number of rows.
+fn id_list(backend: Backend, ids: &[i64]) -> String {
+    let mut text = String::with_capacity(ids.len() * 8 + 2);
+    if backend == Backend::Sqlite {
+        text.push('[');
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&id.to_string());
+    }
+    if backend == Backend::Sqlite {
+        text.push(']');
+    }
+    text
+}
+
+impl Store {
+    fn ids_source(&self, parameter: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("SELECT CAST(value AS INTEGER) AS id FROM json_each({parameter})"),
+            Backend::Postgres => format!("SELECT unnest(string_to_array({parameter}, ','))::bigint AS id"),
+        }
+    }
+
+    pub async fn create_threat(
+        &self,
+        unit: UnitId,
+        assessment: &ThreatAssessment,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO threats (unit_id, title, status, assessment, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(unit.0)
+        .bind(&assessment.title)
+        .bind(assessment.status.as_str())
+        .bind(to_json(assessment)?)
+        .bind(by.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn update_threat(
+        &self,
+        id: i64,
+        assessment: &ThreatAssessment,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE threats SET title = $2, status = $3, assessment = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&assessment.title)
+        .bind(assessment.status.as_str())
+        .bind(to_json(assessment)?)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound("threat"));
+        }
+        write.commit().await
+    }
+
+    pub async fn threat(&self, id: i64) -> Result<Option<Threat>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM threats WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(threat_from_row).transpose()
+    }
+
+    pub async fn threats_in_unit(&self, unit: UnitId) -> Result<Vec<Threat>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM threats WHERE unit_id = $1 ORDER BY id DESC")
+            .bind(unit.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(threat_from_row).collect()
+    }
+
+    pub async fn unit_requires_approval(&self, unit: UnitId) -> Result<bool, StoreError> {
+        let value: Option<i64> =
+            sqlx::query_scalar("SELECT actual_warnings_need_approval FROM units WHERE id = $1")
+                .bind(unit.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        value.map(|v| v != 0).ok_or(StoreError::NotFound("unit"))
+    }
+
+    pub async fn set_unit_requires_approval(&self, unit: UnitId, required: bool) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("UPDATE units SET actual_warnings_need_approval = $2 WHERE id = $1")
+            .bind(unit.0)
+            .bind(i64::from(required))
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
+    /// Starts a warning with its first draft. Returns (warning id, version id).
+    pub async fn create_warning(
+        &self,
+        unit: UnitId,
+        threat_id: Option<i64>,
+        alert: &Alert,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<(i64, i64), StoreError> {
+        let mut write = self.begin_write().await?;
+        let warning_id: i64 = sqlx::query_scalar(
+            "INSERT INTO warnings (unit_id, threat_id, created_by, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(unit.0)
+        .bind(threat_id)
+        .bind(by.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        let version_id = insert_version(&mut write.tx, warning_id, 1, alert, by, at).await?;
+        write.commit().await?;
+        Ok((warning_id, version_id))
+    }
+
+    /// Drafts the next version (an Update or Cancel) of a warning.
+    pub async fn draft_next_version(
+        &self,
+        warning_id: i64,
+        alert: &Alert,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM warning_versions WHERE warning_id = $1")
+                .bind(warning_id)
+                .fetch_one(&mut *write.tx)
+                .await?;
+        let latest = latest.ok_or(StoreError::NotFound("warning"))?;
+        let id = insert_version(&mut write.tx, warning_id, latest + 1, alert, by, at).await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Replaces a draft's alert; only drafts (not yet submitted) can be edited.
+    pub async fn edit_draft(&self, version_id: i64, alert: &Alert) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE warning_versions SET alert = $2, msg_type = $3, cap_status = $4, headline = $5, expires_at = $6
+             WHERE id = $1 AND state = 'draft'",
+        )
+        .bind(version_id)
+        .bind(to_json(alert)?)
+        .bind(alert.msg_type.as_str())
+        .bind(alert.status.as_str())
+        .bind(headline_of(alert))
+        .bind(alert.expires().map(|e| e.millis))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::Conflict("an issued or submitted version; only drafts can be edited"));
+        }
+        write.commit().await
+    }
+
+    /// Moves a version from one state to another if it is still in `from`; returns whether it was.
+    pub async fn move_version(
+        &self,
+        version_id: i64,
+        from: VersionState,
+        to: VersionState,
+    ) -> Result<bool, StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE warning_versions SET state = $3 WHERE id = $1 AND state = $2")
+            .bind(version_id)
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+        write.commit().await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn warning_version(&self, version_id: i64) -> Result<Option<WarningVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM warning_versions v JOIN warnings w ON w.id = v.warning_id WHERE v.id = $1"
+        );
+        let row = sqlx::query(&sql).bind(version_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    /// An issued (possibly since superseded) version by its CAP identifier.
+    pub async fn issued_version_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<WarningVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM warning_versions v JOIN warnings w ON w.id = v.warning_id
+             WHERE v.identifier = $1 AND v.state IN ('issued', 'superseded')"
+        );
+        let row = sqlx::query(&sql).bind(identifier).fetch_optional(&self.pool).await?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    pub async fn versions_of_warning(&self, warning_id: i64) -> Result<Vec<WarningVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM warning_versions v JOIN warnings w ON w.id = v.warning_id
+             WHERE v.warning_id = $1 ORDER BY v.version"
+        );
+        let rows = sqlx::query(&sql).bind(warning_id).fetch_all(&self.pool).await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// The newest version of every warning of a unit, newest warning first.
+    pub async fn latest_versions_in_unit(&self, unit: UnitId) -> Result<Vec<WarningVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM warning_versions v JOIN warnings w ON w.id = v.warning_id
+             WHERE w.unit_id = $1 AND v.version = (SELECT MAX(x.version) FROM warning_versions x WHERE x.warning_id = v.warning_id)
+             ORDER BY v.warning_id DESC"
+        );
+        let rows = sqlx::query(&sql).bind(unit.0).fetch_all(&self.pool).await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// The issued (current) version of every warning, for the public feed.
+    pub async fn issued_versions(&self) -> Result<Vec<WarningVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM warning_versions v JOIN warnings w ON w.id = v.warning_id
+             WHERE v.state = 'issued' ORDER BY v.issued_at DESC"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// Issues a version: fixes its XML, supersedes the warning's previously issued version,
+    /// and queues one delivery per target (plus, with `carry_from`, everyone the earlier
+    /// version reached), all in one transaction. Returns how many deliveries were queued.
+    pub async fn issue_version(&self, issue: IssueVersion<'_>) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE warning_versions SET state = 'issued', cap_xml = $2, approved_by = $3, issued_at = $4, alert = $5
+             WHERE id = $1 AND state IN ('draft', 'awaiting-approval')",
+        )
+        .bind(issue.version_id)
+        .bind(issue.alert.to_xml())
+        .bind(issue.approved_by.map(|u| u.0))
+        .bind(issue.at.0)
+        .bind(to_json(issue.alert)?)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::Conflict(
+                "an issued version; this version was issued or discarded already",
+            ));
+        }
+        sqlx::query(
+            "UPDATE warning_versions SET state = 'superseded'
+             WHERE state = 'issued' AND id <> $1 AND warning_id = (SELECT warning_id FROM warning_versions WHERE id = $1)",
+        )
+        .bind(issue.version_id)
+        .execute(&mut *write.tx)
+        .await?;
+        let insert = format!(
+            "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
+             SELECT $1, t.id, 0, 0, $2 FROM ({}) t",
+            self.ids_source("$3")
+        );
+        sqlx::query(&insert)
+            .bind(issue.version_id)
+            .bind(issue.at.0)
+            .bind(id_list(self.backend, issue.targets))
+            .execute(&mut *write.tx)
+            .await?;
+        if let Some(previous) = issue.carry_from {
+            sqlx::query(
+                "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
+                 SELECT $1, recipient_id, 0, 0, $2 FROM deliveries WHERE version_id = $3
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(issue.version_id)
+            .bind(issue.at.0)
+            .bind(previous)
+            .execute(&mut *write.tx)
+            .await?;
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE version_id = $1")
+            .bind(issue.version_id)
+            .fetch_one(&mut *write.tx)
+            .await?;
+        sqlx::query("UPDATE warning_versions SET target_count = $2 WHERE id = $1")
+            .bind(issue.version_id)
+            .bind(count)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await?;
+        Ok(count)
+    }
+
+    /// Adds recipients, or updates those whose `external_id` is already known, under one new
+    /// revision. Returns their ids in input order.
+    pub async fn upsert_recipients(
+        &self,
+        recipients: &[NewRecipient],
+        at: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut write = self.begin_write().await?;
+        let revision = next_recipient_revision(&mut write.tx).await?;
+        let mut ids = Vec::with_capacity(recipients.len());
+        for recipient in recipients {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO recipients (name, kind, channel, address, lat, lon, active, revision, external_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)
+                 ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                    channel = excluded.channel, address = excluded.address, lat = excluded.lat, lon = excluded.lon,
+                    active = 1, revision = excluded.revision
+                 RETURNING id",
+            )
+            .bind(&recipient.name)
+            .bind(recipient.kind.as_str())
+            .bind(recipient.channel.as_str())
+            .bind(&recipient.address)
+            .bind(recipient.position.lat)
+            .bind(recipient.position.lon)
+            .bind(revision)
+            .bind(recipient.external_id.as_deref())
+            .bind(at.0)
+            .fetch_one(&mut *write.tx)
+            .await?;
+            ids.push(id);
+        }
+        write.commit().await?;
+        Ok(ids)
+    }
+
+    /// Stops targeting a recipient; their past deliveries stay on record.
+    pub async fn deactivate_recipient(&self, id: i64) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let revision = next_recipient_revision(&mut write.tx).await?;
+        let changed = sqlx::query("UPDATE recipients SET active = 0, revision = $2 WHERE id = $1")
+            .bind(id)
+            .bind(revision)
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound("recipient"));
+        }
+        write.commit().await
+    }
+
+    /// Positions changed after `revision`, oldest first, at most `limit`.
+    pub async fn recipient_changes_since(
+        &self,
+        revision: i64,
+        limit: i64,
+    ) -> Result<Vec<RecipientChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, lat, lon, active, revision FROM recipients WHERE revision > $1 ORDER BY revision, id LIMIT $2",
+        )
+        .bind(revision)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RecipientChange {
+                    id: row.try_get("id")?,
+                    position: LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
+                    active: row.try_get::<i64, _>("active")? != 0,
+                    revision: row.try_get("revision")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn recipient_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recipients WHERE active = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Recipients by id (for showing who a warning reaches), at most `limit` of them.
+    pub async fn recipients_by_id(&self, ids: &[i64]) -> Result<Vec<Recipient>, StoreError> {
+        let sql = format!(
+            "SELECT r.* FROM ({}) t JOIN recipients r ON r.id = t.id ORDER BY r.id",
+            self.ids_source("$1")
+        );
+        let rows = sqlx::query(&sql).bind(id_list(self.backend, ids)).fetch_all(&self.pool).await?;
+        rows.iter().map(recipient_from_row).collect()
+    }
+
+    pub async fn recipients_page(&self, after_id: i64, limit: i64) -> Result<Vec<Recipient>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM recipients WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(recipient_from_row).collect()
+    }
+
+    /// Takes up to `limit` deliveries that are due (or whose sender's lease ran out), leasing
+    /// them until `lease_until`, and counts the attempt.
+    pub async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut write = self.begin_write().await?;
+        // The outer conditions repeat the inner ones so that, on PostgreSQL, a row another
+        // dispatcher claimed in the meantime is re-checked and skipped, not taken twice.
+        let rows = sqlx::query(
+            "UPDATE deliveries SET state = 1, attempts = attempts + 1, next_attempt_at = $2
+             WHERE state IN (0, 1) AND next_attempt_at <= $1 AND (version_id, recipient_id) IN (
+                SELECT version_id, recipient_id FROM deliveries
+                WHERE state IN (0, 1) AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3)
+             RETURNING version_id, recipient_id, attempts",
+        )
+        .bind(now.0)
+        .bind(lease_until.0)
+        .bind(limit)
+        .fetch_all(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        let mut claimed: Vec<(i64, i64, i64)> = rows
+            .iter()
+            .map(|row| {
+                Ok((row.try_get("version_id")?, row.try_get("recipient_id")?, row.try_get("attempts")?))
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        claimed.sort_unstable_by_key(|(_, recipient, _)| *recipient);
+        let ids: Vec<i64> = claimed.iter().map(|(_, recipient, _)| *recipient).collect();
+        let recipients = self.recipients_by_id(&ids).await?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for (version_id, recipient_id, attempts) in claimed {
+            if let Ok(at) = recipients.binary_search_by_key(&recipient_id, |r| r.id) {
+                let recipient = &recipients[at];
+                out.push(ClaimedDelivery {
+                    version_id,
+                    recipient_id,
+                    attempts,
+                    channel: recipient.channel,
+                    address: recipient.address.clone(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes attempts' outcomes back. An outcome for a row that was meanwhile re-claimed by
+    /// another dispatcher (its lease ran out) is ignored: the newer attempt decides.
+    pub async fn record_attempts(
+        &self,
+        outcomes: &[AttemptOutcome],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        for outcome in outcomes {
+            sqlx::query(
+                "UPDATE deliveries SET state = $4, next_attempt_at = $5, last_error = $6,
+                    sent_at = CASE WHEN $4 = 2 THEN $7 ELSE sent_at END
+                 WHERE version_id = $1 AND recipient_id = $2 AND attempts = $3 AND state = 1",
+            )
+            .bind(outcome.version_id)
+            .bind(outcome.recipient_id)
+            .bind(outcome.attempts)
+            .bind(outcome.state.code())
+            .bind(outcome.next_attempt_at.0)
+            .bind(outcome.error.as_deref())
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?;
+        }
+        write.commit().await
+    }
+
+    /// Records a recipient's acknowledgement; returns false when no such delivery exists.
+    pub async fn acknowledge_delivery(
+        &self,
+        version_id: i64,
+        recipient_id: i64,
+        status: AckStatus,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE deliveries SET state = 4, ack = $3, ack_at = $4 WHERE version_id = $1 AND recipient_id = $2",
+        )
+        .bind(version_id)
+        .bind(recipient_id)
+        .bind(status.as_str())
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        write.commit().await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn delivery_counts(&self, version_id: i64) -> Result<DeliveryCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n, SUM(CASE WHEN ack = 'safe' THEN 1 ELSE 0 END) AS safe
+             FROM deliveries WHERE version_id = $1 GROUP BY state",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in rows {
+            let n: i64 = row.try_get("n")?;
+            match DeliveryState::from_code(row.try_get("state")?) {
+                Some(DeliveryState::Queued) => counts.queued = n,
+                Some(DeliveryState::Sending) => counts.sending = n,
+                Some(DeliveryState::Sent) => counts.sent = n,
+                Some(DeliveryState::Failed) => counts.failed = n,
+                Some(DeliveryState::Acknowledged) => {
+                    counts.acknowledged = n;
+                    counts.safe = row.try_get::<Option<i64>, _>("safe")?.unwrap_or(0);
+                }
+                None => return Err(StoreError::Corrupt("unknown delivery state".into())),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// A named secret, created on first use by whoever asks first.
+    pub async fn warn_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("INSERT INTO warn_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(fresh)
+            .execute(&mut *write.tx)
+            .await?;
+        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM warn_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *write.tx)
+            .await?;
+        write.commit().await?;
+        Ok(value)
+    }
+
+    /// Stores a partner's alert; the same (sender, identifier, sent) twice is a conflict.
+    pub async fn insert_partner_alert(
+        &self,
+        alert: &Alert,
+        cap_xml: &str,
+        origin: &str,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO partner_alerts (sender, identifier, sent, sent_at, msg_type, cap_status, headline,
+                expires_at, alert, cap_xml, origin, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .bind(&alert.sender)
+        .bind(&alert.identifier)
+        .bind(alert.sent.to_string())
+        .bind(alert.sent.millis)
+        .bind(alert.msg_type.as_str())
+        .bind(alert.status.as_str())
+        .bind(headline_of(alert))
+        .bind(alert.expires().map(|e| e.millis))
+        .bind(to_json(alert)?)
+        .bind(cap_xml)
+        .bind(origin)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(conflict_as("a partner alert with that sender, identifier and sent time"))?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn partner_alerts(&self, limit: i64) -> Result<Vec<PartnerAlert>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, alert, cap_xml, origin, received_at FROM partner_alerts ORDER BY sent_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let alert: String = row.try_get("alert")?;
+                Ok(PartnerAlert {
+                    id: row.try_get("id")?,
+                    alert: serde_json::from_str(&alert).map_err(corrupt("stored partner alert"))?,
+                    cap_xml: row.try_get("cap_xml")?,
+                    origin: row.try_get("origin")?,
+                    received_at: Timestamp(row.try_get("received_at")?),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn add_partner_feed(&self, url: &str, by: UserId, at: Timestamp) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO partner_feeds (url, added_by, added_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(url)
+        .bind(by.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(conflict_as("a partner feed with that URL"))?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn partner_feeds(&self) -> Result<Vec<PartnerFeed>, StoreError> {
+        let rows = sqlx::query("SELECT id, url, last_polled_at, last_error FROM partner_feeds ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PartnerFeed {
+                    id: row.try_get("id")?,
+                    url: row.try_get("url")?,
+                    last_polled_at: row.try_get::<Option<i64>, _>("last_polled_at")?.map(Timestamp),
+                    last_error: row.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn note_feed_poll(
+        &self,
+        id: i64,
+        at: Timestamp,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("UPDATE partner_feeds SET last_polled_at = $2, last_error = $3 WHERE id = $1")
+            .bind(id)
+            .bind(at.0)
+            .bind(error)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+}
+
+/// What issuing a version needs.
+pub struct IssueVersion<'a> {
+    pub version_id: i64,
+    /// The alert as issued (its `sent` is the moment of issue); its XML is what is served.
+    pub alert: &'a Alert,
+    pub approved_by: Option<UserId>,
+    pub at: Timestamp,
+    /// Recipient ids inside the alert's areas, ascending.
+    pub targets: &'a [i64],
+    /// The version this one replaces: its recipients hear of the update or cancellation too.
+    pub carry_from: Option<i64>,
+}
+
+/// The headline people see in lists: the first info's headline, else its event.
+pub fn headline_of(alert: &Alert) -> String {
+    alert
+        .infos
+        .first()
+        .map(|info| info.headline.clone().unwrap_or_else(|| info.event.clone()))
+        .unwrap_or_else(|| format!("{} {}", alert.msg_type, alert.identifier))
+}
+
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    warning_id: i64,
+    version: i64,
+    alert: &Alert,
+    by: UserId,
+    at: Timestamp,
+) -> Result<i64, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO warning_versions (warning_id, version, identifier, msg_type, cap_status, state, headline,
+            alert, expires_at, drafted_by, drafted_at)
+         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(warning_id)
+    .bind(version)
+    .bind(&alert.identifier)
+    .bind(alert.msg_type.as_str())
+    .bind(alert.status.as_str())
+    .bind(headline_of(alert))
+    .bind(to_json(alert)?)
+    .bind(alert.expires().map(|e| e.millis))
+    .bind(by.0)
+    .bind(at.0)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(conflict_as("an alert with that identifier"))?;
+    Ok(id)
+}
+
+async fn next_recipient_revision(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE warn_counters SET value = value + 1 WHERE name = 'recipient_revision' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await?)
+}

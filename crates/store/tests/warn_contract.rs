@@ -1,0 +1,251 @@
+//! The early-warning part of the store contract, on SQLite and on PostgreSQL.
+
+use tearline_domain::{Role, Timestamp, UnitId, UserId};
+use tearline_store::{
+    on_both_backends, AttemptOutcome, IssueVersion, NewRecipient, NewUser, Store, StoreError, VersionState,
+};
+use tearline_warn::cap::{
+    Alert, CapTime, Certainty, Info, MsgType, Reference, Scope, Severity, Status, Urgency,
+};
+use tearline_warn::delivery::{AckStatus, Channel, DeliveryState, RecipientKind};
+use tearline_warn::geo::LatLon;
+
+on_both_backends!(
+    issuing_queues_exactly_one_delivery_per_target_in_one_step,
+    an_update_reaches_the_new_area_and_everyone_the_previous_version_reached,
+    claims_lease_deliveries_and_expired_leases_are_taken_up_again,
+    a_stale_dispatcher_cannot_overwrite_a_newer_attempt,
+    recipients_upsert_by_external_id_and_report_changes_by_revision,
+    only_drafts_can_be_edited_and_a_version_is_issued_once,
+    partner_alerts_are_unique_by_sender_identifier_and_sent,
+    acknowledgements_are_counted,
+);
+
+const T0: Timestamp = Timestamp(1_790_000_000_000);
+
+async fn officer(store: &Store) -> (UnitId, UserId) {
+    let unit = store.create_unit("Warnings", T0).await.unwrap();
+    let user = NewUser {
+        username: "wren",
+        display_name: "Wren",
+        role: Role::WarningOfficer,
+        unit_id: unit,
+        password_hash: "$argon2id$x",
+    };
+    (unit, store.create_user(user, T0).await.unwrap())
+}
+
+fn alert(identifier: &str, msg_type: MsgType, references: Vec<Reference>) -> Alert {
+    Alert {
+        identifier: identifier.into(),
+        sender: "warnings@tearline.example".into(),
+        sent: CapTime::utc(T0.0),
+        status: Status::Exercise,
+        msg_type,
+        source: None,
+        scope: Scope::Public,
+        restriction: None,
+        addresses: None,
+        codes: vec![],
+        note: None,
+        references,
+        incidents: None,
+        infos: vec![Info {
+            language: "en-GB".into(),
+            categories: vec![tearline_warn::cap::Category::Security],
+            event: "Threat".into(),
+            response_types: vec![],
+            urgency: Urgency::Immediate,
+            severity: Severity::Severe,
+            certainty: Certainty::Likely,
+            audience: None,
+            event_codes: vec![],
+            effective: None,
+            onset: None,
+            expires: Some(CapTime::utc(T0.0 + 3_600_000)),
+            sender_name: None,
+            headline: Some(format!("Headline {identifier}")),
+            description: None,
+            instruction: None,
+            web: None,
+            contact: None,
+            parameters: vec![],
+            areas: vec![],
+        }],
+    }
+}
+
+async fn recipients(store: &Store, count: usize) -> Vec<i64> {
+    let new: Vec<NewRecipient> = (0..count)
+        .map(|i| NewRecipient {
+            external_id: Some(format!("r{i}")),
+            name: format!("Recipient {i}"),
+            kind: RecipientKind::Person,
+            channel: Channel::Webhook,
+            address: format!("http://127.0.0.1:9/{i}"),
+            position: LatLon { lat: 33.0 + i as f64 * 0.001, lon: 36.0 },
+        })
+        .collect();
+    store.upsert_recipients(&new, T0).await.unwrap()
+}
+
+async fn issue(
+    store: &Store,
+    version_id: i64,
+    alert: &Alert,
+    targets: &[i64],
+    carry_from: Option<i64>,
+) -> i64 {
+    store
+        .issue_version(IssueVersion { version_id, alert, approved_by: None, at: T0, targets, carry_from })
+        .await
+        .unwrap()
+}
+
+async fn issuing_queues_exactly_one_delivery_per_target_in_one_step(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 50).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    assert_eq!(issue(&store, version, &first, &ids[..30], None).await, 30);
+    let counts = store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.queued, counts.total()), (30, 30));
+    let issued = store.warning_version(version).await.unwrap().unwrap();
+    assert_eq!(issued.state, VersionState::Issued);
+    assert_eq!(issued.target_count, Some(30));
+    assert_eq!(issued.cap_xml.as_deref(), Some(first.to_xml().as_str()));
+    assert_eq!(store.issued_version_by_identifier("tl-1").await.unwrap().map(|v| v.id), Some(version));
+}
+
+async fn an_update_reaches_the_new_area_and_everyone_the_previous_version_reached(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 20).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (warning, v1) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(&store, v1, &first, &ids[..10], None).await;
+    let update = alert("tl-2", MsgType::Update, vec![Reference::to(&first)]);
+    let v2 = store.draft_next_version(warning, &update, wren, T0).await.unwrap();
+    // The area moved: 5..15 now; 0..5 must still hear that it changed.
+    assert_eq!(issue(&store, v2, &update, &ids[5..15], Some(v1)).await, 15);
+    let versions = store.versions_of_warning(warning).await.unwrap();
+    let states: Vec<VersionState> = versions.iter().map(|v| v.state).collect();
+    assert_eq!(states, vec![VersionState::Superseded, VersionState::Issued]);
+    assert_eq!(store.issued_versions().await.unwrap().len(), 1);
+    assert_eq!(store.latest_versions_in_unit(unit).await.unwrap()[0].id, v2);
+}
+
+async fn claims_lease_deliveries_and_expired_leases_are_taken_up_again(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 10).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(&store, version, &first, &ids, None).await;
+
+    let lease = T0.plus_millis(30_000);
+    let claimed = store.claim_due_deliveries(T0, lease, 6).await.unwrap();
+    assert_eq!(claimed.len(), 6);
+    assert!(claimed.iter().all(|c| c.attempts == 1 && c.channel == Channel::Webhook));
+    // While leased, those six are not handed out again.
+    let rest = store.claim_due_deliveries(T0, lease, 100).await.unwrap();
+    assert_eq!(rest.len(), 4);
+    assert!(store.claim_due_deliveries(T0.plus_millis(1), lease, 100).await.unwrap().is_empty());
+    // The dispatcher that held them died; after the lease they are taken up, attempt 2.
+    let retaken = store.claim_due_deliveries(lease, lease.plus_millis(30_000), 100).await.unwrap();
+    assert_eq!(retaken.len(), 10);
+    assert!(retaken.iter().all(|c| c.attempts == 2));
+}
+
+async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 1).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(&store, version, &first, &ids, None).await;
+    let stale = store.claim_due_deliveries(T0, T0.plus_millis(10), 1).await.unwrap().remove(0);
+    let fresh =
+        store.claim_due_deliveries(T0.plus_millis(10), T0.plus_millis(20), 1).await.unwrap().remove(0);
+    let outcome = |claim: &tearline_store::ClaimedDelivery, state| AttemptOutcome {
+        version_id: claim.version_id,
+        recipient_id: claim.recipient_id,
+        attempts: claim.attempts,
+        state,
+        next_attempt_at: T0,
+        error: None,
+    };
+    store.record_attempts(&[outcome(&fresh, DeliveryState::Sent)], T0).await.unwrap();
+    store.record_attempts(&[outcome(&stale, DeliveryState::Failed)], T0).await.unwrap();
+    let counts = store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.sent, counts.failed), (1, 0));
+}
+
+async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: Store) {
+    let ids = recipients(&store, 3).await;
+    let changes = store.recipient_changes_since(0, 100).await.unwrap();
+    assert_eq!(changes.len(), 3);
+    let revision = changes[0].revision;
+    let moved = NewRecipient {
+        external_id: Some("r1".into()),
+        name: "Moved".into(),
+        kind: RecipientKind::School,
+        channel: Channel::Sms,
+        address: "+441632960000".into(),
+        position: LatLon { lat: 1.0, lon: 2.0 },
+    };
+    assert_eq!(store.upsert_recipients(&[moved], T0).await.unwrap(), vec![ids[1]]);
+    store.deactivate_recipient(ids[2]).await.unwrap();
+    let later = store.recipient_changes_since(revision, 100).await.unwrap();
+    assert_eq!(
+        later.iter().map(|c| (c.id, c.active)).collect::<Vec<_>>(),
+        vec![(ids[1], true), (ids[2], false)]
+    );
+    assert_eq!(later[0].position, LatLon { lat: 1.0, lon: 2.0 });
+    assert_eq!(store.recipient_count().await.unwrap(), 2);
+    assert!(matches!(store.deactivate_recipient(999).await, Err(StoreError::NotFound(_))));
+}
+
+async fn only_drafts_can_be_edited_and_a_version_is_issued_once(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let mut edited = first.clone();
+    edited.infos[0].headline = Some("Edited".into());
+    store.edit_draft(version, &edited).await.unwrap();
+    assert!(store.move_version(version, VersionState::Draft, VersionState::AwaitingApproval).await.unwrap());
+    assert!(!store.move_version(version, VersionState::Draft, VersionState::AwaitingApproval).await.unwrap());
+    assert!(matches!(store.edit_draft(version, &first).await, Err(StoreError::Conflict(_))));
+    issue(&store, version, &edited, &[], None).await;
+    let again = IssueVersion {
+        version_id: version,
+        alert: &edited,
+        approved_by: None,
+        at: T0,
+        targets: &[],
+        carry_from: None,
+    };
+    assert!(matches!(store.issue_version(again).await, Err(StoreError::Conflict(_))));
+    // Identifiers are unique across all warnings.
+    assert!(matches!(store.create_warning(unit, None, &first, wren, T0).await, Err(StoreError::Conflict(_))));
+}
+
+async fn partner_alerts_are_unique_by_sender_identifier_and_sent(store: Store) {
+    let partner = alert("partner-1", MsgType::Alert, vec![]);
+    store.insert_partner_alert(&partner, &partner.to_xml(), "upload", T0).await.unwrap();
+    let duplicate = store.insert_partner_alert(&partner, &partner.to_xml(), "upload", T0).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+    let stored = store.partner_alerts(10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].alert, partner);
+}
+
+async fn acknowledgements_are_counted(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 3).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(&store, version, &first, &ids, None).await;
+    assert!(store.acknowledge_delivery(version, ids[0], AckStatus::Safe, T0).await.unwrap());
+    assert!(store.acknowledge_delivery(version, ids[1], AckStatus::Received, T0).await.unwrap());
+    assert!(!store.acknowledge_delivery(version, 999, AckStatus::Safe, T0).await.unwrap());
+    let counts = store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.acknowledged, counts.safe, counts.queued), (2, 1, 1));
+}
