@@ -42,6 +42,30 @@ pub enum Action {
     ManageUsers,
     RotateVaultKey,
     ReadAuditTrail,
+    /// See a unit's threat assessments (on the map and in lists).
+    ReadThreats {
+        unit_id: UnitId,
+    },
+    /// Write or revise a threat assessment.
+    AssessThreat {
+        unit_id: UnitId,
+    },
+    /// See a unit's warnings, their CAP XML and delivery progress.
+    ReadWarnings {
+        unit_id: UnitId,
+    },
+    /// Draft, submit, update and cancel warnings.
+    DraftWarning {
+        unit_id: UnitId,
+    },
+    /// Approve another officer's warning (the service also refuses one's own).
+    ApproveWarning {
+        unit_id: UnitId,
+    },
+    /// Register, import and retire recipients of warnings.
+    ManageRecipients,
+    /// Import partner agencies' CAP alerts and subscribe to their feeds.
+    ImportPartnerAlerts,
 }
 
 /// The refusal. It carries no detail on purpose: why something is hidden is itself a hint.
@@ -77,6 +101,20 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
 
         // Separation of duties: administrators run the system, never read its content.
         (Role::Administrator, Action::ManageUsers | Action::RotateVaultKey) => true,
+
+        // Analysts assess threats from sanitised intelligence; they do not issue warnings.
+        (Role::Analyst, Action::ReadThreats { unit_id } | Action::AssessThreat { unit_id }) => in_unit(unit_id),
+
+        (
+            Role::WarningOfficer,
+            Action::ReadThreats { unit_id }
+            | Action::ReadWarnings { unit_id }
+            | Action::DraftWarning { unit_id }
+            | Action::ApproveWarning { unit_id },
+        ) => in_unit(unit_id),
+        (Role::WarningOfficer, Action::ManageRecipients | Action::ImportPartnerAlerts) => true,
+
+        (Role::Inspector, Action::ReadThreats { unit_id } | Action::ReadWarnings { unit_id }) => in_unit(unit_id),
 
         _ => false,
     };
@@ -134,6 +172,22 @@ mod tests {
             let admin = role == Role::Administrator;
             assert_eq!(authorize(&actor(role), Action::ManageUsers).is_ok(), admin);
             assert_eq!(authorize(&actor(role), Action::RotateVaultKey).is_ok(), admin);
+        }
+    }
+
+    #[test]
+    fn only_warning_officers_issue_warnings_and_only_analysts_assess_threats() {
+        for role in Role::ALL {
+            let a = actor(role);
+            let officer = role == Role::WarningOfficer;
+            assert_eq!(authorize(&a, Action::DraftWarning { unit_id: UNIT }).is_ok(), officer, "{role}");
+            assert_eq!(authorize(&a, Action::ApproveWarning { unit_id: UNIT }).is_ok(), officer, "{role}");
+            assert_eq!(authorize(&a, Action::ManageRecipients).is_ok(), officer, "{role}");
+            assert_eq!(authorize(&a, Action::AssessThreat { unit_id: UNIT }).is_ok(), role == Role::Analyst, "{role}");
+            let reads_threats = matches!(role, Role::Analyst | Role::WarningOfficer | Role::Inspector);
+            assert_eq!(authorize(&a, Action::ReadThreats { unit_id: UNIT }).is_ok(), reads_threats, "{role}");
+            assert_eq!(authorize(&a, Action::ReadThreats { unit_id: OTHER_UNIT }), Err(Denied), "{role}");
+            assert_eq!(authorize(&a, Action::DraftWarning { unit_id: OTHER_UNIT }), Err(Denied), "{role}");
         }
     }
 

@@ -12,6 +12,7 @@ use tearline_domain::{Timestamp, UnitId, UserId};
 use tearline_warn::cap::Alert;
 use tearline_warn::delivery::{AckStatus, Channel, DeliveryState, RecipientKind};
 use tearline_warn::geo::LatLon;
+use tearline_warn::recipients::Registration;
 use tearline_warn::threat::ThreatAssessment;
 
 use crate::{conflict_as, Backend, Store, StoreError};
@@ -78,16 +79,6 @@ pub struct WarningVersion {
     pub approved_by: Option<UserId>,
     pub issued_at: Option<Timestamp>,
     pub target_count: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewRecipient {
-    pub external_id: Option<String>,
-    pub name: String,
-    pub kind: RecipientKind,
-    pub channel: Channel,
-    pub address: String,
-    pub position: LatLon,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -542,7 +533,7 @@ impl Store {
     /// revision. Returns their ids in input order.
     pub async fn upsert_recipients(
         &self,
-        recipients: &[NewRecipient],
+        recipients: &[Registration],
         at: Timestamp,
     ) -> Result<Vec<i64>, StoreError> {
         let mut write = self.begin_write().await?;

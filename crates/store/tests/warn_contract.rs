@@ -2,13 +2,14 @@
 
 use tearline_domain::{Role, Timestamp, UnitId, UserId};
 use tearline_store::{
-    on_both_backends, AttemptOutcome, IssueVersion, NewRecipient, NewUser, Store, StoreError, VersionState,
+    on_both_backends, AttemptOutcome, IssueVersion, NewUser, Store, StoreError, VersionState,
 };
 use tearline_warn::cap::{
     Alert, CapTime, Certainty, Info, MsgType, Reference, Scope, Severity, Status, Urgency,
 };
 use tearline_warn::delivery::{AckStatus, Channel, DeliveryState, RecipientKind};
 use tearline_warn::geo::LatLon;
+use tearline_warn::recipients::Registration;
 
 on_both_backends!(
     issuing_queues_exactly_one_delivery_per_target_in_one_step,
@@ -76,8 +77,8 @@ fn alert(identifier: &str, msg_type: MsgType, references: Vec<Reference>) -> Ale
 }
 
 async fn recipients(store: &Store, count: usize) -> Vec<i64> {
-    let new: Vec<NewRecipient> = (0..count)
-        .map(|i| NewRecipient {
+    let new: Vec<Registration> = (0..count)
+        .map(|i| Registration {
             external_id: Some(format!("r{i}")),
             name: format!("Recipient {i}"),
             kind: RecipientKind::Person,
@@ -183,7 +184,7 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
     let changes = store.recipient_changes_since(0, 100).await.unwrap();
     assert_eq!(changes.len(), 3);
     let revision = changes[0].revision;
-    let moved = NewRecipient {
+    let moved = Registration {
         external_id: Some("r1".into()),
         name: "Moved".into(),
         kind: RecipientKind::School,

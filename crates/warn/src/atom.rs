@@ -52,7 +52,7 @@ pub fn write_feed(base_url: &str, title: &str, alerts: &[FeedAlert], now_millis:
     };
     let self_url = format!("{base_url}/cap/feed.atom");
     emit(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
-    emit(Event::Start(BytesStart::new("feed").with_attributes([("xmlns", "http://www.w3.org/2005/Atom")])));
+    emit(Event::Start(BytesStart::new("feed").with_attributes([("xmlns", ATOM)])));
     leaf(&mut emit, "id", &self_url);
     leaf(&mut emit, "title", title);
     leaf(&mut emit, "updated", &updated.to_string());
@@ -85,6 +85,36 @@ pub fn write_feed(base_url: &str, title: &str, alerts: &[FeedAlert], now_millis:
     bytes.push(b'\n');
     String::from_utf8(bytes).unwrap_or_default()
 }
+
+/// The CAP documents an Atom feed links to: each entry's `link` with type
+/// `application/cap+xml`, or else its first link ending in `.xml`.
+pub fn cap_links(feed: &str) -> Result<Vec<String>, String> {
+    let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    let document = roxmltree::Document::parse_with_options(feed, options).map_err(|e| format!("not well-formed XML: {e}"))?;
+    let root = document.root_element();
+    if root.tag_name().name() != "feed" || root.tag_name().namespace() != Some(ATOM) {
+        return Err("the root element is not an Atom <feed>".into());
+    }
+    let links = root
+        .children()
+        .filter(|entry| entry.has_tag_name((ATOM, "entry")))
+        .filter_map(|entry| {
+            let hrefs: Vec<(Option<&str>, &str)> = entry
+                .children()
+                .filter(|link| link.has_tag_name((ATOM, "link")))
+                .filter_map(|link| link.attribute("href").map(|href| (link.attribute("type"), href)))
+                .collect();
+            hrefs
+                .iter()
+                .find(|(kind, _)| *kind == Some("application/cap+xml"))
+                .or_else(|| hrefs.iter().find(|(_, href)| href.ends_with(".xml")))
+                .map(|(_, href)| (*href).to_owned())
+        })
+        .collect();
+    Ok(links)
+}
+
+const ATOM: &str = "http://www.w3.org/2005/Atom";
 
 fn leaf(emit: &mut impl FnMut(Event<'_>), name: &str, text: &str) {
     emit(Event::Start(BytesStart::new(name)));
@@ -132,5 +162,10 @@ mod tests {
         }
         assert!(feed.contains("<title>Cancelled: Headline recent-cancel &amp; more</title>"));
         assert!(feed.contains("type=\"application/cap+xml\""));
+        let links = cap_links(&feed).expect("our own feed reads back");
+        assert_eq!(links.len(), 3);
+        assert!(links.contains(&"https://w.example/cap/alerts/live.xml".to_owned()));
+        assert!(cap_links("<rss/>").is_err());
+        assert!(cap_links("<feed").is_err());
     }
 }

@@ -9,6 +9,7 @@
 //! - [`atom`]: the public feed of current alerts.
 //! - [`threat`]: threat assessments, the analyst's input to a warning.
 //! - [`delivery`]: delivery states, idempotency keys and the retry schedule.
+//! - [`recipients`]: recipient registrations and their CSV and GeoJSON import formats.
 //!
 //! Architecture invariant: no I/O. Time, randomness and data come in as arguments, so every
 //! rule here is testable with fixed inputs.
@@ -18,4 +19,5 @@ pub mod cap;
 pub mod delivery;
 pub mod geo;
 pub mod index;
+pub mod recipients;
 pub mod threat;
