@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tearline_domain::Role;
 use tearline_server::accounts::{create_user, NewUserRequest};
+use tearline_server::warn::WarnSettings;
 use tearline_server::{demo, open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::Store;
 
@@ -65,6 +66,36 @@ struct ServeArgs {
     /// Mark session cookies `Secure`: set this when a TLS proxy is in front.
     #[arg(long, env = "TEARLINE_BEHIND_TLS")]
     behind_tls: bool,
+    #[command(flatten)]
+    warn: WarnOptions,
+}
+
+/// How warnings leave the server and where the public finds them.
+#[derive(Args)]
+struct WarnOptions {
+    /// The public origin of this server, used in the CAP feed and acknowledgement links
+    /// [default: http://LISTEN-ADDRESS]
+    #[arg(long, env = "TEARLINE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// CAP `sender`, a globally unique name of this alerting authority [default: tearline@HOST]
+    #[arg(long, env = "TEARLINE_CAP_SENDER")]
+    cap_sender: Option<String>,
+    /// The SMS gateway's webhook; SMS deliveries are posted there as JSON
+    #[arg(long, env = "TEARLINE_SMS_GATEWAY_URL")]
+    sms_gateway_url: Option<String>,
+    /// The email gateway's webhook; email deliveries are posted there as JSON
+    #[arg(long, env = "TEARLINE_EMAIL_GATEWAY_URL")]
+    email_gateway_url: Option<String>,
+    /// Deliveries in flight at once
+    #[arg(long, env = "TEARLINE_DELIVERY_CONCURRENCY", default_value_t = 64)]
+    delivery_concurrency: usize,
+    /// Map tiles as a URL template (https://.../{z}/{x}/{y}.png); without it maps show the
+    /// bundled country outlines and need no network
+    #[arg(long, env = "TEARLINE_MAP_TILES_URL")]
+    map_tiles_url: Option<String>,
+    /// How many recipients the demo registers around its fictional town
+    #[arg(long, env = "TEARLINE_DEMO_RECIPIENTS", default_value_t = 3000)]
+    demo_recipients: usize,
 }
 
 #[derive(Subcommand)]
@@ -183,13 +214,49 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let address = listener.local_addr()?;
     let users = store.users().await?;
     let log = open_audit_log(&store, &settings.audit_key_file).await?;
-    let server_settings =
-        ServerSettings { behind_tls: args.behind_tls || settings.behind_tls, ..ServerSettings::default() };
+    let public_url = args
+        .warn
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let host =
+        public_url.split("://").nth(1).and_then(|rest| rest.split([':', '/']).next()).unwrap_or("localhost");
+    let warn = WarnSettings {
+        sender: args.warn.cap_sender.clone().unwrap_or_else(|| format!("tearline@{host}")),
+        public_url,
+        sms_gateway_url: args.warn.sms_gateway_url.clone(),
+        email_gateway_url: args.warn.email_gateway_url.clone(),
+        concurrency: args.warn.delivery_concurrency.max(1),
+        ..WarnSettings::default()
+    };
+    let server_settings = ServerSettings {
+        behind_tls: args.behind_tls || settings.behind_tls,
+        map_tiles_url: args.warn.map_tiles_url.clone(),
+        demo_receiver: seeded,
+        warn,
+        ..ServerSettings::default()
+    };
     let state = AppState::new(store.clone(), log, keys, clock, server_settings);
+    state.warn.targeting.refresh(&state.store).await.context("loading the recipient index")?;
+    tokio::spawn(tearline_server::warn::dispatch::run(state.clone()));
+    tokio::spawn(tearline_server::warn::partners::run_poller(state.clone()));
+    let app = tearline_server::router(state.clone());
+    let server =
+        tokio::spawn(
+            async move { axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await },
+        );
+    if seeded {
+        demo::seed_early_warning(&state, args.warn.demo_recipients)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    }
     println!("Tearline is running at http://{address}/");
     println!("  database: {}", settings.redacted_database_url());
     println!("  vault key file: {}", settings.key_file.display());
     println!("  audit log verifier key: {}", state.log.verifier_key());
+    println!("  public CAP feed: {}/cap/feed.atom", state.settings.warn.public_url);
     if seeded {
         println!("Demo unit \"{}\" (fictional). Log in as:", demo::DEMO_UNIT);
         for (role, username, _, password) in demo::DEMO_USERS {
@@ -203,8 +270,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     println!("Press Ctrl-C to stop.");
-    let app = tearline_server::router(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving")?;
+    server.await.context("the server task")?.context("serving")?;
     store.close().await;
     Ok(())
 }

@@ -103,7 +103,9 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
         (Role::Administrator, Action::ManageUsers | Action::RotateVaultKey) => true,
 
         // Analysts assess threats from sanitised intelligence; they do not issue warnings.
-        (Role::Analyst, Action::ReadThreats { unit_id } | Action::AssessThreat { unit_id }) => in_unit(unit_id),
+        (Role::Analyst, Action::ReadThreats { unit_id } | Action::AssessThreat { unit_id }) => {
+            in_unit(unit_id)
+        }
 
         (
             Role::WarningOfficer,
@@ -114,7 +116,9 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
         ) => in_unit(unit_id),
         (Role::WarningOfficer, Action::ManageRecipients | Action::ImportPartnerAlerts) => true,
 
-        (Role::Inspector, Action::ReadThreats { unit_id } | Action::ReadWarnings { unit_id }) => in_unit(unit_id),
+        (Role::Inspector, Action::ReadThreats { unit_id } | Action::ReadWarnings { unit_id }) => {
+            in_unit(unit_id)
+        }
 
         _ => false,
     };
@@ -183,7 +187,11 @@ mod tests {
             assert_eq!(authorize(&a, Action::DraftWarning { unit_id: UNIT }).is_ok(), officer, "{role}");
             assert_eq!(authorize(&a, Action::ApproveWarning { unit_id: UNIT }).is_ok(), officer, "{role}");
             assert_eq!(authorize(&a, Action::ManageRecipients).is_ok(), officer, "{role}");
-            assert_eq!(authorize(&a, Action::AssessThreat { unit_id: UNIT }).is_ok(), role == Role::Analyst, "{role}");
+            assert_eq!(
+                authorize(&a, Action::AssessThreat { unit_id: UNIT }).is_ok(),
+                role == Role::Analyst,
+                "{role}"
+            );
             let reads_threats = matches!(role, Role::Analyst | Role::WarningOfficer | Role::Inspector);
             assert_eq!(authorize(&a, Action::ReadThreats { unit_id: UNIT }).is_ok(), reads_threats, "{role}");
             assert_eq!(authorize(&a, Action::ReadThreats { unit_id: OTHER_UNIT }), Err(Denied), "{role}");

@@ -9,9 +9,10 @@ use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
 use crate::accounts::{create_user, NewUserRequest};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::sources::{register_sealed, SourceDraft};
-use crate::state::VaultKeys;
+use crate::state::{AppState, VaultKeys};
 
 pub const DEMO_UNIT: &str = "Harbour District Unit";
 
@@ -123,4 +124,151 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
         register_sealed(store, keys.as_ref(), draft, &identity, now).await?;
     }
     Ok(true)
+}
+
+/// Where the fictional town of Eastmarsh is: the demo's recipients, threat and warning.
+const TOWN: (f64, f64) = (52.955, 1.215);
+
+/// Seeds the early-warning demo once: a few thousand recipients around Eastmarsh (reached
+/// through this server's own demo receiver), a threat assessment, and one issued warning
+/// with status Exercise, so the map, the feed and deliveries show something at once.
+pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<bool, ApiError> {
+    use tearline_warn::cap::{
+        CapArea, CapTime, Category, Certainty, Info, ResponseType, Severity, Status, Urgency,
+    };
+    use tearline_warn::delivery::{Channel, RecipientKind};
+    use tearline_warn::geo::{Area, LatLon, Polygon};
+    use tearline_warn::recipients::Registration;
+    use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
+
+    if state.store.recipient_count().await? > 0 {
+        return Ok(false);
+    }
+    let user = |name: &str| {
+        let store = state.store.clone();
+        let name = name.to_owned();
+        async move {
+            store.user_by_username(&name).await?.ok_or(tearline_store::StoreError::NotFound("demo user"))
+        }
+    };
+    let analyst = Caller::acting_as(user("anders").await?);
+    let officer = Caller::acting_as(user("wren").await?);
+
+    // A deterministic scatter, denser in the old town, so every run looks the same.
+    let mut seed: u64 = 0x7ea1_14e5;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let kinds = [
+        RecipientKind::Person,
+        RecipientKind::Person,
+        RecipientKind::Person,
+        RecipientKind::School,
+        RecipientKind::Siren,
+    ];
+    let registrations: Vec<Registration> = (0..recipients)
+        .map(|i| {
+            let spread = if i % 3 == 0 { 0.008 } else { 0.03 };
+            let lat = TOWN.0 + (next() - 0.5) * spread * 1.2;
+            let lon = TOWN.1 + (next() - 0.5) * spread * 2.0;
+            Registration {
+                external_id: Some(format!("demo-{i}")),
+                name: format!("Eastmarsh resident {i}"),
+                kind: kinds[i % kinds.len()],
+                channel: Channel::Webhook,
+                address: format!("{}/demo/receiver/{i}", state.settings.warn.public_url),
+                position: LatLon { lat, lon },
+            }
+        })
+        .collect();
+    crate::warn::service::register_recipients(state, &officer, &registrations, Vec::new()).await?;
+
+    let old_town = Polygon::parse_cap(
+        "52.9585,1.2050 52.9585,1.2250 52.9505,1.2290 52.9480,1.2120 52.9530,1.2030 52.9585,1.2050",
+    )
+    .map_err(|e| ApiError::internal("demo", &e))?;
+    let area = Area {
+        description: "Eastmarsh old town and quay".into(),
+        polygons: vec![old_town],
+        circles: Vec::new(),
+    };
+    let now = state.now();
+    let threat = ThreatAssessment {
+        title: "Device reported near the quay market".into(),
+        description: "Graded intelligence indicates a device may be placed near the Saturday quay market."
+            .into(),
+        threat_type: "explosive device".into(),
+        area: area.clone(),
+        window_start: now,
+        window_end: now.plus_millis(48 * 3_600_000),
+        likelihood: Likelihood::RealisticPossibility,
+        impact: Impact::Severe,
+        status: ThreatStatus::Active,
+    };
+    let threat = crate::warn::service::create_threat(state, &analyst, &threat).await?;
+    let expires = Some(CapTime::utc(now.0 + 6 * 3_600_000));
+    let info = |language: &str, headline: &str, instruction: &str| Info {
+        language: language.into(),
+        categories: vec![Category::Security],
+        event: "Security threat".into(),
+        response_types: vec![ResponseType::Avoid],
+        urgency: Urgency::Expected,
+        severity: Severity::Severe,
+        certainty: Certainty::Possible,
+        audience: None,
+        event_codes: Vec::new(),
+        effective: None,
+        onset: None,
+        expires,
+        sender_name: Some("Eastmarsh early warning (exercise)".into()),
+        headline: Some(headline.into()),
+        description: Some("EXERCISE. A possible threat to the quay market has been assessed.".into()),
+        instruction: Some(instruction.into()),
+        web: None,
+        contact: None,
+        parameters: Vec::new(),
+        areas: vec![CapArea { area: area.clone(), geocodes: Vec::new(), altitude: None, ceiling: None }],
+    };
+    let request = crate::warn::service::DraftRequest {
+        threat_id: Some(threat.id),
+        status: Status::Exercise,
+        scope: tearline_warn::cap::Scope::Public,
+        restriction: None,
+        addresses: None,
+        note: Some("Exercise seeded by tearline serve --demo".into()),
+        incidents: None,
+        infos: vec![
+            info(
+                "en-GB",
+                "EXERCISE: avoid the quay market",
+                "Stay away from the old town and the quay until further notice.",
+            ),
+            info("ar", "تمرين: تجنبوا سوق الرصيف", "ابتعدوا عن البلدة القديمة والرصيف حتى إشعار آخر."),
+        ],
+    };
+    let draft = crate::warn::service::draft_alert(state, &officer, request).await?;
+    crate::warn::service::submit(state, &officer, draft.id).await?;
+    Ok(true)
+}
+
+/// Stands in for the recipients' phones and sirens in the demo: accepts every delivery and
+/// acknowledges some of them, as real recipients would, through the link each delivery carries.
+pub fn receiver_routes() -> axum::Router<AppState> {
+    async fn receive(
+        axum::extract::State(state): axum::extract::State<AppState>,
+        axum::extract::Path(n): axum::extract::Path<u64>,
+        headers: axum::http::HeaderMap,
+    ) -> axum::http::StatusCode {
+        let ack = headers.get("tearline-ack-url").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if let (Some(url), true) = (ack, n % 3 != 2) {
+            let status = if n % 3 == 0 { "safe" } else { "received" };
+            let http = state.warn.http.clone();
+            tokio::spawn(async move {
+                let _ = http.post(format!("{url}?status={status}")).send().await;
+            });
+        }
+        axum::http::StatusCode::NO_CONTENT
+    }
+    axum::Router::new().route("/demo/receiver/{n}", axum::routing::post(receive))
 }

@@ -16,8 +16,9 @@ pub mod error;
 pub mod sources;
 pub mod state;
 pub mod ui;
+pub mod warn;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,21 +28,40 @@ pub use state::{
     open_audit_log, system_clock, AppState, Clock, Inner, ServerSettings, StartupError, VaultKeys,
 };
 
-/// Strict by default: nothing but our own stylesheet loads, nothing frames us, and no page
-/// is cached, since most pages show something sensitive.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Strict by default: only our own scripts, styles and data load (plus the map tile server,
+/// when one is configured), nothing frames us, and no page is cached, since most pages show
+/// something sensitive.
+fn content_security_policy(settings: &ServerSettings) -> HeaderValue {
+    let tiles =
+        settings.map_tiles_url.as_deref().and_then(origin_of).map(|o| format!(" {o}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:{tiles}; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+}
 
-async fn security_headers(request: Request, next: Next) -> Response {
-    let is_asset = request.uri().path().starts_with("/assets/");
+/// `https://tiles.example.org/{z}/{x}/{y}.png` → `https://tiles.example.org`.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    let clean = host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '{' | '}'));
+    (matches!(scheme, "http" | "https") && clean && !host.is_empty()).then(|| format!("{scheme}://{host}"))
+}
+
+async fn security_headers(State(policy): State<HeaderValue>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let public =
+        path.starts_with("/assets/") || path.starts_with("/cap/feed") || path.starts_with("/cap/alerts/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    let cache = if is_asset { "public, max-age=3600" } else { "no-store" };
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    // Public documents set their own caching; everything else is never stored.
+    if !public {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 
@@ -51,9 +71,14 @@ async fn not_found() -> impl IntoResponse {
 
 /// The whole application: API, UI, and the headers every response carries.
 pub fn router(state: AppState) -> Router {
+    let policy = content_security_policy(&state.settings);
     api::routes()
         .merge(ui::routes())
+        .merge(warn::api::routes())
+        .merge(warn::ui::routes())
+        .merge(warn::public::routes())
+        .merge(if state.settings.demo_receiver { demo::receiver_routes() } else { Router::new() })
         .fallback(not_found)
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(policy, security_headers))
         .with_state(state)
 }

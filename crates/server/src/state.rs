@@ -28,6 +28,12 @@ pub struct ServerSettings {
     pub session_lifetime_millis: i64,
     pub lock_after_failures: i64,
     pub lockout_millis: i64,
+    /// A tile URL template (`https://…/{z}/{x}/{y}.png`) for maps; without one, maps show the
+    /// bundled country outlines and work offline.
+    pub map_tiles_url: Option<String>,
+    /// Mounts the demo's stand-in receiver (`/demo/receiver/{n}`); only `serve --demo` sets it.
+    pub demo_receiver: bool,
+    pub warn: crate::warn::WarnSettings,
 }
 
 impl Default for ServerSettings {
@@ -37,6 +43,9 @@ impl Default for ServerSettings {
             session_lifetime_millis: 12 * 3600 * 1000,
             lock_after_failures: 5,
             lockout_millis: 15 * 60 * 1000,
+            map_tiles_url: None,
+            demo_receiver: false,
+            warn: crate::warn::WarnSettings::default(),
         }
     }
 }
@@ -136,6 +145,7 @@ pub struct Inner {
     pub keys: VaultKeys,
     pub clock: Clock,
     pub settings: ServerSettings,
+    pub warn: crate::warn::WarnRuntime,
 }
 
 /// Shared state handed to every handler.
@@ -157,7 +167,15 @@ impl AppState {
         clock: Clock,
         settings: ServerSettings,
     ) -> AppState {
-        AppState(Arc::new(Inner { audit: Arc::new(log.clone()), store, log, keys, clock, settings }))
+        AppState(Arc::new(Inner {
+            audit: Arc::new(log.clone()),
+            store,
+            log,
+            keys,
+            clock,
+            settings,
+            warn: crate::warn::WarnRuntime::default(),
+        }))
     }
 
     pub fn now(&self) -> Timestamp {

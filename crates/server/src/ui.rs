@@ -26,6 +26,10 @@ use crate::state::AppState;
 const PRELOGIN_COOKIE: &str = "tearline_prelogin";
 const STYLESHEET: &str = include_str!("../assets/tearline.css");
 const FAVICON: &str = include_str!("../assets/favicon.svg");
+const WARN_MAP_SCRIPT: &str = include_str!("../assets/warn-map.js");
+const LEAFLET_SCRIPT: &str = include_str!("../assets/vendor/leaflet.js");
+const LEAFLET_STYLESHEET: &str = include_str!("../assets/vendor/leaflet.css");
+const COUNTRY_OUTLINES: &str = include_str!("../assets/vendor/countries-110m.geojson");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -41,25 +45,35 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(audit_page))
         .route("/assets/tearline.css", get(|| asset("text/css; charset=utf-8", STYLESHEET)))
         .route("/assets/favicon.svg", get(|| asset("image/svg+xml", FAVICON)))
+        .route("/assets/warn-map.js", get(|| asset("text/javascript; charset=utf-8", WARN_MAP_SCRIPT)))
+        .route("/assets/vendor/leaflet.js", get(|| asset("text/javascript; charset=utf-8", LEAFLET_SCRIPT)))
+        .route("/assets/vendor/leaflet.css", get(|| asset("text/css; charset=utf-8", LEAFLET_STYLESHEET)))
+        .route(
+            "/assets/vendor/countries-110m.geojson",
+            get(|| asset("application/geo+json", COUNTRY_OUTLINES)),
+        )
         .route("/favicon.ico", get(|| async { Redirect::permanent("/assets/favicon.svg") }))
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type)], body)
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body)
 }
 
 /// What the header shows: who is logged in and the sections their role opens.
 pub struct Nav {
-    username: String,
-    role_title: &'static str,
-    csrf: String,
-    sources: bool,
-    users: bool,
-    audit: bool,
+    pub(crate) username: String,
+    pub(crate) role_title: &'static str,
+    pub(crate) csrf: String,
+    pub(crate) sources: bool,
+    pub(crate) users: bool,
+    pub(crate) audit: bool,
+    pub(crate) warnings: bool,
+    pub(crate) threats: bool,
+    pub(crate) recipients: bool,
 }
 
 impl Nav {
-    fn of(caller: &Caller) -> Nav {
+    pub fn of(caller: &Caller) -> Nav {
         let may = |action| authorize(&caller.actor, action).is_ok();
         Nav {
             username: caller.user.username.clone(),
@@ -68,6 +82,9 @@ impl Nav {
             sources: may(Action::ListSources),
             users: may(Action::ManageUsers),
             audit: may(Action::ReadAuditTrail),
+            warnings: may(Action::ReadWarnings { unit_id: caller.actor.unit_id }),
+            threats: may(Action::ReadThreats { unit_id: caller.actor.unit_id }),
+            recipients: may(Action::ManageRecipients),
         }
     }
 }
@@ -96,16 +113,16 @@ impl IntoResponse for UiError {
     }
 }
 
-type Page = Result<Response, UiError>;
+pub type Page = Result<Response, UiError>;
 
-fn render(template: &impl Template) -> Response {
+pub fn render(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => Html(html).into_response(),
         Err(error) => ApiError::internal("template", &error).into_response(),
     }
 }
 
-fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, UiError> {
+pub fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, UiError> {
     caller.map_err(UiError)
 }
 
@@ -229,6 +246,15 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
     }
     if nav.audit {
         links.push(("/audit", "Audit log"));
+    }
+    if nav.threats {
+        links.push(("/threats", "Threat assessments"));
+    }
+    if nav.warnings {
+        links.push(("/warnings", "Warnings"));
+    }
+    if nav.recipients {
+        links.push(("/recipients", "Recipients"));
     }
     let unit_name = state
         .store

@@ -17,7 +17,7 @@ use tearline_warn::threat::ThreatAssessment;
 
 use crate::{conflict_as, Backend, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Threat {
     pub id: i64,
     pub unit_id: UnitId,
@@ -581,16 +581,19 @@ impl Store {
         write.commit().await
     }
 
-    /// Positions changed after `revision`, oldest first, at most `limit`.
+    /// Recipients changed after the mark `(revision, id)`, in mark order, at most `limit`:
+    /// pass the last change's mark to read on.
     pub async fn recipient_changes_since(
         &self,
-        revision: i64,
+        after: (i64, i64),
         limit: i64,
     ) -> Result<Vec<RecipientChange>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, lat, lon, active, revision FROM recipients WHERE revision > $1 ORDER BY revision, id LIMIT $2",
+            "SELECT id, lat, lon, active, revision FROM recipients
+             WHERE revision > $1 OR (revision = $1 AND id > $2) ORDER BY revision, id LIMIT $3",
         )
-        .bind(revision)
+        .bind(after.0)
+        .bind(after.1)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

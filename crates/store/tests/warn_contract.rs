@@ -181,9 +181,11 @@ async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
 
 async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: Store) {
     let ids = recipients(&store, 3).await;
-    let changes = store.recipient_changes_since(0, 100).await.unwrap();
+    let changes = store.recipient_changes_since((0, 0), 100).await.unwrap();
     assert_eq!(changes.len(), 3);
     let revision = changes[0].revision;
+    let paged = store.recipient_changes_since((revision, ids[0]), 1).await.unwrap();
+    assert_eq!(paged.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ids[1]], "pages within one revision");
     let moved = Registration {
         external_id: Some("r1".into()),
         name: "Moved".into(),
@@ -194,7 +196,7 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
     };
     assert_eq!(store.upsert_recipients(&[moved], T0).await.unwrap(), vec![ids[1]]);
     store.deactivate_recipient(ids[2]).await.unwrap();
-    let later = store.recipient_changes_since(revision, 100).await.unwrap();
+    let later = store.recipient_changes_since((revision, i64::MAX), 100).await.unwrap();
     assert_eq!(
         later.iter().map(|c| (c.id, c.active)).collect::<Vec<_>>(),
         vec![(ids[1], true), (ids[2], false)]

@@ -90,7 +90,8 @@ pub fn write_feed(base_url: &str, title: &str, alerts: &[FeedAlert], now_millis:
 /// `application/cap+xml`, or else its first link ending in `.xml`.
 pub fn cap_links(feed: &str) -> Result<Vec<String>, String> {
     let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
-    let document = roxmltree::Document::parse_with_options(feed, options).map_err(|e| format!("not well-formed XML: {e}"))?;
+    let document = roxmltree::Document::parse_with_options(feed, options)
+        .map_err(|e| format!("not well-formed XML: {e}"))?;
     let root = document.root_element();
     if root.tag_name().name() != "feed" || root.tag_name().namespace() != Some(ATOM) {
         return Err("the root element is not an Atom <feed>".into());

@@ -40,22 +40,24 @@ pub enum ImportError {
     GeoJson(String),
 }
 
+/// A recipient's fields as any format names them, before they are checked.
 #[derive(Debug, Default, Deserialize)]
-struct Fields {
+pub struct RecipientFields {
     #[serde(default)]
-    external_id: Option<String>,
+    pub external_id: Option<String>,
     #[serde(default)]
-    name: String,
+    pub name: String,
     #[serde(default)]
-    kind: String,
+    pub kind: String,
     #[serde(default)]
-    channel: String,
+    pub channel: String,
     #[serde(default)]
-    address: String,
+    pub address: String,
 }
 
-impl Fields {
-    fn into_registration(self, lat: f64, lon: f64) -> Result<Registration, String> {
+impl RecipientFields {
+    /// Checks every field; the error names the first that is wrong.
+    pub fn into_registration(self, lat: f64, lon: f64) -> Result<Registration, String> {
         let name = self.name.trim();
         if name.is_empty() || name.len() > 200 {
             return Err("name must be 1 to 200 characters".into());
@@ -69,7 +71,14 @@ impl Fields {
         channel.check_address(address)?;
         let position = LatLon::new(lat, lon).map_err(|e| e.to_string())?;
         let external_id = self.external_id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
-        Ok(Registration { external_id, name: name.to_owned(), kind, channel, address: address.to_owned(), position })
+        Ok(Registration {
+            external_id,
+            name: name.to_owned(),
+            kind,
+            channel,
+            address: address.to_owned(),
+            position,
+        })
     }
 }
 
@@ -81,7 +90,10 @@ pub fn read_csv(bytes: &[u8]) -> Result<(Vec<Registration>, Vec<RowError>), Impo
     let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
     let missing: Vec<&str> = REQUIRED.into_iter().filter(|name| column(name).is_none()).collect();
     if !missing.is_empty() {
-        return Err(ImportError::Header { missing: missing.join(", "), found: headers.iter().collect::<Vec<_>>().join(", ") });
+        return Err(ImportError::Header {
+            missing: missing.join(", "),
+            found: headers.iter().collect::<Vec<_>>().join(", "),
+        });
     }
     let [name, kind, channel, address, lat, lon] = REQUIRED.map(|n| column(n).unwrap_or_default());
     let external_id = column("external_id");
@@ -92,9 +104,13 @@ pub fn read_csv(bytes: &[u8]) -> Result<(Vec<Registration>, Vec<RowError>), Impo
         let parsed = record.map_err(|e| format!("unreadable: {e}")).and_then(|record| {
             let get = |at: usize| record.get(at).unwrap_or("").to_owned();
             let number = |at: usize, what: &str| {
-                get(at).parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("{what} {:?} is not a number", get(at)))
+                get(at)
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| format!("{what} {:?} is not a number", get(at)))
             };
-            let fields = Fields {
+            let fields = RecipientFields {
                 external_id: external_id.map(get),
                 name: get(name),
                 kind: get(kind),
@@ -124,7 +140,7 @@ struct Feature {
     id: Option<serde_json::Value>,
     geometry: Geometry,
     #[serde(default)]
-    properties: Option<Fields>,
+    properties: Option<RecipientFields>,
 }
 
 #[derive(Deserialize)]
@@ -145,16 +161,22 @@ pub fn read_geojson(bytes: &[u8]) -> Result<(Vec<Registration>, Vec<RowError>), 
     let mut bad = Vec::new();
     for (i, value) in collection.features.into_iter().enumerate() {
         let row = i + 1;
-        let parsed = serde_json::from_value::<Feature>(value).map_err(|e| format!("not a feature: {e}")).and_then(|feature| {
-            if feature.geometry.kind != "Point" || feature.geometry.coordinates.len() < 2 {
-                return Err(format!("geometry must be a Point with [longitude, latitude], found {}", feature.geometry.kind));
-            }
-            let mut fields = feature.properties.unwrap_or_default();
-            if fields.external_id.is_none() {
-                fields.external_id = feature.id.map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_owned));
-            }
-            fields.into_registration(feature.geometry.coordinates[1], feature.geometry.coordinates[0])
-        });
+        let parsed = serde_json::from_value::<Feature>(value)
+            .map_err(|e| format!("not a feature: {e}"))
+            .and_then(|feature| {
+                if feature.geometry.kind != "Point" || feature.geometry.coordinates.len() < 2 {
+                    return Err(format!(
+                        "geometry must be a Point with [longitude, latitude], found {}",
+                        feature.geometry.kind
+                    ));
+                }
+                let mut fields = feature.properties.unwrap_or_default();
+                if fields.external_id.is_none() {
+                    fields.external_id =
+                        feature.id.map(|id| id.as_str().map_or_else(|| id.to_string(), str::to_owned));
+                }
+                fields.into_registration(feature.geometry.coordinates[1], feature.geometry.coordinates[0])
+            });
         match parsed {
             Ok(registration) => good.push(registration),
             Err(reason) => bad.push(RowError { row, reason }),

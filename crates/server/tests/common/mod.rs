@@ -84,6 +84,7 @@ pub async fn harness_on(backend: Backend) -> Harness {
         keys,
         clock: Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),
         settings: ServerSettings::default(),
+        warn: Default::default(),
     }));
     let harness =
         Harness { app: tearline_server::router(state.clone()), state, audit, now, key_file, database, dir };

@@ -63,7 +63,7 @@ CREATE TABLE recipients (
     external_id TEXT UNIQUE,
     created_at  BIGINT NOT NULL
 );
-CREATE INDEX recipients_by_revision ON recipients(revision);
+CREATE INDEX recipients_by_revision ON recipients(revision, id);
 
 CREATE TABLE warn_counters (
     name   TEXT PRIMARY KEY,

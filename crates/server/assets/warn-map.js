@@ -1,0 +1,169 @@
+// Tearline's maps and live counts. Progressive enhancement only: every decision is the
+// server's; this script draws areas, lets a warning officer draw one, previews who is
+// inside it, and keeps delivery counts current. Served from our own origin under a strict
+// Content-Security-Policy (no inline script).
+"use strict";
+
+(function () {
+  const csrf = () => (document.querySelector('input[name="csrf"]') || {}).value || "";
+
+  const postJson = (url, body) =>
+    fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify(body),
+    }).then((r) => r.json().then((json) => ({ ok: r.ok, json })));
+
+  const toLatLngs = (polygon) => polygon.map((p) => [p.lat, p.lon]);
+  const capPoint = (ll) => `${ll.lat.toFixed(5)},${ll.lng.toFixed(5)}`;
+
+  function basemap(map, tiles) {
+    if (tiles) {
+      L.tileLayer(tiles, { maxZoom: 19, attribution: "Map tiles as configured" }).addTo(map);
+    }
+    // Country outlines (Natural Earth 1:110m) work with no network at all.
+    fetch("/assets/vendor/countries-110m.geojson")
+      .then((r) => r.json())
+      .then((world) => {
+        const outlines = L.geoJSON(world, {
+          interactive: false,
+          style: { color: "#7a8793", weight: 1, fillColor: "#e9edf0", fillOpacity: tiles ? 0 : 1 },
+        }).addTo(map);
+        outlines.bringToBack();
+      })
+      .catch(() => {});
+  }
+
+  function drawAreas(map, entries) {
+    const group = L.featureGroup().addTo(map);
+    for (const entry of entries) {
+      const area = entry.area;
+      const style = { color: entry.label.startsWith("Threat") ? "#b26b00" : "#b3261e", weight: 2, fillOpacity: 0.15 };
+      for (const polygon of area.polygons || []) {
+        L.polygon(toLatLngs(polygon), style).bindTooltip(entry.label).addTo(group);
+      }
+      for (const circle of area.circles || []) {
+        L.circle([circle.centre.lat, circle.centre.lon], { ...style, radius: circle.radius_km * 1000 })
+          .bindTooltip(entry.label)
+          .addTo(group);
+      }
+    }
+    return group;
+  }
+
+  function previewer(map, element) {
+    const url = element.dataset.preview;
+    const counter = document.querySelector("[data-preview-count]");
+    const dots = L.layerGroup().addTo(map);
+    return (areas) => {
+      if (!url) return;
+      postJson(url, { areas }).then(({ ok, json }) => {
+        dots.clearLayers();
+        if (!ok) {
+          if (counter) counter.textContent = json.message || "The area cannot be previewed.";
+          return;
+        }
+        for (const p of json.sample) {
+          L.circleMarker([p.lat, p.lon], { radius: 2, color: "#1f5fa8", weight: 1, fillOpacity: 0.8 }).addTo(dots);
+        }
+        if (counter) counter.textContent = `${json.count} registered recipients inside this area`;
+        counter && (counter.dataset.count = String(json.count));
+      });
+    };
+  }
+
+  function drawing(map, element, preview) {
+    const field = document.querySelector("[data-polygon-field]");
+    let points = [];
+    let outline = L.polyline([], { color: "#b3261e" }).addTo(map);
+    let closed = null;
+    map.on("click", (event) => {
+      if (closed) return;
+      points.push(event.latlng);
+      outline.setLatLngs(points);
+    });
+    const close = document.querySelector("[data-map-close]");
+    const clear = document.querySelector("[data-map-clear]");
+    close &&
+      close.addEventListener("click", () => {
+        if (points.length < 3 || closed) return;
+        closed = L.polygon(points, { color: "#b3261e", fillOpacity: 0.2 }).addTo(map);
+        outline.setLatLngs([]);
+        const ring = [...points, points[0]];
+        if (field) field.value = ring.map(capPoint).join(" ");
+        preview([{ description: "drawn", polygons: [ring.map((ll) => ({ lat: ll.lat, lon: ll.lng }))], circles: [] }]);
+      });
+    clear &&
+      clear.addEventListener("click", () => {
+        points = [];
+        outline.setLatLngs([]);
+        if (closed) map.removeLayer(closed);
+        closed = null;
+        if (field) field.value = "";
+      });
+  }
+
+  function setUpMap(element) {
+    const entries = JSON.parse(element.dataset.areas || "[]");
+    const map = L.map(element, { worldCopyJump: true }).setView([33.5, 36.3], 11);
+    element.leaflet = map;
+    basemap(map, element.dataset.tiles);
+    const group = drawAreas(map, entries);
+    if (entries.length > 0 && group.getBounds().isValid()) {
+      map.fitBounds(group.getBounds(), { padding: [20, 20], maxZoom: 15 });
+    }
+    const preview = previewer(map, element);
+    if (element.dataset.draw) drawing(map, element, preview);
+    if (element.hasAttribute("data-preview-existing") && entries.length > 0) {
+      preview(entries.map((e) => e.area));
+    }
+  }
+
+  function followDeliveries(section) {
+    const url = section.dataset.deliveries;
+    const refresh = () =>
+      fetch(url, { credentials: "same-origin" })
+        .then((r) => r.json())
+        .then((json) => {
+          const counts = { ...json.counts, total: json.total };
+          for (const [name, value] of Object.entries(counts)) {
+            const cell = section.querySelector(`[data-count="${name}"]`);
+            if (cell) cell.textContent = String(value);
+          }
+        })
+        .catch(() => {});
+    refresh();
+    setInterval(refresh, 1000);
+  }
+
+  function importForm(form) {
+    const report = document.querySelector("[data-import-report]");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const file = form.querySelector('input[type="file"]').files[0];
+      if (!file) return;
+      const type = /\.csv$/i.test(file.name) ? "text/csv" : "application/geo+json";
+      report.hidden = false;
+      report.textContent = "Importing…";
+      fetch(form.dataset.import, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": type, "X-CSRF-Token": form.dataset.csrf },
+        body: file,
+      })
+        .then((r) => r.json())
+        .then((json) => {
+          const errors = (json.errors || []).map((e) => `row ${e.row}: ${e.reason}`);
+          report.textContent = json.message || [`${json.imported} recipients registered.`, ...errors].join("\n");
+        })
+        .catch(() => (report.textContent = "The import did not complete. Rows already registered stay registered; importing the file again updates them by external_id."));
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if (window.L) document.querySelectorAll("[data-map]").forEach(setUpMap);
+    document.querySelectorAll("[data-deliveries]").forEach(followDeliveries);
+    document.querySelectorAll("form[data-import]").forEach(importForm);
+  });
+})();

@@ -1,0 +1,347 @@
+//! Early warning's JSON endpoints under `/api/v1/`, documented in `openapi.json`.
+
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tearline_warn::geo::Area;
+use tearline_warn::recipients::{read_csv, read_geojson, RecipientFields, RowError};
+use tearline_warn::threat::ThreatAssessment;
+
+use super::partners;
+use super::service::{self, DraftRequest, VersionView};
+use crate::api::{ApiJson, IdPath};
+use crate::audit::require;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The largest recipient file accepted in one request.
+const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/threats", get(list_threats).post(create_threat))
+        .route("/api/v1/threats/{id}", get(read_threat).put(update_threat))
+        .route("/api/v1/warnings", get(list_warnings).post(draft_warning))
+        .route("/api/v1/warnings/{id}", get(warning_history))
+        .route("/api/v1/warnings/{id}/updates", post(draft_update))
+        .route("/api/v1/warnings/{id}/cancellation", post(draft_cancel))
+        .route("/api/v1/warning-versions/{id}", get(read_version).put(edit_version))
+        .route("/api/v1/warning-versions/{id}/submit", post(submit))
+        .route("/api/v1/warning-versions/{id}/approve", post(approve))
+        .route("/api/v1/warning-versions/{id}/discard", post(discard))
+        .route("/api/v1/warning-versions/{id}/deliveries", get(deliveries))
+        .route("/api/v1/targeting/preview", post(preview))
+        .route("/api/v1/recipients", get(list_recipients).post(register_recipients))
+        .route(
+            "/api/v1/recipients/import",
+            post(import_recipients).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
+        .route("/api/v1/recipients/{id}/retire", post(retire_recipient))
+        .route("/api/v1/partner-alerts", get(list_partner_alerts).post(upload_partner_alert))
+        .route("/api/v1/partner-feeds", get(list_partner_feeds).post(add_partner_feed))
+        .route("/api/v1/units/{id}/warning-approval", axum::routing::put(set_warning_approval))
+}
+
+async fn list_threats(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(json!({"threats": service::threats(&state, &caller).await?})))
+}
+
+async fn read_threat(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(service::threat(&state, &caller, id).await?))
+}
+
+async fn create_threat(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(assessment): ApiJson<ThreatAssessment>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((StatusCode::CREATED, Json(service::create_threat(&state, &caller, &assessment).await?)))
+}
+
+async fn update_threat(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(assessment): ApiJson<ThreatAssessment>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(service::update_threat(&state, &caller, id, &assessment).await?))
+}
+
+fn views(versions: Vec<tearline_store::WarningVersion>) -> Vec<VersionView> {
+    versions.into_iter().map(VersionView::from).collect()
+}
+
+async fn list_warnings(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(json!({"warnings": views(service::warnings(&state, &caller).await?)})))
+}
+
+async fn warning_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(json!({"versions": views(service::history(&state, &caller, id).await?)})))
+}
+
+async fn draft_warning(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<DraftRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let version = service::draft_alert(&state, &caller, request).await?;
+    Ok((StatusCode::CREATED, Json(VersionView::from(version))))
+}
+
+async fn draft_update(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<DraftRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let version = service::draft_update(&state, &caller, id, request).await?;
+    Ok((StatusCode::CREATED, Json(VersionView::from(version))))
+}
+
+async fn draft_cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    let version = service::draft_cancel(&state, &caller, id).await?;
+    Ok((StatusCode::CREATED, Json(VersionView::from(version))))
+}
+
+async fn read_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(VersionView::from(service::version(&state, &caller, id).await?)))
+}
+
+async fn edit_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<DraftRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(VersionView::from(service::edit_draft(&state, &caller, id, request).await?)))
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(service::submit(&state, &caller, id).await?))
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(service::approve(&state, &caller, id).await?))
+}
+
+async fn discard(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    service::discard(&state, &caller, id).await?;
+    Ok(Json(json!({"state": "discarded"})))
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    let counts = service::deliveries(&state, &caller, id).await?;
+    Ok(Json(json!({"total": counts.total(), "counts": counts})))
+}
+
+#[derive(Deserialize)]
+struct PreviewRequest {
+    areas: Vec<Area>,
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<PreviewRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(service::preview(&state, &caller, &request.areas).await?))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+async fn list_recipients(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<impl IntoResponse, ApiError> {
+    let recipients = service::recipients(&state, &caller, page.after, page.limit).await?;
+    let total = state.store.recipient_count().await?;
+    let listed: Vec<serde_json::Value> = recipients
+        .iter()
+        .map(|r| {
+            json!({"id": r.id, "external_id": r.external_id, "name": r.name, "kind": r.kind, "channel": r.channel,
+                   "address": r.address, "lat": r.position.lat, "lon": r.position.lon, "active": r.active})
+        })
+        .collect();
+    Ok(Json(json!({"active_total": total, "recipients": listed})))
+}
+
+/// One recipient, registered as JSON (the same fields as a CSV row).
+#[derive(Deserialize)]
+struct RecipientRequest {
+    #[serde(flatten)]
+    fields: RecipientFields,
+    lat: f64,
+    lon: f64,
+}
+
+async fn register_recipients(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(requests): ApiJson<Vec<RecipientRequest>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut good = Vec::with_capacity(requests.len());
+    let mut errors = Vec::new();
+    for (i, request) in requests.into_iter().enumerate() {
+        match request.fields.into_registration(request.lat, request.lon) {
+            Ok(registration) => good.push(registration),
+            Err(reason) => errors.push(RowError { row: i + 1, reason }),
+        }
+    }
+    let report = service::register_recipients(&state, &caller, &good, errors).await?;
+    Ok((StatusCode::CREATED, Json(report)))
+}
+
+async fn import_recipients(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let parsed = if content_type.starts_with("text/csv") {
+        read_csv(&body)
+    } else if content_type.starts_with("application/geo+json") || content_type.starts_with("application/json")
+    {
+        read_geojson(&body)
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send recipients as text/csv or application/geo+json",
+        ));
+    };
+    let (good, errors) = parsed.map_err(|e| ApiError::bad_request("invalid_recipients", e.to_string()))?;
+    Ok(Json(service::register_recipients(&state, &caller, &good, errors).await?))
+}
+
+async fn retire_recipient(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    service::retire_recipient(&state, &caller, id).await?;
+    Ok(Json(json!({"retired": id})))
+}
+
+async fn list_partner_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let alerts = partners::alerts(&state, &caller).await?;
+    let listed: Vec<serde_json::Value> = alerts
+        .iter()
+        .map(|p| json!({"id": p.id, "origin": p.origin, "received_at": p.received_at, "alert": p.alert}))
+        .collect();
+    Ok(Json(json!({"partner_alerts": listed})))
+}
+
+async fn upload_partner_alert(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: String,
+) -> Result<impl IntoResponse, ApiError> {
+    let stored = partners::upload(&state, &caller, &body).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": stored.id, "alert": stored.alert}))))
+}
+
+async fn list_partner_feeds(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let feeds = partners::feeds(&state, &caller).await?;
+    let listed: Vec<serde_json::Value> = feeds
+        .iter()
+        .map(|f| json!({"id": f.id, "url": f.url, "last_polled_at": f.last_polled_at, "last_error": f.last_error}))
+        .collect();
+    Ok(Json(json!({"partner_feeds": listed})))
+}
+
+#[derive(Deserialize)]
+struct FeedRequest {
+    url: String,
+}
+
+async fn add_partner_feed(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<FeedRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = partners::add_feed(&state, &caller, &request.url).await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "url": request.url.trim()}))))
+}
+
+#[derive(Deserialize)]
+struct ApprovalRequest {
+    required: bool,
+}
+
+/// Whether a unit's Actual warnings need a second warning officer (administrators decide).
+async fn set_warning_approval(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<ApprovalRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&state, &caller, tearline_domain::policy::Action::ManageUsers, "unit.warning-approval").await?;
+    let unit = tearline_domain::UnitId(id);
+    state.store.unit_requires_approval(unit).await?;
+    crate::audit::record(
+        &state,
+        Some(caller.user.id),
+        "unit.warning-approval",
+        &format!("unit:{id}"),
+        None,
+        tearline_domain::audit::Outcome::Allowed,
+    )
+    .await?;
+    state.store.set_unit_requires_approval(unit, request.required).await?;
+    Ok(Json(json!({"unit": id, "actual_warnings_need_approval": request.required})))
+}

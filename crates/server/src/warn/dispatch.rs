@@ -1,0 +1,215 @@
+//! The delivery dispatcher: works the durable outbox until every delivery is sent or has
+//! failed for good.
+//!
+//! Each round claims a batch of due deliveries under a lease, sends them with at most
+//! `concurrency` requests in flight, and writes every outcome back in one transaction.
+//! Transient failures (5xx, 408, 429, timeouts, dropped connections) are retried with
+//! exponential backoff and jitter; other refusals fail at once. A crash loses nothing: the
+//! claimed rows' leases run out and the next dispatcher takes them up. A receiver that
+//! honours the `Idempotency-Key` header never sees one delivery twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::http::header;
+use tearline_store::{AttemptOutcome, ClaimedDelivery, StoreError};
+use tearline_warn::delivery::{idempotency_key, AttemptResult, Channel, DeliveryState, NextStep};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::state::AppState;
+
+/// What every delivery of one alert carries.
+struct Payload {
+    identifier: String,
+    cap_xml: String,
+    /// The short text for SMS and email gateways.
+    text: String,
+}
+
+/// Runs until the process ends. Errors (the database away for a moment) are logged and
+/// the round retried; nothing is dropped.
+pub async fn run(state: AppState) {
+    let mut dispatcher = Dispatcher::default();
+    loop {
+        match dispatcher.round(&state).await {
+            Ok(0) => {
+                let idle = tokio::time::sleep(std::time::Duration::from_millis(500));
+                tokio::select! {
+                    () = state.warn.wakeup.notified() => {}
+                    () = idle => {}
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "delivery round failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Works the outbox round by round, remembering each alert's payload once loaded.
+#[derive(Default)]
+pub struct Dispatcher {
+    payloads: HashMap<i64, Arc<Payload>>,
+}
+
+impl Dispatcher {
+    /// Claims, sends and records one batch; returns how many deliveries it attempted.
+    pub async fn round(&mut self, state: &AppState) -> Result<usize, StoreError> {
+        let payloads = &mut self.payloads;
+        round(state, payloads).await
+    }
+}
+
+async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> Result<usize, StoreError> {
+    let settings = &state.settings.warn;
+    let now = state.now();
+    let batch = i64::try_from(settings.concurrency * 4).unwrap_or(256);
+    let claimed =
+        state.store.claim_due_deliveries(now, now.plus_millis(millis(settings.lease)), batch).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    for claim in &claimed {
+        if !payloads.contains_key(&claim.version_id) {
+            let version = state.store.warning_version(claim.version_id).await?;
+            let payload = version.map(|v| Payload {
+                identifier: v.alert.identifier.clone(),
+                text: short_text(&v.alert),
+                cap_xml: v.cap_xml.unwrap_or_default(),
+            });
+            if let Some(payload) = payload {
+                payloads.insert(claim.version_id, Arc::new(payload));
+            }
+        }
+    }
+    let limit = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut in_flight = JoinSet::new();
+    let attempted = claimed.len();
+    for claim in claimed {
+        let Some(payload) = payloads.get(&claim.version_id).cloned() else { continue };
+        let state = state.clone();
+        let limit = Arc::clone(&limit);
+        in_flight.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let (result, error) = attempt(&state, &claim, &payload).await;
+            outcome(&state, &claim, result, error)
+        });
+    }
+    let mut outcomes = Vec::with_capacity(attempted);
+    while let Some(joined) = in_flight.join_next().await {
+        if let Ok(outcome) = joined {
+            outcomes.push(outcome);
+        }
+    }
+    state.store.record_attempts(&outcomes, state.now()).await?;
+    Ok(attempted)
+}
+
+fn outcome(
+    state: &AppState,
+    claim: &ClaimedDelivery,
+    result: AttemptResult,
+    error: Option<String>,
+) -> AttemptOutcome {
+    let attempts = u32::try_from(claim.attempts).unwrap_or(u32::MAX);
+    let now = state.now();
+    let (state_after, next_attempt_at) =
+        match state.settings.warn.retry.after(attempts, result, rand::random()) {
+            NextStep::Done(done) => (done, now),
+            NextStep::RetryAfter(delay) => (DeliveryState::Queued, now.plus_millis(delay)),
+        };
+    AttemptOutcome {
+        version_id: claim.version_id,
+        recipient_id: claim.recipient_id,
+        attempts: claim.attempts,
+        state: state_after,
+        next_attempt_at,
+        error: if state_after == DeliveryState::Sent { None } else { error },
+    }
+}
+
+/// The link a recipient follows (or a gateway calls) to acknowledge.
+pub async fn ack_url(state: &AppState, version_id: i64, recipient_id: i64) -> Result<String, StoreError> {
+    let key = state.warn.ack_key(&state.store).await?;
+    let token = super::public::ack_token(key, version_id, recipient_id);
+    Ok(format!("{}/cap/ack/{version_id}/{recipient_id}/{token}", state.settings.warn.public_url))
+}
+
+async fn attempt(
+    state: &AppState,
+    claim: &ClaimedDelivery,
+    payload: &Payload,
+) -> (AttemptResult, Option<String>) {
+    let settings = &state.settings.warn;
+    let key = idempotency_key(&payload.identifier, claim.recipient_id);
+    let ack = match ack_url(state, claim.version_id, claim.recipient_id).await {
+        Ok(url) => url,
+        Err(error) => return (AttemptResult::Transient, Some(format!("acknowledgement link: {error}"))),
+    };
+    let request = match claim.channel {
+        Channel::Webhook => state
+            .warn
+            .http
+            .post(&claim.address)
+            .header(header::CONTENT_TYPE, "application/cap+xml")
+            .body(payload.cap_xml.clone()),
+        Channel::Sms | Channel::Email => {
+            let gateway = match claim.channel {
+                Channel::Sms => settings.sms_gateway_url.as_deref(),
+                _ => settings.email_gateway_url.as_deref(),
+            };
+            let Some(gateway) = gateway else {
+                return (AttemptResult::Refused, Some(format!("no {} gateway is configured", claim.channel)));
+            };
+            state.warn.http.post(gateway).json(&serde_json::json!({
+                "channel": claim.channel.as_str(),
+                "to": claim.address,
+                "text": payload.text,
+                "alert": payload.identifier,
+                "idempotency_key": key,
+                "ack_url": ack,
+            }))
+        }
+    };
+    let sent = request
+        .header("Idempotency-Key", &key)
+        .header("Tearline-Ack-URL", &ack)
+        .timeout(settings.request_timeout)
+        .send()
+        .await;
+    match sent {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let result = AttemptResult::from_status(status);
+            (result, (result != AttemptResult::Accepted).then(|| format!("HTTP {status}")))
+        }
+        Err(error) if error.is_timeout() => (AttemptResult::Transient, Some("timed out".into())),
+        Err(error) if error.is_connect() => (AttemptResult::Transient, Some("could not connect".into())),
+        Err(_) => (AttemptResult::Transient, Some("the connection failed".into())),
+    }
+}
+
+/// Headline, instruction and area of the first info: what fits in a text message.
+fn short_text(alert: &tearline_warn::cap::Alert) -> String {
+    let Some(info) = alert.infos.first() else {
+        return format!("{} {}", alert.msg_type, alert.identifier);
+    };
+    let mut text = info.headline.clone().unwrap_or_else(|| info.event.clone());
+    if let Some(instruction) = &info.instruction {
+        text.push_str(". ");
+        text.push_str(instruction);
+    }
+    let areas: Vec<&str> = info.areas.iter().map(|a| a.area.description.as_str()).collect();
+    if !areas.is_empty() {
+        text.push_str(" Area: ");
+        text.push_str(&areas.join(", "));
+    }
+    text.chars().take(320).collect()
+}

@@ -1,0 +1,149 @@
+//! Alerts from partner agencies: uploaded by a warning officer, or polled from a partner's
+//! feed (an Atom feed of CAP alerts, or a single CAP document). Every alert is read by the
+//! strict CAP reader; an invalid one is refused with the element and the reason and
+//! changes nothing. Alerts already held (same sender, identifier and sent) are skipped.
+
+use tearline_domain::audit::Outcome;
+use tearline_domain::policy::{authorize, Action};
+use tearline_store::{PartnerAlert, PartnerFeed, StoreError};
+use tearline_warn::atom::cap_links;
+use tearline_warn::cap::Alert;
+
+use crate::audit::record;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The largest document fetched from a partner.
+const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
+/// The most alerts taken from one poll of one feed.
+const MAX_ALERTS_PER_POLL: usize = 500;
+
+async fn require_import(state: &AppState, caller: &Caller, audit_action: &str) -> Result<(), ApiError> {
+    if authorize(&caller.actor, Action::ImportPartnerAlerts).is_ok() {
+        return Ok(());
+    }
+    record(state, Some(caller.user.id), audit_action, "partner-alerts", None, Outcome::Denied).await?;
+    Err(ApiError::forbidden())
+}
+
+/// Reads and stores one uploaded CAP alert.
+pub async fn upload(state: &AppState, caller: &Caller, xml: &str) -> Result<PartnerAlert, ApiError> {
+    require_import(state, caller, "partner-alert.import").await?;
+    let alert = Alert::from_xml(xml).map_err(|e| ApiError::bad_request("invalid_cap", e.to_string()))?;
+    record(state, Some(caller.user.id), "partner-alert.import", "partner-alerts", None, Outcome::Allowed)
+        .await?;
+    let origin = format!("upload by {}", caller.user.username);
+    let id = state.store.insert_partner_alert(&alert, xml, &origin, state.now()).await?;
+    Ok(PartnerAlert { id, alert, cap_xml: xml.to_owned(), origin, received_at: state.now() })
+}
+
+pub async fn alerts(state: &AppState, caller: &Caller) -> Result<Vec<PartnerAlert>, ApiError> {
+    require_import(state, caller, "partner-alert.list").await?;
+    Ok(state.store.partner_alerts(200).await?)
+}
+
+pub async fn feeds(state: &AppState, caller: &Caller) -> Result<Vec<PartnerFeed>, ApiError> {
+    require_import(state, caller, "partner-feed.list").await?;
+    Ok(state.store.partner_feeds().await?)
+}
+
+pub async fn add_feed(state: &AppState, caller: &Caller, url: &str) -> Result<i64, ApiError> {
+    require_import(state, caller, "partner-feed.add").await?;
+    let url = url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
+        return Err(ApiError::bad_request(
+            "invalid_url",
+            "a partner feed URL must be an http:// or https:// URL",
+        ));
+    }
+    record(state, Some(caller.user.id), "partner-feed.add", "partner-feeds", None, Outcome::Allowed).await?;
+    Ok(state.store.add_partner_feed(url, caller.user.id, state.now()).await?)
+}
+
+/// Polls every partner feed now and then every `partner_poll_interval`, forever.
+pub async fn run_poller(state: AppState) {
+    loop {
+        if let Err(error) = poll_all(&state).await {
+            tracing::warn!(%error, "polling partner feeds failed");
+        }
+        tokio::time::sleep(state.settings.warn.partner_poll_interval).await;
+    }
+}
+
+/// Polls each feed once; returns how many new alerts were stored.
+pub async fn poll_all(state: &AppState) -> Result<usize, StoreError> {
+    let mut stored = 0;
+    for feed in state.store.partner_feeds().await? {
+        let (count, error) = poll(state, &feed.url).await;
+        stored += count;
+        state.store.note_feed_poll(feed.id, state.now(), error.as_deref()).await?;
+    }
+    Ok(stored)
+}
+
+/// Takes what one feed offers; returns what was stored and the first problem met.
+async fn poll(state: &AppState, url: &str) -> (usize, Option<String>) {
+    let document = match fetch(state, url).await {
+        Ok(document) => document,
+        Err(error) => return (0, Some(error)),
+    };
+    let links = match cap_links(&document) {
+        Ok(links) => links,
+        // Not a feed: perhaps the URL is a single CAP alert.
+        Err(_) => {
+            return match store_alert(state, &document, url).await {
+                Ok(stored) => (usize::from(stored), None),
+                Err(error) => (0, Some(error)),
+            }
+        }
+    };
+    let mut stored = 0;
+    let mut first_error = None;
+    for link in links.into_iter().take(MAX_ALERTS_PER_POLL) {
+        let result = match fetch(state, &link).await {
+            Ok(xml) => store_alert(state, &xml, &link).await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(true) => stored += 1,
+            Ok(false) => {}
+            Err(error) => {
+                first_error.get_or_insert(format!("{link}: {error}"));
+            }
+        }
+    }
+    (stored, first_error)
+}
+
+/// Stores one alert; `Ok(false)` when it was already held.
+async fn store_alert(state: &AppState, xml: &str, origin: &str) -> Result<bool, String> {
+    let alert = Alert::from_xml(xml).map_err(|e| format!("invalid CAP: {e}"))?;
+    match state.store.insert_partner_alert(&alert, xml, &format!("feed {origin}"), state.now()).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+async fn fetch(state: &AppState, url: &str) -> Result<String, String> {
+    let mut response = state
+        .warn
+        .http
+        .get(url)
+        .timeout(state.settings.warn.request_timeout)
+        .send()
+        .await
+        .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "could not fetch".to_owned() })?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status().as_u16()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| "the connection failed".to_owned())? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!("larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+    }
+    String::from_utf8(body).map_err(|_| "not UTF-8 text".to_owned())
+}

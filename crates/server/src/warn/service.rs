@@ -1,0 +1,577 @@
+//! Early-warning operations, shared by the JSON API and the web UI. Each asks the policy
+//! (a refusal inside another unit looks like a missing record), audits what it changes, and
+//! leaves storage to the store.
+//!
+//! A warning's life: a warning officer drafts a CAP alert (from a threat assessment or
+//! not), submits it, and it is issued, unless its status is Actual and the unit requires a
+//! second warning officer's approval. Issuing fixes the alert's `sent` time and references,
+//! targets every active recipient inside its areas, and queues one delivery per recipient in
+//! the same transaction. An Update or Cancel is a new version that references every earlier
+//! issued version, and reaches the new area and everyone the previous version reached.
+
+use serde::{Deserialize, Serialize};
+use tearline_domain::audit::Outcome;
+use tearline_domain::policy::{authorize, Action};
+use tearline_domain::{UnitId, UserId};
+use tearline_store::{DeliveryCounts, IssueVersion, Threat, VersionState, WarningVersion};
+use tearline_warn::cap::{Alert, CapTime, Info, MsgType, Reference, ResponseType, Scope, Status};
+use tearline_warn::geo::{Area, LatLon};
+use tearline_warn::recipients::{Registration, RowError};
+use tearline_warn::threat::ThreatAssessment;
+
+use crate::audit::record;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How many recipients' positions a targeting preview returns for the map.
+const PREVIEW_SAMPLE: usize = 2_000;
+
+/// Asks the policy; a refusal is audited and answered like a missing record, so that a
+/// caller outside the unit learns nothing of what exists there.
+async fn check(
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    audit_action: &str,
+    object: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    if authorize(&caller.actor, action).is_ok() {
+        return Ok(());
+    }
+    record(state, Some(caller.user.id), audit_action, object, None, Outcome::Denied).await?;
+    Err(ApiError::not_found(what))
+}
+
+async fn audit(state: &AppState, caller: &Caller, action: &str, object: &str) -> Result<(), ApiError> {
+    record(state, Some(caller.user.id), action, object, None, Outcome::Allowed).await
+}
+
+// ---- threat assessments ----
+
+pub async fn threats(state: &AppState, caller: &Caller) -> Result<Vec<Threat>, ApiError> {
+    let unit_id = caller.actor.unit_id;
+    check(state, caller, Action::ReadThreats { unit_id }, "threat.list", "threats", "threat list").await?;
+    Ok(state.store.threats_in_unit(unit_id).await?)
+}
+
+pub async fn threat(state: &AppState, caller: &Caller, id: i64) -> Result<Threat, ApiError> {
+    let found = state.store.threat(id).await?;
+    let unit_id = found.as_ref().map_or(UnitId(-1), |t| t.unit_id);
+    check(state, caller, Action::ReadThreats { unit_id }, "threat.read", &format!("threat:{id}"), "threat")
+        .await?;
+    found.ok_or_else(|| ApiError::not_found("threat"))
+}
+
+fn checked(assessment: &ThreatAssessment) -> Result<(), ApiError> {
+    assessment.validate().map_err(|e| ApiError::bad_request("invalid_threat", e.to_string()))
+}
+
+pub async fn create_threat(
+    state: &AppState,
+    caller: &Caller,
+    assessment: &ThreatAssessment,
+) -> Result<Threat, ApiError> {
+    let unit_id = caller.actor.unit_id;
+    check(state, caller, Action::AssessThreat { unit_id }, "threat.create", "threats", "threat list").await?;
+    checked(assessment)?;
+    audit(state, caller, "threat.create", &format!("unit:{}", unit_id.0)).await?;
+    let id = state.store.create_threat(unit_id, assessment, caller.user.id, state.now()).await?;
+    state.store.threat(id).await?.ok_or_else(|| ApiError::not_found("threat"))
+}
+
+pub async fn update_threat(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    assessment: &ThreatAssessment,
+) -> Result<Threat, ApiError> {
+    let existing = state.store.threat(id).await?;
+    let unit_id = existing.as_ref().map_or(UnitId(-1), |t| t.unit_id);
+    let object = format!("threat:{id}");
+    check(state, caller, Action::AssessThreat { unit_id }, "threat.update", &object, "threat").await?;
+    checked(assessment)?;
+    audit(state, caller, "threat.update", &object).await?;
+    state.store.update_threat(id, assessment, state.now()).await?;
+    state.store.threat(id).await?.ok_or_else(|| ApiError::not_found("threat"))
+}
+
+// ---- warnings ----
+
+/// What a warning officer writes; Tearline fills in identifier, sender, sent, message type
+/// and references.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct DraftRequest {
+    #[serde(default)]
+    pub threat_id: Option<i64>,
+    pub status: Status,
+    #[serde(default = "public_scope")]
+    pub scope: Scope,
+    #[serde(default)]
+    pub restriction: Option<String>,
+    #[serde(default)]
+    pub addresses: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub incidents: Option<String>,
+    pub infos: Vec<Info>,
+}
+
+fn public_scope() -> Scope {
+    Scope::Public
+}
+
+/// A warning version as the API shows it: the stored version, its CAP XML and where it is.
+#[derive(Debug, Serialize)]
+pub struct VersionView {
+    pub id: i64,
+    pub warning_id: i64,
+    pub version: i64,
+    pub threat_id: Option<i64>,
+    pub state: VersionState,
+    pub alert: Alert,
+    pub cap_xml: String,
+    pub drafted_by: UserId,
+    pub approved_by: Option<UserId>,
+    pub issued_at: Option<tearline_domain::Timestamp>,
+    pub target_count: Option<i64>,
+}
+
+impl From<WarningVersion> for VersionView {
+    fn from(v: WarningVersion) -> VersionView {
+        VersionView {
+            cap_xml: v.cap_xml.unwrap_or_else(|| v.alert.to_xml()),
+            id: v.id,
+            warning_id: v.warning_id,
+            version: v.version,
+            threat_id: v.threat_id,
+            state: v.state,
+            alert: v.alert,
+            drafted_by: v.drafted_by,
+            approved_by: v.approved_by,
+            issued_at: v.issued_at,
+            target_count: v.target_count,
+        }
+    }
+}
+
+fn new_identifier() -> String {
+    let bytes: [u8; 10] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("tearline-{hex}")
+}
+
+fn invalid_cap(error: tearline_warn::cap::CapError) -> ApiError {
+    ApiError::bad_request("invalid_cap", error.to_string())
+}
+
+/// The checks Tearline adds for its own warnings beyond CAP: something to target, and an
+/// expiry, so that no warning stays in the feed forever.
+fn check_own_alert(alert: &Alert) -> Result<(), ApiError> {
+    alert.validate().map_err(invalid_cap)?;
+    if alert.msg_type == MsgType::Cancel {
+        return Ok(());
+    }
+    if alert.infos.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_cap",
+            "alert/info: a warning needs at least one info block",
+        ));
+    }
+    for (i, info) in alert.infos.iter().enumerate() {
+        let path = format!("alert/info[{}]", i + 1);
+        if info.expires.is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_cap",
+                format!("{path}/expires: a warning must say when it expires"),
+            ));
+        }
+        if !info.areas.iter().any(|a| a.area.has_shape()) {
+            return Err(ApiError::bad_request(
+                "invalid_cap",
+                format!("{path}/area: a warning needs an area with a polygon or circle to target"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn alert_from(
+    state: &AppState,
+    request: DraftRequest,
+    msg_type: MsgType,
+    references: Vec<Reference>,
+) -> Alert {
+    Alert {
+        identifier: new_identifier(),
+        sender: state.settings.warn.sender.clone(),
+        sent: CapTime::utc(state.now().0),
+        status: request.status,
+        msg_type,
+        source: Some("Tearline".into()),
+        scope: request.scope,
+        restriction: request.restriction,
+        addresses: request.addresses,
+        codes: Vec::new(),
+        note: request.note,
+        references,
+        incidents: request.incidents,
+        infos: request.infos,
+    }
+}
+
+/// Loads a version and checks `action` within its unit.
+async fn load_version(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+    action: fn(UnitId) -> Action,
+    audit_action: &str,
+) -> Result<WarningVersion, ApiError> {
+    let found = state.store.warning_version(version_id).await?;
+    let unit_id = found.as_ref().map_or(UnitId(-1), |v| v.unit_id);
+    check(state, caller, action(unit_id), audit_action, &format!("warning-version:{version_id}"), "warning")
+        .await?;
+    found.ok_or_else(|| ApiError::not_found("warning"))
+}
+
+fn read_warnings(unit_id: UnitId) -> Action {
+    Action::ReadWarnings { unit_id }
+}
+
+fn draft_warnings(unit_id: UnitId) -> Action {
+    Action::DraftWarning { unit_id }
+}
+
+fn approve_warnings(unit_id: UnitId) -> Action {
+    Action::ApproveWarning { unit_id }
+}
+
+/// The newest version of each of the unit's warnings.
+pub async fn warnings(state: &AppState, caller: &Caller) -> Result<Vec<WarningVersion>, ApiError> {
+    let unit_id = caller.actor.unit_id;
+    check(state, caller, read_warnings(unit_id), "warning.list", "warnings", "warning list").await?;
+    Ok(state.store.latest_versions_in_unit(unit_id).await?)
+}
+
+pub async fn version(state: &AppState, caller: &Caller, version_id: i64) -> Result<WarningVersion, ApiError> {
+    load_version(state, caller, version_id, read_warnings, "warning.read").await
+}
+
+/// Every version of a warning, oldest first.
+pub async fn history(
+    state: &AppState,
+    caller: &Caller,
+    warning_id: i64,
+) -> Result<Vec<WarningVersion>, ApiError> {
+    let versions = state.store.versions_of_warning(warning_id).await?;
+    let unit_id = versions.first().map_or(UnitId(-1), |v| v.unit_id);
+    check(state, caller, read_warnings(unit_id), "warning.read", &format!("warning:{warning_id}"), "warning")
+        .await?;
+    Ok(versions)
+}
+
+pub async fn draft_alert(
+    state: &AppState,
+    caller: &Caller,
+    request: DraftRequest,
+) -> Result<WarningVersion, ApiError> {
+    let unit_id = caller.actor.unit_id;
+    check(state, caller, draft_warnings(unit_id), "warning.draft", "warnings", "warning list").await?;
+    if let Some(threat_id) = request.threat_id {
+        match state.store.threat(threat_id).await? {
+            Some(threat) if threat.unit_id == unit_id => {}
+            _ => return Err(ApiError::not_found("threat")),
+        }
+    }
+    let threat_id = request.threat_id;
+    let alert = alert_from(state, request, MsgType::Alert, Vec::new());
+    check_own_alert(&alert)?;
+    audit(state, caller, "warning.draft", &format!("unit:{}", unit_id.0)).await?;
+    let (_, version_id) =
+        state.store.create_warning(unit_id, threat_id, &alert, caller.user.id, state.now()).await?;
+    state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
+}
+
+/// Everything of a warning that was ever issued, oldest first: what an Update or Cancel
+/// references.
+fn issued_references(versions: &[WarningVersion]) -> Vec<Reference> {
+    versions
+        .iter()
+        .filter(|v| matches!(v.state, VersionState::Issued | VersionState::Superseded))
+        .map(|v| Reference::to(&v.alert))
+        .collect()
+}
+
+async fn draft_follow_up(
+    state: &AppState,
+    caller: &Caller,
+    warning_id: i64,
+    msg_type: MsgType,
+    request: Option<DraftRequest>,
+) -> Result<WarningVersion, ApiError> {
+    let versions = state.store.versions_of_warning(warning_id).await?;
+    let unit_id = versions.first().map_or(UnitId(-1), |v| v.unit_id);
+    let object = format!("warning:{warning_id}");
+    check(state, caller, draft_warnings(unit_id), "warning.draft", &object, "warning").await?;
+    let Some(current) = versions.iter().find(|v| v.state == VersionState::Issued) else {
+        return Err(ApiError::conflict("only an issued warning can be updated or cancelled; issue it first"));
+    };
+    if current.alert.msg_type == MsgType::Cancel {
+        return Err(ApiError::conflict("this warning was cancelled; start a new warning instead"));
+    }
+    if versions.iter().any(|v| matches!(v.state, VersionState::Draft | VersionState::AwaitingApproval)) {
+        return Err(ApiError::conflict(
+            "this warning already has a version in progress; issue or discard it first",
+        ));
+    }
+    let references = issued_references(&versions);
+    let alert = match request {
+        Some(request) => alert_from(state, request, msg_type, references),
+        None => cancellation_of(state, &current.alert, references),
+    };
+    check_own_alert(&alert)?;
+    audit(state, caller, "warning.draft", &object).await?;
+    let version_id = state.store.draft_next_version(warning_id, &alert, caller.user.id, state.now()).await?;
+    state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
+}
+
+/// A Cancel that tells recipients, in each language of the warning, that it is withdrawn.
+fn cancellation_of(state: &AppState, current: &Alert, references: Vec<Reference>) -> Alert {
+    let infos = current
+        .infos
+        .iter()
+        .map(|info| Info {
+            response_types: vec![ResponseType::AllClear],
+            headline: Some(format!("Cancelled: {}", info.headline.as_deref().unwrap_or(&info.event))),
+            instruction: Some("The earlier warning for this area is withdrawn.".into()),
+            ..info.clone()
+        })
+        .collect();
+    Alert {
+        identifier: new_identifier(),
+        sender: current.sender.clone(),
+        sent: CapTime::utc(state.now().0),
+        msg_type: MsgType::Cancel,
+        references,
+        infos,
+        ..current.clone()
+    }
+}
+
+pub async fn draft_update(
+    state: &AppState,
+    caller: &Caller,
+    warning_id: i64,
+    request: DraftRequest,
+) -> Result<WarningVersion, ApiError> {
+    draft_follow_up(state, caller, warning_id, MsgType::Update, Some(request)).await
+}
+
+pub async fn draft_cancel(
+    state: &AppState,
+    caller: &Caller,
+    warning_id: i64,
+) -> Result<WarningVersion, ApiError> {
+    draft_follow_up(state, caller, warning_id, MsgType::Cancel, None).await
+}
+
+pub async fn edit_draft(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+    request: DraftRequest,
+) -> Result<WarningVersion, ApiError> {
+    let version = load_version(state, caller, version_id, draft_warnings, "warning.edit").await?;
+    let mut alert = alert_from(state, request, version.alert.msg_type, version.alert.references.clone());
+    alert.identifier = version.alert.identifier.clone();
+    check_own_alert(&alert)?;
+    audit(state, caller, "warning.edit", &format!("warning-version:{version_id}")).await?;
+    state.store.edit_draft(version_id, &alert).await?;
+    state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
+}
+
+/// What submitting did.
+#[derive(Debug, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Submitted {
+    Issued { deliveries: i64 },
+    AwaitingApproval,
+}
+
+pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ApiError> {
+    let version = load_version(state, caller, version_id, draft_warnings, "warning.submit").await?;
+    if version.state != VersionState::Draft {
+        return Err(ApiError::conflict(format!("this version is {}, not a draft", version.state.as_str())));
+    }
+    let needs_approval =
+        version.alert.status == Status::Actual && state.store.unit_requires_approval(version.unit_id).await?;
+    if needs_approval {
+        audit(state, caller, "warning.submit", &format!("warning-version:{version_id}")).await?;
+        if !state.store.move_version(version_id, VersionState::Draft, VersionState::AwaitingApproval).await? {
+            return Err(ApiError::conflict("this version changed meanwhile; reload it"));
+        }
+        return Ok(Submitted::AwaitingApproval);
+    }
+    let deliveries = issue(state, caller, version, None).await?;
+    Ok(Submitted::Issued { deliveries })
+}
+
+/// A second warning officer approves an Actual warning, which issues it.
+pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ApiError> {
+    let version = load_version(state, caller, version_id, approve_warnings, "warning.approve").await?;
+    if version.state != VersionState::AwaitingApproval {
+        return Err(ApiError::conflict(format!(
+            "this version is {}, not awaiting approval",
+            version.state.as_str()
+        )));
+    }
+    if version.drafted_by == caller.user.id {
+        record(
+            state,
+            Some(caller.user.id),
+            "warning.approve",
+            &format!("warning-version:{version_id}"),
+            None,
+            Outcome::Denied,
+        )
+        .await?;
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "second_officer_required",
+            "a warning with status Actual needs the approval of a warning officer other than the one who drafted it",
+        ));
+    }
+    let deliveries = issue(state, caller, version, Some(caller.user.id)).await?;
+    Ok(Submitted::Issued { deliveries })
+}
+
+pub async fn discard(state: &AppState, caller: &Caller, version_id: i64) -> Result<(), ApiError> {
+    let version = load_version(state, caller, version_id, draft_warnings, "warning.discard").await?;
+    audit(state, caller, "warning.discard", &format!("warning-version:{version_id}")).await?;
+    for from in [VersionState::Draft, VersionState::AwaitingApproval] {
+        if version.state == from
+            && state.store.move_version(version_id, from, VersionState::Discarded).await?
+        {
+            return Ok(());
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "this version is {}; only drafts and versions awaiting approval can be discarded",
+        version.state.as_str()
+    )))
+}
+
+async fn issue(
+    state: &AppState,
+    caller: &Caller,
+    version: WarningVersion,
+    approved_by: Option<UserId>,
+) -> Result<i64, ApiError> {
+    let versions = state.store.versions_of_warning(version.warning_id).await?;
+    let carry_from = versions.iter().find(|v| v.state == VersionState::Issued).map(|v| v.id);
+    let mut alert = version.alert;
+    alert.sent = CapTime::utc(state.now().0);
+    if alert.msg_type != MsgType::Alert {
+        alert.references = issued_references(&versions);
+    }
+    check_own_alert(&alert)?;
+    if let Some(expires) = alert.expires() {
+        if expires.millis <= alert.sent.millis {
+            return Err(ApiError::bad_request(
+                "invalid_cap",
+                "alert/info/expires: the warning would already have expired",
+            ));
+        }
+    }
+    state.warn.targeting.refresh(&state.store).await?;
+    // Drafts (CAP status Draft) are templates: issued for the record, delivered to no one.
+    let targets =
+        if alert.status == Status::Draft { Vec::new() } else { state.warn.targeting.targets(&alert.areas()) };
+    let carry_from = if alert.status == Status::Draft { None } else { carry_from };
+    audit(state, caller, "warning.issue", &format!("warning-version:{}", version.id)).await?;
+    let issued = IssueVersion {
+        version_id: version.id,
+        alert: &alert,
+        approved_by,
+        at: state.now(),
+        targets: &targets,
+        carry_from,
+    };
+    let deliveries = state.store.issue_version(issued).await?;
+    state.warn.wakeup.notify_one();
+    Ok(deliveries)
+}
+
+pub async fn deliveries(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+) -> Result<DeliveryCounts, ApiError> {
+    load_version(state, caller, version_id, read_warnings, "warning.read").await?;
+    Ok(state.store.delivery_counts(version_id).await?)
+}
+
+/// Who an area would reach: how many, and where a sample of them are.
+#[derive(Debug, Serialize)]
+pub struct TargetPreview {
+    pub count: usize,
+    pub sample: Vec<LatLon>,
+}
+
+pub async fn preview(state: &AppState, caller: &Caller, areas: &[Area]) -> Result<TargetPreview, ApiError> {
+    let unit_id = caller.actor.unit_id;
+    check(state, caller, draft_warnings(unit_id), "warning.preview", "warnings", "warning list").await?;
+    state.warn.targeting.refresh(&state.store).await?;
+    let targets = state.warn.targeting.targets(areas);
+    let step = targets.len().div_ceil(PREVIEW_SAMPLE).max(1);
+    let sample_ids: Vec<i64> = targets.iter().step_by(step).copied().collect();
+    let sample = state.store.recipients_by_id(&sample_ids).await?.into_iter().map(|r| r.position).collect();
+    Ok(TargetPreview { count: targets.len(), sample })
+}
+
+// ---- recipients ----
+
+/// What a bulk registration did: how many were taken, and why the others were not.
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub errors: Vec<RowError>,
+}
+
+/// Registrations are written in batches of this many, one transaction each.
+pub const IMPORT_BATCH: usize = 5_000;
+
+pub async fn register_recipients(
+    state: &AppState,
+    caller: &Caller,
+    registrations: &[Registration],
+    errors: Vec<RowError>,
+) -> Result<ImportReport, ApiError> {
+    check(state, caller, Action::ManageRecipients, "recipient.import", "recipients", "recipient list")
+        .await?;
+    audit(state, caller, "recipient.import", &format!("recipients:{}", registrations.len())).await?;
+    for batch in registrations.chunks(IMPORT_BATCH) {
+        state.store.upsert_recipients(batch, state.now()).await?;
+    }
+    Ok(ImportReport { imported: registrations.len(), errors })
+}
+
+pub async fn retire_recipient(state: &AppState, caller: &Caller, id: i64) -> Result<(), ApiError> {
+    let object = format!("recipient:{id}");
+    check(state, caller, Action::ManageRecipients, "recipient.retire", &object, "recipient").await?;
+    audit(state, caller, "recipient.retire", &object).await?;
+    Ok(state.store.deactivate_recipient(id).await?)
+}
+
+pub async fn recipients(
+    state: &AppState,
+    caller: &Caller,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<tearline_store::Recipient>, ApiError> {
+    check(state, caller, Action::ManageRecipients, "recipient.list", "recipients", "recipient list").await?;
+    Ok(state.store.recipients_page(after_id, limit.clamp(1, 1_000)).await?)
+}

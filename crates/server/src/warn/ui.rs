@@ -1,0 +1,650 @@
+//! Early warning's pages: the warnings overview and drafting form with its map, one
+//! warning version (map, CAP XML, actions, delivery progress), threat assessments, and the
+//! recipient registry. Forms post to the same operations as the API. The map script
+//! (`assets/warn-map.js`, on Leaflet) only draws and previews; every decision is the server's.
+
+use askama::Template;
+use axum::extract::{Form, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+use tearline_domain::policy::{authorize, Action};
+use tearline_domain::Timestamp;
+use tearline_store::{PartnerAlert, PartnerFeed, Threat, VersionState, WarningVersion};
+use tearline_warn::cap::{
+    CapArea, CapTime, Category, Certainty, Info, MsgType, ResponseType, Scope, Severity, Status, Urgency,
+};
+use tearline_warn::geo::{Area, Circle, Polygon};
+use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
+
+use super::partners;
+use super::service::{self, DraftRequest, Submitted};
+use crate::api::IdPath;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::ui::{format_time, render, signed_in, Nav, Page, UiError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/warnings", get(warnings_page).post(draft_warning))
+        .route("/warnings/versions/{id}", get(version_page))
+        .route("/warnings/versions/{id}/action", post(version_action))
+        .route("/warnings/{id}/update", post(draft_update))
+        .route("/partner-alerts", post(upload_partner_alert))
+        .route("/partner-feeds", post(add_partner_feed))
+        .route("/threats", get(threats_page).post(create_threat))
+        .route("/recipients", get(recipients_page))
+}
+
+/// Areas as the map script reads them (`data-areas`): the domain's own JSON.
+fn areas_json(areas: &[(String, Area)]) -> String {
+    let list: Vec<serde_json::Value> =
+        areas.iter().map(|(label, area)| json!({"label": label, "area": area})).collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn tiles(state: &AppState) -> String {
+    state.settings.map_tiles_url.clone().unwrap_or_default()
+}
+
+struct WarningRow {
+    version_id: i64,
+    headline: String,
+    msg_type: &'static str,
+    status: &'static str,
+    state: &'static str,
+    issued: String,
+    targets: String,
+}
+
+impl From<&WarningVersion> for WarningRow {
+    fn from(v: &WarningVersion) -> WarningRow {
+        WarningRow {
+            version_id: v.id,
+            headline: tearline_store::headline_of(&v.alert),
+            msg_type: v.alert.msg_type.as_str(),
+            status: v.alert.status.as_str(),
+            state: v.state.as_str(),
+            issued: v.issued_at.map(format_time).unwrap_or_default(),
+            targets: v.target_count.map(|n| n.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+struct PartnerRow {
+    sender: String,
+    headline: String,
+    msg_type: &'static str,
+    status: &'static str,
+    sent: String,
+    origin: String,
+}
+
+impl From<&PartnerAlert> for PartnerRow {
+    fn from(p: &PartnerAlert) -> PartnerRow {
+        PartnerRow {
+            sender: p.alert.sender.clone(),
+            headline: tearline_store::headline_of(&p.alert),
+            msg_type: p.alert.msg_type.as_str(),
+            status: p.alert.status.as_str(),
+            sent: p.alert.sent.to_string(),
+            origin: p.origin.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "warnings.html")]
+struct WarningsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<WarningRow>,
+    threats: Vec<(i64, String)>,
+    partners: Vec<PartnerRow>,
+    feeds: Vec<PartnerFeed>,
+    areas: String,
+    tiles: String,
+    may_draft: bool,
+    statuses: &'static [Status],
+    categories: &'static [Category],
+    error: Option<String>,
+}
+
+async fn warnings_view(
+    state: &AppState,
+    caller: &Caller,
+    error: Option<String>,
+) -> Result<WarningsPage, UiError> {
+    let latest = service::warnings(state, caller).await?;
+    let threats = service::threats(state, caller).await.unwrap_or_default();
+    let may_draft = authorize(&caller.actor, Action::DraftWarning { unit_id: caller.actor.unit_id }).is_ok();
+    let may_import = authorize(&caller.actor, Action::ImportPartnerAlerts).is_ok();
+    let (partner_alerts, feeds) = if may_import {
+        (partners::alerts(state, caller).await?, partners::feeds(state, caller).await?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut areas: Vec<(String, Area)> = latest
+        .iter()
+        .filter(|v| v.state == VersionState::Issued && v.alert.msg_type != MsgType::Cancel)
+        .flat_map(|v| {
+            v.alert
+                .areas()
+                .into_iter()
+                .map(|a| (format!("Warning: {}", tearline_store::headline_of(&v.alert)), a))
+        })
+        .collect();
+    areas.extend(
+        threats.iter().map(|t| (format!("Threat: {}", t.assessment.title), t.assessment.area.clone())),
+    );
+    areas.extend(partner_alerts.iter().flat_map(|p| {
+        p.alert
+            .areas()
+            .into_iter()
+            .map(|a| (format!("Partner {}: {}", p.alert.sender, tearline_store::headline_of(&p.alert)), a))
+    }));
+    Ok(WarningsPage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        rows: latest.iter().map(WarningRow::from).collect(),
+        threats: threats.iter().map(|t| (t.id, t.assessment.title.clone())).collect(),
+        partners: partner_alerts.iter().map(PartnerRow::from).collect(),
+        feeds,
+        areas: areas_json(&areas),
+        tiles: tiles(state),
+        may_draft,
+        statuses: Status::ALL,
+        categories: Category::ALL,
+        error,
+    })
+}
+
+async fn warnings_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(&warnings_view(&state, &caller, None).await?))
+}
+
+/// The drafting form: one or two languages, one area drawn on the map or given as a circle.
+#[derive(Deserialize)]
+struct DraftForm {
+    csrf: String,
+    #[serde(default)]
+    threat_id: String,
+    status: String,
+    category: String,
+    event: String,
+    urgency: String,
+    severity: String,
+    certainty: String,
+    #[serde(default)]
+    response: String,
+    headline: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    instruction: String,
+    #[serde(default)]
+    headline_ar: String,
+    #[serde(default)]
+    description_ar: String,
+    #[serde(default)]
+    instruction_ar: String,
+    expires_hours: String,
+    area_description: String,
+    #[serde(default)]
+    polygon: String,
+    #[serde(default)]
+    circle: String,
+}
+
+fn form_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_form", message)
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+impl DraftForm {
+    fn into_request(self, now: Timestamp) -> Result<DraftRequest, ApiError> {
+        let pick = |text: &str, what: &str| form_error(format!("{what} {text:?} is not one CAP allows"));
+        let status = Status::parse(&self.status).ok_or_else(|| pick(&self.status, "status"))?;
+        let category = Category::parse(&self.category).ok_or_else(|| pick(&self.category, "category"))?;
+        let urgency = Urgency::parse(&self.urgency).ok_or_else(|| pick(&self.urgency, "urgency"))?;
+        let severity = Severity::parse(&self.severity).ok_or_else(|| pick(&self.severity, "severity"))?;
+        let certainty =
+            Certainty::parse(&self.certainty).ok_or_else(|| pick(&self.certainty, "certainty"))?;
+        let response_types = match non_empty(&self.response) {
+            Some(r) => vec![ResponseType::parse(&r).ok_or_else(|| pick(&r, "response"))?],
+            None => Vec::new(),
+        };
+        let hours: f64 = self
+            .expires_hours
+            .trim()
+            .parse()
+            .ok()
+            .filter(|h: &f64| h.is_finite() && *h > 0.0 && *h <= 24.0 * 30.0)
+            .ok_or_else(|| form_error("expires in must be a number of hours between 0 and 720"))?;
+        #[allow(clippy::cast_possible_truncation)]
+        let expires = CapTime::utc(now.0 + (hours * 3_600_000.0) as i64);
+        let polygons = match non_empty(&self.polygon) {
+            Some(text) => {
+                vec![Polygon::parse_cap(&text).map_err(|e| form_error(format!("area polygon: {e}")))?]
+            }
+            None => Vec::new(),
+        };
+        let circles = match non_empty(&self.circle) {
+            Some(text) => {
+                vec![Circle::parse_cap(&text).map_err(|e| form_error(format!("area circle: {e}")))?]
+            }
+            None => Vec::new(),
+        };
+        let area = CapArea {
+            area: Area { description: self.area_description.trim().to_owned(), polygons, circles },
+            geocodes: Vec::new(),
+            altitude: None,
+            ceiling: None,
+        };
+        let info = |language: &str, headline: String, description: &str, instruction: &str| Info {
+            language: language.into(),
+            categories: vec![category],
+            event: self.event.trim().to_owned(),
+            response_types: response_types.clone(),
+            urgency,
+            severity,
+            certainty,
+            audience: None,
+            event_codes: Vec::new(),
+            effective: None,
+            onset: None,
+            expires: Some(expires),
+            sender_name: Some("Tearline early warning".into()),
+            headline: Some(headline),
+            description: non_empty(description),
+            instruction: non_empty(instruction),
+            web: None,
+            contact: None,
+            parameters: Vec::new(),
+            areas: vec![area.clone()],
+        };
+        let mut infos =
+            vec![info("en-GB", self.headline.trim().to_owned(), &self.description, &self.instruction)];
+        if let Some(headline_ar) = non_empty(&self.headline_ar) {
+            infos.push(info("ar", headline_ar, &self.description_ar, &self.instruction_ar));
+        }
+        Ok(DraftRequest {
+            threat_id: self.threat_id.trim().parse().ok(),
+            status,
+            scope: Scope::Public,
+            restriction: None,
+            addresses: None,
+            note: None,
+            incidents: None,
+            infos,
+        })
+    }
+}
+
+fn to_version(version: &WarningVersion) -> Redirect {
+    Redirect::to(&format!("/warnings/versions/{}", version.id))
+}
+
+async fn draft_warning(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<DraftForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let drafted = match form.into_request(state.now()) {
+        Ok(request) => service::draft_alert(&state, &caller, request).await,
+        Err(error) => Err(error),
+    };
+    match drafted {
+        Ok(version) => Ok(to_version(&version).into_response()),
+        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
+            Ok(render(&warnings_view(&state, &caller, Some(error.message)).await?))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn draft_update(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(warning_id): IdPath,
+    Form(form): Form<DraftForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let request = form.into_request(state.now())?;
+    let version = service::draft_update(&state, &caller, warning_id, request).await?;
+    Ok(to_version(&version).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "warning.html")]
+struct VersionPage {
+    nav: Option<Nav>,
+    csrf: String,
+    version: WarningVersion,
+    headline: String,
+    state: &'static str,
+    cap_xml: String,
+    areas: String,
+    tiles: String,
+    history: Vec<WarningRow>,
+    may_draft: bool,
+    may_approve: bool,
+    can_follow_up: bool,
+    is_draft: bool,
+    awaiting: bool,
+    issued: bool,
+    first_info: Option<Info>,
+    categories: &'static [Category],
+    notice: Option<String>,
+}
+
+async fn version_view(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    notice: Option<String>,
+) -> Result<VersionPage, UiError> {
+    let version = service::version(state, caller, id).await?;
+    let history = service::history(state, caller, version.warning_id).await?;
+    let unit_id = version.unit_id;
+    let may_draft = authorize(&caller.actor, Action::DraftWarning { unit_id }).is_ok();
+    let may_approve = authorize(&caller.actor, Action::ApproveWarning { unit_id }).is_ok()
+        && version.drafted_by != caller.user.id;
+    let latest = history.last().map(|v| v.id) == Some(version.id);
+    let issued = version.state == VersionState::Issued;
+    let areas: Vec<(String, Area)> =
+        version.alert.areas().into_iter().map(|a| (a.description.clone(), a)).collect();
+    Ok(VersionPage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        headline: tearline_store::headline_of(&version.alert),
+        state: version.state.as_str(),
+        cap_xml: version.cap_xml.clone().unwrap_or_else(|| version.alert.to_xml()),
+        areas: areas_json(&areas),
+        tiles: tiles(state),
+        history: history.iter().map(WarningRow::from).collect(),
+        may_draft,
+        may_approve,
+        can_follow_up: may_draft && latest && issued && version.alert.msg_type != MsgType::Cancel,
+        is_draft: version.state == VersionState::Draft,
+        awaiting: version.state == VersionState::AwaitingApproval,
+        issued,
+        first_info: version.alert.infos.first().cloned(),
+        categories: Category::ALL,
+        notice,
+        version,
+    })
+}
+
+async fn version_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(&version_view(&state, &caller, id, None).await?))
+}
+
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: String,
+    action: String,
+}
+
+async fn version_action(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+    Form(form): Form<ActionForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let notice = match form.action.as_str() {
+        "submit" => submitted(service::submit(&state, &caller, id).await),
+        "approve" => submitted(service::approve(&state, &caller, id).await),
+        "discard" => {
+            service::discard(&state, &caller, id).await.map(|()| "The version was discarded.".to_owned())
+        }
+        "cancel" => {
+            let warning_id = service::version(&state, &caller, id).await?.warning_id;
+            let cancel = service::draft_cancel(&state, &caller, warning_id).await?;
+            return Ok(to_version(&cancel).into_response());
+        }
+        _ => Err(form_error("unknown action")),
+    };
+    let notice = match notice {
+        Ok(text) => text,
+        Err(error) if error.status.is_client_error() && error.code != "not_found" => error.message,
+        Err(error) => return Err(error.into()),
+    };
+    Ok(render(&version_view(&state, &caller, id, Some(notice)).await?))
+}
+
+fn submitted(result: Result<Submitted, ApiError>) -> Result<String, ApiError> {
+    result.map(|submitted| match submitted {
+        Submitted::Issued { deliveries } => format!("Issued. {deliveries} deliveries are queued."),
+        Submitted::AwaitingApproval => {
+            "Submitted. A second warning officer must approve this Actual warning before it goes out."
+                .to_owned()
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct PartnerAlertForm {
+    csrf: String,
+    cap_xml: String,
+}
+
+async fn upload_partner_alert(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<PartnerAlertForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    match partners::upload(&state, &caller, &form.cap_xml).await {
+        Ok(_) => Ok(Redirect::to("/warnings").into_response()),
+        Err(error) if error.status.is_client_error() => Ok(render(
+            &warnings_view(&state, &caller, Some(format!("Partner alert refused: {}", error.message)))
+                .await?,
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct FeedForm {
+    csrf: String,
+    url: String,
+}
+
+async fn add_partner_feed(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<FeedForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    match partners::add_feed(&state, &caller, &form.url).await {
+        Ok(_) => Ok(Redirect::to("/warnings").into_response()),
+        Err(error) if error.status.is_client_error() => {
+            Ok(render(&warnings_view(&state, &caller, Some(error.message)).await?))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+struct ThreatRow {
+    title: String,
+    threat_type: String,
+    status: &'static str,
+    window: String,
+    likelihood: String,
+    impact: String,
+}
+
+impl From<&Threat> for ThreatRow {
+    fn from(t: &Threat) -> ThreatRow {
+        let a = &t.assessment;
+        ThreatRow {
+            title: a.title.clone(),
+            threat_type: a.threat_type.clone(),
+            status: a.status.as_str(),
+            window: format!("{} to {}", format_time(a.window_start), format_time(a.window_end)),
+            likelihood: wire_name(&a.likelihood),
+            impact: wire_name(&a.impact),
+        }
+    }
+}
+
+fn from_wire_name<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+/// An enum value as its wire spelling, for display.
+fn wire_name(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "threats.html")]
+struct ThreatsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    rows: Vec<ThreatRow>,
+    areas: String,
+    tiles: String,
+    may_assess: bool,
+    error: Option<String>,
+}
+
+async fn threats_view(
+    state: &AppState,
+    caller: &Caller,
+    error: Option<String>,
+) -> Result<ThreatsPage, UiError> {
+    let threats = service::threats(state, caller).await?;
+    let areas: Vec<(String, Area)> =
+        threats.iter().map(|t| (t.assessment.title.clone(), t.assessment.area.clone())).collect();
+    Ok(ThreatsPage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        rows: threats.iter().map(ThreatRow::from).collect(),
+        areas: areas_json(&areas),
+        tiles: tiles(state),
+        may_assess: authorize(&caller.actor, Action::AssessThreat { unit_id: caller.actor.unit_id }).is_ok(),
+        error,
+    })
+}
+
+async fn threats_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(&threats_view(&state, &caller, None).await?))
+}
+
+#[derive(Deserialize)]
+struct ThreatForm {
+    csrf: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+    threat_type: String,
+    likelihood: String,
+    impact: String,
+    window_hours: String,
+    area_description: String,
+    #[serde(default)]
+    polygon: String,
+    #[serde(default)]
+    circle: String,
+}
+
+impl ThreatForm {
+    fn into_assessment(self, now: Timestamp) -> Result<ThreatAssessment, ApiError> {
+        let likelihood: Likelihood =
+            from_wire_name(&self.likelihood).ok_or_else(|| form_error("pick a likelihood"))?;
+        let impact: Impact = from_wire_name(&self.impact).ok_or_else(|| form_error("pick an impact"))?;
+        let hours: i64 = self
+            .window_hours
+            .trim()
+            .parse()
+            .ok()
+            .filter(|h| (1..=24 * 90).contains(h))
+            .ok_or_else(|| form_error("the window must be 1 to 2160 hours"))?;
+        let polygons = match non_empty(&self.polygon) {
+            Some(text) => {
+                vec![Polygon::parse_cap(&text).map_err(|e| form_error(format!("area polygon: {e}")))?]
+            }
+            None => Vec::new(),
+        };
+        let circles = match non_empty(&self.circle) {
+            Some(text) => {
+                vec![Circle::parse_cap(&text).map_err(|e| form_error(format!("area circle: {e}")))?]
+            }
+            None => Vec::new(),
+        };
+        Ok(ThreatAssessment {
+            title: self.title.trim().to_owned(),
+            description: self.description.trim().to_owned(),
+            threat_type: self.threat_type.trim().to_owned(),
+            area: Area { description: self.area_description.trim().to_owned(), polygons, circles },
+            window_start: now,
+            window_end: now.plus_millis(hours * 3_600_000),
+            likelihood,
+            impact,
+            status: ThreatStatus::Active,
+        })
+    }
+}
+
+async fn create_threat(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(form): Form<ThreatForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let created = match form.into_assessment(state.now()) {
+        Ok(assessment) => service::create_threat(&state, &caller, &assessment).await,
+        Err(error) => Err(error),
+    };
+    match created {
+        Ok(_) => Ok(Redirect::to("/threats").into_response()),
+        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
+            Ok(render(&threats_view(&state, &caller, Some(error.message)).await?))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "recipients.html")]
+struct RecipientsPage {
+    nav: Option<Nav>,
+    csrf: String,
+    total: i64,
+    rows: Vec<tearline_store::Recipient>,
+}
+
+async fn recipients_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    let rows = service::recipients(&state, &caller, 0, 50).await?;
+    Ok(render(&RecipientsPage {
+        nav: Some(Nav::of(&caller)),
+        csrf: caller.csrf_token.clone(),
+        total: state.store.recipient_count().await.map_err(ApiError::from)?,
+        rows,
+    }))
+}
