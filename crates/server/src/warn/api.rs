@@ -283,12 +283,28 @@ async fn list_partner_alerts(
     Ok(Json(json!({"partner_alerts": listed})))
 }
 
+#[derive(Deserialize)]
+struct PartnerAlertRequest {
+    cap_xml: String,
+}
+
+/// Takes the CAP document itself (`application/cap+xml`, `application/xml`, `text/xml`), or
+/// JSON `{"cap_xml": "..."}` for clients that speak only JSON.
 async fn upload_partner_alert(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: String,
 ) -> Result<impl IntoResponse, ApiError> {
-    let stored = partners::upload(&state, &caller, &body).await?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let xml = if content_type.starts_with("application/json") {
+        serde_json::from_str::<PartnerAlertRequest>(&body)
+            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
+            .cap_xml
+    } else {
+        body
+    };
+    let stored = partners::upload(&state, &caller, &xml).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": stored.id, "alert": stored.alert}))))
 }
 

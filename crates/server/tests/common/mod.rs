@@ -115,6 +115,39 @@ impl Harness {
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     }
 
+    /// A second warning officer of the demo unit, "wanda", to approve or draft what "wren"
+    /// may not do alone. Returns her token.
+    pub async fn second_warning_officer(&self) -> String {
+        let request = NewUserRequest {
+            username: "wanda".into(),
+            display_name: None,
+            role: Role::WarningOfficer,
+            unit: demo::DEMO_UNIT.into(),
+            password: zeroize::Zeroizing::new("wanda-password-long".into()),
+        };
+        let _ = create_user(&self.state.store, &request, Timestamp(T0)).await;
+        self.login("wanda", "wanda-password-long").await
+    }
+
+    /// An issued warning of the Riverside unit, which no one of the demo unit may see.
+    pub async fn other_unit_warning(&self) -> i64 {
+        let request = NewUserRequest {
+            username: "wolf".into(),
+            display_name: None,
+            role: Role::WarningOfficer,
+            unit: "Riverside Unit".into(),
+            password: zeroize::Zeroizing::new("wolf-password-long".into()),
+        };
+        create_user(&self.state.store, &request, Timestamp(T0)).await.unwrap();
+        let token = self.login("wolf", "wolf-password-long").await;
+        let draft = json!({"status": "Exercise", "infos": [{"language": "en-GB", "categories": ["Security"], "event": "Riverside",
+            "urgency": "Immediate", "severity": "Severe", "certainty": "Likely", "expires": "2026-11-19T10:00:00-00:00",
+            "headline": "Riverside warning", "areas": [{"description": "Mill", "circles": [{"centre": {"lat": 52.9, "lon": 1.1}, "radius_km": 1.0}]}]}]});
+        let reply = self.call(Method::POST, "/api/v1/warnings", Some(&token), Some(draft)).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.json()["id"].as_i64().unwrap()
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> String {
         let reply = self
             .call(
