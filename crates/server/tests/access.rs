@@ -252,7 +252,7 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             method: Method::POST,
             path: "/api/v1/recipients",
-            body: Some(|role| recipients_json(role)),
+            body: Some(recipients_json),
             allowed: &[WarningOfficer],
         },
         Endpoint {

@@ -76,17 +76,16 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
     if claimed.is_empty() {
         return Ok(0);
     }
-    for claim in &claimed {
-        if !payloads.contains_key(&claim.version_id) {
-            let version = state.store.warning_version(claim.version_id).await?;
-            let payload = version.map(|v| Payload {
-                identifier: v.alert.identifier.clone(),
-                text: short_text(&v.alert),
-                cap_xml: v.cap_xml.unwrap_or_default(),
-            });
-            if let Some(payload) = payload {
-                payloads.insert(claim.version_id, Arc::new(payload));
-            }
+    let missing: std::collections::BTreeSet<i64> =
+        claimed.iter().map(|c| c.version_id).filter(|id| !payloads.contains_key(id)).collect();
+    for version_id in missing {
+        if let Some(version) = state.store.warning_version(version_id).await? {
+            let payload = Payload {
+                identifier: version.alert.identifier.clone(),
+                text: short_text(&version.alert),
+                cap_xml: version.cap_xml.unwrap_or_default(),
+            };
+            payloads.insert(version_id, Arc::new(payload));
         }
     }
     let limit = Arc::new(Semaphore::new(settings.concurrency.max(1)));

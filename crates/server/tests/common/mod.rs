@@ -68,6 +68,10 @@ pub async fn harness() -> Harness {
 }
 
 pub async fn harness_on(backend: Backend) -> Harness {
+    harness_with(backend, ServerSettings::default()).await
+}
+
+pub async fn harness_with(backend: Backend, settings: ServerSettings) -> Harness {
     let (store, database) = fresh_store(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("vault.key");
@@ -83,7 +87,7 @@ pub async fn harness_on(backend: Backend) -> Harness {
         audit: audit.clone(),
         keys,
         clock: Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),
-        settings: ServerSettings::default(),
+        settings,
         warn: Default::default(),
     }));
     let harness =

@@ -1,0 +1,567 @@
+//! Early warning end to end inside the server: the CAP lifecycle and its reference chain,
+//! approval by a second officer, partner alerts and feeds, recipient imports, signed
+//! acknowledgements, and delivery against real local receivers that fail on purpose.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use common::{harness, harness_with, Harness};
+use serde_json::{json, Value};
+use tearline_domain::Role;
+use tearline_server::warn::dispatch::Dispatcher;
+use tearline_server::warn::WarnSettings;
+use tearline_server::ServerSettings;
+use tearline_store::Backend;
+use tearline_warn::cap::Alert;
+use tearline_warn::delivery::RetryPolicy;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A square around Eastmarsh quay, as JSON (lat, lon pairs).
+fn square(south: f64, west: f64, size: f64) -> Value {
+    let ring = [
+        (south, west),
+        (south + size, west),
+        (south + size, west + size),
+        (south, west + size),
+        (south, west),
+    ];
+    json!([ring.iter().map(|(lat, lon)| json!({"lat": lat, "lon": lon})).collect::<Vec<_>>()])
+}
+
+fn draft(status: &str, headline: &str, polygons: Value) -> Value {
+    json!({"status": status, "infos": [
+        {"language": "en-GB", "categories": ["Security"], "event": "Threat", "urgency": "Immediate",
+         "severity": "Severe", "certainty": "Likely", "expires": "2026-11-19T10:00:00-00:00",
+         "headline": headline, "instruction": "Leave the area",
+         "areas": [{"description": "Quay", "polygons": polygons}]},
+        {"language": "ar", "categories": ["Security"], "event": "تهديد", "urgency": "Immediate",
+         "severity": "Severe", "certainty": "Likely", "expires": "2026-11-19T10:00:00-00:00",
+         "headline": "غادروا المنطقة", "areas": [{"description": "الرصيف", "polygons": polygons}]}
+    ]})
+}
+
+/// Registers a 10 x 10 grid of recipients, 0.01° apart, from (52.90, 1.10); `address`
+/// gives each one's webhook.
+async fn grid(harness: &Harness, token: &str, address: impl Fn(usize) -> String) {
+    let rows: Vec<Value> = (0..100)
+        .map(|i| {
+            json!({"external_id": format!("grid-{i}"), "name": format!("Resident {i}"), "kind": "person",
+                   "channel": "webhook", "address": address(i),
+                   "lat": 52.905 + (i / 10) as f64 * 0.01, "lon": 1.105 + (i % 10) as f64 * 0.01})
+        })
+        .collect();
+    let reply = harness.call(Method::POST, "/api/v1/recipients", Some(token), Some(Value::Array(rows))).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.json()["imported"], 100);
+}
+
+async fn post(harness: &Harness, token: &str, path: &str, body: Option<Value>) -> Value {
+    let reply = harness.call(Method::POST, path, Some(token), body).await;
+    assert!(reply.status.is_success(), "{path}: {} {}", reply.status, reply.body);
+    reply.json()
+}
+
+fn xmllint_validates(documents: &[String]) {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/cap/CAP-v1.2.xsd");
+    let paths: Vec<_> = documents
+        .iter()
+        .enumerate()
+        .map(|(i, xml)| {
+            let path = dir.path().join(format!("{i}.xml"));
+            std::fs::write(&path, xml).unwrap();
+            path
+        })
+        .collect();
+    let output = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(schema)
+        .args(&paths)
+        .output()
+        .expect("xmllint (libxml2-utils) must be installed; scripts/test installs it");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn alert_update_and_cancel_form_a_reference_chain_reaching_everyone_concerned() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    grid(&harness, &wren, |i| format!("http://127.0.0.1:9/{i}")).await;
+
+    // Rows 0-2, columns 0-2 of the grid: 9 recipients.
+    let first = post(
+        &harness,
+        &wren,
+        "/api/v1/warnings",
+        Some(draft("Exercise", "Leave the quay", square(52.90, 1.10, 0.03))),
+    )
+    .await;
+    let submitted =
+        post(&harness, &wren, &format!("/api/v1/warning-versions/{}/submit", first["id"]), None).await;
+    assert_eq!(submitted, json!({"result": "issued", "deliveries": 9}));
+    let warning = first["warning_id"].as_i64().unwrap();
+
+    // The area moves one column east: 9 inside, 3 of them new; the 3 left behind hear too.
+    let update = post(
+        &harness,
+        &wren,
+        &format!("/api/v1/warnings/{warning}/updates"),
+        Some(draft("Exercise", "The area moved", square(52.90, 1.11, 0.03))),
+    )
+    .await;
+    let submitted =
+        post(&harness, &wren, &format!("/api/v1/warning-versions/{}/submit", update["id"]), None).await;
+    assert_eq!(submitted["deliveries"], 12);
+
+    let cancel = post(&harness, &wren, &format!("/api/v1/warnings/{warning}/cancellation"), None).await;
+    let submitted =
+        post(&harness, &wren, &format!("/api/v1/warning-versions/{}/submit", cancel["id"]), None).await;
+    assert_eq!(submitted["deliveries"], 12, "a cancellation reaches everyone the update reached");
+
+    let history =
+        harness.call(Method::GET, &format!("/api/v1/warnings/{warning}"), Some(&wren), None).await.json();
+    let versions = history["versions"].as_array().unwrap();
+    let alerts: Vec<Alert> =
+        versions.iter().map(|v| Alert::from_xml(v["cap_xml"].as_str().unwrap()).unwrap()).collect();
+    let states: Vec<&str> = versions.iter().map(|v| v["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["superseded", "superseded", "issued"]);
+    let msg_types: Vec<&str> = alerts.iter().map(|a| a.msg_type.as_str()).collect();
+    assert_eq!(msg_types, ["Alert", "Update", "Cancel"]);
+    let reference = |a: &Alert| format!("{},{},{}", a.sender, a.identifier, a.sent);
+    assert!(alerts[0].references.is_empty());
+    let refs = |a: &Alert| a.references.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+    assert_eq!(refs(&alerts[1]), vec![reference(&alerts[0])]);
+    assert_eq!(refs(&alerts[2]), vec![reference(&alerts[0]), reference(&alerts[1])]);
+    assert!(versions[2]["cap_xml"].as_str().unwrap().contains(&format!(
+        "<references>{} {}</references>",
+        reference(&alerts[0]),
+        reference(&alerts[1])
+    )));
+    assert_eq!(alerts[0].infos[1].language, "ar");
+    xmllint_validates(
+        &versions.iter().map(|v| v["cap_xml"].as_str().unwrap().to_owned()).collect::<Vec<_>>(),
+    );
+
+    // The public feed shows the warning once, as its cancellation; every version stays served.
+    let feed = harness.call(Method::GET, "/cap/feed.atom", None, None).await;
+    assert_eq!(feed.status, StatusCode::OK);
+    assert!(
+        feed.body.contains("<title>Cancelled: Leave the quay</title>")
+            || feed.body.contains("Cancelled: The area moved"),
+        "{}",
+        feed.body
+    );
+    assert_eq!(feed.body.matches("<entry>").count(), 1, "{}", feed.body);
+    for alert in &alerts {
+        let document =
+            harness.call(Method::GET, &format!("/cap/alerts/{}.xml", alert.identifier), None, None).await;
+        assert_eq!(document.status, StatusCode::OK);
+        assert_eq!(Alert::from_xml(&document.body).as_ref(), Ok(alert));
+    }
+    assert_eq!(
+        harness.call(Method::GET, "/cap/alerts/nope.xml", None, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn an_actual_warning_needs_a_second_warning_officer_unless_the_unit_says_otherwise() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let wanda = harness.second_warning_officer().await;
+    let actual =
+        post(&harness, &wren, "/api/v1/warnings", Some(draft("Actual", "Real", square(52.9, 1.1, 0.05))))
+            .await;
+    let id = actual["id"].as_i64().unwrap();
+    let submitted = post(&harness, &wren, &format!("/api/v1/warning-versions/{id}/submit"), None).await;
+    assert_eq!(submitted["result"], "awaiting-approval");
+    assert!(
+        harness.call(Method::GET, "/cap/feed.atom", None, None).await.body.matches("<entry>").count() == 0
+    );
+
+    let own = harness
+        .call(Method::POST, &format!("/api/v1/warning-versions/{id}/approve"), Some(&wren), None)
+        .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    assert_eq!(own.json()["code"], "second_officer_required");
+    let approved = post(&harness, &wanda, &format!("/api/v1/warning-versions/{id}/approve"), None).await;
+    assert_eq!(approved["result"], "issued");
+    let version =
+        harness.call(Method::GET, &format!("/api/v1/warning-versions/{id}"), Some(&wren), None).await.json();
+    assert_eq!(
+        version["approved_by"],
+        json!(harness.state.store.user_by_username("wanda").await.unwrap().unwrap().id.0)
+    );
+
+    let admin = harness.demo_login(Role::Administrator).await;
+    let units = harness.state.store.units().await.unwrap();
+    let unit = units.iter().find(|u| u.name == tearline_server::demo::DEMO_UNIT).unwrap().id.0;
+    let path = format!("/api/v1/units/{unit}/warning-approval");
+    let changed = harness.call(Method::PUT, &path, Some(&admin), Some(json!({"required": false}))).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let direct =
+        post(&harness, &wren, "/api/v1/warnings", Some(draft("Actual", "Real 2", square(52.9, 1.1, 0.05))))
+            .await;
+    let submitted =
+        post(&harness, &wren, &format!("/api/v1/warning-versions/{}/submit", direct["id"]), None).await;
+    assert_eq!(submitted["result"], "issued");
+}
+
+#[tokio::test]
+async fn bad_warnings_are_refused_with_the_element_and_nothing_is_stored() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let mut open_ring = draft(
+        "Exercise",
+        "x",
+        json!([[{"lat": 1, "lon": 1}, {"lat": 2, "lon": 2}, {"lat": 3, "lon": 1}, {"lat": 1, "lon": 2}]]),
+    );
+    let reply = harness.call(Method::POST, "/api/v1/warnings", Some(&wren), Some(open_ring.clone())).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(reply.body.contains("polygon must be closed"), "{}", reply.body);
+    open_ring["infos"][0]["areas"] = json!([]);
+    open_ring["infos"].as_array_mut().unwrap().truncate(1);
+    let reply = harness.call(Method::POST, "/api/v1/warnings", Some(&wren), Some(open_ring)).await;
+    assert_eq!(reply.json()["code"], "invalid_cap");
+    assert!(reply.body.contains("alert/info[1]/area"), "{}", reply.body);
+    let mut bad_expiry = draft("Exercise", "x", square(1.0, 1.0, 1.0));
+    bad_expiry["infos"][0]["expires"] = json!("2026-11-19T10:00:00Z");
+    let reply = harness.call(Method::POST, "/api/v1/warnings", Some(&wren), Some(bad_expiry)).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.json()["code"], "invalid_json");
+    assert!(reply.body.contains("is not a CAP time"), "{}", reply.body);
+    let listed = harness.call(Method::GET, "/api/v1/warnings", Some(&wren), None).await.json();
+    assert_eq!(listed["warnings"], json!([]));
+}
+
+fn partner_alert(identifier: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier><sender>met@partner.example</sender><sent>2026-11-18T09:00:00+01:00</sent>
+  <status>Actual</status><msgType>Alert</msgType><scope>Public</scope>
+  <info><category>Met</category><event>Flood</event><urgency>Expected</urgency><severity>Moderate</severity>
+    <certainty>Likely</certainty><headline>River flooding</headline>
+    <area><areaDesc>Lower valley</areaDesc><polygon>52.9,1.1 53.0,1.1 53.0,1.2 52.9,1.1</polygon></area></info>
+</alert>"#
+    )
+}
+
+async fn upload(harness: &Harness, token: &str, xml: &str) -> common::Reply {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/partner-alerts")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/cap+xml")
+        .body(Body::from(xml.to_owned()))
+        .unwrap();
+    harness.send(request).await
+}
+
+#[tokio::test]
+async fn partner_alerts_are_read_strictly_and_an_invalid_one_changes_nothing() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let good = partner_alert("flood-1");
+    assert_eq!(upload(&harness, &wren, &good).await.status, StatusCode::CREATED);
+    assert_eq!(upload(&harness, &wren, &good).await.status, StatusCode::CONFLICT);
+    for (xml, path) in [
+        (
+            good.replace(
+                "<polygon>52.9,1.1 53.0,1.1 53.0,1.2 52.9,1.1</polygon>",
+                "<polygon>52.9,1.1 53.0,1.1 52.9,1.1</polygon>",
+            ),
+            "alert/info[1]/area[1]/polygon[1]",
+        ),
+        (good.replace("<scope>Public</scope>", ""), "alert/scope"),
+        (good.replace("+01:00</sent>", "</sent>"), "alert/sent"),
+        (good.replace("</alert>", ""), "document"),
+        ("{\"not\": \"xml\"}".to_owned(), "document"),
+    ] {
+        let reply = upload(&harness, &wren, &xml.replace("flood-1", "flood-2")).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.json()["code"], "invalid_cap");
+        assert!(reply.json()["message"].as_str().unwrap().starts_with(path), "{}", reply.body);
+    }
+    let listed = harness.call(Method::GET, "/api/v1/partner-alerts", Some(&wren), None).await.json();
+    assert_eq!(listed["partner_alerts"].as_array().unwrap().len(), 1);
+}
+
+/// Serves `routes` on a free local port; returns its base URL.
+async fn serve(routes: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn partner_feeds_are_polled_and_their_bad_alerts_reported() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let base = Arc::new(Mutex::new(String::new()));
+    let feed_base = Arc::clone(&base);
+    let routes = axum::Router::new()
+        .route(
+            "/feed.atom",
+            axum::routing::get(move || {
+                let base = feed_base.lock().unwrap().clone();
+                async move {
+                    format!(
+                        r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>x</id><title>Partner</title><updated>2026-11-18T09:00:00Z</updated>
+<entry><id>1</id><title>a</title><updated>2026-11-18T09:00:00Z</updated><link rel="alternate" type="application/cap+xml" href="{base}/a.xml"/></entry>
+<entry><id>2</id><title>b</title><updated>2026-11-18T09:00:00Z</updated><link href="{base}/b.xml"/></entry>
+<entry><id>3</id><title>c</title><updated>2026-11-18T09:00:00Z</updated><link href="{base}/broken.xml"/></entry></feed>"#
+                    )
+                }
+            }),
+        )
+        .route("/a.xml", axum::routing::get(|| async { partner_alert("feed-a") }))
+        .route("/b.xml", axum::routing::get(|| async { partner_alert("feed-b") }))
+        .route("/broken.xml", axum::routing::get(|| async { partner_alert("feed-c").replace("<status>Actual</status>", "") }));
+    let url = serve(routes).await;
+    *base.lock().unwrap() = url.clone();
+    post(&harness, &wren, "/api/v1/partner-feeds", Some(json!({"url": format!("{url}/feed.atom")}))).await;
+    assert_eq!(tearline_server::warn::partners::poll_all(&harness.state).await.unwrap(), 2);
+    assert_eq!(tearline_server::warn::partners::poll_all(&harness.state).await.unwrap(), 0, "already held");
+    let feeds = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
+    let error = feeds["partner_feeds"][0]["last_error"].as_str().unwrap();
+    assert!(error.contains("broken.xml") && error.contains("alert/status"), "{error}");
+}
+
+#[tokio::test]
+async fn recipient_files_are_imported_row_by_row() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let csv = "name,kind,channel,address,lat,lon,external_id\n\
+               School,school,email,head@school.example,52.95,1.21,s1\n\
+               Bad,person,sms,not-a-number,52.95,1.21,s2\n\
+               Siren,siren,webhook,http://10.0.0.5/cap,52.96,1.22,s3\n";
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/recipients/import")
+        .header("authorization", format!("Bearer {wren}"))
+        .header("content-type", "text/csv")
+        .body(Body::from(csv))
+        .unwrap();
+    let reply = harness.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["imported"], 2);
+    assert_eq!(reply.json()["errors"][0]["row"], 2);
+    let listed = harness.call(Method::GET, "/api/v1/recipients", Some(&wren), None).await.json();
+    assert_eq!(listed["active_total"], 2);
+    let preview = post(&harness, &wren, "/api/v1/targeting/preview", Some(json!({"areas": [{"description": "x", "circles": [{"centre": {"lat": 52.95, "lon": 1.21}, "radius_km": 0.5}]}]}))).await;
+    assert_eq!(preview["count"], 1);
+    assert_eq!(preview["sample"], json!([{"lat": 52.95, "lon": 1.21}]));
+}
+
+/// What a receiver that honours idempotency keys saw: per key, how often it was posted
+/// and whether it was processed.
+#[derive(Default)]
+struct Ledger {
+    posted: HashMap<String, u32>,
+    processed: HashMap<String, u32>,
+}
+
+impl Ledger {
+    /// Records a post; returns how many times this key was posted before.
+    fn post(&mut self, key: &str) -> u32 {
+        let count = self.posted.entry(key.to_owned()).or_default();
+        *count += 1;
+        *count - 1
+    }
+
+    fn process(&mut self, key: &str) {
+        let processed = self.processed.entry(key.to_owned()).or_default();
+        if *processed == 0 {
+            *processed = 1;
+        }
+    }
+}
+
+/// A receiver that misbehaves on purpose, by path: `ok`, `flaky` (503 twice, then fine),
+/// `stall` (processes, then answers too late the first time), `gone` (404), `down` (503
+/// always).
+async fn misbehaving_receiver(ledger: Arc<Mutex<Ledger>>) -> String {
+    let handler = move |axum::extract::Path((mode, _n)): axum::extract::Path<(String, u32)>,
+                        headers: axum::http::HeaderMap| {
+        let ledger = Arc::clone(&ledger);
+        async move {
+            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let earlier = ledger.lock().unwrap().post(&key);
+            match mode.as_str() {
+                "flaky" if earlier < 2 => return StatusCode::SERVICE_UNAVAILABLE,
+                "gone" => return StatusCode::NOT_FOUND,
+                "down" => return StatusCode::SERVICE_UNAVAILABLE,
+                _ => {}
+            }
+            ledger.lock().unwrap().process(&key);
+            if mode == "stall" && earlier == 0 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            StatusCode::NO_CONTENT
+        }
+    };
+    serve(axum::Router::new().route("/{mode}/{n}", axum::routing::post(handler))).await
+}
+
+/// A receiver that drops the connection of each delivery's first attempt without answering.
+async fn dropping_receiver(ledger: Arc<Mutex<Ledger>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 64 * 1024];
+                let mut read = 0;
+                loop {
+                    let Ok(n) = socket.read(&mut buffer[read..]).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    read += n;
+                    let text = String::from_utf8_lossy(&buffer[..read]).to_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if read < end + 4 + length {
+                            continue;
+                        }
+                        let key = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("idempotency-key:").map(|v| v.trim().to_owned()))
+                            .unwrap_or_default();
+                        let first = {
+                            let mut ledger = ledger.lock().unwrap();
+                            let earlier = ledger.post(&key);
+                            if earlier > 0 {
+                                ledger.process(&key);
+                            }
+                            earlier == 0
+                        };
+                        if first {
+                            return; // dropped: the connection closes with no answer at all
+                        }
+                        let _ =
+                            socket.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn every_delivery_ends_delivered_or_explicitly_failed_despite_bad_receivers() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let settings = ServerSettings {
+            warn: WarnSettings {
+                concurrency: 8,
+                retry: RetryPolicy { max_attempts: 4, base_delay_millis: 100, max_delay_millis: 1_000 },
+                request_timeout: Duration::from_millis(300),
+                lease: Duration::from_secs(5),
+                ..WarnSettings::default()
+            },
+            ..ServerSettings::default()
+        };
+        let harness = harness_with(backend, settings).await;
+        let wren = harness.demo_login(Role::WarningOfficer).await;
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let misbehaving = misbehaving_receiver(Arc::clone(&ledger)).await;
+        let dropping = dropping_receiver(Arc::clone(&ledger)).await;
+        let modes = ["ok", "flaky", "stall", "gone", "down", "drop"];
+        grid(&harness, &wren, |i| match modes[i % modes.len()] {
+            "drop" => format!("{dropping}/drop/{i}"),
+            mode => format!("{misbehaving}/{mode}/{i}"),
+        })
+        .await;
+        let warning =
+            post(&harness, &wren, "/api/v1/warnings", Some(draft("Exercise", "All", square(52.9, 1.1, 0.1))))
+                .await;
+        let version = warning["id"].as_i64().unwrap();
+        assert_eq!(
+            post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await
+                ["deliveries"],
+            100
+        );
+
+        let mut dispatcher = Dispatcher::default();
+        for _ in 0..200 {
+            if dispatcher.round(&harness.state).await.unwrap() == 0 {
+                let counts = harness.state.store.delivery_counts(version).await.unwrap();
+                if counts.queued + counts.sending == 0 {
+                    break;
+                }
+                harness.advance(1_000);
+            }
+        }
+        let counts = harness.state.store.delivery_counts(version).await.unwrap();
+        let per_mode = |mode: &str| (0..100).filter(|i| modes[i % modes.len()] == mode).count() as i64;
+        let delivered = per_mode("ok") + per_mode("flaky") + per_mode("stall") + per_mode("drop");
+        assert_eq!((counts.queued, counts.sending), (0, 0), "{backend:?}: nothing left hanging");
+        assert_eq!(counts.sent, delivered, "{backend:?}: {counts:?}");
+        assert_eq!(counts.failed, per_mode("gone") + per_mode("down"), "{backend:?}: {counts:?}");
+
+        let ledger = ledger.lock().unwrap();
+        assert_eq!(ledger.processed.len() as i64, delivered, "{backend:?}: every delivered key processed");
+        assert!(ledger.processed.values().all(|n| *n == 1), "{backend:?}: none processed twice");
+        // Recipients are registered in grid order, so recipient i has id i + 1.
+        let posts = |i: usize| {
+            ledger.posted.iter().find(|(k, _)| k.ends_with(&format!("/{}", i + 1))).map_or(0, |(_, n)| *n)
+        };
+        for i in 0..100 {
+            let seen = posts(i);
+            match modes[i % modes.len()] {
+                "ok" | "gone" => assert_eq!(seen, 1, "{backend:?} recipient {i}"),
+                "flaky" => assert_eq!(seen, 3, "{backend:?}: two 503s, then accepted"),
+                "stall" => {
+                    assert_eq!(seen, 2, "{backend:?}: timed out once, then accepted without processing again")
+                }
+                "down" => assert_eq!(seen, 4, "{backend:?}: every one of the 4 attempts, then failed"),
+                _ => assert_eq!(seen, 2, "{backend:?}: a dropped connection is retried"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn acknowledgement_links_are_signed_per_delivery() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    grid(&harness, &wren, |i| format!("http://127.0.0.1:9/{i}")).await;
+    let warning =
+        post(&harness, &wren, "/api/v1/warnings", Some(draft("Exercise", "Ack", square(52.9, 1.1, 0.1))))
+            .await;
+    let version = warning["id"].as_i64().unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let link = tearline_server::warn::dispatch::ack_url(&harness.state, version, 5).await.unwrap();
+    let path = link.split_once("//").unwrap().1.split_once('/').unwrap().1;
+    let forged = format!("/{}", path.replace("/5/", "/6/"));
+    assert_eq!(harness.call(Method::POST, &forged, None, None).await.status, StatusCode::NOT_FOUND);
+    let reply = harness.call(Method::POST, &format!("/{path}?status=safe"), None, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let bad = harness.call(Method::POST, &format!("/{path}?status=dead"), None, None).await;
+    assert_eq!(bad.json()["code"], "invalid_status");
+    let counts = harness
+        .call(Method::GET, &format!("/api/v1/warning-versions/{version}/deliveries"), Some(&wren), None)
+        .await
+        .json();
+    assert_eq!(
+        (counts["counts"]["acknowledged"].clone(), counts["counts"]["safe"].clone()),
+        (json!(1), json!(1))
+    );
+}
