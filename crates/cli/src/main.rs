@@ -89,6 +89,13 @@ struct WarnOptions {
     /// Deliveries in flight at once
     #[arg(long, env = "TEARLINE_DELIVERY_CONCURRENCY", default_value_t = 64)]
     delivery_concurrency: usize,
+    /// Seconds a delivery attempt may take before it counts as failed and is retried
+    #[arg(long, env = "TEARLINE_DELIVERY_TIMEOUT_SECS", default_value_t = 10)]
+    delivery_timeout_secs: u64,
+    /// Seconds a claimed delivery stays with its dispatcher; after a crash, its deliveries
+    /// are taken up again once this runs out. Must exceed the delivery timeout.
+    #[arg(long, env = "TEARLINE_DELIVERY_LEASE_SECS", default_value_t = 60)]
+    delivery_lease_secs: u64,
     /// Map tiles as a URL template (https://.../{z}/{x}/{y}.png); without it maps show the
     /// bundled country outlines and need no network
     #[arg(long, env = "TEARLINE_MAP_TILES_URL")]
@@ -229,6 +236,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         sms_gateway_url: args.warn.sms_gateway_url.clone(),
         email_gateway_url: args.warn.email_gateway_url.clone(),
         concurrency: args.warn.delivery_concurrency.max(1),
+        request_timeout: std::time::Duration::from_secs(args.warn.delivery_timeout_secs.max(1)),
+        lease: std::time::Duration::from_secs(
+            args.warn.delivery_lease_secs.max(args.warn.delivery_timeout_secs + 1),
+        ),
         ..WarnSettings::default()
     };
     let server_settings = ServerSettings {

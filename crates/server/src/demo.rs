@@ -141,7 +141,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
     use tearline_warn::recipients::Registration;
     use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
 
-    if state.store.recipient_count().await? > 0 {
+    if state.store.recipient_count().await? > 0 || !state.store.issued_versions().await?.is_empty() {
         return Ok(false);
     }
     let user = |name: &str| {
