@@ -530,36 +530,57 @@ impl Store {
     }
 
     /// Adds recipients, or updates those whose `external_id` is already known, under one new
-    /// revision. Returns their ids in input order.
+    /// revision, many rows per statement. Returns their ids in input order (a repeated
+    /// external id counts once, as its last registration).
     pub async fn upsert_recipients(
         &self,
         recipients: &[Registration],
         at: Timestamp,
     ) -> Result<Vec<i64>, StoreError> {
+        // Within one statement an external id may appear once; the last registration wins.
+        let mut last_of = std::collections::HashMap::new();
+        for (i, recipient) in recipients.iter().enumerate() {
+            if let Some(external_id) = &recipient.external_id {
+                last_of.insert(external_id.as_str(), i);
+            }
+        }
+        let unique: Vec<&Registration> = recipients
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| r.external_id.as_deref().is_none_or(|id| last_of.get(id) == Some(i)))
+            .map(|(_, r)| r)
+            .collect();
         let mut write = self.begin_write().await?;
         let revision = next_recipient_revision(&mut write.tx).await?;
-        let mut ids = Vec::with_capacity(recipients.len());
-        for recipient in recipients {
-            let id: i64 = sqlx::query_scalar(
+        let mut ids = Vec::with_capacity(unique.len());
+        for chunk in unique.chunks(RECIPIENTS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let p: Vec<String> = (1..=7).map(|column| format!("${}", row * 7 + column + 2)).collect();
+                    format!("({}, {}, {}, {}, {}, {}, 1, $1, {}, $2)", p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO recipients (name, kind, channel, address, lat, lon, active, revision, external_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)
+                 VALUES {}
                  ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
                     channel = excluded.channel, address = excluded.address, lat = excluded.lat, lon = excluded.lon,
                     active = 1, revision = excluded.revision
                  RETURNING id",
-            )
-            .bind(&recipient.name)
-            .bind(recipient.kind.as_str())
-            .bind(recipient.channel.as_str())
-            .bind(&recipient.address)
-            .bind(recipient.position.lat)
-            .bind(recipient.position.lon)
-            .bind(revision)
-            .bind(recipient.external_id.as_deref())
-            .bind(at.0)
-            .fetch_one(&mut *write.tx)
-            .await?;
-            ids.push(id);
+                rows.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(revision).bind(at.0);
+            for recipient in chunk {
+                query = query
+                    .bind(&recipient.name)
+                    .bind(recipient.kind.as_str())
+                    .bind(recipient.channel.as_str())
+                    .bind(&recipient.address)
+                    .bind(recipient.position.lat)
+                    .bind(recipient.position.lon)
+                    .bind(recipient.external_id.as_deref());
+            }
+            ids.extend(query.fetch_all(&mut *write.tx).await?);
         }
         write.commit().await?;
         Ok(ids)
@@ -879,6 +900,9 @@ impl Store {
         write.commit().await
     }
 }
+
+/// Rows per multi-row INSERT: 7 parameters each stays far below SQLite's 32 766 limit.
+const RECIPIENTS_PER_STATEMENT: usize = 1_000;
 
 /// What issuing a version needs.
 pub struct IssueVersion<'a> {

@@ -204,6 +204,18 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
     assert_eq!(later[0].position, LatLon { lat: 1.0, lon: 2.0 });
     assert_eq!(store.recipient_count().await.unwrap(), 2);
     assert!(matches!(store.deactivate_recipient(999).await, Err(StoreError::NotFound(_))));
+    // The same external id twice in one import: registered once, as the last row says.
+    let twice = |name: &str| Registration {
+        external_id: Some("dup".into()),
+        name: name.into(),
+        kind: RecipientKind::Siren,
+        channel: Channel::Webhook,
+        address: "http://127.0.0.1:9/dup".into(),
+        position: LatLon { lat: 3.0, lon: 4.0 },
+    };
+    let ids = store.upsert_recipients(&[twice("first"), twice("second")], T0).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(store.recipients_by_id(&ids).await.unwrap()[0].name, "second");
 }
 
 async fn only_drafts_can_be_edited_and_a_version_is_issued_once(store: Store) {
