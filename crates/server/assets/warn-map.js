@@ -126,7 +126,8 @@
       fetch(url, { credentials: "same-origin" })
         .then((r) => r.json())
         .then((json) => {
-          const counts = { ...json.counts, total: json.total };
+          // Acknowledged deliveries were delivered too.
+          const counts = { ...json.counts, total: json.total, delivered: json.counts.sent + json.counts.acknowledged };
           for (const [name, value] of Object.entries(counts)) {
             const cell = section.querySelector(`[data-count="${name}"]`);
             if (cell) cell.textContent = String(value);

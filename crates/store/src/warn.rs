@@ -520,7 +520,9 @@ impl Store {
             .bind(issue.version_id)
             .fetch_one(&mut *write.tx)
             .await?;
-        sqlx::query("UPDATE warning_versions SET target_count = $2 WHERE id = $1")
+        sqlx::query(
+            "UPDATE warning_versions SET target_count = $2, dispatch_cursor = CASE WHEN $2 > 0 THEN 0 END WHERE id = $1",
+        )
             .bind(issue.version_id)
             .bind(count)
             .execute(&mut *write.tx)
@@ -557,7 +559,10 @@ impl Store {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|row| {
                     let p: Vec<String> = (1..=7).map(|column| format!("${}", row * 7 + column + 2)).collect();
-                    format!("({}, {}, {}, {}, {}, {}, 1, $1, {}, $2)", p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, 1, $1, {}, $2)",
+                        p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+                    )
                 })
                 .collect();
             let sql = format!(
@@ -655,8 +660,11 @@ impl Store {
         rows.iter().map(recipient_from_row).collect()
     }
 
-    /// Takes up to `limit` deliveries that are due (or whose sender's lease ran out), leasing
-    /// them until `lease_until`, and counts the attempt.
+    /// Takes up to `limit` deliveries that are due, leasing them until `lease_until`, and
+    /// counts the attempt: first those waiting for a retry (or whose dispatcher's lease ran
+    /// out), then first attempts, walking each issued version's recipients in id order
+    /// behind its dispatch cursor. First attempts need no index of their own, so queuing a
+    /// million deliveries writes only the primary key.
     pub async fn claim_due_deliveries(
         &self,
         now: Timestamp,
@@ -666,11 +674,11 @@ impl Store {
         let mut write = self.begin_write().await?;
         // The outer conditions repeat the inner ones so that, on PostgreSQL, a row another
         // dispatcher claimed in the meantime is re-checked and skipped, not taken twice.
-        let rows = sqlx::query(
+        let retries = sqlx::query(
             "UPDATE deliveries SET state = 1, attempts = attempts + 1, next_attempt_at = $2
-             WHERE state IN (0, 1) AND next_attempt_at <= $1 AND (version_id, recipient_id) IN (
+             WHERE state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1 AND (version_id, recipient_id) IN (
                 SELECT version_id, recipient_id FROM deliveries
-                WHERE state IN (0, 1) AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3)
+                WHERE state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3)
              RETURNING version_id, recipient_id, attempts",
         )
         .bind(now.0)
@@ -678,13 +686,61 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *write.tx)
         .await?;
+        let mut claimed: Vec<(i64, i64, i64)> = rows_of(&retries)?;
+        let pending = sqlx::query(
+            "SELECT id, dispatch_cursor FROM warning_versions WHERE dispatch_cursor IS NOT NULL ORDER BY id DESC",
+        )
+        .fetch_all(&mut *write.tx)
+        .await?;
+        for version in &pending {
+            let wanted = limit - claimed.len() as i64;
+            if wanted <= 0 {
+                break;
+            }
+            let version_id: i64 = version.try_get("id")?;
+            let cursor: i64 = version.try_get("dispatch_cursor")?;
+            let window: Vec<i64> = sqlx::query_scalar(
+                "SELECT recipient_id FROM deliveries WHERE version_id = $1 AND recipient_id > $2
+                 ORDER BY recipient_id LIMIT $3",
+            )
+            .bind(version_id)
+            .bind(cursor)
+            .bind(wanted)
+            .fetch_all(&mut *write.tx)
+            .await?;
+            let Some(&last) = window.last() else {
+                sqlx::query("UPDATE warning_versions SET dispatch_cursor = NULL WHERE id = $1")
+                    .bind(version_id)
+                    .execute(&mut *write.tx)
+                    .await?;
+                continue;
+            };
+            let fresh = sqlx::query(
+                "UPDATE deliveries SET state = 1, attempts = 1, next_attempt_at = $4
+                 WHERE version_id = $1 AND recipient_id > $2 AND recipient_id <= $3 AND state = 0 AND attempts = 0
+                 RETURNING version_id, recipient_id, attempts",
+            )
+            .bind(version_id)
+            .bind(cursor)
+            .bind(last)
+            .bind(lease_until.0)
+            .fetch_all(&mut *write.tx)
+            .await?;
+            claimed.extend(rows_of(&fresh)?);
+            // Another process may have moved the cursor further meanwhile; never move it back.
+            let done = (window.len() as i64) < wanted;
+            sqlx::query(
+                "UPDATE warning_versions SET dispatch_cursor = CASE WHEN $3 = 1 THEN NULL
+                    WHEN dispatch_cursor < $2 THEN $2 ELSE dispatch_cursor END
+                 WHERE id = $1 AND dispatch_cursor IS NOT NULL",
+            )
+            .bind(version_id)
+            .bind(last)
+            .bind(i64::from(done))
+            .execute(&mut *write.tx)
+            .await?;
+        }
         write.commit().await?;
-        let mut claimed: Vec<(i64, i64, i64)> = rows
-            .iter()
-            .map(|row| {
-                Ok((row.try_get("version_id")?, row.try_get("recipient_id")?, row.try_get("attempts")?))
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -899,6 +955,13 @@ impl Store {
             .await?;
         write.commit().await
     }
+}
+
+/// (version, recipient, attempts) of claimed deliveries.
+fn rows_of(rows: &[AnyRow]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    rows.iter()
+        .map(|row| Ok((row.try_get("version_id")?, row.try_get("recipient_id")?, row.try_get("attempts")?)))
+        .collect()
 }
 
 /// Rows per multi-row INSERT: 7 parameters each stays far below SQLite's 32 766 limit.

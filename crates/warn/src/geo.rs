@@ -83,6 +83,9 @@ pub struct Polygon {
     points: Vec<LatLon>,
     /// The vertices' longitudes made continuous across the antimeridian (may leave ±180).
     unwrapped_lons: Vec<f64>,
+    /// The unwrapped longitude span, kept because every containment test needs it.
+    west: f64,
+    east: f64,
 }
 
 impl Polygon {
@@ -106,7 +109,10 @@ impl Polygon {
         if unwrapped_lons.last().is_some_and(|last| (last - first).abs() > 1e-9) {
             return Err(GeoError::EncirclesPole);
         }
-        Ok(Polygon { points, unwrapped_lons })
+        let (west, east) = unwrapped_lons
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(w, e), &lon| (w.min(lon), e.max(lon)));
+        Ok(Polygon { points, unwrapped_lons, west, east })
     }
 
     /// Parses CAP's space-separated `lat,lon` pairs.
@@ -121,11 +127,27 @@ impl Polygon {
 
     /// Whether `point` is inside (even-odd rule on the unwrapped ring).
     pub fn contains(&self, point: LatLon) -> bool {
-        let (west, east) = self.lon_span();
-        [point.lon, point.lon + 360.0, point.lon - 360.0]
-            .into_iter()
-            .filter(|lon| (west..=east).contains(lon))
-            .any(|lon| self.contains_unwrapped(point.lat, lon))
+        let inside =
+            |lon: f64| (self.west..=self.east).contains(&lon) && self.contains_unwrapped(point.lat, lon);
+        inside(point.lon) || inside(point.lon + 360.0) || inside(point.lon - 360.0)
+    }
+
+    /// Whether the whole box is inside: its corners are, and no edge of the ring touches it.
+    /// Conservative: `false` only means "not proven", so callers then test point by point.
+    pub fn covers(&self, bounds: &BoundingBox) -> bool {
+        [0.0, 360.0, -360.0].into_iter().any(|shift| {
+            let (west, east) = (bounds.west + shift, bounds.east + shift);
+            west >= self.west
+                && east <= self.east
+                && [(bounds.south, west), (bounds.south, east), (bounds.north, west), (bounds.north, east)]
+                    .into_iter()
+                    .all(|(lat, lon)| self.contains_unwrapped(lat, lon))
+                && (0..self.points.len() - 1).all(|i| {
+                    let a = (self.unwrapped_lons[i], self.points[i].lat);
+                    let b = (self.unwrapped_lons[i + 1], self.points[i + 1].lat);
+                    !segment_touches_box(a, b, (west, bounds.south), (east, bounds.north))
+                })
+        })
     }
 
     fn contains_unwrapped(&self, lat: f64, lon: f64) -> bool {
@@ -144,19 +166,12 @@ impl Polygon {
         inside
     }
 
-    fn lon_span(&self) -> (f64, f64) {
-        self.unwrapped_lons
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(w, e), &lon| (w.min(lon), e.max(lon)))
-    }
-
     fn bounds(&self) -> Vec<BoundingBox> {
         let (south, north) = self
             .points
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(s, n), p| (s.min(p.lat), n.max(p.lat)));
-        let (west, east) = self.lon_span();
-        BoundingBox::split_at_antimeridian(south, north, west, east)
+        BoundingBox::split_at_antimeridian(south, north, self.west, self.east)
     }
 }
 
@@ -183,6 +198,30 @@ impl fmt::Display for Polygon {
         }
         Ok(())
     }
+}
+
+/// Whether the segment from `a` to `b` meets the closed box `low`..`high` (Liang–Barsky).
+fn segment_touches_box(a: (f64, f64), b: (f64, f64), low: (f64, f64), high: (f64, f64)) -> bool {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut enter, mut leave) = (0.0f64, 1.0f64);
+    for (p, q) in [(-dx, a.0 - low.0), (dx, high.0 - a.0), (-dy, a.1 - low.1), (dy, high.1 - a.1)] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return false;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                enter = enter.max(t);
+            } else {
+                leave = leave.min(t);
+            }
+            if enter > leave {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The signed longitude change from `from` to `to` going the short way round.
@@ -274,6 +313,11 @@ impl Area {
             || self.circles.iter().any(|circle| circle.contains(point))
     }
 
+    /// Whether the whole box is proven inside one of the area's polygons.
+    pub fn covers(&self, bounds: &BoundingBox) -> bool {
+        self.polygons.iter().any(|polygon| polygon.covers(bounds))
+    }
+
     /// Whether the area has any shape at all (a description alone cannot be targeted).
     pub fn has_shape(&self) -> bool {
         !(self.polygons.is_empty() && self.circles.is_empty())
@@ -354,6 +398,19 @@ mod tests {
         assert!(!fiji.contains(at(-17.0, 0.0)));
         assert!(!fiji.contains(at(-17.0, 170.0)));
         assert_eq!(fiji.bounds().len(), 2);
+    }
+
+    #[test]
+    fn a_box_is_covered_only_when_wholly_inside() {
+        let concave = Polygon::parse_cap("0,0 0,10 10,10 5,5 10,0 0,0").expect("valid");
+        let bounds = |south, west, north, east| BoundingBox { south, north, west, east };
+        assert!(concave.covers(&bounds(1.0, 1.0, 2.0, 9.0)));
+        // Corners inside, but the notch of the concave ring cuts through the box.
+        assert!(!concave.covers(&bounds(1.0, 4.0, 9.0, 6.0)));
+        assert!(!concave.covers(&bounds(-1.0, 1.0, 2.0, 9.0)));
+        let fiji = Polygon::parse_cap("-15,177 -15,-178 -20,-178 -20,177 -15,177").expect("valid");
+        assert!(fiji.covers(&bounds(-18.0, -179.5, -16.0, -179.0)));
+        assert!(fiji.covers(&bounds(-18.0, 178.0, -16.0, 179.5)));
     }
 
     #[test]

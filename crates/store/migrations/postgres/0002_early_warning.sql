@@ -44,6 +44,9 @@ CREATE TABLE warning_versions (
     approved_by  BIGINT REFERENCES users(id),
     issued_at    BIGINT,
     target_count BIGINT,
+    -- The highest recipient id whose first delivery attempt a dispatcher has taken; NULL
+    -- once every first attempt is taken (or for versions that were never issued).
+    dispatch_cursor BIGINT,
     UNIQUE (warning_id, version)
 );
 CREATE INDEX warning_versions_issued ON warning_versions(state, issued_at);
@@ -76,9 +79,9 @@ CREATE TABLE warn_secrets (
     value  BYTEA NOT NULL
 );
 
--- The outbox: one row per recipient per issued alert. While queued or sending,
--- next_attempt_at is when a dispatcher may (again) take it: for a row being sent, the end
--- of its lease, after which a crashed dispatcher's work is taken up by another.
+-- The outbox: one row per recipient per issued alert. While queued for a retry or being
+-- sent, next_attempt_at is when a dispatcher may (again) take it: for a row being sent, the
+-- end of its lease, after which a crashed dispatcher's work is taken up by another.
 CREATE TABLE deliveries (
     version_id       BIGINT NOT NULL,
     recipient_id     BIGINT NOT NULL,
@@ -91,7 +94,9 @@ CREATE TABLE deliveries (
     ack_at           BIGINT,
     PRIMARY KEY (version_id, recipient_id)
 );
-CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE state IN (0, 1);
+-- Only retries and leased rows are indexed; first attempts are found through the primary
+-- key behind each version's dispatch cursor, so queuing writes nothing but the key.
+CREATE INDEX deliveries_retry ON deliveries(next_attempt_at) WHERE state IN (0, 1) AND attempts > 0;
 
 CREATE TABLE partner_alerts (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

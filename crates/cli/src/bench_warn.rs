@@ -1,0 +1,349 @@
+//! `tearline bench warn`: how fast a warning reaches the outbox, and targeting beside PostGIS.
+//!
+//! Registers N recipients (default 1 000 000) on a deterministic grid over a 2° square, then
+//! on SQLite and on PostgreSQL times "issue warning" through the real service (policy,
+//! audit, targeting through the spatial index, one durable outbox row per recipient in one
+//! transaction) for an area that covers every recipient. Targeting alone is timed for a
+//! concave area over about a tenth of the recipients and for one over all of them, beside
+//! PostGIS `ST_Covers` with a GiST index on the same points in the same run. PostGIS is
+//! timed answering `count(*)`, which spares it sending the ids: the comparison favours it.
+
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::Row;
+use tearline_domain::Role;
+use tearline_server::accounts::{create_user, NewUserRequest};
+use tearline_server::auth::Caller;
+use tearline_server::warn::service::{self, DraftRequest, Submitted};
+use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
+use tearline_store::{scratch, Store};
+use tearline_warn::cap::{CapArea, CapTime, Category, Certainty, Info, Scope, Severity, Status, Urgency};
+use tearline_warn::delivery::{Channel, RecipientKind};
+use tearline_warn::geo::{Area, LatLon, Polygon};
+use tearline_warn::recipients::Registration;
+
+use crate::bench::{print_rows, Measurement};
+
+#[derive(Args)]
+pub struct WarnBenchArgs {
+    /// Recipients to register.
+    #[arg(long, default_value_t = 1_000_000)]
+    recipients: usize,
+    /// Warnings to issue per backend (each queues one delivery per recipient).
+    #[arg(long, default_value_t = 3)]
+    issues: usize,
+    /// Targeting queries per area and engine.
+    #[arg(long, default_value_t = 20)]
+    queries: usize,
+    /// The PostgreSQL server (with the PostGIS extension available) for the PostgreSQL run
+    /// and the PostGIS peer; work happens in scratch schemas dropped afterwards.
+    #[arg(
+        long,
+        env = "TEARLINE_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres: String,
+}
+
+/// The recipients' square: from (33.0, 36.0), 2° on each side.
+fn position(i: usize, count: usize) -> LatLon {
+    let side = (count as f64).sqrt().ceil() as usize;
+    let (row, col) = (i / side, i % side);
+    LatLon {
+        lat: 33.0 + 2.0 * (row as f64 + 0.5) / side as f64,
+        lon: 36.0 + 2.0 * (col as f64 + 0.5) / side as f64,
+    }
+}
+
+/// (name, CAP polygon): a concave "town" area over about a tenth of the square, and an area
+/// holding all of it.
+const AREAS: [(&str, &str); 2] = [
+    ("town (concave, ~10%)", "33.6,36.6 33.6,37.2 34.2,37.2 33.9,36.9 34.2,36.6 33.6,36.6"),
+    ("whole region (100%)", "32.9,35.9 32.9,38.1 35.1,38.1 35.1,35.9 32.9,35.9"),
+];
+
+fn area(index: usize) -> Result<Area> {
+    let polygon = Polygon::parse_cap(AREAS[index].1).map_err(|e| anyhow!("benchmark polygon: {e}"))?;
+    Ok(Area { description: AREAS[index].0.into(), polygons: vec![polygon], circles: Vec::new() })
+}
+
+pub async fn run(args: WarnBenchArgs) -> Result<()> {
+    if args.recipients == 0 || args.issues == 0 || args.queries == 0 {
+        bail!("--recipients, --issues and --queries must be at least 1");
+    }
+    let dir = tempfile::tempdir()?;
+    let mut rows = Vec::new();
+    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let (sqlite_rows, state) = backend(&args, "sqlite", &sqlite_url, dir.path()).await?;
+    rows.extend(sqlite_rows);
+    rows.extend(index_targeting(&args, &state)?);
+    state.store.close().await;
+
+    let schema = scratch::create(&args.postgres, "tearline_bench")
+        .await
+        .with_context(|| "creating a scratch schema on the PostgreSQL server (--postgres)")?;
+    let measured = async {
+        let (mut rows, state) = backend(&args, "postgres", &schema.url, dir.path()).await?;
+        state.store.close().await;
+        rows.extend(postgis_targeting(&args).await?);
+        Ok::<_, anyhow::Error>(rows)
+    }
+    .await;
+    scratch::drop(&args.postgres, &schema.schema).await?;
+    rows.extend(measured?);
+    print_table(&args, &rows);
+    Ok(())
+}
+
+/// Registers the recipients and times issuing warnings on one backend.
+async fn backend(
+    args: &WarnBenchArgs,
+    name: &'static str,
+    url: &str,
+    dir: &std::path::Path,
+) -> Result<(Vec<Measurement>, AppState)> {
+    let store = Store::open(url).await.with_context(|| format!("opening the {name} store"))?;
+    let clock = system_clock();
+    let keys = VaultKeys::open(&store, dir.join(format!("{name}.key")), clock()).await?;
+    let request = NewUserRequest {
+        username: "bench-officer".into(),
+        display_name: None,
+        role: Role::WarningOfficer,
+        unit: "Benchmark Unit".into(),
+        password: zeroize::Zeroizing::new("benchmark password".into()),
+    };
+    let officer = create_user(&store, &request, clock()).await.map_err(|e| anyhow!(e.message))?;
+    let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
+    let log = open_audit_log(&store, &dir.join(format!("{name}-audit.key"))).await?;
+    let state = AppState::new(store.clone(), log, keys, clock.clone(), ServerSettings::default());
+    let caller = Caller::acting_as(user);
+
+    let bar = crate::progress_bar(format!("{name}: registering"));
+    bar.set_length(args.recipients as u64);
+    let registered = Instant::now();
+    let batch = 50_000;
+    for start in (0..args.recipients).step_by(batch) {
+        let chunk: Vec<Registration> = (start..(start + batch).min(args.recipients))
+            .map(|i| Registration {
+                external_id: None,
+                name: format!("Recipient {i}"),
+                kind: RecipientKind::Person,
+                channel: Channel::Webhook,
+                address: format!("http://127.0.0.1:9/{i}"),
+                position: position(i, args.recipients),
+            })
+            .collect();
+        store.upsert_recipients(&chunk, clock()).await?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let registering = Measurement {
+        backend: name,
+        operation: "register recipients".into(),
+        count: args.recipients,
+        elapsed: registered.elapsed(),
+        latencies: vec![registered.elapsed()],
+    };
+    let loaded = Instant::now();
+    state.warn.targeting.refresh(&state.store).await?;
+    let loading = Measurement {
+        backend: name,
+        operation: "load spatial index".into(),
+        count: args.recipients,
+        elapsed: loaded.elapsed(),
+        latencies: vec![loaded.elapsed()],
+    };
+
+    let whole = area(1)?;
+    let mut latencies = Vec::new();
+    let started = Instant::now();
+    for _ in 0..args.issues {
+        let draft = service::draft_alert(&state, &caller, warning(&whole, clock().0))
+            .await
+            .map_err(|e| anyhow!(e.message))?;
+        let began = Instant::now();
+        let submitted = service::submit(&state, &caller, draft.id).await.map_err(|e| anyhow!(e.message))?;
+        latencies.push(began.elapsed());
+        match submitted {
+            Submitted::Issued { deliveries } if deliveries == args.recipients as i64 => {}
+            other => bail!("expected {} deliveries, got {other:?}", args.recipients),
+        }
+    }
+    let issuing = Measurement {
+        backend: name,
+        operation: "issue warning → outbox".into(),
+        count: args.issues * args.recipients,
+        elapsed: started.elapsed(),
+        latencies,
+    };
+    Ok((vec![registering, loading, issuing], state))
+}
+
+fn warning(area: &Area, now: i64) -> DraftRequest {
+    DraftRequest {
+        threat_id: None,
+        status: Status::Exercise,
+        scope: Scope::Public,
+        restriction: None,
+        addresses: None,
+        note: None,
+        incidents: None,
+        infos: vec![Info {
+            language: "en-GB".into(),
+            categories: vec![Category::Security],
+            event: "Benchmark".into(),
+            response_types: Vec::new(),
+            urgency: Urgency::Immediate,
+            severity: Severity::Severe,
+            certainty: Certainty::Likely,
+            audience: None,
+            event_codes: Vec::new(),
+            effective: None,
+            onset: None,
+            expires: Some(CapTime::utc(now + 3_600_000)),
+            sender_name: None,
+            headline: Some("Benchmark warning".into()),
+            description: None,
+            instruction: None,
+            web: None,
+            contact: None,
+            parameters: Vec::new(),
+            areas: vec![CapArea { area: area.clone(), geocodes: Vec::new(), altitude: None, ceiling: None }],
+        }],
+    }
+}
+
+fn timed(
+    backend: &'static str,
+    operation: String,
+    queries: usize,
+    mut query: impl FnMut() -> Result<usize>,
+) -> Result<(Measurement, usize)> {
+    let mut latencies = Vec::with_capacity(queries);
+    let mut found = 0;
+    let started = Instant::now();
+    for _ in 0..queries {
+        let began = Instant::now();
+        found = query()?;
+        latencies.push(began.elapsed());
+    }
+    Ok((Measurement { backend, operation, count: queries, elapsed: started.elapsed(), latencies }, found))
+}
+
+/// Targeting through Tearline's in-memory R-tree (returns every id, sorted).
+fn index_targeting(args: &WarnBenchArgs, state: &AppState) -> Result<Vec<Measurement>> {
+    let mut rows = Vec::new();
+    for index in 0..AREAS.len() {
+        let areas = vec![area(index)?];
+        let (row, found) = timed("index", format!("target {}", AREAS[index].0), args.queries, || {
+            Ok(state.warn.targeting.targets(&areas).len())
+        })?;
+        println!("Tearline index, {}: {found} recipients", AREAS[index].0);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The same points and areas in PostGIS: `ST_Covers` over a GiST index.
+async fn postgis_targeting(args: &WarnBenchArgs) -> Result<Vec<Measurement>> {
+    let pool = PgPoolOptions::new().max_connections(1).connect(&args.postgres).await?;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis").execute(&pool).await.context(
+        "PostGIS is needed for the comparison: install Debian's postgresql-15-postgis-3 (or your server's postgis package)",
+    )?;
+    sqlx::query("DROP TABLE IF EXISTS tearline_bench_postgis").execute(&pool).await?;
+    sqlx::query("CREATE UNLOGGED TABLE tearline_bench_postgis (id bigint PRIMARY KEY, geom geometry(Point, 4326) NOT NULL)")
+        .execute(&pool)
+        .await?;
+    let bar = crate::progress_bar("postgis: loading points");
+    bar.set_length(args.recipients as u64);
+    for start in (0..args.recipients).step_by(100_000) {
+        let end = (start + 100_000).min(args.recipients);
+        let ids: Vec<i64> = (start..end).map(|i| i as i64 + 1).collect();
+        let (lats, lons): (Vec<f64>, Vec<f64>) =
+            (start..end).map(|i| position(i, args.recipients)).map(|p| (p.lat, p.lon)).unzip();
+        sqlx::query(
+            "INSERT INTO tearline_bench_postgis (id, geom)
+             SELECT id, ST_SetSRID(ST_MakePoint(lon, lat), 4326) FROM unnest($1::bigint[], $2::float8[], $3::float8[]) AS t(id, lat, lon)",
+        )
+        .bind(ids)
+        .bind(lats)
+        .bind(lons)
+        .execute(&pool)
+        .await?;
+        bar.inc((end - start) as u64);
+    }
+    bar.finish_and_clear();
+    sqlx::query("CREATE INDEX ON tearline_bench_postgis USING gist (geom)").execute(&pool).await?;
+    sqlx::query("ANALYZE tearline_bench_postgis").execute(&pool).await?;
+    let mut rows = Vec::new();
+    for (name, polygon) in AREAS {
+        let wkt = wkt_of(polygon)?;
+        // Warm the cache once, as the index is warm for Tearline.
+        sqlx::query(
+            "SELECT count(*) FROM tearline_bench_postgis WHERE ST_Covers(ST_GeomFromText($1, 4326), geom)",
+        )
+        .bind(&wkt)
+        .fetch_one(&pool)
+        .await?;
+        let mut latencies = Vec::with_capacity(args.queries);
+        let mut found = 0i64;
+        let started = Instant::now();
+        for _ in 0..args.queries {
+            let began = Instant::now();
+            let row = sqlx::query("SELECT count(*) AS n FROM tearline_bench_postgis WHERE ST_Covers(ST_GeomFromText($1, 4326), geom)")
+                .bind(&wkt)
+                .fetch_one(&pool)
+                .await?;
+            found = row.try_get("n")?;
+            latencies.push(began.elapsed());
+        }
+        println!("PostGIS, {name}: {found} recipients");
+        rows.push(Measurement {
+            backend: "postgis",
+            operation: format!("target {name}"),
+            count: args.queries,
+            elapsed: started.elapsed(),
+            latencies,
+        });
+    }
+    sqlx::query("DROP TABLE tearline_bench_postgis").execute(&pool).await?;
+    Ok(rows)
+}
+
+/// CAP `lat,lon` pairs as WKT (`lon lat`).
+fn wkt_of(cap: &str) -> Result<String> {
+    let polygon = Polygon::parse_cap(cap).map_err(|e| anyhow!("{e}"))?;
+    let points: Vec<String> = polygon.points().iter().map(|p| format!("{} {}", p.lon, p.lat)).collect();
+    Ok(format!("POLYGON(({}))", points.join(", ")))
+}
+
+fn print_table(args: &WarnBenchArgs, rows: &[Measurement]) {
+    println!();
+    println!(
+        "tearline bench warn: {} recipients, {} warnings per backend, {} targeting queries per area",
+        args.recipients, args.issues, args.queries
+    );
+    println!();
+    print_rows(rows);
+    println!();
+    let p50 = |backend: &str, operation: &str| {
+        rows.iter().find(|r| r.backend == backend && r.operation == operation).map(|r| r.percentile(0.5))
+    };
+    for backend in ["sqlite", "postgres"] {
+        if let Some(ms) = p50(backend, "issue warning → outbox") {
+            println!("issue → every delivery durably queued, {backend}: p50 {:.0} ms", ms);
+        }
+    }
+    for (name, _) in AREAS {
+        let operation = format!("target {name}");
+        if let (Some(ours), Some(theirs)) = (p50("index", &operation), p50("postgis", &operation)) {
+            println!(
+                "targeting {name}: Tearline index {ours:.2} ms, PostGIS {theirs:.2} ms, ratio {:.1}x",
+                theirs / ours.max(f64::EPSILON)
+            );
+        }
+    }
+}

@@ -1,0 +1,73 @@
+// A warning officer draws an area on the map, issues a warning and watches the delivery
+// count rise; an analyst sees threat assessments on the map. No script error, no CSP
+// violation, no network beyond the server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { artifacts, logIn, useServerAndBrowser } from './harness.mjs';
+
+const context = useServerAndBrowser();
+
+test('a warning officer draws an area, issues a warning and sees deliveries rise', async () => {
+  const { page, problems } = await logIn(context.browser, context.server.url, 'wren', 'demo-warning-pass');
+  const foreign = [];
+  page.on('request', (request) => { if (!request.url().startsWith(context.server.url)) foreign.push(request.url()); });
+  await page.getByRole('link', { name: 'Warnings' }).first().click();
+  // The overview map shows the demo's issued warning over the offline country outlines.
+  await page.locator('.map .leaflet-interactive').first().waitFor();
+
+  const form = page.getByTestId('draft-form');
+  await form.getByTestId('headline').fill('Leave the harbour front now');
+  await form.getByLabel('Area description').fill('Harbour front');
+  const map = form.locator('[data-map]');
+  await map.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  const box = await map.boundingBox();
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  for (const [dx, dy] of [[-140, -100], [140, -100], [140, 100], [-140, 100]]) {
+    await page.mouse.click(cx + dx, cy + dy);
+  }
+  await form.getByRole('button', { name: 'Close area' }).click();
+  const polygon = await form.getByTestId('polygon').inputValue();
+  assert.match(polygon, /^-?\d+\.\d+,-?\d+\.\d+( -?\d+\.\d+,-?\d+\.\d+){4}$/, polygon);
+  const preview = form.getByTestId('preview-count');
+  await preview.filter({ hasText: 'registered recipients inside' }).waitFor();
+  const inside = Number((await preview.textContent()).match(/\d+/)[0]);
+  assert.ok(inside > 0, `the drawn area holds recipients: ${await preview.textContent()}`);
+
+  await form.getByRole('button', { name: 'Save draft' }).click();
+  await page.getByTestId('version-state').filter({ hasText: 'draft' }).waitFor();
+  assert.match(await page.getByTestId('cap-xml').textContent(), /<msgType>Alert<\/msgType>/);
+  await page.getByTestId('issue').click();
+  await page.getByTestId('notice').filter({ hasText: 'Issued' }).waitFor();
+  const queued = Number((await page.getByTestId('notice').textContent()).match(/(\d+) deliveries/)[1]);
+  assert.equal(queued, inside, 'every recipient inside the drawn area gets a delivery');
+
+  // The count of delivered warnings rises to everyone as the dispatcher works.
+  const delivered = page.getByTestId('delivered-count');
+  const readings = [];
+  for (let i = 0; i < 100; i += 1) {
+    const value = Number(await delivered.textContent());
+    if (!Number.isNaN(value)) readings.push(value);
+    if (value === queued) break;
+    await page.waitForTimeout(200);
+  }
+  assert.equal(readings.at(-1), queued, `all delivered: ${readings.join(', ')}`);
+  await page.screenshot({ path: join(artifacts, 'warning-issued.png'), fullPage: true });
+  assert.deepEqual(foreign, [], 'nothing loads from outside the server');
+  assert.deepEqual(problems, [], 'no script errors or blocked resources');
+});
+
+test('an analyst sees threat assessments on the map', async () => {
+  const { page, problems } = await logIn(context.browser, context.server.url, 'anders', 'demo-analyst-pass');
+  await page.goto(`${context.server.url}/threats`);
+  await page.getByTestId('threats').getByText('Device reported near the quay market').waitFor();
+  await page.locator('.map .leaflet-interactive').first().waitFor();
+  const outlines = await page.locator('.map path').count();
+  assert.ok(outlines > 1, 'the offline basemap draws country outlines');
+  await page.screenshot({ path: join(artifacts, 'threats.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  const response = await page.goto(`${context.server.url}/warnings`);
+  assert.equal(response.status(), 404, 'analysts do not see warnings');
+});
