@@ -76,10 +76,13 @@ pub async fn run(args: WarnBenchArgs) -> Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let mut rows = Vec::new();
+    let mut found = Vec::new();
     let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
     let (sqlite_rows, state) = backend(&args, "sqlite", &sqlite_url, dir.path()).await?;
     rows.extend(sqlite_rows);
-    rows.extend(index_targeting(&args, &state)?);
+    let (index_rows, index_found): (Vec<_>, Vec<_>) = index_targeting(&args, &state)?.into_iter().unzip();
+    rows.extend(index_rows);
+    found.push(index_found);
     state.store.close().await;
 
     let schema = scratch::create(&args.postgres, "tearline_bench")
@@ -88,13 +91,25 @@ pub async fn run(args: WarnBenchArgs) -> Result<()> {
     let measured = async {
         let (mut rows, state) = backend(&args, "postgres", &schema.url, dir.path()).await?;
         state.store.close().await;
-        rows.extend(postgis_targeting(&args).await?);
-        Ok::<_, anyhow::Error>(rows)
+        let (postgis_rows, postgis_found): (Vec<_>, Vec<_>) =
+            postgis_targeting(&args).await?.into_iter().unzip();
+        rows.extend(postgis_rows);
+        Ok::<_, anyhow::Error>((rows, postgis_found))
     }
     .await;
     scratch::drop(&args.postgres, &schema.schema).await?;
-    rows.extend(measured?);
+    let (postgres_rows, postgis_found) = measured?;
+    rows.extend(postgres_rows);
+    found.push(postgis_found);
     print_table(&args, &rows);
+    let agree = found[0] == found[1];
+    println!(
+        "Tearline and PostGIS target the same number of recipients in every area: {}",
+        if agree { "yes" } else { "NO" }
+    );
+    if !agree {
+        bail!("targeting disagrees with PostGIS: {:?} vs {:?}", found[0], found[1]);
+    }
     Ok(())
 }
 
@@ -234,7 +249,7 @@ fn timed(
 }
 
 /// Targeting through Tearline's in-memory R-tree (returns every id, sorted).
-fn index_targeting(args: &WarnBenchArgs, state: &AppState) -> Result<Vec<Measurement>> {
+fn index_targeting(args: &WarnBenchArgs, state: &AppState) -> Result<Vec<(Measurement, usize)>> {
     let mut rows = Vec::new();
     for index in 0..AREAS.len() {
         let areas = vec![area(index)?];
@@ -242,13 +257,13 @@ fn index_targeting(args: &WarnBenchArgs, state: &AppState) -> Result<Vec<Measure
             Ok(state.warn.targeting.targets(&areas).len())
         })?;
         println!("Tearline index, {}: {found} recipients", AREAS[index].0);
-        rows.push(row);
+        rows.push((row, found));
     }
     Ok(rows)
 }
 
 /// The same points and areas in PostGIS: `ST_Covers` over a GiST index.
-async fn postgis_targeting(args: &WarnBenchArgs) -> Result<Vec<Measurement>> {
+async fn postgis_targeting(args: &WarnBenchArgs) -> Result<Vec<(Measurement, usize)>> {
     let pool = PgPoolOptions::new().max_connections(1).connect(&args.postgres).await?;
     sqlx::query("CREATE EXTENSION IF NOT EXISTS postgis").execute(&pool).await.context(
         "PostGIS is needed for the comparison: install Debian's postgresql-15-postgis-3 (or your server's postgis package)",
@@ -301,13 +316,14 @@ async fn postgis_targeting(args: &WarnBenchArgs) -> Result<Vec<Measurement>> {
             latencies.push(began.elapsed());
         }
         println!("PostGIS, {name}: {found} recipients");
-        rows.push(Measurement {
+        let measured = Measurement {
             backend: "postgis",
             operation: format!("target {name}"),
             count: args.queries,
             elapsed: started.elapsed(),
             latencies,
-        });
+        };
+        rows.push((measured, usize::try_from(found).unwrap_or(0)));
     }
     sqlx::query("DROP TABLE tearline_bench_postgis").execute(&pool).await?;
     Ok(rows)

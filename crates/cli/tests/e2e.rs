@@ -584,3 +584,19 @@ async fn killing_the_server_mid_dispatch_loses_no_delivery_and_sends_none_twice(
     assert!(repeats <= 16, "only the batch claimed at the kill may be posted again: {repeats}");
     server.stop();
 }
+
+/// The early-warning benchmark, small: it must run, and Tearline's targeting must agree
+/// with PostGIS on the same points (the benchmark fails otherwise).
+#[test]
+fn the_warning_benchmark_runs_and_agrees_with_postgis() {
+    let url = tearline_store::testing::postgres_url();
+    let output = tearline(
+        &["bench", "warn", "--recipients", "3000", "--issues", "1", "--queries", "2", "--postgres", &url],
+        b"",
+    );
+    let printed = text(&output.stdout);
+    assert!(output.status.success(), "{}\n{}", printed, text(&output.stderr));
+    assert!(printed.contains("| sqlite   | issue warning → outbox"), "{printed}");
+    assert!(printed.contains("| postgis  | target town"), "{printed}");
+    assert!(printed.contains("same number of recipients in every area: yes"), "{printed}");
+}

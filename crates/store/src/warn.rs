@@ -498,14 +498,15 @@ impl Store {
              SELECT $1, t.id, 0, 0, $2 FROM ({}) t",
             self.ids_source("$3")
         );
-        sqlx::query(&insert)
+        let mut count = sqlx::query(&insert)
             .bind(issue.version_id)
             .bind(issue.at.0)
             .bind(id_list(self.backend, issue.targets))
             .execute(&mut *write.tx)
-            .await?;
+            .await?
+            .rows_affected();
         if let Some(previous) = issue.carry_from {
-            sqlx::query(
+            count += sqlx::query(
                 "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
                  SELECT $1, recipient_id, 0, 0, $2 FROM deliveries WHERE version_id = $3
                  ON CONFLICT DO NOTHING",
@@ -514,12 +515,10 @@ impl Store {
             .bind(issue.at.0)
             .bind(previous)
             .execute(&mut *write.tx)
-            .await?;
+            .await?
+            .rows_affected();
         }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE version_id = $1")
-            .bind(issue.version_id)
-            .fetch_one(&mut *write.tx)
-            .await?;
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
         sqlx::query(
             "UPDATE warning_versions SET target_count = $2, dispatch_cursor = CASE WHEN $2 > 0 THEN 0 END WHERE id = $1",
         )

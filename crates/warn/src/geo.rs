@@ -150,12 +150,17 @@ impl Polygon {
         })
     }
 
+    /// Even-odd rule, with the ring itself counted as inside (a warning covers its edge,
+    /// as PostGIS `ST_Covers` does): a point within [`EDGE_TOLERANCE_DEGREES`] of an edge is in.
     fn contains_unwrapped(&self, lat: f64, lon: f64) -> bool {
         let mut inside = false;
         let n = self.points.len() - 1;
         for i in 0..n {
             let (lat_a, lon_a) = (self.points[i].lat, self.unwrapped_lons[i]);
             let (lat_b, lon_b) = (self.points[i + 1].lat, self.unwrapped_lons[i + 1]);
+            if on_segment((lon_a, lat_a), (lon_b, lat_b), (lon, lat)) {
+                return true;
+            }
             if (lat_a > lat) != (lat_b > lat) {
                 let crossing = lon_a + (lat - lat_a) / (lat_b - lat_a) * (lon_b - lon_a);
                 if lon < crossing {
@@ -198,6 +203,20 @@ impl fmt::Display for Polygon {
         }
         Ok(())
     }
+}
+
+/// How close to an edge (in degrees, about 0.1 mm) a point counts as on it.
+const EDGE_TOLERANCE_DEGREES: f64 = 1e-9;
+
+/// Whether `p` lies on the segment from `a` to `b`, within [`EDGE_TOLERANCE_DEGREES`].
+fn on_segment(a: (f64, f64), b: (f64, f64), p: (f64, f64)) -> bool {
+    let t = EDGE_TOLERANCE_DEGREES;
+    if p.0 < a.0.min(b.0) - t || p.0 > a.0.max(b.0) + t || p.1 < a.1.min(b.1) - t || p.1 > a.1.max(b.1) + t {
+        return false;
+    }
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let cross = dx * (p.1 - a.1) - dy * (p.0 - a.0);
+    cross.abs() <= t * dx.abs().max(dy.abs()).max(t)
 }
 
 /// Whether the segment from `a` to `b` meets the closed box `low`..`high` (Liang–Barsky).
@@ -374,6 +393,14 @@ mod tests {
         assert_eq!(polygon.to_string(), text);
         assert!(polygon.contains(at(38.5, -119.9)));
         assert!(!polygon.contains(at(38.0, -119.9)));
+        // The ring itself is covered: vertices and points on edges, horizontal or slanted.
+        let square = Polygon::parse_cap("0,0 0,2 2,2 2,0 0,0").expect("valid");
+        for point in [at(0.0, 0.0), at(0.0, 1.0), at(2.0, 1.0), at(1.0, 2.0), at(1.0, 0.0), at(2.0, 2.0)] {
+            assert!(square.contains(point), "{point}");
+        }
+        let diamond = Polygon::parse_cap("0,1 1,2 2,1 1,0 0,1").expect("valid");
+        assert!(diamond.contains(at(0.5, 1.5)) && diamond.contains(at(1.5, 0.5)));
+        assert!(!diamond.contains(at(0.2, 0.2)));
     }
 
     #[test]
