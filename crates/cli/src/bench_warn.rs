@@ -251,12 +251,12 @@ fn timed(
 /// Targeting through Tearline's in-memory R-tree (returns every id, sorted).
 fn index_targeting(args: &WarnBenchArgs, state: &AppState) -> Result<Vec<(Measurement, usize)>> {
     let mut rows = Vec::new();
-    for index in 0..AREAS.len() {
+    for (index, (name, _)) in AREAS.iter().enumerate() {
         let areas = vec![area(index)?];
-        let (row, found) = timed("index", format!("target {}", AREAS[index].0), args.queries, || {
+        let (row, found) = timed("index", format!("target {name}"), args.queries, || {
             Ok(state.warn.targeting.targets(&areas).len())
         })?;
-        println!("Tearline index, {}: {found} recipients", AREAS[index].0);
+        println!("Tearline index, {name}: {found} recipients");
         rows.push((row, found));
     }
     Ok(rows)
