@@ -485,6 +485,12 @@ async fn slow_receiver(ledger: Arc<Mutex<Receiver>>) -> String {
     format!("http://{address}")
 }
 
+async fn post_json(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
+    let request = client.post(url).bearer_auth(token);
+    let request = if body.is_null() { request } else { request.json(body) };
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 async fn delivered(client: &reqwest::Client, server: &Server, token: &str, version: i64) -> Value {
     client
         .get(format!("{}/api/v1/warning-versions/{version}/deliveries", server.url))
@@ -531,26 +537,10 @@ async fn killing_the_server_mid_dispatch_loses_no_delivery_and_sends_none_twice(
     let draft = json!({"status": "Exercise", "infos": [{"language": "en-GB", "categories": ["Safety"], "event": "Test",
         "urgency": "Immediate", "severity": "Minor", "certainty": "Likely", "expires": "2099-01-01T00:00:00-00:00",
         "headline": "Crash test", "areas": [{"description": "Strip", "circles": [{"centre": {"lat": 10.02, "lon": 20.0}, "radius_km": 10.0}]}]}]});
-    let drafted: Value = client
-        .post(format!("{}/api/v1/warnings", server.url))
-        .bearer_auth(&wren)
-        .json(&draft)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let drafted = post_json(&client, &format!("{}/api/v1/warnings", server.url), &wren, &draft).await;
     let version = drafted["id"].as_i64().unwrap();
-    let issued: Value = client
-        .post(format!("{}/api/v1/warning-versions/{version}/submit", server.url))
-        .bearer_auth(&wren)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let submit = format!("{}/api/v1/warning-versions/{version}/submit", server.url);
+    let issued = post_json(&client, &submit, &wren, &Value::Null).await;
     assert_eq!(issued["deliveries"], RECIPIENTS);
 
     // Let some deliveries go out, then kill the server without warning.

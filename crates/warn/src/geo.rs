@@ -9,6 +9,7 @@
 use std::fmt;
 
 use geographiclib_rs::{Geodesic, InverseGeodesic};
+use robust::{orient2d, Coord};
 use serde::{Deserialize, Serialize};
 
 /// A position in degrees. `lat` in [-90, 90], `lon` in [-180, 180].
@@ -145,27 +146,27 @@ impl Polygon {
                 && (0..self.points.len() - 1).all(|i| {
                     let a = (self.unwrapped_lons[i], self.points[i].lat);
                     let b = (self.unwrapped_lons[i + 1], self.points[i + 1].lat);
-                    !segment_touches_box(a, b, (west, bounds.south), (east, bounds.north))
+                    let m = BOX_MARGIN_DEGREES;
+                    !segment_touches_box(a, b, (west - m, bounds.south - m), (east + m, bounds.north + m))
                 })
         })
     }
 
-    /// Even-odd rule, with the ring itself counted as inside (a warning covers its edge,
-    /// as PostGIS `ST_Covers` does): a point within [`EDGE_TOLERANCE_DEGREES`] of an edge is in.
+    /// Even-odd rule with exact orientation tests (Shewchuk's predicates, as PostGIS uses),
+    /// the ring itself counted as inside: a warning covers its edge, like `ST_Covers`.
     fn contains_unwrapped(&self, lat: f64, lon: f64) -> bool {
+        let p = Coord { x: lon, y: lat };
         let mut inside = false;
-        let n = self.points.len() - 1;
-        for i in 0..n {
-            let (lat_a, lon_a) = (self.points[i].lat, self.unwrapped_lons[i]);
-            let (lat_b, lon_b) = (self.points[i + 1].lat, self.unwrapped_lons[i + 1]);
-            if on_segment((lon_a, lat_a), (lon_b, lat_b), (lon, lat)) {
+        for i in 0..self.points.len() - 1 {
+            let a = Coord { x: self.unwrapped_lons[i], y: self.points[i].lat };
+            let b = Coord { x: self.unwrapped_lons[i + 1], y: self.points[i + 1].lat };
+            let side = orient2d(a, b, p);
+            if side == 0.0 && lon >= a.x.min(b.x) && lon <= a.x.max(b.x) && lat >= a.y.min(b.y) && lat <= a.y.max(b.y) {
                 return true;
             }
-            if (lat_a > lat) != (lat_b > lat) {
-                let crossing = lon_a + (lat - lat_a) / (lat_b - lat_a) * (lon_b - lon_a);
-                if lon < crossing {
-                    inside = !inside;
-                }
+            // An edge crossing the point's latitude toggles when the point lies west of it.
+            if (a.y > lat) != (b.y > lat) && (side > 0.0) == (b.y > a.y) {
+                inside = !inside;
             }
         }
         inside
@@ -205,19 +206,9 @@ impl fmt::Display for Polygon {
     }
 }
 
-/// How close to an edge (in degrees, about 0.1 mm) a point counts as on it.
-const EDGE_TOLERANCE_DEGREES: f64 = 1e-9;
-
-/// Whether `p` lies on the segment from `a` to `b`, within [`EDGE_TOLERANCE_DEGREES`].
-fn on_segment(a: (f64, f64), b: (f64, f64), p: (f64, f64)) -> bool {
-    let t = EDGE_TOLERANCE_DEGREES;
-    if p.0 < a.0.min(b.0) - t || p.0 > a.0.max(b.0) + t || p.1 < a.1.min(b.1) - t || p.1 > a.1.max(b.1) + t {
-        return false;
-    }
-    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
-    let cross = dx * (p.1 - a.1) - dy * (p.0 - a.0);
-    cross.abs() <= t * dx.abs().max(dy.abs()).max(t)
-}
+/// How far (in degrees, about 0.1 mm) a box is widened before testing whether an edge
+/// touches it, so that rounding can only make the test more careful, never less.
+const BOX_MARGIN_DEGREES: f64 = 1e-9;
 
 /// Whether the segment from `a` to `b` meets the closed box `low`..`high` (Liang–Barsky).
 fn segment_touches_box(a: (f64, f64), b: (f64, f64), low: (f64, f64), high: (f64, f64)) -> bool {

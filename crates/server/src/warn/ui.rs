@@ -304,11 +304,18 @@ async fn draft_warning(
         Ok(request) => service::draft_alert(&state, &caller, request).await,
         Err(error) => Err(error),
     };
-    match drafted {
+    match fixable(drafted)? {
         Ok(version) => Ok(to_version(&version).into_response()),
-        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
-            Ok(render(&warnings_view(&state, &caller, Some(error.message)).await?))
-        }
+        Err(message) => Ok(render(&warnings_view(&state, &caller, Some(message)).await?)),
+    }
+}
+
+/// Sorts a form's failure: one the user can fix (a 4xx other than "not found") becomes the
+/// message to show on the form's page; anything else becomes an error page.
+fn fixable<T>(result: Result<T, ApiError>) -> Result<Result<T, String>, UiError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(error) if error.status.is_client_error() && error.code != "not_found" => Ok(Err(error.message)),
         Err(error) => Err(error.into()),
     }
 }
@@ -423,11 +430,7 @@ async fn version_action(
         }
         _ => Err(form_error("unknown action")),
     };
-    let notice = match notice {
-        Ok(text) => text,
-        Err(error) if error.status.is_client_error() && error.code != "not_found" => error.message,
-        Err(error) => return Err(error.into()),
-    };
+    let notice = fixable(notice)?.unwrap_or_else(|message| message);
     Ok(render(&version_view(&state, &caller, id, Some(notice)).await?))
 }
 
@@ -454,13 +457,12 @@ async fn upload_partner_alert(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    match partners::upload(&state, &caller, &form.cap_xml).await {
+    match fixable(partners::upload(&state, &caller, &form.cap_xml).await)? {
         Ok(_) => Ok(Redirect::to("/warnings").into_response()),
-        Err(error) if error.status.is_client_error() => Ok(render(
-            &warnings_view(&state, &caller, Some(format!("Partner alert refused: {}", error.message)))
-                .await?,
-        )),
-        Err(error) => Err(error.into()),
+        Err(message) => {
+            let message = format!("Partner alert refused: {message}");
+            Ok(render(&warnings_view(&state, &caller, Some(message)).await?))
+        }
     }
 }
 
@@ -477,12 +479,9 @@ async fn add_partner_feed(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    match partners::add_feed(&state, &caller, &form.url).await {
+    match fixable(partners::add_feed(&state, &caller, &form.url).await)? {
         Ok(_) => Ok(Redirect::to("/warnings").into_response()),
-        Err(error) if error.status.is_client_error() => {
-            Ok(render(&warnings_view(&state, &caller, Some(error.message)).await?))
-        }
-        Err(error) => Err(error.into()),
+        Err(message) => Ok(render(&warnings_view(&state, &caller, Some(message)).await?)),
     }
 }
 
@@ -620,12 +619,9 @@ async fn create_threat(
         Ok(assessment) => service::create_threat(&state, &caller, &assessment).await,
         Err(error) => Err(error),
     };
-    match created {
+    match fixable(created)? {
         Ok(_) => Ok(Redirect::to("/threats").into_response()),
-        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
-            Ok(render(&threats_view(&state, &caller, Some(error.message)).await?))
-        }
-        Err(error) => Err(error.into()),
+        Err(message) => Ok(render(&threats_view(&state, &caller, Some(message)).await?)),
     }
 }
 
