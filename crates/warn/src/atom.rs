@@ -141,6 +141,15 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// A partner's feed of any shape is read or refused, never a panic.
+        #[test]
+        fn reading_feeds_never_panics(text in "\\PC{0,300}") {
+            let _ = cap_links(&text);
+            let _ = cap_links(&format!("<feed xmlns=\"http://www.w3.org/2005/Atom\">{text}</feed>"));
+        }
+    }
+
     #[test]
     fn expired_alerts_leave_and_cancels_linger_until_the_alert_would_have_expired() {
         let now = 100 * HOUR;

@@ -988,6 +988,37 @@ mod tests {
         assert_eq!(alert.validate().map_err(|e| e.path), Err("alert/info[1]/headline".into()));
     }
 
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+
+            /// Arbitrary text is refused with an error, never a panic.
+            #[test]
+            fn on_arbitrary_text(text in "\\PC{0,400}") {
+                let _ = Alert::from_xml(&text);
+            }
+
+            /// A valid alert with a slice cut out, or a run of bytes overwritten, is read or
+            /// refused, never a panic; what reads back still validates and writes again.
+            #[test]
+            fn on_damaged_alerts(start in 0usize..4000, length in 0usize..200, junk in "\\PC{0,20}") {
+                let xml = full_alert().to_xml();
+                let start = start.min(xml.len());
+                let end = (start + length).min(xml.len());
+                if xml.is_char_boundary(start) && xml.is_char_boundary(end) {
+                    let damaged = format!("{}{}{}", &xml[..start], junk, &xml[end..]);
+                    if let Ok(alert) = Alert::from_xml(&damaged) {
+                        prop_assert!(alert.validate().is_ok());
+                        prop_assert_eq!(Alert::from_xml(&alert.to_xml()), Ok(alert));
+                    }
+                }
+            }
+        }
+    }
+
     fn rejected(xml: &str) -> CapError {
         Alert::from_xml(xml).expect_err("must be rejected")
     }

@@ -161,7 +161,12 @@ impl Polygon {
             let a = Coord { x: self.unwrapped_lons[i], y: self.points[i].lat };
             let b = Coord { x: self.unwrapped_lons[i + 1], y: self.points[i + 1].lat };
             let side = orient2d(a, b, p);
-            if side == 0.0 && lon >= a.x.min(b.x) && lon <= a.x.max(b.x) && lat >= a.y.min(b.y) && lat <= a.y.max(b.y) {
+            if side == 0.0
+                && lon >= a.x.min(b.x)
+                && lon <= a.x.max(b.x)
+                && lat >= a.y.min(b.y)
+                && lat <= a.y.max(b.y)
+            {
                 return true;
             }
             // An edge crossing the point's latitude toggles when the point lies west of it.

@@ -210,6 +210,18 @@ mod tests {
         assert!(bad[2].reason.contains("lon \"abc\""));
     }
 
+    proptest::proptest! {
+        /// Any bytes at all are read or refused, never a panic.
+        #[test]
+        fn imports_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = read_csv(&bytes);
+            let _ = read_geojson(&bytes);
+            let mut csv = b"name,kind,channel,address,lat,lon\n".to_vec();
+            csv.extend_from_slice(&bytes);
+            let _ = read_csv(&csv);
+        }
+    }
+
     #[test]
     fn a_csv_without_the_needed_columns_is_refused_whole() {
         let error = read_csv(b"name,lat\nx,1\n").expect_err("missing columns");
