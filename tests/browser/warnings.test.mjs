@@ -55,6 +55,29 @@ test('a warning officer draws an area, issues a warning and sees deliveries rise
   }
   assert.equal(readings.at(-1), queued, `all delivered: ${readings.join(', ')}`);
   await page.screenshot({ path: join(artifacts, 'warning-issued.png'), fullPage: true });
+
+  // Update it: the update form opens with the issued area; drag a corner to widen it.
+  const update = page.locator('form[action$="/update"]');
+  const field = update.getByTestId('polygon');
+  const before = await field.inputValue();
+  assert.equal(before, polygon, 'the update starts from the issued area');
+  const corners = update.locator('.vertex');
+  assert.equal(await corners.count(), 4, 'each corner has a handle');
+  await corners.first().scrollIntoViewIfNeeded();
+  const corner = await corners.first().boundingBox();
+  await page.mouse.move(corner.x + 6, corner.y + 6);
+  await page.mouse.down();
+  await page.mouse.move(corner.x - 60, corner.y - 40, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForFunction((old) => document.querySelector('form[action$="/update"] [data-testid="polygon"]').value !== old, before);
+  await update.getByLabel('Headline').fill('The harbour warning now covers the fish market');
+  await update.getByRole('button', { name: 'Save update draft' }).click();
+  await page.getByTestId('version-state').filter({ hasText: 'draft' }).waitFor();
+  await page.getByTestId('issue').click();
+  await page.getByTestId('notice').filter({ hasText: 'Issued' }).waitFor();
+  const xml = await page.getByTestId('cap-xml').textContent();
+  assert.match(xml, /<msgType>Update<\/msgType>/);
+  assert.match(xml, /<references>[^<]+,tearline-[0-9a-f]+,[^<]+<\/references>/);
   assert.deepEqual(foreign, [], 'nothing loads from outside the server');
   assert.deepEqual(problems, [], 'no script errors or blocked resources');
 });

@@ -73,35 +73,64 @@
     };
   }
 
+  // Reads CAP "lat,lon lat,lon ..." (closed) into the ring's corners, without the repeat.
+  const parseCap = (text) => {
+    const corners = text.trim().split(/\s+/).map((pair) => pair.split(",").map(Number));
+    if (corners.length < 4 || corners.some((c) => c.length !== 2 || c.some(Number.isNaN))) return null;
+    return corners.slice(0, -1).map(([lat, lon]) => L.latLng(lat, lon));
+  };
+
   function drawing(map, element, preview) {
     const field = document.querySelector("[data-polygon-field]");
     let points = [];
-    let outline = L.polyline([], { color: "#b3261e" }).addTo(map);
+    const outline = L.polyline([], { color: "#b3261e" }).addTo(map);
+    const handles = L.layerGroup().addTo(map);
     let closed = null;
+    const ring = () => [...points, points[0]];
+    const publish = () => {
+      if (field) field.value = ring().map(capPoint).join(" ");
+      preview([{ description: "drawn", polygons: [ring().map((ll) => ({ lat: ll.lat, lon: ll.lng }))], circles: [] }]);
+    };
+    // Each corner gets a handle; dragging it reshapes the area and counts again.
+    const close = () => {
+      closed = L.polygon(points, { color: "#b3261e", fillOpacity: 0.2 }).addTo(map);
+      outline.setLatLngs([]);
+      points.forEach((corner, index) => {
+        L.marker(corner, { draggable: true, icon: L.divIcon({ className: "vertex", iconSize: [12, 12] }) })
+          .on("drag", (event) => {
+            points[index] = event.target.getLatLng();
+            closed.setLatLngs(points);
+          })
+          .on("dragend", publish)
+          .addTo(handles);
+      });
+      publish();
+    };
     map.on("click", (event) => {
       if (closed) return;
       points.push(event.latlng);
       outline.setLatLngs(points);
     });
-    const close = document.querySelector("[data-map-close]");
-    const clear = document.querySelector("[data-map-clear]");
-    close &&
-      close.addEventListener("click", () => {
-        if (points.length < 3 || closed) return;
-        closed = L.polygon(points, { color: "#b3261e", fillOpacity: 0.2 }).addTo(map);
-        outline.setLatLngs([]);
-        const ring = [...points, points[0]];
-        if (field) field.value = ring.map(capPoint).join(" ");
-        preview([{ description: "drawn", polygons: [ring.map((ll) => ({ lat: ll.lat, lon: ll.lng }))], circles: [] }]);
+    const closeButton = document.querySelector("[data-map-close]");
+    const clearButton = document.querySelector("[data-map-clear]");
+    closeButton &&
+      closeButton.addEventListener("click", () => {
+        if (points.length >= 3 && !closed) close();
       });
-    clear &&
-      clear.addEventListener("click", () => {
+    clearButton &&
+      clearButton.addEventListener("click", () => {
         points = [];
         outline.setLatLngs([]);
+        handles.clearLayers();
         if (closed) map.removeLayer(closed);
         closed = null;
         if (field) field.value = "";
       });
+    const existing = field && field.value && parseCap(field.value);
+    if (existing) {
+      points = existing;
+      close();
+    }
   }
 
   function setUpMap(element) {

@@ -50,6 +50,24 @@ fn tiles(state: &AppState) -> String {
     state.settings.map_tiles_url.clone().unwrap_or_default()
 }
 
+/// An area as the drafting form shows it, to edit rather than redraw.
+struct AreaPrefill {
+    description: String,
+    /// The first polygon in CAP text, which the map turns into draggable corners.
+    polygon: String,
+    circle: String,
+}
+
+impl AreaPrefill {
+    fn of(area: &Area) -> AreaPrefill {
+        AreaPrefill {
+            description: area.description.clone(),
+            polygon: area.polygons.first().map(ToString::to_string).unwrap_or_default(),
+            circle: area.circles.first().map(ToString::to_string).unwrap_or_default(),
+        }
+    }
+}
+
 struct WarningRow {
     version_id: i64,
     headline: String,
@@ -110,6 +128,7 @@ struct WarningsPage {
     may_draft: bool,
     statuses: &'static [Status],
     categories: &'static [Category],
+    current_area: Option<AreaPrefill>,
     error: Option<String>,
 }
 
@@ -158,6 +177,7 @@ async fn warnings_view(
         may_draft,
         statuses: Status::ALL,
         categories: Category::ALL,
+        current_area: None,
         error,
     })
 }
@@ -353,6 +373,7 @@ struct VersionPage {
     issued: bool,
     first_info: Option<Info>,
     categories: &'static [Category],
+    current_area: Option<AreaPrefill>,
     notice: Option<String>,
 }
 
@@ -389,6 +410,7 @@ async fn version_view(
         issued,
         first_info: version.alert.infos.first().cloned(),
         categories: Category::ALL,
+        current_area: version.alert.areas().first().map(AreaPrefill::of),
         notice,
         version,
     })
@@ -526,6 +548,7 @@ struct ThreatsPage {
     areas: String,
     tiles: String,
     may_assess: bool,
+    current_area: Option<AreaPrefill>,
     error: Option<String>,
 }
 
@@ -544,6 +567,7 @@ async fn threats_view(
         areas: areas_json(&areas),
         tiles: tiles(state),
         may_assess: authorize(&caller.actor, Action::AssessThreat { unit_id: caller.actor.unit_id }).is_ok(),
+        current_area: None,
         error,
     })
 }
