@@ -554,7 +554,7 @@ impl Store {
         let mut write = self.begin_write().await?;
         let revision = next_recipient_revision(&mut write.tx).await?;
         let mut ids = Vec::with_capacity(unique.len());
-        for chunk in unique.chunks(RECIPIENTS_PER_STATEMENT) {
+        for chunk in unique.chunks(recipients_per_statement(self.backend)) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|row| {
                     let p: Vec<String> = (1..=7).map(|column| format!("${}", row * 7 + column + 2)).collect();
@@ -963,8 +963,15 @@ fn rows_of(rows: &[AnyRow]) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         .collect()
 }
 
-/// Rows per multi-row INSERT: 7 parameters each stays far below SQLite's 32 766 limit.
-const RECIPIENTS_PER_STATEMENT: usize = 1_000;
+/// Rows per multi-row INSERT. SQLite resolves each bound `$N` by scanning the statement's
+/// parameter names (sqlx binds by name), so binding costs grow with the statement's width:
+/// narrow statements there, wide ones on PostgreSQL.
+fn recipients_per_statement(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 40,
+        Backend::Postgres => 1_000,
+    }
+}
 
 /// What issuing a version needs.
 pub struct IssueVersion<'a> {

@@ -20,6 +20,7 @@ on_both_backends!(
     only_drafts_can_be_edited_and_a_version_is_issued_once,
     partner_alerts_are_unique_by_sender_identifier_and_sent,
     acknowledgements_are_counted,
+    two_dispatchers_never_claim_the_same_delivery,
 );
 
 const T0: Timestamp = Timestamp(1_790_000_000_000);
@@ -263,4 +264,32 @@ async fn acknowledgements_are_counted(store: Store) {
     assert!(!store.acknowledge_delivery(version, 999, AckStatus::Safe, T0).await.unwrap());
     let counts = store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.acknowledged, counts.safe, counts.queued), (2, 1, 1));
+}
+
+async fn two_dispatchers_never_claim_the_same_delivery(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 400).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(&store, version, &first, &ids, None).await;
+    // A second process on the same database, claiming at the same time.
+    let other = Store::open(store.url()).await.unwrap();
+    let claim_all = |store: Store| async move {
+        let mut mine = Vec::new();
+        loop {
+            let batch = store.claim_due_deliveries(T0, T0.plus_millis(60_000), 7).await.unwrap();
+            if batch.is_empty() {
+                return mine;
+            }
+            mine.extend(batch.into_iter().map(|c| c.recipient_id));
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(claim_all(store.clone())), tokio::spawn(claim_all(other)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    all.sort_unstable();
+    let claimed = all.len();
+    all.dedup();
+    assert_eq!(claimed, all.len(), "a delivery was claimed twice");
+    assert_eq!(all, ids, "every delivery was claimed");
 }
