@@ -403,7 +403,7 @@ async fn misbehaving_receiver(ledger: Arc<Mutex<Ledger>>) -> String {
             }
             ledger.lock().unwrap().process(&key);
             if mode == "stall" && earlier == 0 {
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
             }
             StatusCode::NO_CONTENT
         }
@@ -472,7 +472,8 @@ async fn every_delivery_ends_delivered_or_explicitly_failed_despite_bad_receiver
             warn: WarnSettings {
                 concurrency: 8,
                 retry: RetryPolicy { max_attempts: 4, base_delay_millis: 100, max_delay_millis: 1_000 },
-                request_timeout: Duration::from_millis(300),
+                // Generous, so that only the stalling receiver ever times out, even on a busy machine.
+                request_timeout: Duration::from_millis(1_000),
                 lease: Duration::from_secs(5),
                 ..WarnSettings::default()
             },

@@ -220,6 +220,20 @@ struct DraftForm {
     circle: String,
 }
 
+/// The area fields every drafting form shares: a description, and a polygon from the map
+/// and/or a circle, in CAP text.
+fn area_from_form(description: &str, polygon: &str, circle: &str) -> Result<Area, ApiError> {
+    let polygons = match non_empty(polygon) {
+        Some(text) => vec![Polygon::parse_cap(&text).map_err(|e| form_error(format!("area polygon: {e}")))?],
+        None => Vec::new(),
+    };
+    let circles = match non_empty(circle) {
+        Some(text) => vec![Circle::parse_cap(&text).map_err(|e| form_error(format!("area circle: {e}")))?],
+        None => Vec::new(),
+    };
+    Ok(Area { description: description.trim().to_owned(), polygons, circles })
+}
+
 fn form_error(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_form", message)
 }
@@ -251,24 +265,8 @@ impl DraftForm {
             .ok_or_else(|| form_error("expires in must be a number of hours between 0 and 720"))?;
         #[allow(clippy::cast_possible_truncation)]
         let expires = CapTime::utc(now.0 + (hours * 3_600_000.0) as i64);
-        let polygons = match non_empty(&self.polygon) {
-            Some(text) => {
-                vec![Polygon::parse_cap(&text).map_err(|e| form_error(format!("area polygon: {e}")))?]
-            }
-            None => Vec::new(),
-        };
-        let circles = match non_empty(&self.circle) {
-            Some(text) => {
-                vec![Circle::parse_cap(&text).map_err(|e| form_error(format!("area circle: {e}")))?]
-            }
-            None => Vec::new(),
-        };
-        let area = CapArea {
-            area: Area { description: self.area_description.trim().to_owned(), polygons, circles },
-            geocodes: Vec::new(),
-            altitude: None,
-            ceiling: None,
-        };
+        let area = area_from_form(&self.area_description, &self.polygon, &self.circle)?;
+        let area = CapArea { area, geocodes: Vec::new(), altitude: None, ceiling: None };
         let info = |language: &str, headline: String, description: &str, instruction: &str| Info {
             language: language.into(),
             categories: vec![category],
@@ -606,23 +604,12 @@ impl ThreatForm {
             .ok()
             .filter(|h| (1..=24 * 90).contains(h))
             .ok_or_else(|| form_error("the window must be 1 to 2160 hours"))?;
-        let polygons = match non_empty(&self.polygon) {
-            Some(text) => {
-                vec![Polygon::parse_cap(&text).map_err(|e| form_error(format!("area polygon: {e}")))?]
-            }
-            None => Vec::new(),
-        };
-        let circles = match non_empty(&self.circle) {
-            Some(text) => {
-                vec![Circle::parse_cap(&text).map_err(|e| form_error(format!("area circle: {e}")))?]
-            }
-            None => Vec::new(),
-        };
+        let area = area_from_form(&self.area_description, &self.polygon, &self.circle)?;
         Ok(ThreatAssessment {
             title: self.title.trim().to_owned(),
             description: self.description.trim().to_owned(),
             threat_type: self.threat_type.trim().to_owned(),
-            area: Area { description: self.area_description.trim().to_owned(), polygons, circles },
+            area,
             window_start: now,
             window_end: now.plus_millis(hours * 3_600_000),
             likelihood,
