@@ -1,0 +1,14 @@
+//! The rules of lawful source handling that inspectors of real programmes found broken, as
+//! pure functions: authorisations and their clocks ([`authorisation`]), the payments ledger
+//! ([`ledger`]) and what is due or overdue ([`due`]).
+//!
+//! Architecture invariant: no I/O. Time is always an argument, so every rule is testable
+//! with an injected clock.
+//!
+//! Status: the domain rules only. Storage, the API, the pages and the inspection register
+//! that use them are the rest of the source-lifecycle issue.
+
+pub mod authorisation;
+pub mod calendar;
+pub mod due;
+pub mod ledger;
