@@ -45,12 +45,6 @@ impl ThreatStatus {
             ThreatStatus::Closed => "closed",
         }
     }
-
-    pub fn parse(text: &str) -> Option<ThreatStatus> {
-        [ThreatStatus::Assessing, ThreatStatus::Active, ThreatStatus::Closed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-    }
 }
 
 /// A threat assessment as the analyst writes it.

@@ -154,14 +154,6 @@ impl Targeting {
         self.read(|index, _| index.targets(areas))
     }
 
-    pub fn len(&self) -> usize {
-        self.read(|index, _| index.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn read<T>(&self, f: impl FnOnce(&RecipientIndex, (i64, i64)) -> T) -> T {
         let guard = self.index.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&guard.0, guard.1)
