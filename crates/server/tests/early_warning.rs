@@ -566,3 +566,39 @@ async fn acknowledgement_links_are_signed_per_delivery() {
         (json!(1), json!(1))
     );
 }
+
+/// How many recipients the targeting preview finds in the whole grid.
+async fn count_inside(harness: &Harness, token: &str) -> Value {
+    let areas = json!({"areas": [{"description": "all", "polygons": square(52.9, 1.1, 0.1)}]});
+    post(harness, token, "/api/v1/targeting/preview", Some(areas)).await["count"].clone()
+}
+
+#[tokio::test]
+async fn recipients_registered_by_another_server_are_targeted_without_a_restart() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let harness = harness_with(backend, ServerSettings::default()).await;
+        let wren = harness.demo_login(Role::WarningOfficer).await;
+        grid(&harness, &wren, |i| format!("http://127.0.0.1:9/{i}")).await;
+        assert_eq!(count_inside(&harness, &wren).await, 100);
+        // Another server process on the same database moves one recipient away, retires one
+        // and registers a new one.
+        let other = tearline_store::Store::open(harness.state.store.url()).await.unwrap();
+        let moved = tearline_warn::recipients::Registration {
+            external_id: Some("grid-0".into()),
+            name: "Moved away".into(),
+            kind: tearline_warn::delivery::RecipientKind::Person,
+            channel: tearline_warn::delivery::Channel::Webhook,
+            address: "http://127.0.0.1:9/moved".into(),
+            position: tearline_warn::geo::LatLon { lat: 10.0, lon: 10.0 },
+        };
+        let arrived = tearline_warn::recipients::Registration {
+            external_id: Some("newcomer".into()),
+            position: tearline_warn::geo::LatLon { lat: 52.95, lon: 1.15 },
+            ..moved.clone()
+        };
+        other.upsert_recipients(&[moved, arrived], tearline_domain::Timestamp(0)).await.unwrap();
+        let retired = other.recipients_page(1, 1).await.unwrap()[0].id;
+        other.deactivate_recipient(retired).await.unwrap();
+        assert_eq!(count_inside(&harness, &wren).await, 99, "{backend:?}: 100 - moved - retired + newcomer");
+    }
+}
