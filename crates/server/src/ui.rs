@@ -220,6 +220,8 @@ struct HomePage {
     unit_name: String,
     duties: &'static str,
     links: Vec<(&'static str, &'static str)>,
+    /// Warnings waiting for this officer's approval: (version id, headline).
+    awaiting: Vec<(i64, String)>,
 }
 
 fn duties(role: Role) -> &'static str {
@@ -265,6 +267,11 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         .find(|unit| unit.id == caller.actor.unit_id)
         .map(|unit| unit.name)
         .unwrap_or_default();
+    let awaiting = crate::warn::service::awaiting_my_approval(&state, &caller)
+        .await?
+        .iter()
+        .map(|v| (v.id, tearline_store::headline_of(&v.alert)))
+        .collect();
     Ok(render(&HomePage {
         nav: Some(nav),
         display_name: caller.user.display_name.clone(),
@@ -272,6 +279,7 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         unit_name,
         duties: duties(caller.actor.role),
         links,
+        awaiting,
     }))
 }
 

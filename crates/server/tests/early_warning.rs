@@ -185,6 +185,14 @@ async fn an_actual_warning_needs_a_second_warning_officer_unless_the_unit_says_o
         harness.call(Method::GET, "/cap/feed.atom", None, None).await.body.matches("<entry>").count() == 0
     );
 
+    let harness = &harness;
+    let home = |token: String| async move { harness.call(Method::GET, "/", Some(&token), None).await.body };
+    assert!(!home(wren.clone()).await.contains("awaiting-approval"), "not shown to its drafter");
+    let waiting = home(wanda.clone()).await;
+    assert!(
+        waiting.contains("awaiting-approval") && waiting.contains(&format!("/warnings/versions/{id}")),
+        "{waiting}"
+    );
     let own = harness
         .call(Method::POST, &format!("/api/v1/warning-versions/{id}/approve"), Some(&wren), None)
         .await;
@@ -192,6 +200,7 @@ async fn an_actual_warning_needs_a_second_warning_officer_unless_the_unit_says_o
     assert_eq!(own.json()["code"], "second_officer_required");
     let approved = post(&harness, &wanda, &format!("/api/v1/warning-versions/{id}/approve"), None).await;
     assert_eq!(approved["result"], "issued");
+    assert!(!home(wanda.clone()).await.contains("awaiting-approval"), "gone once approved");
     let version =
         harness.call(Method::GET, &format!("/api/v1/warning-versions/{id}"), Some(&wren), None).await.json();
     assert_eq!(

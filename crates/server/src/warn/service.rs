@@ -256,6 +256,23 @@ pub async fn warnings(state: &AppState, caller: &Caller) -> Result<Vec<WarningVe
     Ok(state.store.latest_versions_in_unit(unit_id).await?)
 }
 
+/// Versions of the unit's warnings that wait for the caller's approval: none when the caller
+/// may not approve, and never the caller's own drafts.
+pub async fn awaiting_my_approval(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<WarningVersion>, ApiError> {
+    let unit_id = caller.actor.unit_id;
+    if authorize(&caller.actor, approve_warnings(unit_id)).is_err() {
+        return Ok(Vec::new());
+    }
+    let latest = state.store.latest_versions_in_unit(unit_id).await?;
+    Ok(latest
+        .into_iter()
+        .filter(|v| v.state == VersionState::AwaitingApproval && v.drafted_by != caller.user.id)
+        .collect())
+}
+
 pub async fn version(state: &AppState, caller: &Caller, version_id: i64) -> Result<WarningVersion, ApiError> {
     load_version(state, caller, version_id, read_warnings, "warning.read").await
 }
