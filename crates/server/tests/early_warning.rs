@@ -185,8 +185,8 @@ async fn an_actual_warning_needs_a_second_warning_officer_unless_the_unit_says_o
         harness.call(Method::GET, "/cap/feed.atom", None, None).await.body.matches("<entry>").count() == 0
     );
 
-    let harness = &harness;
-    let home = |token: String| async move { harness.call(Method::GET, "/", Some(&token), None).await.body };
+    let server = &harness;
+    let home = |token: String| async move { server.call(Method::GET, "/", Some(&token), None).await.body };
     assert!(!home(wren.clone()).await.contains("awaiting-approval"), "not shown to its drafter");
     let waiting = home(wanda.clone()).await;
     assert!(
