@@ -7,6 +7,8 @@
 //! concave area over about a tenth of the recipients and for one over all of them, beside
 //! PostGIS `ST_Covers` with a GiST index on the same points in the same run. PostGIS is
 //! timed answering `count(*)`, which spares it sending the ids: the comparison favours it.
+//! Last, a warning for the town is issued and the dispatcher delivers it over HTTP to a local
+//! receiver, timed until every delivery is accepted.
 
 use std::time::Instant;
 
@@ -136,6 +138,7 @@ async fn backend(
     let state = AppState::new(store.clone(), log, keys, clock.clone(), ServerSettings::default());
     let caller = Caller::acting_as(user);
 
+    let receiver = receiver().await?;
     let bar = crate::progress_bar(format!("{name}: registering"));
     bar.set_length(args.recipients as u64);
     let registered = Instant::now();
@@ -147,7 +150,7 @@ async fn backend(
                 name: format!("Recipient {i}"),
                 kind: RecipientKind::Person,
                 channel: Channel::Webhook,
-                address: format!("http://127.0.0.1:9/{i}"),
+                address: format!("{receiver}/{i}"),
                 position: position(i, args.recipients),
             })
             .collect();
@@ -194,7 +197,51 @@ async fn backend(
         elapsed: started.elapsed(),
         latencies,
     };
-    Ok((vec![registering, loading, issuing], state))
+    let delivering = dispatch(&state, &caller, name).await?;
+    Ok((vec![registering, loading, issuing, delivering], state))
+}
+
+/// A local receiver that accepts every delivery at once, as a healthy partner would.
+async fn receiver() -> Result<String> {
+    let routes = axum::Router::new()
+        .route("/{n}", axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    Ok(format!("http://{address}"))
+}
+
+/// Issues a warning for the town and runs the dispatcher until every one of its deliveries
+/// was accepted by the local receiver over HTTP.
+async fn dispatch(state: &AppState, caller: &Caller, name: &'static str) -> Result<Measurement> {
+    let draft = service::draft_alert(state, caller, warning(&area(0)?, state.now().0))
+        .await
+        .map_err(|e| anyhow!(e.message))?;
+    let Submitted::Issued { deliveries } =
+        service::submit(state, caller, draft.id).await.map_err(|e| anyhow!(e.message))?
+    else {
+        bail!("the benchmark warning was not issued");
+    };
+    let started = Instant::now();
+    let mut dispatcher = tearline_server::warn::dispatch::Dispatcher::default();
+    loop {
+        dispatcher.round(state).await?;
+        let counts = state.store.delivery_counts(draft.id).await?;
+        if counts.sent == deliveries {
+            break;
+        }
+        if counts.failed > 0 {
+            bail!("{} benchmark deliveries failed", counts.failed);
+        }
+    }
+    let elapsed = started.elapsed();
+    Ok(Measurement {
+        backend: name,
+        operation: "deliver town warning (HTTP)".into(),
+        count: usize::try_from(deliveries).unwrap_or(0),
+        elapsed,
+        latencies: vec![elapsed],
+    })
 }
 
 fn warning(area: &Area, now: i64) -> DraftRequest {
@@ -351,6 +398,14 @@ fn print_table(args: &WarnBenchArgs, rows: &[Measurement]) {
     for backend in ["sqlite", "postgres"] {
         if let Some(ms) = p50(backend, "issue warning → outbox") {
             println!("issue → every delivery durably queued, {backend}: p50 {:.0} ms", ms);
+        }
+        if let Some(row) = rows.iter().find(|r| r.backend == backend && r.operation.starts_with("deliver")) {
+            println!(
+                "town warning delivered over HTTP to all {} recipients, {backend}: {:.1} s ({:.0} deliveries/s)",
+                row.count,
+                row.elapsed.as_secs_f64(),
+                row.per_second()
+            );
         }
     }
     for (name, _) in AREAS {

@@ -588,5 +588,6 @@ fn the_warning_benchmark_runs_and_agrees_with_postgis() {
     assert!(output.status.success(), "{}\n{}", printed, text(&output.stderr));
     assert!(printed.contains("| sqlite   | issue warning → outbox"), "{printed}");
     assert!(printed.contains("| postgis  | target town"), "{printed}");
+    assert!(printed.contains("| sqlite   | deliver town warning (HTTP)"), "{printed}");
     assert!(printed.contains("same number of recipients in every area: yes"), "{printed}");
 }
