@@ -670,19 +670,32 @@ impl Store {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let mut write = self.begin_write().await?;
-        // The outer conditions repeat the inner ones so that, on PostgreSQL, a row another
-        // dispatcher claimed in the meantime is re-checked and skipped, not taken twice.
-        let retries = sqlx::query(
-            "UPDATE deliveries SET state = 1, attempts = attempts + 1, next_attempt_at = $2
-             WHERE state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1 AND (version_id, recipient_id) IN (
-                SELECT version_id, recipient_id FROM deliveries
-                WHERE state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $3)
-             RETURNING version_id, recipient_id, attempts",
+        // Keys first, through the small partial index; then the update by primary key, so no
+        // planner can turn the claim into a scan of the whole outbox. The update repeats the
+        // selection's conditions, so a row another dispatcher claimed meanwhile is skipped.
+        let due: Vec<(i64, i64)> = sqlx::query(
+            "SELECT version_id, recipient_id FROM deliveries
+             WHERE state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
         )
         .bind(now.0)
-        .bind(lease_until.0)
         .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("version_id")?, row.try_get("recipient_id")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        // The keys are integers read from the database, written as literals. The update runs
+        // even with none, so that SQLite's write lock is held from the transaction's start.
+        let keys: Vec<String> = due.iter().map(|(v, r)| format!("({v}, {r})")).collect();
+        let keys = if keys.is_empty() { "(NULL, NULL)".to_owned() } else { keys.join(", ") };
+        let mut write = self.begin_write().await?;
+        let retries = sqlx::query(&format!(
+            "UPDATE deliveries SET state = 1, attempts = attempts + 1, next_attempt_at = $2
+             WHERE (version_id, recipient_id) IN ({keys}) AND state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1
+             RETURNING version_id, recipient_id, attempts"
+        ))
+        .bind(now.0)
+        .bind(lease_until.0)
         .fetch_all(&mut *write.tx)
         .await?;
         let mut claimed: Vec<(i64, i64, i64)> = rows_of(&retries)?;
