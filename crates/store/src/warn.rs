@@ -642,10 +642,13 @@ impl Store {
 
     /// Recipients by id (for showing who a warning reaches), at most `limit` of them.
     pub async fn recipients_by_id(&self, ids: &[i64]) -> Result<Vec<Recipient>, StoreError> {
-        let sql = format!(
-            "SELECT r.* FROM ({}) t JOIN recipients r ON r.id = t.id ORDER BY r.id",
-            self.ids_source("$1")
-        );
+        // A membership test the planner answers from the primary key; a join against the id
+        // list let PostgreSQL choose a scan of every recipient.
+        let membership = match self.backend {
+            Backend::Sqlite => "r.id IN (SELECT CAST(value AS INTEGER) FROM json_each($1))",
+            Backend::Postgres => "r.id = ANY(string_to_array($1, ',')::bigint[])",
+        };
+        let sql = format!("SELECT r.* FROM recipients r WHERE {membership} ORDER BY r.id");
         let rows = sqlx::query(&sql).bind(id_list(self.backend, ids)).fetch_all(&self.pool).await?;
         rows.iter().map(recipient_from_row).collect()
     }
