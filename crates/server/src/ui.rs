@@ -239,25 +239,18 @@ fn duties(role: Role) -> &'static str {
 async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     let nav = Nav::of(&caller);
-    let mut links = Vec::new();
-    if nav.sources {
-        links.push(("/sources", "Sources"));
-    }
-    if nav.users {
-        links.push(("/users", "Users and keys"));
-    }
-    if nav.audit {
-        links.push(("/audit", "Audit log"));
-    }
-    if nav.threats {
-        links.push(("/threats", "Threat assessments"));
-    }
-    if nav.warnings {
-        links.push(("/warnings", "Warnings"));
-    }
-    if nav.recipients {
-        links.push(("/recipients", "Recipients"));
-    }
+    let links = [
+        (nav.sources, "/sources", "Sources"),
+        (nav.users, "/users", "Users and keys"),
+        (nav.audit, "/audit", "Audit log"),
+        (nav.threats, "/threats", "Threat assessments"),
+        (nav.warnings, "/warnings", "Warnings"),
+        (nav.recipients, "/recipients", "Recipients"),
+    ]
+    .into_iter()
+    .filter(|(open, ..)| *open)
+    .map(|(_, path, label)| (path, label))
+    .collect();
     let unit_name = state
         .store
         .units()
