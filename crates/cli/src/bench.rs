@@ -107,6 +107,7 @@ async fn application(
     let keys = VaultKeys::open(&store, dir.join(format!("{backend}.key")), clock()).await?;
     for (username, role) in [("bench-handler", Role::Handler), ("bench-controller", Role::Controller)] {
         let request = NewUserRequest {
+            seniority: Default::default(),
             username: username.into(),
             display_name: None,
             role,

@@ -126,6 +126,7 @@ async fn backend(
     let clock = system_clock();
     let keys = VaultKeys::open(&store, dir.join(format!("{name}.key")), clock()).await?;
     let request = NewUserRequest {
+        seniority: Default::default(),
         username: "bench-officer".into(),
         display_name: None,
         role: Role::WarningOfficer,

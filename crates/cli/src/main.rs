@@ -13,7 +13,7 @@ use std::io::BufRead;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use tearline_domain::Role;
+use tearline_domain::{Role, Seniority};
 use tearline_server::accounts::{create_user, NewUserRequest};
 use tearline_server::warn::WarnSettings;
 use tearline_server::{demo, open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
@@ -133,6 +133,10 @@ enum AdminCommand {
         unit: String,
         #[arg(long)]
         display_name: Option<String>,
+        /// A senior officer: authorises juveniles and vulnerable sources, approves payments
+        /// above the thresholds.
+        #[arg(long)]
+        senior: bool,
     },
     /// Add a vault key-encryption key and re-wrap every data key under it.
     RotateKey {
@@ -171,7 +175,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Warn(args)) => bench_warn::run(args).await,
         Command::Recipients(RecipientsCommand::Import(args)) => recipients::import(args).await,
         Command::Audit(command) => audit::run(command).await,
-        Command::Admin(AdminCommand::CreateUser { data, username, role, unit, display_name }) => {
+        Command::Admin(AdminCommand::CreateUser { data, username, role, unit, display_name, senior }) => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
             VaultKeys::open(&store, settings.key_file.clone(), (system_clock())()).await?;
@@ -179,7 +183,8 @@ async fn run(cli: Cli) -> Result<()> {
             let mut password = zeroize::Zeroizing::new(String::new());
             std::io::stdin().lock().read_line(&mut password).context("reading the password")?;
             let password = zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
-            let request = NewUserRequest { username, display_name, role, unit, password };
+            let seniority = if senior { Seniority::Senior } else { Seniority::Standard };
+            let request = NewUserRequest { username, display_name, role, seniority, unit, password };
             let user = create_user(&store, &request, (system_clock())())
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;

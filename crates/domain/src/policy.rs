@@ -66,6 +66,27 @@ pub enum Action {
     ManageRecipients,
     /// Import partner agencies' CAP alerts and subscribe to their feeds.
     ImportPartnerAlerts,
+    /// Apply for an authorisation to use a source.
+    ApplyForAuthorisation(SourceScope),
+    /// Grant, refuse, renew, review or cancel an authorisation. The lifecycle rules also
+    /// refuse anyone who applied for, handles or controls the case.
+    DecideAuthorisation(SourceScope),
+    /// Log contacts, give tasks, record welfare checks and risk assessments.
+    RecordSourceActivity(SourceScope),
+    /// See a source's payments and ledger, and export them for disclosure.
+    ReadPayments(SourceScope),
+    /// Request a payment, record it paid with a witness, and its receipt.
+    HandlePayment(SourceScope),
+    /// Approve or refuse a payment, and correct the ledger by reversal.
+    ApprovePayment(SourceScope),
+    /// Read the unit's register of authorisations.
+    ReadAuthorisationRegister {
+        unit_id: UnitId,
+    },
+    /// Export the register and a source's full record set (reg. 3), for oversight.
+    ExportRecords {
+        unit_id: UnitId,
+    },
 }
 
 /// The refusal. It carries no detail on purpose: why something is hidden is itself a hint.
@@ -81,23 +102,45 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
 
         (Role::Handler, Action::ListSources) => true,
         (Role::Handler, Action::CreateSource { unit_id }) => in_unit(unit_id),
-        (Role::Handler, Action::ReadSource(s) | Action::UnsealIdentity(s)) => {
-            in_unit(s.unit_id) && s.handler_id == actor.user_id
-        }
+        (
+            Role::Handler,
+            Action::ReadSource(s)
+            | Action::UnsealIdentity(s)
+            | Action::ApplyForAuthorisation(s)
+            | Action::RecordSourceActivity(s)
+            | Action::ReadPayments(s)
+            | Action::HandlePayment(s),
+        ) => in_unit(s.unit_id) && s.handler_id == actor.user_id,
 
         (Role::Controller, Action::ListSources) => true,
         (Role::Controller, Action::CreateSource { unit_id }) => in_unit(unit_id),
-        (Role::Controller, Action::ReadSource(s) | Action::UnsealIdentity(s) | Action::ReassignSource(s)) => {
-            in_unit(s.unit_id)
-        }
+        (
+            Role::Controller,
+            Action::ReadSource(s)
+            | Action::UnsealIdentity(s)
+            | Action::ReassignSource(s)
+            | Action::ApplyForAuthorisation(s)
+            | Action::RecordSourceActivity(s)
+            | Action::ReadPayments(s)
+            | Action::HandlePayment(s)
+            | Action::ApprovePayment(s),
+        ) => in_unit(s.unit_id),
 
         // Authorising officers judge a case from its record; they never need the identity.
         (Role::AuthorisingOfficer, Action::ListSources) => true,
-        (Role::AuthorisingOfficer, Action::ReadSource(s)) => in_unit(s.unit_id),
+        (
+            Role::AuthorisingOfficer,
+            Action::ReadSource(s) | Action::ApplyForAuthorisation(s) | Action::DecideAuthorisation(s),
+        ) => in_unit(s.unit_id),
+        (Role::AuthorisingOfficer, Action::ReadAuthorisationRegister { unit_id }) => in_unit(unit_id),
 
         // Inspectors read everything of the unit they inspect, but never unseal.
         (Role::Inspector, Action::ListSources | Action::ReadAuditTrail) => true,
-        (Role::Inspector, Action::ReadSource(s)) => in_unit(s.unit_id),
+        (Role::Inspector, Action::ReadSource(s) | Action::ReadPayments(s)) => in_unit(s.unit_id),
+        (
+            Role::Inspector,
+            Action::ReadAuthorisationRegister { unit_id } | Action::ExportRecords { unit_id },
+        ) => in_unit(unit_id),
 
         // Separation of duties: administrators run the system, never read its content.
         (Role::Administrator, Action::ManageUsers | Action::RotateVaultKey) => true,
@@ -199,6 +242,34 @@ mod tests {
         }
     }
 
+    #[test]
+    fn only_authorising_officers_decide_authorisations_and_only_controllers_approve_payments() {
+        for role in Role::ALL {
+            let a = actor(role);
+            let own = scope(UNIT, 10);
+            assert_eq!(
+                authorize(&a, Action::DecideAuthorisation(own)).is_ok(),
+                role == Role::AuthorisingOfficer,
+                "{role}"
+            );
+            assert_eq!(
+                authorize(&a, Action::ApprovePayment(own)).is_ok(),
+                role == Role::Controller,
+                "{role}"
+            );
+            assert_eq!(
+                authorize(&a, Action::ExportRecords { unit_id: UNIT }).is_ok(),
+                role == Role::Inspector,
+                "{role}"
+            );
+            let reads_payments = matches!(role, Role::Handler | Role::Controller | Role::Inspector);
+            assert_eq!(authorize(&a, Action::ReadPayments(own)).is_ok(), reads_payments, "{role}");
+        }
+        let handler = actor(Role::Handler);
+        assert_eq!(authorize(&handler, Action::HandlePayment(scope(UNIT, 99))), Err(Denied));
+        assert_eq!(authorize(&handler, Action::RecordSourceActivity(scope(UNIT, 99))), Err(Denied));
+    }
+
     fn any_role() -> impl Strategy<Value = Role> {
         proptest::sample::select(Role::ALL.to_vec())
     }
@@ -213,6 +284,14 @@ mod tests {
                 Action::UnsealIdentity(outside),
                 Action::ReassignSource(outside),
                 Action::CreateSource { unit_id: OTHER_UNIT },
+                Action::ApplyForAuthorisation(outside),
+                Action::DecideAuthorisation(outside),
+                Action::RecordSourceActivity(outside),
+                Action::ReadPayments(outside),
+                Action::HandlePayment(outside),
+                Action::ApprovePayment(outside),
+                Action::ReadAuthorisationRegister { unit_id: OTHER_UNIT },
+                Action::ExportRecords { unit_id: OTHER_UNIT },
             ] {
                 prop_assert_eq!(authorize(&actor(role), action), Err(Denied));
             }

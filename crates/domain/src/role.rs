@@ -59,6 +59,31 @@ impl fmt::Display for Role {
     }
 }
 
+/// How senior an officer is. Some decisions need the higher level: authorising a juvenile or
+/// vulnerable source, and approving a payment above the unit's thresholds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Seniority {
+    #[default]
+    Standard,
+    Senior,
+}
+
+impl Seniority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Seniority::Standard => "standard",
+            Seniority::Senior => "senior",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Seniority> {
+        [Seniority::Standard, Seniority::Senior].into_iter().find(|level| level.as_str() == s)
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown role {0:?}; expected one of handler, controller, authorising-officer, analyst, warning-officer, inspector, administrator")]
 pub struct UnknownRole(pub String);

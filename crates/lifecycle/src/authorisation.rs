@@ -3,7 +3,7 @@
 //! cancel-and-regrant cannot reset.
 
 use serde::{Deserialize, Serialize};
-use tearline_domain::{Timestamp, UserId};
+use tearline_domain::{Seniority, Timestamp, UserId};
 
 use crate::calendar::{add_months, DAY, HOUR};
 
@@ -16,15 +16,6 @@ pub enum AuthorisationKind {
     UrgentOral,
     /// 4 months, reviewed at least monthly.
     Juvenile,
-}
-
-/// How senior the authorising officer is. Juveniles and vulnerable sources need the higher
-/// level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AuthorisingLevel {
-    Standard,
-    Senior,
 }
 
 /// What the applicant must set out; every field is required.
@@ -51,7 +42,8 @@ pub struct CaseParties {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Authoriser {
     pub user: UserId,
-    pub level: AuthorisingLevel,
+    /// Juveniles and vulnerable sources need a senior authorising officer.
+    pub level: Seniority,
 }
 
 /// A live authorisation's clock.
@@ -132,7 +124,7 @@ pub fn grant(
     if [parties.applicant, parties.handler, parties.controller].contains(&authoriser.user) {
         return Err(AuthorisationError::SelfAuthorisation);
     }
-    if application.needs_senior_level() && authoriser.level < AuthorisingLevel::Senior {
+    if application.needs_senior_level() && authoriser.level < Seniority::Senior {
         return Err(AuthorisationError::LevelTooLow);
     }
     application.check_complete()?;
@@ -172,6 +164,81 @@ impl Grant {
     /// When the next review is due, given the last one (or the grant).
     pub fn next_review(&self, last_review: Option<Timestamp>) -> Timestamp {
         last_review.unwrap_or(self.starts_at).plus_millis(self.review_every_millis)
+    }
+}
+
+/// What can happen to an authorisation, as the register records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    Applied,
+    Granted,
+    Refused,
+    /// An officer tried to authorise a case they applied for, handle or control.
+    RefusedSelfAuthorisation,
+    /// A standard officer tried to authorise a juvenile or vulnerable source.
+    RefusedLevel,
+    Renewed,
+    Reviewed,
+    /// An urgent oral authorisation was written up.
+    WrittenUp,
+    Cancelled,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 9] = [
+        EventKind::Applied,
+        EventKind::Granted,
+        EventKind::Refused,
+        EventKind::RefusedSelfAuthorisation,
+        EventKind::RefusedLevel,
+        EventKind::Renewed,
+        EventKind::Reviewed,
+        EventKind::WrittenUp,
+        EventKind::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Applied => "applied",
+            EventKind::Granted => "granted",
+            EventKind::Refused => "refused",
+            EventKind::RefusedSelfAuthorisation => "refused-self-authorisation",
+            EventKind::RefusedLevel => "refused-level",
+            EventKind::Renewed => "renewed",
+            EventKind::Reviewed => "reviewed",
+            EventKind::WrittenUp => "written-up",
+            EventKind::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+
+    /// The refusal a grant rule produced, as the register records the attempt.
+    pub fn of_refused_attempt(error: &AuthorisationError) -> Option<EventKind> {
+        match error {
+            AuthorisationError::SelfAuthorisation => Some(EventKind::RefusedSelfAuthorisation),
+            AuthorisationError::LevelTooLow => Some(EventKind::RefusedLevel),
+            _ => None,
+        }
+    }
+}
+
+impl AuthorisationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorisationKind::AdultWritten => "adult-written",
+            AuthorisationKind::UrgentOral => "urgent-oral",
+            AuthorisationKind::Juvenile => "juvenile",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuthorisationKind> {
+        [AuthorisationKind::AdultWritten, AuthorisationKind::UrgentOral, AuthorisationKind::Juvenile]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
     }
 }
 
@@ -229,13 +296,13 @@ mod tests {
 
     const PARTIES: CaseParties =
         CaseParties { applicant: UserId(1), handler: UserId(1), controller: UserId(2) };
-    const OFFICER: Authoriser = Authoriser { user: UserId(3), level: AuthorisingLevel::Standard };
-    const SENIOR: Authoriser = Authoriser { user: UserId(4), level: AuthorisingLevel::Senior };
+    const OFFICER: Authoriser = Authoriser { user: UserId(3), level: Seniority::Standard };
+    const SENIOR: Authoriser = Authoriser { user: UserId(4), level: Seniority::Senior };
 
     #[test]
     fn no_one_authorises_their_own_case() {
         for user in [UserId(1), UserId(2)] {
-            let own = Authoriser { user, level: AuthorisingLevel::Senior };
+            let own = Authoriser { user, level: Seniority::Senior };
             let refused = grant(&application(AuthorisationKind::AdultWritten), PARTIES, own, T0, 30 * DAY);
             assert_eq!(refused, Err(AuthorisationError::SelfAuthorisation));
         }

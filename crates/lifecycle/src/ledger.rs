@@ -124,6 +124,31 @@ pub enum Account {
     Cash,
 }
 
+impl Account {
+    /// The account's kind as stored, and the source it belongs to.
+    pub fn parts(self) -> (&'static str, Option<SourceId>) {
+        match self {
+            Account::SourceExpense(source) => ("source-expense", Some(source)),
+            Account::OwedToSource(source) => ("owed-to-source", Some(source)),
+            Account::Cash => ("cash", None),
+        }
+    }
+
+    pub fn from_parts(kind: &str, source: Option<SourceId>) -> Option<Account> {
+        match (kind, source) {
+            ("source-expense", Some(source)) => Some(Account::SourceExpense(source)),
+            ("owed-to-source", Some(source)) => Some(Account::OwedToSource(source)),
+            ("cash", None) => Some(Account::Cash),
+            _ => None,
+        }
+    }
+
+    /// Whether the account is one of `source`'s.
+    pub fn belongs_to(self, source: SourceId) -> bool {
+        self.parts().1 == Some(source)
+    }
+}
+
 /// One side of an entry: positive debits, negative credits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
@@ -161,6 +186,8 @@ pub enum LedgerError {
     ReversingAReversal,
     #[error("the amount is too large")]
     Overflow,
+    #[error("the stored ledger is inconsistent: {0}")]
+    Corrupt(String),
 }
 
 /// The ledger: entries only ever appended.
@@ -172,6 +199,43 @@ pub struct Ledger {
 impl Ledger {
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The ledger as stored, checked: ids are positions, every entry balances, and a
+    /// reversal mirrors the entry it reverses.
+    pub fn from_entries(entries: Vec<Entry>) -> Result<Ledger, LedgerError> {
+        let mut ledger = Ledger::default();
+        for entry in entries {
+            if entry.id != ledger.entries.len() as u64 + 1 {
+                return Err(LedgerError::Corrupt(format!("entry {} is out of sequence", entry.id)));
+            }
+            check_balanced(&entry.lines)
+                .map_err(|e| LedgerError::Corrupt(format!("entry {}: {e}", entry.id)))?;
+            if let Some(original) = entry.reverses {
+                let mirrored = ledger.entries.get(original.wrapping_sub(1) as usize).is_some_and(|o| {
+                    o.reverses.is_none()
+                        && o.lines.len() == entry.lines.len()
+                        && o.lines.iter().zip(&entry.lines).all(|(a, b)| {
+                            a.account == b.account
+                                && a.amount.currency == b.amount.currency
+                                && a.amount.minor.checked_add(b.amount.minor) == Some(0)
+                        })
+                });
+                if !mirrored {
+                    return Err(LedgerError::Corrupt(format!(
+                        "entry {} does not mirror entry {original}",
+                        entry.id
+                    )));
+                }
+            }
+            ledger.entries.push(entry);
+        }
+        Ok(ledger)
+    }
+
+    /// The entries after the first `count`: what an operation appended.
+    pub fn appended_since(&self, count: usize) -> &[Entry] {
+        self.entries.get(count..).unwrap_or(&[])
     }
 
     /// Posts a balanced entry; returns its id.
@@ -358,6 +422,22 @@ mod tests {
             ledger.approve_payment(T0, source, Money { minor: 0, currency: gbp() }),
             Err(LedgerError::Zero)
         );
+    }
+
+    #[test]
+    fn a_stored_ledger_is_checked_when_loaded() {
+        let mut ledger = Ledger::default();
+        let amount = gbp().amount("5").expect("valid");
+        let first = ledger.approve_payment(T0, SourceId(1), amount).expect("posted");
+        ledger.reverse(T0, first, "error").expect("reversed");
+        assert_eq!(Ledger::from_entries(ledger.entries().to_vec()).as_ref(), Ok(&ledger));
+        let mut tampered = ledger.entries().to_vec();
+        tampered[1].lines[0].amount.minor += 1;
+        tampered[1].lines[1].amount.minor -= 1;
+        assert!(matches!(Ledger::from_entries(tampered), Err(LedgerError::Corrupt(_))));
+        let mut gap = ledger.entries().to_vec();
+        gap.remove(0);
+        assert!(matches!(Ledger::from_entries(gap), Err(LedgerError::Corrupt(_))));
     }
 
     #[test]

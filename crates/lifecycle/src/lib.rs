@@ -5,8 +5,8 @@
 //! Architecture invariant: no I/O. Time is always an argument, so every rule is testable
 //! with an injected clock.
 //!
-//! Status: the domain rules only. Storage, the API, the pages and the inspection register
-//! that use them are the rest of the source-lifecycle issue.
+//! The store persists what these rules decide (`tearline_store::lifecycle`); the server's
+//! `lifecycle` module applies them to requests.
 
 pub mod authorisation;
 pub mod calendar;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tearline_domain::audit::Outcome;
 use tearline_domain::policy::Action;
-use tearline_domain::{Role, Timestamp, UnitId, UserId};
+use tearline_domain::{Role, Seniority, Timestamp, UnitId, UserId};
 use tearline_store::{NewUser, Store, User};
 use zeroize::Zeroizing;
 
@@ -18,6 +18,10 @@ pub struct NewUserRequest {
     #[serde(default)]
     pub display_name: Option<String>,
     pub role: Role,
+    /// Standard unless said otherwise; senior officers authorise juveniles and vulnerable
+    /// sources and approve payments above the thresholds.
+    #[serde(default)]
+    pub seniority: Seniority,
     /// The unit's name; created if it does not exist yet.
     pub unit: String,
     pub password: Zeroizing<String>,
@@ -30,6 +34,7 @@ pub struct UserView {
     pub username: String,
     pub display_name: String,
     pub role: Role,
+    pub seniority: Seniority,
     pub unit_id: UnitId,
 }
 
@@ -40,6 +45,7 @@ impl From<&User> for UserView {
             username: user.username.clone(),
             display_name: user.display_name.clone(),
             role: user.role,
+            seniority: user.seniority,
             unit_id: user.unit_id,
         }
     }
@@ -79,7 +85,14 @@ pub async fn create_user(
     };
     let id = store
         .create_user(
-            NewUser { username, display_name, role: request.role, unit_id, password_hash: &password_hash },
+            NewUser {
+                username,
+                display_name,
+                role: request.role,
+                seniority: request.seniority,
+                unit_id,
+                password_hash: &password_hash,
+            },
             now,
         )
         .await?;
@@ -88,6 +101,7 @@ pub async fn create_user(
         username: username.to_owned(),
         display_name: display_name.to_owned(),
         role: request.role,
+        seniority: request.seniority,
         unit_id,
     })
 }

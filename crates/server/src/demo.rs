@@ -3,7 +3,7 @@
 //! come from the ranges Ofcom reserves for drama.
 
 use tearline_domain::source::SourceStatus;
-use tearline_domain::{Role, Timestamp};
+use tearline_domain::{Role, Seniority, Timestamp};
 use tearline_store::Store;
 use tearline_vault::Identity;
 use zeroize::Zeroizing;
@@ -87,6 +87,12 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
     let mut controller = None;
     for (role, username, display_name, password) in DEMO_USERS {
         let request = NewUserRequest {
+            // The unit's controller and authorising officer are its senior officers.
+            seniority: if matches!(role, Role::Controller | Role::AuthorisingOfficer) {
+                Seniority::Senior
+            } else {
+                Seniority::Standard
+            },
             username: username.into(),
             display_name: Some(display_name.into()),
             role,

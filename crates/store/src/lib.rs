@@ -9,6 +9,7 @@
 //! of HTTP, keys or plaintext; what it is handed sealed, it returns sealed.
 
 mod audit;
+mod lifecycle;
 mod migrate;
 mod records;
 pub mod scratch;
@@ -17,6 +18,7 @@ pub mod testing;
 mod warn;
 
 pub use audit::{Damage, LogError, MerkleLog};
+pub use lifecycle::*;
 pub use records::*;
 pub use warn::*;
 
@@ -43,6 +45,11 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A conditional change found the record no longer in the state it expected.
+    #[error("{0}")]
+    StateChanged(&'static str),
+    #[error(transparent)]
+    Ledger(#[from] tearline_lifecycle::ledger::LedgerError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -25,6 +25,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_early_warning.sql"),
         postgres: include_str!("../migrations/postgres/0002_early_warning.sql"),
     },
+    Migration {
+        version: 3,
+        name: "source_lifecycle",
+        sqlite: include_str!("../migrations/sqlite/0003_source_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0003_source_lifecycle.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

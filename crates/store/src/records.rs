@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use tearline_domain::source::{Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus};
-use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
+use tearline_domain::{Role, Seniority, SourceId, Timestamp, UnitId, UserId};
 
 use crate::{conflict_as, Store, StoreError};
 
@@ -19,6 +19,7 @@ pub struct User {
     pub username: String,
     pub display_name: String,
     pub role: Role,
+    pub seniority: Seniority,
     pub unit_id: UnitId,
     /// The Argon2id PHC string; never a password.
     pub password_hash: String,
@@ -41,6 +42,7 @@ pub struct NewUser<'a> {
     pub username: &'a str,
     pub display_name: &'a str,
     pub role: Role,
+    pub seniority: Seniority,
     pub unit_id: UnitId,
     pub password_hash: &'a str,
 }
@@ -73,7 +75,7 @@ pub struct NewSource<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "u.id, u.username, u.display_name, u.role, u.unit_id, u.password_hash, u.failed_logins, u.locked_until";
+    "u.id, u.username, u.display_name, u.role, u.seniority, u.unit_id, u.password_hash, u.failed_logins, u.locked_until";
 
 const SOURCE_COLUMNS: &str =
     "s.id, s.code_name, s.reference, s.unit_id, s.status, s.recruited_at, s.created_at,
@@ -89,6 +91,8 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
         role: role.parse().map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
+        seniority: Seniority::parse(&row.try_get::<String, _>("seniority")?)
+            .ok_or_else(|| StoreError::Corrupt("user seniority".into()))?,
         unit_id: UnitId(row.try_get("unit_id")?),
         password_hash: row.try_get("password_hash")?,
         failed_logins: row.try_get("failed_logins")?,
@@ -148,8 +152,8 @@ impl Store {
     pub async fn create_user(&self, user: NewUser<'_>, at: Timestamp) -> Result<UserId, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at)
-             VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING id",
+            "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at, seniority)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
         )
         .bind(user.username)
         .bind(user.display_name)
@@ -157,6 +161,7 @@ impl Store {
         .bind(user.unit_id.0)
         .bind(user.password_hash)
         .bind(at.0)
+        .bind(user.seniority.as_str())
         .fetch_one(&mut *write.tx)
         .await
         .map_err(conflict_as("a user with that username"))?;

@@ -31,8 +31,14 @@ async fn unit_with_staff(store: &Store) -> (UnitId, UserId, UserId) {
     let unit = store.create_unit("North", T0).await.unwrap();
     let mut ids = Vec::new();
     for (name, role) in [("hana", Role::Handler), ("carl", Role::Controller)] {
-        let user =
-            NewUser { username: name, display_name: name, role, unit_id: unit, password_hash: "$argon2id$x" };
+        let user = NewUser {
+            username: name,
+            display_name: name,
+            role,
+            seniority: Default::default(),
+            unit_id: unit,
+            password_hash: "$argon2id$x",
+        };
         ids.push(store.create_user(user, T0).await.unwrap());
     }
     (unit, ids[0], ids[1])
@@ -82,6 +88,7 @@ async fn users_round_trip_and_usernames_are_unique(store: Store) {
         username: "hana",
         display_name: "x",
         role: Role::Analyst,
+        seniority: Default::default(),
         unit_id: unit,
         password_hash: "h",
     };
@@ -143,6 +150,7 @@ async fn reassignment_keeps_the_history_of_who_held_each_role(store: Store) {
         username: "omar",
         display_name: "Omar",
         role: Role::Handler,
+        seniority: Default::default(),
         unit_id: unit,
         password_hash: "h",
     };

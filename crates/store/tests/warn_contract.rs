@@ -31,6 +31,7 @@ async fn officer(store: &Store) -> (UnitId, UserId) {
         username: "wren",
         display_name: "Wren",
         role: Role::WarningOfficer,
+        seniority: Default::default(),
         unit_id: unit,
         password_hash: "$argon2id$x",
     };

@@ -101,6 +101,7 @@ impl Harness {
     async fn seed_other_unit(&self) {
         for (username, role) in [("olga", Role::Handler), ("otto", Role::Controller)] {
             let request = NewUserRequest {
+                seniority: Default::default(),
                 username: username.into(),
                 display_name: None,
                 role,
@@ -123,6 +124,7 @@ impl Harness {
     /// may not do alone. Returns her token.
     pub async fn second_warning_officer(&self) -> String {
         let request = NewUserRequest {
+            seniority: Default::default(),
             username: "wanda".into(),
             display_name: None,
             role: Role::WarningOfficer,
@@ -136,6 +138,7 @@ impl Harness {
     /// An issued warning of the Riverside unit, which no one of the demo unit may see.
     pub async fn other_unit_warning(&self) -> i64 {
         let request = NewUserRequest {
+            seniority: Default::default(),
             username: "wolf".into(),
             display_name: None,
             role: Role::WarningOfficer,

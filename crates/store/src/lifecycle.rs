@@ -1,0 +1,1090 @@
+//! The source lifecycle's records: authorisations and their register of events, risk
+//! assessments, contacts, tasks, welfare records, payments and the ledger.
+//!
+//! The rules live in `tearline_lifecycle`; this module stores what they decided. State
+//! changes are conditional updates (`WHERE state = ...`), so two officers acting at once
+//! cannot both move the same record, and the loser hears [`StoreError::StateChanged`].
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tearline_domain::{SourceId, Timestamp, UnitId, UserId};
+use tearline_lifecycle::authorisation::{Application, AuthorisationKind, Deployment, EventKind, Grant};
+use tearline_lifecycle::ledger::{Account, Currency, Entry, Ledger, LedgerError, Line, Money};
+
+use crate::{Backend, Store, StoreError, WriteTx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthorisationState {
+    Applied,
+    Granted,
+    Refused,
+    Cancelled,
+}
+
+impl AuthorisationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorisationState::Applied => "applied",
+            AuthorisationState::Granted => "granted",
+            AuthorisationState::Refused => "refused",
+            AuthorisationState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Option<AuthorisationState> {
+        [
+            AuthorisationState::Applied,
+            AuthorisationState::Granted,
+            AuthorisationState::Refused,
+            AuthorisationState::Cancelled,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// An authorisation: the application, and what was decided.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuthorisationRecord {
+    pub id: i64,
+    pub source_id: SourceId,
+    pub application: Application,
+    pub applicant_id: UserId,
+    pub applied_at: Timestamp,
+    pub state: AuthorisationState,
+    pub authoriser_id: Option<UserId>,
+    pub grant: Option<Grant>,
+    pub written_up_at: Option<Timestamp>,
+    /// When it was refused or cancelled.
+    pub ended_at: Option<Timestamp>,
+}
+
+impl AuthorisationRecord {
+    /// The grant, if it is in force at `now`.
+    pub fn live_grant(&self, now: Timestamp) -> Option<Grant> {
+        self.grant.filter(|grant| self.state == AuthorisationState::Granted && grant.is_live(now))
+    }
+
+    /// The span this authorisation deployed the source, for the cumulative clock.
+    pub fn deployment(&self) -> Option<Deployment> {
+        let grant = self.grant?;
+        let until = match self.state {
+            AuthorisationState::Cancelled => self.ended_at.unwrap_or(grant.expires_at).min(grant.expires_at),
+            _ => grant.expires_at,
+        };
+        Some(Deployment { from: grant.starts_at, until })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuthorisationEvent {
+    pub id: i64,
+    pub authorisation_id: i64,
+    pub at: Timestamp,
+    pub actor_id: UserId,
+    pub actor: String,
+    pub kind: EventKind,
+    pub note: String,
+    /// The expiry a grant or renewal set.
+    pub expires_at: Option<Timestamp>,
+    /// The risk assessment a review was made against.
+    pub risk_assessment_id: Option<i64>,
+}
+
+/// One row of the unit's register: an authorisation with its source and every event.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegisterRow {
+    pub code_name: String,
+    pub reference: String,
+    pub authorisation: AuthorisationRecord,
+    pub events: Vec<AuthorisationEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RiskAssessment {
+    pub id: i64,
+    pub source_id: SourceId,
+    pub version: i64,
+    pub assessed_by: UserId,
+    pub assessed_at: Timestamp,
+    pub risk_level: String,
+    pub summary: String,
+    pub mitigations: String,
+}
+
+pub struct NewRiskAssessment<'a> {
+    pub source_id: SourceId,
+    pub assessed_by: UserId,
+    pub at: Timestamp,
+    pub risk_level: &'a str,
+    pub summary: &'a str,
+    pub mitigations: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Contact {
+    pub id: i64,
+    pub source_id: SourceId,
+    pub logged_by: UserId,
+    pub at: Timestamp,
+    pub method: String,
+    pub place: String,
+    pub summary: String,
+    /// Whether an authorisation was live when the contact happened.
+    pub authorised: bool,
+}
+
+pub struct NewContact<'a> {
+    pub source_id: SourceId,
+    pub logged_by: UserId,
+    pub at: Timestamp,
+    pub method: &'a str,
+    pub place: &'a str,
+    pub summary: &'a str,
+    pub authorised: bool,
+    pub logged_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Task {
+    pub id: i64,
+    pub source_id: SourceId,
+    pub given_by: UserId,
+    pub given_at: Timestamp,
+    pub description: String,
+    pub acknowledged_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WelfareRecord {
+    pub id: i64,
+    pub source_id: SourceId,
+    pub recorded_by: UserId,
+    pub at: Timestamp,
+    /// `check` or `concern`.
+    pub kind: String,
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PaymentState {
+    Requested,
+    Approved,
+    Refused,
+    Paid,
+    Receipted,
+}
+
+impl PaymentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentState::Requested => "requested",
+            PaymentState::Approved => "approved",
+            PaymentState::Refused => "refused",
+            PaymentState::Paid => "paid",
+            PaymentState::Receipted => "receipted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<PaymentState> {
+        [
+            PaymentState::Requested,
+            PaymentState::Approved,
+            PaymentState::Refused,
+            PaymentState::Paid,
+            PaymentState::Receipted,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+
+    /// Whether the payment was approved (and so counts towards the thresholds).
+    pub fn approved(self) -> bool {
+        matches!(self, PaymentState::Approved | PaymentState::Paid | PaymentState::Receipted)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Payment {
+    pub id: i64,
+    pub source_id: SourceId,
+    pub requested_by: UserId,
+    pub requested_at: Timestamp,
+    pub amount: Money,
+    pub purpose: String,
+    pub state: PaymentState,
+    /// The thresholds the request crossed; any means a senior approver.
+    pub thresholds_crossed: Vec<String>,
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<Timestamp>,
+    pub decision_note: Option<String>,
+    pub paid_by: Option<UserId>,
+    pub witness_id: Option<UserId>,
+    pub paid_at: Option<Timestamp>,
+    /// The code name the source signed the receipt with.
+    pub receipt_code_name: Option<String>,
+    pub receipt_at: Option<Timestamp>,
+}
+
+pub struct NewPayment<'a> {
+    pub source_id: SourceId,
+    pub requested_by: UserId,
+    pub at: Timestamp,
+    pub amount: Money,
+    pub purpose: &'a str,
+    pub thresholds_crossed: &'a [&'a str],
+}
+
+fn opt_time(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp))
+}
+
+fn opt_user(row: &AnyRow, column: &str) -> Result<Option<UserId>, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(UserId))
+}
+
+const AUTHORISATION_COLUMNS: &str = "a.id, a.source_id, a.kind, a.vulnerable, a.necessity, a.proportionality,
+    a.purpose, a.tasking, a.collateral_intrusion, a.confidential_information, a.applicant_id, a.applied_at,
+    a.state, a.authoriser_id, a.starts_at, a.expires_at, a.review_every_millis, a.written_up_at, a.ended_at";
+
+fn authorisation_from_row(row: &AnyRow) -> Result<AuthorisationRecord, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("authorisation {id}: {what}"));
+    let kind = AuthorisationKind::parse(&row.try_get::<String, _>("kind")?).ok_or_else(|| corrupt("kind"))?;
+    let state =
+        AuthorisationState::parse(&row.try_get::<String, _>("state")?).ok_or_else(|| corrupt("state"))?;
+    let grant = match (
+        row.try_get::<Option<i64>, _>("starts_at")?,
+        row.try_get::<Option<i64>, _>("expires_at")?,
+        row.try_get::<Option<i64>, _>("review_every_millis")?,
+    ) {
+        (Some(starts), Some(expires), Some(every)) => Some(Grant {
+            kind,
+            starts_at: Timestamp(starts),
+            expires_at: Timestamp(expires),
+            review_every_millis: every,
+        }),
+        _ => None,
+    };
+    Ok(AuthorisationRecord {
+        id,
+        source_id: SourceId(row.try_get("source_id")?),
+        application: Application {
+            kind,
+            vulnerable: row.try_get::<i64, _>("vulnerable")? != 0,
+            necessity: row.try_get("necessity")?,
+            proportionality: row.try_get("proportionality")?,
+            purpose: row.try_get("purpose")?,
+            tasking: row.try_get("tasking")?,
+            collateral_intrusion: row.try_get("collateral_intrusion")?,
+            confidential_information: row.try_get("confidential_information")?,
+        },
+        applicant_id: UserId(row.try_get("applicant_id")?),
+        applied_at: Timestamp(row.try_get("applied_at")?),
+        state,
+        authoriser_id: opt_user(row, "authoriser_id")?,
+        grant,
+        written_up_at: opt_time(row, "written_up_at")?,
+        ended_at: opt_time(row, "ended_at")?,
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<AuthorisationEvent, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let kind: String = row.try_get("event")?;
+    Ok(AuthorisationEvent {
+        id,
+        authorisation_id: row.try_get("authorisation_id")?,
+        at: Timestamp(row.try_get("at")?),
+        actor_id: UserId(row.try_get("actor_id")?),
+        actor: row.try_get("username")?,
+        kind: EventKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("authorisation event {id}: kind {kind:?}")))?,
+        note: row.try_get("note")?,
+        expires_at: opt_time(row, "expires_at")?,
+        risk_assessment_id: row.try_get("risk_assessment_id")?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.authorisation_id, e.at, e.actor_id, u.username, e.event, e.note,
+    e.expires_at, e.risk_assessment_id";
+
+fn payment_from_row(row: &AnyRow) -> Result<Payment, StoreError> {
+    let id: i64 = row.try_get("id")?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("payment {id}: {what}"));
+    let currency =
+        Currency::parse(&row.try_get::<String, _>("currency")?).map_err(|_| corrupt("currency"))?;
+    let crossed: String = row.try_get("thresholds_crossed")?;
+    Ok(Payment {
+        id,
+        source_id: SourceId(row.try_get("source_id")?),
+        requested_by: UserId(row.try_get("requested_by")?),
+        requested_at: Timestamp(row.try_get("requested_at")?),
+        amount: Money { minor: row.try_get("amount_minor")?, currency },
+        purpose: row.try_get("purpose")?,
+        state: PaymentState::parse(&row.try_get::<String, _>("state")?).ok_or_else(|| corrupt("state"))?,
+        thresholds_crossed: crossed.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        decided_by: opt_user(row, "decided_by")?,
+        decided_at: opt_time(row, "decided_at")?,
+        decision_note: row.try_get("decision_note")?,
+        paid_by: opt_user(row, "paid_by")?,
+        witness_id: opt_user(row, "witness_id")?,
+        paid_at: opt_time(row, "paid_at")?,
+        receipt_code_name: row.try_get("receipt_code_name")?,
+        receipt_at: opt_time(row, "receipt_at")?,
+    })
+}
+
+/// Fails with [`StoreError::StateChanged`] when a conditional update matched no row.
+fn changed(rows: u64, what: &'static str) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::StateChanged(what))
+    }
+}
+
+impl Store {
+    /// Files an application. Refused while the source has an open application or a live
+    /// authorisation: authorisations never overlap.
+    pub async fn apply_for_authorisation(
+        &self,
+        source: SourceId,
+        application: &Application,
+        applicant: UserId,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM authorisations WHERE source_id = $1
+               AND (state = 'applied' OR (state = 'granted' AND expires_at > $2))",
+        )
+        .bind(source.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        if open > 0 {
+            return Err(StoreError::Conflict("an open application or a live authorisation for this source"));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO authorisations (source_id, kind, vulnerable, necessity, proportionality, purpose,
+                tasking, collateral_intrusion, confidential_information, applicant_id, applied_at, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'applied') RETURNING id",
+        )
+        .bind(source.0)
+        .bind(application.kind.as_str())
+        .bind(i64::from(application.vulnerable))
+        .bind(&application.necessity)
+        .bind(&application.proportionality)
+        .bind(&application.purpose)
+        .bind(&application.tasking)
+        .bind(&application.collateral_intrusion)
+        .bind(&application.confidential_information)
+        .bind(applicant.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        NewEvent::new(id, EventKind::Applied, applicant, at, "").insert(&mut write).await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Records an attempt a rule refused (self-authorisation, too junior an officer): the
+    /// register shows that it was tried and stopped.
+    pub async fn note_refused_attempt(
+        &self,
+        id: i64,
+        kind: EventKind,
+        actor: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        NewEvent::new(id, kind, actor, at, note).insert(&mut write).await?;
+        write.commit().await
+    }
+
+    pub async fn grant_authorisation(
+        &self,
+        id: i64,
+        authoriser: UserId,
+        grant: &Grant,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE authorisations SET state = 'granted', authoriser_id = $2, starts_at = $3, expires_at = $4,
+                review_every_millis = $5 WHERE id = $1 AND state = 'applied'",
+        )
+        .bind(id)
+        .bind(authoriser.0)
+        .bind(grant.starts_at.0)
+        .bind(grant.expires_at.0)
+        .bind(grant.review_every_millis)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "the application was decided meanwhile")?;
+        NewEvent {
+            expires_at: Some(grant.expires_at),
+            ..NewEvent::new(id, EventKind::Granted, authoriser, grant.starts_at, note)
+        }
+        .insert(&mut write)
+        .await?;
+        write.commit().await
+    }
+
+    /// Ends an application (refused) or a grant (cancelled), with the reason.
+    pub async fn end_authorisation(
+        &self,
+        id: i64,
+        kind: EventKind,
+        actor: UserId,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let (from, to, what) = match kind {
+            EventKind::Refused => ("applied", "refused", "the application was decided meanwhile"),
+            EventKind::Cancelled => ("granted", "cancelled", "the authorisation is no longer in force"),
+            _ => return Err(StoreError::Corrupt(format!("{} does not end an authorisation", kind.as_str()))),
+        };
+        let mut write = self.begin_write().await?;
+        let rows =
+            sqlx::query("UPDATE authorisations SET state = $2, ended_at = $3 WHERE id = $1 AND state = $4")
+                .bind(id)
+                .bind(to)
+                .bind(at.0)
+                .bind(from)
+                .execute(&mut *write.tx)
+                .await?
+                .rows_affected();
+        changed(rows, what)?;
+        NewEvent::new(id, kind, actor, at, reason).insert(&mut write).await?;
+        write.commit().await
+    }
+
+    /// Moves the expiry of a granted authorisation from `old` to `new`.
+    pub async fn renew_authorisation(
+        &self,
+        id: i64,
+        actor: UserId,
+        old: Timestamp,
+        new: Timestamp,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE authorisations SET expires_at = $3 WHERE id = $1 AND state = 'granted' AND expires_at = $2",
+        )
+        .bind(id)
+        .bind(old.0)
+        .bind(new.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "the authorisation changed meanwhile")?;
+        NewEvent { expires_at: Some(new), ..NewEvent::new(id, EventKind::Renewed, actor, at, note) }
+            .insert(&mut write)
+            .await?;
+        write.commit().await
+    }
+
+    /// Records a review of a granted authorisation against a risk assessment.
+    pub async fn review_authorisation(
+        &self,
+        id: i64,
+        actor: UserId,
+        at: Timestamp,
+        note: &str,
+        risk_assessment: i64,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        NewEvent {
+            risk_assessment: Some(risk_assessment),
+            ..NewEvent::new(id, EventKind::Reviewed, actor, at, note)
+        }
+        .insert(&mut write)
+        .await?;
+        write.commit().await
+    }
+
+    /// Records that an urgent oral authorisation was written up.
+    pub async fn write_up_authorisation(
+        &self,
+        id: i64,
+        actor: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE authorisations SET written_up_at = $2
+             WHERE id = $1 AND kind = 'urgent-oral' AND state = 'granted' AND written_up_at IS NULL",
+        )
+        .bind(id)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "only a granted urgent oral authorisation not yet written up can be written up")?;
+        NewEvent::new(id, EventKind::WrittenUp, actor, at, note).insert(&mut write).await?;
+        write.commit().await
+    }
+
+    pub async fn authorisation(&self, id: i64) -> Result<Option<AuthorisationRecord>, StoreError> {
+        let sql = format!("SELECT {AUTHORISATION_COLUMNS} FROM authorisations a WHERE a.id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(authorisation_from_row).transpose()
+    }
+
+    /// A source's authorisations, oldest first.
+    pub async fn authorisations_of(&self, source: SourceId) -> Result<Vec<AuthorisationRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {AUTHORISATION_COLUMNS} FROM authorisations a WHERE a.source_id = $1 ORDER BY a.id"
+        );
+        let rows = sqlx::query(&sql).bind(source.0).fetch_all(&self.pool).await?;
+        rows.iter().map(authorisation_from_row).collect()
+    }
+
+    /// Every event of a source's authorisations, in order.
+    pub async fn authorisation_events_of(
+        &self,
+        source: SourceId,
+    ) -> Result<Vec<AuthorisationEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM authorisation_events e JOIN users u ON u.id = e.actor_id
+             JOIN authorisations a ON a.id = e.authorisation_id WHERE a.source_id = $1 ORDER BY e.id"
+        );
+        let rows = sqlx::query(&sql).bind(source.0).fetch_all(&self.pool).await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The unit's register: every authorisation ever applied for, with its events.
+    pub async fn authorisation_register(&self, unit: UnitId) -> Result<Vec<RegisterRow>, StoreError> {
+        let sql = format!(
+            "SELECT {AUTHORISATION_COLUMNS}, s.code_name, s.reference FROM authorisations a
+             JOIN sources s ON s.id = a.source_id WHERE s.unit_id = $1 ORDER BY a.id"
+        );
+        let rows = sqlx::query(&sql).bind(unit.0).fetch_all(&self.pool).await?;
+        let events_sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM authorisation_events e JOIN users u ON u.id = e.actor_id
+             JOIN authorisations a ON a.id = e.authorisation_id JOIN sources s ON s.id = a.source_id
+             WHERE s.unit_id = $1 ORDER BY e.id"
+        );
+        let events: Vec<AuthorisationEvent> = sqlx::query(&events_sql)
+            .bind(unit.0)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<_, _>>()?;
+        rows.iter()
+            .map(|row| {
+                let authorisation = authorisation_from_row(row)?;
+                let events =
+                    events.iter().filter(|e| e.authorisation_id == authorisation.id).cloned().collect();
+                Ok(RegisterRow {
+                    code_name: row.try_get("code_name")?,
+                    reference: row.try_get("reference")?,
+                    authorisation,
+                    events,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds the next version of a source's risk assessment; returns (id, version).
+    pub async fn add_risk_assessment(&self, new: NewRiskAssessment<'_>) -> Result<(i64, i64), StoreError> {
+        let mut write = self.begin_write().await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM risk_assessments WHERE source_id = $1")
+                .bind(new.source_id.0)
+                .fetch_one(&mut *write.tx)
+                .await?;
+        let version = latest.unwrap_or(0) + 1;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO risk_assessments (source_id, version, assessed_by, assessed_at, risk_level, summary,
+                mitigations, explained_and_understood) VALUES ($1, $2, $3, $4, $5, $6, $7, 1) RETURNING id",
+        )
+        .bind(new.source_id.0)
+        .bind(version)
+        .bind(new.assessed_by.0)
+        .bind(new.at.0)
+        .bind(new.risk_level)
+        .bind(new.summary)
+        .bind(new.mitigations)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(crate::conflict_as("that risk assessment version"))?;
+        write.commit().await?;
+        Ok((id, version))
+    }
+
+    /// A source's risk assessments, newest first.
+    pub async fn risk_assessments(&self, source: SourceId) -> Result<Vec<RiskAssessment>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, source_id, version, assessed_by, assessed_at, risk_level, summary, mitigations
+             FROM risk_assessments WHERE source_id = $1 ORDER BY version DESC",
+        )
+        .bind(source.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RiskAssessment {
+                    id: row.try_get("id")?,
+                    source_id: SourceId(row.try_get("source_id")?),
+                    version: row.try_get("version")?,
+                    assessed_by: UserId(row.try_get("assessed_by")?),
+                    assessed_at: Timestamp(row.try_get("assessed_at")?),
+                    risk_level: row.try_get("risk_level")?,
+                    summary: row.try_get("summary")?,
+                    mitigations: row.try_get("mitigations")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn log_contact(&self, contact: NewContact<'_>) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO contacts (source_id, logged_by, at, method, place, summary, authorised, logged_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(contact.source_id.0)
+        .bind(contact.logged_by.0)
+        .bind(contact.at.0)
+        .bind(contact.method)
+        .bind(contact.place)
+        .bind(contact.summary)
+        .bind(i64::from(contact.authorised))
+        .bind(contact.logged_at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// A source's contacts, newest first.
+    pub async fn contacts(&self, source: SourceId) -> Result<Vec<Contact>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, source_id, logged_by, at, method, place, summary, authorised FROM contacts
+             WHERE source_id = $1 ORDER BY at DESC, id DESC",
+        )
+        .bind(source.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Contact {
+                    id: row.try_get("id")?,
+                    source_id: SourceId(row.try_get("source_id")?),
+                    logged_by: UserId(row.try_get("logged_by")?),
+                    at: Timestamp(row.try_get("at")?),
+                    method: row.try_get("method")?,
+                    place: row.try_get("place")?,
+                    summary: row.try_get("summary")?,
+                    authorised: row.try_get::<i64, _>("authorised")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn give_task(
+        &self,
+        source: SourceId,
+        given_by: UserId,
+        at: Timestamp,
+        description: &str,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tasks (source_id, given_by, given_at, description) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(source.0)
+        .bind(given_by.0)
+        .bind(at.0)
+        .bind(description)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Records that the source acknowledged a task (once).
+    pub async fn acknowledge_task(
+        &self,
+        source: SourceId,
+        task: i64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE tasks SET acknowledged_at = $3 WHERE id = $1 AND source_id = $2 AND acknowledged_at IS NULL",
+        )
+        .bind(task)
+        .bind(source.0)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "the task was already acknowledged, or is not this source's")?;
+        write.commit().await
+    }
+
+    /// A source's tasks, newest first.
+    pub async fn tasks(&self, source: SourceId) -> Result<Vec<Task>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, source_id, given_by, given_at, description, acknowledged_at FROM tasks
+             WHERE source_id = $1 ORDER BY given_at DESC, id DESC",
+        )
+        .bind(source.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Task {
+                    id: row.try_get("id")?,
+                    source_id: SourceId(row.try_get("source_id")?),
+                    given_by: UserId(row.try_get("given_by")?),
+                    given_at: Timestamp(row.try_get("given_at")?),
+                    description: row.try_get("description")?,
+                    acknowledged_at: opt_time(row, "acknowledged_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn record_welfare(
+        &self,
+        source: SourceId,
+        recorded_by: UserId,
+        at: Timestamp,
+        kind: &str,
+        notes: &str,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO welfare_records (source_id, recorded_by, at, kind, notes) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+        )
+        .bind(source.0)
+        .bind(recorded_by.0)
+        .bind(at.0)
+        .bind(kind)
+        .bind(notes)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// A source's welfare checks and concerns, newest first.
+    pub async fn welfare_records(&self, source: SourceId) -> Result<Vec<WelfareRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, source_id, recorded_by, at, kind, notes FROM welfare_records
+             WHERE source_id = $1 ORDER BY at DESC, id DESC",
+        )
+        .bind(source.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WelfareRecord {
+                    id: row.try_get("id")?,
+                    source_id: SourceId(row.try_get("source_id")?),
+                    recorded_by: UserId(row.try_get("recorded_by")?),
+                    at: Timestamp(row.try_get("at")?),
+                    kind: row.try_get("kind")?,
+                    notes: row.try_get("notes")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Files a payment request, attested as not contingent on any outcome.
+    pub async fn request_payment(&self, new: NewPayment<'_>) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO payments (source_id, requested_by, requested_at, amount_minor, currency, purpose,
+                not_contingent, state, thresholds_crossed)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, 'requested', $7) RETURNING id",
+        )
+        .bind(new.source_id.0)
+        .bind(new.requested_by.0)
+        .bind(new.at.0)
+        .bind(new.amount.minor)
+        .bind(new.amount.currency.code())
+        .bind(new.purpose)
+        .bind(new.thresholds_crossed.join(","))
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn payment(&self, id: i64) -> Result<Option<Payment>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM payments WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(payment_from_row).transpose()
+    }
+
+    /// A source's payments, oldest first.
+    pub async fn payments(&self, source: SourceId) -> Result<Vec<Payment>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM payments WHERE source_id = $1 ORDER BY requested_at, id")
+            .bind(source.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(payment_from_row).collect()
+    }
+
+    /// Approves a requested payment and posts it to the ledger, in one transaction.
+    pub async fn approve_payment(
+        &self,
+        payment: &Payment,
+        by: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'approved', decided_by = $2, decided_at = $3, decision_note = $4
+             WHERE id = $1 AND state = 'requested'",
+        )
+        .bind(payment.id)
+        .bind(by.0)
+        .bind(at.0)
+        .bind(note)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "the payment was decided meanwhile")?;
+        let entry = self
+            .post(&mut write, by, Some(payment.id), |ledger| {
+                ledger.approve_payment(at, payment.source_id, payment.amount)
+            })
+            .await?;
+        write.commit().await?;
+        Ok(entry)
+    }
+
+    pub async fn refuse_payment(
+        &self,
+        id: i64,
+        by: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'refused', decided_by = $2, decided_at = $3, decision_note = $4
+             WHERE id = $1 AND state = 'requested'",
+        )
+        .bind(id)
+        .bind(by.0)
+        .bind(at.0)
+        .bind(note)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "the payment was decided meanwhile")?;
+        write.commit().await
+    }
+
+    /// Records an approved payment handed over in front of a witness, and posts it.
+    pub async fn record_payment_made(
+        &self,
+        payment: &Payment,
+        by: UserId,
+        witness: UserId,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'paid', paid_by = $2, witness_id = $3, paid_at = $4
+             WHERE id = $1 AND state = 'approved'",
+        )
+        .bind(payment.id)
+        .bind(by.0)
+        .bind(witness.0)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "only an approved, unpaid payment can be paid")?;
+        let entry = self
+            .post(&mut write, by, Some(payment.id), |ledger| {
+                ledger.pay(at, payment.source_id, payment.amount)
+            })
+            .await?;
+        write.commit().await?;
+        Ok(entry)
+    }
+
+    /// Records the source's receipt, signed with their code name.
+    pub async fn record_receipt(&self, id: i64, code_name: &str, at: Timestamp) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'receipted', receipt_code_name = $2, receipt_at = $3
+             WHERE id = $1 AND state = 'paid'",
+        )
+        .bind(id)
+        .bind(code_name)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "only a paid payment can be receipted, once")?;
+        write.commit().await
+    }
+
+    /// Corrects a ledger entry by posting its reversal.
+    pub async fn reverse_ledger_entry(
+        &self,
+        entry: u64,
+        by: UserId,
+        at: Timestamp,
+        memo: &str,
+    ) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id = self.post(&mut write, by, None, |ledger| ledger.reverse(at, entry, memo)).await?;
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// The whole ledger, checked as it is loaded.
+    pub async fn ledger(&self) -> Result<Ledger, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        load_ledger(&mut connection).await
+    }
+
+    /// Runs a ledger operation on the ledger as it stands inside `write` and appends what it
+    /// posted. Posts are serialised (SQLite's single writer; an advisory lock on PostgreSQL),
+    /// so entry ids stay positions.
+    async fn post(
+        &self,
+        write: &mut WriteTx<'_>,
+        by: UserId,
+        payment: Option<i64>,
+        operation: impl FnOnce(&mut Ledger) -> Result<u64, LedgerError>,
+    ) -> Result<u64, StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7201627)").execute(&mut *write.tx).await?;
+        }
+        let mut ledger = load_ledger(&mut write.tx).await?;
+        let before = ledger.entries().len();
+        let id = operation(&mut ledger)?;
+        for entry in ledger.appended_since(before) {
+            sqlx::query(
+                "INSERT INTO ledger_entries (id, at, memo, reverses, payment_id, posted_by)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(entry_id(entry.id)?)
+            .bind(entry.at.0)
+            .bind(&entry.memo)
+            .bind(entry.reverses.map(entry_id).transpose()?)
+            .bind(payment)
+            .bind(by.0)
+            .execute(&mut *write.tx)
+            .await?;
+            for (number, line) in entry.lines.iter().enumerate() {
+                let (account, source) = line.account.parts();
+                sqlx::query(
+                    "INSERT INTO ledger_lines (entry_id, line_no, account, source_id, currency, amount_minor)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(entry_id(entry.id)?)
+                .bind(number as i64)
+                .bind(account)
+                .bind(source.map(|s| s.0))
+                .bind(line.amount.currency.code())
+                .bind(line.amount.minor)
+                .execute(&mut *write.tx)
+                .await?;
+            }
+        }
+        Ok(id)
+    }
+}
+
+fn entry_id(id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::Corrupt(format!("ledger entry id {id} out of range")))
+}
+
+async fn load_ledger(connection: &mut sqlx::AnyConnection) -> Result<Ledger, StoreError> {
+    let entries = sqlx::query("SELECT id, at, memo, reverses FROM ledger_entries ORDER BY id")
+        .fetch_all(&mut *connection)
+        .await?;
+    let lines = sqlx::query(
+        "SELECT entry_id, account, source_id, currency, amount_minor FROM ledger_lines ORDER BY entry_id, line_no",
+    )
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut lines = lines.iter().peekable();
+    let mut loaded = Vec::with_capacity(entries.len());
+    for row in &entries {
+        let id: i64 = row.try_get("id")?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("ledger entry {id}: {what}"));
+        let mut entry = Entry {
+            id: u64::try_from(id).map_err(|_| corrupt("id"))?,
+            at: Timestamp(row.try_get("at")?),
+            memo: row.try_get("memo")?,
+            lines: Vec::new(),
+            reverses: row.try_get::<Option<i64>, _>("reverses")?.map(|r| r as u64),
+        };
+        while let Some(line) = lines.next_if(|line| line.try_get::<i64, _>("entry_id").ok() == Some(id)) {
+            let account = Account::from_parts(
+                &line.try_get::<String, _>("account")?,
+                line.try_get::<Option<i64>, _>("source_id")?.map(SourceId),
+            )
+            .ok_or_else(|| corrupt("account"))?;
+            let currency =
+                Currency::parse(&line.try_get::<String, _>("currency")?).map_err(|_| corrupt("currency"))?;
+            entry
+                .lines
+                .push(Line { account, amount: Money { minor: line.try_get("amount_minor")?, currency } });
+        }
+        loaded.push(entry);
+    }
+    if lines.next().is_some() {
+        return Err(StoreError::Corrupt("ledger lines without an entry".into()));
+    }
+    Ok(Ledger::from_entries(loaded)?)
+}
+
+/// One line of the register, as it is written.
+struct NewEvent<'a> {
+    authorisation: i64,
+    kind: EventKind,
+    actor: UserId,
+    at: Timestamp,
+    note: &'a str,
+    expires_at: Option<Timestamp>,
+    risk_assessment: Option<i64>,
+}
+
+impl<'a> NewEvent<'a> {
+    fn new(authorisation: i64, kind: EventKind, actor: UserId, at: Timestamp, note: &'a str) -> NewEvent<'a> {
+        NewEvent { authorisation, kind, actor, at, note, expires_at: None, risk_assessment: None }
+    }
+
+    async fn insert(self, write: &mut WriteTx<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO authorisation_events (authorisation_id, at, actor_id, event, note, expires_at, risk_assessment_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(self.authorisation)
+        .bind(self.at.0)
+        .bind(self.actor.0)
+        .bind(self.kind.as_str())
+        .bind(self.note)
+        .bind(self.expires_at.map(|t| t.0))
+        .bind(self.risk_assessment)
+        .execute(&mut *write.tx)
+        .await?;
+        Ok(())
+    }
+}
