@@ -92,7 +92,8 @@ impl AuthorisationKind {
 }
 
 impl Application {
-    fn check_complete(&self) -> Result<(), AuthorisationError> {
+    /// Every field of the application is set out.
+    pub fn check_complete(&self) -> Result<(), AuthorisationError> {
         for (field, text) in [
             ("the necessity", &self.necessity),
             ("the proportionality", &self.proportionality),
@@ -113,6 +114,22 @@ impl Application {
     }
 }
 
+/// Whether `authoriser` may decide on this case at all (grant or renew): never a party to
+/// it, and senior for a juvenile or vulnerable source.
+pub fn may_authorise(
+    application: &Application,
+    parties: CaseParties,
+    authoriser: Authoriser,
+) -> Result<(), AuthorisationError> {
+    if [parties.applicant, parties.handler, parties.controller].contains(&authoriser.user) {
+        return Err(AuthorisationError::SelfAuthorisation);
+    }
+    if application.needs_senior_level() && authoriser.level < Seniority::Senior {
+        return Err(AuthorisationError::LevelTooLow);
+    }
+    Ok(())
+}
+
 /// Grants an application, or says which rule forbids it.
 pub fn grant(
     application: &Application,
@@ -121,12 +138,7 @@ pub fn grant(
     at: Timestamp,
     review_every_millis: i64,
 ) -> Result<Grant, AuthorisationError> {
-    if [parties.applicant, parties.handler, parties.controller].contains(&authoriser.user) {
-        return Err(AuthorisationError::SelfAuthorisation);
-    }
-    if application.needs_senior_level() && authoriser.level < Seniority::Senior {
-        return Err(AuthorisationError::LevelTooLow);
-    }
+    may_authorise(application, parties, authoriser)?;
     application.check_complete()?;
     check_review_interval(application.kind, review_every_millis)?;
     Ok(Grant {

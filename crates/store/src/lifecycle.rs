@@ -347,8 +347,8 @@ fn changed(rows: u64, what: &'static str) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Files an application. Refused while the source has an open application or a live
-    /// authorisation: authorisations never overlap.
+    /// Files an application. Refused while the source has a live authorisation (renew that
+    /// instead): authorisations never overlap.
     pub async fn apply_for_authorisation(
         &self,
         source: SourceId,
@@ -359,14 +359,14 @@ impl Store {
         let mut write = self.begin_write().await?;
         let open: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM authorisations WHERE source_id = $1
-               AND (state = 'applied' OR (state = 'granted' AND expires_at > $2))",
+               AND state = 'granted' AND starts_at <= $2 AND expires_at > $2",
         )
         .bind(source.0)
         .bind(at.0)
         .fetch_one(&mut *write.tx)
         .await?;
         if open > 0 {
-            return Err(StoreError::Conflict("an open application or a live authorisation for this source"));
+            return Err(StoreError::Conflict("a live authorisation for this source (renew it instead)"));
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO authorisations (source_id, kind, vulnerable, necessity, proportionality, purpose,
@@ -414,6 +414,17 @@ impl Store {
         note: &str,
     ) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
+        let overlapping: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM authorisations WHERE state = 'granted' AND expires_at > $2 AND id <> $1
+               AND source_id = (SELECT source_id FROM authorisations WHERE id = $1)",
+        )
+        .bind(id)
+        .bind(grant.starts_at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        if overlapping > 0 {
+            return Err(StoreError::Conflict("a live authorisation for this source (renew it instead)"));
+        }
         let rows = sqlx::query(
             "UPDATE authorisations SET state = 'granted', authoriser_id = $2, starts_at = $3, expires_at = $4,
                 review_every_millis = $5 WHERE id = $1 AND state = 'applied'",
@@ -714,36 +725,33 @@ impl Store {
         Ok(id)
     }
 
-    /// Records that the source acknowledged a task (once).
-    pub async fn acknowledge_task(
-        &self,
-        source: SourceId,
-        task: i64,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
+    /// Records that the source acknowledged a task. Acknowledging again changes nothing:
+    /// the first acknowledgement stands.
+    pub async fn acknowledge_task(&self, task: i64, at: Timestamp) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE tasks SET acknowledged_at = $3 WHERE id = $1 AND source_id = $2 AND acknowledged_at IS NULL",
-        )
-        .bind(task)
-        .bind(source.0)
-        .bind(at.0)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "the task was already acknowledged, or is not this source's")?;
+        sqlx::query("UPDATE tasks SET acknowledged_at = $2 WHERE id = $1 AND acknowledged_at IS NULL")
+            .bind(task)
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?;
         write.commit().await
+    }
+
+    pub async fn task(&self, id: i64) -> Result<Option<Task>, StoreError> {
+        Ok(self.tasks_where("id = $1", id).await?.into_iter().next())
     }
 
     /// A source's tasks, newest first.
     pub async fn tasks(&self, source: SourceId) -> Result<Vec<Task>, StoreError> {
-        let rows = sqlx::query(
+        self.tasks_where("source_id = $1", source.0).await
+    }
+
+    async fn tasks_where(&self, condition: &str, value: i64) -> Result<Vec<Task>, StoreError> {
+        let sql = format!(
             "SELECT id, source_id, given_by, given_at, description, acknowledged_at FROM tasks
-             WHERE source_id = $1 ORDER BY given_at DESC, id DESC",
-        )
-        .bind(source.0)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE {condition} ORDER BY given_at DESC, id DESC"
+        );
+        let rows = sqlx::query(&sql).bind(value).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(Task {

@@ -90,9 +90,11 @@ fn grant_at(at: Timestamp) -> Grant {
 async fn authorisations_never_overlap_and_decisions_are_conditional(store: Store) {
     let c = case(&store).await;
     let id = store.apply_for_authorisation(c.source, &application(), c.handler, T0).await.unwrap();
-    let overlapping = store.apply_for_authorisation(c.source, &application(), c.handler, T0).await;
-    assert!(matches!(overlapping, Err(StoreError::Conflict(_))), "{overlapping:?}");
+    let second = store.apply_for_authorisation(c.source, &application(), c.handler, T0).await.unwrap();
     store.grant_authorisation(id, c.officer, &grant_at(T0), "granted").await.unwrap();
+    let overlapping = store.grant_authorisation(second, c.officer, &grant_at(T0.plus_millis(DAY)), "").await;
+    assert!(matches!(overlapping, Err(StoreError::Conflict(_))), "{overlapping:?}");
+    store.end_authorisation(second, EventKind::Refused, c.officer, T0, "duplicate").await.unwrap();
     let twice = store.grant_authorisation(id, c.officer, &grant_at(T0), "again").await;
     assert!(matches!(twice, Err(StoreError::StateChanged(_))), "{twice:?}");
     let while_live =
@@ -122,7 +124,7 @@ async fn authorisations_never_overlap_and_decisions_are_conditional(store: Store
         .apply_for_authorisation(c.source, &application(), c.handler, cancel_at.plus_millis(DAY))
         .await
         .unwrap();
-    assert_eq!(store.authorisations_of(c.source).await.unwrap().len(), 2);
+    assert_eq!(store.authorisations_of(c.source).await.unwrap().len(), 3);
 }
 
 async fn the_register_keeps_every_event_including_refused_attempts(store: Store) {
