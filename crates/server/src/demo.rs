@@ -3,8 +3,12 @@
 //! come from the ranges Ofcom reserves for drama.
 
 use tearline_domain::source::SourceStatus;
-use tearline_domain::{Role, Seniority, Timestamp};
+use tearline_domain::{Role, Seniority, SourceId, Timestamp, UserId};
+use tearline_lifecycle::authorisation::{self, Application, AuthorisationKind, Authoriser, CaseParties};
+use tearline_lifecycle::calendar::DAY;
+use tearline_lifecycle::ledger::Currency;
 use tearline_store::Store;
+use tearline_store::{NewContact, NewPayment, NewRiskAssessment};
 use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
@@ -85,6 +89,7 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
     }
     let mut handler = None;
     let mut controller = None;
+    let mut officer = None;
     for (role, username, display_name, password) in DEMO_USERS {
         let request = NewUserRequest {
             // The unit's controller and authorising officer are its senior officers.
@@ -103,13 +108,18 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
         match role {
             Role::Handler => handler = Some(user),
             Role::Controller => controller = Some(user),
+            Role::AuthorisingOfficer => officer = Some(user),
             _ => {}
         }
     }
-    let (Some(handler), Some(controller)) = (handler, controller) else {
-        return Err(ApiError::internal("demo", &"the demo needs a handler and a controller"));
+    let (Some(handler), Some(controller), Some(officer)) = (handler, controller, officer) else {
+        return Err(ApiError::internal(
+            "demo",
+            &"the demo needs a handler, a controller and an authorising officer",
+        ));
     };
     let keys = keys.provider();
+    let mut sources = Vec::new();
     for (index, demo) in DEMO_SOURCES.iter().enumerate() {
         let mut identity = Identity::default();
         identity.full_name = demo.full_name.into();
@@ -125,11 +135,162 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
             handler_id: handler.id,
             controller_id: controller.id,
             status: if index == 3 { SourceStatus::Prospective } else { SourceStatus::Active },
-            recruited_at: now.plus_millis(-(index as i64 + 1) * 90 * 86_400_000),
+            recruited_at: now.plus_millis(-(index as i64 + 1) * 400 * DAY),
         };
-        register_sealed(store, keys.as_ref(), draft, &identity, now).await?;
+        sources.push(register_sealed(store, keys.as_ref(), draft, &identity, now).await?);
     }
+    let staff = Staff { handler: handler.id, controller: controller.id, officer: officer.id };
+    seed_lifecycle(store, &staff, &sources, now).await?;
     Ok(true)
+}
+
+struct Staff {
+    handler: UserId,
+    controller: UserId,
+    officer: UserId,
+}
+
+/// A lived-in lifecycle, so the due items, the register and the ledger show something:
+/// NIGHTJAR's authorisation runs out within the month, KESTREL's review is overdue and its
+/// risk assessment stale, HERON keeps giving information without an authorisation, and
+/// OSPREY's application waits for the authorising officer.
+async fn seed_lifecycle(
+    store: &Store,
+    staff: &Staff,
+    sources: &[SourceId],
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let &[nightjar, kestrel, heron, osprey] = sources else {
+        return Err(ApiError::internal("demo", &"the demo has four sources"));
+    };
+    let ago = |days: i64| now.plus_millis(-days * DAY);
+    let text = |t: &str| t.to_owned();
+    let application = |purpose: &str| {
+        Application {
+        kind: AuthorisationKind::AdultWritten,
+        vulnerable: false,
+        necessity: text("Reporting on the supply of weapons through the harbour cannot be obtained by less intrusive means."),
+        proportionality: text("Meetings are limited to what the reporting requires; no covert recording."),
+        purpose: text(purpose),
+        tasking: text("Report on deliveries at the quay and who collects them."),
+        collateral_intrusion: text("Family members may be mentioned; such detail is not recorded below the line."),
+        confidential_information: text("None expected; any legally privileged material is not to be sought."),
+    }
+    };
+    let parties = |source_handler| CaseParties {
+        applicant: staff.handler,
+        handler: source_handler,
+        controller: staff.controller,
+    };
+    let authoriser = Authoriser { user: staff.officer, level: Seniority::Senior };
+    let risk = |source, at, level: &'static str| NewRiskAssessment {
+        source_id: source,
+        assessed_by: staff.handler,
+        at,
+        risk_level: level,
+        summary: "Meetings away from the source's neighbourhood; exposure if seen with officers.",
+        mitigations: "Vary meeting places; no contact by phone from the office.",
+    };
+    let rule = |e: tearline_lifecycle::authorisation::AuthorisationError| ApiError::internal("demo", &e);
+
+    // NIGHTJAR: granted 344 days ago, reviewed quarterly, expiring within the month.
+    let (first_risk, _) = store.add_risk_assessment(risk(nightjar, ago(345), "medium")).await?;
+    let id = store
+        .apply_for_authorisation(nightjar, &application("Harbour weapons supply"), staff.handler, ago(345))
+        .await?;
+    let grant = authorisation::grant(
+        &application("Harbour weapons supply"),
+        parties(staff.handler),
+        authoriser,
+        ago(344),
+        90 * DAY,
+    )
+    .map_err(rule)?;
+    store.grant_authorisation(id, staff.officer, &grant, "Necessary and proportionate.").await?;
+    store
+        .review_authorisation(id, staff.officer, ago(254), "Reporting remains productive.", first_risk)
+        .await?;
+    store.review_authorisation(id, staff.officer, ago(164), "No change.", first_risk).await?;
+    let (second_risk, _) = store.add_risk_assessment(risk(nightjar, ago(100), "medium")).await?;
+    store.review_authorisation(id, staff.officer, ago(74), "Risk reassessed; continue.", second_risk).await?;
+    let task = store
+        .give_task(nightjar, staff.handler, ago(60), "Report any new faces at the Saturday quay market.")
+        .await?;
+    store.acknowledge_task(task, ago(58)).await?;
+    for (days, method, place) in [
+        (30, "meeting", "Car park, Saltford retail park"),
+        (9, "phone", "Call to the handler's operational phone"),
+    ] {
+        let contact = NewContact {
+            source_id: nightjar,
+            logged_by: staff.handler,
+            at: ago(days),
+            method,
+            place,
+            summary: "Reported deliveries at the quay after dark.",
+            authorised: true,
+            logged_at: ago(days),
+        };
+        store.log_contact(contact).await?;
+    }
+    store.record_welfare(nightjar, staff.handler, ago(30), "check", "Well; no concerns raised.").await?;
+    let amount = Currency::parse("GBP")
+        .and_then(|gbp| gbp.amount("150.00"))
+        .map_err(|e| ApiError::internal("demo", &e))?;
+    let payment = store
+        .request_payment(NewPayment {
+            source_id: nightjar,
+            requested_by: staff.handler,
+            at: ago(40),
+            amount,
+            purpose: "Travel and subsistence for three meetings",
+            thresholds_crossed: &[],
+        })
+        .await?;
+    let payment = store.payment(payment).await?.ok_or_else(|| ApiError::not_found("payment"))?;
+    store
+        .approve_payment(&payment, staff.controller, ago(39), "Proportionate to the expenses incurred.")
+        .await?;
+    store.record_payment_made(&payment, staff.handler, staff.controller, ago(38)).await?;
+    store.record_receipt(payment.id, "NIGHTJAR", ago(38)).await?;
+
+    // KESTREL: reviewed monthly, last review 40 days ago; risk assessed 200 days ago.
+    store.add_risk_assessment(risk(kestrel, ago(200), "high")).await?;
+    let id = store
+        .apply_for_authorisation(kestrel, &application("Saltford vehicle thefts"), staff.handler, ago(201))
+        .await?;
+    let grant = authorisation::grant(
+        &application("Saltford vehicle thefts"),
+        parties(staff.handler),
+        authoriser,
+        ago(200),
+        30 * DAY,
+    )
+    .map_err(rule)?;
+    store.grant_authorisation(id, staff.officer, &grant, "").await?;
+    let latest = store.risk_assessments(kestrel).await?.first().map(|r| r.id).unwrap_or_default();
+    store.review_authorisation(id, staff.officer, ago(40), "Continue; reassess risk.", latest).await?;
+
+    // HERON: contacts with no authorisation at all.
+    for days in [20, 5] {
+        let contact = NewContact {
+            source_id: heron,
+            logged_by: staff.handler,
+            at: ago(days),
+            method: "meeting",
+            place: "Quay Steps café",
+            summary: "Volunteered information about the chandlery's night visitors.",
+            authorised: false,
+            logged_at: ago(days),
+        };
+        store.log_contact(contact).await?;
+    }
+
+    // OSPREY: an application waiting for a decision.
+    store
+        .apply_for_authorisation(osprey, &application("Ropewalk Terrace drug supply"), staff.handler, ago(2))
+        .await?;
+    Ok(())
 }
 
 /// Where the fictional town of Eastmarsh is: the demo's recipients, threat and warning.

@@ -81,6 +81,8 @@ impl From<tearline_store::StoreError> for ApiError {
         match error {
             StoreError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => ApiError::not_found(what),
+            StoreError::StateChanged(why) => ApiError::new(StatusCode::CONFLICT, "state_changed", why),
+            StoreError::Ledger(error) => error.into(),
             other => ApiError::internal("store", &other),
         }
     }

@@ -13,6 +13,7 @@ pub mod audit_api;
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod lifecycle;
 pub mod sources;
 pub mod state;
 pub mod ui;
@@ -74,6 +75,8 @@ pub fn router(state: AppState) -> Router {
     let policy = content_security_policy(&state.settings);
     api::routes()
         .merge(ui::routes())
+        .merge(lifecycle::api::routes())
+        .merge(lifecycle::ui::routes())
         .merge(warn::api::routes())
         .merge(warn::ui::routes())
         .merge(warn::public::routes())

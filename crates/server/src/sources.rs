@@ -54,7 +54,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<SourceRecord>
 }
 
 /// Loads a source and checks `action` on it. A refusal looks exactly like a missing record.
-async fn load_for(
+pub(crate) async fn load_for(
     state: &AppState,
     caller: &Caller,
     id: SourceId,

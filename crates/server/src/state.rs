@@ -34,6 +34,7 @@ pub struct ServerSettings {
     /// Mounts the demo's stand-in receiver (`/demo/receiver/{n}`); only `serve --demo` sets it.
     pub demo_receiver: bool,
     pub warn: crate::warn::WarnSettings,
+    pub lifecycle: crate::lifecycle::LifecycleSettings,
 }
 
 impl Default for ServerSettings {
@@ -46,6 +47,7 @@ impl Default for ServerSettings {
             map_tiles_url: None,
             demo_receiver: false,
             warn: crate::warn::WarnSettings::default(),
+            lifecycle: crate::lifecycle::LifecycleSettings::default(),
         }
     }
 }

@@ -70,6 +70,7 @@ pub struct Nav {
     pub(crate) warnings: bool,
     pub(crate) threats: bool,
     pub(crate) recipients: bool,
+    pub(crate) register: bool,
 }
 
 impl Nav {
@@ -85,6 +86,7 @@ impl Nav {
             warnings: may(Action::ReadWarnings { unit_id: caller.actor.unit_id }),
             threats: may(Action::ReadThreats { unit_id: caller.actor.unit_id }),
             recipients: may(Action::ManageRecipients),
+            register: may(Action::ReadAuthorisationRegister { unit_id: caller.actor.unit_id }),
         }
     }
 }
@@ -222,6 +224,8 @@ struct HomePage {
     links: Vec<(&'static str, &'static str)>,
     /// Warnings waiting for this officer's approval: (version id, headline).
     awaiting: Vec<(i64, String)>,
+    /// What is due about the caller's sources: (source id, code name, what, when).
+    due: Vec<(i64, String, &'static str, String)>,
 }
 
 fn duties(role: Role) -> &'static str {
@@ -246,6 +250,7 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         (nav.threats, "/threats", "Threat assessments"),
         (nav.warnings, "/warnings", "Warnings"),
         (nav.recipients, "/recipients", "Recipients"),
+        (nav.register, "/register", "Register of authorisations"),
     ]
     .into_iter()
     .filter(|(open, ..)| *open)
@@ -265,7 +270,17 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         .iter()
         .map(|v| (v.id, tearline_store::headline_of(&v.alert)))
         .collect();
+    let due = if nav.sources {
+        crate::lifecycle::due_for(&state, &caller)
+            .await?
+            .into_iter()
+            .map(|d| (d.source_id.0, d.code_name, crate::lifecycle::due_label(d.kind), format_time(d.at)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(render(&HomePage {
+        due,
         nav: Some(nav),
         display_name: caller.user.display_name.clone(),
         role_title: caller.actor.role.title(),

@@ -296,12 +296,164 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: &[WarningOfficer],
         },
         Endpoint {
+            method: Method::GET,
+            path: "/api/v1/sources/{own}/lifecycle",
+            body: None,
+            allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
+        },
+        Endpoint { method: Method::GET, path: "/api/v1/sources/{other}/lifecycle", body: None, allowed: &[] },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{unauthorised}/authorisations",
+            body: Some(|_| application_json()),
+            allowed: &[Handler, Controller, AuthorisingOfficer],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{other}/authorisations",
+            body: Some(|_| application_json()),
+            allowed: &[],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/authorisations/{applied}/decision",
+            body: Some(|_| json!({"decision": "grant", "review_every_days": 30})),
+            allowed: &[AuthorisingOfficer],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{own}/contacts",
+            body: Some(|_| json!({"method": "meeting", "place": "Matrix", "summary": "Matrix contact"})),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{own}/tasks",
+            body: Some(|_| json!({"description": "Matrix task"})),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/tasks/{task}/acknowledgement",
+            body: None,
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{own}/welfare",
+            body: Some(|_| json!({"kind": "check", "notes": "Matrix welfare"})),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{own}/risk-assessments",
+            body: Some(
+                |_| json!({"risk_level": "low", "summary": "Matrix", "mitigations": "Matrix", "explained_and_understood": true}),
+            ),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{own}/payments",
+            body: Some(
+                |_| json!({"amount": "5", "currency": "GBP", "purpose": "Matrix", "not_contingent": true}),
+            ),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{other}/payments",
+            body: Some(
+                |_| json!({"amount": "5", "currency": "GBP", "purpose": "Matrix", "not_contingent": true}),
+            ),
+            allowed: &[],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/payments/{requested}/decision",
+            body: Some(|_| json!({"approve": true})),
+            allowed: &[Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/payments/{approved}/paid",
+            body: Some(|role| json!({"witness": if role == Handler { "conrad" } else { "hana" }})),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/payments/{paid}/receipt",
+            body: Some(|_| json!({"code_name": "NIGHTJAR"})),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/ledger/entries/{entry}/reversal",
+            body: Some(|_| json!({"memo": "Matrix correction"})),
+            allowed: &[Controller],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/sources/{own}/disclosure?format=csv",
+            body: None,
+            allowed: &[Handler, Controller, Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/sources/{own}/record-set",
+            body: None,
+            allowed: &[Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/due-items",
+            body: None,
+            allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/register",
+            body: None,
+            allowed: &[AuthorisingOfficer, Inspector],
+        },
+        Endpoint { method: Method::GET, path: "/api/v1/register/export", body: None, allowed: &[Inspector] },
+        Endpoint {
+            method: Method::GET,
+            path: "/sources/{own}/lifecycle",
+            body: None,
+            allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/sources/{own}/disclosure",
+            body: None,
+            allowed: &[Handler, Controller, Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/sources/{own}/record-set.csv",
+            body: None,
+            allowed: &[Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/register",
+            body: None,
+            allowed: &[AuthorisingOfficer, Inspector],
+        },
+        Endpoint { method: Method::GET, path: "/register.csv", body: None, allowed: &[Inspector] },
+        Endpoint {
             method: Method::PUT,
             path: "/api/v1/units/{unit}/warning-approval",
             body: Some(|_| json!({"required": true})),
             allowed: &[Administrator],
         },
     ]
+}
+
+fn application_json() -> Value {
+    json!({"kind": "adult-written", "necessity": "n", "proportionality": "p", "purpose": "Matrix purpose",
+           "tasking": "t", "collateral_intrusion": "c", "confidential_information": "none expected"})
 }
 
 fn area_json() -> Value {
@@ -336,13 +488,20 @@ fn partner_alert_xml(role: Role) -> String {
 /// Records every endpoint of the matrix needs: sources of this and another unit, and
 /// early-warning records in each state an action applies to.
 struct Fixtures {
-    ids: Vec<(&'static str, i64)>,
+    /// Placeholder names and ids; a name `x:role` is that role's own record for `{x}`, for
+    /// actions that move a record on and so cannot succeed twice on the same one.
+    ids: Vec<(String, i64)>,
 }
 
 impl Fixtures {
-    fn resolve(&self, path: &str) -> String {
-        self.ids
-            .iter()
+    fn resolve(&self, path: &str, role: Role) -> String {
+        let own = format!(":{role}");
+        let (specific, generic): (Vec<_>, Vec<_>) = self.ids.iter().partition(|(name, _)| name.contains(':'));
+        let specific = specific
+            .into_iter()
+            .filter_map(|(name, id)| name.strip_suffix(&own).map(|base| (base.to_owned(), *id)));
+        specific
+            .chain(generic.into_iter().map(|(name, id)| (name.clone(), *id)))
             .fold(path.to_owned(), |path, (name, id)| path.replace(&format!("{{{name}}}"), &id.to_string()))
     }
 }
@@ -396,7 +555,7 @@ async fn fixtures(harness: &Harness) -> Fixtures {
         .id
         .0;
     Fixtures {
-        ids: vec![
+        ids: [
             ("own", harness.source_id("NIGHTJAR").await),
             ("other", harness.source_id("FALCON").await),
             ("threat", threat),
@@ -410,8 +569,71 @@ async fn fixtures(harness: &Harness) -> Fixtures {
             ("awaiting", awaiting),
             ("recipient", recipient),
             ("unit", unit),
-        ],
+        ]
+        .into_iter()
+        .map(|(name, id)| (name.to_owned(), id))
+        .chain(lifecycle_fixtures(harness).await)
+        .collect(),
     }
+}
+
+/// Lifecycle records in the states the matrix's actions apply to: an application awaiting
+/// a decision (seeded by the demo), payments requested, approved and paid, a task, a
+/// ledger entry, and a source with no authorisation.
+async fn lifecycle_fixtures(harness: &Harness) -> Vec<(String, i64)> {
+    let hana = harness.demo_login(Handler).await;
+    let conrad = harness.demo_login(Controller).await;
+    let own = harness.source_id("NIGHTJAR").await;
+    let store = &harness.state.store;
+    let ok = |reply: common::Reply| {
+        assert!(reply.status.is_success(), "fixture: {} {}", reply.status, reply.body);
+        reply.json()["id"].as_i64().unwrap_or_default()
+    };
+    let payment = |stage: u8| {
+        let (hana, conrad) = (hana.clone(), conrad.clone());
+        async move {
+            let body = json!({"amount": "20.00", "currency": "GBP", "purpose": "Matrix expenses", "not_contingent": true});
+            let id = ok(harness
+                .call(Method::POST, &format!("/api/v1/sources/{own}/payments"), Some(&hana), Some(body))
+                .await);
+            if stage >= 1 {
+                let approve = json!({"approve": true});
+                ok(harness
+                    .call(
+                        Method::POST,
+                        &format!("/api/v1/payments/{id}/decision"),
+                        Some(&conrad),
+                        Some(approve),
+                    )
+                    .await);
+            }
+            if stage >= 2 {
+                let paid = json!({"witness": "conrad"});
+                ok(harness
+                    .call(Method::POST, &format!("/api/v1/payments/{id}/paid"), Some(&hana), Some(paid))
+                    .await);
+            }
+            id
+        }
+    };
+    let osprey = tearline_domain::SourceId(harness.source_id("OSPREY").await);
+    let applied = store.authorisations_of(osprey).await.unwrap()[0].id;
+    let task = store.tasks(tearline_domain::SourceId(own)).await.unwrap()[0].id;
+    let mut ids = vec![
+        ("unauthorised".to_owned(), harness.source_id("HERON").await),
+        ("applied".to_owned(), applied),
+        ("task".to_owned(), task),
+        ("entry".to_owned(), 1),
+        ("requested".to_owned(), payment(0).await),
+    ];
+    for role in [Handler, Controller] {
+        ids.push((format!("approved:{role}"), payment(1).await));
+        ids.push((format!("paid:{role}"), payment(2).await));
+    }
+    // Roles the action is closed to try it on the handler's records.
+    ids.push(("approved".to_owned(), ids.iter().find(|(n, _)| n == "approved:handler").map_or(0, |x| x.1)));
+    ids.push(("paid".to_owned(), ids.iter().find(|(n, _)| n == "paid:handler").map_or(0, |x| x.1)));
+    ids
 }
 
 #[tokio::test]
@@ -422,7 +644,7 @@ async fn every_role_gets_exactly_its_allowed_set_of_endpoints() {
     for role in Role::ALL {
         let token = harness.demo_login(role).await;
         for endpoint in endpoints() {
-            let path = fixtures.resolve(endpoint.path);
+            let path = fixtures.resolve(endpoint.path, role);
             let body = endpoint.body.map(|make| make(role));
             let reply = harness.call(endpoint.method.clone(), &path, Some(&token), body).await;
             let expected = endpoint.allowed.contains(&role);
@@ -442,7 +664,7 @@ async fn without_a_session_only_public_endpoints_answer() {
     let harness = harness().await;
     let fixtures = fixtures(&harness).await;
     for endpoint in endpoints() {
-        let path = fixtures.resolve(endpoint.path);
+        let path = fixtures.resolve(endpoint.path, Role::Handler);
         let reply =
             harness.call(endpoint.method.clone(), &path, None, endpoint.body.map(|b| b(Role::Handler))).await;
         let api = path.starts_with("/api/");
@@ -517,7 +739,7 @@ async fn an_analyst_never_receives_an_identity_through_any_endpoint() {
         for endpoint in endpoints() {
             paths.push((
                 endpoint.method.clone(),
-                fixtures.resolve(endpoint.path),
+                fixtures.resolve(endpoint.path, role),
                 endpoint.body.map(|b| b(role)),
             ));
         }
