@@ -194,6 +194,21 @@ impl Harness {
         Reply { status, body: String::from_utf8_lossy(&bytes).into_owned() }
     }
 
+    /// Another officer of the demo unit, with a seniority of our choosing. Returns a token.
+    pub async fn officer(&self, username: &str, role: Role, seniority: tearline_domain::Seniority) -> String {
+        let password = format!("{username}-password-long");
+        let request = NewUserRequest {
+            seniority,
+            username: username.into(),
+            display_name: None,
+            role,
+            unit: demo::DEMO_UNIT.into(),
+            password: zeroize::Zeroizing::new(password.clone()),
+        };
+        create_user(&self.state.store, &request, Timestamp(T0)).await.unwrap();
+        self.login(username, &password).await
+    }
+
     pub fn advance(&self, millis: i64) {
         self.now.fetch_add(millis, Ordering::SeqCst);
     }
