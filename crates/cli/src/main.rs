@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tearline_domain::{Role, Seniority};
 use tearline_server::accounts::{create_user, NewUserRequest};
+use tearline_server::lifecycle::LifecycleSettings;
 use tearline_server::warn::WarnSettings;
 use tearline_server::{demo, open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::Store;
@@ -81,6 +82,29 @@ struct ServeArgs {
     behind_tls: bool,
     #[command(flatten)]
     warn: WarnOptions,
+    #[command(flatten)]
+    lifecycle: LifecycleOptions,
+}
+
+/// The unit's payment thresholds and how old a risk assessment may grow.
+#[derive(Args)]
+struct LifecycleOptions {
+    /// The currency payment thresholds are set in (ISO 4217); payments in any other
+    /// currency always need a senior approver
+    #[arg(long, env = "TEARLINE_PAYMENT_CURRENCY", default_value = "GBP")]
+    payment_currency: String,
+    /// Above this single payment, a senior controller approves
+    #[arg(long, env = "TEARLINE_PAYMENT_THRESHOLD", default_value = "1000")]
+    payment_threshold: String,
+    /// Above this paid to one source within 365 days, a senior controller approves
+    #[arg(long, env = "TEARLINE_PAYMENT_THRESHOLD_YEAR", default_value = "5000")]
+    payment_threshold_year: String,
+    /// Above this paid to one source ever, a senior controller approves
+    #[arg(long, env = "TEARLINE_PAYMENT_THRESHOLD_CUMULATIVE", default_value = "20000")]
+    payment_threshold_cumulative: String,
+    /// A risk assessment older than this many days is flagged stale
+    #[arg(long, env = "TEARLINE_RISK_ASSESSMENT_MAX_AGE_DAYS", default_value_t = 180)]
+    risk_assessment_max_age_days: u32,
 }
 
 /// How warnings leave the server and where the public finds them.
@@ -266,7 +290,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         ),
         ..WarnSettings::default()
     };
+    let options = &args.lifecycle;
+    let lifecycle = LifecycleSettings::new(
+        &options.payment_currency,
+        [&options.payment_threshold, &options.payment_threshold_year, &options.payment_threshold_cumulative],
+        options.risk_assessment_max_age_days,
+    )
+    .context("the payment thresholds")?;
     let server_settings = ServerSettings {
+        lifecycle,
         behind_tls: args.behind_tls || settings.behind_tls,
         map_tiles_url: args.warn.map_tiles_url.clone(),
         demo_receiver: seeded,

@@ -211,8 +211,16 @@ async fn seed_lifecycle(
         .review_authorisation(id, staff.officer, ago(254), "Reporting remains productive.", first_risk)
         .await?;
     store.review_authorisation(id, staff.officer, ago(164), "No change.", first_risk).await?;
-    let (second_risk, _) = store.add_risk_assessment(risk(nightjar, ago(100), "medium")).await?;
-    store.review_authorisation(id, staff.officer, ago(74), "Risk reassessed; continue.", second_risk).await?;
+    let (second_risk, _) = store.add_risk_assessment(risk(nightjar, ago(55), "medium")).await?;
+    store
+        .review_authorisation(
+            id,
+            staff.officer,
+            ago(50),
+            "Risk reassessed after new tasking; continue.",
+            second_risk,
+        )
+        .await?;
     let task = store
         .give_task(nightjar, staff.handler, ago(60), "Report any new faces at the Saturday quay market.")
         .await?;

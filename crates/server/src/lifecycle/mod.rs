@@ -50,6 +50,29 @@ impl Default for LifecycleSettings {
     }
 }
 
+impl LifecycleSettings {
+    /// Settings from what an operator wrote: thresholds in major units of `currency`
+    /// (per payment, per year, cumulative) and the risk assessment's maximum age.
+    pub fn new(
+        currency: &str,
+        thresholds: [&str; 3],
+        risk_max_age_days: u32,
+    ) -> Result<LifecycleSettings, LedgerError> {
+        let currency = Currency::parse(currency.trim())?;
+        let [per_payment, per_year, cumulative] = thresholds;
+        let due = DueRules {
+            risk_max_age_millis: i64::from(risk_max_age_days) * DAY,
+            thresholds: tearline_lifecycle::ledger::Thresholds {
+                per_payment: currency.amount(per_payment)?.minor,
+                per_year: currency.amount(per_year)?.minor,
+                cumulative: currency.amount(cumulative)?.minor,
+            },
+            ..DueRules::default()
+        };
+        Ok(LifecycleSettings { due, threshold_currency: currency })
+    }
+}
+
 fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
