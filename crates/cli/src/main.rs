@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (API and web UI).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Inspect the verifiable audit log: key, export, verify, check.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -193,7 +193,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Bench(BenchCommand::Foundation(args)) => bench::run(args).await,
         Command::Bench(BenchCommand::Audit(args)) => bench_audit::run(args).await,
         Command::Bench(BenchCommand::Warn(args)) => bench_warn::run(args).await,
