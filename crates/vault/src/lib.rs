@@ -8,10 +8,12 @@
 //!
 //! Architecture invariant: this is the only crate that ever holds a plaintext [`Identity`]
 //! outside a request that unsealed it; the type cannot be printed by accident and wipes
-//! itself when dropped.
+//! itself when dropped. The leak guard ([`leak`]) compares report text with an identity
+//! here, so the identity never leaves the crate to be checked.
 
 mod identity;
 mod keyring;
+pub mod leak;
 
 pub use identity::Identity;
 pub use keyring::{create_secret_file, read_secret_file, FileKeyring, KeyCheck};

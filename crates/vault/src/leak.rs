@@ -1,0 +1,401 @@
+//! The leak guard: does text about to leave the tearline name the source?
+//!
+//! It runs inside the vault boundary: [`check_sealed`] opens the identity, compares, and
+//! drops it; callers learn only which field matched which kind of identity detail, never the
+//! detail itself.
+//!
+//! Matching is deliberately generous — a refused release costs the handler a rephrasing, a
+//! leak can cost a life:
+//! - names, aliases and family names: case-, diacritic- and spacing-insensitive, Latin and
+//!   Arabic script (hamza forms of alef, ta marbuta, alef maqsura, tashkeel and tatweel are
+//!   normalised away); the whole name, any two or more consecutive parts, or any single part
+//!   of four letters or more;
+//! - phone numbers in any formatting (spaces, dashes, dots, brackets, `+44`/`0044`/`0`
+//!   prefixes, Arabic-Indic digits): the last nine digits;
+//! - addresses: the house-and-street part, with common abbreviations (Rd, St, Ln, Ave …);
+//! - the date of birth in numeric (d/m/y, y-m-d, m/d/y, with any separator) and written
+//!   (17 April 1988, April 17th, 1988, 17 Apr 1988) forms.
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{open, Identity, KeyProvider, SealedIdentity, VaultError};
+
+/// Which kind of identity detail a field gave away. Never the detail itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Detail {
+    Name,
+    Alias,
+    FamilyName,
+    PhoneNumber,
+    Address,
+    DateOfBirth,
+}
+
+/// One field of a report that names the source.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leak {
+    pub field: String,
+    pub detail: Detail,
+}
+
+/// Opens the identity, checks every `(field, text)` against it, and drops it. The caller
+/// must have audited the check first, as for any unseal.
+pub fn check_sealed(
+    keys: &dyn KeyProvider,
+    sealed: &SealedIdentity,
+    binding: &[u8],
+    fields: &[(&str, &str)],
+) -> Result<Vec<Leak>, VaultError> {
+    let identity = open(keys, sealed, binding)?;
+    Ok(leaks(&identity, fields))
+}
+
+/// Every field that names the source, and how.
+pub fn leaks(identity: &Identity, fields: &[(&str, &str)]) -> Vec<Leak> {
+    let targets = Targets::of(identity);
+    let mut found = Vec::new();
+    for (field, text) in fields {
+        let words = words(text);
+        let digits = digit_runs(text);
+        let mut details: Vec<Detail> = targets
+            .names
+            .iter()
+            .filter(|(_, name)| name.found_in(&words))
+            .map(|(detail, _)| *detail)
+            .chain(
+                targets
+                    .phones
+                    .iter()
+                    .filter(|p| digits.iter().any(|run| run.contains(p.as_str())))
+                    .map(|_| Detail::PhoneNumber),
+            )
+            .chain(targets.addresses.iter().filter(|a| contains_sequence(&words, a)).map(|_| Detail::Address))
+            .chain(
+                targets
+                    .birthdays
+                    .iter()
+                    .filter(|d| contains_sequence(&words, d))
+                    .map(|_| Detail::DateOfBirth),
+            )
+            .collect();
+        details.sort_unstable();
+        details.dedup();
+        found.extend(details.into_iter().map(|detail| Leak { field: (*field).to_owned(), detail }));
+    }
+    found
+}
+
+/// Lowercase, without diacritics or Arabic vowel marks, Arabic letter variants folded,
+/// Arabic-Indic digits as ASCII.
+fn fold(text: &str) -> String {
+    text.nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .filter(|c| !matches!(c, '\u{0640}' | '\u{064B}'..='\u{065F}' | '\u{0670}'))
+        .map(|c| match c {
+            'أ' | 'إ' | 'آ' | 'ٱ' => 'ا',
+            'ة' => 'ه',
+            'ى' => 'ي',
+            '٠'..='٩' => char::from(b'0' + (c as u32 - 0x0660) as u8),
+            '۰'..='۹' => char::from(b'0' + (c as u32 - 0x06F0) as u8),
+            other => other,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of a text: runs of letters and digits after folding, with ordinal suffixes
+/// dropped from numbers ("17th" → "17") and street abbreviations written out.
+fn words(text: &str) -> Vec<String> {
+    fold(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|word| {
+            let digits = word.trim_end_matches(|c: char| c.is_alphabetic());
+            if !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && ["st", "nd", "rd", "th"].contains(&&word[digits.len()..])
+            {
+                return digits.to_owned();
+            }
+            expand_abbreviation(word).to_owned()
+        })
+        .collect()
+}
+
+fn expand_abbreviation(word: &str) -> &str {
+    match word {
+        "rd" => "road",
+        "st" => "street",
+        "ln" => "lane",
+        "ave" | "av" => "avenue",
+        "terr" | "ter" => "terrace",
+        "cres" => "crescent",
+        "cl" => "close",
+        "sq" => "square",
+        "pl" => "place",
+        "dr" => "drive",
+        "ct" => "court",
+        other => other,
+    }
+}
+
+fn contains_sequence(words: &[String], sequence: &[String]) -> bool {
+    !sequence.is_empty() && words.windows(sequence.len()).any(|window| window == sequence)
+}
+
+/// A name to look for: its parts, so that "Haddad-Okafor", "Haddad Okafor" and
+/// "HaddadOkafor" all match.
+struct Name {
+    parts: Vec<String>,
+}
+
+impl Name {
+    fn found_in(&self, words: &[String]) -> bool {
+        let squashed = |parts: &[String]| parts.concat();
+        // Any run of two or more consecutive parts, written with or without spaces.
+        for length in (2..=self.parts.len()).rev() {
+            for part_run in self.parts.windows(length) {
+                let wanted = squashed(part_run);
+                for text_run_length in 1..=length {
+                    if words.windows(text_run_length).any(|run| squashed(run) == wanted) {
+                        return true;
+                    }
+                }
+            }
+        }
+        // A single distinctive part.
+        self.parts.iter().filter(|p| p.chars().count() >= 4).any(|part| words.iter().any(|w| w == part))
+            || (self.parts.len() == 1 && words.iter().any(|w| *w == self.parts[0]))
+    }
+}
+
+struct Targets {
+    names: Vec<(Detail, Name)>,
+    phones: Vec<String>,
+    addresses: Vec<Vec<String>>,
+    birthdays: Vec<Vec<String>>,
+}
+
+impl Targets {
+    fn of(identity: &Identity) -> Targets {
+        let name = |text: &str| {
+            // "Yusuf Haddad-Okafor (son)": the relationship is not part of the name.
+            let bare = text.split('(').next().unwrap_or(text);
+            Name { parts: words(bare) }
+        };
+        let mut names = vec![(Detail::Name, name(&identity.full_name))];
+        names.extend(identity.aliases.iter().map(|a| (Detail::Alias, name(a))));
+        names.extend(identity.family.iter().map(|f| (Detail::FamilyName, name(f))));
+        names.retain(|(_, n)| !n.parts.is_empty());
+        let phones = identity
+            .phone_numbers
+            .iter()
+            .map(|p| fold(p).chars().filter(char::is_ascii_digit).collect::<String>())
+            .filter(|digits| digits.len() >= 7)
+            .map(|digits| digits[digits.len().saturating_sub(9)..].to_owned())
+            .collect();
+        let addresses = identity
+            .addresses
+            .iter()
+            .filter_map(|address| {
+                // The house and street: the first comma-separated part of two words or more
+                // (a town on its own says too little to refuse a release over).
+                let parts: Vec<Vec<String>> =
+                    address.split(',').map(words).filter(|w| !w.is_empty()).collect();
+                parts
+                    .iter()
+                    .find(|p| p.len() >= 2 && p.iter().any(|w| w.chars().any(char::is_alphabetic)))
+                    .cloned()
+            })
+            .collect();
+        let birthdays = identity.date_of_birth.as_deref().map(birthday_forms).unwrap_or_default();
+        Targets { names, phones, addresses, birthdays }
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// Every way the date of birth may be written, as word sequences.
+fn birthday_forms(date: &str) -> Vec<Vec<String>> {
+    let numbers: Vec<u32> =
+        date.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+    let &[year, month, day] = numbers.as_slice() else {
+        return Vec::new();
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return Vec::new();
+    }
+    let month_name = MONTHS[month as usize - 1];
+    let days = [day.to_string(), format!("{day:02}")];
+    let months =
+        [month.to_string(), format!("{month:02}"), month_name.to_owned(), month_name[..3].to_owned()];
+    let year = year.to_string();
+    let mut forms = Vec::new();
+    for d in &days {
+        for m in &months {
+            forms.push(vec![d.clone(), m.clone(), year.clone()]);
+            forms.push(vec![m.clone(), d.clone(), year.clone()]);
+            forms.push(vec![year.clone(), m.clone(), d.clone()]);
+        }
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// Runs of digits in a text, read across the separators phone numbers are written with.
+fn digit_runs(text: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    for c in fold(text).chars() {
+        if c.is_ascii_digit() {
+            current.push(c);
+        } else if !matches!(c, ' ' | '-' | '.' | '(' | ')' | '/' | '+' | '\u{a0}') {
+            runs.push(std::mem::take(&mut current));
+        }
+    }
+    runs.push(current);
+    runs.retain(|run| run.len() >= 7);
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn samira() -> Identity {
+        let mut identity = Identity::default();
+        identity.full_name = "Samira Haddad-Okafor".into();
+        identity.aliases = vec!["Umm Yusuf".into(), "سميرة حداد".into()];
+        identity.date_of_birth = Some("1988-04-17".into());
+        identity.phone_numbers = vec!["+44 7700 900461".into()];
+        identity.addresses = vec!["14 Tannery Lane, Eastmarsh".into()];
+        identity.family = vec!["Yusuf Haddad-Okafor (son)".into()];
+        identity
+    }
+
+    fn detail(text: &str) -> Vec<Detail> {
+        leaks(&samira(), &[("text", text)]).into_iter().map(|l| l.detail).collect()
+    }
+
+    #[test]
+    fn every_identity_detail_is_caught_in_every_formatting() {
+        let table: &[(&str, Detail)] = &[
+            ("Samira Haddad-Okafor was at the quay", Detail::Name),
+            ("SAMIRA HADDAD OKAFOR was at the quay", Detail::Name),
+            ("samira haddadokafor was there", Detail::Name),
+            ("Sámíra Háddad-Ökafor", Detail::Name),
+            ("a woman called Samira", Detail::Name),
+            ("the Okafor family", Detail::Name),
+            ("Haddad Okafor's car", Detail::Name),
+            ("known locally as Umm Yusuf", Detail::Alias),
+            ("known locally as umm-yusuf", Detail::Alias),
+            ("المصدر سميرة حداد في الميناء", Detail::Alias),
+            ("المصدر سَمِيرَة حَدّاد", Detail::Alias),
+            ("her son Yusuf was present", Detail::FamilyName),
+            ("call +44 7700 900461", Detail::PhoneNumber),
+            ("call 07700 900461", Detail::PhoneNumber),
+            ("call 07700-900-461", Detail::PhoneNumber),
+            ("call (0)7700.900.461", Detail::PhoneNumber),
+            ("call 00447700900461", Detail::PhoneNumber),
+            ("call +44 (0) 7700 900 461", Detail::PhoneNumber),
+            ("call ٠٧٧٠٠٩٠٠٤٦١", Detail::PhoneNumber),
+            ("met at 14 Tannery Lane", Detail::Address),
+            ("met at 14 tannery ln.", Detail::Address),
+            ("met at 14, Tannery Lane", Detail::Address),
+            ("born 1988-04-17", Detail::DateOfBirth),
+            ("born 17/04/1988", Detail::DateOfBirth),
+            ("born 17.4.1988", Detail::DateOfBirth),
+            ("born 17 April 1988", Detail::DateOfBirth),
+            ("born April 17th, 1988", Detail::DateOfBirth),
+            ("born 17th Apr 1988", Detail::DateOfBirth),
+            ("born 04/17/1988", Detail::DateOfBirth),
+        ];
+        for (text, expected) in table {
+            assert!(
+                detail(text).contains(expected),
+                "{text:?} should reveal {expected:?}, got {:?}",
+                detail(text)
+            );
+        }
+    }
+
+    #[test]
+    fn harmless_text_passes() {
+        for text in [
+            "Crates are moved from the quay to a van after midnight on Saturdays.",
+            "Two men in their thirties, one with a limp, unloaded boxes at 23:40.",
+            "The van's registration ends in 461.",
+            "Reported on 18 April 1988's anniversary of the harbour fire.",
+            "Tannery workers gather on Fridays.",
+            "سيارة بيضاء في الميناء بعد منتصف الليل",
+        ] {
+            assert_eq!(detail(text), Vec::<Detail>::new(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_field_is_named_and_the_value_never_returned() {
+        let found = leaks(
+            &samira(),
+            &[("title", "Quay deliveries"), ("text", "Umm Yusuf saw it"), ("place", "14 Tannery Lane")],
+        );
+        assert_eq!(
+            found,
+            vec![
+                Leak { field: "text".into(), detail: Detail::Alias },
+                // Her son's name is in the alias too, and is caught as such.
+                Leak { field: "text".into(), detail: Detail::FamilyName },
+                Leak { field: "place".into(), detail: Detail::Address },
+            ]
+        );
+        assert!(!format!("{found:?}").contains("Yusuf"));
+    }
+
+    #[test]
+    fn the_sealed_check_opens_inside_and_answers_only_with_fields() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let keys = crate::FileKeyring::create(&dir.path().join("vault.key")).expect("key file");
+        let sealed = crate::seal(&keys, &samira(), b"SR-TEST-0001").expect("sealed");
+        let found = check_sealed(&keys, &sealed, b"SR-TEST-0001", &[("text", "the driver 07700 900461")]);
+        assert_eq!(found.expect("opened"), vec![Leak { field: "text".into(), detail: Detail::PhoneNumber }]);
+        assert!(
+            check_sealed(&keys, &sealed, b"SR-OTHER-0002", &[("text", "x")]).is_err(),
+            "bound to its record"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn the_guard_never_panics(text in ".{0,200}", name in ".{0,40}", dob in ".{0,12}") {
+            let mut identity = samira();
+            identity.full_name = name;
+            identity.date_of_birth = Some(dob);
+            let _ = leaks(&identity, &[("text", &text)]);
+        }
+
+        /// The full name is caught however it is spaced or cased.
+        #[test]
+        fn the_name_is_caught_in_any_case_and_spacing(upper in any::<bool>(), separator in prop_oneof![Just(" "), Just("-"), Just(""), Just("  ")]) {
+            let name = format!("Samira Haddad{separator}Okafor");
+            let text = if upper { name.to_uppercase() } else { name };
+            let sentence = format!("seen: {text}.");
+            prop_assert!(detail(&sentence).contains(&Detail::Name));
+        }
+    }
+}
