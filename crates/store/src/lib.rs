@@ -9,6 +9,7 @@
 //! of HTTP, keys or plaintext; what it is handed sealed, it returns sealed.
 
 mod audit;
+mod intel;
 mod lifecycle;
 mod migrate;
 mod records;
@@ -18,6 +19,7 @@ pub mod testing;
 mod warn;
 
 pub use audit::{Damage, LogError, MerkleLog};
+pub use intel::*;
 pub use lifecycle::*;
 pub use records::*;
 pub use warn::*;

@@ -31,6 +31,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_source_lifecycle.sql"),
         postgres: include_str!("../migrations/postgres/0003_source_lifecycle.sql"),
     },
+    Migration {
+        version: 4,
+        name: "intelligence",
+        sqlite: include_str!("../migrations/sqlite/0004_intelligence.sql"),
+        postgres: include_str!("../migrations/postgres/0004_intelligence.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

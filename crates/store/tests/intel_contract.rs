@@ -1,0 +1,235 @@
+//! The intelligence part of the store contract, on SQLite and on PostgreSQL.
+
+use tearline_domain::source::{PseudonymousRef, SourceStatus};
+use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
+use tearline_intel::entities::{Entity, EntityKind};
+use tearline_intel::grading::{Admiralty, HandlingCode, IntelligenceAssessment, SourceEvaluation, Tlp};
+use tearline_store::{
+    on_both_backends, Grading, LeakFinding, NewContactReport, NewSource, NewUser, Origin, ReportContent,
+    ReportPlace, ReportState, SealedColumns, Store, StoreError,
+};
+
+on_both_backends!(
+    a_report_moves_from_draft_to_release_and_is_then_immutable,
+    a_correction_is_a_new_version_and_there_is_one_per_report,
+    partner_reports_arrive_released_once_per_stix_id,
+    the_link_chart_holds_only_released_reports_of_the_unit,
+);
+
+const T0: Timestamp = Timestamp(1_790_000_000_000);
+
+struct Case {
+    unit: UnitId,
+    handler: UserId,
+    controller: UserId,
+    source: SourceId,
+    reference: String,
+    contact_report: i64,
+}
+
+async fn case(store: &Store) -> Case {
+    let unit = store.create_unit("North", T0).await.unwrap();
+    let mut ids = Vec::new();
+    for (name, role) in [("hana", Role::Handler), ("carl", Role::Controller)] {
+        let user = NewUser {
+            username: name,
+            display_name: name,
+            role,
+            seniority: Default::default(),
+            unit_id: unit,
+            password_hash: "$argon2id$x",
+        };
+        ids.push(store.create_user(user, T0).await.unwrap());
+    }
+    store.remember_vault_key(1, &[9; 32], T0).await.unwrap();
+    let reference = PseudonymousRef::generate(&mut rand::thread_rng());
+    let source = store
+        .create_source(
+            NewSource {
+                code_name: "KESTREL",
+                reference: &reference,
+                unit_id: unit,
+                handler_id: ids[0],
+                controller_id: ids[1],
+                status: SourceStatus::Active,
+                recruited_at: T0,
+                sealed: SealedColumns { key_id: 1, wrapped_key: vec![1; 73], ciphertext: vec![2; 64] },
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    let contact_report = store
+        .create_contact_report(NewContactReport {
+            source_id: source,
+            handler_id: ids[0],
+            met_at: T0,
+            place: "car park",
+            present: "handler, source",
+            method: "meeting",
+            account: "The source said crates move on Saturdays.",
+            tasks_given: "none",
+            welfare: "well",
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    Case {
+        unit,
+        handler: ids[0],
+        controller: ids[1],
+        source,
+        reference: reference.to_string(),
+        contact_report,
+    }
+}
+
+fn content(title: &str) -> ReportContent {
+    ReportContent {
+        title: title.into(),
+        body: "Crates move from the quay to a van after midnight on Saturdays.".into(),
+        grading: Grading {
+            admiralty: Admiralty::parse("B2").unwrap(),
+            source_evaluation: SourceEvaluation::Reliable,
+            intelligence_assessment: IntelligenceAssessment::C,
+            handling: HandlingCode::C("police use only".into()),
+            tlp: Tlp::Amber,
+        },
+        place: Some(ReportPlace {
+            name: "Eastmarsh quay".into(),
+            latitude: Some(52.955),
+            longitude: Some(1.215),
+        }),
+    }
+}
+
+async fn draft(
+    store: &Store,
+    c: &Case,
+    supersedes: Option<&tearline_store::IntelReport>,
+) -> Result<i64, StoreError> {
+    let origin = Origin::Draft {
+        contact_report: c.contact_report,
+        source_reference: &c.reference,
+        drafted_by: c.handler,
+        supersedes,
+    };
+    store.add_intel_report(c.unit, origin, &content("Quay deliveries"), T0).await
+}
+
+async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store) {
+    let c = case(&store).await;
+    assert_eq!(store.contact_reports_of(c.source).await.unwrap()[0].id, c.contact_report);
+    let id = draft(&store, &c, None).await.unwrap();
+    let leak = [LeakFinding { field: "body".into(), detail: "alias".into() }];
+    assert_eq!(
+        store.record_check(id, &leak, &[]).await.unwrap(),
+        ReportState::Draft,
+        "a leak keeps it a draft"
+    );
+    assert_eq!(store.intel_report(id).await.unwrap().unwrap().leak_findings, leak);
+    store.update_draft(id, &content("Quay deliveries, fixed")).await.unwrap();
+    assert!(
+        store.intel_report(id).await.unwrap().unwrap().leak_findings.is_empty(),
+        "an edit clears the verdict"
+    );
+    let warnings = vec!["the driver of".to_owned()];
+    assert_eq!(store.record_check(id, &[], &warnings).await.unwrap(), ReportState::Submitted);
+    assert!(matches!(store.update_draft(id, &content("late edit")).await, Err(StoreError::StateChanged(_))));
+    store.decide_release(id, true, c.controller, T0).await.unwrap();
+    let released = store.intel_report(id).await.unwrap().unwrap();
+    assert_eq!(
+        (released.state, released.released_by, released.title.as_str()),
+        (ReportState::Released, Some(c.controller), "Quay deliveries, fixed")
+    );
+    assert_eq!(released.grading, content("x").grading);
+    assert_eq!(released.phrasing_warnings, warnings);
+    assert_eq!(released.source_reference.as_deref(), Some(c.reference.as_str()));
+    // The database itself refuses to alter or remove a released report.
+    for tamper in [
+        format!("UPDATE intel_reports SET body = 'edited' WHERE id = {id}"),
+        format!("DELETE FROM intel_reports WHERE id = {id}"),
+    ] {
+        assert!(store.execute_unchecked(&tamper).await.is_err(), "{tamper}");
+    }
+    assert!(matches!(
+        store.decide_release(id, true, c.controller, T0).await,
+        Err(StoreError::StateChanged(_))
+    ));
+    store.record_dissemination(id, "Regional Organised Crime Unit", T0, c.controller).await.unwrap();
+    assert_eq!(store.disseminations(id).await.unwrap()[0].recipient, "Regional Organised Crime Unit");
+    assert_eq!(store.released_reports_after(0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.released_report_count().await.unwrap(), 1);
+}
+
+async fn a_correction_is_a_new_version_and_there_is_one_per_report(store: Store) {
+    let c = case(&store).await;
+    let id = draft(&store, &c, None).await.unwrap();
+    store.record_check(id, &[], &[]).await.unwrap();
+    store.decide_release(id, true, c.controller, T0).await.unwrap();
+    let original = store.intel_report(id).await.unwrap().unwrap();
+    let correction = draft(&store, &c, Some(&original)).await.unwrap();
+    let corrected = store.intel_report(correction).await.unwrap().unwrap();
+    assert_eq!((corrected.version, corrected.supersedes), (2, Some(id)));
+    assert_eq!(store.correction_of(id).await.unwrap(), Some(correction));
+    assert!(matches!(draft(&store, &c, Some(&original)).await, Err(StoreError::Conflict(_))));
+    // Sent back by the controller: a submitted report returns to draft.
+    store.record_check(correction, &[], &[]).await.unwrap();
+    store.decide_release(correction, false, c.controller, T0).await.unwrap();
+    assert_eq!(store.intel_report(correction).await.unwrap().unwrap().state, ReportState::Draft);
+    assert_eq!(store.intel_reports_of_source(c.source).await.unwrap().len(), 2);
+    assert_eq!(store.intel_reports_in_state(c.unit, ReportState::Draft).await.unwrap().len(), 1);
+}
+
+async fn partner_reports_arrive_released_once_per_stix_id(store: Store) {
+    let c = case(&store).await;
+    let stix_id = "report--2b4e1a2c-6d3f-4b1e-9c7a-1f2e3d4c5b6a";
+    let mut partner = content("Partner: van seen");
+    partner.grading.admiralty = Admiralty::UNJUDGED;
+    let id = store.add_intel_report(c.unit, Origin::Partner { stix_id }, &partner, T0).await.unwrap();
+    let stored = store.intel_report(id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.source_reference.clone(), stored.grading.admiralty),
+        (ReportState::Released, None, Admiralty::UNJUDGED)
+    );
+    assert!(matches!(
+        store.add_intel_report(c.unit, Origin::Partner { stix_id }, &partner, T0).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn the_link_chart_holds_only_released_reports_of_the_unit(store: Store) {
+    let c = case(&store).await;
+    let released = draft(&store, &c, None).await.unwrap();
+    store.record_check(released, &[], &[]).await.unwrap();
+    store.decide_release(released, true, c.controller, T0).await.unwrap();
+    let drafted = draft(&store, &c, None).await.unwrap();
+    let van = Entity::new(EntityKind::Vehicle, "AB12 CDE");
+    let quay = Entity::new(EntityKind::Place, "Eastmarsh Quay");
+    let van_id = store.link_entity(released, &van, None).await.unwrap();
+    assert_eq!(
+        store
+            .link_entity(released, &Entity::new(EntityKind::Vehicle, "ab12cde"), Some(c.handler))
+            .await
+            .unwrap(),
+        van_id,
+        "one entity per key"
+    );
+    let quay_id = store.link_entity(released, &quay, None).await.unwrap();
+    store.link_entity(drafted, &Entity::new(EntityKind::Person, "Viktor Marsh"), None).await.unwrap();
+    store.locate_entity(quay_id, 52.955, 1.215).await.unwrap();
+    let (entities, links) = store.link_chart(c.unit).await.unwrap();
+    assert_eq!(
+        entities.iter().map(|e| e.entity.name.as_str()).collect::<Vec<_>>(),
+        ["AB12 CDE", "Eastmarsh Quay"]
+    );
+    assert_eq!(entities[1].latitude, Some(52.955));
+    assert_eq!(links.len(), 2);
+    assert!(links
+        .iter()
+        .all(|l| l.report_id == released && l.source_reference.as_deref() == Some(c.reference.as_str())));
+    assert!(store.unlink_entity(released, van_id).await.unwrap());
+    assert_eq!(store.link_chart(c.unit).await.unwrap().1.len(), 1);
+    assert!(store.link_chart(UnitId(c.unit.0 + 100)).await.unwrap().0.is_empty());
+    assert!(matches!(store.locate_entity(9_999, 0.0, 0.0).await, Err(StoreError::NotFound(_))));
+}
