@@ -19,6 +19,8 @@ use tearline_domain::Role;
 use tearline_server::accounts::{create_user, NewUserRequest};
 use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::{scratch, Store};
+
+use crate::in_memory_search;
 use tearline_vault::{FileKeyring, Identity};
 use tower::ServiceExt;
 
@@ -117,7 +119,8 @@ async fn application(
         create_user(&store, &request, clock()).await.map_err(|e| anyhow!(e.message))?;
     }
     let log = open_audit_log(&store, &dir.join(format!("{backend}-audit.key"))).await?;
-    let state = AppState::new(store.clone(), log, keys, clock, ServerSettings::default());
+    let state =
+        AppState::new(store.clone(), log, keys, clock, ServerSettings::default(), in_memory_search()?);
     let app = tearline_server::router(state);
     let login = call(
         &app,

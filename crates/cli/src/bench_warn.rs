@@ -22,6 +22,8 @@ use tearline_server::auth::Caller;
 use tearline_server::warn::service::{self, DraftRequest, Submitted};
 use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::{scratch, Store};
+
+use crate::in_memory_search;
 use tearline_warn::cap::{CapArea, CapTime, Category, Certainty, Info, Scope, Severity, Status, Urgency};
 use tearline_warn::delivery::{Channel, RecipientKind};
 use tearline_warn::geo::{Area, LatLon, Polygon};
@@ -136,7 +138,14 @@ async fn backend(
     let officer = create_user(&store, &request, clock()).await.map_err(|e| anyhow!(e.message))?;
     let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
     let log = open_audit_log(&store, &dir.join(format!("{name}-audit.key"))).await?;
-    let state = AppState::new(store.clone(), log, keys, clock.clone(), ServerSettings::default());
+    let state = AppState::new(
+        store.clone(),
+        log,
+        keys,
+        clock.clone(),
+        ServerSettings::default(),
+        in_memory_search()?,
+    );
     let caller = Caller::acting_as(user);
 
     let receiver = receiver().await?;

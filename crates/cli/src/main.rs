@@ -244,6 +244,19 @@ pub fn progress_bar(message: impl Into<std::borrow::Cow<'static, str>>) -> indic
     bar
 }
 
+/// A search index in memory, for benchmarks that never search.
+pub(crate) fn in_memory_search() -> Result<std::sync::Arc<tearline_search::SearchIndex>> {
+    Ok(std::sync::Arc::new(tearline_search::SearchIndex::in_memory().context("creating a search index")?))
+}
+
+/// The search index in the data directory.
+pub(crate) fn open_search(settings: &Settings) -> Result<std::sync::Arc<tearline_search::SearchIndex>> {
+    let dir = settings.data_dir.join("search-index");
+    let index = tearline_search::SearchIndex::open(&dir)
+        .with_context(|| format!("opening the search index in {}", dir.display()))?;
+    Ok(std::sync::Arc::new(index))
+}
+
 pub(crate) async fn open_store(settings: &Settings) -> Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
@@ -305,7 +318,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         warn,
         ..ServerSettings::default()
     };
-    let state = AppState::new(store.clone(), log, keys, clock, server_settings);
+    let state = AppState::new(store.clone(), log, keys, clock, server_settings, open_search(&settings)?);
     state.warn.targeting.refresh(&state.store).await.context("loading the recipient index")?;
     tokio::spawn(tearline_server::warn::dispatch::run(state.clone()));
     tokio::spawn(tearline_server::warn::partners::run_poller(state.clone()));

@@ -87,6 +87,21 @@ pub enum Action {
     ExportRecords {
         unit_id: UnitId,
     },
+    /// Write and read a source's contact reports (above the line).
+    WriteContactReport(SourceScope),
+    /// Draft, edit and submit intelligence reports from a source's contact reports; the
+    /// leak guard runs on submission.
+    DraftIntelligence(SourceScope),
+    /// Release a submitted report below the line, or send it back.
+    ReleaseIntelligence(SourceScope),
+    /// Search and read a unit's released intelligence, its entities and link chart.
+    ReadIntelligence {
+        unit_id: UnitId,
+    },
+    /// Tag and correct entities, record disseminations, and share and import STIX.
+    AnalyseIntelligence {
+        unit_id: UnitId,
+    },
 }
 
 /// The refusal. It carries no detail on purpose: why something is hidden is itself a hint.
@@ -109,7 +124,9 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
             | Action::ApplyForAuthorisation(s)
             | Action::RecordSourceActivity(s)
             | Action::ReadPayments(s)
-            | Action::HandlePayment(s),
+            | Action::HandlePayment(s)
+            | Action::WriteContactReport(s)
+            | Action::DraftIntelligence(s),
         ) => in_unit(s.unit_id) && s.handler_id == actor.user_id,
 
         (Role::Controller, Action::ListSources) => true,
@@ -123,7 +140,10 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
             | Action::RecordSourceActivity(s)
             | Action::ReadPayments(s)
             | Action::HandlePayment(s)
-            | Action::ApprovePayment(s),
+            | Action::ApprovePayment(s)
+            | Action::WriteContactReport(s)
+            | Action::DraftIntelligence(s)
+            | Action::ReleaseIntelligence(s),
         ) => in_unit(s.unit_id),
 
         // Authorising officers judge a case from its record; they never need the identity.
@@ -146,9 +166,13 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
         (Role::Administrator, Action::ManageUsers | Action::RotateVaultKey) => true,
 
         // Analysts assess threats from sanitised intelligence; they do not issue warnings.
-        (Role::Analyst, Action::ReadThreats { unit_id } | Action::AssessThreat { unit_id }) => {
-            in_unit(unit_id)
-        }
+        (
+            Role::Analyst,
+            Action::ReadThreats { unit_id }
+            | Action::AssessThreat { unit_id }
+            | Action::ReadIntelligence { unit_id }
+            | Action::AnalyseIntelligence { unit_id },
+        ) => in_unit(unit_id),
 
         (
             Role::WarningOfficer,
@@ -159,9 +183,12 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
         ) => in_unit(unit_id),
         (Role::WarningOfficer, Action::ManageRecipients | Action::ImportPartnerAlerts) => true,
 
-        (Role::Inspector, Action::ReadThreats { unit_id } | Action::ReadWarnings { unit_id }) => {
-            in_unit(unit_id)
-        }
+        (
+            Role::Inspector,
+            Action::ReadThreats { unit_id }
+            | Action::ReadWarnings { unit_id }
+            | Action::ReadIntelligence { unit_id },
+        ) => in_unit(unit_id),
 
         _ => false,
     };
@@ -270,6 +297,37 @@ mod tests {
         assert_eq!(authorize(&handler, Action::RecordSourceActivity(scope(UNIT, 99))), Err(Denied));
     }
 
+    #[test]
+    fn contact_reports_stay_with_the_case_and_analysts_see_only_released_intelligence() {
+        for role in Role::ALL {
+            let a = actor(role);
+            let own = scope(UNIT, 10);
+            let case_officer = matches!(role, Role::Handler | Role::Controller);
+            assert_eq!(authorize(&a, Action::WriteContactReport(own)).is_ok(), case_officer, "{role}");
+            assert_eq!(authorize(&a, Action::DraftIntelligence(own)).is_ok(), case_officer, "{role}");
+            assert_eq!(
+                authorize(&a, Action::ReleaseIntelligence(own)).is_ok(),
+                role == Role::Controller,
+                "{role}"
+            );
+            assert_eq!(
+                authorize(&a, Action::ReadIntelligence { unit_id: UNIT }).is_ok(),
+                matches!(role, Role::Analyst | Role::Inspector),
+                "{role}"
+            );
+            assert_eq!(
+                authorize(&a, Action::AnalyseIntelligence { unit_id: UNIT }).is_ok(),
+                role == Role::Analyst,
+                "{role}"
+            );
+            assert_eq!(
+                authorize(&a, Action::ReadIntelligence { unit_id: OTHER_UNIT }),
+                Err(Denied),
+                "{role}"
+            );
+        }
+    }
+
     fn any_role() -> impl Strategy<Value = Role> {
         proptest::sample::select(Role::ALL.to_vec())
     }
@@ -292,6 +350,9 @@ mod tests {
                 Action::ApprovePayment(outside),
                 Action::ReadAuthorisationRegister { unit_id: OTHER_UNIT },
                 Action::ExportRecords { unit_id: OTHER_UNIT },
+                Action::WriteContactReport(outside),
+                Action::DraftIntelligence(outside),
+                Action::ReleaseIntelligence(outside),
             ] {
                 prop_assert_eq!(authorize(&actor(role), action), Err(Denied));
             }

@@ -13,6 +13,7 @@ pub mod audit_api;
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod intel;
 pub mod lifecycle;
 pub mod sources;
 pub mod state;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
     let policy = content_security_policy(&state.settings);
     api::routes()
         .merge(ui::routes())
+        .merge(intel::api::routes())
         .merge(lifecycle::api::routes())
         .merge(lifecycle::ui::routes())
         .merge(warn::api::routes())

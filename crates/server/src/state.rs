@@ -148,6 +148,8 @@ pub struct Inner {
     pub clock: Clock,
     pub settings: ServerSettings,
     pub warn: crate::warn::WarnRuntime,
+    /// The full-text index of released intelligence: a cache of the store.
+    pub search: Arc<tearline_search::SearchIndex>,
 }
 
 /// Shared state handed to every handler.
@@ -168,6 +170,7 @@ impl AppState {
         keys: VaultKeys,
         clock: Clock,
         settings: ServerSettings,
+        search: Arc<tearline_search::SearchIndex>,
     ) -> AppState {
         AppState(Arc::new(Inner {
             audit: Arc::new(log.clone()),
@@ -177,6 +180,7 @@ impl AppState {
             clock,
             settings,
             warn: crate::warn::WarnRuntime::default(),
+            search,
         }))
     }
 

@@ -443,12 +443,125 @@ fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint { method: Method::GET, path: "/register.csv", body: None, allowed: &[Inspector] },
         Endpoint {
+            method: Method::GET,
+            path: "/api/v1/sources/{own}/contact-reports",
+            body: None,
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{own}/contact-reports",
+            body: Some(
+                |_| json!({"place": "Matrix", "present": "Matrix", "method": "meeting", "account": "Matrix account"}),
+            ),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/sources/{other}/contact-reports",
+            body: Some(
+                |_| json!({"place": "Matrix", "present": "Matrix", "method": "meeting", "account": "Matrix account"}),
+            ),
+            allowed: &[],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/contact-reports/{contact}/intel-reports",
+            body: Some(|_| intel_draft_json()),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::PUT,
+            path: "/api/v1/intel/drafts/{draft_intel}",
+            body: Some(|_| intel_draft_json()),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/intel/drafts/{submittable_intel}/submit",
+            body: None,
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/intel/drafts/{releasable}/release",
+            body: Some(|_| json!({"release": true, "acknowledge_warnings": true})),
+            allowed: &[Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/intel/reports/{correctable}/corrections",
+            body: Some(|_| intel_draft_json()),
+            allowed: &[Handler, Controller],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/intel/search?q=crates",
+            body: None,
+            allowed: &[Analyst, Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/intel/graph",
+            body: None,
+            allowed: &[Analyst, Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/intel/reports/{released}",
+            body: None,
+            allowed: &[Analyst, Inspector],
+        },
+        Endpoint {
+            method: Method::GET,
+            path: "/api/v1/intel/reports/{released}/stix",
+            body: None,
+            allowed: &[Analyst],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/intel/reports/{released}/entities",
+            body: Some(|_| json!({"kind": "vehicle", "name": "XY12 ZZZ"})),
+            allowed: &[Analyst],
+        },
+        Endpoint {
+            method: Method::DELETE,
+            path: "/api/v1/intel/reports/{released}/entities?entity={removable_entity}",
+            body: None,
+            allowed: &[Analyst],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/intel/reports/{released}/disseminations",
+            body: Some(|_| json!({"recipient": "Matrix partner"})),
+            allowed: &[Analyst],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/intel/import",
+            body: Some(stix_bundle_json),
+            allowed: &[Analyst],
+        },
+        Endpoint {
             method: Method::PUT,
             path: "/api/v1/units/{unit}/warning-approval",
             body: Some(|_| json!({"required": true})),
             allowed: &[Administrator],
         },
     ]
+}
+
+fn intel_draft_json() -> Value {
+    json!({"title": "Matrix report", "body": "Crates move on Saturdays.", "admiralty": "B2", "handling_code": "P", "tlp": "TLP:AMBER"})
+}
+
+/// A minimal valid partner bundle, with a report id of the role's own.
+fn stix_bundle_json(role: Role) -> Value {
+    let n = Role::ALL.iter().position(|r| *r == role).unwrap_or(0);
+    json!({"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": [
+        {"type": "report", "spec_version": "2.1", "id": format!("report--{n:08}-1a2b-4c3d-8e4f-5a6b7c8d9e0f"),
+         "created": "2026-11-17T08:00:00.000Z", "modified": "2026-11-17T08:00:00.000Z", "name": "Partner report",
+         "published": "2026-11-17T08:00:00.000Z", "object_refs": ["identity--2d6d2bd8-1a74-4a13-9d3c-8f1c37d1c1d2"]}]})
 }
 
 fn application_json() -> Value {
@@ -577,6 +690,88 @@ async fn fixtures(harness: &Harness) -> Fixtures {
     }
 }
 
+/// Intelligence records the matrix's actions apply to: a contact report, drafts in each
+/// state (per role where an action moves a draft on), and released reports.
+async fn intel_fixtures(harness: &Harness) -> Vec<(String, i64)> {
+    let hana = harness.demo_login(Handler).await;
+    let conrad = harness.demo_login(Controller).await;
+    let anders = harness.demo_login(Analyst).await;
+    let own = harness.source_id("NIGHTJAR").await;
+    let contact_body =
+        json!({"place": "Quay", "present": "hana", "method": "meeting", "account": "Crates on Saturdays."});
+    let contact = fixture_call(
+        harness,
+        &hana,
+        Method::POST,
+        &format!("/api/v1/sources/{own}/contact-reports"),
+        Some(contact_body),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap_or_default();
+    let draft = |stage: u8| {
+        let (hana, conrad) = (hana.clone(), conrad.clone());
+        async move {
+            let path = format!("/api/v1/contact-reports/{contact}/intel-reports");
+            let id = fixture_call(harness, &hana, Method::POST, &path, Some(intel_draft_json())).await["id"]
+                .as_i64()
+                .unwrap_or_default();
+            if stage >= 1 {
+                fixture_call(
+                    harness,
+                    &hana,
+                    Method::POST,
+                    &format!("/api/v1/intel/drafts/{id}/submit"),
+                    None,
+                )
+                .await;
+            }
+            if stage >= 2 {
+                let release = json!({"release": true, "acknowledge_warnings": true});
+                fixture_call(
+                    harness,
+                    &conrad,
+                    Method::POST,
+                    &format!("/api/v1/intel/drafts/{id}/release"),
+                    Some(release),
+                )
+                .await;
+            }
+            id
+        }
+    };
+    let mut ids = vec![("contact".to_owned(), contact), ("draft_intel".to_owned(), draft(0).await)];
+    for role in [Handler, Controller] {
+        ids.push((format!("submittable_intel:{role}"), draft(0).await));
+        ids.push((format!("correctable:{role}"), draft(2).await));
+    }
+    ids.push(("submittable_intel".to_owned(), draft(0).await));
+    ids.push(("releasable".to_owned(), draft(1).await));
+    let released = draft(2).await;
+    ids.push(("released".to_owned(), released));
+    ids.push(("correctable".to_owned(), released));
+    let tagged = json!({"kind": "person", "name": "Matrix Removable"});
+    let path = format!("/api/v1/intel/reports/{released}/entities");
+    let entity = fixture_call(harness, &anders, Method::POST, &path, Some(tagged)).await["entity_id"]
+        .as_i64()
+        .unwrap_or_default();
+    ids.push(("removable_entity".to_owned(), entity));
+    ids
+}
+
+/// A call that sets up a fixture: it must succeed.
+async fn fixture_call(
+    harness: &Harness,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let reply = harness.call(method, path, Some(token), body).await;
+    assert!(reply.status.is_success(), "fixture {path}: {} {}", reply.status, reply.body);
+    reply.json()
+}
+
 /// Lifecycle records in the states the matrix's actions apply to: an application awaiting
 /// a decision (seeded by the demo), payments requested, approved and paid, a task, a
 /// ledger entry, and a source with no authorisation.
@@ -630,6 +825,7 @@ async fn lifecycle_fixtures(harness: &Harness) -> Vec<(String, i64)> {
         ids.push((format!("approved:{role}"), payment(1).await));
         ids.push((format!("paid:{role}"), payment(2).await));
     }
+    ids.extend(intel_fixtures(harness).await);
     // Roles the action is closed to try it on the handler's records.
     ids.push(("approved".to_owned(), ids.iter().find(|(n, _)| n == "approved:handler").map_or(0, |x| x.1)));
     ids.push(("paid".to_owned(), ids.iter().find(|(n, _)| n == "paid:handler").map_or(0, |x| x.1)));

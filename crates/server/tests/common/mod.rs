@@ -89,6 +89,7 @@ pub async fn harness_with(backend: Backend, settings: ServerSettings) -> Harness
         clock: Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),
         settings,
         warn: Default::default(),
+        search: Arc::new(tearline_search::SearchIndex::in_memory().unwrap()),
     }));
     let harness =
         Harness { app: tearline_server::router(state.clone()), state, audit, now, key_file, database, dir };

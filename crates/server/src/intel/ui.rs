@@ -1,0 +1,1 @@
+//! Intelligence pages (to come).

@@ -1,0 +1,403 @@
+//! Intelligence below the tearline through the API: the leak guard, release, search,
+//! entities and the link chart, STIX export and import, and the ways an identity could
+//! escape to an analyst.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{harness, sealed_values, Harness, Reply};
+use serde_json::{json, Value};
+use tearline_domain::Role;
+
+impl Harness {
+    async fn post(&self, token: &str, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// A contact report on NIGHTJAR by the demo handler; returns its id.
+    async fn contact_report(&self, hana: &str) -> i64 {
+        let nightjar = self.source_id("NIGHTJAR").await;
+        let reply = self
+            .post(hana, &format!("/api/v1/sources/{nightjar}/contact-reports"), json!({
+                "place": "Car park, Saltford retail park", "present": "hana, NIGHTJAR", "method": "meeting",
+                "account": "Samira said Viktor Marsh moves crates from the quay in van AB12 CDE on Saturdays."
+            }))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.json()["id"].as_i64().unwrap()
+    }
+}
+
+fn draft(body: &str) -> Value {
+    json!({"title": "Quay deliveries", "body": body, "admiralty": "B2", "handling_code": "P", "tlp": "TLP:AMBER",
+           "place_name": "Eastmarsh quay", "latitude": 52.955, "longitude": 1.215})
+}
+
+/// Drafts, submits and releases a report; returns its id.
+async fn released(h: &Harness, body: &str) -> i64 {
+    let hana = h.demo_login(Role::Handler).await;
+    let conrad = h.demo_login(Role::Controller).await;
+    let contact = h.contact_report(&hana).await;
+    let id =
+        h.post(&hana, &format!("/api/v1/contact-reports/{contact}/intel-reports"), draft(body)).await.json()
+            ["id"]
+            .as_i64()
+            .unwrap();
+    let submitted = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.body);
+    let reply = h
+        .post(
+            &conrad,
+            &format!("/api/v1/intel/drafts/{id}/release"),
+            json!({"release": true, "acknowledge_warnings": true}),
+        )
+        .await;
+    assert_eq!(reply.json()["state"], "released", "{}", reply.body);
+    id
+}
+
+#[tokio::test]
+async fn a_report_is_drafted_blocked_fixed_released_and_found() {
+    let h = harness().await;
+    let hana = h.demo_login(Role::Handler).await;
+    let conrad = h.demo_login(Role::Controller).await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let contact = h.contact_report(&hana).await;
+    let leaky =
+        draft("Umm Yusuf reports that Viktor Marsh moves crates from the quay in van AB12 CDE on Saturdays.");
+    let id = h.post(&hana, &format!("/api/v1/contact-reports/{contact}/intel-reports"), leaky).await.json()
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let blocked = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
+    assert_eq!(blocked.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", blocked.body);
+    assert_eq!(blocked.json()["code"], "identity_leak");
+    assert!(blocked.json()["message"].as_str().unwrap().contains("body (alias)"), "{}", blocked.body);
+    assert!(!blocked.body.contains("Umm Yusuf"), "the refusal names the field, not the value");
+    let premature =
+        h.post(&conrad, &format!("/api/v1/intel/drafts/{id}/release"), json!({"release": true})).await;
+    assert_eq!(
+        premature.status,
+        StatusCode::CONFLICT,
+        "a blocked draft cannot be released: {}",
+        premature.body
+    );
+
+    let fixed = draft(
+        "The driver of a grey van, AB12 CDE, moves crates for Viktor Marsh from the quay on Saturdays.",
+    );
+    assert_eq!(
+        h.call(Method::PUT, &format!("/api/v1/intel/drafts/{id}"), Some(&hana), Some(fixed)).await.status,
+        StatusCode::OK
+    );
+    let submitted = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await.json();
+    assert_eq!(submitted["state"], "submitted");
+    assert!(submitted["warnings"][0].as_str().unwrap().contains("the driver of"), "{submitted}");
+    let unacknowledged =
+        h.post(&conrad, &format!("/api/v1/intel/drafts/{id}/release"), json!({"release": true})).await;
+    assert_eq!(unacknowledged.json()["code"], "warnings_unacknowledged");
+    let hana_releases = h
+        .post(
+            &hana,
+            &format!("/api/v1/intel/drafts/{id}/release"),
+            json!({"release": true, "acknowledge_warnings": true}),
+        )
+        .await;
+    assert_eq!(hana_releases.status, StatusCode::NOT_FOUND, "only the controller releases");
+    let released = h
+        .post(
+            &conrad,
+            &format!("/api/v1/intel/drafts/{id}/release"),
+            json!({"release": true, "acknowledge_warnings": true}),
+        )
+        .await;
+    assert_eq!(released.json()["state"], "released", "{}", released.body);
+    let edit =
+        h.call(Method::PUT, &format!("/api/v1/intel/drafts/{id}"), Some(&hana), Some(draft("changed"))).await;
+    assert_eq!(edit.status, StatusCode::CONFLICT, "released reports are immutable");
+
+    let found = h.get(&anders, "/api/v1/intel/search?q=%22grey%20van%22&reliability=B&tlp=TLP:AMBER").await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let hits = found.json()["hits"].as_array().unwrap().clone();
+    assert_eq!(hits.len(), 1, "{}", found.body);
+    assert!(hits[0]["body_html"].as_str().unwrap().contains("<b>grey</b> <b>van</b>"), "{}", found.body);
+    assert_eq!(h.get(&anders, "/api/v1/intel/search?q=crates&reliability=A").await.json()["hits"], json!([]));
+    assert_eq!(
+        h.get(&anders, "/api/v1/intel/search?q=crates&area=50,-2,51,-1").await.json()["hits"],
+        json!([])
+    );
+
+    let report = h.get(&anders, &format!("/api/v1/intel/reports/{id}")).await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert!(!report.body.contains("NIGHTJAR"), "no code name below the line");
+    assert!(report.json()["source_reference"].as_str().unwrap().starts_with("SR-"));
+    let read = report.json();
+    let names: Vec<&str> =
+        read["entities"].as_array().unwrap().iter().map(|e| e["entity"]["name"].as_str().unwrap()).collect();
+    for expected in ["Viktor Marsh", "AB12 CDE", "Eastmarsh quay"] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let graph = h.get(&anders, "/api/v1/intel/graph").await.json();
+    assert_eq!(graph["reports"][0]["id"], id);
+    assert!(graph["links"].as_array().unwrap().len() >= 3);
+    // Not to the handler: search is for analysts.
+    assert_eq!(h.get(&hana, "/api/v1/intel/search?q=crates").await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_leak_guard_blocks_every_identity_detail_in_every_field() {
+    let h = harness().await;
+    let hana = h.demo_login(Role::Handler).await;
+    let contact = h.contact_report(&hana).await;
+    let cases = [
+        ("body", "Samira Haddad-Okafor reports crates.", "body (name)"),
+        ("body", "SAMIRA HADDAD OKAFOR reports crates.", "body (name)"),
+        ("title", "Umm-Yusuf on the quay", "title (alias)"),
+        ("body", "المصدر سَمِيرَة حَدّاد في الميناء", "body (alias)"),
+        ("body", "Call 07700-900-461 after dark.", "body (phone-number)"),
+        ("body", "Call +44 (0)7700 900 461.", "body (phone-number)"),
+        ("place_name", "14 Tannery Ln", "place_name (address)"),
+        ("body", "She was born on 17th April 1988.", "body (date-of-birth)"),
+        ("body", "Born 17/04/1988.", "body (date-of-birth)"),
+        (
+            "handling_conditions",
+            "Not to be shared with Yusuf Haddad-Okafor",
+            "handling_conditions (family-name)",
+        ),
+    ];
+    for (field, text, expected) in cases {
+        let mut body = draft("Crates move on Saturdays.");
+        body[field] = json!(text);
+        if field == "handling_conditions" {
+            body["handling_code"] = json!("C");
+        }
+        let id = h.post(&hana, &format!("/api/v1/contact-reports/{contact}/intel-reports"), body).await;
+        let id = id.json()["id"].as_i64().unwrap_or_else(|| panic!("{}", id.body));
+        let refused = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{text}: {}", refused.body);
+        assert!(refused.json()["message"].as_str().unwrap().contains(expected), "{text}: {}", refused.body);
+    }
+}
+
+#[tokio::test]
+async fn the_leak_check_is_audited_first_and_fails_closed() {
+    let h = harness().await;
+    let hana = h.demo_login(Role::Handler).await;
+    let contact = h.contact_report(&hana).await;
+    let id = h
+        .post(
+            &hana,
+            &format!("/api/v1/contact-reports/{contact}/intel-reports"),
+            draft("Crates on Saturdays."),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    h.audit.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
+    h.audit.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
+    assert_eq!(
+        h.state.store.intel_report(id).await.unwrap().unwrap().state,
+        tearline_store::ReportState::Draft
+    );
+    assert_eq!(
+        h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await.status,
+        StatusCode::OK
+    );
+    let audited = h.state.audit.read(0, 10_000).await.unwrap();
+    let position = |action: &str| {
+        audited.iter().position(|r| r.event.action == action && r.event.object == format!("intel:{id}"))
+    };
+    assert!(
+        position("intel.leak-check") < position("intel.submit"),
+        "checked under audit before the verdict"
+    );
+}
+
+#[tokio::test]
+async fn an_analyst_never_receives_an_identity_through_search_graph_export_or_errors() {
+    let h = harness().await;
+    let id = released(&h, "A grey van moves crates for Viktor Marsh from the quay on Saturdays.").await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let mut replies = vec![
+        h.get(&anders, "/api/v1/intel/graph").await,
+        h.get(&anders, &format!("/api/v1/intel/reports/{id}")).await,
+        h.get(&anders, &format!("/api/v1/intel/reports/{id}/stix")).await,
+        h.get(&anders, "/api/v1/intel/search?q=%22unclosed").await,
+        h.get(&anders, "/api/v1/sources/1/contact-reports").await,
+        h.get(&anders, "/api/v1/intel/reports/999").await,
+    ];
+    for secret in sealed_values() {
+        let encoded: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
+        replies.push(h.get(&anders, &format!("/api/v1/intel/search?q={encoded}")).await);
+    }
+    for reply in &replies {
+        for secret in sealed_values() {
+            assert!(!reply.body.contains(&secret), "revealed {secret:?}: {}", reply.body);
+        }
+        assert!(!reply.body.contains("NIGHTJAR"), "revealed the code name: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn stix_export_respects_tlp_and_handling_and_import_checks_every_bundle() {
+    let h = harness().await;
+    let id = released(&h, "Saltford Freight Ltd trucks leave the quay at dawn.").await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let bundle = h.get(&anders, &format!("/api/v1/intel/reports/{id}/stix")).await;
+    assert_eq!(bundle.status, StatusCode::OK, "{}", bundle.body);
+    let bundle = bundle.json();
+    let types: Vec<&str> =
+        bundle["objects"].as_array().unwrap().iter().map(|o| o["type"].as_str().unwrap()).collect();
+    assert!(
+        types.contains(&"report") && types.contains(&"location") && types.contains(&"marking-definition"),
+        "{types:?}"
+    );
+    let organisation =
+        bundle["objects"].as_array().unwrap().iter().any(|o| o["name"] == "Saltford Freight Ltd");
+    assert!(organisation, "organisations go out as identities");
+
+    // A TLP:RED report never leaves.
+    let hana = h.demo_login(Role::Handler).await;
+    let conrad = h.demo_login(Role::Controller).await;
+    let contact = h.contact_report(&hana).await;
+    let mut red = draft("Crates at dawn.");
+    red["tlp"] = json!("TLP:RED");
+    let red = h.post(&hana, &format!("/api/v1/contact-reports/{contact}/intel-reports"), red).await.json()
+        ["id"]
+        .as_i64()
+        .unwrap();
+    h.post(&hana, &format!("/api/v1/intel/drafts/{red}/submit"), json!({})).await;
+    h.post(
+        &conrad,
+        &format!("/api/v1/intel/drafts/{red}/release"),
+        json!({"release": true, "acknowledge_warnings": true}),
+    )
+    .await;
+    let refused = h.get(&anders, &format!("/api/v1/intel/reports/{red}/stix")).await;
+    assert_eq!((refused.status, refused.json()["code"].clone()), (StatusCode::FORBIDDEN, json!("tlp_red")));
+
+    // Import: a partner's bundle (our own export stands in for one).
+    let mut partner = bundle.clone();
+    let report =
+        partner["objects"].as_array_mut().unwrap().iter_mut().find(|o| o["type"] == "report").unwrap();
+    report["name"] = json!("Partner: trucks at dawn");
+    report["id"] = json!("report--6f7c1a8e-2b3d-4c5e-8f90-1a2b3c4d5e6f");
+    let imported = h.call(Method::POST, "/api/v1/intel/import", Some(&anders), Some(partner.clone())).await;
+    assert_eq!(imported.status, StatusCode::CREATED, "{}", imported.body);
+    let new_id = imported.json()["imported"][0].as_i64().unwrap();
+    let stored = h.get(&anders, &format!("/api/v1/intel/reports/{new_id}")).await.json();
+    assert_eq!(stored["admiralty"], "F6", "graded 'cannot be judged' until assessed");
+    let again = h.call(Method::POST, "/api/v1/intel/import", Some(&anders), Some(partner.clone())).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let found = h.get(&anders, "/api/v1/intel/search?q=partner").await.json();
+    assert_eq!(found["hits"][0]["id"], new_id);
+
+    let before = h.state.store.released_report_count().await.unwrap();
+    let mut broken = partner.clone();
+    broken["objects"][0]["created"] = json!("yesterday");
+    let refused = h.call(Method::POST, "/api/v1/intel/import", Some(&anders), Some(broken)).await;
+    assert_eq!(refused.json()["code"], "invalid_stix", "{}", refused.body);
+    assert!(
+        refused.json()["message"].as_str().unwrap().starts_with("objects[0].created:"),
+        "{}",
+        refused.body
+    );
+    let garbage = h
+        .send(
+            axum::http::Request::builder()
+                .method(Method::POST)
+                .uri("/api/v1/intel/import")
+                .header("authorization", format!("Bearer {anders}"))
+                .body(axum::body::Body::from("{not json"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(garbage.json()["code"], "invalid_stix", "{}", garbage.body);
+    assert_eq!(
+        h.state.store.released_report_count().await.unwrap(),
+        before,
+        "nothing stored from a refused bundle"
+    );
+}
+
+#[tokio::test]
+async fn corroboration_counts_distinct_sources_and_corrections_are_new_versions() {
+    let h = harness().await;
+    let first = released(&h, "A grey van, AB12 CDE, at the quay.").await;
+    let second = released(&h, "Van AB12 CDE again at the quay.").await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let graph = h.get(&anders, "/api/v1/intel/graph").await.json();
+    assert_eq!(graph["corroborated"], json!([]), "the same source twice is not corroboration: {graph}");
+    // A partner's report on the same van is an independent source.
+    let bundle = h.get(&anders, &format!("/api/v1/intel/reports/{first}/stix")).await.json();
+    let mut partner = bundle.clone();
+    let report =
+        partner["objects"].as_array_mut().unwrap().iter_mut().find(|o| o["type"] == "report").unwrap();
+    report["id"] = json!("report--0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
+    report["description"] = json!("Partner saw van AB12 CDE at the quay.");
+    assert_eq!(
+        h.call(Method::POST, "/api/v1/intel/import", Some(&anders), Some(partner)).await.status,
+        StatusCode::CREATED
+    );
+    let graph = h.get(&anders, "/api/v1/intel/graph").await.json();
+    let van = graph["corroborated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["entity"]["name"] == "AB12 CDE")
+        .cloned()
+        .unwrap();
+    assert_eq!(van["sources"], 2);
+    let report = h.get(&anders, &format!("/api/v1/intel/reports/{second}")).await.json();
+    assert_eq!(report["suggested_credibility"], 1);
+
+    let hana = h.demo_login(Role::Handler).await;
+    let correction = h
+        .post(
+            &hana,
+            &format!("/api/v1/intel/reports/{first}/corrections"),
+            draft("A grey van, AB12 CDF, at the quay."),
+        )
+        .await;
+    assert_eq!(correction.status, StatusCode::CREATED, "{}", correction.body);
+    assert_eq!(
+        (correction.json()["version"].clone(), correction.json()["supersedes"].clone()),
+        (json!(2), json!(first))
+    );
+    let disseminated = h
+        .post(
+            &anders,
+            &format!("/api/v1/intel/reports/{first}/disseminations"),
+            json!({"recipient": "Regional Organised Crime Unit"}),
+        )
+        .await;
+    assert_eq!(disseminated.status, StatusCode::CREATED, "{}", disseminated.body);
+    let read = h.get(&anders, &format!("/api/v1/intel/reports/{first}")).await.json();
+    assert_eq!(read["disseminations"][0]["recipient"], "Regional Organised Crime Unit");
+    assert_eq!(read["corrected_by"], correction.json()["id"]);
+}
+
+#[tokio::test]
+async fn the_index_is_rebuilt_from_the_store() {
+    let h = harness().await;
+    released(&h, "Night deliveries at the chandlery.").await;
+    h.state.search.clear().unwrap();
+    let anders = h.demo_login(Role::Analyst).await;
+    assert_eq!(h.get(&anders, "/api/v1/intel/search?q=chandlery").await.json()["hits"], json!([]));
+    let rebuilt = tearline_server::intel::reindex(&h.state, &|_, _| {}).await.unwrap();
+    assert_eq!(rebuilt, 1);
+    assert_eq!(
+        h.get(&anders, "/api/v1/intel/search?q=chandlery").await.json()["hits"].as_array().unwrap().len(),
+        1
+    );
+    let bad = h.get(&anders, "/api/v1/intel/search?q=crates&from=10&to=5").await;
+    assert_eq!(bad.json()["code"], "invalid_period");
+    assert_eq!(h.get(&anders, "/api/v1/intel/search?q=x&area=1,2,3").await.json()["code"], "invalid_search");
+}
