@@ -37,6 +37,11 @@ struct Cli {
 enum Command {
     /// Run the server (API and web UI).
     Serve(Box<ServeArgs>),
+    /// Rebuild the intelligence search index from the store, with a progress bar.
+    Reindex {
+        #[command(flatten)]
+        data: DataOptions,
+    },
     /// Inspect the verifiable audit log: key, export, verify, check.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -199,6 +204,24 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Warn(args)) => bench_warn::run(args).await,
         Command::Recipients(RecipientsCommand::Import(args)) => recipients::import(args).await,
         Command::Audit(command) => audit::run(command).await,
+        Command::Reindex { data } => {
+            let settings = Settings::resolve(&data, None)?;
+            let store = open_store(&settings).await?;
+            let search = open_search(&settings)?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} released reports indexed")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let count = tearline_server::intel::reindex(&store, &search, &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+            bar.finish_and_clear();
+            println!("indexed {count} released reports");
+            Ok(())
+        }
         Command::Admin(AdminCommand::CreateUser { data, username, role, unit, display_name, senior }) => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
@@ -318,7 +341,18 @@ async fn serve(args: ServeArgs) -> Result<()> {
         warn,
         ..ServerSettings::default()
     };
-    let state = AppState::new(store.clone(), log, keys, clock, server_settings, open_search(&settings)?);
+    let search = open_search(&settings)?;
+    // The index is a cache of the store: rebuild it when it does not match (a restored
+    // backup, a deleted directory, a crash between commit and index).
+    if !tearline_server::intel::index_is_current(&store, &search)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?
+    {
+        tearline_server::intel::reindex(&store, &search, &|_, _| {})
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    }
+    let state = AppState::new(store.clone(), log, keys, clock, server_settings, search);
     state.warn.targeting.refresh(&state.store).await.context("loading the recipient index")?;
     tokio::spawn(tearline_server::warn::dispatch::run(state.clone()));
     tokio::spawn(tearline_server::warn::partners::run_poller(state.clone()));
@@ -331,6 +365,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         demo::seed_early_warning(&state, args.warn.demo_recipients)
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
+        demo::seed_intelligence(&state).await.map_err(|e| anyhow::anyhow!(e.message))?;
     }
     println!("Tearline is running at http://{address}/");
     println!("  database: {}", settings.redacted_database_url());

@@ -427,6 +427,118 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
     Ok(true)
 }
 
+/// A demo intelligence report: what a handler would draft from a meeting with the source.
+struct DemoReport {
+    code_name: &'static str,
+    title: &'static str,
+    body: &'static str,
+    admiralty: &'static str,
+    /// Handling code and its conditions.
+    handling: (&'static str, &'static str),
+    tlp: &'static str,
+    at: (f64, f64),
+}
+
+/// Two sources report the same van, so the link chart shows it corroborated; the last
+/// report is TLP:RED, so its export is refused.
+const DEMO_REPORTS: [DemoReport; 4] = [
+    DemoReport {
+        code_name: "NIGHTJAR",
+        title: "Night collections at the quay",
+        body: "Crates are moved from Eastmarsh Quay to a grey van, AB12 CDE, after midnight on Saturdays. Viktor Marsh supervises the loading.",
+        admiralty: "B2",
+        handling: ("P", ""),
+        tlp: "TLP:AMBER",
+        at: (52.9552, 1.2151),
+    },
+    DemoReport {
+        code_name: "KESTREL",
+        title: "Buyer meeting at the Ropewalk warehouse",
+        body: "Viktor Marsh met a buyer from Saltford Freight Ltd at the Ropewalk warehouse. The van AB12 CDE was parked outside.",
+        admiralty: "C3",
+        handling: ("C", "police and partner agencies only"),
+        tlp: "TLP:GREEN",
+        at: (52.9503, 1.2052),
+    },
+    DemoReport {
+        code_name: "KESTREL",
+        title: "Dawn departures",
+        body: "Saltford Freight Ltd trucks leave the quay at dawn twice a week, loaded in the warehouse the night before.",
+        admiralty: "B3",
+        handling: ("P", ""),
+        tlp: "TLP:AMBER+STRICT",
+        at: (52.9531, 1.2110),
+    },
+    DemoReport {
+        code_name: "NIGHTJAR",
+        title: "Collection arrangements",
+        body: "The Saturday collections are arranged by calls to +44 7700 900123.",
+        admiralty: "B2",
+        handling: ("P", ""),
+        tlp: "TLP:RED",
+        at: (52.9552, 1.2151),
+    },
+];
+
+/// Seeds the intelligence demo once: contact reports and released, graded intelligence
+/// reports with linked entities, made through the same operations officers use (the leak
+/// guard checks each one), so search, the link chart and the STIX export show something.
+pub async fn seed_intelligence(state: &AppState) -> Result<bool, ApiError> {
+    use crate::intel::{self, ContactReportRequest, DraftRequest, ReleaseRequest};
+
+    if state.store.released_report_count().await? > 0 {
+        return Ok(false);
+    }
+    let user = |name: &'static str| async move {
+        state.store.user_by_username(name).await?.ok_or(tearline_store::StoreError::NotFound("demo user"))
+    };
+    let handler = Caller::acting_as(user("hana").await?);
+    let controller = Caller::acting_as(user("conrad").await?);
+    let source = |code_name: &'static str| async move {
+        let unit = handler.actor.unit_id;
+        let sources = state.store.sources_in_unit(unit).await?;
+        sources
+            .into_iter()
+            .find(|s| s.code_name == code_name)
+            .map(|s| s.id)
+            .ok_or(ApiError::not_found("demo source"))
+    };
+    for report in &DEMO_REPORTS {
+        let request = ContactReportRequest {
+            met_at: None,
+            place: "Car park, Saltford retail park".into(),
+            present: "handler and source".into(),
+            method: "meeting".into(),
+            account: format!("{} (Full account kept above the line.)", report.body),
+            tasks_given: "Report any change in the Saturday routine.".into(),
+            welfare: "Well; no concerns raised.".into(),
+        };
+        let contact =
+            intel::write_contact_report(state, &handler, source(report.code_name).await?, request).await?;
+        let draft = DraftRequest {
+            title: report.title.into(),
+            body: report.body.into(),
+            admiralty: report.admiralty.into(),
+            source_evaluation: None,
+            intelligence_assessment: None,
+            handling_code: report.handling.0.into(),
+            handling_conditions: report.handling.1.into(),
+            tlp: report.tlp.into(),
+            place_name: report.title.into(),
+            latitude: Some(report.at.0),
+            longitude: Some(report.at.1),
+        };
+        let drafted = intel::draft(state, &handler, contact.id, draft).await?;
+        let submitted = intel::submit(state, &handler, drafted.id).await?;
+        if !submitted.leaks.is_empty() {
+            return Err(ApiError::internal("demo", &"a demo report names its source"));
+        }
+        let release = ReleaseRequest { release: true, acknowledge_warnings: true };
+        intel::decide_release(state, &controller, drafted.id, release).await?;
+    }
+    Ok(true)
+}
+
 /// Stands in for the recipients' phones and sirens in the demo: accepts every delivery and
 /// acknowledges some of them, as real recipients would, through the link each delivery carries.
 pub fn receiver_routes() -> axum::Router<AppState> {

@@ -123,6 +123,12 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The words that make a part of an address a street.
+const STREET_WORDS: &[&str] = &[
+    "road", "street", "lane", "avenue", "terrace", "crescent", "close", "square", "place", "drive", "court",
+    "way", "row", "walk", "hill", "gardens", "mews", "parade", "quay", "steps",
+];
+
 fn expand_abbreviation(word: &str) -> &str {
     match word {
         "rd" => "road",
@@ -199,13 +205,14 @@ impl Targets {
             .addresses
             .iter()
             .filter_map(|address| {
-                // The house and street: the first comma-separated part of two words or more
-                // (a town on its own says too little to refuse a release over).
+                // The house and street: the comma-separated part that names a street, else the
+                // first of two words or more ("Flat 3, 88 Gullwing Road" is the road; a town
+                // on its own says too little to refuse a release over).
                 let parts: Vec<Vec<String>> =
-                    address.split(',').map(words).filter(|w| !w.is_empty()).collect();
-                parts
-                    .iter()
-                    .find(|p| p.len() >= 2 && p.iter().any(|w| w.chars().any(char::is_alphabetic)))
+                    address.split(',').map(words).filter(|w| w.len() >= 2).collect();
+                let street = parts.iter().find(|p| p.iter().any(|w| STREET_WORDS.contains(&w.as_str())));
+                street
+                    .or_else(|| parts.iter().find(|p| p.iter().any(|w| w.chars().any(char::is_alphabetic))))
                     .cloned()
             })
             .collect();
@@ -284,7 +291,8 @@ mod tests {
         identity.aliases = vec!["Umm Yusuf".into(), "سميرة حداد".into()];
         identity.date_of_birth = Some("1988-04-17".into());
         identity.phone_numbers = vec!["+44 7700 900461".into()];
-        identity.addresses = vec!["14 Tannery Lane, Eastmarsh".into()];
+        identity.addresses =
+            vec!["14 Tannery Lane, Eastmarsh".into(), "Flat 3, 88 Gullwing Road, Saltford".into()];
         identity.family = vec!["Yusuf Haddad-Okafor (son)".into()];
         identity
     }
@@ -318,6 +326,7 @@ mod tests {
             ("met at 14 Tannery Lane", Detail::Address),
             ("met at 14 tannery ln.", Detail::Address),
             ("met at 14, Tannery Lane", Detail::Address),
+            ("seen at 88 Gullwing Rd", Detail::Address),
             ("born 1988-04-17", Detail::DateOfBirth),
             ("born 17/04/1988", Detail::DateOfBirth),
             ("born 17.4.1988", Detail::DateOfBirth),
@@ -343,6 +352,7 @@ mod tests {
             "The van's registration ends in 461.",
             "Reported on 18 April 1988's anniversary of the harbour fire.",
             "Tannery workers gather on Fridays.",
+            "Flat 3 of the harbour block was empty.",
             "سيارة بيضاء في الميناء بعد منتصف الليل",
         ] {
             assert_eq!(detail(text), Vec::<Detail>::new(), "{text:?}");

@@ -362,7 +362,7 @@ pub async fn decide_release(
 
 /// Makes a released report findable: the search index and the rules' entities.
 async fn publish(state: &AppState, report: &IntelReport) -> Result<(), ApiError> {
-    index(state, std::slice::from_ref(report))?;
+    index(&state.search, std::slice::from_ref(report))?;
     state.search.commit().map_err(|e| ApiError::internal("search", &e))?;
     for entity in entities::extract(&format!("{}. {}", report.title, report.body)) {
         state.store.link_entity(report.id, &entity, None).await?;
@@ -378,7 +378,7 @@ async fn publish(state: &AppState, report: &IntelReport) -> Result<(), ApiError>
 }
 
 /// Adds released reports to the search index (the caller commits).
-pub fn index(state: &AppState, reports: &[IntelReport]) -> Result<(), ApiError> {
+pub fn index(search: &tearline_search::SearchIndex, reports: &[IntelReport]) -> Result<(), ApiError> {
     for report in reports.iter().filter(|r| r.state == ReportState::Released) {
         let reliability = serde_json::to_value(report.grading.admiralty.reliability)
             .ok()
@@ -388,8 +388,7 @@ pub fn index(state: &AppState, reports: &[IntelReport]) -> Result<(), ApiError> 
             HandlingCode::P => "P",
             HandlingCode::C(_) => "C",
         };
-        state
-            .search
+        search
             .add(&IndexedReport {
                 id: report.id,
                 unit: report.unit_id.0,
@@ -408,22 +407,35 @@ pub fn index(state: &AppState, reports: &[IntelReport]) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Rebuilds the search index from the store; `progress` hears (done, total).
-pub async fn reindex(state: &AppState, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<u64, ApiError> {
-    let total = u64::try_from(state.store.released_report_count().await?).unwrap_or(0);
-    state.search.clear().map_err(|e| ApiError::internal("search", &e))?;
+/// Rebuilds the search index from the store's released reports; `progress` hears
+/// (done, total).
+pub async fn reindex(
+    store: &tearline_store::Store,
+    search: &tearline_search::SearchIndex,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<u64, ApiError> {
+    let total = u64::try_from(store.released_report_count().await?).unwrap_or(0);
+    search.clear().map_err(|e| ApiError::internal("search", &e))?;
     let mut done = 0u64;
     let mut after = 0;
     loop {
-        let batch = state.store.released_reports_after(after, 5_000).await?;
+        let batch = store.released_reports_after(after, 5_000).await?;
         let Some(last) = batch.last() else { break };
         after = last.id;
-        index(state, &batch)?;
+        index(search, &batch)?;
         done += batch.len() as u64;
         progress(done, total);
     }
-    state.search.commit().map_err(|e| ApiError::internal("search", &e))?;
+    search.commit().map_err(|e| ApiError::internal("search", &e))?;
     Ok(done)
+}
+
+/// Whether the index holds exactly the released reports (else it should be rebuilt).
+pub async fn index_is_current(
+    store: &tearline_store::Store,
+    search: &tearline_search::SearchIndex,
+) -> Result<bool, ApiError> {
+    Ok(u64::try_from(store.released_report_count().await?).unwrap_or(0) == search.len())
 }
 
 fn require_read(caller: &Caller) -> Action {
