@@ -436,6 +436,7 @@ struct DemoReport {
     /// Handling code and its conditions.
     handling: (&'static str, &'static str),
     tlp: &'static str,
+    place: &'static str,
     at: (f64, f64),
 }
 
@@ -449,6 +450,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         admiralty: "B2",
         handling: ("P", ""),
         tlp: "TLP:AMBER",
+        place: "Eastmarsh Quay",
         at: (52.9552, 1.2151),
     },
     DemoReport {
@@ -458,6 +460,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         admiralty: "C3",
         handling: ("C", "police and partner agencies only"),
         tlp: "TLP:GREEN",
+        place: "Ropewalk warehouse",
         at: (52.9503, 1.2052),
     },
     DemoReport {
@@ -467,6 +470,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         admiralty: "B3",
         handling: ("P", ""),
         tlp: "TLP:AMBER+STRICT",
+        place: "Eastmarsh Quay",
         at: (52.9531, 1.2110),
     },
     DemoReport {
@@ -476,6 +480,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         admiralty: "B2",
         handling: ("P", ""),
         tlp: "TLP:RED",
+        place: "Eastmarsh Quay",
         at: (52.9552, 1.2151),
     },
 ];
@@ -524,7 +529,7 @@ pub async fn seed_intelligence(state: &AppState) -> Result<bool, ApiError> {
             handling_code: report.handling.0.into(),
             handling_conditions: report.handling.1.into(),
             tlp: report.tlp.into(),
-            place_name: report.title.into(),
+            place_name: report.place.into(),
             latitude: Some(report.at.0),
             longitude: Some(report.at.1),
         };

@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
     api::routes()
         .merge(ui::routes())
         .merge(intel::api::routes())
+        .merge(intel::ui::routes())
         .merge(lifecycle::api::routes())
         .merge(lifecycle::ui::routes())
         .merge(warn::api::routes())

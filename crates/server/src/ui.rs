@@ -30,6 +30,8 @@ const WARN_MAP_SCRIPT: &str = include_str!("../assets/warn-map.js");
 const LEAFLET_SCRIPT: &str = include_str!("../assets/vendor/leaflet.js");
 const LEAFLET_STYLESHEET: &str = include_str!("../assets/vendor/leaflet.css");
 const COUNTRY_OUTLINES: &str = include_str!("../assets/vendor/countries-110m.geojson");
+const GRAPH_SCRIPT: &str = include_str!("../assets/intel-graph.js");
+const CYTOSCAPE_SCRIPT: &str = include_str!("../assets/vendor/cytoscape.min.js");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -47,6 +49,11 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/favicon.svg", get(|| asset("image/svg+xml", FAVICON)))
         .route("/assets/warn-map.js", get(|| asset("text/javascript; charset=utf-8", WARN_MAP_SCRIPT)))
         .route("/assets/vendor/leaflet.js", get(|| asset("text/javascript; charset=utf-8", LEAFLET_SCRIPT)))
+        .route("/assets/intel-graph.js", get(|| asset("text/javascript; charset=utf-8", GRAPH_SCRIPT)))
+        .route(
+            "/assets/vendor/cytoscape.min.js",
+            get(|| asset("text/javascript; charset=utf-8", CYTOSCAPE_SCRIPT)),
+        )
         .route("/assets/vendor/leaflet.css", get(|| asset("text/css; charset=utf-8", LEAFLET_STYLESHEET)))
         .route(
             "/assets/vendor/countries-110m.geojson",
@@ -71,6 +78,7 @@ pub struct Nav {
     pub(crate) threats: bool,
     pub(crate) recipients: bool,
     pub(crate) register: bool,
+    pub(crate) intelligence: bool,
 }
 
 impl Nav {
@@ -87,6 +95,7 @@ impl Nav {
             threats: may(Action::ReadThreats { unit_id: caller.actor.unit_id }),
             recipients: may(Action::ManageRecipients),
             register: may(Action::ReadAuthorisationRegister { unit_id: caller.actor.unit_id }),
+            intelligence: may(Action::ReadIntelligence { unit_id: caller.actor.unit_id }),
         }
     }
 }
@@ -226,6 +235,8 @@ struct HomePage {
     awaiting: Vec<(i64, String)>,
     /// What is due about the caller's sources: (source id, code name, what, when).
     due: Vec<(i64, String, &'static str, String)>,
+    /// Intelligence reports waiting for this controller's release: (source, report, title).
+    release: Vec<(i64, i64, String)>,
 }
 
 fn duties(role: Role) -> &'static str {
@@ -250,6 +261,7 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         (nav.threats, "/threats", "Threat assessments"),
         (nav.warnings, "/warnings", "Warnings"),
         (nav.recipients, "/recipients", "Recipients"),
+        (nav.intelligence, "/intel", "Intelligence: search and link chart"),
         (nav.register, "/register", "Register of authorisations"),
     ]
     .into_iter()
@@ -279,7 +291,9 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
     } else {
         Vec::new()
     };
+    let release = crate::intel::ui::awaiting_release(&state, &caller).await?;
     Ok(render(&HomePage {
+        release,
         due,
         nav: Some(nav),
         display_name: caller.user.display_name.clone(),

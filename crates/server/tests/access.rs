@@ -444,6 +444,20 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint { method: Method::GET, path: "/register.csv", body: None, allowed: &[Inspector] },
         Endpoint {
             method: Method::GET,
+            path: "/sources/{own}/intel",
+            body: None,
+            allowed: &[Handler, Controller],
+        },
+        Endpoint { method: Method::GET, path: "/intel?q=crates", body: None, allowed: &[Analyst, Inspector] },
+        Endpoint {
+            method: Method::GET,
+            path: "/intel/reports/{released}",
+            body: None,
+            allowed: &[Analyst, Inspector],
+        },
+        Endpoint { method: Method::GET, path: "/intel/graph", body: None, allowed: &[Analyst, Inspector] },
+        Endpoint {
+            method: Method::GET,
             path: "/api/v1/sources/{own}/contact-reports",
             body: None,
             allowed: &[Handler, Controller],

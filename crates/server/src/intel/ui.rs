@@ -1,1 +1,553 @@
-//! Intelligence pages (to come).
+//! Intelligence pages. For the case: a source's contact reports and the reports drafted
+//! from them, with the leak guard's verdict and the controller's release (every form posts
+//! to one route naming its operation). For analysts: search, one released report (map,
+//! entities, disseminations, STIX), the link chart (`assets/intel-graph.js` on vendored
+//! Cytoscape.js), and STIX import.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use tearline_domain::policy::{authorize, Action};
+use tearline_domain::SourceId;
+use tearline_intel::entities::EntityKind;
+use tearline_intel::grading::HandlingCode;
+use tearline_store::IntelReport;
+
+use super::{DraftRequest, SearchParams};
+use crate::api::IdPath;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::sources::{self, scope};
+use crate::state::AppState;
+use crate::ui::{format_time, render, signed_in, Nav, Page, UiError};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sources/{id}/intel", get(case_page).post(case_action))
+        .route("/intel", get(search_page).post(import))
+        .route("/intel/reports/{id}", get(report_page).post(report_action))
+        .route("/intel/graph", get(graph_page))
+}
+
+type Fields = HashMap<String, String>;
+
+fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields.get(name).map(String::as_str).unwrap_or("")
+}
+
+fn number(fields: &Fields, name: &str) -> Result<i64, ApiError> {
+    field(fields, name)
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_field", format!("{name} must be a whole number")))
+}
+
+fn optional_float(fields: &Fields, name: &str) -> Result<Option<f64>, ApiError> {
+    let text = field(fields, name).trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request("invalid_field", format!("{name} must be a number")))
+}
+
+fn draft_request(fields: &Fields) -> Result<DraftRequest, ApiError> {
+    Ok(DraftRequest {
+        title: field(fields, "title").into(),
+        body: field(fields, "body").into(),
+        admiralty: format!("{}{}", field(fields, "reliability"), field(fields, "credibility")),
+        source_evaluation: None,
+        intelligence_assessment: None,
+        handling_code: field(fields, "handling_code").into(),
+        handling_conditions: field(fields, "handling_conditions").into(),
+        tlp: field(fields, "tlp").into(),
+        place_name: field(fields, "place_name").into(),
+        latitude: optional_float(fields, "latitude")?,
+        longitude: optional_float(fields, "longitude")?,
+    })
+}
+
+/// A report as the case page shows it, with its form values.
+struct CaseReport {
+    id: i64,
+    version: i64,
+    title: String,
+    body: String,
+    state: &'static str,
+    reliability: String,
+    credibility: u8,
+    handling_code: &'static str,
+    handling_conditions: String,
+    tlp: &'static str,
+    place_name: String,
+    latitude: String,
+    longitude: String,
+    leaks: Vec<(String, String)>,
+    warnings: Vec<String>,
+}
+
+impl CaseReport {
+    fn of(report: &IntelReport) -> CaseReport {
+        let admiralty = report.grading.admiralty.to_string();
+        let (handling_code, handling_conditions) = match &report.grading.handling {
+            HandlingCode::P => ("P", String::new()),
+            HandlingCode::C(conditions) => ("C", conditions.clone()),
+        };
+        let place = report.place.clone();
+        CaseReport {
+            id: report.id,
+            version: report.version,
+            title: report.title.clone(),
+            body: report.body.clone(),
+            state: report.state.as_str(),
+            reliability: admiralty[..1].to_owned(),
+            credibility: u8::from(report.grading.admiralty.credibility),
+            handling_code,
+            handling_conditions,
+            tlp: report.grading.tlp.as_str(),
+            place_name: place.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+            latitude: place.as_ref().and_then(|p| p.latitude).map(|l| l.to_string()).unwrap_or_default(),
+            longitude: place.as_ref().and_then(|p| p.longitude).map(|l| l.to_string()).unwrap_or_default(),
+            leaks: report.leak_findings.iter().map(|l| (l.field.clone(), l.detail.clone())).collect(),
+            warnings: report.phrasing_warnings.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "intel_case.html")]
+struct CasePage {
+    nav: Option<Nav>,
+    csrf: String,
+    source_id: i64,
+    code_name: String,
+    reference: String,
+    error: Option<String>,
+    contact_reports: Vec<(i64, String, String, String, String, String)>,
+    reports: Vec<CaseReport>,
+    may_release: bool,
+}
+
+async fn case_view(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+    error: Option<String>,
+) -> Result<CasePage, UiError> {
+    let (source, _) = sources::read(state, caller, id).await?;
+    let Some((contact_reports, reports)) = super::case_reports(state, caller, &source).await? else {
+        return Err(ApiError::not_found("source").into());
+    };
+    Ok(CasePage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        source_id: source.id.0,
+        code_name: source.code_name.clone(),
+        reference: source.reference.to_string(),
+        error,
+        contact_reports: contact_reports
+            .iter()
+            .map(|c| {
+                (
+                    c.id,
+                    format_time(c.met_at),
+                    c.place.clone(),
+                    c.present.clone(),
+                    c.method.clone(),
+                    c.account.clone(),
+                )
+            })
+            .collect(),
+        reports: reports.iter().map(CaseReport::of).collect(),
+        may_release: authorize(&caller.actor, Action::ReleaseIntelligence(scope(&source))).is_ok(),
+    })
+}
+
+async fn case_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(&case_view(&state, &caller, SourceId(id), None).await?))
+}
+
+/// Runs the operation a case form names; a leak or a refusal comes back as a message.
+async fn perform_case(
+    state: &AppState,
+    caller: &Caller,
+    source: SourceId,
+    fields: &Fields,
+) -> Result<Option<String>, ApiError> {
+    let target = || number(fields, "target");
+    match field(fields, "op") {
+        "contact-report" => {
+            let request = super::ContactReportRequest {
+                met_at: None,
+                place: field(fields, "place").into(),
+                present: field(fields, "present").into(),
+                method: field(fields, "method").into(),
+                account: field(fields, "account").into(),
+                tasks_given: field(fields, "tasks_given").into(),
+                welfare: field(fields, "welfare").into(),
+            };
+            super::write_contact_report(state, caller, source, request).await.map(|_| None)
+        }
+        "draft" => super::draft(state, caller, target()?, draft_request(fields)?).await.map(|_| None),
+        "edit" => super::edit_draft(state, caller, target()?, draft_request(fields)?).await.map(|_| None),
+        "correct" => super::correct(state, caller, target()?, draft_request(fields)?).await.map(|_| None),
+        "submit" => {
+            let submission = super::submit(state, caller, target()?).await?;
+            Ok((!submission.leaks.is_empty()).then(|| {
+                let named: Vec<String> =
+                    submission.leaks.iter().map(|l| format!("{} ({})", l.field, l.detail)).collect();
+                format!(
+                    "Release refused: these fields name the source: {}. Rewrite them and submit again.",
+                    named.join(", ")
+                )
+            }))
+        }
+        "release" | "send-back" => {
+            let request = super::ReleaseRequest {
+                release: field(fields, "op") == "release",
+                acknowledge_warnings: field(fields, "acknowledge_warnings") == "on",
+            };
+            super::decide_release(state, caller, target()?, request).await.map(|_| None)
+        }
+        _ => Err(ApiError::bad_request("invalid_operation", "the form names no operation this page knows")),
+    }
+}
+
+async fn case_action(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+    Form(fields): Form<Fields>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(field(&fields, "csrf"))?;
+    let outcome = perform_case(&state, &caller, SourceId(id), &fields).await;
+    let message = match outcome {
+        Ok(None) => return Ok(Redirect::to(&format!("/sources/{id}/intel")).into_response()),
+        Ok(Some(refusal)) => (StatusCode::UNPROCESSABLE_ENTITY, refusal),
+        Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
+            (error.status, error.message)
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let page = case_view(&state, &caller, SourceId(id), Some(message.1)).await?;
+    Ok((message.0, render(&page)).into_response())
+}
+
+/// One drop-down of the search form: (value, selected) per option.
+struct Choice {
+    label: &'static str,
+    name: &'static str,
+    options: Vec<(&'static str, bool)>,
+}
+
+impl Choice {
+    fn new(label: &'static str, name: &'static str, values: &[&'static str], chosen: Option<&str>) -> Choice {
+        Choice { label, name, options: values.iter().map(|v| (*v, chosen == Some(*v))).collect() }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "intel_search.html")]
+struct SearchPage {
+    nav: Option<Nav>,
+    csrf: String,
+    q: String,
+    /// The filter drop-downs, with what is chosen.
+    choices: Vec<Choice>,
+    area: String,
+    error: Option<String>,
+    notice: Option<String>,
+    total: usize,
+    hits: Vec<super::SearchHit>,
+    searched: bool,
+    may_import: bool,
+}
+
+/// The search page: the form, and results when there is a query.
+async fn search_view(state: &AppState, caller: &Caller, params: SearchParams) -> Result<SearchPage, UiError> {
+    crate::audit::require(
+        state,
+        caller,
+        Action::ReadIntelligence { unit_id: caller.actor.unit_id },
+        "intel.search",
+    )
+    .await?;
+    let searched = !params.q.trim().is_empty();
+    let (results, error) = if searched {
+        match super::search(state, caller, &params).await {
+            Ok(results) => (Some(results), None),
+            Err(error) if error.status.is_client_error() => (None, Some(error.message)),
+            Err(error) => return Err(error.into()),
+        }
+    } else {
+        (None, None)
+    };
+    Ok(SearchPage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        choices: vec![
+            Choice::new(
+                "Reliability at least",
+                "reliability",
+                &["A", "B", "C", "D", "E", "F"],
+                params.reliability.as_deref(),
+            ),
+            Choice::new(
+                "Credibility at least",
+                "credibility",
+                &["1", "2", "3", "4", "5", "6"],
+                params.credibility.map(|c| c.to_string()).as_deref(),
+            ),
+            Choice::new("Handling", "handling", &["P", "C"], params.handling.as_deref()),
+            Choice::new(
+                "TLP",
+                "tlp",
+                &["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"],
+                params.tlp.as_deref(),
+            ),
+        ],
+        area: params.area.clone().unwrap_or_default(),
+        q: params.q,
+        error,
+        notice: None,
+        total: results.as_ref().map_or(0, |r| r.total),
+        hits: results.map(|r| r.hits).unwrap_or_default(),
+        searched,
+        may_import: authorize(&caller.actor, Action::AnalyseIntelligence { unit_id: caller.actor.unit_id })
+            .is_ok(),
+    })
+}
+
+async fn search_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    query: Result<Query<Fields>, axum::extract::rejection::QueryRejection>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    let Query(fields) = query.map_err(|e| ApiError::bad_request("invalid_search", e.body_text()))?;
+    let text = |name: &str| Some(field(&fields, name).trim().to_owned()).filter(|v| !v.is_empty());
+    let params = SearchParams {
+        q: field(&fields, "q").to_owned(),
+        reliability: text("reliability"),
+        credibility: text("credibility").and_then(|c| c.parse().ok()),
+        handling: text("handling"),
+        tlp: text("tlp"),
+        area: text("area"),
+        ..SearchParams::default()
+    };
+    Ok(render(&search_view(&state, &caller, params).await?))
+}
+
+async fn import(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    Form(fields): Form<Fields>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(field(&fields, "csrf"))?;
+    let outcome = super::import_stix(&state, &caller, field(&fields, "bundle")).await;
+    let mut page = search_view(&state, &caller, SearchParams::default()).await?;
+    match outcome {
+        Ok(ids) => page.notice = Some(format!("Imported {} report(s), graded F6 until assessed.", ids.len())),
+        Err(error) if error.status.is_client_error() => page.error = Some(error.message),
+        Err(error) => return Err(error.into()),
+    }
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "intel_report.html")]
+struct ReportPage {
+    nav: Option<Nav>,
+    csrf: String,
+    report: super::ReleasedView,
+    released: String,
+    handling: String,
+    /// Source evaluation, intelligence assessment, handling code: "1 / C / P".
+    three_by_five: String,
+    suggested: Option<String>,
+    areas: String,
+    entities: Vec<(i64, &'static str, String)>,
+    disseminations: Vec<(String, String)>,
+    may_analyse: bool,
+    error: Option<String>,
+    kinds: Vec<&'static str>,
+}
+
+async fn report_view(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    error: Option<String>,
+) -> Result<ReportPage, UiError> {
+    let report = super::released(state, caller, id).await?;
+    let areas = report
+        .place
+        .as_ref()
+        .and_then(|p| Some((p.name.clone(), p.latitude?, p.longitude?)))
+        .map(|(name, lat, lon)| {
+            json!([{"label": name, "area": {"description": name, "polygons": [], "circles": [{"centre": {"lat": lat, "lon": lon}, "radius_km": 0.2}]}}])
+                .to_string()
+        })
+        .unwrap_or_else(|| "[]".into());
+    Ok(ReportPage {
+        nav: Some(Nav::of(caller)),
+        csrf: caller.csrf_token.clone(),
+        released: report.released_at.map(format_time).unwrap_or_default(),
+        handling: match &report.grading.handling {
+            HandlingCode::P => "P — lawful sharing permitted".into(),
+            HandlingCode::C(conditions) => format!("C — sharing permitted with conditions: {conditions}"),
+        },
+        three_by_five: format!(
+            "{} / {:?} / {}",
+            u8::from(report.grading.source_evaluation),
+            report.grading.intelligence_assessment,
+            if matches!(report.grading.handling, HandlingCode::P) { "P" } else { "C" }
+        ),
+        suggested: report.suggested_credibility.map(|c| format!("{} ({})", u8::from(c), c.meaning())),
+        areas,
+        entities: report
+            .entities
+            .iter()
+            .map(|e| (e.id, e.entity.kind.as_str(), e.entity.name.clone()))
+            .collect(),
+        disseminations: report
+            .disseminations
+            .iter()
+            .map(|d| (format_time(d.passed_at), d.recipient.clone()))
+            .collect(),
+        may_analyse: authorize(&caller.actor, Action::AnalyseIntelligence { unit_id: caller.actor.unit_id })
+            .is_ok(),
+        error,
+        kinds: EntityKind::ALL.iter().map(|k| k.as_str()).collect(),
+        report,
+    })
+}
+
+async fn report_page(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+) -> Page {
+    let caller = signed_in(caller)?;
+    Ok(render(&report_view(&state, &caller, id, None).await?))
+}
+
+async fn report_action(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    IdPath(id): IdPath,
+    Form(fields): Form<Fields>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(field(&fields, "csrf"))?;
+    let outcome = match field(&fields, "op") {
+        "tag" => {
+            let kind = EntityKind::parse(field(&fields, "kind"))
+                .ok_or_else(|| ApiError::bad_request("invalid_field", "choose a kind of entity"));
+            match kind {
+                Ok(kind) => super::tag(
+                    &state,
+                    &caller,
+                    id,
+                    super::TagRequest {
+                        kind,
+                        name: field(&fields, "name").into(),
+                        latitude: None,
+                        longitude: None,
+                    },
+                )
+                .await
+                .map(|_| ()),
+                Err(error) => Err(error),
+            }
+        }
+        "untag" => match number(&fields, "entity") {
+            Ok(entity) => super::untag(&state, &caller, id, entity).await,
+            Err(error) => Err(error),
+        },
+        "disseminate" => {
+            let request = super::DisseminationRequest {
+                recipient: field(&fields, "recipient").into(),
+                passed_at: None,
+            };
+            super::disseminate(&state, &caller, id, request).await.map(|_| ())
+        }
+        _ => Err(ApiError::bad_request("invalid_operation", "the form names no operation this page knows")),
+    };
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/intel/reports/{id}")).into_response()),
+        Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
+            let page = report_view(&state, &caller, id, Some(error.message.clone())).await?;
+            Ok((error.status, render(&page)).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "intel_graph.html")]
+struct GraphPage {
+    nav: Option<Nav>,
+    graph: String,
+    corroborated: Vec<(String, usize, String)>,
+}
+
+async fn graph_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+    let caller = signed_in(caller)?;
+    let graph = super::graph(&state, &caller).await?;
+    let corroborated = graph
+        .corroborated
+        .iter()
+        .map(|c| {
+            let reports = c.reports.iter().map(|r| format!("#{r}")).collect::<Vec<_>>().join(", ");
+            (c.entity.name.clone(), c.sources, reports)
+        })
+        .collect();
+    let corroborated_keys: Vec<(EntityKind, String)> =
+        graph.corroborated.iter().map(|c| (c.entity.kind, c.entity.key.clone())).collect();
+    let nodes: Vec<serde_json::Value> = graph
+        .reports
+        .iter()
+        .map(|r| json!({"id": format!("r{}", r.id), "label": format!("#{} {} ({})", r.id, r.title, r.admiralty), "kind": "report", "href": format!("/intel/reports/{}", r.id)}))
+        .chain(graph.entities.iter().map(|e| {
+            let corroborated = corroborated_keys.contains(&(e.entity.kind, e.entity.key.clone()));
+            json!({"id": format!("e{}", e.id), "label": e.entity.name, "kind": e.entity.kind.as_str(), "corroborated": corroborated})
+        }))
+        .collect();
+    let edges: Vec<serde_json::Value> = graph
+        .links
+        .iter()
+        .map(|(report, entity)| json!({"source": format!("r{report}"), "target": format!("e{entity}")}))
+        .collect();
+    let data = json!({"nodes": nodes, "edges": edges}).to_string();
+    Ok(render(&GraphPage { nav: Some(Nav::of(&caller)), graph: data, corroborated }))
+}
+
+/// Reports awaiting this controller's release: (source id, report id, title).
+pub async fn awaiting_release(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<(i64, i64, String)>, ApiError> {
+    let mut rows = Vec::new();
+    for report in super::awaiting_release(state, caller).await? {
+        let Some(contact) = report.contact_report_id else { continue };
+        if let Some(contact) = state.store.contact_report(contact).await? {
+            rows.push((contact.source_id.0, report.id, report.title));
+        }
+    }
+    Ok(rows)
+}
