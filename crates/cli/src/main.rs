@@ -5,6 +5,7 @@
 mod audit;
 mod bench;
 mod bench_audit;
+mod bench_search;
 mod bench_warn;
 mod config;
 mod recipients;
@@ -70,6 +71,8 @@ enum BenchCommand {
     Audit(bench_audit::AuditBenchArgs),
     /// Issue-to-outbox time for a million recipients on SQLite and PostgreSQL, and targeting beside PostGIS
     Warn(bench_warn::WarnBenchArgs),
+    /// Search over a million released reports: tantivy beside PostgreSQL full-text search and SQLite FTS5
+    Search(bench_search::SearchBenchArgs),
 }
 
 #[derive(Args)]
@@ -202,6 +205,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Foundation(args)) => bench::run(args).await,
         Command::Bench(BenchCommand::Audit(args)) => bench_audit::run(args).await,
         Command::Bench(BenchCommand::Warn(args)) => bench_warn::run(args).await,
+        Command::Bench(BenchCommand::Search(args)) => bench_search::run(args).await,
         Command::Recipients(RecipientsCommand::Import(args)) => recipients::import(args).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Reindex { data } => {
