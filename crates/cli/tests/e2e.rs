@@ -591,3 +591,66 @@ fn the_warning_benchmark_runs_and_agrees_with_postgis() {
     assert!(printed.contains("| sqlite   | deliver town warning (HTTP)"), "{printed}");
     assert!(printed.contains("same number of recipients in every area: yes"), "{printed}");
 }
+
+/// The search benchmark runs small, and its engines agree on every query's matches (it
+/// refuses to time them otherwise).
+#[test]
+fn the_search_benchmark_runs_and_its_engines_agree() {
+    let url = tearline_store::testing::postgres_url();
+    let output = tearline(&["bench", "search", "--reports", "3000", "--runs", "2", "--postgres", &url], b"");
+    let printed = text(&output.stdout);
+    assert!(output.status.success(), "{}\n{}", printed, text(&output.stderr));
+    for row in [
+        "| tantivy  | index (reports/s)",
+        "| postgres | phrase",
+        "| fts5     | two words",
+        "| one common word      |",
+    ] {
+        assert!(printed.contains(row), "{row} in {printed}");
+    }
+}
+
+/// `tearline reindex` rebuilds the search index from the store, and a server started on a
+/// data directory whose index is missing rebuilds it by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_rebuilds_the_search_index_from_the_store() {
+    let (_dir, data) = data_dir();
+    let hits = |server: &Server| {
+        let url = server.url.clone();
+        async move {
+            let client = reqwest::Client::new();
+            let credentials = json!({"username": "anders", "password": "demo-analyst-pass"});
+            let session: Value = client
+                .post(format!("{url}/api/v1/auth/login"))
+                .json(&credentials)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let token = session["token"].as_str().unwrap_or_default().to_owned();
+            let reply: Value = client
+                .get(format!("{url}/api/v1/intel/search?q=van"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            reply["hits"].as_array().map(Vec::len)
+        }
+    };
+    let server = serve_demo(&data, &["--demo-recipients", "10"]);
+    assert_eq!(hits(&server).await, Some(2), "the demo's released reports are searchable");
+    server.stop();
+    std::fs::remove_dir_all(data.join("search-index")).unwrap();
+    let output = tearline(&["reindex", "--data", data.to_str().unwrap()], b"");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("indexed 4 released reports"), "{}", text(&output.stdout));
+    std::fs::remove_dir_all(data.join("search-index")).unwrap();
+    let server = Server::start(&["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    assert_eq!(hits(&server).await, Some(2), "rebuilt at start");
+    server.stop();
+}
