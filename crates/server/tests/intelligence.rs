@@ -381,6 +381,14 @@ async fn corroboration_counts_distinct_sources_and_corrections_are_new_versions(
     assert_eq!(disseminated.status, StatusCode::CREATED, "{}", disseminated.body);
     let read = h.get(&anders, &format!("/api/v1/intel/reports/{first}")).await.json();
     assert_eq!(read["disseminations"][0]["recipient"], "Regional Organised Crime Unit");
+    let ines = h.demo_login(Role::Inspector).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let record_set = h.get(&ines, &format!("/api/v1/sources/{nightjar}/record-set")).await.body;
+    assert!(
+        record_set.contains("passed on,") && record_set.contains("to Regional Organised Crime Unit"),
+        "{record_set}"
+    );
+    assert!(record_set.lines().any(|l| l.starts_with("information obtained,")), "{record_set}");
     assert_eq!(read["corrected_by"], correction.json()["id"]);
 }
 

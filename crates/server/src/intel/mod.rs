@@ -555,6 +555,9 @@ pub struct SearchParams {
     pub area: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Count every match as well (slower on large result sets).
+    #[serde(default)]
+    pub count: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -570,7 +573,8 @@ pub struct SearchHit {
 
 #[derive(Debug, Serialize)]
 pub struct SearchResults {
-    pub total: usize,
+    /// How many released reports match, when `count=true` asked.
+    pub total: Option<usize>,
     pub hits: Vec<SearchHit>,
 }
 
@@ -630,6 +634,7 @@ impl SearchParams {
             released_to: self.to,
             area,
             limit: self.limit.unwrap_or(20).clamp(1, 100),
+            count: self.count,
         })
     }
 }

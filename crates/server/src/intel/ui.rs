@@ -268,6 +268,9 @@ struct SearchPage {
     /// The filter drop-downs, with what is chosen.
     choices: Vec<Choice>,
     area: String,
+    /// The release-date bounds as entered (YYYY-MM-DD).
+    from: String,
+    to: String,
     error: Option<String>,
     notice: Option<String>,
     total: usize,
@@ -320,15 +323,24 @@ async fn search_view(state: &AppState, caller: &Caller, params: SearchParams) ->
             ),
         ],
         area: params.area.clone().unwrap_or_default(),
+        from: text_of_day(params.from),
+        to: text_of_day(params.to),
         q: params.q,
         error,
         notice: None,
-        total: results.as_ref().map_or(0, |r| r.total),
+        total: results.as_ref().and_then(|r| r.total).unwrap_or_default(),
         hits: results.map(|r| r.hits).unwrap_or_default(),
         searched,
         may_import: authorize(&caller.actor, Action::AnalyseIntelligence { unit_id: caller.actor.unit_id })
             .is_ok(),
     })
+}
+
+fn text_of_day(millis: Option<i64>) -> String {
+    millis
+        .and_then(|m| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m) * 1_000_000).ok())
+        .and_then(|t| t.date().format(time::macros::format_description!("[year]-[month]-[day]")).ok())
+        .unwrap_or_default()
 }
 
 async fn search_page(
@@ -339,13 +351,27 @@ async fn search_page(
     let caller = signed_in(caller)?;
     let Query(fields) = query.map_err(|e| ApiError::bad_request("invalid_search", e.body_text()))?;
     let text = |name: &str| Some(field(&fields, name).trim().to_owned()).filter(|v| !v.is_empty());
+    let day = |name: &str, end_of_day: bool| -> Result<Option<i64>, ApiError> {
+        let Some(value) = text(name) else { return Ok(None) };
+        let date = time::Date::parse(&value, time::macros::format_description!("[year]-[month]-[day]"))
+            .map_err(|_| {
+                ApiError::bad_request("invalid_date", format!("{name} must be written YYYY-MM-DD"))
+            })?;
+        let time = if end_of_day { time::Time::MAX } else { time::Time::MIDNIGHT };
+        Ok(Some(
+            i64::try_from(date.with_time(time).assume_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        ))
+    };
     let params = SearchParams {
+        from: day("from", false)?,
+        to: day("to", true)?,
         q: field(&fields, "q").to_owned(),
         reliability: text("reliability"),
         credibility: text("credibility").and_then(|c| c.parse().ok()),
         handling: text("handling"),
         tlp: text("tlp"),
         area: text("area"),
+        count: true,
         ..SearchParams::default()
     };
     Ok(render(&search_view(&state, &caller, params).await?))

@@ -227,6 +227,35 @@ pub async fn record_set(
             format!("{} at {}{control}: {}", c.method, c.place, c.summary),
         );
     }
+    for c in state.store.contact_reports_of(source.id).await? {
+        row(
+            "contact report",
+            Some(c.met_at),
+            Some(c.handler_id),
+            format!("{} at {}; present: {}", c.method, c.place, c.present),
+        );
+    }
+    // Information obtained and where it was passed (reg. 3).
+    for report in state.store.intel_reports_of_source(source.id).await? {
+        let detail = format!(
+            "#{} version {} \"{}\" ({}, {}, {})",
+            report.id,
+            report.version,
+            report.title,
+            report.state.as_str(),
+            report.grading.admiralty,
+            report.grading.tlp.as_str()
+        );
+        row("information obtained", Some(report.drafted_at), report.drafted_by, detail);
+        for passed in state.store.disseminations(report.id).await? {
+            row(
+                "passed on",
+                Some(passed.passed_at),
+                Some(passed.recorded_by),
+                format!("#{} to {}", report.id, passed.recipient),
+            );
+        }
+    }
     for p in view.payments.iter().flatten() {
         let detail = format!("PAY-{} {} for {}: {}", p.id, p.amount, p.purpose, p.state.as_str());
         row("payment", Some(p.requested_at), Some(p.requested_by), detail);
