@@ -105,6 +105,10 @@ struct Fields {
     unit: Field,
     title: Field,
     body: Field,
+    /// Title and body together, indexed only: what queries run on. Matching one field keeps
+    /// a query an intersection of plain term lists, which tantivy skips through quickly; two
+    /// fields would make each word a union of two lists that must be walked in full.
+    all: Field,
     reliability: Field,
     credibility: Field,
     handling: Field,
@@ -127,7 +131,15 @@ fn schema() -> (Schema, Fields) {
         id: builder.add_i64_field("id", INDEXED | STORED | FAST),
         unit: builder.add_i64_field("unit", INDEXED),
         title: builder.add_text_field("title", text.clone()),
-        body: builder.add_text_field("body", text),
+        body: builder.add_text_field("body", text.clone()),
+        all: builder.add_text_field(
+            "all",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            ),
+        ),
         reliability: builder.add_text_field("reliability", STRING),
         credibility: builder.add_u64_field("credibility", INDEXED),
         handling: builder.add_text_field("handling", STRING),
@@ -189,6 +201,8 @@ impl SearchIndex {
             f.unit => report.unit,
             f.title => report.title,
             f.body => report.body,
+            f.all => report.title,
+            f.all => report.body,
             f.reliability => report.reliability,
             f.credibility => u64::from(report.credibility),
             f.handling => report.handling,
@@ -224,7 +238,11 @@ impl SearchIndex {
         self.len() == 0
     }
 
-    fn filters(&self, query: &SearchQuery) -> Vec<Box<dyn Query>> {
+    fn filters(
+        &self,
+        query: &SearchQuery,
+        searcher: &tantivy::Searcher,
+    ) -> Result<Vec<Box<dyn Query>>, SearchError> {
         let f = self.fields;
         let term = |field, text: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
@@ -232,10 +250,14 @@ impl SearchIndex {
         let any_of = |field, values: Vec<String>| -> Box<dyn Query> {
             Box::new(BooleanQuery::new(values.iter().map(|v| (Occur::Should, term(field, v))).collect()))
         };
-        let mut filters: Vec<Box<dyn Query>> = vec![Box::new(TermQuery::new(
-            Term::from_field_i64(f.unit, query.unit),
-            IndexRecordOption::Basic,
-        ))];
+        let mut filters: Vec<Box<dyn Query>> = Vec::new();
+        // The unit is a compartment. When every report in the index is the unit's, the filter
+        // is implied; leaving it out keeps a one-word query a plain term list that tantivy's
+        // top-k search can skip through (block-max WAND) instead of an intersection it must walk.
+        let unit = Term::from_field_i64(f.unit, query.unit);
+        if searcher.doc_freq(&unit)? != searcher.num_docs() {
+            filters.push(Box::new(TermQuery::new(unit, IndexRecordOption::Basic)));
+        }
         if let Some(worst) = query.reliability_at_least {
             let admitted = ('A'..=worst.to_ascii_uppercase()).map(String::from).collect();
             filters.push(any_of(f.reliability, admitted));
@@ -269,20 +291,29 @@ impl SearchIndex {
             filters.push(range(f.latitude, area.south, area.north));
             filters.push(range(f.longitude, area.west, area.east));
         }
-        filters
+        Ok(filters)
     }
 
     /// The best matches for `query`, most relevant first, with the total number of matches.
     pub fn search(&self, query: &SearchQuery) -> Result<Results, SearchError> {
         let f = self.fields;
-        let mut parser = QueryParser::for_index(&self.index, vec![f.title, f.body]);
-        parser.set_conjunction_by_default();
-        parser.set_field_boost(f.title, 2.0);
-        let text = parser.parse_query(query.text.trim()).map_err(|e| SearchError::Query(e.to_string()))?;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text.box_clone())];
-        clauses.extend(self.filters(query).into_iter().map(|filter| (Occur::Must, filter)));
-        let combined = BooleanQuery::new(clauses);
+        let parse = |fields: Vec<Field>| {
+            let mut parser = QueryParser::for_index(&self.index, fields);
+            parser.set_conjunction_by_default();
+            parser.parse_query(query.text.trim()).map_err(|e| SearchError::Query(e.to_string()))
+        };
+        let text = parse(vec![f.all])?;
+        // The same words on the stored fields, only to highlight them.
+        let shown = parse(vec![f.title, f.body])?;
         let searcher = self.reader.searcher();
+        let filters = self.filters(query, &searcher)?;
+        let combined: Box<dyn Query> = if filters.is_empty() {
+            text.box_clone()
+        } else {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text.box_clone())];
+            clauses.extend(filters.into_iter().map(|filter| (Occur::Must, filter)));
+            Box::new(BooleanQuery::new(clauses))
+        };
         let limit = query.limit.clamp(1, 1000);
         let top_docs = TopDocs::with_limit(limit).order_by_score();
         let (top, total) = if query.count {
@@ -291,8 +322,8 @@ impl SearchIndex {
         } else {
             (searcher.search(&combined, &top_docs)?, None)
         };
-        let title_snippets = SnippetGenerator::create(&searcher, &*text, f.title)?;
-        let mut body_snippets = SnippetGenerator::create(&searcher, &*text, f.body)?;
+        let title_snippets = SnippetGenerator::create(&searcher, &*shown, f.title)?;
+        let mut body_snippets = SnippetGenerator::create(&searcher, &*shown, f.body)?;
         body_snippets.set_max_num_chars(240);
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
@@ -439,6 +470,18 @@ mod tests {
         assert_eq!(index.len(), 5);
         index.clear().unwrap();
         assert!(index.is_empty());
+    }
+
+    #[test]
+    fn a_one_unit_index_still_keeps_other_units_out() {
+        let index = SearchIndex::in_memory().unwrap();
+        index.add(&report(1, "Quay", "crates at the quay")).unwrap();
+        index.commit().unwrap();
+        assert_eq!(ids(&index, text("crates")), [1]);
+        let other = index
+            .search(&SearchQuery { text: "crates".into(), unit: 2, limit: 10, ..Default::default() })
+            .unwrap();
+        assert!(other.hits.is_empty());
     }
 
     #[test]
