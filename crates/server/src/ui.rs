@@ -137,6 +137,22 @@ pub fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, UiError> {
     caller.map_err(UiError)
 }
 
+/// The fields of a page whose forms all post to one route, naming their operation in `op`.
+pub type Fields = std::collections::HashMap<String, String>;
+
+/// A form field's value; empty when the form did not send it.
+pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
+    fields.get(name).map(String::as_str).unwrap_or("")
+}
+
+/// A form field that must be a whole number.
+pub fn number(fields: &Fields, name: &str) -> Result<i64, ApiError> {
+    field(fields, name)
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_field", format!("{name} must be a whole number")))
+}
+
 pub fn format_time(at: Timestamp) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
         .ok()

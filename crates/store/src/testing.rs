@@ -3,7 +3,10 @@
 //! PostgreSQL tests need `TEARLINE_TEST_POSTGRES_URL` (the README's test command sets it).
 //! Without it they fail loudly rather than pass by skipping.
 
-use crate::{Backend, Store};
+use tearline_domain::source::{PseudonymousRef, SourceStatus};
+use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
+
+use crate::{Backend, NewSource, NewUser, SealedColumns, Store};
 
 /// Declares each named `async fn(Store)` as two tests, one per backend, each on a fresh
 /// database: the store contract holds on both or not at all.
@@ -99,4 +102,44 @@ pub fn disable_append_only_guards(backend: Backend) -> &'static str {
             "ALTER TABLE audit_entries DISABLE TRIGGER USER; ALTER TABLE audit_hashes DISABLE TRIGGER USER; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"
         }
     }
+}
+
+/// A case to test against: a unit "North" with one officer per `(username, role)`, and a
+/// source KESTREL handled by the first and controlled by the second (its identity stands in
+/// as placeholder ciphertext).
+pub struct Case {
+    pub unit: UnitId,
+    pub staff: Vec<UserId>,
+    pub source: SourceId,
+    pub reference: PseudonymousRef,
+}
+
+pub async fn case(store: &Store, staff: &[(&str, Role)], at: Timestamp) -> Case {
+    let unit = store.create_unit("North", at).await.expect("unit");
+    let mut ids = Vec::new();
+    for (username, role) in staff {
+        let user = NewUser {
+            username,
+            display_name: username,
+            role: *role,
+            seniority: Default::default(),
+            unit_id: unit,
+            password_hash: "$argon2id$x",
+        };
+        ids.push(store.create_user(user, at).await.expect("user"));
+    }
+    store.remember_vault_key(1, &[9; 32], at).await.expect("key check");
+    let reference = PseudonymousRef::generate(&mut rand::thread_rng());
+    let source = NewSource {
+        code_name: "KESTREL",
+        reference: &reference,
+        unit_id: unit,
+        handler_id: ids[0],
+        controller_id: ids[1],
+        status: SourceStatus::Active,
+        recruited_at: at,
+        sealed: SealedColumns { key_id: 1, wrapped_key: vec![1; 73], ciphertext: vec![2; 64] },
+    };
+    let source = store.create_source(source, at).await.expect("source");
+    Case { unit, staff: ids, source, reference }
 }

@@ -1,12 +1,11 @@
 //! The intelligence part of the store contract, on SQLite and on PostgreSQL.
 
-use tearline_domain::source::{PseudonymousRef, SourceStatus};
 use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
 use tearline_intel::entities::{Entity, EntityKind};
 use tearline_intel::grading::{Admiralty, HandlingCode, IntelligenceAssessment, SourceEvaluation, Tlp};
 use tearline_store::{
-    on_both_backends, Grading, LeakFinding, NewContactReport, NewSource, NewUser, Origin, ReportContent,
-    ReportPlace, ReportState, SealedColumns, Store, StoreError,
+    on_both_backends, Grading, LeakFinding, NewContactReport, Origin, ReportContent, ReportPlace,
+    ReportState, Store, StoreError,
 };
 
 on_both_backends!(
@@ -28,41 +27,14 @@ struct Case {
 }
 
 async fn case(store: &Store) -> Case {
-    let unit = store.create_unit("North", T0).await.unwrap();
-    let mut ids = Vec::new();
-    for (name, role) in [("hana", Role::Handler), ("carl", Role::Controller)] {
-        let user = NewUser {
-            username: name,
-            display_name: name,
-            role,
-            seniority: Default::default(),
-            unit_id: unit,
-            password_hash: "$argon2id$x",
-        };
-        ids.push(store.create_user(user, T0).await.unwrap());
-    }
-    store.remember_vault_key(1, &[9; 32], T0).await.unwrap();
-    let reference = PseudonymousRef::generate(&mut rand::thread_rng());
-    let source = store
-        .create_source(
-            NewSource {
-                code_name: "KESTREL",
-                reference: &reference,
-                unit_id: unit,
-                handler_id: ids[0],
-                controller_id: ids[1],
-                status: SourceStatus::Active,
-                recruited_at: T0,
-                sealed: SealedColumns { key_id: 1, wrapped_key: vec![1; 73], ciphertext: vec![2; 64] },
-            },
-            T0,
-        )
-        .await
-        .unwrap();
+    let case =
+        tearline_store::testing::case(store, &[("hana", Role::Handler), ("carl", Role::Controller)], T0)
+            .await;
+    let (handler, controller) = (case.staff[0], case.staff[1]);
     let contact_report = store
         .create_contact_report(NewContactReport {
-            source_id: source,
-            handler_id: ids[0],
+            source_id: case.source,
+            handler_id: handler,
             met_at: T0,
             place: "car park",
             present: "handler, source",
@@ -75,11 +47,11 @@ async fn case(store: &Store) -> Case {
         .await
         .unwrap();
     Case {
-        unit,
-        handler: ids[0],
-        controller: ids[1],
-        source,
-        reference: reference.to_string(),
+        unit: case.unit,
+        handler,
+        controller,
+        source: case.source,
+        reference: case.reference.to_string(),
         contact_report,
     }
 }

@@ -1,13 +1,11 @@
 //! The source-lifecycle part of the store contract, on SQLite and on PostgreSQL.
 
-use tearline_domain::source::{PseudonymousRef, SourceStatus};
 use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
 use tearline_lifecycle::authorisation::{Application, AuthorisationKind, EventKind, Grant};
 use tearline_lifecycle::calendar::DAY;
 use tearline_lifecycle::ledger::{Account, Currency};
 use tearline_store::{
-    on_both_backends, AuthorisationState, NewPayment, NewRiskAssessment, NewSource, NewUser, PaymentState,
-    SealedColumns, Store, StoreError,
+    on_both_backends, AuthorisationState, NewPayment, NewRiskAssessment, PaymentState, Store, StoreError,
 };
 
 on_both_backends!(
@@ -28,40 +26,15 @@ struct Case {
 }
 
 async fn case(store: &Store) -> Case {
-    let unit = store.create_unit("North", T0).await.unwrap();
-    let mut ids = Vec::new();
-    for (name, role) in
-        [("hana", Role::Handler), ("carl", Role::Controller), ("ava", Role::AuthorisingOfficer)]
-    {
-        let user = NewUser {
-            username: name,
-            display_name: name,
-            role,
-            seniority: Default::default(),
-            unit_id: unit,
-            password_hash: "$argon2id$x",
-        };
-        ids.push(store.create_user(user, T0).await.unwrap());
+    let staff = [("hana", Role::Handler), ("carl", Role::Controller), ("ava", Role::AuthorisingOfficer)];
+    let case = tearline_store::testing::case(store, &staff, T0).await;
+    Case {
+        unit: case.unit,
+        handler: case.staff[0],
+        controller: case.staff[1],
+        officer: case.staff[2],
+        source: case.source,
     }
-    store.remember_vault_key(1, &[9; 32], T0).await.unwrap();
-    let reference = PseudonymousRef::generate(&mut rand::thread_rng());
-    let source = store
-        .create_source(
-            NewSource {
-                code_name: "KESTREL",
-                reference: &reference,
-                unit_id: unit,
-                handler_id: ids[0],
-                controller_id: ids[1],
-                status: SourceStatus::Active,
-                recruited_at: T0,
-                sealed: SealedColumns { key_id: 1, wrapped_key: vec![1; 73], ciphertext: vec![2; 64] },
-            },
-            T0,
-        )
-        .await
-        .unwrap();
-    Case { unit, handler: ids[0], controller: ids[1], officer: ids[2], source }
 }
 
 fn application() -> Application {

@@ -4,8 +4,6 @@
 //! entities, disseminations, STIX), the link chart (`assets/intel-graph.js` on vendored
 //! Cytoscape.js), and STIX import.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -25,7 +23,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::sources::{self, scope};
 use crate::state::AppState;
-use crate::ui::{format_time, render, signed_in, Nav, Page, UiError};
+use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,19 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/intel", get(search_page).post(import))
         .route("/intel/reports/{id}", get(report_page).post(report_action))
         .route("/intel/graph", get(graph_page))
-}
-
-type Fields = HashMap<String, String>;
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields.get(name).map(String::as_str).unwrap_or("")
-}
-
-fn number(fields: &Fields, name: &str) -> Result<i64, ApiError> {
-    field(fields, name)
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_field", format!("{name} must be a whole number")))
 }
 
 fn optional_float(fields: &Fields, name: &str) -> Result<Option<f64>, ApiError> {

@@ -22,7 +22,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::sources::{self, scope};
 use crate::state::AppState;
-use crate::ui::{format_time, render, signed_in, Nav, Page, UiError};
+use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -304,20 +304,6 @@ async fn lifecycle_page(
 ) -> Page {
     let caller = signed_in(caller)?;
     Ok(render(&lifecycle_view(&state, &caller, SourceId(id), None).await?))
-}
-
-/// Every field of every lifecycle form; `op` says which operation the form is for.
-type Fields = HashMap<String, String>;
-
-fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
-    fields.get(name).map(String::as_str).unwrap_or("")
-}
-
-fn number(fields: &Fields, name: &str) -> Result<i64, ApiError> {
-    field(fields, name)
-        .trim()
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_field", format!("{name} must be a whole number")))
 }
 
 fn optional_note(fields: &Fields) -> Option<String> {
