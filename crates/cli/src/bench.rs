@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tearline_kernel::{CpuPool, Kernel};
 
 use anyhow::{anyhow, bail, Context, Result};
 use axum::body::Body;
@@ -107,6 +108,8 @@ async fn application(
     let store = Store::open(url).await.with_context(|| format!("opening the {backend} store"))?;
     let clock = system_clock();
     let keys = VaultKeys::open(&store, dir.join(format!("{backend}.key")), clock()).await?;
+    let log = open_audit_log(&store, &dir.join(format!("{backend}-audit.key"))).await?;
+    let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
     for (username, role) in [("bench-handler", Role::Handler), ("bench-controller", Role::Controller)] {
         let request = NewUserRequest {
             seniority: Default::default(),
@@ -116,9 +119,8 @@ async fn application(
             unit: "Benchmark Unit".into(),
             password: zeroize::Zeroizing::new("benchmark password".into()),
         };
-        create_user(&store, &request, clock()).await.map_err(|e| anyhow!(e.message))?;
+        create_user(&kernel, &CpuPool::new(1), None, &request).await.map_err(|e| anyhow!(e.message))?;
     }
-    let log = open_audit_log(&store, &dir.join(format!("{backend}-audit.key"))).await?;
     let state =
         AppState::new(store.clone(), log, keys, clock, ServerSettings::default(), in_memory_search()?);
     let app = tearline_server::router(state);

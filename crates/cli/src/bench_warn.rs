@@ -11,6 +11,7 @@
 //! receiver, timed until every delivery is accepted.
 
 use std::time::Instant;
+use tearline_kernel::{CpuPool, Kernel};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
@@ -135,9 +136,11 @@ async fn backend(
         unit: "Benchmark Unit".into(),
         password: zeroize::Zeroizing::new("benchmark password".into()),
     };
-    let officer = create_user(&store, &request, clock()).await.map_err(|e| anyhow!(e.message))?;
-    let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
     let log = open_audit_log(&store, &dir.join(format!("{name}-audit.key"))).await?;
+    let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
+    let officer =
+        create_user(&kernel, &CpuPool::new(1), None, &request).await.map_err(|e| anyhow!(e.message))?;
+    let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
     let state = AppState::new(
         store.clone(),
         log,
@@ -164,7 +167,10 @@ async fn backend(
                 position: position(i, args.recipients),
             })
             .collect();
-        store.upsert_recipients(&chunk, clock()).await?;
+        kernel
+            .change(None, "recipient.import", "recipients", Some("benchmark"))
+            .upsert_recipients(&chunk, clock())
+            .await?;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();

@@ -11,6 +11,7 @@ mod config;
 mod recipients;
 
 use std::io::BufRead;
+use tearline_kernel::{CpuPool, Kernel};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -236,7 +237,8 @@ async fn run(cli: Cli) -> Result<()> {
             let password = zeroize::Zeroizing::new(password.trim_end_matches(['\r', '\n']).to_owned());
             let seniority = if senior { Seniority::Senior } else { Seniority::Standard };
             let request = NewUserRequest { username, display_name, role, seniority, unit, password };
-            let user = create_user(&store, &request, (system_clock())())
+            let kernel = open_kernel(&settings, &store).await?;
+            let user = create_user(&kernel, &CpuPool::for_this_machine(), None, &request)
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             println!("created {} {} (id {}) in unit {}", user.role, user.username, user.id.0, request.unit);
@@ -245,10 +247,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Admin(AdminCommand::RotateKey { data }) => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
-            let now = (system_clock())();
-            let keys = VaultKeys::open(&store, settings.key_file.clone(), now).await?;
+            let keys = VaultKeys::open(&store, settings.key_file.clone(), (system_clock())()).await?;
+            let kernel = open_kernel(&settings, &store).await?;
             let bar = progress_bar("re-wrapping data keys");
-            let report = tearline_server::sources::rotate_vault_key(&store, &keys, now, &|done, total| {
+            let report = tearline_server::sources::rotate_vault_key(&kernel, None, &keys, &|done, total| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             })
@@ -284,6 +286,13 @@ pub(crate) fn open_search(settings: &Settings) -> Result<std::sync::Arc<tearline
     Ok(std::sync::Arc::new(index))
 }
 
+/// The operation kernel over `store`, for command-line work: its changes are audited as
+/// the installation's (no account), with the log's own signing key.
+pub(crate) async fn open_kernel(settings: &Settings, store: &Store) -> Result<Kernel> {
+    let log = open_audit_log(store, &settings.audit_key_file).await?;
+    Ok(Kernel::new(store.clone(), log, system_clock()))
+}
+
 pub(crate) async fn open_store(settings: &Settings) -> Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
@@ -297,8 +306,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let store = open_store(&settings).await?;
     let clock = system_clock();
     let keys = VaultKeys::open(&store, settings.key_file.clone(), clock()).await?;
+    let log = open_audit_log(&store, &settings.audit_key_file).await?;
     let seeded = if args.demo || settings.demo {
-        demo::seed(&store, &keys, clock()).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
+        demo::seed(&kernel, &keys).await.map_err(|e| anyhow::anyhow!(e.message))?;
         true
     } else {
         false
@@ -308,7 +319,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
     let users = store.users().await?;
-    let log = open_audit_log(&store, &settings.audit_key_file).await?;
     let public_url = args
         .warn
         .public_url

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
-use tearline_server::{open_audit_log, system_clock};
+use tearline_server::system_clock;
 use tearline_warn::recipients::{read_csv, read_geojson};
 
 use crate::config::{DataOptions, Settings};
@@ -56,20 +55,15 @@ pub async fn import(args: ImportArgs) -> Result<()> {
     let settings = Settings::resolve(&args.data, None)?;
     let store = crate::open_store(&settings).await?;
     let clock = system_clock();
-    let log = open_audit_log(&store, &settings.audit_key_file).await?;
-    let event = AuditEvent {
-        at: clock(),
-        actor: None,
-        action: "recipient.import".into(),
-        object: format!("recipients:{}", good.len()),
-        reason: Some("command line import".into()),
-        outcome: Outcome::Allowed,
-    };
-    log.append(&event).await.context("recording the import in the audit log")?;
+    let kernel = crate::open_kernel(&settings, &store).await?;
     let bar = crate::progress_bar("registering recipients");
     bar.set_length(good.len() as u64);
     for batch in good.chunks(BATCH) {
-        store.upsert_recipients(batch, clock()).await?;
+        // Each batch commits with its own entry: an interrupted import leaves a trace of
+        // exactly what it registered.
+        let object = format!("recipients:{}", batch.len());
+        let writer = kernel.change(None, "recipient.import", &object, Some("command line import"));
+        writer.upsert_recipients(batch, clock()).await?;
         bar.inc(batch.len() as u64);
     }
     bar.finish();

@@ -1,14 +1,15 @@
 //! User accounts as administrators manage them.
 
 use serde::{Deserialize, Serialize};
-use tearline_domain::audit::Outcome;
 use tearline_domain::policy::Action;
-use tearline_domain::{Role, Seniority, Timestamp, UnitId, UserId};
-use tearline_store::{NewUser, Store, User};
+use tearline_domain::{Role, Seniority, UnitId, UserId};
+use tearline_store::{NewUser, User};
 use zeroize::Zeroizing;
 
-use crate::audit::{record, require};
-use crate::auth::{hash_password, Caller};
+use tearline_kernel::{CpuPool, Kernel};
+
+use crate::audit::require;
+use crate::auth::{check_password_policy, hash_password, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -64,26 +65,39 @@ pub fn validate_username(username: &str) -> Result<&str, ApiError> {
     }
 }
 
-/// Creates an account (and its unit, if new). Callers decide who may: the API asks the
-/// policy; the CLI is run by whoever holds the data directory.
+/// Creates an account (and its unit, if new) through the kernel: each change commits
+/// with its audit entry, recorded as `actor`'s (`None`: the installation itself, that is
+/// the command line run by whoever holds the data directory, or the demo seed).
 pub async fn create_user(
-    store: &Store,
+    kernel: &Kernel,
+    cpu: &CpuPool,
+    actor: Option<UserId>,
     request: &NewUserRequest,
-    now: Timestamp,
 ) -> Result<UserView, ApiError> {
     let username = validate_username(request.username.trim())?;
     let unit_name = request.unit.trim();
     if unit_name.is_empty() || unit_name.chars().count() > 100 {
         return Err(ApiError::bad_request("invalid_unit", "a unit name is 1 to 100 characters"));
     }
+    check_password_policy(&request.password)?;
     let display_name =
         request.display_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(username);
-    let password_hash = hash_password(&request.password)?;
+    let store = kernel.store();
+    if store.user_by_username(username).await?.is_some() {
+        return Err(tearline_store::StoreError::Conflict("a user with that username").into());
+    }
+    let password = request.password.clone();
+    let password_hash = cpu
+        .run(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("password hashing", &e))??;
+    let now = kernel.now();
     let unit_id = match store.units().await?.into_iter().find(|unit| unit.name == unit_name) {
         Some(unit) => unit.id,
-        None => store.create_unit(unit_name, now).await?,
+        None => kernel.change(actor, "unit.create", "unit:new", None).create_unit(unit_name, now).await?,
     };
-    let id = store
+    let id = kernel
+        .change(actor, "user.create", "user:new", None)
         .create_user(
             NewUser {
                 username,
@@ -113,8 +127,5 @@ pub async fn create_user_as(
     request: &NewUserRequest,
 ) -> Result<UserView, ApiError> {
     require(state, caller, Action::ManageUsers, "user.create").await?;
-    let created = create_user(&state.store, request, state.now()).await?;
-    let object = format!("user:{}", created.id.0);
-    record(state, Some(caller.user.id), "user.create", &object, None, Outcome::Allowed).await?;
-    Ok(created)
+    create_user(&state.kernel, &state.cpu, Some(caller.user.id), request).await
 }

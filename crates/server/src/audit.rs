@@ -1,7 +1,6 @@
 //! Recording to the audit trail from request handlers.
 
-use axum::http::StatusCode;
-use tearline_domain::audit::{AuditEvent, Outcome};
+use tearline_domain::audit::Outcome;
 use tearline_domain::policy::{authorize, Action};
 use tearline_domain::UserId;
 
@@ -19,25 +18,7 @@ pub async fn record(
     reason: Option<&str>,
     outcome: Outcome,
 ) -> Result<(), ApiError> {
-    let event = AuditEvent {
-        at: state.now(),
-        actor,
-        action: action.to_owned(),
-        object: object.to_owned(),
-        reason: reason.map(str::to_owned),
-        outcome,
-    };
-    match state.audit.append(&event).await {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            tracing::error!(action, %error, "audit trail unavailable; refusing the request");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "the audit trail cannot record this action, so it was not performed; try again later",
-            ))
-        }
-    }
+    Ok(state.kernel.record(actor, action, object, reason, outcome).await?)
 }
 
 /// Asks the policy for an administrative action and audits a refusal.

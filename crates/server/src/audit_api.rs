@@ -138,8 +138,9 @@ async fn events(
     let page = query(page, "start and limit must be non-negative integers")?;
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     inspect(&state, &caller, format!("audit:events:{}+{limit}", page.start)).await?;
-    let events =
-        state.audit.read(page.start, limit).await.map_err(|e| ApiError::internal("audit read", &e))?;
+    let events = tearline_domain::audit::AuditLog::read(&state.log, page.start, limit)
+        .await
+        .map_err(|e| ApiError::internal("audit read", &e))?;
     Ok(Json(json!({"events": events})))
 }
 

@@ -86,12 +86,20 @@ pub async fn log_in(state: &AppState, username: &str, password: &str) -> Result<
     let invalid =
         || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
     let Some(user) = state.store.user_by_username(username).await? else {
-        verify_password(decoy_hash(), password);
+        let password = Zeroizing::new(password.to_owned());
+        state.cpu.run(move || verify_password(decoy_hash(), &password)).await.map_err(hashing_failed)?;
         crate::audit::record(state, None, "auth.login", "user:unknown", None, Outcome::Denied).await?;
         return Err(invalid());
     };
     let object = format!("user:{}", user.id.0);
-    if user.locked_until.is_some_and(|until| until > now) {
+    let settings = &state.settings;
+    let lock_until = now.plus_millis(settings.lockout_millis);
+    let reserved = state
+        .store
+        .bookkeeping()
+        .reserve_login_attempt(user.id, now, settings.lock_after_failures, lock_until)
+        .await?;
+    if reserved.is_none() {
         crate::audit::record(state, Some(user.id), "auth.login.locked", &object, None, Outcome::Denied)
             .await?;
         return Err(ApiError::new(
@@ -100,32 +108,26 @@ pub async fn log_in(state: &AppState, username: &str, password: &str) -> Result<
             "too many failed logins: this account is locked for a while; try again later or ask an administrator",
         ));
     }
-    if !verify_password(&user.password_hash, password) {
-        let settings = &state.settings;
-        state
-            .store
-            .note_login_failure(
-                user.id,
-                settings.lock_after_failures,
-                now.plus_millis(settings.lockout_millis),
-            )
-            .await?;
+    let (hash, password) = (user.password_hash.clone(), Zeroizing::new(password.to_owned()));
+    if !state.cpu.run(move || verify_password(&hash, &password)).await.map_err(hashing_failed)? {
         crate::audit::record(state, Some(user.id), "auth.login", &object, None, Outcome::Denied).await?;
         return Err(invalid());
     }
-    if user.failed_logins > 0 {
-        state.store.clear_login_failures(user.id).await?;
-    }
+    state.store.bookkeeping().clear_login_failures(user.id).await?;
     let token = Zeroizing::new(random_token());
     let csrf_token = random_token();
     let expires = now.plus_millis(state.settings.session_lifetime_millis);
-    state.store.create_session(&token_hash(&token), user.id, &csrf_token, now, expires).await?;
+    state.store.bookkeeping().create_session(&token_hash(&token), user.id, &csrf_token, now, expires).await?;
     crate::audit::record(state, Some(user.id), "auth.login", &object, None, Outcome::Allowed).await?;
     Ok(OpenedSession { token, csrf_token, user })
 }
 
+fn hashing_failed(error: tearline_kernel::PoolStopped) -> ApiError {
+    ApiError::internal("password hashing", &error)
+}
+
 pub async fn log_out(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    state.store.delete_session(&token_hash(&caller.token)).await?;
+    state.store.bookkeeping().delete_session(&token_hash(&caller.token)).await?;
     crate::audit::record(
         state,
         Some(caller.user.id),

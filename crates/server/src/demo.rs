@@ -7,7 +7,6 @@ use tearline_domain::{Role, Seniority, SourceId, Timestamp, UserId};
 use tearline_lifecycle::authorisation::{self, Application, AuthorisationKind, Authoriser, CaseParties};
 use tearline_lifecycle::calendar::DAY;
 use tearline_lifecycle::ledger::Currency;
-use tearline_store::Store;
 use tearline_store::{NewContact, NewPayment, NewRiskAssessment};
 use tearline_vault::Identity;
 use zeroize::Zeroizing;
@@ -17,6 +16,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::sources::{register_sealed, SourceDraft};
 use crate::state::{AppState, VaultKeys};
+use tearline_kernel::{CpuPool, Kernel};
 
 pub const DEMO_UNIT: &str = "Harbour District Unit";
 
@@ -83,7 +83,14 @@ pub const DEMO_SOURCES: [DemoSource; 4] = [
 
 /// Seeds the demo unit into an empty store. Returns false, changing nothing, if the store
 /// already holds users.
-pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<bool, ApiError> {
+/// The demo seed's changes, each audited as the installation seeding itself.
+fn seeding(kernel: &Kernel) -> tearline_kernel::Writer<'_> {
+    kernel.change(None, "demo.seed", "demo", None)
+}
+
+pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ApiError> {
+    let store = kernel.store();
+    let now = kernel.now();
     if !store.users().await?.is_empty() {
         return Ok(false);
     }
@@ -104,7 +111,7 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
             unit: DEMO_UNIT.into(),
             password: Zeroizing::new(password.into()),
         };
-        let user = create_user(store, &request, now).await?;
+        let user = create_user(kernel, &CpuPool::new(1), None, &request).await?;
         match role {
             Role::Handler => handler = Some(user),
             Role::Controller => controller = Some(user),
@@ -137,10 +144,10 @@ pub async fn seed(store: &Store, keys: &VaultKeys, now: Timestamp) -> Result<boo
             status: if index == 3 { SourceStatus::Prospective } else { SourceStatus::Active },
             recruited_at: now.plus_millis(-(index as i64 + 1) * 400 * DAY),
         };
-        sources.push(register_sealed(store, keys.as_ref(), draft, &identity, now).await?);
+        sources.push(register_sealed(seeding(kernel), keys.as_ref(), draft, &identity).await?);
     }
     let staff = Staff { handler: handler.id, controller: controller.id, officer: officer.id };
-    seed_lifecycle(store, &staff, &sources, now).await?;
+    seed_lifecycle(kernel, &staff, &sources, now).await?;
     Ok(true)
 }
 
@@ -155,11 +162,12 @@ struct Staff {
 /// risk assessment stale, HERON keeps giving information without an authorisation, and
 /// OSPREY's application waits for the authorising officer.
 async fn seed_lifecycle(
-    store: &Store,
+    kernel: &Kernel,
     staff: &Staff,
     sources: &[SourceId],
     now: Timestamp,
 ) -> Result<(), ApiError> {
+    let store = kernel.store();
     let &[nightjar, kestrel, heron, osprey] = sources else {
         return Err(ApiError::internal("demo", &"the demo has four sources"));
     };
@@ -194,8 +202,8 @@ async fn seed_lifecycle(
     let rule = |e: tearline_lifecycle::authorisation::AuthorisationError| ApiError::internal("demo", &e);
 
     // NIGHTJAR: granted 344 days ago, reviewed quarterly, expiring within the month.
-    let (first_risk, _) = store.add_risk_assessment(risk(nightjar, ago(345), "medium")).await?;
-    let id = store
+    let (first_risk, _) = seeding(kernel).add_risk_assessment(risk(nightjar, ago(345), "medium")).await?;
+    let id = seeding(kernel)
         .apply_for_authorisation(nightjar, &application("Harbour weapons supply"), staff.handler, ago(345))
         .await?;
     let grant = authorisation::grant(
@@ -206,13 +214,13 @@ async fn seed_lifecycle(
         90 * DAY,
     )
     .map_err(rule)?;
-    store.grant_authorisation(id, staff.officer, &grant, "Necessary and proportionate.").await?;
-    store
+    seeding(kernel).grant_authorisation(id, staff.officer, &grant, "Necessary and proportionate.").await?;
+    seeding(kernel)
         .review_authorisation(id, staff.officer, ago(254), "Reporting remains productive.", first_risk)
         .await?;
-    store.review_authorisation(id, staff.officer, ago(164), "No change.", first_risk).await?;
-    let (second_risk, _) = store.add_risk_assessment(risk(nightjar, ago(55), "medium")).await?;
-    store
+    seeding(kernel).review_authorisation(id, staff.officer, ago(164), "No change.", first_risk).await?;
+    let (second_risk, _) = seeding(kernel).add_risk_assessment(risk(nightjar, ago(55), "medium")).await?;
+    seeding(kernel)
         .review_authorisation(
             id,
             staff.officer,
@@ -221,10 +229,10 @@ async fn seed_lifecycle(
             second_risk,
         )
         .await?;
-    let task = store
+    let task = seeding(kernel)
         .give_task(nightjar, staff.handler, ago(60), "Report any new faces at the Saturday quay market.")
         .await?;
-    store.acknowledge_task(task, ago(58)).await?;
+    seeding(kernel).acknowledge_task(task, ago(58)).await?;
     for (days, method, place) in [
         (30, "meeting", "Car park, Saltford retail park"),
         (9, "phone", "Call to the handler's operational phone"),
@@ -239,13 +247,15 @@ async fn seed_lifecycle(
             authorised: true,
             logged_at: ago(days),
         };
-        store.log_contact(contact).await?;
+        seeding(kernel).log_contact(contact).await?;
     }
-    store.record_welfare(nightjar, staff.handler, ago(30), "check", "Well; no concerns raised.").await?;
+    seeding(kernel)
+        .record_welfare(nightjar, staff.handler, ago(30), "check", "Well; no concerns raised.")
+        .await?;
     let amount = Currency::parse("GBP")
         .and_then(|gbp| gbp.amount("150.00"))
         .map_err(|e| ApiError::internal("demo", &e))?;
-    let payment = store
+    let payment = seeding(kernel)
         .request_payment(NewPayment {
             source_id: nightjar,
             requested_by: staff.handler,
@@ -256,15 +266,15 @@ async fn seed_lifecycle(
         })
         .await?;
     let payment = store.payment(payment).await?.ok_or_else(|| ApiError::not_found("payment"))?;
-    store
+    seeding(kernel)
         .approve_payment(&payment, staff.controller, ago(39), "Proportionate to the expenses incurred.")
         .await?;
-    store.record_payment_made(&payment, staff.handler, staff.controller, ago(38)).await?;
-    store.record_receipt(payment.id, "NIGHTJAR", ago(38)).await?;
+    seeding(kernel).record_payment_made(&payment, staff.handler, staff.controller, ago(38)).await?;
+    seeding(kernel).record_receipt(payment.id, "NIGHTJAR", ago(38)).await?;
 
     // KESTREL: reviewed monthly, last review 40 days ago; risk assessed 200 days ago.
-    store.add_risk_assessment(risk(kestrel, ago(200), "high")).await?;
-    let id = store
+    seeding(kernel).add_risk_assessment(risk(kestrel, ago(200), "high")).await?;
+    let id = seeding(kernel)
         .apply_for_authorisation(kestrel, &application("Saltford vehicle thefts"), staff.handler, ago(201))
         .await?;
     let grant = authorisation::grant(
@@ -275,9 +285,11 @@ async fn seed_lifecycle(
         30 * DAY,
     )
     .map_err(rule)?;
-    store.grant_authorisation(id, staff.officer, &grant, "").await?;
+    seeding(kernel).grant_authorisation(id, staff.officer, &grant, "").await?;
     let latest = store.risk_assessments(kestrel).await?.first().map(|r| r.id).unwrap_or_default();
-    store.review_authorisation(id, staff.officer, ago(40), "Continue; reassess risk.", latest).await?;
+    seeding(kernel)
+        .review_authorisation(id, staff.officer, ago(40), "Continue; reassess risk.", latest)
+        .await?;
 
     // HERON: contacts with no authorisation at all.
     for days in [20, 5] {
@@ -291,11 +303,11 @@ async fn seed_lifecycle(
             authorised: false,
             logged_at: ago(days),
         };
-        store.log_contact(contact).await?;
+        seeding(kernel).log_contact(contact).await?;
     }
 
     // OSPREY: an application waiting for a decision.
-    store
+    seeding(kernel)
         .apply_for_authorisation(osprey, &application("Ropewalk Terrace drug supply"), staff.handler, ago(2))
         .await?;
     Ok(())

@@ -83,6 +83,10 @@ impl From<tearline_store::StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(what),
             StoreError::StateChanged(why) => ApiError::new(StatusCode::CONFLICT, "state_changed", why),
             StoreError::Ledger(error) => error.into(),
+            StoreError::AuditUnavailable(cause) => {
+                tracing::error!(%cause, "audit trail unavailable; the change was not made");
+                tearline_kernel::KernelError::AuditUnavailable.into()
+            }
             other => ApiError::internal("store", &other),
         }
     }
@@ -94,5 +98,21 @@ impl From<tearline_vault::VaultError> for ApiError {
         // operator-facing text is safe to show.
         tracing::error!(cause = %error, "vault operation failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "vault_error", error.to_string())
+    }
+}
+
+impl From<tearline_kernel::KernelError> for ApiError {
+    fn from(error: tearline_kernel::KernelError) -> ApiError {
+        use tearline_kernel::KernelError;
+        match error {
+            KernelError::AuditUnavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit trail cannot record this action, so it was not performed; try again later",
+            ),
+            KernelError::Denied => ApiError::forbidden(),
+            KernelError::NotFound(what) => ApiError::not_found(what),
+            KernelError::Store(error) => error.into(),
+        }
     }
 }

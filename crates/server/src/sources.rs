@@ -8,6 +8,7 @@ use tearline_domain::source::{
     validate_code_name, Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus,
 };
 use tearline_domain::{Role, SourceId, Timestamp, UserId};
+use tearline_kernel::Writer;
 use tearline_store::{NewSource, SealedColumns, User};
 use tearline_vault::{Identity, KeyProvider, SealedIdentity, VaultError};
 
@@ -223,9 +224,8 @@ pub async fn create(
         status: request.status.unwrap_or(SourceStatus::Prospective),
         recruited_at: now,
     };
-    let id =
-        register_sealed(&state.store, state.keys.provider().as_ref(), draft, &request.identity, now).await?;
-    record(state, Some(caller.user.id), "source.create", &object(id), None, Outcome::Allowed).await?;
+    let writer = state.change(caller, "source.create", "source:new", None);
+    let id = register_sealed(writer, state.keys.provider().as_ref(), draft, &request.identity).await?;
     state.store.source(id).await?.ok_or_else(|| ApiError::not_found("source"))
 }
 
@@ -239,13 +239,13 @@ pub struct SourceDraft<'a> {
     pub recruited_at: Timestamp,
 }
 
-/// Draws a pseudonymous reference, seals the identity bound to it, and stores both.
+/// Draws a pseudonymous reference, seals the identity bound to it, and stores both with
+/// the writer's audit entry.
 pub async fn register_sealed(
-    store: &tearline_store::Store,
+    writer: Writer<'_>,
     keys: &dyn KeyProvider,
     draft: SourceDraft<'_>,
     identity: &Identity,
-    now: Timestamp,
 ) -> Result<SourceId, ApiError> {
     let reference = PseudonymousRef::generate(&mut rand::thread_rng());
     let sealed = tearline_vault::seal(keys, identity, reference.as_str().as_bytes())?;
@@ -263,7 +263,7 @@ pub async fn register_sealed(
             ciphertext: sealed.ciphertext,
         },
     };
-    Ok(store.create_source(source, now).await?)
+    Ok(writer.create_source(source, draft.recruited_at).await?)
 }
 
 #[derive(Deserialize)]
@@ -285,23 +285,32 @@ pub async fn reassign(
         CaseRole::Controller => Role::Controller,
     };
     let successor = case_officer(state, caller, Some(&request.username), role).await?;
-    state.store.reassign(id, request.role, successor.id, state.now()).await?;
-    record(state, Some(caller.user.id), "source.reassign", &object(id), None, Outcome::Allowed).await?;
+    state
+        .change(caller, "source.reassign", &object(id), None)
+        .reassign(id, request.role, successor.id, state.now())
+        .await?;
     Ok(state.store.assignments(id).await?)
 }
 
 /// Adds a key-encryption key and re-wraps every data key under it. Records stay as they are.
 /// `progress` hears (done, total) after each record.
+///
+/// The rotation's audit entry is recorded before the first step: each step only re-wraps a
+/// data key (what the identities say and who may open them stays the same), every step is
+/// conditional, and an interrupted rotation is finished by running it again.
 pub async fn rotate_vault_key(
-    store: &tearline_store::Store,
+    kernel: &tearline_kernel::Kernel,
+    actor: Option<UserId>,
     keys: &crate::state::VaultKeys,
-    now: Timestamp,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RotationReport, ApiError> {
+    kernel.record(actor, "vault.rotate", "vault", None, Outcome::Allowed).await?;
+    let store = kernel.store();
+    let now = kernel.now();
     let key_id = tearline_vault::FileKeyring::add_key(keys.path())?;
     let ring = keys.reload()?;
     for check in ring.checks() {
-        store.remember_vault_key(i64::from(check.key_id), &check.check, now).await?;
+        store.bookkeeping().remember_vault_key(i64::from(check.key_id), &check.check, now).await?;
     }
     let mut rewrapped = 0;
     let pending = store.sealed_identities_not_under(i64::from(key_id)).await?;
@@ -310,7 +319,8 @@ pub async fn rotate_vault_key(
         progress(done + 1, total);
         let sealed = sealed_from_columns(&columns)?;
         let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed, reference.as_str().as_bytes())?;
-        if store.replace_wrapped_key(id, &columns, i64::from(fresh.key_id), &fresh.wrapped_key).await? {
+        let rewrap = store.bookkeeping();
+        if rewrap.replace_wrapped_key(id, &columns, i64::from(fresh.key_id), &fresh.wrapped_key).await? {
             rewrapped += 1;
         }
     }
@@ -320,8 +330,7 @@ pub async fn rotate_vault_key(
 /// Rotates the vault key on an administrator's behalf: the policy decides, the log records.
 pub async fn rotate_vault_key_as(state: &AppState, caller: &Caller) -> Result<RotationReport, ApiError> {
     crate::audit::require(state, caller, Action::RotateVaultKey, "vault.rotate").await?;
-    record(state, Some(caller.user.id), "vault.rotate", "vault", None, Outcome::Allowed).await?;
-    rotate_vault_key(&state.store, &state.keys, state.now(), &|_, _| {}).await
+    rotate_vault_key(&state.kernel, Some(caller.user.id), &state.keys, &|_, _| {}).await
 }
 
 #[derive(Debug, serde::Serialize)]

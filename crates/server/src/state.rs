@@ -5,20 +5,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use tearline_auditlog::checkpoint::{CheckpointError, CheckpointSigner};
-use tearline_domain::audit::AuditLog;
 use tearline_domain::Timestamp;
+use tearline_kernel::{CpuPool, Kernel, Writer};
 use tearline_store::{MerkleLog, Store};
+
+use crate::auth::Caller;
 use tearline_vault::{FileKeyring, KeyCheck, KeyProvider, VaultError};
 
-/// The time source. Injected so that rules that depend on time are testable.
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        Timestamp(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-    })
-}
+pub use tearline_kernel::{system_clock, Clock};
 
 /// Settings that change how requests are answered.
 #[derive(Debug, Clone)]
@@ -74,7 +68,7 @@ impl VaultKeys {
             .collect();
         ring.verify(&expected)?;
         for check in ring.checks() {
-            store.remember_vault_key(i64::from(check.key_id), &check.check, now).await?;
+            store.bookkeeping().remember_vault_key(i64::from(check.key_id), &check.check, now).await?;
         }
         Ok(VaultKeys { path, ring: RwLock::new(Arc::new(ring)) })
     }
@@ -139,13 +133,15 @@ pub async fn open_audit_log(store: &Store, key_path: &std::path::Path) -> Result
 }
 
 pub struct Inner {
+    /// The only door to changes: every write carries its audit entry (`AppState::change`).
+    pub kernel: Kernel,
+    /// The store, for reads.
     pub store: Store,
     /// The verifiable log itself: checkpoints, entries and proofs.
     pub log: MerkleLog,
-    /// Where audit events are appended; the log, unless a test injects a failing trail.
-    pub audit: Arc<dyn AuditLog>,
     pub keys: VaultKeys,
-    pub clock: Clock,
+    /// Argon2id and other CPU-heavy work, off the async workers.
+    pub cpu: CpuPool,
     pub settings: ServerSettings,
     pub warn: crate::warn::WarnRuntime,
     /// The full-text index of released intelligence: a cache of the store.
@@ -173,11 +169,11 @@ impl AppState {
         search: Arc<tearline_search::SearchIndex>,
     ) -> AppState {
         AppState(Arc::new(Inner {
-            audit: Arc::new(log.clone()),
+            kernel: Kernel::new(store.clone(), log.clone(), clock),
             store,
             log,
             keys,
-            clock,
+            cpu: CpuPool::for_this_machine(),
             settings,
             warn: crate::warn::WarnRuntime::default(),
             search,
@@ -185,6 +181,12 @@ impl AppState {
     }
 
     pub fn now(&self) -> Timestamp {
-        (self.clock)()
+        self.kernel.now()
+    }
+
+    /// A writer for one change `caller` makes, its audit entry riding in the change's
+    /// transaction (see `tearline_kernel::Kernel::change`).
+    pub fn change(&self, caller: &Caller, action: &str, object: &str, reason: Option<&str>) -> Writer<'_> {
+        self.kernel.change(Some(caller.user.id), action, object, reason)
     }
 }

@@ -672,8 +672,10 @@ async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiErr
     require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
     record(&state, Some(caller.user.id), "audit.read", "audit:latest", None, Outcome::Allowed).await?;
     let failed = |e: tearline_domain::audit::AuditError| ApiError::internal("audit read", &e);
-    let size = state.audit.size().await.map_err(failed)?;
-    let events = state.audit.read(size.saturating_sub(200), 200).await.map_err(failed)?;
+    let size = tearline_domain::audit::AuditLog::size(&state.log).await.map_err(failed)?;
+    let events = tearline_domain::audit::AuditLog::read(&state.log, size.saturating_sub(200), 200)
+        .await
+        .map_err(failed)?;
     let rows = events
         .into_iter()
         .rev()

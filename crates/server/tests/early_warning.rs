@@ -605,9 +605,13 @@ async fn recipients_registered_by_another_server_are_targeted_without_a_restart(
             position: tearline_warn::geo::LatLon { lat: 52.95, lon: 1.15 },
             ..moved.clone()
         };
-        other.upsert_recipients(&[moved, arrived], tearline_domain::Timestamp(0)).await.unwrap();
+        other
+            .bookkeeping()
+            .upsert_recipients(&[moved, arrived], tearline_domain::Timestamp(0))
+            .await
+            .unwrap();
         let retired = other.recipients_page(1, 1).await.unwrap()[0].id;
-        other.deactivate_recipient(retired).await.unwrap();
+        other.bookkeeping().deactivate_recipient(retired).await.unwrap();
         assert_eq!(count_inside(&harness, &wren).await, 99, "{backend:?}: 100 - moved - retired + newcomer");
     }
 }

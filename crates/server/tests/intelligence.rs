@@ -198,9 +198,9 @@ async fn the_leak_check_is_audited_first_and_fails_closed() {
         .json()["id"]
         .as_i64()
         .unwrap();
-    h.audit.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    h.fail_audit(true).await;
     let refused = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
-    h.audit.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    h.fail_audit(false).await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.body);
     assert_eq!(
         h.state.store.intel_report(id).await.unwrap().unwrap().state,
@@ -210,7 +210,7 @@ async fn the_leak_check_is_audited_first_and_fails_closed() {
         h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await.status,
         StatusCode::OK
     );
-    let audited = h.state.audit.read(0, 10_000).await.unwrap();
+    let audited = tearline_domain::audit::AuditLog::read(&h.state.log, 0, 10_000).await.unwrap();
     let position = |action: &str| {
         audited.iter().position(|r| r.event.action == action && r.event.object == format!("intel:{id}"))
     };

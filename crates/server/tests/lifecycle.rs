@@ -89,7 +89,7 @@ async fn no_one_authorises_their_own_case_and_the_register_keeps_the_attempt() {
     let csv = h.get(&ines, "/api/v1/register/export").await;
     assert!(csv.body.contains("refused-self-authorisation"), "{}", csv.body);
     // Every inspector read is audited.
-    let audited = h.state.audit.read(0, 10_000).await.unwrap();
+    let audited = tearline_domain::audit::AuditLog::read(&h.state.log, 0, 10_000).await.unwrap();
     for action in ["register.read", "register.export"] {
         assert!(audited.iter().any(|r| r.event.action == action), "{action} audited");
     }
@@ -417,7 +417,7 @@ async fn the_inspectors_record_set_is_complete_audited_and_keeps_the_identity_se
     for secret in sealed_values() {
         assert!(!reply.body.contains(&secret), "the record set revealed {secret:?}");
     }
-    let audited = h.state.audit.read(0, 10_000).await.unwrap();
+    let audited = tearline_domain::audit::AuditLog::read(&h.state.log, 0, 10_000).await.unwrap();
     assert!(
         audited
             .iter()

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use common::{harness, T0};
@@ -28,12 +26,12 @@ async fn unsealing_fails_closed_when_the_audit_trail_cannot_record_it() {
     let harness = harness().await;
     let token = harness.demo_login(Role::Handler).await;
     let id = harness.source_id("NIGHTJAR").await;
-    harness.audit.failing.store(true, Ordering::SeqCst);
+    harness.fail_audit(true).await;
     let reply = unseal(&harness, &token, id).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.json()["code"], "audit_unavailable");
     assert!(!reply.body.contains("Samira"), "{}", reply.body);
-    harness.audit.failing.store(false, Ordering::SeqCst);
+    harness.fail_audit(false).await;
     let reply = unseal(&harness, &token, id).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["identity"]["full_name"], "Samira Haddad-Okafor");

@@ -31,8 +31,17 @@ const HASHES_PER_READ: usize = 500;
 
 struct Pending {
     data: Vec<u8>,
-    done: oneshot::Sender<Result<u64, String>>,
+    /// Set for an entry that was committed with its change into `audit_pending`: the batch
+    /// that appends it also deletes that row, so it is appended exactly once.
+    pending_id: Option<i64>,
+    /// The entry's index, or `None` when another process's batch appended it first.
+    done: oneshot::Sender<Result<Option<u64>, String>>,
 }
+
+/// How often each process looks for entries committed with their change but not yet in
+/// the log (their process died in between), and how old such an entry must be to be taken.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+const SWEEP_AFTER_MILLIS: i64 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -72,7 +81,30 @@ impl MerkleLog {
         let (queue, requests) = mpsc::channel(MAX_BATCH * 4);
         let signer = Arc::new(signer);
         tokio::spawn(run_appender(store.clone(), Arc::clone(&signer), requests));
+        tokio::spawn(sweep_pending(store.clone(), queue.downgrade()));
         MerkleLog { store, queue, signer }
+    }
+
+    /// A writer whose change commits together with `event`: the entry is written in the
+    /// change's own transaction and settled into the verifiable log right after the commit.
+    /// Only the operation kernel calls this (`crates/kernel/tests/tidy.rs` checks).
+    pub fn audited(&self, event: AuditEvent) -> crate::Writer<'_> {
+        crate::Writer::audited(&self.store, self, event)
+    }
+
+    /// Appends an entry that committed with its change, and deletes its pending row in the
+    /// same batch. `Ok(None)`: another process's sweep appended it first.
+    pub(crate) async fn settle(&self, pending_id: i64, data: Vec<u8>) -> Result<Option<u64>, AuditError> {
+        self.enqueue(data, Some(pending_id)).await
+    }
+
+    async fn enqueue(&self, data: Vec<u8>, pending_id: Option<i64>) -> Result<Option<u64>, AuditError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { data, pending_id, done })
+            .await
+            .map_err(|_| AuditError("the audit appender has stopped".into()))?;
+        answer.await.map_err(|_| AuditError("the audit appender has stopped".into()))?.map_err(AuditError)
     }
 
     pub fn origin(&self) -> &str {
@@ -85,12 +117,9 @@ impl MerkleLog {
 
     /// Appends canonical entry bytes; returns the entry's index once its batch is durable.
     pub async fn append_bytes(&self, data: Vec<u8>) -> Result<u64, AuditError> {
-        let (done, answer) = oneshot::channel();
-        self.queue
-            .send(Pending { data, done })
-            .await
-            .map_err(|_| AuditError("the audit appender has stopped".into()))?;
-        answer.await.map_err(|_| AuditError("the audit appender has stopped".into()))?.map_err(AuditError)
+        self.enqueue(data, None)
+            .await?
+            .ok_or_else(|| AuditError("an entry without a pending row was settled elsewhere".into()))
     }
 
     /// The newest signed checkpoint, and the size it covers.
@@ -306,7 +335,7 @@ fn insert_script<'a>(
 fn batch_script(
     backend: Backend,
     first_index: u64,
-    batch: &[Pending],
+    batch: &[&Pending],
     hashes: &[StoredHash],
     new_size: u64,
     note: &str,
@@ -341,8 +370,11 @@ async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests:
             }
         }
         let result = commit_batch(&store, &signer, &mut frontier, &batch).await;
-        for (offset, pending) in batch.into_iter().enumerate() {
-            let answer = result.as_ref().map(|first| first + offset as u64).map_err(|e| e.to_string());
+        for (position, pending) in batch.into_iter().enumerate() {
+            let answer = match &result {
+                Ok(indexes) => Ok(indexes.get(position).copied().flatten()),
+                Err(error) => Err(error.to_string()),
+            };
             let _ = pending.done.send(answer);
         }
     }
@@ -360,20 +392,20 @@ async fn commit_batch(
     signer: &CheckpointSigner,
     cached: &mut Option<Frontier>,
     batch: &[Pending],
-) -> Result<u64, StoreError> {
+) -> Result<Vec<Option<u64>>, StoreError> {
     if let Some(frontier) = cached.take() {
         match write_batch(store, signer, frontier, batch, false).await {
-            Ok((first, frontier)) => {
+            Ok((indexes, frontier)) => {
                 *cached = Some(frontier);
-                return Ok(first);
+                return Ok(indexes);
             }
             Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_unique_violation() => {}
             Err(error) => return Err(error),
         }
     }
-    let (first, frontier) = write_batch(store, signer, Frontier::empty(), batch, true).await?;
+    let (indexes, frontier) = write_batch(store, signer, Frontier::empty(), batch, true).await?;
     *cached = Some(frontier);
-    Ok(first)
+    Ok(indexes)
 }
 
 /// Writes a batch after `frontier`, or, with `reload`, after the right edge read under the
@@ -384,8 +416,15 @@ async fn write_batch(
     mut frontier: Frontier,
     batch: &[Pending],
     reload: bool,
-) -> Result<(u64, Frontier), StoreError> {
+) -> Result<(Vec<Option<u64>>, Frontier), StoreError> {
     let mut write = store.begin_write().await?;
+    let claimed = claim_pending(&mut write.tx, batch).await?;
+    let included: Vec<&Pending> =
+        batch.iter().filter(|p| p.pending_id.is_none_or(|id| claimed.contains(&id))).collect();
+    if included.is_empty() {
+        write.commit().await?;
+        return Ok((vec![None; batch.len()], frontier));
+    }
     if reload {
         // Take the row's write lock and read the size under it in one statement, so that no
         // other process can append in between.
@@ -401,14 +440,14 @@ async fn write_batch(
     }
     let first = frontier.size();
     let mut hashes: Vec<StoredHash> = Vec::with_capacity(batch.len() * 2);
-    for pending in batch {
+    for pending in &included {
         hashes.extend(frontier.append(&pending.data));
     }
     let new_size = frontier.size();
     let note = signer
         .sign(new_size, frontier.root())
         .map_err(|e| StoreError::Corrupt(format!("signing the checkpoint: {e}")))?;
-    let script = batch_script(store.backend, first, batch, &hashes, new_size, &note);
+    let script = batch_script(store.backend, first, &included, &hashes, new_size, &note);
     // Without arguments the script runs as one simple query: one round trip.
     if let Err(error) = sqlx::Executor::execute(&mut *write.tx, script.as_str()).await {
         // Roll back now, not when the connection is next used, so the write lock is free
@@ -417,7 +456,64 @@ async fn write_batch(
         return Err(error.into());
     }
     write.commit().await?;
-    Ok((first, frontier))
+    let mut next = first;
+    let indexes = batch
+        .iter()
+        .map(|p| {
+            p.pending_id.is_none_or(|id| claimed.contains(&id)).then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
+    Ok((indexes, frontier))
+}
+
+/// Deletes the batch's pending rows and returns the ids this transaction deleted; a row
+/// another process deleted first (and so appended) is not among them. Row locks make
+/// this exactly-once across processes; the deletes roll back with the batch.
+async fn claim_pending(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    batch: &[Pending],
+) -> Result<std::collections::HashSet<i64>, StoreError> {
+    let ids: Vec<i64> = batch.iter().filter_map(|p| p.pending_id).collect();
+    let mut claimed = std::collections::HashSet::with_capacity(ids.len());
+    for chunk in ids.chunks(HASHES_PER_READ) {
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let sql = format!("DELETE FROM audit_pending WHERE id IN ({}) RETURNING id", list.join(", "));
+        let deleted: Vec<i64> = sqlx::query_scalar(&sql).fetch_all(&mut **tx).await?;
+        claimed.extend(deleted);
+    }
+    Ok(claimed)
+}
+
+/// Feeds the appender the entries that committed with their change but whose process died
+/// before settling them: everything at start, then whatever has waited a few seconds.
+async fn sweep_pending(store: Store, queue: mpsc::WeakSender<Pending>) {
+    let mut waited_millis = 0;
+    loop {
+        let Some(queue) = queue.upgrade() else { return };
+        let cutoff = crate::now_millis().saturating_sub(waited_millis);
+        waited_millis = SWEEP_AFTER_MILLIS;
+        let rows: Result<Vec<(i64, Vec<u8>)>, sqlx::Error> =
+            sqlx::query_as("SELECT id, data FROM audit_pending WHERE queued_at <= $1 ORDER BY id LIMIT 4096")
+                .bind(cutoff)
+                .fetch_all(&store.pool)
+                .await;
+        let mut answers = Vec::new();
+        for (id, data) in rows.unwrap_or_default() {
+            let (done, answer) = oneshot::channel();
+            if queue.send(Pending { data, pending_id: Some(id), done }).await.is_err() {
+                return;
+            }
+            answers.push(answer);
+        }
+        drop(queue);
+        for answer in answers {
+            let _ = answer.await;
+        }
+        tokio::time::sleep(SWEEP_EVERY).await;
+    }
 }
 
 #[async_trait::async_trait]

@@ -11,7 +11,7 @@ use tearline_intel::grading::{
     Admiralty, Credibility, HandlingCode, IntelligenceAssessment, SourceEvaluation, Tlp,
 };
 
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Writer};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ContactReport {
@@ -318,28 +318,6 @@ pub enum Origin<'a> {
 }
 
 impl Store {
-    pub async fn create_contact_report(&self, new: NewContactReport<'_>) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contact_reports (source_id, handler_id, met_at, place, present, method, account, tasks_given,
-                welfare, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(new.source_id.0)
-        .bind(new.handler_id.0)
-        .bind(new.met_at.0)
-        .bind(new.place)
-        .bind(new.present)
-        .bind(new.method)
-        .bind(new.account)
-        .bind(new.tasks_given)
-        .bind(new.welfare)
-        .bind(new.created_at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
     pub async fn contact_report(&self, id: i64) -> Result<Option<ContactReport>, StoreError> {
         Ok(self.contact_reports_where("id = $1", id).await?.into_iter().next())
     }
@@ -373,132 +351,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Stores a new report: a draft from a contact report (a correction when it supersedes
-    /// a released report), or a partner's report, stored released as external intelligence
-    /// (once per STIX id).
-    pub async fn add_intel_report(
-        &self,
-        unit: UnitId,
-        origin: Origin<'_>,
-        content: &ReportContent,
-        at: Timestamp,
-    ) -> Result<i64, StoreError> {
-        let (contact_report, stix_id, reference, drafted_by, supersedes, state) = match &origin {
-            Origin::Draft { contact_report, source_reference, drafted_by, supersedes } => (
-                Some(*contact_report),
-                None,
-                Some(*source_reference),
-                Some(drafted_by.0),
-                *supersedes,
-                ReportState::Draft,
-            ),
-            Origin::Partner { stix_id } => (None, Some(*stix_id), None, None, None, ReportState::Released),
-        };
-        let released_at = (state == ReportState::Released).then_some(at.0);
-        let columns = ContentColumns::of(content);
-        let sql = format!(
-            "INSERT INTO intel_reports ({}, unit_id, contact_report_id, partner_stix_id, source_reference, version,
-                supersedes, state, drafted_by, drafted_at, released_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-             RETURNING id",
-            CONTENT_COLUMN_NAMES.join(", ")
-        );
-        let mut write = self.begin_write().await?;
-        let id: i64 = columns
-            .bind(sqlx::query(&sql))
-            .bind(unit.0)
-            .bind(contact_report)
-            .bind(stix_id)
-            .bind(reference)
-            .bind(supersedes.map_or(1, |s| s.version + 1))
-            .bind(supersedes.map(|s| s.id))
-            .bind(state.as_str())
-            .bind(drafted_by)
-            .bind(at.0)
-            .bind(released_at)
-            .fetch_one(&mut *write.tx)
-            .await
-            .map_err(crate::conflict_as(match origin {
-                Origin::Draft { .. } => "a correction of that report",
-                Origin::Partner { .. } => "a partner report with that STIX id",
-            }))?
-            .try_get(0)?;
-        write.commit().await?;
-        Ok(id)
-    }
-
-    /// Replaces a draft's content and clears its last verdict (the text changed).
-    pub async fn update_draft(&self, id: i64, content: &ReportContent) -> Result<(), StoreError> {
-        let assignments: Vec<String> =
-            CONTENT_COLUMN_NAMES.iter().enumerate().map(|(i, name)| format!("{name} = ${}", i + 1)).collect();
-        let sql = format!(
-            "UPDATE intel_reports SET {}, leak_findings = '[]', phrasing_warnings = '[]' WHERE id = $13 AND state = 'draft'",
-            assignments.join(", ")
-        );
-        let columns = ContentColumns::of(content);
-        let mut write = self.begin_write().await?;
-        let rows = columns.bind(sqlx::query(&sql)).bind(id).execute(&mut *write.tx).await?.rows_affected();
-        if rows != 1 {
-            return Err(StoreError::StateChanged("only a draft can be edited"));
-        }
-        write.commit().await
-    }
-
-    /// Records the leak guard's verdict and the phrasing warnings; a clear draft moves on to
-    /// the controller, a draft that names the source stays a draft.
-    pub async fn record_check(
-        &self,
-        id: i64,
-        findings: &[LeakFinding],
-        warnings: &[String],
-    ) -> Result<ReportState, StoreError> {
-        let next = if findings.is_empty() { ReportState::Submitted } else { ReportState::Draft };
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE intel_reports SET leak_findings = $2, phrasing_warnings = $3, state = $4 WHERE id = $1 AND state = 'draft'",
-        )
-        .bind(id)
-        .bind(serde_json::to_string(findings).unwrap_or_else(|_| "[]".into()))
-        .bind(serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into()))
-        .bind(next.as_str())
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        if rows != 1 {
-            return Err(StoreError::StateChanged("only a draft can be submitted"));
-        }
-        write.commit().await?;
-        Ok(next)
-    }
-
-    /// Releases a submitted report (the controller's approval), or sends it back to draft.
-    pub async fn decide_release(
-        &self,
-        id: i64,
-        release: bool,
-        by: UserId,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let query = if release {
-            sqlx::query(
-                "UPDATE intel_reports SET state = 'released', released_by = $2, released_at = $3
-                 WHERE id = $1 AND state = 'submitted'",
-            )
-            .bind(id)
-            .bind(by.0)
-            .bind(at.0)
-        } else {
-            sqlx::query("UPDATE intel_reports SET state = 'draft' WHERE id = $1 AND state = 'submitted'")
-                .bind(id)
-        };
-        let rows = query.execute(&mut *write.tx).await?.rows_affected();
-        if rows != 1 {
-            return Err(StoreError::StateChanged("only a submitted report can be released or sent back"));
-        }
-        write.commit().await
     }
 
     pub async fn intel_report(&self, id: i64) -> Result<Option<IntelReport>, StoreError> {
@@ -557,27 +409,6 @@ impl Store {
             .await?)
     }
 
-    pub async fn record_dissemination(
-        &self,
-        report: i64,
-        recipient: &str,
-        passed_at: Timestamp,
-        by: UserId,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO disseminations (report_id, recipient, passed_at, recorded_by) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(report)
-        .bind(recipient)
-        .bind(passed_at.0)
-        .bind(by.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
     pub async fn disseminations(&self, report: i64) -> Result<Vec<Dissemination>, StoreError> {
         let rows = sqlx::query("SELECT * FROM disseminations WHERE report_id = $1 ORDER BY passed_at, id")
             .bind(report)
@@ -594,81 +425,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    /// Links an entity to a report, creating the entity the first time its key is seen.
-    pub async fn link_entity(
-        &self,
-        report: i64,
-        entity: &Entity,
-        tagged_by: Option<UserId>,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let existing: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM entities WHERE kind = $1 AND entity_key = $2")
-                .bind(entity.kind.as_str())
-                .bind(&entity.key)
-                .fetch_optional(&mut *write.tx)
-                .await?;
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                sqlx::query_scalar(
-                    "INSERT INTO entities (kind, entity_key, name) VALUES ($1, $2, $3) RETURNING id",
-                )
-                .bind(entity.kind.as_str())
-                .bind(&entity.key)
-                .bind(&entity.name)
-                .fetch_one(&mut *write.tx)
-                .await?
-            }
-        };
-        let linked: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM report_entities WHERE report_id = $1 AND entity_id = $2",
-        )
-        .bind(report)
-        .bind(id)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        if linked == 0 {
-            sqlx::query("INSERT INTO report_entities (report_id, entity_id, tagged_by) VALUES ($1, $2, $3)")
-                .bind(report)
-                .bind(id)
-                .bind(tagged_by.map(|u| u.0))
-                .execute(&mut *write.tx)
-                .await?;
-        }
-        write.commit().await?;
-        Ok(id)
-    }
-
-    /// Removes a wrong link (an analyst's correction of the rules).
-    pub async fn unlink_entity(&self, report: i64, entity: i64) -> Result<bool, StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query("DELETE FROM report_entities WHERE report_id = $1 AND entity_id = $2")
-            .bind(report)
-            .bind(entity)
-            .execute(&mut *write.tx)
-            .await?
-            .rows_affected();
-        write.commit().await?;
-        Ok(rows == 1)
-    }
-
-    /// Places an entity on the map.
-    pub async fn locate_entity(&self, entity: i64, latitude: f64, longitude: f64) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query("UPDATE entities SET latitude = $2, longitude = $3 WHERE id = $1")
-            .bind(entity)
-            .bind(latitude)
-            .bind(longitude)
-            .execute(&mut *write.tx)
-            .await?
-            .rows_affected();
-        if rows != 1 {
-            return Err(StoreError::NotFound("entity"));
-        }
-        write.commit().await
     }
 
     /// The link chart of a unit's released reports: every entity and every link.
@@ -714,4 +470,266 @@ impl Store {
         .collect::<Result<Vec<_>, StoreError>>()?;
         Ok((entities, links))
     }
+}
+
+impl Writer<'_> {
+    pub async fn create_contact_report(self, new: NewContactReport<'_>) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO contact_reports (source_id, handler_id, met_at, place, present, method, account, tasks_given,
+                welfare, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(new.source_id.0)
+        .bind(new.handler_id.0)
+        .bind(new.met_at.0)
+        .bind(new.place)
+        .bind(new.present)
+        .bind(new.method)
+        .bind(new.account)
+        .bind(new.tasks_given)
+        .bind(new.welfare)
+        .bind(new.created_at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Stores a new report: a draft from a contact report (a correction when it supersedes
+    /// a released report), or a partner's report, stored released as external intelligence
+    /// (once per STIX id).
+    pub async fn add_intel_report(
+        self,
+        unit: UnitId,
+        origin: Origin<'_>,
+        content: &ReportContent,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let (contact_report, stix_id, reference, drafted_by, supersedes, state) = match &origin {
+            Origin::Draft { contact_report, source_reference, drafted_by, supersedes } => (
+                Some(*contact_report),
+                None,
+                Some(*source_reference),
+                Some(drafted_by.0),
+                *supersedes,
+                ReportState::Draft,
+            ),
+            Origin::Partner { stix_id } => (None, Some(*stix_id), None, None, None, ReportState::Released),
+        };
+        let released_at = (state == ReportState::Released).then_some(at.0);
+        let columns = ContentColumns::of(content);
+        let sql = format!(
+            "INSERT INTO intel_reports ({}, unit_id, contact_report_id, partner_stix_id, source_reference, version,
+                supersedes, state, drafted_by, drafted_at, released_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+             RETURNING id",
+            CONTENT_COLUMN_NAMES.join(", ")
+        );
+        let mut write = self.begin_write().await?;
+        let id: i64 = columns
+            .bind(sqlx::query(&sql))
+            .bind(unit.0)
+            .bind(contact_report)
+            .bind(stix_id)
+            .bind(reference)
+            .bind(supersedes.map_or(1, |s| s.version + 1))
+            .bind(supersedes.map(|s| s.id))
+            .bind(state.as_str())
+            .bind(drafted_by)
+            .bind(at.0)
+            .bind(released_at)
+            .fetch_one(&mut *write.tx)
+            .await
+            .map_err(crate::conflict_as(match origin {
+                Origin::Draft { .. } => "a correction of that report",
+                Origin::Partner { .. } => "a partner report with that STIX id",
+            }))?
+            .try_get(0)?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Replaces a draft's content and clears its last verdict (the text changed).
+    pub async fn update_draft(self, id: i64, content: &ReportContent) -> Result<(), StoreError> {
+        let assignments: Vec<String> =
+            CONTENT_COLUMN_NAMES.iter().enumerate().map(|(i, name)| format!("{name} = ${}", i + 1)).collect();
+        let sql = format!(
+            "UPDATE intel_reports SET {}, leak_findings = '[]', phrasing_warnings = '[]' WHERE id = $13 AND state = 'draft'",
+            assignments.join(", ")
+        );
+        let columns = ContentColumns::of(content);
+        let mut write = self.begin_write().await?;
+        let rows = columns.bind(sqlx::query(&sql)).bind(id).execute(&mut *write.tx).await?.rows_affected();
+        if rows != 1 {
+            return Err(StoreError::StateChanged("only a draft can be edited"));
+        }
+        write.commit().await
+    }
+
+    /// Records the leak guard's verdict and the phrasing warnings; a clear draft moves on to
+    /// the controller, a draft that names the source stays a draft.
+    pub async fn record_check(
+        self,
+        id: i64,
+        findings: &[LeakFinding],
+        warnings: &[String],
+    ) -> Result<ReportState, StoreError> {
+        let next = if findings.is_empty() { ReportState::Submitted } else { ReportState::Draft };
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE intel_reports SET leak_findings = $2, phrasing_warnings = $3, state = $4 WHERE id = $1 AND state = 'draft'",
+        )
+        .bind(id)
+        .bind(serde_json::to_string(findings).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into()))
+        .bind(next.as_str())
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::StateChanged("only a draft can be submitted"));
+        }
+        write.commit().await?;
+        Ok(next)
+    }
+
+    /// Releases a submitted report (the controller's approval), or sends it back to draft.
+    /// Releases a submitted report (linking the entities the rules found in it, and placing
+    /// those that come with coordinates, in the same transaction) or sends it back.
+    pub async fn decide_release(
+        self,
+        id: i64,
+        release: bool,
+        by: UserId,
+        at: Timestamp,
+        entities: &[(Entity, Option<(f64, f64)>)],
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let query = if release {
+            sqlx::query(
+                "UPDATE intel_reports SET state = 'released', released_by = $2, released_at = $3
+                 WHERE id = $1 AND state = 'submitted'",
+            )
+            .bind(id)
+            .bind(by.0)
+            .bind(at.0)
+        } else {
+            sqlx::query("UPDATE intel_reports SET state = 'draft' WHERE id = $1 AND state = 'submitted'")
+                .bind(id)
+        };
+        let rows = query.execute(&mut *write.tx).await?.rows_affected();
+        if rows != 1 {
+            return Err(StoreError::StateChanged("only a submitted report can be released or sent back"));
+        }
+        if release {
+            link_all(&mut write.tx, id, entities, None).await?;
+        }
+        write.commit().await
+    }
+
+    pub async fn record_dissemination(
+        self,
+        report: i64,
+        recipient: &str,
+        passed_at: Timestamp,
+        by: UserId,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO disseminations (report_id, recipient, passed_at, recorded_by) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(report)
+        .bind(recipient)
+        .bind(passed_at.0)
+        .bind(by.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Links entities to a report in one transaction, creating each the first time its key
+    /// is seen and placing those given coordinates. Returns the entities' ids in order.
+    pub async fn link_entities(
+        self,
+        report: i64,
+        entities: &[(Entity, Option<(f64, f64)>)],
+        tagged_by: Option<UserId>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut write = self.begin_write().await?;
+        let ids = link_all(&mut write.tx, report, entities, tagged_by).await?;
+        write.commit().await?;
+        Ok(ids)
+    }
+
+    /// Removes a wrong link (an analyst's correction of the rules).
+    pub async fn unlink_entity(self, report: i64, entity: i64) -> Result<bool, StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query("DELETE FROM report_entities WHERE report_id = $1 AND entity_id = $2")
+            .bind(report)
+            .bind(entity)
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+        write.commit().await?;
+        Ok(rows == 1)
+    }
+}
+
+/// Links and places entities inside a transaction; their ids in order.
+async fn link_all(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    report: i64,
+    entities: &[(Entity, Option<(f64, f64)>)],
+    tagged_by: Option<UserId>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(entities.len());
+    for (entity, place) in entities {
+        let id = link_in(tx, report, entity, tagged_by).await?;
+        if let Some((latitude, longitude)) = place {
+            sqlx::query("UPDATE entities SET latitude = $2, longitude = $3 WHERE id = $1")
+                .bind(id)
+                .bind(latitude)
+                .bind(longitude)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Links an entity to a report inside a transaction, creating the entity the first time
+/// its key is seen. Idempotent under concurrency: whoever inserts first wins, the other
+/// finds the row.
+async fn link_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    report: i64,
+    entity: &Entity,
+    tagged_by: Option<UserId>,
+) -> Result<i64, StoreError> {
+    sqlx::query("INSERT INTO entities (kind, entity_key, name) VALUES ($1, $2, $3) ON CONFLICT (kind, entity_key) DO NOTHING")
+        .bind(entity.kind.as_str())
+        .bind(&entity.key)
+        .bind(&entity.name)
+        .execute(&mut **tx)
+        .await?;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM entities WHERE kind = $1 AND entity_key = $2")
+        .bind(entity.kind.as_str())
+        .bind(&entity.key)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO report_entities (report_id, entity_id, tagged_by) VALUES ($1, $2, $3)
+         ON CONFLICT (report_id, entity_id) DO NOTHING",
+    )
+    .bind(report)
+    .bind(id)
+    .bind(tagged_by.map(|u| u.0))
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
 }

@@ -52,6 +52,9 @@ pub enum StoreError {
     StateChanged(&'static str),
     #[error(transparent)]
     Ledger(#[from] tearline_lifecycle::ledger::LedgerError),
+    /// The change's audit entry could not be written, so neither was the change.
+    #[error("the audit trail cannot record this change: {0}")]
+    AuditUnavailable(sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -118,14 +121,24 @@ impl Store {
         &self.url
     }
 
-    /// Waits for this process's turn to write (SQLite only) and begins a transaction.
+    /// Waits for this process's turn to write (SQLite only) and begins a transaction that
+    /// carries no audit entry: the store's own bookkeeping (migrations, the audit appender).
     async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
         let turn = match self.backend {
             Backend::Sqlite => Some(self.write_turn.lock().await),
             Backend::Postgres => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(WriteTx { tx, _turn: turn, entry: None })
+    }
+
+    /// A writer for the system's own bookkeeping, which is not audited entry by entry:
+    /// sessions and login counters, delivery claims and attempts, feed polling state,
+    /// recipients' acknowledgements, remembered key checks and re-wrapped data keys. Every
+    /// caller is listed in `crates/kernel/tests/tidy.rs`; anything else is a change and goes
+    /// through the kernel with its audit entry.
+    pub fn bookkeeping(&self) -> Writer<'_> {
+        Writer { store: self, entry: None }
     }
 
     pub async fn close(&self) {
@@ -133,14 +146,91 @@ impl Store {
     }
 }
 
+/// The only way to change the store. A writer carries the audit entry of the change it
+/// makes, and that entry is written in the change's own transaction: it commits with the
+/// change or not at all (see [`MerkleLog::audited`]). Each write method consumes its
+/// writer, so one entry stands for one transaction.
+pub struct Writer<'a> {
+    store: &'a Store,
+    entry: Option<PendingEntry<'a>>,
+}
+
+/// An audit entry that rides in a change's transaction, and the log that settles it.
+struct PendingEntry<'a> {
+    log: &'a MerkleLog,
+    event: tearline_domain::audit::AuditEvent,
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store
+    }
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn audited(
+        store: &'a Store,
+        log: &'a MerkleLog,
+        event: tearline_domain::audit::AuditEvent,
+    ) -> Self {
+        Writer { store, entry: Some(PendingEntry { log, event }) }
+    }
+
+    /// Begins the change's transaction; its commit writes the audit entry first.
+    async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let mut write = self.store.begin_write().await?;
+        write.entry =
+            self.entry.as_ref().map(|entry| PendingEntry { log: entry.log, event: entry.event.clone() });
+        Ok(write)
+    }
+}
+
 struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    entry: Option<PendingEntry<'a>>,
 }
 
 impl WriteTx<'_> {
+    /// Names the record this change created in its audit entry, whose object was written
+    /// as `kind:new` before the id existed.
+    fn created(&mut self, id: i64) {
+        if let Some(entry) = self.entry.as_mut() {
+            if let Some(kind) = entry.event.object.strip_suffix(":new") {
+                entry.event.object = format!("{kind}:{id}");
+            }
+        }
+    }
+
+    /// Writes the audit entry into the transaction, commits both, and then waits until the
+    /// entry has its place in the verifiable log. A failure before the commit leaves
+    /// neither; once committed, the entry is durable and is settled into the log by this
+    /// process now or by any process's sweep after a crash.
     async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+        let WriteTx { mut tx, _turn, entry } = self;
+        let pending = match entry {
+            Some(entry) => {
+                let data = tearline_auditlog::entry::encode(&entry.event);
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO audit_pending (data, queued_at) VALUES ($1, $2) RETURNING id",
+                )
+                .bind(data.as_slice())
+                .bind(now_millis())
+                .fetch_one(&mut *tx)
+                .await?;
+                Some((entry.log, id, data))
+            }
+            None => None,
+        };
+        tx.commit().await?;
+        drop(_turn);
+        if let Some((log, id, data)) = pending {
+            if let Err(error) = log.settle(id, data).await {
+                // The entry is committed with its change; the sweep appends it later.
+                tracing::warn!(%error, "an audit entry committed with its change waits for the log");
+            }
+        }
         Ok(())
     }
 }

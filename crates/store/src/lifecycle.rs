@@ -11,7 +11,7 @@ use tearline_domain::{SourceId, Timestamp, UnitId, UserId};
 use tearline_lifecycle::authorisation::{Application, AuthorisationKind, Deployment, EventKind, Grant};
 use tearline_lifecycle::ledger::{Account, Currency, Entry, Ledger, LedgerError, Line, Money};
 
-use crate::{Backend, Store, StoreError, WriteTx};
+use crate::{Backend, Store, StoreError, WriteTx, Writer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -347,204 +347,6 @@ fn changed(rows: u64, what: &'static str) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Files an application. Refused while the source has a live authorisation (renew that
-    /// instead): authorisations never overlap.
-    pub async fn apply_for_authorisation(
-        &self,
-        source: SourceId,
-        application: &Application,
-        applicant: UserId,
-        at: Timestamp,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let open: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM authorisations WHERE source_id = $1
-               AND state = 'granted' AND starts_at <= $2 AND expires_at > $2",
-        )
-        .bind(source.0)
-        .bind(at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        if open > 0 {
-            return Err(StoreError::Conflict("a live authorisation for this source (renew it instead)"));
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO authorisations (source_id, kind, vulnerable, necessity, proportionality, purpose,
-                tasking, collateral_intrusion, confidential_information, applicant_id, applied_at, state)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'applied') RETURNING id",
-        )
-        .bind(source.0)
-        .bind(application.kind.as_str())
-        .bind(i64::from(application.vulnerable))
-        .bind(&application.necessity)
-        .bind(&application.proportionality)
-        .bind(&application.purpose)
-        .bind(&application.tasking)
-        .bind(&application.collateral_intrusion)
-        .bind(&application.confidential_information)
-        .bind(applicant.0)
-        .bind(at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        NewEvent::new(id, EventKind::Applied, applicant, at, "").insert(&mut write).await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
-    /// Records an attempt a rule refused (self-authorisation, too junior an officer): the
-    /// register shows that it was tried and stopped.
-    pub async fn note_refused_attempt(
-        &self,
-        id: i64,
-        kind: EventKind,
-        actor: UserId,
-        at: Timestamp,
-        note: &str,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        NewEvent::new(id, kind, actor, at, note).insert(&mut write).await?;
-        write.commit().await
-    }
-
-    pub async fn grant_authorisation(
-        &self,
-        id: i64,
-        authoriser: UserId,
-        grant: &Grant,
-        note: &str,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let overlapping: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM authorisations WHERE state = 'granted' AND expires_at > $2 AND id <> $1
-               AND source_id = (SELECT source_id FROM authorisations WHERE id = $1)",
-        )
-        .bind(id)
-        .bind(grant.starts_at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        if overlapping > 0 {
-            return Err(StoreError::Conflict("a live authorisation for this source (renew it instead)"));
-        }
-        let rows = sqlx::query(
-            "UPDATE authorisations SET state = 'granted', authoriser_id = $2, starts_at = $3, expires_at = $4,
-                review_every_millis = $5 WHERE id = $1 AND state = 'applied'",
-        )
-        .bind(id)
-        .bind(authoriser.0)
-        .bind(grant.starts_at.0)
-        .bind(grant.expires_at.0)
-        .bind(grant.review_every_millis)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "the application was decided meanwhile")?;
-        NewEvent {
-            expires_at: Some(grant.expires_at),
-            ..NewEvent::new(id, EventKind::Granted, authoriser, grant.starts_at, note)
-        }
-        .insert(&mut write)
-        .await?;
-        write.commit().await
-    }
-
-    /// Ends an application (refused) or a grant (cancelled), with the reason.
-    pub async fn end_authorisation(
-        &self,
-        id: i64,
-        kind: EventKind,
-        actor: UserId,
-        at: Timestamp,
-        reason: &str,
-    ) -> Result<(), StoreError> {
-        let (from, to, what) = match kind {
-            EventKind::Refused => ("applied", "refused", "the application was decided meanwhile"),
-            EventKind::Cancelled => ("granted", "cancelled", "the authorisation is no longer in force"),
-            _ => return Err(StoreError::Corrupt(format!("{} does not end an authorisation", kind.as_str()))),
-        };
-        let mut write = self.begin_write().await?;
-        let rows =
-            sqlx::query("UPDATE authorisations SET state = $2, ended_at = $3 WHERE id = $1 AND state = $4")
-                .bind(id)
-                .bind(to)
-                .bind(at.0)
-                .bind(from)
-                .execute(&mut *write.tx)
-                .await?
-                .rows_affected();
-        changed(rows, what)?;
-        NewEvent::new(id, kind, actor, at, reason).insert(&mut write).await?;
-        write.commit().await
-    }
-
-    /// Moves the expiry of a granted authorisation from `old` to `new`.
-    pub async fn renew_authorisation(
-        &self,
-        id: i64,
-        actor: UserId,
-        old: Timestamp,
-        new: Timestamp,
-        at: Timestamp,
-        note: &str,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE authorisations SET expires_at = $3 WHERE id = $1 AND state = 'granted' AND expires_at = $2",
-        )
-        .bind(id)
-        .bind(old.0)
-        .bind(new.0)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "the authorisation changed meanwhile")?;
-        NewEvent { expires_at: Some(new), ..NewEvent::new(id, EventKind::Renewed, actor, at, note) }
-            .insert(&mut write)
-            .await?;
-        write.commit().await
-    }
-
-    /// Records a review of a granted authorisation against a risk assessment.
-    pub async fn review_authorisation(
-        &self,
-        id: i64,
-        actor: UserId,
-        at: Timestamp,
-        note: &str,
-        risk_assessment: i64,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        NewEvent {
-            risk_assessment: Some(risk_assessment),
-            ..NewEvent::new(id, EventKind::Reviewed, actor, at, note)
-        }
-        .insert(&mut write)
-        .await?;
-        write.commit().await
-    }
-
-    /// Records that an urgent oral authorisation was written up.
-    pub async fn write_up_authorisation(
-        &self,
-        id: i64,
-        actor: UserId,
-        at: Timestamp,
-        note: &str,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE authorisations SET written_up_at = $2
-             WHERE id = $1 AND kind = 'urgent-oral' AND state = 'granted' AND written_up_at IS NULL",
-        )
-        .bind(id)
-        .bind(at.0)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "only a granted urgent oral authorisation not yet written up can be written up")?;
-        NewEvent::new(id, EventKind::WrittenUp, actor, at, note).insert(&mut write).await?;
-        write.commit().await
-    }
-
     pub async fn authorisation(&self, id: i64) -> Result<Option<AuthorisationRecord>, StoreError> {
         let sql = format!("SELECT {AUTHORISATION_COLUMNS} FROM authorisations a WHERE a.id = $1");
         let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
@@ -607,33 +409,6 @@ impl Store {
             .collect()
     }
 
-    /// Adds the next version of a source's risk assessment; returns (id, version).
-    pub async fn add_risk_assessment(&self, new: NewRiskAssessment<'_>) -> Result<(i64, i64), StoreError> {
-        let mut write = self.begin_write().await?;
-        let latest: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM risk_assessments WHERE source_id = $1")
-                .bind(new.source_id.0)
-                .fetch_one(&mut *write.tx)
-                .await?;
-        let version = latest.unwrap_or(0) + 1;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO risk_assessments (source_id, version, assessed_by, assessed_at, risk_level, summary,
-                mitigations, explained_and_understood) VALUES ($1, $2, $3, $4, $5, $6, $7, 1) RETURNING id",
-        )
-        .bind(new.source_id.0)
-        .bind(version)
-        .bind(new.assessed_by.0)
-        .bind(new.at.0)
-        .bind(new.risk_level)
-        .bind(new.summary)
-        .bind(new.mitigations)
-        .fetch_one(&mut *write.tx)
-        .await
-        .map_err(crate::conflict_as("that risk assessment version"))?;
-        write.commit().await?;
-        Ok((id, version))
-    }
-
     /// A source's risk assessments, newest first.
     pub async fn risk_assessments(&self, source: SourceId) -> Result<Vec<RiskAssessment>, StoreError> {
         let rows = sqlx::query(
@@ -659,26 +434,6 @@ impl Store {
             .collect()
     }
 
-    pub async fn log_contact(&self, contact: NewContact<'_>) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contacts (source_id, logged_by, at, method, place, summary, authorised, logged_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-        )
-        .bind(contact.source_id.0)
-        .bind(contact.logged_by.0)
-        .bind(contact.at.0)
-        .bind(contact.method)
-        .bind(contact.place)
-        .bind(contact.summary)
-        .bind(i64::from(contact.authorised))
-        .bind(contact.logged_at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
     /// A source's contacts, newest first.
     pub async fn contacts(&self, source: SourceId) -> Result<Vec<Contact>, StoreError> {
         let rows = sqlx::query(
@@ -702,39 +457,6 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    pub async fn give_task(
-        &self,
-        source: SourceId,
-        given_by: UserId,
-        at: Timestamp,
-        description: &str,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO tasks (source_id, given_by, given_at, description) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(source.0)
-        .bind(given_by.0)
-        .bind(at.0)
-        .bind(description)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
-    /// Records that the source acknowledged a task. Acknowledging again changes nothing:
-    /// the first acknowledgement stands.
-    pub async fn acknowledge_task(&self, task: i64, at: Timestamp) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        sqlx::query("UPDATE tasks SET acknowledged_at = $2 WHERE id = $1 AND acknowledged_at IS NULL")
-            .bind(task)
-            .bind(at.0)
-            .execute(&mut *write.tx)
-            .await?;
-        write.commit().await
     }
 
     pub async fn task(&self, id: i64) -> Result<Option<Task>, StoreError> {
@@ -766,30 +488,6 @@ impl Store {
             .collect()
     }
 
-    pub async fn record_welfare(
-        &self,
-        source: SourceId,
-        recorded_by: UserId,
-        at: Timestamp,
-        kind: &str,
-        notes: &str,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO welfare_records (source_id, recorded_by, at, kind, notes) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id",
-        )
-        .bind(source.0)
-        .bind(recorded_by.0)
-        .bind(at.0)
-        .bind(kind)
-        .bind(notes)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
     /// A source's welfare checks and concerns, newest first.
     pub async fn welfare_records(&self, source: SourceId) -> Result<Vec<WelfareRecord>, StoreError> {
         let rows = sqlx::query(
@@ -813,27 +511,6 @@ impl Store {
             .collect()
     }
 
-    /// Files a payment request, attested as not contingent on any outcome.
-    pub async fn request_payment(&self, new: NewPayment<'_>) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO payments (source_id, requested_by, requested_at, amount_minor, currency, purpose,
-                not_contingent, state, thresholds_crossed)
-             VALUES ($1, $2, $3, $4, $5, $6, 1, 'requested', $7) RETURNING id",
-        )
-        .bind(new.source_id.0)
-        .bind(new.requested_by.0)
-        .bind(new.at.0)
-        .bind(new.amount.minor)
-        .bind(new.amount.currency.code())
-        .bind(new.purpose)
-        .bind(new.thresholds_crossed.join(","))
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
     pub async fn payment(&self, id: i64) -> Result<Option<Payment>, StoreError> {
         let row =
             sqlx::query("SELECT * FROM payments WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
@@ -847,120 +524,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(payment_from_row).collect()
-    }
-
-    /// Approves a requested payment and posts it to the ledger, in one transaction.
-    pub async fn approve_payment(
-        &self,
-        payment: &Payment,
-        by: UserId,
-        at: Timestamp,
-        note: &str,
-    ) -> Result<u64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE payments SET state = 'approved', decided_by = $2, decided_at = $3, decision_note = $4
-             WHERE id = $1 AND state = 'requested'",
-        )
-        .bind(payment.id)
-        .bind(by.0)
-        .bind(at.0)
-        .bind(note)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "the payment was decided meanwhile")?;
-        let entry = self
-            .post(&mut write, by, Some(payment.id), |ledger| {
-                ledger.approve_payment(at, payment.source_id, payment.amount)
-            })
-            .await?;
-        write.commit().await?;
-        Ok(entry)
-    }
-
-    pub async fn refuse_payment(
-        &self,
-        id: i64,
-        by: UserId,
-        at: Timestamp,
-        note: &str,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE payments SET state = 'refused', decided_by = $2, decided_at = $3, decision_note = $4
-             WHERE id = $1 AND state = 'requested'",
-        )
-        .bind(id)
-        .bind(by.0)
-        .bind(at.0)
-        .bind(note)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "the payment was decided meanwhile")?;
-        write.commit().await
-    }
-
-    /// Records an approved payment handed over in front of a witness, and posts it.
-    pub async fn record_payment_made(
-        &self,
-        payment: &Payment,
-        by: UserId,
-        witness: UserId,
-        at: Timestamp,
-    ) -> Result<u64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE payments SET state = 'paid', paid_by = $2, witness_id = $3, paid_at = $4
-             WHERE id = $1 AND state = 'approved'",
-        )
-        .bind(payment.id)
-        .bind(by.0)
-        .bind(witness.0)
-        .bind(at.0)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "only an approved, unpaid payment can be paid")?;
-        let entry = self
-            .post(&mut write, by, Some(payment.id), |ledger| {
-                ledger.pay(at, payment.source_id, payment.amount)
-            })
-            .await?;
-        write.commit().await?;
-        Ok(entry)
-    }
-
-    /// Records the source's receipt, signed with their code name.
-    pub async fn record_receipt(&self, id: i64, code_name: &str, at: Timestamp) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
-            "UPDATE payments SET state = 'receipted', receipt_code_name = $2, receipt_at = $3
-             WHERE id = $1 AND state = 'paid'",
-        )
-        .bind(id)
-        .bind(code_name)
-        .bind(at.0)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        changed(rows, "only a paid payment can be receipted, once")?;
-        write.commit().await
-    }
-
-    /// Corrects a ledger entry by posting its reversal.
-    pub async fn reverse_ledger_entry(
-        &self,
-        entry: u64,
-        by: UserId,
-        at: Timestamp,
-        memo: &str,
-    ) -> Result<u64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id = self.post(&mut write, by, None, |ledger| ledger.reverse(at, entry, memo)).await?;
-        write.commit().await?;
-        Ok(id)
     }
 
     /// The whole ledger, checked as it is loaded.
@@ -1014,6 +577,453 @@ impl Store {
                 .await?;
             }
         }
+        Ok(id)
+    }
+}
+
+impl Writer<'_> {
+    /// Files an application. Refused while the source has a live authorisation (renew that
+    /// instead): authorisations never overlap.
+    pub async fn apply_for_authorisation(
+        self,
+        source: SourceId,
+        application: &Application,
+        applicant: UserId,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM authorisations WHERE source_id = $1
+               AND state = 'granted' AND starts_at <= $2 AND expires_at > $2",
+        )
+        .bind(source.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        if open > 0 {
+            return Err(StoreError::Conflict("a live authorisation for this source (renew it instead)"));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO authorisations (source_id, kind, vulnerable, necessity, proportionality, purpose,
+                tasking, collateral_intrusion, confidential_information, applicant_id, applied_at, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'applied') RETURNING id",
+        )
+        .bind(source.0)
+        .bind(application.kind.as_str())
+        .bind(i64::from(application.vulnerable))
+        .bind(&application.necessity)
+        .bind(&application.proportionality)
+        .bind(&application.purpose)
+        .bind(&application.tasking)
+        .bind(&application.collateral_intrusion)
+        .bind(&application.confidential_information)
+        .bind(applicant.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        NewEvent::new(id, EventKind::Applied, applicant, at, "").insert(&mut write).await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Records an attempt a rule refused (self-authorisation, too junior an officer): the
+    /// register shows that it was tried and stopped.
+    pub async fn note_refused_attempt(
+        self,
+        id: i64,
+        kind: EventKind,
+        actor: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        NewEvent::new(id, kind, actor, at, note).insert(&mut write).await?;
+        write.commit().await
+    }
+
+    pub async fn grant_authorisation(
+        self,
+        id: i64,
+        authoriser: UserId,
+        grant: &Grant,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let overlapping: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM authorisations WHERE state = 'granted' AND expires_at > $2 AND id <> $1
+               AND source_id = (SELECT source_id FROM authorisations WHERE id = $1)",
+        )
+        .bind(id)
+        .bind(grant.starts_at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        if overlapping > 0 {
+            return Err(StoreError::Conflict("a live authorisation for this source (renew it instead)"));
+        }
+        let rows = sqlx::query(
+            "UPDATE authorisations SET state = 'granted', authoriser_id = $2, starts_at = $3, expires_at = $4,
+                review_every_millis = $5 WHERE id = $1 AND state = 'applied'",
+        )
+        .bind(id)
+        .bind(authoriser.0)
+        .bind(grant.starts_at.0)
+        .bind(grant.expires_at.0)
+        .bind(grant.review_every_millis)
+        .execute(&mut *write.tx)
+        .await
+        .map_err(overlapping_grant_as_conflict)?
+        .rows_affected();
+        changed(rows, "the application was decided meanwhile")?;
+        NewEvent {
+            expires_at: Some(grant.expires_at),
+            ..NewEvent::new(id, EventKind::Granted, authoriser, grant.starts_at, note)
+        }
+        .insert(&mut write)
+        .await?;
+        write.commit().await
+    }
+
+    /// Ends an application (refused) or a grant (cancelled), with the reason.
+    pub async fn end_authorisation(
+        self,
+        id: i64,
+        kind: EventKind,
+        actor: UserId,
+        at: Timestamp,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let (from, to, what) = match kind {
+            EventKind::Refused => ("applied", "refused", "the application was decided meanwhile"),
+            EventKind::Cancelled => ("granted", "cancelled", "the authorisation is no longer in force"),
+            _ => return Err(StoreError::Corrupt(format!("{} does not end an authorisation", kind.as_str()))),
+        };
+        let mut write = self.begin_write().await?;
+        let rows =
+            sqlx::query("UPDATE authorisations SET state = $2, ended_at = $3 WHERE id = $1 AND state = $4")
+                .bind(id)
+                .bind(to)
+                .bind(at.0)
+                .bind(from)
+                .execute(&mut *write.tx)
+                .await?
+                .rows_affected();
+        changed(rows, what)?;
+        NewEvent::new(id, kind, actor, at, reason).insert(&mut write).await?;
+        write.commit().await
+    }
+
+    /// Moves the expiry of a granted authorisation from `old` to `new`.
+    pub async fn renew_authorisation(
+        self,
+        id: i64,
+        actor: UserId,
+        old: Timestamp,
+        new: Timestamp,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE authorisations SET expires_at = $3 WHERE id = $1 AND state = 'granted' AND expires_at = $2",
+        )
+        .bind(id)
+        .bind(old.0)
+        .bind(new.0)
+        .execute(&mut *write.tx)
+        .await
+        .map_err(overlapping_grant_as_conflict)?
+        .rows_affected();
+        changed(rows, "the authorisation changed meanwhile")?;
+        NewEvent { expires_at: Some(new), ..NewEvent::new(id, EventKind::Renewed, actor, at, note) }
+            .insert(&mut write)
+            .await?;
+        write.commit().await
+    }
+
+    /// Records a review of a granted authorisation against a risk assessment.
+    pub async fn review_authorisation(
+        self,
+        id: i64,
+        actor: UserId,
+        at: Timestamp,
+        note: &str,
+        risk_assessment: i64,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        NewEvent {
+            risk_assessment: Some(risk_assessment),
+            ..NewEvent::new(id, EventKind::Reviewed, actor, at, note)
+        }
+        .insert(&mut write)
+        .await?;
+        write.commit().await
+    }
+
+    /// Records that an urgent oral authorisation was written up.
+    pub async fn write_up_authorisation(
+        self,
+        id: i64,
+        actor: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE authorisations SET written_up_at = $2
+             WHERE id = $1 AND kind = 'urgent-oral' AND state = 'granted' AND written_up_at IS NULL",
+        )
+        .bind(id)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "only a granted urgent oral authorisation not yet written up can be written up")?;
+        NewEvent::new(id, EventKind::WrittenUp, actor, at, note).insert(&mut write).await?;
+        write.commit().await
+    }
+
+    /// Adds the next version of a source's risk assessment; returns (id, version).
+    pub async fn add_risk_assessment(self, new: NewRiskAssessment<'_>) -> Result<(i64, i64), StoreError> {
+        let mut write = self.begin_write().await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM risk_assessments WHERE source_id = $1")
+                .bind(new.source_id.0)
+                .fetch_one(&mut *write.tx)
+                .await?;
+        let version = latest.unwrap_or(0) + 1;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO risk_assessments (source_id, version, assessed_by, assessed_at, risk_level, summary,
+                mitigations, explained_and_understood) VALUES ($1, $2, $3, $4, $5, $6, $7, 1) RETURNING id",
+        )
+        .bind(new.source_id.0)
+        .bind(version)
+        .bind(new.assessed_by.0)
+        .bind(new.at.0)
+        .bind(new.risk_level)
+        .bind(new.summary)
+        .bind(new.mitigations)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(crate::conflict_as("that risk assessment version"))?;
+        write.created(id);
+        write.commit().await?;
+        Ok((id, version))
+    }
+
+    pub async fn log_contact(self, contact: NewContact<'_>) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO contacts (source_id, logged_by, at, method, place, summary, authorised, logged_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(contact.source_id.0)
+        .bind(contact.logged_by.0)
+        .bind(contact.at.0)
+        .bind(contact.method)
+        .bind(contact.place)
+        .bind(contact.summary)
+        .bind(i64::from(contact.authorised))
+        .bind(contact.logged_at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn give_task(
+        self,
+        source: SourceId,
+        given_by: UserId,
+        at: Timestamp,
+        description: &str,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tasks (source_id, given_by, given_at, description) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(source.0)
+        .bind(given_by.0)
+        .bind(at.0)
+        .bind(description)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Records that the source acknowledged a task. Acknowledging again changes nothing:
+    /// the first acknowledgement stands.
+    pub async fn acknowledge_task(self, task: i64, at: Timestamp) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("UPDATE tasks SET acknowledged_at = $2 WHERE id = $1 AND acknowledged_at IS NULL")
+            .bind(task)
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
+    pub async fn record_welfare(
+        self,
+        source: SourceId,
+        recorded_by: UserId,
+        at: Timestamp,
+        kind: &str,
+        notes: &str,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO welfare_records (source_id, recorded_by, at, kind, notes) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+        )
+        .bind(source.0)
+        .bind(recorded_by.0)
+        .bind(at.0)
+        .bind(kind)
+        .bind(notes)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Files a payment request, attested as not contingent on any outcome.
+    pub async fn request_payment(self, new: NewPayment<'_>) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO payments (source_id, requested_by, requested_at, amount_minor, currency, purpose,
+                not_contingent, state, thresholds_crossed)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, 'requested', $7) RETURNING id",
+        )
+        .bind(new.source_id.0)
+        .bind(new.requested_by.0)
+        .bind(new.at.0)
+        .bind(new.amount.minor)
+        .bind(new.amount.currency.code())
+        .bind(new.purpose)
+        .bind(new.thresholds_crossed.join(","))
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Approves a requested payment and posts it to the ledger, in one transaction.
+    pub async fn approve_payment(
+        self,
+        payment: &Payment,
+        by: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'approved', decided_by = $2, decided_at = $3, decision_note = $4
+             WHERE id = $1 AND state = 'requested'",
+        )
+        .bind(payment.id)
+        .bind(by.0)
+        .bind(at.0)
+        .bind(note)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "the payment was decided meanwhile")?;
+        let entry = self
+            .post(&mut write, by, Some(payment.id), |ledger| {
+                ledger.approve_payment(at, payment.source_id, payment.amount)
+            })
+            .await?;
+        write.commit().await?;
+        Ok(entry)
+    }
+
+    pub async fn refuse_payment(
+        self,
+        id: i64,
+        by: UserId,
+        at: Timestamp,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'refused', decided_by = $2, decided_at = $3, decision_note = $4
+             WHERE id = $1 AND state = 'requested'",
+        )
+        .bind(id)
+        .bind(by.0)
+        .bind(at.0)
+        .bind(note)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "the payment was decided meanwhile")?;
+        write.commit().await
+    }
+
+    /// Records an approved payment handed over in front of a witness, and posts it.
+    pub async fn record_payment_made(
+        self,
+        payment: &Payment,
+        by: UserId,
+        witness: UserId,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'paid', paid_by = $2, witness_id = $3, paid_at = $4
+             WHERE id = $1 AND state = 'approved'",
+        )
+        .bind(payment.id)
+        .bind(by.0)
+        .bind(witness.0)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "only an approved, unpaid payment can be paid")?;
+        let entry = self
+            .post(&mut write, by, Some(payment.id), |ledger| {
+                ledger.pay(at, payment.source_id, payment.amount)
+            })
+            .await?;
+        write.commit().await?;
+        Ok(entry)
+    }
+
+    /// Records the source's receipt, signed with their code name.
+    pub async fn record_receipt(self, id: i64, code_name: &str, at: Timestamp) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE payments SET state = 'receipted', receipt_code_name = $2, receipt_at = $3
+             WHERE id = $1 AND state = 'paid'",
+        )
+        .bind(id)
+        .bind(code_name)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        changed(rows, "only a paid payment can be receipted, once")?;
+        write.commit().await
+    }
+
+    /// Corrects a ledger entry by posting its reversal.
+    pub async fn reverse_ledger_entry(
+        self,
+        entry: u64,
+        by: UserId,
+        at: Timestamp,
+        memo: &str,
+    ) -> Result<u64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id = self.post(&mut write, by, None, |ledger| ledger.reverse(at, entry, memo)).await?;
+        write.commit().await?;
         Ok(id)
     }
 }
@@ -1094,5 +1104,21 @@ impl<'a> NewEvent<'a> {
         .execute(&mut *write.tx)
         .await?;
         Ok(())
+    }
+}
+
+/// The database's own refusal of a second live authorisation for a source (an exclusion
+/// constraint on PostgreSQL, a trigger on SQLite), for grants that raced past the check.
+fn overlapping_grant_as_conflict(error: sqlx::Error) -> StoreError {
+    let overlapping = match &error {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("23P01") || db.message().contains("overlapping live authorisation")
+        }
+        _ => false,
+    };
+    if overlapping {
+        StoreError::Conflict("a live authorisation for this source (renew it instead)")
+    } else {
+        StoreError::Database(error)
     }
 }

@@ -37,6 +37,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_intelligence.sql"),
         postgres: include_str!("../migrations/postgres/0004_intelligence.sql"),
     },
+    Migration {
+        version: 5,
+        name: "kernel",
+        sqlite: include_str!("../migrations/sqlite/0005_kernel.sql"),
+        postgres: include_str!("../migrations/postgres/0005_kernel.sql"),
+    },
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use sqlx::Row;
 use tearline_domain::source::{Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus};
 use tearline_domain::{Role, Seniority, SourceId, Timestamp, UnitId, UserId};
 
-use crate::{conflict_as, Store, StoreError};
+use crate::{conflict_as, Store, StoreError, Writer};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
@@ -130,43 +130,11 @@ fn sealed_from_row(row: &AnyRow) -> Result<SealedColumns, StoreError> {
 }
 
 impl Store {
-    pub async fn create_unit(&self, name: &str, at: Timestamp) -> Result<UnitId, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar("INSERT INTO units (name, created_at) VALUES ($1, $2) RETURNING id")
-            .bind(name)
-            .bind(at.0)
-            .fetch_one(&mut *write.tx)
-            .await
-            .map_err(conflict_as("a unit with that name"))?;
-        write.commit().await?;
-        Ok(UnitId(id))
-    }
-
     pub async fn units(&self) -> Result<Vec<Unit>, StoreError> {
         let rows = sqlx::query("SELECT id, name FROM units ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| Ok(Unit { id: UnitId(row.try_get("id")?), name: row.try_get("name")? }))
             .collect()
-    }
-
-    pub async fn create_user(&self, user: NewUser<'_>, at: Timestamp) -> Result<UserId, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at, seniority)
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
-        )
-        .bind(user.username)
-        .bind(user.display_name)
-        .bind(user.role.as_str())
-        .bind(user.unit_id.0)
-        .bind(user.password_hash)
-        .bind(at.0)
-        .bind(user.seniority.as_str())
-        .fetch_one(&mut *write.tx)
-        .await
-        .map_err(conflict_as("a user with that username"))?;
-        write.commit().await?;
-        Ok(UserId(id))
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
@@ -187,61 +155,6 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
-    /// Counts a failed login atomically; at `lock_after` failures the account locks until
-    /// `lock_until`. Returns the new failure count.
-    pub async fn note_login_failure(
-        &self,
-        id: UserId,
-        lock_after: i64,
-        lock_until: Timestamp,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let failures: i64 = sqlx::query_scalar(
-            "UPDATE users SET failed_logins = failed_logins + 1,
-                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
-             WHERE id = $1 RETURNING failed_logins",
-        )
-        .bind(id.0)
-        .bind(lock_after)
-        .bind(lock_until.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(failures)
-    }
-
-    pub async fn clear_login_failures(&self, id: UserId) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-            .bind(id.0)
-            .execute(&mut *write.tx)
-            .await?;
-        write.commit().await
-    }
-
-    pub async fn create_session(
-        &self,
-        token_hash: &[u8],
-        user: UserId,
-        csrf_token: &str,
-        at: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash.to_vec())
-        .bind(user.0)
-        .bind(csrf_token)
-        .bind(at.0)
-        .bind(expires_at.0)
-        .execute(&mut *write.tx)
-        .await?;
-        write.commit().await
-    }
-
     /// The live session for a token hash, if it has not expired by `now`.
     pub async fn session(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<Session>, StoreError> {
         let sql = format!(
@@ -259,78 +172,12 @@ impl Store {
         .transpose()
     }
 
-    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash.to_vec())
-            .execute(&mut *write.tx)
-            .await?;
-        write.commit().await
-    }
-
     /// Fingerprints of the vault keys this database's records were sealed under.
     pub async fn vault_key_checks(&self) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         let rows = sqlx::query("SELECT key_id, check_value FROM vault_keys ORDER BY key_id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|row| Ok((row.try_get("key_id")?, row.try_get("check_value")?))).collect()
-    }
-
-    /// Remembers a vault key's fingerprint; a key already known is left as it is.
-    pub async fn remember_vault_key(
-        &self,
-        key_id: i64,
-        check: &[u8],
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO vault_keys (key_id, check_value, added_at) VALUES ($1, $2, $3)
-             ON CONFLICT (key_id) DO NOTHING",
-        )
-        .bind(key_id)
-        .bind(check.to_vec())
-        .bind(at.0)
-        .execute(&mut *write.tx)
-        .await?;
-        write.commit().await
-    }
-
-    /// Registers a source with its sealed identity and its first handler and controller.
-    pub async fn create_source(&self, source: NewSource<'_>, at: Timestamp) -> Result<SourceId, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sources (code_name, reference, unit_id, status, recruited_at, created_at,
-                                  vault_key_id, wrapped_key, identity_ciphertext)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(source.code_name)
-        .bind(source.reference.as_str())
-        .bind(source.unit_id.0)
-        .bind(source.status.as_str())
-        .bind(source.recruited_at.0)
-        .bind(at.0)
-        .bind(source.sealed.key_id)
-        .bind(source.sealed.wrapped_key)
-        .bind(source.sealed.ciphertext)
-        .fetch_one(&mut *write.tx)
-        .await
-        .map_err(conflict_as("a source with that code name in this unit"))?;
-        for (role, user) in
-            [(CaseRole::Handler, source.handler_id), (CaseRole::Controller, source.controller_id)]
-        {
-            sqlx::query(
-                "INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(role.as_str())
-            .bind(user.0)
-            .bind(at.0)
-            .execute(&mut *write.tx)
-            .await?;
-        }
-        write.commit().await?;
-        Ok(SourceId(id))
     }
 
     pub async fn sources_in_unit(&self, unit: UnitId) -> Result<Vec<SourceRecord>, StoreError> {
@@ -379,32 +226,6 @@ impl Store {
             .collect()
     }
 
-    /// Replaces a record's wrapped data key, only if it is still the one that was read (so a
-    /// concurrent change is never overwritten). Returns whether it was replaced.
-    pub async fn replace_wrapped_key(
-        &self,
-        id: SourceId,
-        previous: &SealedColumns,
-        key_id: i64,
-        wrapped_key: &[u8],
-    ) -> Result<bool, StoreError> {
-        let mut write = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE sources SET vault_key_id = $1, wrapped_key = $2
-             WHERE id = $3 AND vault_key_id = $4 AND wrapped_key = $5",
-        )
-        .bind(key_id)
-        .bind(wrapped_key.to_vec())
-        .bind(id.0)
-        .bind(previous.key_id)
-        .bind(previous.wrapped_key.clone())
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        write.commit().await?;
-        Ok(changed == 1)
-    }
-
     /// Who held each case role for a source, and when, oldest first.
     pub async fn assignments(&self, id: SourceId) -> Result<Vec<Assignment>, StoreError> {
         let rows = sqlx::query(
@@ -428,10 +249,198 @@ impl Store {
             })
             .collect()
     }
+}
+
+impl Writer<'_> {
+    pub async fn create_unit(self, name: &str, at: Timestamp) -> Result<UnitId, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar("INSERT INTO units (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(at.0)
+            .fetch_one(&mut *write.tx)
+            .await
+            .map_err(conflict_as("a unit with that name"))?;
+        write.created(id);
+        write.commit().await?;
+        Ok(UnitId(id))
+    }
+
+    pub async fn create_user(self, user: NewUser<'_>, at: Timestamp) -> Result<UserId, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at, seniority)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
+        )
+        .bind(user.username)
+        .bind(user.display_name)
+        .bind(user.role.as_str())
+        .bind(user.unit_id.0)
+        .bind(user.password_hash)
+        .bind(at.0)
+        .bind(user.seniority.as_str())
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(conflict_as("a user with that username"))?;
+        write.created(id);
+        write.commit().await?;
+        Ok(UserId(id))
+    }
+
+    /// Counts a login attempt before its password is checked, atomically: the attempt that
+    /// reaches `lock_after` locks the account until `lock_until`, and an account locked at
+    /// `now` takes no attempt at all (`None`). However many guesses arrive at once, at most
+    /// `lock_after` of them are ever verified; a correct password clears the count.
+    pub async fn reserve_login_attempt(
+        self,
+        id: UserId,
+        now: Timestamp,
+        lock_after: i64,
+        lock_until: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut write = self.begin_write().await?;
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET failed_logins = failed_logins + 1,
+                locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $4) RETURNING failed_logins",
+        )
+        .bind(id.0)
+        .bind(lock_after)
+        .bind(lock_until.0)
+        .bind(now.0)
+        .fetch_optional(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(attempts)
+    }
+
+    pub async fn clear_login_failures(self, id: UserId) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
+    pub async fn create_session(
+        self,
+        token_hash: &[u8],
+        user: UserId,
+        csrf_token: &str,
+        at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash.to_vec())
+        .bind(user.0)
+        .bind(csrf_token)
+        .bind(at.0)
+        .bind(expires_at.0)
+        .execute(&mut *write.tx)
+        .await?;
+        write.commit().await
+    }
+
+    pub async fn delete_session(self, token_hash: &[u8]) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
+    /// Remembers a vault key's fingerprint; a key already known is left as it is.
+    pub async fn remember_vault_key(
+        self,
+        key_id: i64,
+        check: &[u8],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO vault_keys (key_id, check_value, added_at) VALUES ($1, $2, $3)
+             ON CONFLICT (key_id) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(check.to_vec())
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?;
+        write.commit().await
+    }
+
+    /// Registers a source with its sealed identity and its first handler and controller.
+    pub async fn create_source(self, source: NewSource<'_>, at: Timestamp) -> Result<SourceId, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sources (code_name, reference, unit_id, status, recruited_at, created_at,
+                                  vault_key_id, wrapped_key, identity_ciphertext)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(source.code_name)
+        .bind(source.reference.as_str())
+        .bind(source.unit_id.0)
+        .bind(source.status.as_str())
+        .bind(source.recruited_at.0)
+        .bind(at.0)
+        .bind(source.sealed.key_id)
+        .bind(source.sealed.wrapped_key)
+        .bind(source.sealed.ciphertext)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(conflict_as("a source with that code name in this unit"))?;
+        for (role, user) in
+            [(CaseRole::Handler, source.handler_id), (CaseRole::Controller, source.controller_id)]
+        {
+            sqlx::query(
+                "INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(role.as_str())
+            .bind(user.0)
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?;
+        }
+        write.created(id);
+        write.commit().await?;
+        Ok(SourceId(id))
+    }
+
+    /// Replaces a record's wrapped data key, only if it is still the one that was read (so a
+    /// concurrent change is never overwritten). Returns whether it was replaced.
+    pub async fn replace_wrapped_key(
+        self,
+        id: SourceId,
+        previous: &SealedColumns,
+        key_id: i64,
+        wrapped_key: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE sources SET vault_key_id = $1, wrapped_key = $2
+             WHERE id = $3 AND vault_key_id = $4 AND wrapped_key = $5",
+        )
+        .bind(key_id)
+        .bind(wrapped_key.to_vec())
+        .bind(id.0)
+        .bind(previous.key_id)
+        .bind(previous.wrapped_key.clone())
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        write.commit().await?;
+        Ok(changed == 1)
+    }
 
     /// Hands a case role to another user: the current holder's term ends, the new one begins.
     pub async fn reassign(
-        &self,
+        self,
         id: SourceId,
         role: CaseRole,
         user: UserId,

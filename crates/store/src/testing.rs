@@ -115,7 +115,7 @@ pub struct Case {
 }
 
 pub async fn case(store: &Store, staff: &[(&str, Role)], at: Timestamp) -> Case {
-    let unit = store.create_unit("North", at).await.expect("unit");
+    let unit = store.bookkeeping().create_unit("North", at).await.expect("unit");
     let mut ids = Vec::new();
     for (username, role) in staff {
         let user = NewUser {
@@ -126,9 +126,9 @@ pub async fn case(store: &Store, staff: &[(&str, Role)], at: Timestamp) -> Case 
             unit_id: unit,
             password_hash: "$argon2id$x",
         };
-        ids.push(store.create_user(user, at).await.expect("user"));
+        ids.push(store.bookkeeping().create_user(user, at).await.expect("user"));
     }
-    store.remember_vault_key(1, &[9; 32], at).await.expect("key check");
+    store.bookkeeping().remember_vault_key(1, &[9; 32], at).await.expect("key check");
     let reference = PseudonymousRef::generate(&mut rand::thread_rng());
     let source = NewSource {
         code_name: "KESTREL",
@@ -140,6 +140,33 @@ pub async fn case(store: &Store, staff: &[(&str, Role)], at: Timestamp) -> Case 
         recruited_at: at,
         sealed: SealedColumns { key_id: 1, wrapped_key: vec![1; 73], ciphertext: vec![2; 64] },
     };
-    let source = store.create_source(source, at).await.expect("source");
+    let source = store.bookkeeping().create_source(source, at).await.expect("source");
     Case { unit, staff: ids, source, reference }
+}
+
+/// Makes every write to the audit tables fail (or work again), as when the database role
+/// loses INSERT on them: a fault injected in the middle of a running system.
+pub async fn fail_audit_writes(store: &Store, failing: bool) {
+    let sql = match (store.backend(), failing) {
+        (Backend::Sqlite, true) => {
+            "CREATE TRIGGER fault_audit_pending BEFORE INSERT ON audit_pending BEGIN SELECT RAISE(ABORT, 'injected fault: no INSERT on audit tables'); END;
+             CREATE TRIGGER fault_audit_entries BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'injected fault: no INSERT on audit tables'); END;"
+        }
+        (Backend::Sqlite, false) => "DROP TRIGGER fault_audit_pending; DROP TRIGGER fault_audit_entries;",
+        (Backend::Postgres, true) => {
+            "CREATE FUNCTION fault_audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'injected fault: no INSERT on audit tables'; END $$;
+             CREATE TRIGGER fault_audit_pending BEFORE INSERT ON audit_pending FOR EACH ROW EXECUTE FUNCTION fault_audit_insert();
+             CREATE TRIGGER fault_audit_entries BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION fault_audit_insert();"
+        }
+        (Backend::Postgres, false) => "DROP FUNCTION fault_audit_insert() CASCADE;",
+    };
+    store.execute_unchecked(sql).await.expect("inject or clear the audit fault");
+}
+
+impl Store {
+    /// Runs a `SELECT COUNT(*) …` with no checks, to look at what a test left behind.
+    pub async fn count_unchecked(&self, sql: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await
+    }
 }

@@ -15,7 +15,7 @@ use tearline_warn::geo::LatLon;
 use tearline_warn::recipients::Registration;
 use tearline_warn::threat::ThreatAssessment;
 
-use crate::{conflict_as, Backend, Store, StoreError};
+use crate::{conflict_as, Backend, Store, StoreError, Writer};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Threat {
@@ -247,54 +247,6 @@ impl Store {
         }
     }
 
-    pub async fn create_threat(
-        &self,
-        unit: UnitId,
-        assessment: &ThreatAssessment,
-        by: UserId,
-        at: Timestamp,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO threats (unit_id, title, status, assessment, created_by, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-        )
-        .bind(unit.0)
-        .bind(&assessment.title)
-        .bind(assessment.status.as_str())
-        .bind(to_json(assessment)?)
-        .bind(by.0)
-        .bind(at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
-    pub async fn update_threat(
-        &self,
-        id: i64,
-        assessment: &ThreatAssessment,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE threats SET title = $2, status = $3, assessment = $4, updated_at = $5 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&assessment.title)
-        .bind(assessment.status.as_str())
-        .bind(to_json(assessment)?)
-        .bind(at.0)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound("threat"));
-        }
-        write.commit().await
-    }
-
     pub async fn threat(&self, id: i64) -> Result<Option<Threat>, StoreError> {
         let row =
             sqlx::query("SELECT * FROM threats WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
@@ -316,101 +268,6 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         value.map(|v| v != 0).ok_or(StoreError::NotFound("unit"))
-    }
-
-    pub async fn set_unit_requires_approval(&self, unit: UnitId, required: bool) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        sqlx::query("UPDATE units SET actual_warnings_need_approval = $2 WHERE id = $1")
-            .bind(unit.0)
-            .bind(i64::from(required))
-            .execute(&mut *write.tx)
-            .await?;
-        write.commit().await
-    }
-
-    /// Starts a warning with its first draft. Returns (warning id, version id).
-    pub async fn create_warning(
-        &self,
-        unit: UnitId,
-        threat_id: Option<i64>,
-        alert: &Alert,
-        by: UserId,
-        at: Timestamp,
-    ) -> Result<(i64, i64), StoreError> {
-        let mut write = self.begin_write().await?;
-        let warning_id: i64 = sqlx::query_scalar(
-            "INSERT INTO warnings (unit_id, threat_id, created_by, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(unit.0)
-        .bind(threat_id)
-        .bind(by.0)
-        .bind(at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
-        let version_id = insert_version(&mut write.tx, warning_id, 1, alert, by, at).await?;
-        write.commit().await?;
-        Ok((warning_id, version_id))
-    }
-
-    /// Drafts the next version (an Update or Cancel) of a warning.
-    pub async fn draft_next_version(
-        &self,
-        warning_id: i64,
-        alert: &Alert,
-        by: UserId,
-        at: Timestamp,
-    ) -> Result<i64, StoreError> {
-        let mut write = self.begin_write().await?;
-        let latest: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM warning_versions WHERE warning_id = $1")
-                .bind(warning_id)
-                .fetch_one(&mut *write.tx)
-                .await?;
-        let latest = latest.ok_or(StoreError::NotFound("warning"))?;
-        let id = insert_version(&mut write.tx, warning_id, latest + 1, alert, by, at).await?;
-        write.commit().await?;
-        Ok(id)
-    }
-
-    /// Replaces a draft's alert; only drafts (not yet submitted) can be edited.
-    pub async fn edit_draft(&self, version_id: i64, alert: &Alert) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE warning_versions SET alert = $2, msg_type = $3, cap_status = $4, headline = $5, expires_at = $6
-             WHERE id = $1 AND state = 'draft'",
-        )
-        .bind(version_id)
-        .bind(to_json(alert)?)
-        .bind(alert.msg_type.as_str())
-        .bind(alert.status.as_str())
-        .bind(headline_of(alert))
-        .bind(alert.expires().map(|e| e.millis))
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::Conflict("an issued or submitted version; only drafts can be edited"));
-        }
-        write.commit().await
-    }
-
-    /// Moves a version from one state to another if it is still in `from`; returns whether it was.
-    pub async fn move_version(
-        &self,
-        version_id: i64,
-        from: VersionState,
-        to: VersionState,
-    ) -> Result<bool, StoreError> {
-        let mut write = self.begin_write().await?;
-        let changed = sqlx::query("UPDATE warning_versions SET state = $3 WHERE id = $1 AND state = $2")
-            .bind(version_id)
-            .bind(from.as_str())
-            .bind(to.as_str())
-            .execute(&mut *write.tx)
-            .await?
-            .rows_affected();
-        write.commit().await?;
-        Ok(changed == 1)
     }
 
     pub async fn warning_version(&self, version_id: i64) -> Result<Option<WarningVersion>, StoreError> {
@@ -464,10 +321,277 @@ impl Store {
         rows.iter().map(version_from_row).collect()
     }
 
+    /// Recipients changed after the mark `(revision, id)`, in mark order, at most `limit`:
+    /// pass the last change's mark to read on.
+    pub async fn recipient_changes_since(
+        &self,
+        after: (i64, i64),
+        limit: i64,
+    ) -> Result<Vec<RecipientChange>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, lat, lon, active, revision FROM recipients
+             WHERE revision > $1 OR (revision = $1 AND id > $2) ORDER BY revision, id LIMIT $3",
+        )
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RecipientChange {
+                    id: row.try_get("id")?,
+                    position: LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
+                    active: row.try_get::<i64, _>("active")? != 0,
+                    revision: row.try_get("revision")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn recipient_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recipients WHERE active = 1")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Recipients by id (for showing who a warning reaches), at most `limit` of them.
+    pub async fn recipients_by_id(&self, ids: &[i64]) -> Result<Vec<Recipient>, StoreError> {
+        // A membership test the planner answers from the primary key; a join against the id
+        // list let PostgreSQL choose a scan of every recipient.
+        let membership = match self.backend {
+            Backend::Sqlite => "r.id IN (SELECT CAST(value AS INTEGER) FROM json_each($1))",
+            Backend::Postgres => "r.id = ANY(string_to_array($1, ',')::bigint[])",
+        };
+        let sql = format!("SELECT r.* FROM recipients r WHERE {membership} ORDER BY r.id");
+        let rows = sqlx::query(&sql).bind(id_list(self.backend, ids)).fetch_all(&self.pool).await?;
+        rows.iter().map(recipient_from_row).collect()
+    }
+
+    pub async fn recipients_page(&self, after_id: i64, limit: i64) -> Result<Vec<Recipient>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM recipients WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(recipient_from_row).collect()
+    }
+
+    pub async fn delivery_counts(&self, version_id: i64) -> Result<DeliveryCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n, SUM(CASE WHEN ack = 'safe' THEN 1 ELSE 0 END) AS safe
+             FROM deliveries WHERE version_id = $1 GROUP BY state",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut counts = DeliveryCounts::default();
+        for row in rows {
+            let n: i64 = row.try_get("n")?;
+            match DeliveryState::from_code(row.try_get("state")?) {
+                Some(DeliveryState::Queued) => counts.queued = n,
+                Some(DeliveryState::Sending) => counts.sending = n,
+                Some(DeliveryState::Sent) => counts.sent = n,
+                Some(DeliveryState::Failed) => counts.failed = n,
+                Some(DeliveryState::Acknowledged) => {
+                    counts.acknowledged = n;
+                    counts.safe = row.try_get::<Option<i64>, _>("safe")?.unwrap_or(0);
+                }
+                None => return Err(StoreError::Corrupt("unknown delivery state".into())),
+            }
+        }
+        Ok(counts)
+    }
+
+    pub async fn partner_alerts(&self, limit: i64) -> Result<Vec<PartnerAlert>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, alert, cap_xml, origin, received_at FROM partner_alerts ORDER BY sent_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let alert: String = row.try_get("alert")?;
+                Ok(PartnerAlert {
+                    id: row.try_get("id")?,
+                    alert: serde_json::from_str(&alert).map_err(corrupt("stored partner alert"))?,
+                    cap_xml: row.try_get("cap_xml")?,
+                    origin: row.try_get("origin")?,
+                    received_at: Timestamp(row.try_get("received_at")?),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn partner_feeds(&self) -> Result<Vec<PartnerFeed>, StoreError> {
+        let rows = sqlx::query("SELECT id, url, last_polled_at, last_error FROM partner_feeds ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PartnerFeed {
+                    id: row.try_get("id")?,
+                    url: row.try_get("url")?,
+                    last_polled_at: row.try_get::<Option<i64>, _>("last_polled_at")?.map(Timestamp),
+                    last_error: row.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Writer<'_> {
+    pub async fn create_threat(
+        self,
+        unit: UnitId,
+        assessment: &ThreatAssessment,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO threats (unit_id, title, status, assessment, created_by, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(unit.0)
+        .bind(&assessment.title)
+        .bind(assessment.status.as_str())
+        .bind(to_json(assessment)?)
+        .bind(by.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn update_threat(
+        self,
+        id: i64,
+        assessment: &ThreatAssessment,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE threats SET title = $2, status = $3, assessment = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&assessment.title)
+        .bind(assessment.status.as_str())
+        .bind(to_json(assessment)?)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound("threat"));
+        }
+        write.commit().await
+    }
+
+    pub async fn set_unit_requires_approval(self, unit: UnitId, required: bool) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("UPDATE units SET actual_warnings_need_approval = $2 WHERE id = $1")
+            .bind(unit.0)
+            .bind(i64::from(required))
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
+    /// Starts a warning with its first draft. Returns (warning id, version id).
+    pub async fn create_warning(
+        self,
+        unit: UnitId,
+        threat_id: Option<i64>,
+        alert: &Alert,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<(i64, i64), StoreError> {
+        let mut write = self.begin_write().await?;
+        let warning_id: i64 = sqlx::query_scalar(
+            "INSERT INTO warnings (unit_id, threat_id, created_by, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(unit.0)
+        .bind(threat_id)
+        .bind(by.0)
+        .bind(at.0)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        let version_id = insert_version(&mut write.tx, warning_id, 1, alert, by, at).await?;
+        write.created(warning_id);
+        write.commit().await?;
+        Ok((warning_id, version_id))
+    }
+
+    /// Drafts the next version (an Update or Cancel) of a warning.
+    pub async fn draft_next_version(
+        self,
+        warning_id: i64,
+        alert: &Alert,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let latest: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM warning_versions WHERE warning_id = $1")
+                .bind(warning_id)
+                .fetch_one(&mut *write.tx)
+                .await?;
+        let latest = latest.ok_or(StoreError::NotFound("warning"))?;
+        let id = insert_version(&mut write.tx, warning_id, latest + 1, alert, by, at).await?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Replaces a draft's alert; only drafts (not yet submitted) can be edited.
+    pub async fn edit_draft(self, version_id: i64, alert: &Alert) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE warning_versions SET alert = $2, msg_type = $3, cap_status = $4, headline = $5, expires_at = $6
+             WHERE id = $1 AND state = 'draft'",
+        )
+        .bind(version_id)
+        .bind(to_json(alert)?)
+        .bind(alert.msg_type.as_str())
+        .bind(alert.status.as_str())
+        .bind(headline_of(alert))
+        .bind(alert.expires().map(|e| e.millis))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::Conflict("an issued or submitted version; only drafts can be edited"));
+        }
+        write.commit().await
+    }
+
+    /// Moves a version from one state to another if it is still in `from`; returns whether it was.
+    pub async fn move_version(
+        self,
+        version_id: i64,
+        from: VersionState,
+        to: VersionState,
+    ) -> Result<bool, StoreError> {
+        let mut write = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE warning_versions SET state = $3 WHERE id = $1 AND state = $2")
+            .bind(version_id)
+            .bind(from.as_str())
+            .bind(to.as_str())
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+        write.commit().await?;
+        Ok(changed == 1)
+    }
+
     /// Issues a version: fixes its XML, supersedes the warning's previously issued version,
     /// and queues one delivery per target (plus, with `carry_from`, everyone the earlier
     /// version reached), all in one transaction. Returns how many deliveries were queued.
-    pub async fn issue_version(&self, issue: IssueVersion<'_>) -> Result<i64, StoreError> {
+    pub async fn issue_version(self, issue: IssueVersion<'_>) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE warning_versions SET state = 'issued', cap_xml = $2, approved_by = $3, issued_at = $4, alert = $5
@@ -534,7 +658,7 @@ impl Store {
     /// revision, many rows per statement. Returns their ids in input order (a repeated
     /// external id counts once, as its last registration).
     pub async fn upsert_recipients(
-        &self,
+        self,
         recipients: &[Registration],
         at: Timestamp,
     ) -> Result<Vec<i64>, StoreError> {
@@ -591,7 +715,7 @@ impl Store {
     }
 
     /// Stops targeting a recipient; their past deliveries stay on record.
-    pub async fn deactivate_recipient(&self, id: i64) -> Result<(), StoreError> {
+    pub async fn deactivate_recipient(self, id: i64) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
         let revision = next_recipient_revision(&mut write.tx).await?;
         let changed = sqlx::query("UPDATE recipients SET active = 0, revision = $2 WHERE id = $1")
@@ -606,69 +730,13 @@ impl Store {
         write.commit().await
     }
 
-    /// Recipients changed after the mark `(revision, id)`, in mark order, at most `limit`:
-    /// pass the last change's mark to read on.
-    pub async fn recipient_changes_since(
-        &self,
-        after: (i64, i64),
-        limit: i64,
-    ) -> Result<Vec<RecipientChange>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, lat, lon, active, revision FROM recipients
-             WHERE revision > $1 OR (revision = $1 AND id > $2) ORDER BY revision, id LIMIT $3",
-        )
-        .bind(after.0)
-        .bind(after.1)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RecipientChange {
-                    id: row.try_get("id")?,
-                    position: LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
-                    active: row.try_get::<i64, _>("active")? != 0,
-                    revision: row.try_get("revision")?,
-                })
-            })
-            .collect()
-    }
-
-    pub async fn recipient_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM recipients WHERE active = 1")
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    /// Recipients by id (for showing who a warning reaches), at most `limit` of them.
-    pub async fn recipients_by_id(&self, ids: &[i64]) -> Result<Vec<Recipient>, StoreError> {
-        // A membership test the planner answers from the primary key; a join against the id
-        // list let PostgreSQL choose a scan of every recipient.
-        let membership = match self.backend {
-            Backend::Sqlite => "r.id IN (SELECT CAST(value AS INTEGER) FROM json_each($1))",
-            Backend::Postgres => "r.id = ANY(string_to_array($1, ',')::bigint[])",
-        };
-        let sql = format!("SELECT r.* FROM recipients r WHERE {membership} ORDER BY r.id");
-        let rows = sqlx::query(&sql).bind(id_list(self.backend, ids)).fetch_all(&self.pool).await?;
-        rows.iter().map(recipient_from_row).collect()
-    }
-
-    pub async fn recipients_page(&self, after_id: i64, limit: i64) -> Result<Vec<Recipient>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM recipients WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(recipient_from_row).collect()
-    }
-
     /// Takes up to `limit` deliveries that are due, leasing them until `lease_until`, and
     /// counts the attempt: first those waiting for a retry (or whose dispatcher's lease ran
     /// out), then first attempts, walking each issued version's recipients in id order
     /// behind its dispatch cursor. First attempts need no index of their own, so queuing a
     /// million deliveries writes only the primary key.
     pub async fn claim_due_deliveries(
-        &self,
+        self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
@@ -780,11 +848,7 @@ impl Store {
 
     /// Writes attempts' outcomes back. An outcome for a row that was meanwhile re-claimed by
     /// another dispatcher (its lease ran out) is ignored: the newer attempt decides.
-    pub async fn record_attempts(
-        &self,
-        outcomes: &[AttemptOutcome],
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
+    pub async fn record_attempts(self, outcomes: &[AttemptOutcome], at: Timestamp) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
         for outcome in outcomes {
             sqlx::query(
@@ -807,7 +871,7 @@ impl Store {
 
     /// Records a recipient's acknowledgement; returns false when no such delivery exists.
     pub async fn acknowledge_delivery(
-        &self,
+        self,
         version_id: i64,
         recipient_id: i64,
         status: AckStatus,
@@ -828,34 +892,8 @@ impl Store {
         Ok(changed == 1)
     }
 
-    pub async fn delivery_counts(&self, version_id: i64) -> Result<DeliveryCounts, StoreError> {
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n, SUM(CASE WHEN ack = 'safe' THEN 1 ELSE 0 END) AS safe
-             FROM deliveries WHERE version_id = $1 GROUP BY state",
-        )
-        .bind(version_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut counts = DeliveryCounts::default();
-        for row in rows {
-            let n: i64 = row.try_get("n")?;
-            match DeliveryState::from_code(row.try_get("state")?) {
-                Some(DeliveryState::Queued) => counts.queued = n,
-                Some(DeliveryState::Sending) => counts.sending = n,
-                Some(DeliveryState::Sent) => counts.sent = n,
-                Some(DeliveryState::Failed) => counts.failed = n,
-                Some(DeliveryState::Acknowledged) => {
-                    counts.acknowledged = n;
-                    counts.safe = row.try_get::<Option<i64>, _>("safe")?.unwrap_or(0);
-                }
-                None => return Err(StoreError::Corrupt("unknown delivery state".into())),
-            }
-        }
-        Ok(counts)
-    }
-
     /// A named secret, created on first use by whoever asks first.
-    pub async fn warn_secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub async fn warn_secret(self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut write = self.begin_write().await?;
         sqlx::query("INSERT INTO warn_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
@@ -872,7 +910,7 @@ impl Store {
 
     /// Stores a partner's alert; the same (sender, identifier, sent) twice is a conflict.
     pub async fn insert_partner_alert(
-        &self,
+        self,
         alert: &Alert,
         cap_xml: &str,
         origin: &str,
@@ -899,32 +937,12 @@ impl Store {
         .fetch_one(&mut *write.tx)
         .await
         .map_err(conflict_as("a partner alert with that sender, identifier and sent time"))?;
+        write.created(id);
         write.commit().await?;
         Ok(id)
     }
 
-    pub async fn partner_alerts(&self, limit: i64) -> Result<Vec<PartnerAlert>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, alert, cap_xml, origin, received_at FROM partner_alerts ORDER BY sent_at DESC, id DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let alert: String = row.try_get("alert")?;
-                Ok(PartnerAlert {
-                    id: row.try_get("id")?,
-                    alert: serde_json::from_str(&alert).map_err(corrupt("stored partner alert"))?,
-                    cap_xml: row.try_get("cap_xml")?,
-                    origin: row.try_get("origin")?,
-                    received_at: Timestamp(row.try_get("received_at")?),
-                })
-            })
-            .collect()
-    }
-
-    pub async fn add_partner_feed(&self, url: &str, by: UserId, at: Timestamp) -> Result<i64, StoreError> {
+    pub async fn add_partner_feed(self, url: &str, by: UserId, at: Timestamp) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO partner_feeds (url, added_by, added_at) VALUES ($1, $2, $3) RETURNING id",
@@ -935,32 +953,12 @@ impl Store {
         .fetch_one(&mut *write.tx)
         .await
         .map_err(conflict_as("a partner feed with that URL"))?;
+        write.created(id);
         write.commit().await?;
         Ok(id)
     }
 
-    pub async fn partner_feeds(&self) -> Result<Vec<PartnerFeed>, StoreError> {
-        let rows = sqlx::query("SELECT id, url, last_polled_at, last_error FROM partner_feeds ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(PartnerFeed {
-                    id: row.try_get("id")?,
-                    url: row.try_get("url")?,
-                    last_polled_at: row.try_get::<Option<i64>, _>("last_polled_at")?.map(Timestamp),
-                    last_error: row.try_get("last_error")?,
-                })
-            })
-            .collect()
-    }
-
-    pub async fn note_feed_poll(
-        &self,
-        id: i64,
-        at: Timestamp,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
+    pub async fn note_feed_poll(self, id: i64, at: Timestamp, error: Option<&str>) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
         sqlx::query("UPDATE partner_feeds SET last_polled_at = $2, last_error = $3 WHERE id = $1")
             .bind(id)

@@ -11,7 +11,7 @@ use tearline_store::on_both_backends;
 
 on_both_backends!(
     users_round_trip_and_usernames_are_unique,
-    failed_logins_lock_the_account_at_the_threshold,
+    login_attempts_lock_the_account_at_the_threshold_and_a_locked_one_takes_none,
     sessions_expire_and_end_on_logout,
     sources_keep_their_sealed_bytes_exactly,
     code_names_are_unique_within_a_unit,
@@ -28,7 +28,7 @@ on_both_backends!(
 const T0: Timestamp = Timestamp(1_764_000_000_000);
 
 async fn unit_with_staff(store: &Store) -> (UnitId, UserId, UserId) {
-    let unit = store.create_unit("North", T0).await.unwrap();
+    let unit = store.bookkeeping().create_unit("North", T0).await.unwrap();
     let mut ids = Vec::new();
     for (name, role) in [("hana", Role::Handler), ("carl", Role::Controller)] {
         let user = NewUser {
@@ -39,7 +39,7 @@ async fn unit_with_staff(store: &Store) -> (UnitId, UserId, UserId) {
             unit_id: unit,
             password_hash: "$argon2id$x",
         };
-        ids.push(store.create_user(user, T0).await.unwrap());
+        ids.push(store.bookkeeping().create_user(user, T0).await.unwrap());
     }
     (unit, ids[0], ids[1])
 }
@@ -59,9 +59,10 @@ async fn add_source(
     controller: UserId,
     code_name: &str,
 ) -> Result<SourceId, StoreError> {
-    store.remember_vault_key(1, &[9; 32], T0).await.unwrap();
+    store.bookkeeping().remember_vault_key(1, &[9; 32], T0).await.unwrap();
     let reference = PseudonymousRef::generate(&mut rand::thread_rng());
     store
+        .bookkeeping()
         .create_source(
             NewSource {
                 code_name,
@@ -92,21 +93,24 @@ async fn users_round_trip_and_usernames_are_unique(store: Store) {
         unit_id: unit,
         password_hash: "h",
     };
-    assert!(matches!(store.create_user(duplicate, T0).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.bookkeeping().create_user(duplicate, T0).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.users().await.unwrap().len(), 2);
-    assert!(matches!(store.create_unit("North", T0).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.bookkeeping().create_unit("North", T0).await, Err(StoreError::Conflict(_))));
 }
 
-async fn failed_logins_lock_the_account_at_the_threshold(store: Store) {
+async fn login_attempts_lock_the_account_at_the_threshold_and_a_locked_one_takes_none(store: Store) {
     let (_, handler, _) = unit_with_staff(&store).await;
     let until = T0.plus_millis(900_000);
+    let reserve = || store.bookkeeping().reserve_login_attempt(handler, T0, 3, until);
     for expected in 1..=2 {
-        assert_eq!(store.note_login_failure(handler, 3, until).await.unwrap(), expected);
+        assert_eq!(reserve().await.unwrap(), Some(expected));
         assert_eq!(store.user(handler).await.unwrap().unwrap().locked_until, None);
     }
-    assert_eq!(store.note_login_failure(handler, 3, until).await.unwrap(), 3);
+    assert_eq!(reserve().await.unwrap(), Some(3));
     assert_eq!(store.user(handler).await.unwrap().unwrap().locked_until, Some(until));
-    store.clear_login_failures(handler).await.unwrap();
+    assert_eq!(reserve().await.unwrap(), None, "a locked account takes no attempt");
+    assert_eq!(store.user(handler).await.unwrap().unwrap().failed_logins, 3);
+    store.bookkeeping().clear_login_failures(handler).await.unwrap();
     let user = store.user(handler).await.unwrap().unwrap();
     assert_eq!((user.failed_logins, user.locked_until), (0, None));
 }
@@ -114,11 +118,11 @@ async fn failed_logins_lock_the_account_at_the_threshold(store: Store) {
 async fn sessions_expire_and_end_on_logout(store: Store) {
     let (_, handler, _) = unit_with_staff(&store).await;
     let token = [1u8; 32];
-    store.create_session(&token, handler, "csrf", T0, T0.plus_millis(1000)).await.unwrap();
+    store.bookkeeping().create_session(&token, handler, "csrf", T0, T0.plus_millis(1000)).await.unwrap();
     let session = store.session(&token, T0).await.unwrap().unwrap();
     assert_eq!((session.user.id, session.csrf_token.as_str()), (handler, "csrf"));
     assert!(store.session(&token, T0.plus_millis(1000)).await.unwrap().is_none(), "expired");
-    store.delete_session(&token).await.unwrap();
+    store.bookkeeping().delete_session(&token).await.unwrap();
     assert!(store.session(&token, T0).await.unwrap().is_none(), "logged out");
 }
 
@@ -154,10 +158,10 @@ async fn reassignment_keeps_the_history_of_who_held_each_role(store: Store) {
         unit_id: unit,
         password_hash: "h",
     };
-    let successor = store.create_user(successor, T0).await.unwrap();
+    let successor = store.bookkeeping().create_user(successor, T0).await.unwrap();
     let id = add_source(&store, unit, handler, controller, "KESTREL").await.unwrap();
     let later = T0.plus_millis(86_400_000);
-    store.reassign(id, CaseRole::Handler, successor, later).await.unwrap();
+    store.bookkeeping().reassign(id, CaseRole::Handler, successor, later).await.unwrap();
     assert_eq!(store.source(id).await.unwrap().unwrap().handler_id, successor);
     let history = store.assignments(id).await.unwrap();
     let handlers: Vec<_> = history
@@ -167,7 +171,7 @@ async fn reassignment_keeps_the_history_of_who_held_each_role(store: Store) {
         .collect();
     assert_eq!(handlers, vec![(handler, T0, Some(later)), (successor, later, None)]);
     assert!(matches!(
-        store.reassign(SourceId(9999), CaseRole::Handler, successor, later).await,
+        store.bookkeeping().reassign(SourceId(9999), CaseRole::Handler, successor, later).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -175,12 +179,15 @@ async fn reassignment_keeps_the_history_of_who_held_each_role(store: Store) {
 async fn rewrapping_never_overwrites_a_concurrent_change(store: Store) {
     let (unit, handler, controller) = unit_with_staff(&store).await;
     let id = add_source(&store, unit, handler, controller, "ORIOLE").await.unwrap();
-    store.remember_vault_key(2, &[8; 32], T0).await.unwrap();
+    store.bookkeeping().remember_vault_key(2, &[8; 32], T0).await.unwrap();
     let pending = store.sealed_identities_not_under(2).await.unwrap();
     assert_eq!(pending.len(), 1);
     let (_, _, previous) = &pending[0];
-    assert!(store.replace_wrapped_key(id, previous, 2, &[5; 73]).await.unwrap());
-    assert!(!store.replace_wrapped_key(id, previous, 2, &[6; 73]).await.unwrap(), "stale read refused");
+    assert!(store.bookkeeping().replace_wrapped_key(id, previous, 2, &[5; 73]).await.unwrap());
+    assert!(
+        !store.bookkeeping().replace_wrapped_key(id, previous, 2, &[6; 73]).await.unwrap(),
+        "stale read refused"
+    );
     let now = store.sealed_identity(id).await.unwrap().unwrap();
     assert_eq!((now.key_id, now.wrapped_key, now.ciphertext), (2, vec![5; 73], sealed(7).ciphertext));
     assert!(store.sealed_identities_not_under(2).await.unwrap().is_empty());

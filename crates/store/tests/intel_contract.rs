@@ -32,6 +32,7 @@ async fn case(store: &Store) -> Case {
             .await;
     let (handler, controller) = (case.staff[0], case.staff[1]);
     let contact_report = store
+        .bookkeeping()
         .create_contact_report(NewContactReport {
             source_id: case.source,
             handler_id: handler,
@@ -86,7 +87,7 @@ async fn draft(
         drafted_by: c.handler,
         supersedes,
     };
-    store.add_intel_report(c.unit, origin, &content("Quay deliveries"), T0).await
+    store.bookkeeping().add_intel_report(c.unit, origin, &content("Quay deliveries"), T0).await
 }
 
 async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store) {
@@ -95,20 +96,23 @@ async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store
     let id = draft(&store, &c, None).await.unwrap();
     let leak = [LeakFinding { field: "body".into(), detail: "alias".into() }];
     assert_eq!(
-        store.record_check(id, &leak, &[]).await.unwrap(),
+        store.bookkeeping().record_check(id, &leak, &[]).await.unwrap(),
         ReportState::Draft,
         "a leak keeps it a draft"
     );
     assert_eq!(store.intel_report(id).await.unwrap().unwrap().leak_findings, leak);
-    store.update_draft(id, &content("Quay deliveries, fixed")).await.unwrap();
+    store.bookkeeping().update_draft(id, &content("Quay deliveries, fixed")).await.unwrap();
     assert!(
         store.intel_report(id).await.unwrap().unwrap().leak_findings.is_empty(),
         "an edit clears the verdict"
     );
     let warnings = vec!["the driver of".to_owned()];
-    assert_eq!(store.record_check(id, &[], &warnings).await.unwrap(), ReportState::Submitted);
-    assert!(matches!(store.update_draft(id, &content("late edit")).await, Err(StoreError::StateChanged(_))));
-    store.decide_release(id, true, c.controller, T0).await.unwrap();
+    assert_eq!(store.bookkeeping().record_check(id, &[], &warnings).await.unwrap(), ReportState::Submitted);
+    assert!(matches!(
+        store.bookkeeping().update_draft(id, &content("late edit")).await,
+        Err(StoreError::StateChanged(_))
+    ));
+    store.bookkeeping().decide_release(id, true, c.controller, T0, &[]).await.unwrap();
     let released = store.intel_report(id).await.unwrap().unwrap();
     assert_eq!(
         (released.state, released.released_by, released.title.as_str()),
@@ -125,10 +129,14 @@ async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store
         assert!(store.execute_unchecked(&tamper).await.is_err(), "{tamper}");
     }
     assert!(matches!(
-        store.decide_release(id, true, c.controller, T0).await,
+        store.bookkeeping().decide_release(id, true, c.controller, T0, &[]).await,
         Err(StoreError::StateChanged(_))
     ));
-    store.record_dissemination(id, "Regional Organised Crime Unit", T0, c.controller).await.unwrap();
+    store
+        .bookkeeping()
+        .record_dissemination(id, "Regional Organised Crime Unit", T0, c.controller)
+        .await
+        .unwrap();
     assert_eq!(store.disseminations(id).await.unwrap()[0].recipient, "Regional Organised Crime Unit");
     assert_eq!(store.released_reports_after(0, 10).await.unwrap().len(), 1);
     assert_eq!(store.released_report_count().await.unwrap(), 1);
@@ -137,8 +145,8 @@ async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store
 async fn a_correction_is_a_new_version_and_there_is_one_per_report(store: Store) {
     let c = case(&store).await;
     let id = draft(&store, &c, None).await.unwrap();
-    store.record_check(id, &[], &[]).await.unwrap();
-    store.decide_release(id, true, c.controller, T0).await.unwrap();
+    store.bookkeeping().record_check(id, &[], &[]).await.unwrap();
+    store.bookkeeping().decide_release(id, true, c.controller, T0, &[]).await.unwrap();
     let original = store.intel_report(id).await.unwrap().unwrap();
     let correction = draft(&store, &c, Some(&original)).await.unwrap();
     let corrected = store.intel_report(correction).await.unwrap().unwrap();
@@ -146,8 +154,8 @@ async fn a_correction_is_a_new_version_and_there_is_one_per_report(store: Store)
     assert_eq!(store.correction_of(id).await.unwrap(), Some(correction));
     assert!(matches!(draft(&store, &c, Some(&original)).await, Err(StoreError::Conflict(_))));
     // Sent back by the controller: a submitted report returns to draft.
-    store.record_check(correction, &[], &[]).await.unwrap();
-    store.decide_release(correction, false, c.controller, T0).await.unwrap();
+    store.bookkeeping().record_check(correction, &[], &[]).await.unwrap();
+    store.bookkeeping().decide_release(correction, false, c.controller, T0, &[]).await.unwrap();
     assert_eq!(store.intel_report(correction).await.unwrap().unwrap().state, ReportState::Draft);
     assert_eq!(store.intel_reports_of_source(c.source).await.unwrap().len(), 2);
     assert_eq!(store.intel_reports_in_state(c.unit, ReportState::Draft).await.unwrap().len(), 1);
@@ -158,14 +166,18 @@ async fn partner_reports_arrive_released_once_per_stix_id(store: Store) {
     let stix_id = "report--2b4e1a2c-6d3f-4b1e-9c7a-1f2e3d4c5b6a";
     let mut partner = content("Partner: van seen");
     partner.grading.admiralty = Admiralty::UNJUDGED;
-    let id = store.add_intel_report(c.unit, Origin::Partner { stix_id }, &partner, T0).await.unwrap();
+    let id = store
+        .bookkeeping()
+        .add_intel_report(c.unit, Origin::Partner { stix_id }, &partner, T0)
+        .await
+        .unwrap();
     let stored = store.intel_report(id).await.unwrap().unwrap();
     assert_eq!(
         (stored.state, stored.source_reference.clone(), stored.grading.admiralty),
         (ReportState::Released, None, Admiralty::UNJUDGED)
     );
     assert!(matches!(
-        store.add_intel_report(c.unit, Origin::Partner { stix_id }, &partner, T0).await,
+        store.bookkeeping().add_intel_report(c.unit, Origin::Partner { stix_id }, &partner, T0).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -173,23 +185,27 @@ async fn partner_reports_arrive_released_once_per_stix_id(store: Store) {
 async fn the_link_chart_holds_only_released_reports_of_the_unit(store: Store) {
     let c = case(&store).await;
     let released = draft(&store, &c, None).await.unwrap();
-    store.record_check(released, &[], &[]).await.unwrap();
-    store.decide_release(released, true, c.controller, T0).await.unwrap();
+    store.bookkeeping().record_check(released, &[], &[]).await.unwrap();
+    store.bookkeeping().decide_release(released, true, c.controller, T0, &[]).await.unwrap();
     let drafted = draft(&store, &c, None).await.unwrap();
     let van = Entity::new(EntityKind::Vehicle, "AB12 CDE");
     let quay = Entity::new(EntityKind::Place, "Eastmarsh Quay");
-    let van_id = store.link_entity(released, &van, None).await.unwrap();
+    let store = &store;
+    let link = |report, entity: Entity, place, by| async move {
+        store.bookkeeping().link_entities(report, &[(entity, place)], by).await.unwrap()[0]
+    };
+    let van_id = link(released, van, None, None).await;
     assert_eq!(
-        store
-            .link_entity(released, &Entity::new(EntityKind::Vehicle, "ab12cde"), Some(c.handler))
-            .await
-            .unwrap(),
+        link(released, Entity::new(EntityKind::Vehicle, "ab12cde"), None, Some(c.handler)).await,
         van_id,
         "one entity per key"
     );
-    let quay_id = store.link_entity(released, &quay, None).await.unwrap();
-    store.link_entity(drafted, &Entity::new(EntityKind::Person, "Viktor Marsh"), None).await.unwrap();
-    store.locate_entity(quay_id, 52.955, 1.215).await.unwrap();
+    link(released, quay, Some((52.955, 1.215)), None).await;
+    link(drafted, Entity::new(EntityKind::Person, "Viktor Marsh"), None, None).await;
+    // Linking is idempotent, also when two analysts link the same entity at once.
+    let twice = Entity::new(EntityKind::Vehicle, "AB12 CDE");
+    let (a, b) = tokio::join!(link(released, twice.clone(), None, None), link(released, twice, None, None));
+    assert_eq!((a, b), (van_id, van_id));
     let (entities, links) = store.link_chart(c.unit).await.unwrap();
     assert_eq!(
         entities.iter().map(|e| e.entity.name.as_str()).collect::<Vec<_>>(),
@@ -200,8 +216,7 @@ async fn the_link_chart_holds_only_released_reports_of_the_unit(store: Store) {
     assert!(links
         .iter()
         .all(|l| l.report_id == released && l.source_reference.as_deref() == Some(c.reference.as_str())));
-    assert!(store.unlink_entity(released, van_id).await.unwrap());
+    assert!(store.bookkeeping().unlink_entity(released, van_id).await.unwrap());
     assert_eq!(store.link_chart(c.unit).await.unwrap().1.len(), 1);
     assert!(store.link_chart(UnitId(c.unit.0 + 100)).await.unwrap().0.is_empty());
-    assert!(matches!(store.locate_entity(9_999, 0.0, 0.0).await, Err(StoreError::NotFound(_))));
 }

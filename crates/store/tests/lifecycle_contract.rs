@@ -62,16 +62,25 @@ fn grant_at(at: Timestamp) -> Grant {
 
 async fn authorisations_never_overlap_and_decisions_are_conditional(store: Store) {
     let c = case(&store).await;
-    let id = store.apply_for_authorisation(c.source, &application(), c.handler, T0).await.unwrap();
-    let second = store.apply_for_authorisation(c.source, &application(), c.handler, T0).await.unwrap();
-    store.grant_authorisation(id, c.officer, &grant_at(T0), "granted").await.unwrap();
-    let overlapping = store.grant_authorisation(second, c.officer, &grant_at(T0.plus_millis(DAY)), "").await;
+    let id =
+        store.bookkeeping().apply_for_authorisation(c.source, &application(), c.handler, T0).await.unwrap();
+    let second =
+        store.bookkeeping().apply_for_authorisation(c.source, &application(), c.handler, T0).await.unwrap();
+    store.bookkeeping().grant_authorisation(id, c.officer, &grant_at(T0), "granted").await.unwrap();
+    let overlapping =
+        store.bookkeeping().grant_authorisation(second, c.officer, &grant_at(T0.plus_millis(DAY)), "").await;
     assert!(matches!(overlapping, Err(StoreError::Conflict(_))), "{overlapping:?}");
-    store.end_authorisation(second, EventKind::Refused, c.officer, T0, "duplicate").await.unwrap();
-    let twice = store.grant_authorisation(id, c.officer, &grant_at(T0), "again").await;
+    store
+        .bookkeeping()
+        .end_authorisation(second, EventKind::Refused, c.officer, T0, "duplicate")
+        .await
+        .unwrap();
+    let twice = store.bookkeeping().grant_authorisation(id, c.officer, &grant_at(T0), "again").await;
     assert!(matches!(twice, Err(StoreError::StateChanged(_))), "{twice:?}");
-    let while_live =
-        store.apply_for_authorisation(c.source, &application(), c.handler, T0.plus_millis(DAY)).await;
+    let while_live = store
+        .bookkeeping()
+        .apply_for_authorisation(c.source, &application(), c.handler, T0.plus_millis(DAY))
+        .await;
     assert!(matches!(while_live, Err(StoreError::Conflict(_))));
     let record = store.authorisation(id).await.unwrap().unwrap();
     assert_eq!(record.state, AuthorisationState::Granted);
@@ -79,13 +88,15 @@ async fn authorisations_never_overlap_and_decisions_are_conditional(store: Store
     let expiry = grant_at(T0).expires_at;
     let renewed = AuthorisationKind::AdultWritten.expiry(expiry);
     store
+        .bookkeeping()
         .renew_authorisation(id, c.officer, expiry, renewed, T0.plus_millis(300 * DAY), "renewed")
         .await
         .unwrap();
-    let stale = store.renew_authorisation(id, c.officer, expiry, renewed, T0, "stale").await;
+    let stale = store.bookkeeping().renew_authorisation(id, c.officer, expiry, renewed, T0, "stale").await;
     assert!(matches!(stale, Err(StoreError::StateChanged(_))));
     let cancel_at = T0.plus_millis(400 * DAY);
     store
+        .bookkeeping()
         .end_authorisation(id, EventKind::Cancelled, c.officer, cancel_at, "no longer needed")
         .await
         .unwrap();
@@ -94,6 +105,7 @@ async fn authorisations_never_overlap_and_decisions_are_conditional(store: Store
     assert_eq!(record.deployment().map(|d| (d.from, d.until)), Some((T0, cancel_at)));
     // Cancelled: a new application may now be filed.
     store
+        .bookkeeping()
         .apply_for_authorisation(c.source, &application(), c.handler, cancel_at.plus_millis(DAY))
         .await
         .unwrap();
@@ -102,8 +114,13 @@ async fn authorisations_never_overlap_and_decisions_are_conditional(store: Store
 
 async fn the_register_keeps_every_event_including_refused_attempts(store: Store) {
     let c = case(&store).await;
-    let id = store.apply_for_authorisation(c.source, &application(), c.controller, T0).await.unwrap();
+    let id = store
+        .bookkeeping()
+        .apply_for_authorisation(c.source, &application(), c.controller, T0)
+        .await
+        .unwrap();
     store
+        .bookkeeping()
         .note_refused_attempt(
             id,
             EventKind::RefusedSelfAuthorisation,
@@ -113,8 +130,9 @@ async fn the_register_keeps_every_event_including_refused_attempts(store: Store)
         )
         .await
         .unwrap();
-    store.grant_authorisation(id, c.officer, &grant_at(T0), "").await.unwrap();
+    store.bookkeeping().grant_authorisation(id, c.officer, &grant_at(T0), "").await.unwrap();
     let (assessment, _) = store
+        .bookkeeping()
         .add_risk_assessment(NewRiskAssessment {
             source_id: c.source,
             assessed_by: c.handler,
@@ -125,7 +143,11 @@ async fn the_register_keeps_every_event_including_refused_attempts(store: Store)
         })
         .await
         .unwrap();
-    store.review_authorisation(id, c.officer, T0.plus_millis(DAY), "reviewed", assessment).await.unwrap();
+    store
+        .bookkeeping()
+        .review_authorisation(id, c.officer, T0.plus_millis(DAY), "reviewed", assessment)
+        .await
+        .unwrap();
     let register = store.authorisation_register(c.unit).await.unwrap();
     assert_eq!(register.len(), 1);
     assert_eq!(register[0].code_name, "KESTREL");
@@ -151,7 +173,7 @@ async fn risk_assessments_are_versioned(store: Store) {
             summary: "summary",
             mitigations: "meet away from home",
         };
-        store.add_risk_assessment(new).await.unwrap();
+        store.bookkeeping().add_risk_assessment(new).await.unwrap();
     }
     let versions = store.risk_assessments(c.source).await.unwrap();
     assert_eq!(
@@ -172,17 +194,19 @@ async fn a_payment_flows_through_the_ledger_which_balances_and_refuses_edits(sto
         purpose,
         thresholds_crossed: &[],
     };
-    let id = store.request_payment(request("expenses")).await.unwrap();
-    let refused_id = store.request_payment(request("reward")).await.unwrap();
+    let id = store.bookkeeping().request_payment(request("expenses")).await.unwrap();
+    let refused_id = store.bookkeeping().request_payment(request("reward")).await.unwrap();
     let payment = store.payment(id).await.unwrap().unwrap();
-    let approval = store.approve_payment(&payment, c.controller, T0, "proportionate").await.unwrap();
+    let approval =
+        store.bookkeeping().approve_payment(&payment, c.controller, T0, "proportionate").await.unwrap();
     assert!(matches!(
-        store.approve_payment(&payment, c.controller, T0, "twice").await,
+        store.bookkeeping().approve_payment(&payment, c.controller, T0, "twice").await,
         Err(StoreError::StateChanged(_))
     ));
-    store.refuse_payment(refused_id, c.controller, T0, "not justified").await.unwrap();
+    store.bookkeeping().refuse_payment(refused_id, c.controller, T0, "not justified").await.unwrap();
     assert!(matches!(
         store
+            .bookkeeping()
             .record_payment_made(
                 &store.payment(refused_id).await.unwrap().unwrap(),
                 c.handler,
@@ -192,14 +216,19 @@ async fn a_payment_flows_through_the_ledger_which_balances_and_refuses_edits(sto
             .await,
         Err(StoreError::StateChanged(_))
     ));
-    store.record_payment_made(&payment, c.handler, c.controller, T0.plus_millis(DAY)).await.unwrap();
-    store.record_receipt(id, "KESTREL", T0.plus_millis(DAY)).await.unwrap();
+    store
+        .bookkeeping()
+        .record_payment_made(&payment, c.handler, c.controller, T0.plus_millis(DAY))
+        .await
+        .unwrap();
+    store.bookkeeping().record_receipt(id, "KESTREL", T0.plus_millis(DAY)).await.unwrap();
     let states: Vec<PaymentState> = store.payments(c.source).await.unwrap().iter().map(|p| p.state).collect();
     assert_eq!(states, [PaymentState::Receipted, PaymentState::Refused]);
 
-    let reversal = store.reverse_ledger_entry(approval, c.controller, T0, "correction").await.unwrap();
+    let reversal =
+        store.bookkeeping().reverse_ledger_entry(approval, c.controller, T0, "correction").await.unwrap();
     assert!(matches!(
-        store.reverse_ledger_entry(approval, c.controller, T0, "again").await,
+        store.bookkeeping().reverse_ledger_entry(approval, c.controller, T0, "again").await,
         Err(StoreError::Ledger(_))
     ));
     let ledger = store.ledger().await.unwrap();

@@ -26,7 +26,7 @@ on_both_backends!(
 const T0: Timestamp = Timestamp(1_790_000_000_000);
 
 async fn officer(store: &Store) -> (UnitId, UserId) {
-    let unit = store.create_unit("Warnings", T0).await.unwrap();
+    let unit = store.bookkeeping().create_unit("Warnings", T0).await.unwrap();
     let user = NewUser {
         username: "wren",
         display_name: "Wren",
@@ -35,7 +35,7 @@ async fn officer(store: &Store) -> (UnitId, UserId) {
         unit_id: unit,
         password_hash: "$argon2id$x",
     };
-    (unit, store.create_user(user, T0).await.unwrap())
+    (unit, store.bookkeeping().create_user(user, T0).await.unwrap())
 }
 
 fn alert(identifier: &str, msg_type: MsgType, references: Vec<Reference>) -> Alert {
@@ -89,7 +89,7 @@ async fn recipients(store: &Store, count: usize) -> Vec<i64> {
             position: LatLon { lat: 33.0 + i as f64 * 0.001, lon: 36.0 },
         })
         .collect();
-    store.upsert_recipients(&new, T0).await.unwrap()
+    store.bookkeeping().upsert_recipients(&new, T0).await.unwrap()
 }
 
 async fn issue(
@@ -100,6 +100,7 @@ async fn issue(
     carry_from: Option<i64>,
 ) -> i64 {
     store
+        .bookkeeping()
         .issue_version(IssueVersion { version_id, alert, approved_by: None, at: T0, targets, carry_from })
         .await
         .unwrap()
@@ -109,7 +110,7 @@ async fn issuing_queues_exactly_one_delivery_per_target_in_one_step(store: Store
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 50).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     assert_eq!(issue(&store, version, &first, &ids[..30], None).await, 30);
     let counts = store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.queued, counts.total()), (30, 30));
@@ -124,10 +125,10 @@ async fn an_update_reaches_the_new_area_and_everyone_the_previous_version_reache
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 20).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (warning, v1) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let (warning, v1) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, v1, &first, &ids[..10], None).await;
     let update = alert("tl-2", MsgType::Update, vec![Reference::to(&first)]);
-    let v2 = store.draft_next_version(warning, &update, wren, T0).await.unwrap();
+    let v2 = store.bookkeeping().draft_next_version(warning, &update, wren, T0).await.unwrap();
     // The area moved: 5..15 now; 0..5 must still hear that it changed.
     assert_eq!(issue(&store, v2, &update, &ids[5..15], Some(v1)).await, 15);
     let versions = store.versions_of_warning(warning).await.unwrap();
@@ -141,19 +142,25 @@ async fn claims_lease_deliveries_and_expired_leases_are_taken_up_again(store: St
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 10).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, version, &first, &ids, None).await;
 
     let lease = T0.plus_millis(30_000);
-    let claimed = store.claim_due_deliveries(T0, lease, 6).await.unwrap();
+    let claimed = store.bookkeeping().claim_due_deliveries(T0, lease, 6).await.unwrap();
     assert_eq!(claimed.len(), 6);
     assert!(claimed.iter().all(|c| c.attempts == 1 && c.channel == Channel::Webhook));
     // While leased, those six are not handed out again.
-    let rest = store.claim_due_deliveries(T0, lease, 100).await.unwrap();
+    let rest = store.bookkeeping().claim_due_deliveries(T0, lease, 100).await.unwrap();
     assert_eq!(rest.len(), 4);
-    assert!(store.claim_due_deliveries(T0.plus_millis(1), lease, 100).await.unwrap().is_empty());
+    assert!(store
+        .bookkeeping()
+        .claim_due_deliveries(T0.plus_millis(1), lease, 100)
+        .await
+        .unwrap()
+        .is_empty());
     // The dispatcher that held them died; after the lease they are taken up, attempt 2.
-    let retaken = store.claim_due_deliveries(lease, lease.plus_millis(30_000), 100).await.unwrap();
+    let retaken =
+        store.bookkeeping().claim_due_deliveries(lease, lease.plus_millis(30_000), 100).await.unwrap();
     assert_eq!(retaken.len(), 10);
     assert!(retaken.iter().all(|c| c.attempts == 2));
 }
@@ -162,11 +169,15 @@ async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 1).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, version, &first, &ids, None).await;
-    let stale = store.claim_due_deliveries(T0, T0.plus_millis(10), 1).await.unwrap().remove(0);
-    let fresh =
-        store.claim_due_deliveries(T0.plus_millis(10), T0.plus_millis(20), 1).await.unwrap().remove(0);
+    let stale = store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(10), 1).await.unwrap().remove(0);
+    let fresh = store
+        .bookkeeping()
+        .claim_due_deliveries(T0.plus_millis(10), T0.plus_millis(20), 1)
+        .await
+        .unwrap()
+        .remove(0);
     let outcome = |claim: &tearline_store::ClaimedDelivery, state| AttemptOutcome {
         version_id: claim.version_id,
         recipient_id: claim.recipient_id,
@@ -175,8 +186,8 @@ async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
         next_attempt_at: T0,
         error: None,
     };
-    store.record_attempts(&[outcome(&fresh, DeliveryState::Sent)], T0).await.unwrap();
-    store.record_attempts(&[outcome(&stale, DeliveryState::Failed)], T0).await.unwrap();
+    store.bookkeeping().record_attempts(&[outcome(&fresh, DeliveryState::Sent)], T0).await.unwrap();
+    store.bookkeeping().record_attempts(&[outcome(&stale, DeliveryState::Failed)], T0).await.unwrap();
     let counts = store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.sent, counts.failed), (1, 0));
 }
@@ -196,8 +207,8 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
         address: "+441632960000".into(),
         position: LatLon { lat: 1.0, lon: 2.0 },
     };
-    assert_eq!(store.upsert_recipients(&[moved], T0).await.unwrap(), vec![ids[1]]);
-    store.deactivate_recipient(ids[2]).await.unwrap();
+    assert_eq!(store.bookkeeping().upsert_recipients(&[moved], T0).await.unwrap(), vec![ids[1]]);
+    store.bookkeeping().deactivate_recipient(ids[2]).await.unwrap();
     let later = store.recipient_changes_since((revision, i64::MAX), 100).await.unwrap();
     assert_eq!(
         later.iter().map(|c| (c.id, c.active)).collect::<Vec<_>>(),
@@ -205,7 +216,7 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
     );
     assert_eq!(later[0].position, LatLon { lat: 1.0, lon: 2.0 });
     assert_eq!(store.recipient_count().await.unwrap(), 2);
-    assert!(matches!(store.deactivate_recipient(999).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.bookkeeping().deactivate_recipient(999).await, Err(StoreError::NotFound(_))));
     // The same external id twice in one import: registered once, as the last row says.
     let twice = |name: &str| Registration {
         external_id: Some("dup".into()),
@@ -215,7 +226,7 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
         address: "http://127.0.0.1:9/dup".into(),
         position: LatLon { lat: 3.0, lon: 4.0 },
     };
-    let ids = store.upsert_recipients(&[twice("first"), twice("second")], T0).await.unwrap();
+    let ids = store.bookkeeping().upsert_recipients(&[twice("first"), twice("second")], T0).await.unwrap();
     assert_eq!(ids.len(), 1);
     assert_eq!(store.recipients_by_id(&ids).await.unwrap()[0].name, "second");
 }
@@ -223,13 +234,21 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
 async fn only_drafts_can_be_edited_and_a_version_is_issued_once(store: Store) {
     let (unit, wren) = officer(&store).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     let mut edited = first.clone();
     edited.infos[0].headline = Some("Edited".into());
-    store.edit_draft(version, &edited).await.unwrap();
-    assert!(store.move_version(version, VersionState::Draft, VersionState::AwaitingApproval).await.unwrap());
-    assert!(!store.move_version(version, VersionState::Draft, VersionState::AwaitingApproval).await.unwrap());
-    assert!(matches!(store.edit_draft(version, &first).await, Err(StoreError::Conflict(_))));
+    store.bookkeeping().edit_draft(version, &edited).await.unwrap();
+    assert!(store
+        .bookkeeping()
+        .move_version(version, VersionState::Draft, VersionState::AwaitingApproval)
+        .await
+        .unwrap());
+    assert!(!store
+        .bookkeeping()
+        .move_version(version, VersionState::Draft, VersionState::AwaitingApproval)
+        .await
+        .unwrap());
+    assert!(matches!(store.bookkeeping().edit_draft(version, &first).await, Err(StoreError::Conflict(_))));
     issue(&store, version, &edited, &[], None).await;
     let again = IssueVersion {
         version_id: version,
@@ -239,15 +258,18 @@ async fn only_drafts_can_be_edited_and_a_version_is_issued_once(store: Store) {
         targets: &[],
         carry_from: None,
     };
-    assert!(matches!(store.issue_version(again).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.bookkeeping().issue_version(again).await, Err(StoreError::Conflict(_))));
     // Identifiers are unique across all warnings.
-    assert!(matches!(store.create_warning(unit, None, &first, wren, T0).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.bookkeeping().create_warning(unit, None, &first, wren, T0).await,
+        Err(StoreError::Conflict(_))
+    ));
 }
 
 async fn partner_alerts_are_unique_by_sender_identifier_and_sent(store: Store) {
     let partner = alert("partner-1", MsgType::Alert, vec![]);
-    store.insert_partner_alert(&partner, &partner.to_xml(), "upload", T0).await.unwrap();
-    let duplicate = store.insert_partner_alert(&partner, &partner.to_xml(), "upload", T0).await;
+    store.bookkeeping().insert_partner_alert(&partner, &partner.to_xml(), "upload", T0).await.unwrap();
+    let duplicate = store.bookkeeping().insert_partner_alert(&partner, &partner.to_xml(), "upload", T0).await;
     assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
     let stored = store.partner_alerts(10).await.unwrap();
     assert_eq!(stored.len(), 1);
@@ -258,11 +280,15 @@ async fn acknowledgements_are_counted(store: Store) {
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 3).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, version, &first, &ids, None).await;
-    assert!(store.acknowledge_delivery(version, ids[0], AckStatus::Safe, T0).await.unwrap());
-    assert!(store.acknowledge_delivery(version, ids[1], AckStatus::Received, T0).await.unwrap());
-    assert!(!store.acknowledge_delivery(version, 999, AckStatus::Safe, T0).await.unwrap());
+    assert!(store.bookkeeping().acknowledge_delivery(version, ids[0], AckStatus::Safe, T0).await.unwrap());
+    assert!(store
+        .bookkeeping()
+        .acknowledge_delivery(version, ids[1], AckStatus::Received, T0)
+        .await
+        .unwrap());
+    assert!(!store.bookkeeping().acknowledge_delivery(version, 999, AckStatus::Safe, T0).await.unwrap());
     let counts = store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.acknowledged, counts.safe, counts.queued), (2, 1, 1));
 }
@@ -271,14 +297,15 @@ async fn two_dispatchers_never_claim_the_same_delivery(store: Store) {
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 400).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.create_warning(unit, None, &first, wren, T0).await.unwrap();
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, version, &first, &ids, None).await;
     // A second process on the same database, claiming at the same time.
     let other = Store::open(store.url()).await.unwrap();
     let claim_all = |store: Store| async move {
         let mut mine = Vec::new();
         loop {
-            let batch = store.claim_due_deliveries(T0, T0.plus_millis(60_000), 7).await.unwrap();
+            let batch =
+                store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(60_000), 7).await.unwrap();
             if batch.is_empty() {
                 return mine;
             }

@@ -303,9 +303,10 @@ pub async fn apply(
         confidential_information: bounded(&request.confidential_information),
     };
     application.check_complete().map_err(rule)?;
-    let id =
-        state.store.apply_for_authorisation(record_of.id, &application, caller.user.id, state.now()).await?;
-    record(state, Some(caller.user.id), "authorisation.apply", &object(source), None, Outcome::Allowed)
+    let id = state
+        .kernel
+        .change(Some(caller.user.id), "authorisation.apply", &object(source), None)
+        .apply_for_authorisation(record_of.id, &application, caller.user.id, state.now())
         .await?;
     state.store.authorisation(id).await?.ok_or_else(|| ApiError::not_found("authorisation"))
 }
@@ -372,8 +373,15 @@ pub async fn decide(
         match result {
             Err(error) => {
                 if let Some(kind) = EventKind::of_refused_attempt(&error) {
-                    state.store.note_refused_attempt(id, kind, me, now, &error.to_string()).await?;
-                    record(state, Some(me), audit_action, &object(source.id), None, Outcome::Denied).await?;
+                    // The refusal is kept in the register and audited as denied, together.
+                    let writer = state.kernel.change_with(
+                        Some(me),
+                        audit_action,
+                        &object(source.id),
+                        None,
+                        Outcome::Denied,
+                    );
+                    writer.note_refused_attempt(id, kind, me, now, &error.to_string()).await?;
                 }
                 Err(rule(error))
             }
@@ -392,11 +400,19 @@ pub async fn decide(
                 review_every_days.saturating_mul(DAY),
             )
             .map_err(rule)?;
-            state.store.grant_authorisation(id, me, &grant, note.as_deref().unwrap_or("").trim()).await?;
+            state
+                .kernel
+                .change(Some(me), audit_action, &object(source.id), None)
+                .grant_authorisation(id, me, &grant, note.as_deref().unwrap_or("").trim())
+                .await?;
         }
         Decision::Refuse { reason } => {
             let reason = text("reason", reason, 2000)?;
-            state.store.end_authorisation(id, EventKind::Refused, me, now, &reason).await?;
+            state
+                .kernel
+                .change(Some(me), audit_action, &object(source.id), None)
+                .end_authorisation(id, EventKind::Refused, me, now, &reason)
+                .await?;
         }
         Decision::Renew { note } => {
             checked(authorisation::may_authorise(&authorisation.application, parties, authoriser)).await?;
@@ -406,7 +422,11 @@ pub async fn decide(
                 .ok_or_else(not_live)?;
             let renewed = grant.renew(now).map_err(rule)?;
             let note = note.as_deref().unwrap_or("").trim();
-            state.store.renew_authorisation(id, me, grant.expires_at, renewed.expires_at, now, note).await?;
+            state
+                .kernel
+                .change(Some(me), audit_action, &object(source.id), None)
+                .renew_authorisation(id, me, grant.expires_at, renewed.expires_at, now, note)
+                .await?;
         }
         Decision::Review { risk_assessment_id, note } => {
             authorisation.live_grant(now).ok_or_else(not_live)?;
@@ -430,18 +450,29 @@ pub async fn decide(
                     "the source has no risk assessment to review against; the handler must record one first",
                 )),
             }
-            state.store.review_authorisation(id, me, now, &note, *risk_assessment_id).await?;
+            state
+                .kernel
+                .change(Some(me), audit_action, &object(source.id), None)
+                .review_authorisation(id, me, now, &note, *risk_assessment_id)
+                .await?;
         }
         Decision::WriteUp { note } => {
             let note = text("note", note, 5000)?;
-            state.store.write_up_authorisation(id, me, now, &note).await?;
+            state
+                .kernel
+                .change(Some(me), audit_action, &object(source.id), None)
+                .write_up_authorisation(id, me, now, &note)
+                .await?;
         }
         Decision::Cancel { reason } => {
             let reason = text("reason", reason, 2000)?;
-            state.store.end_authorisation(id, EventKind::Cancelled, me, now, &reason).await?;
+            state
+                .kernel
+                .change(Some(me), audit_action, &object(source.id), None)
+                .end_authorisation(id, EventKind::Cancelled, me, now, &reason)
+                .await?;
         }
     }
-    record(state, Some(me), audit_action, &object(source.id), None, Outcome::Allowed).await?;
     state.store.authorisation(id).await?.ok_or_else(|| ApiError::not_found("authorisation"))
 }
 
@@ -489,7 +520,8 @@ pub async fn log_contact(
     let place = text("place", &request.place, 300)?;
     let summary = text("summary", &request.summary, 10_000)?;
     let id = state
-        .store
+        .kernel
+        .change(Some(caller.user.id), "contact.log", &object(source.id), None)
         .log_contact(NewContact {
             source_id: source.id,
             logged_by: caller.user.id,
@@ -501,7 +533,6 @@ pub async fn log_contact(
             logged_at: now,
         })
         .await?;
-    record(state, Some(caller.user.id), "contact.log", &object(source.id), None, Outcome::Allowed).await?;
     let contacts = state.store.contacts(source.id).await?;
     contacts.into_iter().find(|c| c.id == id).ok_or_else(|| ApiError::not_found("contact"))
 }
@@ -529,8 +560,11 @@ pub async fn give_task(
             "a source without a live authorisation cannot be tasked; apply for one first",
         ));
     }
-    let id = state.store.give_task(source.id, caller.user.id, now, &description).await?;
-    record(state, Some(caller.user.id), "task.give", &object(source.id), None, Outcome::Allowed).await?;
+    let id = state
+        .kernel
+        .change(Some(caller.user.id), "task.give", &object(source.id), None)
+        .give_task(source.id, caller.user.id, now, &description)
+        .await?;
     state.store.task(id).await?.ok_or_else(|| ApiError::not_found("task"))
 }
 
@@ -551,8 +585,10 @@ pub async fn acknowledge_task(state: &AppState, caller: &Caller, task: i64) -> R
     let source =
         sources::load_for(state, caller, found.source_id, Action::RecordSourceActivity, "task.acknowledge")
             .await?;
-    state.store.acknowledge_task(task, state.now()).await?;
-    record(state, Some(caller.user.id), "task.acknowledge", &object(source.id), None, Outcome::Allowed)
+    state
+        .kernel
+        .change(Some(caller.user.id), "task.acknowledge", &object(source.id), None)
+        .acknowledge_task(task, state.now())
         .await?;
     state.store.task(task).await?.ok_or_else(|| ApiError::not_found("task"))
 }
@@ -579,8 +615,11 @@ pub async fn record_welfare(
         return Err(invalid("invalid_field", "kind is check or concern"));
     }
     let notes = text("notes", &request.notes, 10_000)?;
-    let id = state.store.record_welfare(source.id, caller.user.id, at, &request.kind, &notes).await?;
-    record(state, Some(caller.user.id), "welfare.record", &object(source.id), None, Outcome::Allowed).await?;
+    let id = state
+        .kernel
+        .change(Some(caller.user.id), "welfare.record", &object(source.id), None)
+        .record_welfare(source.id, caller.user.id, at, &request.kind, &notes)
+        .await?;
     let records = state.store.welfare_records(source.id).await?;
     records.into_iter().find(|w| w.id == id).ok_or_else(|| ApiError::not_found("welfare record"))
 }
@@ -615,7 +654,8 @@ pub async fn assess_risk(
     let summary = text("summary", &request.summary, 10_000)?;
     let mitigations = text("mitigations", &request.mitigations, 10_000)?;
     state
-        .store
+        .kernel
+        .change(Some(caller.user.id), "risk.assess", &object(source.id), None)
         .add_risk_assessment(NewRiskAssessment {
             source_id: source.id,
             assessed_by: caller.user.id,
@@ -625,7 +665,6 @@ pub async fn assess_risk(
             mitigations: &mitigations,
         })
         .await?;
-    record(state, Some(caller.user.id), "risk.assess", &object(source.id), None, Outcome::Allowed).await?;
     let current = state.store.risk_assessments(source.id).await?.into_iter().next();
     current.ok_or_else(|| ApiError::not_found("risk assessment"))
 }
@@ -697,7 +736,8 @@ pub async fn request_payment(
     };
     let crossed = crossed(state, &probe).await?;
     let id = state
-        .store
+        .kernel
+        .change(Some(caller.user.id), "payment.request", &object(source.id), None)
         .request_payment(NewPayment {
             source_id: source.id,
             requested_by: caller.user.id,
@@ -706,8 +746,6 @@ pub async fn request_payment(
             purpose: &purpose,
             thresholds_crossed: &crossed,
         })
-        .await?;
-    record(state, Some(caller.user.id), "payment.request", &object(source.id), None, Outcome::Allowed)
         .await?;
     state.store.payment(id).await?.ok_or_else(|| ApiError::not_found("payment"))
 }
@@ -770,11 +808,18 @@ pub async fn decide_payment(
                 ),
             ));
         }
-        state.store.approve_payment(&payment, me, now, &note).await?;
+        state
+            .kernel
+            .change(Some(me), action, &object(source.id), None)
+            .approve_payment(&payment, me, now, &note)
+            .await?;
     } else {
-        state.store.refuse_payment(id, me, now, &text("note", &note, 2000)?).await?;
+        state
+            .kernel
+            .change(Some(me), action, &object(source.id), None)
+            .refuse_payment(id, me, now, &text("note", &note, 2000)?)
+            .await?;
     }
-    record(state, Some(me), action, &object(source.id), None, Outcome::Allowed).await?;
     state.store.payment(id).await?.ok_or_else(|| ApiError::not_found("payment"))
 }
 
@@ -798,8 +843,11 @@ pub async fn record_paid(
         .await?
         .filter(|w| w.unit_id == caller.actor.unit_id && w.id != caller.user.id)
         .ok_or_else(|| invalid("invalid_witness", "the witness must be another officer of your unit"))?;
-    state.store.record_payment_made(&payment, caller.user.id, witness.id, state.now()).await?;
-    record(state, Some(caller.user.id), "payment.pay", &object(source.id), None, Outcome::Allowed).await?;
+    state
+        .kernel
+        .change(Some(caller.user.id), "payment.pay", &object(source.id), None)
+        .record_payment_made(&payment, caller.user.id, witness.id, state.now())
+        .await?;
     state.store.payment(id).await?.ok_or_else(|| ApiError::not_found("payment"))
 }
 
@@ -820,8 +868,10 @@ pub async fn record_receipt(
     if !request.code_name.trim().eq_ignore_ascii_case(&source.code_name) {
         return Err(invalid("invalid_receipt", "the receipt must be signed with the source's code name"));
     }
-    state.store.record_receipt(id, &source.code_name, state.now()).await?;
-    record(state, Some(caller.user.id), "payment.receipt", &object(source.id), None, Outcome::Allowed)
+    state
+        .kernel
+        .change(Some(caller.user.id), "payment.receipt", &object(source.id), None)
+        .record_receipt(id, &source.code_name, state.now())
         .await?;
     state.store.payment(id).await?.ok_or_else(|| ApiError::not_found("payment"))
 }
@@ -858,8 +908,11 @@ pub async fn reverse_entry(
     };
     sources::load_for(state, caller, source, Action::ApprovePayment, "ledger.reverse").await?;
     let memo = text("memo", &request.memo, 2000)?;
-    let id = state.store.reverse_ledger_entry(entry, caller.user.id, state.now(), &memo).await?;
-    record(state, Some(caller.user.id), "ledger.reverse", &object(source), None, Outcome::Allowed).await?;
+    let id = state
+        .kernel
+        .change(Some(caller.user.id), "ledger.reverse", &object(source), None)
+        .reverse_ledger_entry(entry, caller.user.id, state.now(), &memo)
+        .await?;
     Ok(id)
 }
 

@@ -349,15 +349,8 @@ async fn set_warning_approval(
     require(&state, &caller, tearline_domain::policy::Action::ManageUsers, "unit.warning-approval").await?;
     let unit = tearline_domain::UnitId(id);
     state.store.unit_requires_approval(unit).await?;
-    crate::audit::record(
-        &state,
-        Some(caller.user.id),
-        "unit.warning-approval",
-        &format!("unit:{id}"),
-        None,
-        tearline_domain::audit::Outcome::Allowed,
-    )
-    .await?;
-    state.store.set_unit_requires_approval(unit, request.required).await?;
+    let object = format!("unit:{id}");
+    let writer = state.change(&caller, "unit.warning-approval", &object, None);
+    writer.set_unit_requires_approval(unit, request.required).await?;
     Ok(Json(json!({"unit": id, "actual_warnings_need_approval": request.required})))
 }

@@ -71,8 +71,11 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
     let settings = &state.settings.warn;
     let now = state.now();
     let batch = i64::try_from(settings.concurrency * 4).unwrap_or(256);
-    let claimed =
-        state.store.claim_due_deliveries(now, now.plus_millis(millis(settings.lease)), batch).await?;
+    let claimed = state
+        .store
+        .bookkeeping()
+        .claim_due_deliveries(now, now.plus_millis(millis(settings.lease)), batch)
+        .await?;
     if claimed.is_empty() {
         return Ok(0);
     }
@@ -107,7 +110,7 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
             outcomes.push(outcome);
         }
     }
-    state.store.record_attempts(&outcomes, state.now()).await?;
+    state.store.bookkeeping().record_attempts(&outcomes, state.now()).await?;
     Ok(attempted)
 }
 

@@ -92,7 +92,7 @@ impl WarnRuntime {
             .ack_key
             .get_or_try_init(|| async {
                 let fresh: [u8; 32] = rand::random();
-                store.warn_secret("ack-link-key", &fresh).await.map(Zeroizing::new)
+                store.bookkeeping().warn_secret("ack-link-key", &fresh).await.map(Zeroizing::new)
             })
             .await?;
         Ok(key.as_slice())

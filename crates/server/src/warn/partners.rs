@@ -31,10 +31,9 @@ async fn require_import(state: &AppState, caller: &Caller, audit_action: &str) -
 pub async fn upload(state: &AppState, caller: &Caller, xml: &str) -> Result<PartnerAlert, ApiError> {
     require_import(state, caller, "partner-alert.import").await?;
     let alert = Alert::from_xml(xml).map_err(|e| ApiError::bad_request("invalid_cap", e.to_string()))?;
-    record(state, Some(caller.user.id), "partner-alert.import", "partner-alerts", None, Outcome::Allowed)
-        .await?;
     let origin = format!("upload by {}", caller.user.username);
-    let id = state.store.insert_partner_alert(&alert, xml, &origin, state.now()).await?;
+    let writer = state.change(caller, "partner-alert.import", "partner-alert:new", None);
+    let id = writer.insert_partner_alert(&alert, xml, &origin, state.now()).await?;
     Ok(PartnerAlert { id, alert, cap_xml: xml.to_owned(), origin, received_at: state.now() })
 }
 
@@ -57,8 +56,10 @@ pub async fn add_feed(state: &AppState, caller: &Caller, url: &str) -> Result<i6
             "a partner feed URL must be an http:// or https:// URL",
         ));
     }
-    record(state, Some(caller.user.id), "partner-feed.add", "partner-feeds", None, Outcome::Allowed).await?;
-    Ok(state.store.add_partner_feed(url, caller.user.id, state.now()).await?)
+    Ok(state
+        .change(caller, "partner-feed.add", "partner-feed:new", None)
+        .add_partner_feed(url, caller.user.id, state.now())
+        .await?)
 }
 
 /// Polls every partner feed now and then every `partner_poll_interval`, forever.
@@ -77,7 +78,7 @@ pub async fn poll_all(state: &AppState) -> Result<usize, StoreError> {
     for feed in state.store.partner_feeds().await? {
         let (count, error) = poll(state, &feed.url).await;
         stored += count;
-        state.store.note_feed_poll(feed.id, state.now(), error.as_deref()).await?;
+        state.store.bookkeeping().note_feed_poll(feed.id, state.now(), error.as_deref()).await?;
     }
     Ok(stored)
 }
@@ -119,7 +120,9 @@ async fn poll(state: &AppState, url: &str) -> (usize, Option<String>) {
 /// Stores one alert; `Ok(false)` when it was already held.
 async fn store_alert(state: &AppState, xml: &str, origin: &str) -> Result<bool, String> {
     let alert = Alert::from_xml(xml).map_err(|e| format!("invalid CAP: {e}"))?;
-    match state.store.insert_partner_alert(&alert, xml, &format!("feed {origin}"), state.now()).await {
+    // A feed's alert is imported by the server itself, on the feed's subscription.
+    let writer = state.kernel.change(None, "partner-alert.import", "partner-alert:new", Some(origin));
+    match writer.insert_partner_alert(&alert, xml, &format!("feed {origin}"), state.now()).await {
         Ok(_) => Ok(true),
         Err(StoreError::Conflict(_)) => Ok(false),
         Err(error) => Err(error.to_string()),

@@ -118,7 +118,13 @@ async fn acknowledge(
     let key = state.warn.ack_key(&state.store).await?;
     let expected = ack_token(key, version_id, recipient_id);
     let matches: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into();
-    if !matches || !state.store.acknowledge_delivery(version_id, recipient_id, status, state.now()).await? {
+    if !matches
+        || !state
+            .store
+            .bookkeeping()
+            .acknowledge_delivery(version_id, recipient_id, status, state.now())
+            .await?
+    {
         return Err(ApiError::not_found("delivery"));
     }
     Ok((StatusCode::OK, Json(json!({"acknowledged": status.as_str()}))).into_response())

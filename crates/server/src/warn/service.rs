@@ -44,10 +44,6 @@ async fn check(
     Err(ApiError::not_found(what))
 }
 
-async fn audit(state: &AppState, caller: &Caller, action: &str, object: &str) -> Result<(), ApiError> {
-    record(state, Some(caller.user.id), action, object, None, Outcome::Allowed).await
-}
-
 // ---- threat assessments ----
 
 pub async fn threats(state: &AppState, caller: &Caller) -> Result<Vec<Threat>, ApiError> {
@@ -76,8 +72,10 @@ pub async fn create_threat(
     let unit_id = caller.actor.unit_id;
     check(state, caller, Action::AssessThreat { unit_id }, "threat.create", "threats", "threat list").await?;
     checked(assessment)?;
-    audit(state, caller, "threat.create", &format!("unit:{}", unit_id.0)).await?;
-    let id = state.store.create_threat(unit_id, assessment, caller.user.id, state.now()).await?;
+    let id = state
+        .change(caller, "threat.create", &format!("unit:{}", unit_id.0), None)
+        .create_threat(unit_id, assessment, caller.user.id, state.now())
+        .await?;
     state.store.threat(id).await?.ok_or_else(|| ApiError::not_found("threat"))
 }
 
@@ -92,8 +90,7 @@ pub async fn update_threat(
     let object = format!("threat:{id}");
     check(state, caller, Action::AssessThreat { unit_id }, "threat.update", &object, "threat").await?;
     checked(assessment)?;
-    audit(state, caller, "threat.update", &object).await?;
-    state.store.update_threat(id, assessment, state.now()).await?;
+    state.change(caller, "threat.update", &object, None).update_threat(id, assessment, state.now()).await?;
     state.store.threat(id).await?.ok_or_else(|| ApiError::not_found("threat"))
 }
 
@@ -306,9 +303,10 @@ pub async fn draft_alert(
     let threat_id = request.threat_id;
     let alert = alert_from(state, request, MsgType::Alert, Vec::new());
     check_own_alert(&alert)?;
-    audit(state, caller, "warning.draft", &format!("unit:{}", unit_id.0)).await?;
-    let (_, version_id) =
-        state.store.create_warning(unit_id, threat_id, &alert, caller.user.id, state.now()).await?;
+    let (_, version_id) = state
+        .change(caller, "warning.draft", &format!("unit:{}", unit_id.0), None)
+        .create_warning(unit_id, threat_id, &alert, caller.user.id, state.now())
+        .await?;
     state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
 }
 
@@ -350,8 +348,10 @@ async fn draft_follow_up(
         None => cancellation_of(state, &current.alert, references),
     };
     check_own_alert(&alert)?;
-    audit(state, caller, "warning.draft", &object).await?;
-    let version_id = state.store.draft_next_version(warning_id, &alert, caller.user.id, state.now()).await?;
+    let version_id = state
+        .change(caller, "warning.draft", &object, None)
+        .draft_next_version(warning_id, &alert, caller.user.id, state.now())
+        .await?;
     state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
 }
 
@@ -405,8 +405,10 @@ pub async fn edit_draft(
     let mut alert = alert_from(state, request, version.alert.msg_type, version.alert.references.clone());
     alert.identifier = version.alert.identifier.clone();
     check_own_alert(&alert)?;
-    audit(state, caller, "warning.edit", &format!("warning-version:{version_id}")).await?;
-    state.store.edit_draft(version_id, &alert).await?;
+    state
+        .change(caller, "warning.edit", &format!("warning-version:{version_id}"), None)
+        .edit_draft(version_id, &alert)
+        .await?;
     state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
 }
 
@@ -426,8 +428,11 @@ pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Resul
     let needs_approval =
         version.alert.status == Status::Actual && state.store.unit_requires_approval(version.unit_id).await?;
     if needs_approval {
-        audit(state, caller, "warning.submit", &format!("warning-version:{version_id}")).await?;
-        if !state.store.move_version(version_id, VersionState::Draft, VersionState::AwaitingApproval).await? {
+        if !state
+            .change(caller, "warning.submit", &format!("warning-version:{version_id}"), None)
+            .move_version(version_id, VersionState::Draft, VersionState::AwaitingApproval)
+            .await?
+        {
             return Err(ApiError::conflict("this version changed meanwhile; reload it"));
         }
         return Ok(Submitted::AwaitingApproval);
@@ -467,10 +472,12 @@ pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Resu
 
 pub async fn discard(state: &AppState, caller: &Caller, version_id: i64) -> Result<(), ApiError> {
     let version = load_version(state, caller, version_id, draft_warnings, "warning.discard").await?;
-    audit(state, caller, "warning.discard", &format!("warning-version:{version_id}")).await?;
     for from in [VersionState::Draft, VersionState::AwaitingApproval] {
         if version.state == from
-            && state.store.move_version(version_id, from, VersionState::Discarded).await?
+            && state
+                .change(caller, "warning.discard", &format!("warning-version:{version_id}"), None)
+                .move_version(version_id, from, VersionState::Discarded)
+                .await?
         {
             return Ok(());
         }
@@ -508,7 +515,6 @@ async fn issue(
     let targets =
         if alert.status == Status::Draft { Vec::new() } else { state.warn.targeting.targets(&alert.areas()) };
     let carry_from = if alert.status == Status::Draft { None } else { carry_from };
-    audit(state, caller, "warning.issue", &format!("warning-version:{}", version.id)).await?;
     let issued = IssueVersion {
         version_id: version.id,
         alert: &alert,
@@ -517,7 +523,10 @@ async fn issue(
         targets: &targets,
         carry_from,
     };
-    let deliveries = state.store.issue_version(issued).await?;
+    let deliveries = state
+        .change(caller, "warning.issue", &format!("warning-version:{}", version.id), None)
+        .issue_version(issued)
+        .await?;
     state.warn.wakeup.notify_one();
     Ok(deliveries)
 }
@@ -569,9 +578,11 @@ pub async fn register_recipients(
 ) -> Result<ImportReport, ApiError> {
     check(state, caller, Action::ManageRecipients, "recipient.import", "recipients", "recipient list")
         .await?;
-    audit(state, caller, "recipient.import", &format!("recipients:{}", registrations.len())).await?;
     for batch in registrations.chunks(IMPORT_BATCH) {
-        state.store.upsert_recipients(batch, state.now()).await?;
+        state
+            .change(caller, "recipient.import", &format!("recipients:{}", registrations.len()), None)
+            .upsert_recipients(batch, state.now())
+            .await?;
     }
     Ok(ImportReport { imported: registrations.len(), errors })
 }
@@ -579,8 +590,7 @@ pub async fn register_recipients(
 pub async fn retire_recipient(state: &AppState, caller: &Caller, id: i64) -> Result<(), ApiError> {
     let object = format!("recipient:{id}");
     check(state, caller, Action::ManageRecipients, "recipient.retire", &object, "recipient").await?;
-    audit(state, caller, "recipient.retire", &object).await?;
-    Ok(state.store.deactivate_recipient(id).await?)
+    Ok(state.change(caller, "recipient.retire", &object, None).deactivate_recipient(id).await?)
 }
 
 pub async fn recipients(

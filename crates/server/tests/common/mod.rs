@@ -3,49 +3,25 @@
 
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
-use tearline_domain::audit::{AuditError, AuditEvent, AuditLog, AuditRecord};
 use tearline_domain::{Role, Timestamp};
 use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::{demo, open_audit_log, AppState, Inner, ServerSettings, VaultKeys};
+use tearline_server::{demo, open_audit_log, AppState, ServerSettings, VaultKeys};
 use tearline_store::testing::{fresh_store, TestDatabase};
-use tearline_store::{Backend, MerkleLog};
+use tearline_store::Backend;
 use tower::ServiceExt;
 
 pub const T0: i64 = 1_795_000_000_000;
 
-/// An audit trail whose writes can be made to fail, to prove that unsealing fails closed.
-pub struct SwitchableAudit {
-    pub log: MerkleLog,
-    pub failing: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl AuditLog for SwitchableAudit {
-    async fn append(&self, event: &AuditEvent) -> Result<u64, AuditError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(AuditError("injected failure".into()));
-        }
-        self.log.append(event).await
-    }
-    async fn size(&self) -> Result<u64, AuditError> {
-        self.log.size().await
-    }
-    async fn read(&self, start: u64, limit: u64) -> Result<Vec<AuditRecord>, AuditError> {
-        self.log.read(start, limit).await
-    }
-}
-
 pub struct Harness {
     pub state: AppState,
     pub app: Router,
-    pub audit: Arc<SwitchableAudit>,
     pub now: Arc<AtomicI64>,
     pub key_file: std::path::PathBuf,
     pub database: TestDatabase,
@@ -77,27 +53,30 @@ pub async fn harness_with(backend: Backend, settings: ServerSettings) -> Harness
     let key_file = dir.path().join("vault.key");
     let now = Arc::new(AtomicI64::new(T0));
     let keys = VaultKeys::open(&store, key_file.clone(), Timestamp(T0)).await.unwrap();
-    demo::seed(&store, &keys, Timestamp(T0)).await.unwrap();
     let log = open_audit_log(&store, &dir.path().join("audit-signing.key")).await.unwrap();
-    let audit = Arc::new(SwitchableAudit { log: log.clone(), failing: AtomicBool::new(false) });
     let clock_source = Arc::clone(&now);
-    let state = AppState(Arc::new(Inner {
-        store: store.clone(),
+    let state = AppState::new(
+        store.clone(),
         log,
-        audit: audit.clone(),
         keys,
-        clock: Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),
+        Arc::new(move || Timestamp(clock_source.load(Ordering::SeqCst))),
         settings,
-        warn: Default::default(),
-        search: Arc::new(tearline_search::SearchIndex::in_memory().unwrap()),
-    }));
+        Arc::new(tearline_search::SearchIndex::in_memory().unwrap()),
+    );
+    demo::seed(&state.kernel, &state.keys).await.unwrap();
     let harness =
-        Harness { app: tearline_server::router(state.clone()), state, audit, now, key_file, database, dir };
+        Harness { app: tearline_server::router(state.clone()), state, now, key_file, database, dir };
     harness.seed_other_unit().await;
     harness
 }
 
 impl Harness {
+    /// Makes every write to the audit tables fail, or work again (see
+    /// `tearline_store::testing::fail_audit_writes`).
+    pub async fn fail_audit(&self, failing: bool) {
+        tearline_store::testing::fail_audit_writes(&self.state.store, failing).await;
+    }
+
     /// A second unit, "Riverside Unit", with its own officers and one source, FALCON.
     async fn seed_other_unit(&self) {
         for (username, role) in [("olga", Role::Handler), ("otto", Role::Controller)] {
@@ -109,7 +88,7 @@ impl Harness {
                 unit: "Riverside Unit".into(),
                 password: zeroize::Zeroizing::new(format!("{username}-password-long")),
             };
-            create_user(&self.state.store, &request, Timestamp(T0)).await.unwrap();
+            create_user(&self.state.kernel, &self.state.cpu, None, &request).await.unwrap();
         }
         let token = self.login("olga", "olga-password-long").await;
         let reply = self
@@ -132,7 +111,7 @@ impl Harness {
             unit: demo::DEMO_UNIT.into(),
             password: zeroize::Zeroizing::new("wanda-password-long".into()),
         };
-        let _ = create_user(&self.state.store, &request, Timestamp(T0)).await;
+        let _ = create_user(&self.state.kernel, &self.state.cpu, None, &request).await;
         self.login("wanda", "wanda-password-long").await
     }
 
@@ -146,7 +125,7 @@ impl Harness {
             unit: "Riverside Unit".into(),
             password: zeroize::Zeroizing::new("wolf-password-long".into()),
         };
-        create_user(&self.state.store, &request, Timestamp(T0)).await.unwrap();
+        create_user(&self.state.kernel, &self.state.cpu, None, &request).await.unwrap();
         let token = self.login("wolf", "wolf-password-long").await;
         let draft = json!({"status": "Exercise", "infos": [{"language": "en-GB", "categories": ["Security"], "event": "Riverside",
             "urgency": "Immediate", "severity": "Severe", "certainty": "Likely", "expires": "2026-11-19T10:00:00-00:00",
@@ -206,7 +185,7 @@ impl Harness {
             unit: demo::DEMO_UNIT.into(),
             password: zeroize::Zeroizing::new(password.clone()),
         };
-        create_user(&self.state.store, &request, Timestamp(T0)).await.unwrap();
+        create_user(&self.state.kernel, &self.state.cpu, None, &request).await.unwrap();
         self.login(username, &password).await
     }
 

@@ -1,0 +1,189 @@
+//! The operation kernel: the one path every operation takes, whoever starts it (the API,
+//! the web UI, the command line or a background job).
+//!
+//! An operation loads its record, asks [`tearline_domain::policy::authorize`] about the
+//! action on that record's own scope, and then either records what it read or changes the
+//! store. A change is only possible through a [`Writer`] that [`Kernel::change`] hands
+//! out, and that writer puts the change's audit entry into the change's own transaction:
+//! no change commits without its entry, and no entry stands for a change that did not
+//! commit. Reads of sealed data use [`Kernel::record`], which returns only once the entry
+//! is durable, so nothing is decrypted without its trace.
+//!
+//! Nothing here knows HTTP. Errors are [`KernelError`]; the HTTP crate maps them.
+
+mod blocking;
+
+use std::sync::Arc;
+
+pub use blocking::{CpuPool, PoolStopped};
+use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
+use tearline_domain::policy::{authorize, Action, Actor};
+use tearline_domain::{Timestamp, UserId};
+pub use tearline_store::Writer;
+use tearline_store::{MerkleLog, Store, StoreError};
+
+/// The time source. Injected so that rules that depend on time are testable.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let elapsed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Timestamp(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// The audit trail could not record the operation, so it was not performed.
+    #[error("the audit trail cannot record this action, so it was not performed; try again later")]
+    AuditUnavailable,
+    /// The policy refused an action that is not about one record (a refused record is
+    /// [`KernelError::NotFound`], so that a refusal never confirms a record exists).
+    #[error("your role does not permit this")]
+    Denied,
+    /// No such record, or one the caller may not know of: the same answer, by construction.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a refused or missing record is audited as: who asked, for what, about which object.
+pub struct Attempt<'a> {
+    pub actor: &'a Actor,
+    pub action: &'a str,
+    pub object: &'a str,
+}
+
+/// The store, the verifiable log and the clock, and the only door to changing the store.
+#[derive(Clone)]
+pub struct Kernel {
+    store: Store,
+    log: MerkleLog,
+    clock: Clock,
+}
+
+impl Kernel {
+    pub fn new(store: Store, log: MerkleLog, clock: Clock) -> Kernel {
+        Kernel { store, log, clock }
+    }
+
+    /// The store, for reads. Writes need a [`Writer`] from [`Kernel::change`].
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn log(&self) -> &MerkleLog {
+        &self.log
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    fn event(
+        &self,
+        actor: Option<UserId>,
+        action: &str,
+        object: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: self.now(),
+            actor,
+            action: action.to_owned(),
+            object: object.to_owned(),
+            reason: reason.map(str::to_owned),
+            outcome,
+        }
+    }
+
+    /// Records an event that changes nothing (a read, a refusal, a login) and returns once
+    /// it is durable. When the trail cannot record it, the caller must not go on.
+    pub async fn record(
+        &self,
+        actor: Option<UserId>,
+        action: &str,
+        object: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Result<(), KernelError> {
+        let event = self.event(actor, action, object, reason, outcome);
+        match self.log.append(&event).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::error!(action, %error, "audit trail unavailable; refusing the request");
+                Err(KernelError::AuditUnavailable)
+            }
+        }
+    }
+
+    /// A writer for one change, carrying its audit entry (`object` may be `kind:new` for
+    /// a record the change creates; the store fills in its id). The entry commits in the
+    /// change's transaction or not at all.
+    pub fn change(
+        &self,
+        actor: Option<UserId>,
+        action: &str,
+        object: &str,
+        reason: Option<&str>,
+    ) -> Writer<'_> {
+        self.change_with(actor, action, object, reason, Outcome::Allowed)
+    }
+
+    /// A change whose entry records another outcome: a refusal that the domain keeps on
+    /// record (a refused grant in the register, a draft the leak guard blocked).
+    pub fn change_with(
+        &self,
+        actor: Option<UserId>,
+        action: &str,
+        object: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+    ) -> Writer<'_> {
+        self.log.audited(self.event(actor, action, object, reason, outcome))
+    }
+
+    /// Asks the policy about an action that concerns no single record (listing, creating
+    /// in one's unit, administration), auditing a refusal.
+    pub async fn authorize(
+        &self,
+        actor: &Actor,
+        action: Action,
+        audit_action: &str,
+    ) -> Result<(), KernelError> {
+        if authorize(actor, action).is_ok() {
+            return Ok(());
+        }
+        self.record(Some(actor.user_id), audit_action, "system", None, Outcome::Denied).await?;
+        Err(KernelError::Denied)
+    }
+
+    /// The scoped loader: a record the policy lets `attempt.actor` act on with the action
+    /// that `scope` derives from the record itself, or [`KernelError::NotFound`] for a
+    /// missing and a refused record alike (the refusal is audited; the answer is the same).
+    pub async fn scoped<R>(
+        &self,
+        attempt: Attempt<'_>,
+        found: Option<R>,
+        what: &'static str,
+        scope: impl FnOnce(&R) -> Action,
+    ) -> Result<R, KernelError> {
+        match found {
+            Some(record) if authorize(attempt.actor, scope(&record)).is_ok() => Ok(record),
+            _ => {
+                self.record(
+                    Some(attempt.actor.user_id),
+                    attempt.action,
+                    attempt.object,
+                    None,
+                    Outcome::Denied,
+                )
+                .await?;
+                Err(KernelError::NotFound(what))
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! What the operation kernel stands on, on SQLite and on PostgreSQL: a change commits
+//! together with its audit entry or not at all, an entry whose process died before
+//! settling it still reaches the log, and the database itself holds the rules that
+//! concurrent requests race for.
+
+use std::time::Duration;
+
+use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
+use tearline_domain::{Role, Timestamp};
+use tearline_lifecycle::authorisation::{Application, AuthorisationKind, Grant};
+use tearline_lifecycle::calendar::DAY;
+use tearline_store::testing::{case, fail_audit_writes, new_signer};
+use tearline_store::{on_both_backends, MerkleLog, Store, StoreError};
+
+on_both_backends!(
+    a_change_commits_with_its_audit_entry_in_the_same_transaction,
+    a_change_whose_entry_cannot_be_written_leaves_nothing_and_recovers_when_the_fault_clears,
+    a_refused_change_leaves_no_entry,
+    an_entry_committed_but_never_settled_is_appended_by_the_next_log,
+    parallel_grants_leave_one_live_authorisation,
+);
+
+const T0: Timestamp = Timestamp(1_764_000_000_000);
+
+fn event(action: &str, object: &str) -> AuditEvent {
+    AuditEvent {
+        at: T0,
+        actor: None,
+        action: action.into(),
+        object: object.into(),
+        reason: None,
+        outcome: Outcome::Allowed,
+    }
+}
+
+async fn entries(log: &MerkleLog) -> Vec<AuditEvent> {
+    let size = log.size().await.unwrap();
+    log.read(0, size).await.unwrap().into_iter().map(|r| r.event).collect()
+}
+
+async fn a_change_commits_with_its_audit_entry_in_the_same_transaction(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    let unit = log.audited(event("unit.create", "unit:new")).create_unit("North", T0).await.unwrap();
+    let logged = entries(&log).await;
+    assert_eq!(logged.len(), 1, "the entry is in the verifiable log when the change returns");
+    assert_eq!(logged[0].object, format!("unit:{}", unit.0), "a created record is named by its new id");
+    let pending: i64 = sqlx_count(&store, "SELECT COUNT(*) FROM audit_pending").await;
+    assert_eq!(pending, 0, "a settled entry leaves no pending row");
+}
+
+async fn a_change_whose_entry_cannot_be_written_leaves_nothing_and_recovers_when_the_fault_clears(
+    store: Store,
+) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    fail_audit_writes(&store, true).await;
+    let refused = log.audited(event("unit.create", "unit:new")).create_unit("North", T0).await;
+    assert!(refused.is_err(), "no change without its entry");
+    assert!(store.units().await.unwrap().is_empty(), "the database is unchanged");
+    assert!(log.append(&event("source.read", "source:1")).await.is_err(), "reads are refused too");
+    fail_audit_writes(&store, false).await;
+    log.audited(event("unit.create", "unit:new")).create_unit("North", T0).await.unwrap();
+    assert_eq!(store.units().await.unwrap().len(), 1);
+    assert_eq!(entries(&log).await.len(), 1, "the log recovers without a restart");
+}
+
+async fn a_refused_change_leaves_no_entry(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    log.audited(event("unit.create", "unit:new")).create_unit("North", T0).await.unwrap();
+    let duplicate = log.audited(event("unit.create", "unit:new")).create_unit("North", T0).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+    assert_eq!(entries(&log).await.len(), 1, "no entry for a change that did not commit");
+}
+
+async fn an_entry_committed_but_never_settled_is_appended_by_the_next_log(store: Store) {
+    // What a process leaves when it dies between committing a change and settling its
+    // entry: the entry in audit_pending, committed with the change.
+    let data = tearline_auditlog::entry::encode(&event("unit.create", "unit:1"));
+    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+    let literal = match store.backend() {
+        tearline_store::Backend::Sqlite => format!("X'{hex}'"),
+        tearline_store::Backend::Postgres => format!("'\\x{hex}'::bytea"),
+    };
+    store
+        .execute_unchecked(&format!("INSERT INTO audit_pending (data, queued_at) VALUES ({literal}, 0)"))
+        .await
+        .unwrap();
+    let log = MerkleLog::start(store.clone(), new_signer());
+    let mut waited = 0;
+    while log.size().await.unwrap() == 0 {
+        assert!(waited < 100, "the sweep did not append the pending entry");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(entries(&log).await, vec![event("unit.create", "unit:1")]);
+    // A second process starting now finds nothing left: the entry is appended once.
+    let second = MerkleLog::start(store.clone(), new_signer());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(second.size().await.unwrap(), 1);
+    assert_eq!(sqlx_count(&store, "SELECT COUNT(*) FROM audit_pending").await, 0);
+}
+
+async fn parallel_grants_leave_one_live_authorisation(store: Store) {
+    let c = case(
+        &store,
+        &[("hana", Role::Handler), ("carl", Role::Controller), ("ava", Role::AuthorisingOfficer)],
+        T0,
+    )
+    .await;
+    let application = Application {
+        kind: AuthorisationKind::AdultWritten,
+        vulnerable: false,
+        necessity: "n".into(),
+        proportionality: "p".into(),
+        purpose: "u".into(),
+        tasking: "t".into(),
+        collateral_intrusion: "c".into(),
+        confidential_information: "none".into(),
+    };
+    let mut applications = Vec::new();
+    for _ in 0..8 {
+        applications.push(
+            store
+                .bookkeeping()
+                .apply_for_authorisation(c.source, &application, c.staff[0], T0)
+                .await
+                .unwrap(),
+        );
+    }
+    let grant = Grant {
+        kind: AuthorisationKind::AdultWritten,
+        starts_at: T0,
+        expires_at: T0.plus_millis(365 * DAY),
+        review_every_millis: 30 * DAY,
+    };
+    let grants = applications.iter().map(|id| {
+        let (store, grant, officer) = (store.clone(), grant, c.staff[2]);
+        let id = *id;
+        tokio::spawn(async move { store.bookkeeping().grant_authorisation(id, officer, &grant, "").await })
+    });
+    let mut granted = 0;
+    for result in futures_join(grants.collect()).await {
+        match result {
+            Ok(()) => granted += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("a racing grant failed otherwise: {other}"),
+        }
+    }
+    assert_eq!(granted, 1, "the database lets exactly one grant through");
+    let live = sqlx_count(&store, "SELECT COUNT(*) FROM authorisations WHERE state = 'granted'").await;
+    assert_eq!(live, 1);
+}
+
+async fn futures_join<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+async fn sqlx_count(store: &Store, sql: &str) -> i64 {
+    store.count_unchecked(sql).await.unwrap()
+}
