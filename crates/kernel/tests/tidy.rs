@@ -1,0 +1,134 @@
+//! Architecture invariants checked by the build rather than by prose (rust-analyzer's
+//! tidy habit): each test reads the source tree and fails when an invariant is broken.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display())) {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The production sources of every crate (not tests, benches or fuzz targets).
+fn production_sources() -> Vec<(String, String)> {
+    let crates = workspace().join("crates");
+    let mut sources = Vec::new();
+    for entry in std::fs::read_dir(&crates).expect("crates/") {
+        let src = entry.expect("crate").path().join("src");
+        if src.is_dir() {
+            for file in rust_files(&src) {
+                let name = file.strip_prefix(&crates).expect("under crates/").display().to_string();
+                sources.push((name, read(&file)));
+            }
+        }
+    }
+    sources.sort();
+    sources
+}
+
+#[test]
+fn pure_crates_have_no_io_dependency() {
+    const PURE: [&str; 6] = ["domain", "vault", "auditlog", "warn", "lifecycle", "intel"];
+    const IO: [&str; 12] = [
+        "tokio",
+        "sqlx",
+        "axum",
+        "reqwest",
+        "hyper",
+        "tower",
+        "tantivy",
+        "tracing",
+        "tearline-store",
+        "tearline-kernel",
+        "tearline-server",
+        "tearline-search",
+    ];
+    for name in PURE {
+        let manifest: toml::Table = read(&workspace().join("crates").join(name).join("Cargo.toml"))
+            .parse()
+            .unwrap_or_else(|e| panic!("crates/{name}/Cargo.toml: {e}"));
+        let dependencies =
+            manifest.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default();
+        for dependency in dependencies.keys() {
+            assert!(
+                !IO.contains(&dependency.as_str()),
+                "crates/{name} is pure domain logic but depends on {dependency}, which does I/O"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_kernel_hands_out_audited_writers() {
+    for (file, text) in production_sources() {
+        let allowed = file.starts_with("kernel/src/") || file == "store/src/audit.rs";
+        assert!(
+            allowed || !text.contains(".audited("),
+            "{file} makes an audited writer itself; changes go through tearline_kernel::Kernel::change"
+        );
+    }
+}
+
+/// The store's own bookkeeping, not audited entry by entry (see `Store::bookkeeping`): each
+/// use is listed here with why, so a new one is a reviewed decision.
+const BOOKKEEPING: [(&str, usize, &str); 7] = [
+    ("server/src/auth.rs", 4, "login attempts, sessions (logins and refusals are audited by record)"),
+    ("server/src/sources.rs", 2, "key checks and re-wrapped data keys of an audited rotation"),
+    ("server/src/state.rs", 1, "the key file's checks remembered at start"),
+    ("server/src/warn/dispatch.rs", 2, "delivery claims and attempts of an audited issue"),
+    ("server/src/warn/mod.rs", 1, "the acknowledgement-link key made at first start"),
+    ("server/src/warn/partners.rs", 1, "a partner feed's last poll and error"),
+    ("server/src/warn/public.rs", 1, "a recipient's acknowledgement, idempotent and anonymous"),
+];
+
+#[test]
+fn unaudited_writes_are_only_the_listed_bookkeeping() {
+    for (file, text) in production_sources() {
+        if file.starts_with("store/src/") {
+            continue;
+        }
+        let uses = text.matches(".bookkeeping()").count();
+        let listed = BOOKKEEPING.iter().find(|(name, ..)| *name == file).map_or(0, |(_, count, _)| *count);
+        assert_eq!(
+            uses, listed,
+            "{file} writes to the store without an audit entry {uses} times ({listed} listed in BOOKKEEPING); \
+             a change goes through the kernel"
+        );
+    }
+}
+
+#[test]
+fn store_writes_live_only_on_the_writer() {
+    for (file, text) in production_sources() {
+        if !file.starts_with("store/src/")
+            || ["store/src/lib.rs", "store/src/audit.rs", "store/src/migrate.rs"].contains(&file.as_str())
+        {
+            continue;
+        }
+        let writer_block = text.find("impl Writer<'_> {").unwrap_or(text.len());
+        assert!(
+            !text[..writer_block].contains("begin_write()"),
+            "{file} opens a write transaction outside `impl Writer`, where no audit entry rides along"
+        );
+    }
+}
