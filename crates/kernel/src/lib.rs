@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 pub use blocking::{CpuPool, PoolStopped};
 use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
-use tearline_domain::policy::{authorize, Action, Actor};
 use tearline_domain::{Timestamp, UserId};
 pub use tearline_store::Writer;
 use tearline_store::{MerkleLog, Store, StoreError};
@@ -38,22 +37,8 @@ pub enum KernelError {
     /// The audit trail could not record the operation, so it was not performed.
     #[error("the audit trail cannot record this action, so it was not performed; try again later")]
     AuditUnavailable,
-    /// The policy refused an action that is not about one record (a refused record is
-    /// [`KernelError::NotFound`], so that a refusal never confirms a record exists).
-    #[error("your role does not permit this")]
-    Denied,
-    /// No such record, or one the caller may not know of: the same answer, by construction.
-    #[error("no such {0}")]
-    NotFound(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// What a refused or missing record is audited as: who asked, for what, about which object.
-pub struct Attempt<'a> {
-    pub actor: &'a Actor,
-    pub action: &'a str,
-    pub object: &'a str,
 }
 
 /// The store, the verifiable log and the clock, and the only door to changing the store.
@@ -72,10 +57,6 @@ impl Kernel {
     /// The store, for reads. Writes need a [`Writer`] from [`Kernel::change`].
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    pub fn log(&self) -> &MerkleLog {
-        &self.log
     }
 
     pub fn now(&self) -> Timestamp {
@@ -144,46 +125,5 @@ impl Kernel {
         outcome: Outcome,
     ) -> Writer<'_> {
         self.log.audited(self.event(actor, action, object, reason, outcome))
-    }
-
-    /// Asks the policy about an action that concerns no single record (listing, creating
-    /// in one's unit, administration), auditing a refusal.
-    pub async fn authorize(
-        &self,
-        actor: &Actor,
-        action: Action,
-        audit_action: &str,
-    ) -> Result<(), KernelError> {
-        if authorize(actor, action).is_ok() {
-            return Ok(());
-        }
-        self.record(Some(actor.user_id), audit_action, "system", None, Outcome::Denied).await?;
-        Err(KernelError::Denied)
-    }
-
-    /// The scoped loader: a record the policy lets `attempt.actor` act on with the action
-    /// that `scope` derives from the record itself, or [`KernelError::NotFound`] for a
-    /// missing and a refused record alike (the refusal is audited; the answer is the same).
-    pub async fn scoped<R>(
-        &self,
-        attempt: Attempt<'_>,
-        found: Option<R>,
-        what: &'static str,
-        scope: impl FnOnce(&R) -> Action,
-    ) -> Result<R, KernelError> {
-        match found {
-            Some(record) if authorize(attempt.actor, scope(&record)).is_ok() => Ok(record),
-            _ => {
-                self.record(
-                    Some(attempt.actor.user_id),
-                    attempt.action,
-                    attempt.object,
-                    None,
-                    Outcome::Denied,
-                )
-                .await?;
-                Err(KernelError::NotFound(what))
-            }
-        }
     }
 }

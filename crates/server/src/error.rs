@@ -110,8 +110,6 @@ impl From<tearline_kernel::KernelError> for ApiError {
                 "audit_unavailable",
                 "the audit trail cannot record this action, so it was not performed; try again later",
             ),
-            KernelError::Denied => ApiError::forbidden(),
-            KernelError::NotFound(what) => ApiError::not_found(what),
             KernelError::Store(error) => error.into(),
         }
     }
