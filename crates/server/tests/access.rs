@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
-use common::{harness, sealed_values, Harness};
+use common::{harness, harness_on, sealed_values, Harness};
 use serde_json::{json, Value};
 use tearline_domain::Role;
 use tearline_server::demo;
@@ -1002,4 +1002,63 @@ async fn a_source_record_never_carries_its_identity() {
     assert_eq!(detail["source"]["code_name"], "NIGHTJAR");
     assert!(detail["source"]["reference"].as_str().unwrap().starts_with("SR-"));
     assert_eq!(detail["assignments"].as_array().unwrap().len(), 2);
+}
+
+/// While the audit trail refuses writes, every endpoint that changes something answers 503
+/// `audit_unavailable` and leaves every table exactly as it was, reads either answer or
+/// fail closed the same way, and once the fault clears the same requests succeed without a
+/// restart.
+async fn while_audit_writes_fail_nothing_changes_and_the_server_recovers(harness: Harness) {
+    let fixtures = fixtures(&harness).await;
+    let mut tokens = std::collections::HashMap::new();
+    for role in Role::ALL {
+        tokens.insert(role, harness.demo_login(role).await);
+    }
+    // Endpoints the matrix calls with POST that only compute an answer.
+    let reads = ["/api/v1/targeting/preview"];
+    let changes = |endpoint: &Endpoint| endpoint.method != Method::GET && !reads.contains(&endpoint.path);
+    let before = harness.state.store.fingerprint_unchecked().await.unwrap();
+    harness.fail_audit(true).await;
+    let mut wrong = Vec::new();
+    for endpoint in endpoints() {
+        let Some(role) = endpoint.allowed.first().copied() else { continue };
+        let path = fixtures.resolve(endpoint.path, role);
+        let body = endpoint.body.map(|make| make(role));
+        let reply = harness.call(endpoint.method.clone(), &path, Some(&tokens[&role]), body).await;
+        let refused = reply.status == StatusCode::SERVICE_UNAVAILABLE
+            && (reply.body.contains(r#""code":"audit_unavailable""#)
+                || reply.body.contains(r#"data-code="audit_unavailable""#));
+        if (changes(&endpoint) && !refused) || (!changes(&endpoint) && !refused && !reply.status.is_success())
+        {
+            wrong.push(format!("{role} {} {path}: {} {}", endpoint.method, reply.status, reply.body));
+        }
+    }
+    let after = harness.state.store.fingerprint_unchecked().await.unwrap();
+    let changed: Vec<_> = before.keys().filter(|table| before.get(*table) != after.get(*table)).collect();
+    assert!(wrong.is_empty(), "while the audit trail failed:\n{}", wrong.join("\n"));
+    assert!(changed.is_empty(), "tables changed while the audit trail failed: {changed:?}");
+    harness.fail_audit(false).await;
+    for endpoint in endpoints().iter().filter(|e| changes(e)) {
+        let Some(role) = endpoint.allowed.first().copied() else { continue };
+        let path = fixtures.resolve(endpoint.path, role);
+        let body = endpoint.body.map(|make| make(role));
+        let reply = harness.call(endpoint.method.clone(), &path, Some(&tokens[&role]), body).await;
+        if !reply.status.is_success() {
+            wrong.push(format!("{role} {} {path}: {} {}", endpoint.method, reply.status, reply.body));
+        }
+    }
+    assert!(wrong.is_empty(), "after the fault cleared:\n{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn while_audit_writes_fail_nothing_changes_and_the_server_recovers_on_sqlite() {
+    while_audit_writes_fail_nothing_changes_and_the_server_recovers(harness().await).await;
+}
+
+#[tokio::test]
+async fn while_audit_writes_fail_nothing_changes_and_the_server_recovers_on_postgres() {
+    while_audit_writes_fail_nothing_changes_and_the_server_recovers(
+        harness_on(tearline_store::Backend::Postgres).await,
+    )
+    .await;
 }

@@ -218,7 +218,8 @@ impl WriteTx<'_> {
                 .bind(data.as_slice())
                 .bind(now_millis())
                 .fetch_one(&mut *tx)
-                .await?;
+                .await
+                .map_err(StoreError::AuditUnavailable)?;
                 Some((entry.log, id, data))
             }
             None => None,

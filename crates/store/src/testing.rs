@@ -170,3 +170,47 @@ impl Store {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await
     }
 }
+
+impl Store {
+    /// The content of every table as text, by table name: two equal fingerprints mean that
+    /// nothing was inserted, changed or deleted in between.
+    pub async fn fingerprint_unchecked(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, sqlx::Error> {
+        let tables: Vec<String> = match self.backend {
+            Backend::Sqlite => {
+                sqlx::query_scalar(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Backend::Postgres => {
+                sqlx::query_scalar(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut fingerprints = std::collections::BTreeMap::new();
+        for table in tables {
+            let sql = match self.backend {
+                Backend::Sqlite => {
+                    let columns: Vec<String> =
+                        sqlx::query_scalar(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                            .fetch_all(&self.pool)
+                            .await?;
+                    let row =
+                        columns.iter().map(|c| format!("quote(\"{c}\")")).collect::<Vec<_>>().join("||','||");
+                    format!("SELECT COALESCE(group_concat(r, char(10)), '') FROM (SELECT {row} AS r FROM \"{table}\" ORDER BY r)")
+                }
+                Backend::Postgres => {
+                    format!("SELECT COALESCE(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM \"{table}\" t")
+                }
+            };
+            fingerprints.insert(table, sqlx::query_scalar(&sql).fetch_one(&self.pool).await?);
+        }
+        Ok(fingerprints)
+    }
+}
