@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 pub use blocking::{CpuPool, PoolStopped};
 use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
+use tearline_domain::policy::{authorize, Action, Actor};
 use tearline_domain::{Timestamp, UserId};
 pub use tearline_store::Writer;
 use tearline_store::{MerkleLog, Store, StoreError};
@@ -37,8 +38,21 @@ pub enum KernelError {
     /// The audit trail could not record the operation, so it was not performed.
     #[error("the audit trail cannot record this action, so it was not performed; try again later")]
     AuditUnavailable,
+    /// The record does not exist, or the actor may not know of it: the two answer alike,
+    /// so that a refusal never confirms that a record exists.
+    #[error("no such {0}")]
+    NotFound(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How a lookup is named: the record's kind (in the answer), and the audit action and
+/// object under which a refusal is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup<'a> {
+    pub kind: &'static str,
+    pub audit_action: &'a str,
+    pub object: &'a str,
 }
 
 /// The store, the verifiable log and the clock, and the only door to changing the store.
@@ -125,5 +139,25 @@ impl Kernel {
         outcome: Outcome,
     ) -> Writer<'_> {
         self.log.audited(self.event(actor, action, object, reason, outcome))
+    }
+
+    /// The one scoped loader. `found` is the record as loaded with the action asked on
+    /// its own scope (its unit, its case officers), or `None` when it does not exist. A
+    /// missing record and one the policy refuses take the same path: the refusal is
+    /// recorded as denied and both answer [`KernelError::NotFound`] of the same kind.
+    pub async fn scoped<T>(
+        &self,
+        actor: &Actor,
+        lookup: Lookup<'_>,
+        found: Option<(T, Action)>,
+    ) -> Result<T, KernelError> {
+        match found {
+            Some((record, action)) if authorize(actor, action).is_ok() => Ok(record),
+            _ => {
+                self.record(Some(actor.user_id), lookup.audit_action, lookup.object, None, Outcome::Denied)
+                    .await?;
+                Err(KernelError::NotFound(lookup.kind))
+            }
+        }
     }
 }

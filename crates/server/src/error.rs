@@ -110,6 +110,7 @@ impl From<tearline_kernel::KernelError> for ApiError {
                 "audit_unavailable",
                 "the audit trail cannot record this action, so it was not performed; try again later",
             ),
+            KernelError::NotFound(kind) => ApiError::not_found(kind),
             KernelError::Store(error) => error.into(),
         }
     }

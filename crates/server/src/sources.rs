@@ -8,7 +8,7 @@ use tearline_domain::source::{
     validate_code_name, Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus,
 };
 use tearline_domain::{Role, SourceId, Timestamp, UserId};
-use tearline_kernel::Writer;
+use tearline_kernel::{Lookup, Writer};
 use tearline_store::{NewSource, SealedColumns, User};
 use tearline_vault::{Identity, KeyProvider, SealedIdentity, VaultError};
 
@@ -62,14 +62,32 @@ pub(crate) async fn load_for(
     action: fn(SourceScope) -> Action,
     audit_action: &str,
 ) -> Result<SourceRecord, ApiError> {
-    let found = state.store.source(id).await?;
-    match found {
-        Some(source) if authorize(&caller.actor, action(scope(&source))).is_ok() => Ok(source),
-        _ => {
-            record(state, Some(caller.user.id), audit_action, &object(id), None, Outcome::Denied).await?;
-            Err(ApiError::not_found("source"))
-        }
-    }
+    let found = state.store.source(id).await?.map(|source| {
+        let asked = action(scope(&source));
+        (source, asked)
+    });
+    let lookup = Lookup { kind: "source", audit_action, object: &object(id) };
+    Ok(state.kernel.scoped(&caller.actor, lookup, found).await?)
+}
+
+/// Loads a record that belongs to a source (a payment, a task, an authorisation, a contact
+/// report, a draft) and checks `action` on that source. A record that is missing and one
+/// whose source the caller may not reach answer the same `no such {kind}`.
+pub(crate) async fn load_belonging<T>(
+    state: &AppState,
+    caller: &Caller,
+    lookup: Lookup<'_>,
+    found: Option<(T, SourceId)>,
+    action: fn(SourceScope) -> Action,
+) -> Result<(T, SourceRecord), ApiError> {
+    let found = match found {
+        Some((record, source_id)) => state.store.source(source_id).await?.map(|source| {
+            let asked = action(scope(&source));
+            ((record, source), asked)
+        }),
+        None => None,
+    };
+    Ok(state.kernel.scoped(&caller.actor, lookup, found).await?)
 }
 
 /// A source record with who held its case roles; never the identity.

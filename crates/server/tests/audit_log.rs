@@ -7,6 +7,7 @@ use axum::http::{Method, StatusCode};
 use base64::Engine;
 use common::harness;
 use tearline_auditlog::{checkpoint, proof, record_hash, Hash};
+use tearline_domain::audit::AuditLog;
 use tearline_domain::Role;
 
 fn hashes(reply: &serde_json::Value) -> Vec<Hash> {
@@ -105,4 +106,56 @@ async fn a_wrong_or_missing_signing_key_stops_the_log_from_opening() {
     assert!(!missing.exists(), "a signed log never gets a fresh key");
     let right = harness.dir.path().join("audit-signing.key");
     assert!(tearline_server::open_audit_log(store, &right).await.is_ok());
+}
+
+/// Every read an inspector makes is itself recorded, threats and warnings included.
+#[tokio::test]
+async fn every_read_an_inspector_makes_leaves_an_entry() {
+    let harness = harness().await;
+    let inspector = harness.demo_login(Role::Inspector).await;
+    let ines = harness.state.store.user_by_username("ines").await.unwrap().unwrap().id;
+    let get = |path: String| {
+        let (harness, inspector) = (&harness, inspector.clone());
+        async move {
+            let reply = harness.call(Method::GET, &path, Some(&inspector), None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+            reply.json()
+        }
+    };
+    let analyst = harness.demo_login(Role::Analyst).await;
+    let area = serde_json::json!({"description": "Quay", "circles": [{"centre": {"lat": 52.9, "lon": 1.1}, "radius_km": 1.0}]});
+    let threat = serde_json::json!({"title": "Inspected threat", "description": "", "threat_type": "arson", "area": area,
+        "window_start": common::T0, "window_end": common::T0 + 3_600_000, "likelihood": "likely", "impact": "severe", "status": "active"});
+    let threat = harness.call(Method::POST, "/api/v1/threats", Some(&analyst), Some(threat)).await.json()
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let draft = serde_json::json!({"status": "Exercise", "infos": [{"language": "en-GB", "categories": ["Security"], "event": "Threat",
+        "urgency": "Immediate", "severity": "Severe", "certainty": "Likely", "expires": "2026-11-19T10:00:00-00:00",
+        "headline": "Inspected warning", "areas": [area]}]});
+    let drafted = harness.call(Method::POST, "/api/v1/warnings", Some(&wren), Some(draft)).await.json();
+    let (version, warning) = (drafted["id"].as_i64().unwrap(), drafted["warning_id"].as_i64().unwrap());
+    let nightjar = harness.source_id("NIGHTJAR").await;
+    for path in [
+        "/api/v1/threats".to_owned(),
+        format!("/api/v1/threats/{threat}"),
+        "/api/v1/warnings".to_owned(),
+        format!("/api/v1/warnings/{warning}"),
+        format!("/api/v1/warning-versions/{version}"),
+        format!("/api/v1/warning-versions/{version}/deliveries"),
+        format!("/api/v1/sources/{nightjar}"),
+        format!("/api/v1/sources/{nightjar}/lifecycle"),
+        "/api/v1/register".to_owned(),
+        "/api/v1/intel/search?q=crates".to_owned(),
+    ] {
+        let size = harness.state.log.size().await.unwrap();
+        get(path.clone()).await;
+        let entries = harness.state.log.read(size, 100).await.unwrap();
+        assert!(
+            entries.iter().any(|e| e.event.actor == Some(ines)
+                && e.event.outcome == tearline_domain::audit::Outcome::Allowed),
+            "{path} left no entry"
+        );
+    }
 }

@@ -21,6 +21,7 @@ use tearline_intel::grading::{
     Tlp,
 };
 use tearline_intel::{phrasing, stix};
+use tearline_kernel::Lookup;
 use tearline_search::{BoundingBox, IndexedReport, SearchQuery};
 use tearline_store::{
     ContactReport, Dissemination, Grading, IntelReport, LeakFinding, NewContactReport, Origin, ReportContent,
@@ -107,20 +108,12 @@ async fn contact_report_for(
     action: fn(SourceScope) -> Action,
     audit_action: &str,
 ) -> Result<(ContactReport, SourceRecord), ApiError> {
-    let Some(report) = state.store.contact_report(id).await? else {
-        record(
-            state,
-            Some(caller.user.id),
-            audit_action,
-            &format!("contact-report:{id}"),
-            None,
-            Outcome::Denied,
-        )
-        .await?;
-        return Err(ApiError::not_found("contact report"));
-    };
-    let source = sources::load_for(state, caller, report.source_id, action, audit_action).await?;
-    Ok((report, source))
+    let found = state.store.contact_report(id).await?.map(|r| {
+        let source = r.source_id;
+        (r, source)
+    });
+    let lookup = Lookup { kind: "contact report", audit_action, object: &format!("contact-report:{id}") };
+    sources::load_belonging(state, caller, lookup, found, action).await
 }
 
 /// Everything a drafter sets; the 3x5x2 evaluation follows the Admiralty grade unless given.
@@ -216,13 +209,15 @@ async fn drafted_report_for(
     action: fn(SourceScope) -> Action,
     audit_action: &str,
 ) -> Result<(IntelReport, SourceRecord), ApiError> {
-    let report = state.store.intel_report(id).await?;
-    let Some((report, contact_report)) = report.and_then(|r| r.contact_report_id.map(|c| (r, c))) else {
-        record(state, Some(caller.user.id), audit_action, &object(id), None, Outcome::Denied).await?;
-        return Err(ApiError::not_found("report"));
+    let found = match state.store.intel_report(id).await? {
+        Some(report) => match report.contact_report_id {
+            Some(contact) => state.store.contact_report(contact).await?.map(|c| (report, c.source_id)),
+            None => None,
+        },
+        None => None,
     };
-    let (_, source) = contact_report_for(state, caller, contact_report, action, audit_action).await?;
-    Ok((report, source))
+    let lookup = Lookup { kind: "report", audit_action, object: &object(id) };
+    sources::load_belonging(state, caller, lookup, found, action).await
 }
 
 pub async fn edit_draft(
@@ -448,30 +443,31 @@ pub async fn index_is_current(
     Ok(u64::try_from(store.released_report_count().await?).unwrap_or(0) == search.len())
 }
 
-fn require_read(caller: &Caller) -> Action {
-    Action::ReadIntelligence { unit_id: caller.actor.unit_id }
+fn read_intelligence(unit_id: UnitId) -> Action {
+    Action::ReadIntelligence { unit_id }
 }
 
-/// A released report of the caller's unit, for analysts and inspectors.
+fn analyse_intelligence(unit_id: UnitId) -> Action {
+    Action::AnalyseIntelligence { unit_id }
+}
+
+/// A released report, for those `action` allows on the report's own unit.
 async fn released_for(
     state: &AppState,
     caller: &Caller,
     id: i64,
-    action: Action,
+    action: fn(UnitId) -> Action,
     audit_action: &str,
 ) -> Result<IntelReport, ApiError> {
-    crate::audit::require(state, caller, action, audit_action).await?;
-    let report = state.store.intel_report(id).await?;
-    match report {
-        Some(report) if report.state == ReportState::Released && report.unit_id == caller.actor.unit_id => {
-            record(state, Some(caller.user.id), audit_action, &object(id), None, Outcome::Allowed).await?;
-            Ok(report)
-        }
-        _ => {
-            record(state, Some(caller.user.id), audit_action, &object(id), None, Outcome::Denied).await?;
-            Err(ApiError::not_found("report"))
-        }
-    }
+    crate::audit::require(state, caller, action(caller.actor.unit_id), audit_action).await?;
+    let found = state.store.intel_report(id).await?.filter(|r| r.state == ReportState::Released).map(|r| {
+        let asked = action(r.unit_id);
+        (r, asked)
+    });
+    let lookup = Lookup { kind: "report", audit_action, object: &object(id) };
+    let report = state.kernel.scoped(&caller.actor, lookup, found).await?;
+    record(state, Some(caller.user.id), audit_action, &object(id), None, Outcome::Allowed).await?;
+    Ok(report)
 }
 
 /// A released report as analysts see it: below the line only.
@@ -496,7 +492,7 @@ pub struct ReleasedView {
 }
 
 pub async fn released(state: &AppState, caller: &Caller, id: i64) -> Result<ReleasedView, ApiError> {
-    let report = released_for(state, caller, id, require_read(caller), "intel.read").await?;
+    let report = released_for(state, caller, id, read_intelligence, "intel.read").await?;
     let (entities, links) = state.store.link_chart(report.unit_id).await?;
     let mine: Vec<i64> = links.iter().filter(|l| l.report_id == id).map(|l| l.entity_id).collect();
     let corroborated = corroborations_of(&entities, &links).iter().any(|c| c.reports.contains(&id));
@@ -656,7 +652,7 @@ pub async fn search(
     caller: &Caller,
     params: &SearchParams,
 ) -> Result<SearchResults, ApiError> {
-    crate::audit::require(state, caller, require_read(caller), "intel.search").await?;
+    crate::audit::require(state, caller, read_intelligence(caller.actor.unit_id), "intel.search").await?;
     let query = params.query(caller.actor.unit_id)?;
     let results = state.search.search(&query).map_err(|e| match e {
         tearline_search::SearchError::Query(message) => invalid("invalid_search", message),
@@ -667,12 +663,9 @@ pub async fn search(
     let mut hits = Vec::with_capacity(results.hits.len());
     for hit in results.hits {
         // The index is a cache: anything no longer released in this unit is left out.
-        let Some(report) = state
-            .store
-            .intel_report(hit.id)
-            .await?
-            .filter(|r| r.state == ReportState::Released && r.unit_id == caller.actor.unit_id)
-        else {
+        let Some(report) = state.store.intel_report(hit.id).await?.filter(|r| {
+            r.state == ReportState::Released && authorize(&caller.actor, read_intelligence(r.unit_id)).is_ok()
+        }) else {
             continue;
         };
         hits.push(SearchHit {
@@ -705,7 +698,7 @@ pub struct GraphReport {
 }
 
 pub async fn graph(state: &AppState, caller: &Caller) -> Result<Graph, ApiError> {
-    crate::audit::require(state, caller, require_read(caller), "intel.graph").await?;
+    crate::audit::require(state, caller, read_intelligence(caller.actor.unit_id), "intel.graph").await?;
     let unit = caller.actor.unit_id;
     let (entities, links) = state.store.link_chart(unit).await?;
     let mut reports = Vec::new();
@@ -747,8 +740,7 @@ pub async fn tag(
     report: i64,
     request: TagRequest,
 ) -> Result<i64, ApiError> {
-    let action = Action::AnalyseIntelligence { unit_id: caller.actor.unit_id };
-    released_for(state, caller, report, action, "intel.tag").await?;
+    released_for(state, caller, report, analyse_intelligence, "intel.tag").await?;
     let entity = Entity::new(request.kind, &text("name", &request.name, 200)?);
     let place = match (request.latitude, request.longitude) {
         (Some(latitude), Some(longitude)) => {
@@ -766,8 +758,7 @@ pub async fn tag(
 
 /// An analyst removes a wrong link the rules made.
 pub async fn untag(state: &AppState, caller: &Caller, report: i64, entity: i64) -> Result<(), ApiError> {
-    let action = Action::AnalyseIntelligence { unit_id: caller.actor.unit_id };
-    released_for(state, caller, report, action, "intel.untag").await?;
+    released_for(state, caller, report, analyse_intelligence, "intel.untag").await?;
     if !state.change(caller, "intel.untag", &object(report), None).unlink_entity(report, entity).await? {
         return Err(ApiError::not_found("link"));
     }
@@ -788,8 +779,7 @@ pub async fn disseminate(
     report: i64,
     request: DisseminationRequest,
 ) -> Result<Dissemination, ApiError> {
-    let action = Action::AnalyseIntelligence { unit_id: caller.actor.unit_id };
-    let released = released_for(state, caller, report, action, "intel.disseminate").await?;
+    let released = released_for(state, caller, report, analyse_intelligence, "intel.disseminate").await?;
     if !released.grading.tlp.may_leave() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "tlp_red", "a TLP:RED report is not passed on"));
     }
@@ -806,8 +796,7 @@ pub async fn disseminate(
 
 /// A released report as a STIX 2.1 bundle for partners. TLP:RED never leaves.
 pub async fn export_stix(state: &AppState, caller: &Caller, id: i64) -> Result<serde_json::Value, ApiError> {
-    let action = Action::AnalyseIntelligence { unit_id: caller.actor.unit_id };
-    let report = released_for(state, caller, id, action, "intel.export").await?;
+    let report = released_for(state, caller, id, analyse_intelligence, "intel.export").await?;
     let (entities, links) = state.store.link_chart(report.unit_id).await?;
     let mine: Vec<&tearline_store::StoredEntity> =
         entities.iter().filter(|e| links.iter().any(|l| l.report_id == id && l.entity_id == e.id)).collect();

@@ -20,6 +20,7 @@ use tearline_lifecycle::authorisation::{
 use tearline_lifecycle::calendar::DAY;
 use tearline_lifecycle::due::{due_items, DueItem, DueKind, DueRules, SourceFacts};
 
+use tearline_kernel::Lookup;
 use tearline_lifecycle::ledger::{thresholds_crossed, Account, Currency, Entry, LedgerError, Money};
 use tearline_store::{
     AuthorisationEvent, AuthorisationRecord, Contact, NewContact, NewPayment, NewRiskAssessment, Payment,
@@ -345,22 +346,13 @@ pub async fn decide(
     decision: Decision,
 ) -> Result<AuthorisationRecord, ApiError> {
     let audit_action = decision.audit_action();
-    let found = state.store.authorisation(id).await?;
-    let Some(authorisation) = found else {
-        record(
-            state,
-            Some(caller.user.id),
-            audit_action,
-            &format!("authorisation:{id}"),
-            None,
-            Outcome::Denied,
-        )
-        .await?;
-        return Err(ApiError::not_found("authorisation"));
-    };
-    let source =
-        sources::load_for(state, caller, authorisation.source_id, Action::DecideAuthorisation, audit_action)
-            .await?;
+    let found = state.store.authorisation(id).await?.map(|a| {
+        let source = a.source_id;
+        (a, source)
+    });
+    let lookup = Lookup { kind: "authorisation", audit_action, object: &format!("authorisation:{id}") };
+    let (authorisation, source) =
+        sources::load_belonging(state, caller, lookup, found, Action::DecideAuthorisation).await?;
     let now = state.now();
     let me = caller.user.id;
     let parties = CaseParties {
@@ -570,21 +562,13 @@ pub async fn give_task(
 
 /// Records that the source acknowledged a task.
 pub async fn acknowledge_task(state: &AppState, caller: &Caller, task: i64) -> Result<Task, ApiError> {
-    let Some(found) = state.store.task(task).await? else {
-        record(
-            state,
-            Some(caller.user.id),
-            "task.acknowledge",
-            &format!("task:{task}"),
-            None,
-            Outcome::Denied,
-        )
-        .await?;
-        return Err(ApiError::not_found("task"));
-    };
-    let source =
-        sources::load_for(state, caller, found.source_id, Action::RecordSourceActivity, "task.acknowledge")
-            .await?;
+    let found = state.store.task(task).await?.map(|t| {
+        let source = t.source_id;
+        (t, source)
+    });
+    let lookup = Lookup { kind: "task", audit_action: "task.acknowledge", object: &format!("task:{task}") };
+    let (_, source) =
+        sources::load_belonging(state, caller, lookup, found, Action::RecordSourceActivity).await?;
     state
         .kernel
         .change(Some(caller.user.id), "task.acknowledge", &object(source.id), None)
@@ -758,13 +742,12 @@ async fn payment_for(
     action: fn(SourceScope) -> Action,
     audit_action: &str,
 ) -> Result<(Payment, SourceRecord), ApiError> {
-    let Some(payment) = state.store.payment(id).await? else {
-        record(state, Some(caller.user.id), audit_action, &format!("payment:{id}"), None, Outcome::Denied)
-            .await?;
-        return Err(ApiError::not_found("payment"));
-    };
-    let source = sources::load_for(state, caller, payment.source_id, action, audit_action).await?;
-    Ok((payment, source))
+    let found = state.store.payment(id).await?.map(|p| {
+        let source = p.source_id;
+        (p, source)
+    });
+    let lookup = Lookup { kind: "payment", audit_action, object: &format!("payment:{id}") };
+    sources::load_belonging(state, caller, lookup, found, action).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -894,19 +877,12 @@ pub async fn reverse_entry(
         .iter()
         .find(|e| e.id == entry)
         .and_then(|e| e.lines.iter().find_map(|l| l.account.parts().1));
-    let Some(source) = source else {
-        record(
-            state,
-            Some(caller.user.id),
-            "ledger.reverse",
-            &format!("ledger:{entry}"),
-            None,
-            Outcome::Denied,
-        )
-        .await?;
-        return Err(ApiError::not_found("ledger entry"));
-    };
-    sources::load_for(state, caller, source, Action::ApprovePayment, "ledger.reverse").await?;
+    let lookup =
+        Lookup { kind: "ledger entry", audit_action: "ledger.reverse", object: &format!("ledger:{entry}") };
+    let ((), source) =
+        sources::load_belonging(state, caller, lookup, source.map(|s| ((), s)), Action::ApprovePayment)
+            .await?;
+    let source = source.id;
     let memo = text("memo", &request.memo, 2000)?;
     let id = state
         .kernel

@@ -19,6 +19,8 @@ use tearline_warn::geo::{Area, LatLon};
 use tearline_warn::recipients::{Registration, RowError};
 use tearline_warn::threat::ThreatAssessment;
 
+use tearline_kernel::Lookup;
+
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -48,16 +50,76 @@ async fn check(
 
 pub async fn threats(state: &AppState, caller: &Caller) -> Result<Vec<Threat>, ApiError> {
     let unit_id = caller.actor.unit_id;
-    check(state, caller, Action::ReadThreats { unit_id }, "threat.list", "threats", "threat list").await?;
-    Ok(state.store.threats_in_unit(unit_id).await?)
+    check(state, caller, read_threats(unit_id), "threat.list", "threats", "threat list").await?;
+    let threats = state.store.threats_in_unit(unit_id).await?;
+    read(state, caller, "threat.list", &format!("unit:{}", unit_id.0)).await?;
+    Ok(threats)
 }
 
 pub async fn threat(state: &AppState, caller: &Caller, id: i64) -> Result<Threat, ApiError> {
+    let object = format!("threat:{id}");
     let found = state.store.threat(id).await?;
-    let unit_id = found.as_ref().map_or(UnitId(-1), |t| t.unit_id);
-    check(state, caller, Action::ReadThreats { unit_id }, "threat.read", &format!("threat:{id}"), "threat")
-        .await?;
-    found.ok_or_else(|| ApiError::not_found("threat"))
+    let threat =
+        in_unit(state, caller, lookup("threat", "threat.read", &object), found, read_threats).await?;
+    read(state, caller, "threat.read", &object).await?;
+    Ok(threat)
+}
+
+fn read_threats(unit_id: UnitId) -> Action {
+    Action::ReadThreats { unit_id }
+}
+
+fn assess_threats(unit_id: UnitId) -> Action {
+    Action::AssessThreat { unit_id }
+}
+
+fn lookup<'a>(kind: &'static str, audit_action: &'a str, object: &'a str) -> Lookup<'a> {
+    Lookup { kind, audit_action, object }
+}
+
+/// A record of one unit, for those `action` allows on that unit: a missing record and a
+/// refused one answer alike (the kernel's scoped loader).
+async fn in_unit<T: InUnit>(
+    state: &AppState,
+    caller: &Caller,
+    lookup: Lookup<'_>,
+    found: Option<T>,
+    action: fn(UnitId) -> Action,
+) -> Result<T, ApiError> {
+    let found = found.and_then(|record| {
+        let asked = action(record.unit()?);
+        Some((record, asked))
+    });
+    Ok(state.kernel.scoped(&caller.actor, lookup, found).await?)
+}
+
+/// What decides which unit's compartment a record sits in.
+trait InUnit {
+    fn unit(&self) -> Option<UnitId>;
+}
+
+impl InUnit for Threat {
+    fn unit(&self) -> Option<UnitId> {
+        Some(self.unit_id)
+    }
+}
+
+impl InUnit for WarningVersion {
+    fn unit(&self) -> Option<UnitId> {
+        Some(self.unit_id)
+    }
+}
+
+/// A warning's versions, all of one unit; no versions is no warning.
+impl InUnit for Vec<WarningVersion> {
+    fn unit(&self) -> Option<UnitId> {
+        self.first().map(|v| v.unit_id)
+    }
+}
+
+/// Records a read of the unit's threats or warnings, as every other read is recorded.
+async fn read(state: &AppState, caller: &Caller, audit_action: &str, object: &str) -> Result<(), ApiError> {
+    record(state, Some(caller.user.id), audit_action, object, None, Outcome::Allowed).await
 }
 
 fn checked(assessment: &ThreatAssessment) -> Result<(), ApiError> {
@@ -85,10 +147,9 @@ pub async fn update_threat(
     id: i64,
     assessment: &ThreatAssessment,
 ) -> Result<Threat, ApiError> {
-    let existing = state.store.threat(id).await?;
-    let unit_id = existing.as_ref().map_or(UnitId(-1), |t| t.unit_id);
     let object = format!("threat:{id}");
-    check(state, caller, Action::AssessThreat { unit_id }, "threat.update", &object, "threat").await?;
+    let existing = state.store.threat(id).await?;
+    in_unit(state, caller, lookup("threat", "threat.update", &object), existing, assess_threats).await?;
     checked(assessment)?;
     state.change(caller, "threat.update", &object, None).update_threat(id, assessment, state.now()).await?;
     state.store.threat(id).await?.ok_or_else(|| ApiError::not_found("threat"))
@@ -227,11 +288,9 @@ async fn load_version(
     action: fn(UnitId) -> Action,
     audit_action: &str,
 ) -> Result<WarningVersion, ApiError> {
+    let object = format!("warning-version:{version_id}");
     let found = state.store.warning_version(version_id).await?;
-    let unit_id = found.as_ref().map_or(UnitId(-1), |v| v.unit_id);
-    check(state, caller, action(unit_id), audit_action, &format!("warning-version:{version_id}"), "warning")
-        .await?;
-    found.ok_or_else(|| ApiError::not_found("warning"))
+    in_unit(state, caller, lookup("warning", audit_action, &object), found, action).await
 }
 
 fn read_warnings(unit_id: UnitId) -> Action {
@@ -250,7 +309,9 @@ fn approve_warnings(unit_id: UnitId) -> Action {
 pub async fn warnings(state: &AppState, caller: &Caller) -> Result<Vec<WarningVersion>, ApiError> {
     let unit_id = caller.actor.unit_id;
     check(state, caller, read_warnings(unit_id), "warning.list", "warnings", "warning list").await?;
-    Ok(state.store.latest_versions_in_unit(unit_id).await?)
+    let latest = state.store.latest_versions_in_unit(unit_id).await?;
+    read(state, caller, "warning.list", &format!("unit:{}", unit_id.0)).await?;
+    Ok(latest)
 }
 
 /// Versions of the unit's warnings that wait for the caller's approval: none when the caller
@@ -271,7 +332,9 @@ pub async fn awaiting_my_approval(
 }
 
 pub async fn version(state: &AppState, caller: &Caller, version_id: i64) -> Result<WarningVersion, ApiError> {
-    load_version(state, caller, version_id, read_warnings, "warning.read").await
+    let version = load_version(state, caller, version_id, read_warnings, "warning.read").await?;
+    read(state, caller, "warning.read", &format!("warning-version:{version_id}")).await?;
+    Ok(version)
 }
 
 /// Every version of a warning, oldest first.
@@ -280,10 +343,11 @@ pub async fn history(
     caller: &Caller,
     warning_id: i64,
 ) -> Result<Vec<WarningVersion>, ApiError> {
+    let object = format!("warning:{warning_id}");
     let versions = state.store.versions_of_warning(warning_id).await?;
-    let unit_id = versions.first().map_or(UnitId(-1), |v| v.unit_id);
-    check(state, caller, read_warnings(unit_id), "warning.read", &format!("warning:{warning_id}"), "warning")
-        .await?;
+    let lookup = lookup("warning", "warning.read", &object);
+    let versions = in_unit(state, caller, lookup, Some(versions), read_warnings).await?;
+    read(state, caller, "warning.read", &object).await?;
     Ok(versions)
 }
 
@@ -295,10 +359,9 @@ pub async fn draft_alert(
     let unit_id = caller.actor.unit_id;
     check(state, caller, draft_warnings(unit_id), "warning.draft", "warnings", "warning list").await?;
     if let Some(threat_id) = request.threat_id {
-        match state.store.threat(threat_id).await? {
-            Some(threat) if threat.unit_id == unit_id => {}
-            _ => return Err(ApiError::not_found("threat")),
-        }
+        let object = format!("threat:{threat_id}");
+        let found = state.store.threat(threat_id).await?;
+        in_unit(state, caller, lookup("threat", "warning.draft", &object), found, read_threats).await?;
     }
     let threat_id = request.threat_id;
     let alert = alert_from(state, request, MsgType::Alert, Vec::new());
@@ -328,9 +391,9 @@ async fn draft_follow_up(
     request: Option<DraftRequest>,
 ) -> Result<WarningVersion, ApiError> {
     let versions = state.store.versions_of_warning(warning_id).await?;
-    let unit_id = versions.first().map_or(UnitId(-1), |v| v.unit_id);
     let object = format!("warning:{warning_id}");
-    check(state, caller, draft_warnings(unit_id), "warning.draft", &object, "warning").await?;
+    let lookup = lookup("warning", "warning.draft", &object);
+    let versions = in_unit(state, caller, lookup, Some(versions), draft_warnings).await?;
     let Some(current) = versions.iter().find(|v| v.state == VersionState::Issued) else {
         return Err(ApiError::conflict("only an issued warning can be updated or cancelled; issue it first"));
     };
@@ -537,6 +600,7 @@ pub async fn deliveries(
     version_id: i64,
 ) -> Result<DeliveryCounts, ApiError> {
     load_version(state, caller, version_id, read_warnings, "warning.read").await?;
+    read(state, caller, "warning.read", &format!("warning-version:{version_id}")).await?;
     Ok(state.store.delivery_counts(version_id).await?)
 }
 
