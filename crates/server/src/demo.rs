@@ -267,7 +267,13 @@ async fn seed_lifecycle(
         .await?;
     let payment = store.payment(payment).await?.ok_or_else(|| ApiError::not_found("payment"))?;
     seeding(kernel)
-        .approve_payment(&payment, staff.controller, ago(39), "Proportionate to the expenses incurred.")
+        .approve_payment(
+            &payment,
+            staff.controller,
+            ago(39),
+            "Proportionate to the expenses incurred.",
+            |_| Vec::new(),
+        )
         .await?;
     seeding(kernel).record_payment_made(&payment, staff.handler, staff.controller, ago(38)).await?;
     seeding(kernel).record_receipt(payment.id, "NIGHTJAR", ago(38)).await?;

@@ -409,3 +409,57 @@ async fn the_index_is_rebuilt_from_the_store() {
     assert_eq!(bad.json()["code"], "invalid_period");
     assert_eq!(h.get(&anders, "/api/v1/intel/search?q=x&area=1,2,3").await.json()["code"], "invalid_search");
 }
+
+/// A submit racing an edit that names the source: whatever the interleaving, a submitted
+/// draft holds only text the leak guard read.
+async fn a_submit_racing_an_edit_submits_only_text_the_guard_checked(h: Harness) {
+    let hana = h.demo_login(Role::Handler).await;
+    let contact = h.contact_report(&hana).await;
+    let mut submitted = 0;
+    for _ in 0..20 {
+        let drafted = h
+            .post(
+                &hana,
+                &format!("/api/v1/contact-reports/{contact}/intel-reports"),
+                draft("Crates move on Saturdays."),
+            )
+            .await;
+        let id = drafted.json()["id"].as_i64().unwrap_or_else(|| panic!("{}", drafted.body));
+        let (edit_path, submit_path) =
+            (format!("/api/v1/intel/drafts/{id}"), format!("/api/v1/intel/drafts/{id}/submit"));
+        let naming = draft("Samira Haddad-Okafor moves crates.");
+        let (edit, submit) = tokio::join!(
+            h.call(Method::PUT, &edit_path, Some(&hana), Some(naming)),
+            h.post(&hana, &submit_path, json!({})),
+        );
+        assert!(
+            [StatusCode::OK, StatusCode::CONFLICT].contains(&edit.status)
+                && [StatusCode::OK, StatusCode::CONFLICT, StatusCode::UNPROCESSABLE_ENTITY]
+                    .contains(&submit.status),
+            "edit {} {}, submit {} {}",
+            edit.status,
+            edit.body,
+            submit.status,
+            submit.body
+        );
+        let report = h.state.store.intel_report(id).await.unwrap().unwrap();
+        if report.state == tearline_store::ReportState::Submitted {
+            submitted += 1;
+            assert!(!report.body.contains("Samira"), "a submitted draft holds text the guard never read");
+        }
+    }
+    assert!(submitted > 0, "some submissions won the race");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_racing_an_edit_submits_only_text_the_guard_checked_on_sqlite() {
+    a_submit_racing_an_edit_submits_only_text_the_guard_checked(harness().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_racing_an_edit_submits_only_text_the_guard_checked_on_postgres() {
+    a_submit_racing_an_edit_submits_only_text_the_guard_checked(
+        common::harness_on(tearline_store::Backend::Postgres).await,
+    )
+    .await;
+}

@@ -92,6 +92,8 @@ pub struct IntelReport {
     pub grading: Grading,
     pub place: Option<ReportPlace>,
     pub state: ReportState,
+    /// How many times the draft was edited; a submission names the revision it checked.
+    pub revision: i64,
     pub drafted_by: Option<UserId>,
     pub drafted_at: Timestamp,
     pub leak_findings: Vec<LeakFinding>,
@@ -153,7 +155,7 @@ pub struct ReportLink {
 const REPORT_COLUMNS: &str =
     "id, unit_id, contact_report_id, partner_stix_id, source_reference, version, supersedes,
     title, body, reliability, credibility, source_evaluation, intelligence_assessment, handling_code,
-    handling_conditions, tlp, place_name, latitude, longitude, state, drafted_by, drafted_at, leak_findings,
+    handling_conditions, tlp, place_name, latitude, longitude, state, revision, drafted_by, drafted_at, leak_findings,
     phrasing_warnings, released_by, released_at";
 
 fn corrupt(id: i64, what: &str) -> StoreError {
@@ -222,6 +224,7 @@ fn report_from_row(row: &AnyRow) -> Result<IntelReport, StoreError> {
         grading,
         place: place.transpose()?,
         state: ReportState::parse(&row.try_get::<String, _>("state")?).ok_or_else(|| corrupt(id, "state"))?,
+        revision: row.try_get("revision")?,
         drafted_by: row.try_get::<Option<i64>, _>("drafted_by")?.map(UserId),
         drafted_at: Timestamp(row.try_get("drafted_at")?),
         leak_findings: from_wire(id, "leak findings", json_list("leak_findings")?)?,
@@ -450,7 +453,7 @@ impl Store {
         let entities = sqlx::query(
             "SELECT DISTINCT e.id, e.kind, e.entity_key, e.name, e.latitude, e.longitude FROM entities e
              JOIN report_entities l ON l.entity_id = e.id JOIN intel_reports r ON r.id = l.report_id
-             WHERE r.unit_id = $1 AND r.state = 'released' ORDER BY e.id",
+             WHERE e.unit_id = $1 AND r.unit_id = $1 AND r.state = 'released' ORDER BY e.id",
         )
         .bind(unit.0)
         .fetch_all(&self.pool)
@@ -556,7 +559,8 @@ impl Writer<'_> {
         let assignments: Vec<String> =
             CONTENT_COLUMN_NAMES.iter().enumerate().map(|(i, name)| format!("{name} = ${}", i + 1)).collect();
         let sql = format!(
-            "UPDATE intel_reports SET {}, leak_findings = '[]', phrasing_warnings = '[]' WHERE id = $13 AND state = 'draft'",
+            "UPDATE intel_reports SET {}, leak_findings = '[]', phrasing_warnings = '[]', revision = revision + 1
+             WHERE id = $13 AND state = 'draft'",
             assignments.join(", ")
         );
         let columns = ContentColumns::of(content);
@@ -570,26 +574,35 @@ impl Writer<'_> {
 
     /// Records the leak guard's verdict and the phrasing warnings; a clear draft moves on to
     /// the controller, a draft that names the source stays a draft.
+    ///
+    /// `checked` is the revision whose text the guard read: if the draft was edited since,
+    /// nothing is recorded and the submission answers that the draft changed, so a verdict
+    /// never stands for text the guard did not see.
     pub async fn record_check(
         self,
         id: i64,
+        checked: i64,
         findings: &[LeakFinding],
         warnings: &[String],
     ) -> Result<ReportState, StoreError> {
         let next = if findings.is_empty() { ReportState::Submitted } else { ReportState::Draft };
         let mut write = self.begin_write().await?;
         let rows = sqlx::query(
-            "UPDATE intel_reports SET leak_findings = $2, phrasing_warnings = $3, state = $4 WHERE id = $1 AND state = 'draft'",
+            "UPDATE intel_reports SET leak_findings = $2, phrasing_warnings = $3, state = $4
+             WHERE id = $1 AND state = 'draft' AND revision = $5",
         )
         .bind(id)
         .bind(serde_json::to_string(findings).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(warnings).unwrap_or_else(|_| "[]".into()))
         .bind(next.as_str())
+        .bind(checked)
         .execute(&mut *write.tx)
         .await?
         .rows_affected();
         if rows != 1 {
-            return Err(StoreError::StateChanged("only a draft can be submitted"));
+            return Err(StoreError::StateChanged(
+                "the draft was edited or submitted while it was checked; submit it again",
+            ));
         }
         write.commit().await?;
         Ok(next)
@@ -686,9 +699,14 @@ async fn link_all(
     entities: &[(Entity, Option<(f64, f64)>)],
     tagged_by: Option<UserId>,
 ) -> Result<Vec<i64>, StoreError> {
+    // An entity belongs to the unit of the report that mentions it.
+    let unit: i64 = sqlx::query_scalar("SELECT unit_id FROM intel_reports WHERE id = $1")
+        .bind(report)
+        .fetch_one(&mut **tx)
+        .await?;
     let mut ids = Vec::with_capacity(entities.len());
     for (entity, place) in entities {
-        let id = link_in(tx, report, entity, tagged_by).await?;
+        let id = link_in(tx, unit, report, entity, tagged_by).await?;
         if let Some((latitude, longitude)) = place {
             sqlx::query("UPDATE entities SET latitude = $2, longitude = $3 WHERE id = $1")
                 .bind(id)
@@ -702,26 +720,33 @@ async fn link_all(
     Ok(ids)
 }
 
-/// Links an entity to a report inside a transaction, creating the entity the first time
-/// its key is seen. Idempotent under concurrency: whoever inserts first wins, the other
-/// finds the row.
+/// Links an entity to a report inside a transaction, creating the unit's entity the first
+/// time its key is seen in the unit. Idempotent under concurrency: whoever inserts first
+/// wins, the other finds the row.
 async fn link_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    unit: i64,
     report: i64,
     entity: &Entity,
     tagged_by: Option<UserId>,
 ) -> Result<i64, StoreError> {
-    sqlx::query("INSERT INTO entities (kind, entity_key, name) VALUES ($1, $2, $3) ON CONFLICT (kind, entity_key) DO NOTHING")
-        .bind(entity.kind.as_str())
-        .bind(&entity.key)
-        .bind(&entity.name)
-        .execute(&mut **tx)
-        .await?;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM entities WHERE kind = $1 AND entity_key = $2")
-        .bind(entity.kind.as_str())
-        .bind(&entity.key)
-        .fetch_one(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO entities (unit_id, kind, entity_key, name) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (unit_id, kind, entity_key) DO NOTHING",
+    )
+    .bind(unit)
+    .bind(entity.kind.as_str())
+    .bind(&entity.key)
+    .bind(&entity.name)
+    .execute(&mut **tx)
+    .await?;
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM entities WHERE unit_id = $1 AND kind = $2 AND entity_key = $3")
+            .bind(unit)
+            .bind(entity.kind.as_str())
+            .bind(&entity.key)
+            .fetch_one(&mut **tx)
+            .await?;
     sqlx::query(
         "INSERT INTO report_entities (report_id, entity_id, tagged_by) VALUES ($1, $2, $3)
          ON CONFLICT (report_id, entity_id) DO NOTHING",

@@ -75,6 +75,13 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect(url).await?;
+        migrate::run(&store, i64::MAX).await?;
+        Ok(store)
+    }
+
+    /// Connects to the database at `url` without touching its schema.
+    async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -107,9 +114,7 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let store = Store { pool, backend, url: url.into(), write_turn: Arc::new(Mutex::new(())) };
-        migrate::run(&store).await?;
-        Ok(store)
+        Ok(Store { pool, backend, url: url.into(), write_turn: Arc::new(Mutex::new(())) })
     }
 
     pub fn backend(&self) -> Backend {

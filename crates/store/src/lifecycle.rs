@@ -526,6 +526,13 @@ impl Store {
         rows.iter().map(payment_from_row).collect()
     }
 
+    /// The source's approved payments in `payment`'s currency other than `payment` itself:
+    /// when each was approved and its amount, as the payment thresholds count them.
+    pub async fn approved_amounts(&self, payment: &Payment) -> Result<Vec<(Timestamp, i64)>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        approved_amounts(&mut connection, payment).await
+    }
+
     /// The whole ledger, checked as it is loaded.
     pub async fn ledger(&self) -> Result<Ledger, StoreError> {
         let mut connection = self.pool.acquire().await?;
@@ -543,7 +550,7 @@ impl Store {
         operation: impl FnOnce(&mut Ledger) -> Result<u64, LedgerError>,
     ) -> Result<u64, StoreError> {
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7201627)").execute(&mut *write.tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *write.tx).await?;
         }
         let mut ledger = load_ledger(&mut write.tx).await?;
         let before = ledger.entries().len();
@@ -914,14 +921,29 @@ impl Writer<'_> {
     }
 
     /// Approves a requested payment and posts it to the ledger, in one transaction.
+    /// Approves a requested payment and posts it to the ledger, unless `stops`, given the
+    /// source's earlier approvals in the payment's currency as the transaction sees them,
+    /// names a threshold that stops this approver.
     pub async fn approve_payment(
         self,
         payment: &Payment,
         by: UserId,
         at: Timestamp,
         note: &str,
-    ) -> Result<u64, StoreError> {
+        stops: impl FnOnce(&[(Timestamp, i64)]) -> Vec<&'static str>,
+    ) -> Result<Approval, StoreError> {
         let mut write = self.begin_write().await?;
+        // Approvals of the ledger take turns (the advisory lock `post` takes again, or
+        // SQLite's single writer), so the thresholds below see every approval committed
+        // before this one, and none can commit between the check and the approval.
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LEDGER_LOCK).execute(&mut *write.tx).await?;
+        }
+        let earlier = approved_amounts(&mut write.tx, payment).await?;
+        let stopped = stops(&earlier);
+        if !stopped.is_empty() {
+            return Ok(Approval::Stopped(stopped));
+        }
         let rows = sqlx::query(
             "UPDATE payments SET state = 'approved', decided_by = $2, decided_at = $3, decision_note = $4
              WHERE id = $1 AND state = 'requested'",
@@ -940,7 +962,7 @@ impl Writer<'_> {
             })
             .await?;
         write.commit().await?;
-        Ok(entry)
+        Ok(Approval::Posted(entry))
     }
 
     pub async fn refuse_payment(
@@ -1121,4 +1143,32 @@ fn overlapping_grant_as_conflict(error: sqlx::Error) -> StoreError {
     } else {
         StoreError::Database(error)
     }
+}
+
+/// The advisory lock under which PostgreSQL transactions post to the ledger in turn.
+const LEDGER_LOCK: i64 = 7_201_627;
+
+/// What became of an approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// Approved and posted as this ledger entry.
+    Posted(u64),
+    /// Not approved: these thresholds stop the approver. Nothing was written.
+    Stopped(Vec<&'static str>),
+}
+
+async fn approved_amounts(
+    connection: &mut sqlx::AnyConnection,
+    payment: &Payment,
+) -> Result<Vec<(Timestamp, i64)>, StoreError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT COALESCE(decided_at, requested_at), amount_minor FROM payments
+         WHERE source_id = $1 AND id <> $2 AND currency = $3 AND state IN ('approved', 'paid', 'receipted')",
+    )
+    .bind(payment.source_id.0)
+    .bind(payment.id)
+    .bind(payment.amount.currency.code())
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.into_iter().map(|(at, minor)| (Timestamp(at), minor)).collect())
 }

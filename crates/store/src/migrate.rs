@@ -43,9 +43,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_kernel.sql"),
         postgres: include_str!("../migrations/postgres/0005_kernel.sql"),
     },
+    Migration {
+        version: 6,
+        name: "compartments",
+        sqlite: include_str!("../migrations/sqlite/0006_compartments.sql"),
+        postgres: include_str!("../migrations/postgres/0006_compartments.sql"),
+    },
 ];
 
-pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+/// Applies every migration newer than the schema, up to version `up_to`.
+pub(crate) async fn run(store: &Store, up_to: i64) -> Result<(), StoreError> {
     let mut write = store.begin_write().await?;
     if store.backend == Backend::Postgres {
         // Several servers may start at once against one database; one migrates, the rest wait.
@@ -69,7 +76,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             )));
         }
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > applied) {
+    for migration in MIGRATIONS.iter().filter(|m| m.version > applied && m.version <= up_to) {
         let sql = match store.backend {
             Backend::Sqlite => migration.sqlite,
             Backend::Postgres => migration.postgres,

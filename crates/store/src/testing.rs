@@ -214,3 +214,13 @@ impl Store {
         Ok(fingerprints)
     }
 }
+
+impl Store {
+    /// Opens the database at `url` with its schema brought only up to `version`, to put
+    /// data into an older schema and then see [`Store::open`] migrate it.
+    pub async fn open_at_version(url: &str, version: i64) -> Result<Store, crate::StoreError> {
+        let store = Store::connect(url).await?;
+        crate::migrate::run(&store, version).await?;
+        Ok(store)
+    }
+}

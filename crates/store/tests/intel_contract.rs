@@ -13,6 +13,7 @@ on_both_backends!(
     a_correction_is_a_new_version_and_there_is_one_per_report,
     partner_reports_arrive_released_once_per_stix_id,
     the_link_chart_holds_only_released_reports_of_the_unit,
+    entities_belong_to_the_unit_of_the_report_that_mentions_them,
 );
 
 const T0: Timestamp = Timestamp(1_790_000_000_000);
@@ -96,7 +97,7 @@ async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store
     let id = draft(&store, &c, None).await.unwrap();
     let leak = [LeakFinding { field: "body".into(), detail: "alias".into() }];
     assert_eq!(
-        store.bookkeeping().record_check(id, &leak, &[]).await.unwrap(),
+        store.bookkeeping().record_check(id, 0, &leak, &[]).await.unwrap(),
         ReportState::Draft,
         "a leak keeps it a draft"
     );
@@ -107,7 +108,18 @@ async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store
         "an edit clears the verdict"
     );
     let warnings = vec!["the driver of".to_owned()];
-    assert_eq!(store.bookkeeping().record_check(id, &[], &warnings).await.unwrap(), ReportState::Submitted);
+    assert!(
+        matches!(
+            store.bookkeeping().record_check(id, 0, &[], &warnings).await,
+            Err(StoreError::StateChanged(_))
+        ),
+        "a verdict on the text before the edit is refused"
+    );
+    assert_eq!(store.intel_report(id).await.unwrap().unwrap().revision, 1);
+    assert_eq!(
+        store.bookkeeping().record_check(id, 1, &[], &warnings).await.unwrap(),
+        ReportState::Submitted
+    );
     assert!(matches!(
         store.bookkeeping().update_draft(id, &content("late edit")).await,
         Err(StoreError::StateChanged(_))
@@ -145,7 +157,7 @@ async fn a_report_moves_from_draft_to_release_and_is_then_immutable(store: Store
 async fn a_correction_is_a_new_version_and_there_is_one_per_report(store: Store) {
     let c = case(&store).await;
     let id = draft(&store, &c, None).await.unwrap();
-    store.bookkeeping().record_check(id, &[], &[]).await.unwrap();
+    store.bookkeeping().record_check(id, 0, &[], &[]).await.unwrap();
     store.bookkeeping().decide_release(id, true, c.controller, T0, &[]).await.unwrap();
     let original = store.intel_report(id).await.unwrap().unwrap();
     let correction = draft(&store, &c, Some(&original)).await.unwrap();
@@ -154,7 +166,7 @@ async fn a_correction_is_a_new_version_and_there_is_one_per_report(store: Store)
     assert_eq!(store.correction_of(id).await.unwrap(), Some(correction));
     assert!(matches!(draft(&store, &c, Some(&original)).await, Err(StoreError::Conflict(_))));
     // Sent back by the controller: a submitted report returns to draft.
-    store.bookkeeping().record_check(correction, &[], &[]).await.unwrap();
+    store.bookkeeping().record_check(correction, 0, &[], &[]).await.unwrap();
     store.bookkeeping().decide_release(correction, false, c.controller, T0, &[]).await.unwrap();
     assert_eq!(store.intel_report(correction).await.unwrap().unwrap().state, ReportState::Draft);
     assert_eq!(store.intel_reports_of_source(c.source).await.unwrap().len(), 2);
@@ -185,7 +197,7 @@ async fn partner_reports_arrive_released_once_per_stix_id(store: Store) {
 async fn the_link_chart_holds_only_released_reports_of_the_unit(store: Store) {
     let c = case(&store).await;
     let released = draft(&store, &c, None).await.unwrap();
-    store.bookkeeping().record_check(released, &[], &[]).await.unwrap();
+    store.bookkeeping().record_check(released, 0, &[], &[]).await.unwrap();
     store.bookkeeping().decide_release(released, true, c.controller, T0, &[]).await.unwrap();
     let drafted = draft(&store, &c, None).await.unwrap();
     let van = Entity::new(EntityKind::Vehicle, "AB12 CDE");
@@ -219,4 +231,95 @@ async fn the_link_chart_holds_only_released_reports_of_the_unit(store: Store) {
     assert!(store.bookkeeping().unlink_entity(released, van_id).await.unwrap());
     assert_eq!(store.link_chart(c.unit).await.unwrap().1.len(), 1);
     assert!(store.link_chart(UnitId(c.unit.0 + 100)).await.unwrap().0.is_empty());
+}
+
+/// The same name in two units' intelligence is two entities: each unit's link chart shows
+/// only its own, and placing it in one unit does not move it in the other.
+async fn entities_belong_to_the_unit_of_the_report_that_mentions_them(store: Store) {
+    let c = case(&store).await;
+    let released = draft(&store, &c, None).await.unwrap();
+    store.bookkeeping().record_check(released, 0, &[], &[]).await.unwrap();
+    let quay = Entity::new(EntityKind::Place, "Eastmarsh Quay");
+    store
+        .bookkeeping()
+        .decide_release(released, true, c.controller, T0, &[(quay.clone(), Some((52.955, 1.215)))])
+        .await
+        .unwrap();
+    let south = store.bookkeeping().create_unit("South", T0).await.unwrap();
+    let stix_id = "report--7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
+    let theirs = store
+        .bookkeeping()
+        .add_intel_report(south, Origin::Partner { stix_id }, &content("Quay"), T0)
+        .await
+        .unwrap();
+    let their_quay =
+        store.bookkeeping().link_entities(theirs, &[(quay, Some((10.0, 10.0)))], None).await.unwrap()[0];
+    let (ours, _) = store.link_chart(c.unit).await.unwrap();
+    let (south_chart, _) = store.link_chart(south).await.unwrap();
+    assert_eq!(ours.len(), 1);
+    assert_ne!(ours[0].id, their_quay, "one entity per unit");
+    assert_eq!(
+        (ours[0].latitude, ours[0].longitude),
+        (Some(52.955), Some(1.215)),
+        "the other unit did not move it"
+    );
+    assert_eq!(south_chart.iter().map(|e| e.id).collect::<Vec<_>>(), [their_quay]);
+    assert_eq!(south_chart[0].latitude, Some(10.0));
+}
+
+/// Migration 6 gives each unit its own copy of an entity that reports of several units
+/// linked, with the links and coordinates it had, and drops an entity nothing linked.
+async fn migrating_splits_shared_entities_per_unit(backend: tearline_store::Backend) {
+    let database = tearline_store::testing::fresh_database(backend).await;
+    let old = Store::open_at_version(&database.url, 5).await.unwrap();
+    let mut reports = Vec::new();
+    for (unit, stix_id) in [
+        ("North", "report--11111111-1111-4111-8111-111111111111"),
+        ("South", "report--22222222-2222-4222-8222-222222222222"),
+    ] {
+        let unit = old.bookkeeping().create_unit(unit, T0).await.unwrap();
+        let report = old
+            .bookkeeping()
+            .add_intel_report(unit, Origin::Partner { stix_id }, &content("Quay"), T0)
+            .await
+            .unwrap();
+        reports.push((unit, report));
+    }
+    old.execute_unchecked(&format!(
+        "INSERT INTO entities (kind, entity_key, name, latitude, longitude) VALUES ('place', 'eastmarsh quay', 'Eastmarsh Quay', 52.955, 1.215);
+         INSERT INTO entities (kind, entity_key, name) VALUES ('person', 'nobody', 'Nobody');
+         INSERT INTO report_entities (report_id, entity_id) VALUES ({}, 1), ({}, 1);",
+        reports[0].1, reports[1].1
+    ))
+    .await
+    .unwrap();
+    drop(old);
+    let store = Store::open(&database.url).await.unwrap();
+    let mut ids = Vec::new();
+    for (unit, _) in &reports {
+        let (entities, links) = store.link_chart(*unit).await.unwrap();
+        assert_eq!(entities.len(), 1, "each unit keeps its own quay");
+        assert_eq!(
+            (entities[0].entity.name.as_str(), entities[0].latitude),
+            ("Eastmarsh Quay", Some(52.955))
+        );
+        assert_eq!(links.len(), 1);
+        ids.push(entities[0].id);
+    }
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        store.count_unchecked("SELECT COUNT(*) FROM entities").await.unwrap(),
+        2,
+        "the unlinked entity is gone"
+    );
+}
+
+#[tokio::test]
+async fn migrating_splits_shared_entities_per_unit_on_sqlite() {
+    migrating_splits_shared_entities_per_unit(tearline_store::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn migrating_splits_shared_entities_per_unit_on_postgres() {
+    migrating_splits_shared_entities_per_unit(tearline_store::Backend::Postgres).await;
 }

@@ -9,8 +9,9 @@ use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
 use tearline_domain::{Role, Timestamp};
 use tearline_lifecycle::authorisation::{Application, AuthorisationKind, Grant};
 use tearline_lifecycle::calendar::DAY;
+use tearline_lifecycle::ledger::Currency;
 use tearline_store::testing::{case, fail_audit_writes, new_signer};
-use tearline_store::{on_both_backends, MerkleLog, Store, StoreError};
+use tearline_store::{on_both_backends, Approval, MerkleLog, NewPayment, Payment, Store, StoreError};
 
 on_both_backends!(
     a_change_commits_with_its_audit_entry_in_the_same_transaction,
@@ -18,6 +19,8 @@ on_both_backends!(
     a_refused_change_leaves_no_entry,
     an_entry_committed_but_never_settled_is_appended_by_the_next_log,
     parallel_grants_leave_one_live_authorisation,
+    parallel_approvals_never_jointly_cross_a_threshold,
+    the_same_payment_approved_twice_at_once_is_approved_once_with_one_entry,
 );
 
 const T0: Timestamp = Timestamp(1_764_000_000_000);
@@ -160,4 +163,85 @@ async fn futures_join<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>
 
 async fn sqlx_count(store: &Store, sql: &str) -> i64 {
     store.count_unchecked(sql).await.unwrap()
+}
+
+/// `count` requested payments of `amount` for the case's source, by its handler.
+async fn requested_payments(
+    store: &Store,
+    c: &tearline_store::testing::Case,
+    count: usize,
+    amount: &str,
+) -> Vec<Payment> {
+    let amount = Currency::parse("GBP").unwrap().amount(amount).unwrap();
+    let mut payments = Vec::new();
+    for _ in 0..count {
+        let request = NewPayment {
+            source_id: c.source,
+            requested_by: c.staff[0],
+            at: T0,
+            amount,
+            purpose: "expenses",
+            thresholds_crossed: &[],
+        };
+        let id = store.bookkeeping().request_payment(request).await.unwrap();
+        payments.push(store.payment(id).await.unwrap().unwrap());
+    }
+    payments
+}
+
+/// Eight standard controllers approve eight payments of 100 at once under a yearly
+/// threshold of 300: each approval is judged on what its own transaction sees, so exactly
+/// three get through and the rest are stopped, never a fourth.
+async fn parallel_approvals_never_jointly_cross_a_threshold(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    let c = case(&store, &[("hana", Role::Handler), ("carl", Role::Controller)], T0).await;
+    let payments = requested_payments(&store, &c, 8, "100.00").await;
+    let approvals = payments.into_iter().map(|payment| {
+        let (log, controller) = (log.clone(), c.staff[1]);
+        tokio::spawn(async move {
+            let stops = |earlier: &[(Timestamp, i64)]| {
+                let so_far: i64 = earlier.iter().map(|(_, minor)| minor).sum();
+                if so_far + payment.amount.minor > 30_000 {
+                    vec!["yearly"]
+                } else {
+                    Vec::new()
+                }
+            };
+            log.audited(event("payment.approve", "payment"))
+                .approve_payment(&payment, controller, T0, "", stops)
+                .await
+        })
+    });
+    let outcomes: Vec<Approval> =
+        futures_join(approvals.collect()).await.into_iter().map(|result| result.unwrap()).collect();
+    let posted = outcomes.iter().filter(|o| matches!(o, Approval::Posted(_))).count();
+    assert_eq!(posted, 3, "{outcomes:?}");
+    let approved = sqlx_count(&store, "SELECT COUNT(*) FROM payments WHERE state = 'approved'").await;
+    assert_eq!(approved, 3);
+    assert_eq!(entries(&log).await.len(), 3, "a stopped approval leaves no entry of its own");
+}
+
+/// Two approvals of one payment at once: one is posted, the other answers that the
+/// payment was decided meanwhile, and the log holds one entry.
+async fn the_same_payment_approved_twice_at_once_is_approved_once_with_one_entry(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    let c = case(&store, &[("hana", Role::Handler), ("carl", Role::Controller)], T0).await;
+    let payment = requested_payments(&store, &c, 1, "5.00").await.remove(0);
+    let approvals = (0..2).map(|_| {
+        let (log, controller, payment) = (log.clone(), c.staff[1], payment.clone());
+        tokio::spawn(async move {
+            log.audited(event("payment.approve", "payment"))
+                .approve_payment(&payment, controller, T0, "", |_| Vec::new())
+                .await
+        })
+    });
+    let outcomes = futures_join(approvals.collect()).await;
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Ok(Approval::Posted(_)))).count(), 1, "{outcomes:?}");
+    assert_eq!(
+        outcomes.iter().filter(|o| matches!(o, Err(StoreError::StateChanged(_)))).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(entries(&log).await.len(), 1);
+    assert_eq!(store.ledger().await.unwrap().entries().len(), 1, "posted to the ledger once");
 }

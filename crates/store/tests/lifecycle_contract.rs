@@ -5,7 +5,8 @@ use tearline_lifecycle::authorisation::{Application, AuthorisationKind, EventKin
 use tearline_lifecycle::calendar::DAY;
 use tearline_lifecycle::ledger::{Account, Currency};
 use tearline_store::{
-    on_both_backends, AuthorisationState, NewPayment, NewRiskAssessment, PaymentState, Store, StoreError,
+    on_both_backends, Approval, AuthorisationState, NewPayment, NewRiskAssessment, PaymentState, Store,
+    StoreError,
 };
 
 on_both_backends!(
@@ -197,10 +198,16 @@ async fn a_payment_flows_through_the_ledger_which_balances_and_refuses_edits(sto
     let id = store.bookkeeping().request_payment(request("expenses")).await.unwrap();
     let refused_id = store.bookkeeping().request_payment(request("reward")).await.unwrap();
     let payment = store.payment(id).await.unwrap().unwrap();
-    let approval =
-        store.bookkeeping().approve_payment(&payment, c.controller, T0, "proportionate").await.unwrap();
+    let Approval::Posted(approval) = store
+        .bookkeeping()
+        .approve_payment(&payment, c.controller, T0, "proportionate", |_| Vec::new())
+        .await
+        .unwrap()
+    else {
+        panic!("no threshold stops this approval")
+    };
     assert!(matches!(
-        store.bookkeeping().approve_payment(&payment, c.controller, T0, "twice").await,
+        store.bookkeeping().approve_payment(&payment, c.controller, T0, "twice", |_| Vec::new()).await,
         Err(StoreError::StateChanged(_))
     ));
     store.bookkeeping().refuse_payment(refused_id, c.controller, T0, "not justified").await.unwrap();

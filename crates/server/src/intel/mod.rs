@@ -321,7 +321,7 @@ pub async fn submit(state: &AppState, caller: &Caller, id: i64) -> Result<Submis
         .collect();
     let outcome = if leaks.is_empty() { Outcome::Allowed } else { Outcome::Denied };
     let writer = state.kernel.change_with(Some(caller.user.id), "intel.submit", &object(id), None, outcome);
-    let next = writer.record_check(id, &leaks, &warnings).await?;
+    let next = writer.record_check(id, report.revision, &leaks, &warnings).await?;
     Ok(Submission { state: next, leaks, warnings })
 }
 

@@ -23,8 +23,8 @@ use tearline_lifecycle::due::{due_items, DueItem, DueKind, DueRules, SourceFacts
 use tearline_kernel::Lookup;
 use tearline_lifecycle::ledger::{thresholds_crossed, Account, Currency, Entry, LedgerError, Money};
 use tearline_store::{
-    AuthorisationEvent, AuthorisationRecord, Contact, NewContact, NewPayment, NewRiskAssessment, Payment,
-    RegisterRow, RiskAssessment, Task, WelfareRecord,
+    Approval, AuthorisationEvent, AuthorisationRecord, Contact, NewContact, NewPayment, NewRiskAssessment,
+    Payment, RegisterRow, RiskAssessment, Task, WelfareRecord,
 };
 
 use crate::audit::record;
@@ -664,21 +664,18 @@ pub struct PaymentRequest {
     pub not_contingent: bool,
 }
 
-/// The thresholds a payment would cross, given what the source was already approved.
-async fn crossed(state: &AppState, payment: &Payment) -> Result<Vec<&'static str>, ApiError> {
-    let settings = &state.settings.lifecycle;
+/// The thresholds a payment would cross at `now`, given the source's earlier approvals in
+/// its currency. A payment in another currency than the thresholds' always needs a senior.
+fn crossed(
+    settings: &LifecycleSettings,
+    payment: &Payment,
+    earlier: &[(Timestamp, i64)],
+    now: Timestamp,
+) -> Vec<&'static str> {
     if payment.amount.currency != settings.threshold_currency {
-        return Ok(vec!["other currency"]);
+        return vec!["other currency"];
     }
-    let earlier: Vec<(Timestamp, i64)> = state
-        .store
-        .payments(payment.source_id)
-        .await?
-        .into_iter()
-        .filter(|p| p.id != payment.id && p.state.approved() && p.amount.currency == payment.amount.currency)
-        .map(|p| (p.decided_at.unwrap_or(p.requested_at), p.amount.minor))
-        .collect();
-    Ok(thresholds_crossed(&earlier, (state.now(), payment.amount.minor), settings.due.thresholds))
+    thresholds_crossed(earlier, (now, payment.amount.minor), settings.due.thresholds)
 }
 
 pub async fn request_payment(
@@ -718,7 +715,8 @@ pub async fn request_payment(
         receipt_code_name: None,
         receipt_at: None,
     };
-    let crossed = crossed(state, &probe).await?;
+    let earlier = state.store.approved_amounts(&probe).await?;
+    let crossed = crossed(&state.settings.lifecycle, &probe, &earlier, state.now());
     let id = state
         .kernel
         .change(Some(caller.user.id), "payment.request", &object(source.id), None)
@@ -779,8 +777,19 @@ pub async fn decide_payment(
     }
     let note = decision.note.trim().chars().take(2000).collect::<String>();
     if decision.approve {
-        let crossed = crossed(state, &payment).await?;
-        if !crossed.is_empty() && caller.user.seniority < Seniority::Senior {
+        // The thresholds are judged inside the approving transaction, on the approvals it
+        // sees, so concurrent approvals cannot jointly cross one without a senior.
+        let senior = caller.user.seniority >= Seniority::Senior;
+        let settings = &state.settings.lifecycle;
+        let stops = |earlier: &[(Timestamp, i64)]| {
+            if senior {
+                Vec::new()
+            } else {
+                crossed(settings, &payment, earlier, now)
+            }
+        };
+        let writer = state.kernel.change(Some(me), action, &object(source.id), None);
+        if let Approval::Stopped(crossed) = writer.approve_payment(&payment, me, now, &note, stops).await? {
             record(state, Some(me), action, &object(source.id), None, Outcome::Denied).await?;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -791,11 +800,6 @@ pub async fn decide_payment(
                 ),
             ));
         }
-        state
-            .kernel
-            .change(Some(me), action, &object(source.id), None)
-            .approve_payment(&payment, me, now, &note)
-            .await?;
     } else {
         state
             .kernel

@@ -1,0 +1,39 @@
+-- Entities belong to a unit: a name, its key and its coordinates are what one unit's
+-- intelligence says, and another unit's analysts neither learn of it nor move it. An
+-- entity that reports of several units linked becomes one entity per unit; one that no
+-- report links belonged to no unit and is dropped.
+CREATE TABLE unit_entities (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    unit_id    BIGINT NOT NULL REFERENCES units(id),
+    kind       TEXT NOT NULL,
+    entity_key TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    latitude   DOUBLE PRECISION,
+    longitude  DOUBLE PRECISION,
+    UNIQUE (unit_id, kind, entity_key)
+);
+INSERT INTO unit_entities (unit_id, kind, entity_key, name, latitude, longitude)
+SELECT DISTINCT r.unit_id, e.kind, e.entity_key, e.name, e.latitude, e.longitude
+FROM entities e JOIN report_entities l ON l.entity_id = e.id JOIN intel_reports r ON r.id = l.report_id;
+
+CREATE TABLE unit_report_entities (
+    report_id  BIGINT NOT NULL REFERENCES intel_reports(id),
+    entity_id  BIGINT NOT NULL REFERENCES unit_entities(id),
+    -- NULL when the rules found it; the analyst who tagged it otherwise.
+    tagged_by  BIGINT REFERENCES users(id),
+    PRIMARY KEY (report_id, entity_id)
+);
+INSERT INTO unit_report_entities (report_id, entity_id, tagged_by)
+SELECT l.report_id, u.id, l.tagged_by
+FROM report_entities l JOIN entities e ON e.id = l.entity_id JOIN intel_reports r ON r.id = l.report_id
+JOIN unit_entities u ON u.unit_id = r.unit_id AND u.kind = e.kind AND u.entity_key = e.entity_key;
+
+DROP TABLE report_entities;
+DROP TABLE entities;
+ALTER TABLE unit_entities RENAME TO entities;
+ALTER TABLE unit_report_entities RENAME TO report_entities;
+CREATE INDEX report_entities_by_entity ON report_entities(entity_id);
+
+-- A draft's revision counts its edits, so that a submission records the leak guard's
+-- verdict only for the text the guard read (compare-and-swap on the revision).
+ALTER TABLE intel_reports ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
