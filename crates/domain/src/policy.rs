@@ -5,7 +5,7 @@
 //! it may do, and anything not listed falls through to [`Denied`]. Units are compartments:
 //! a role reaches a source only inside its own unit, and a handler only their own sources.
 
-use crate::{Role, UnitId, UserId};
+use crate::{Role, Seniority, UnitId, UserId};
 
 /// Who is asking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,7 @@ pub struct Actor {
     pub user_id: UserId,
     pub unit_id: UnitId,
     pub role: Role,
+    pub seniority: Seniority,
 }
 
 /// The parts of a source record that access depends on.
@@ -40,6 +41,11 @@ pub enum Action {
     /// Change who handles or controls a source.
     ReassignSource(SourceScope),
     ManageUsers,
+    /// Let an account whose role reaches identities take effect: the second person of the
+    /// two an account that may unseal needs (the administrator who created it is the first).
+    ApproveAccount {
+        unit_id: UnitId,
+    },
     RotateVaultKey,
     ReadAuditTrail,
     /// See a unit's threat assessments (on the map and in lists).
@@ -145,6 +151,9 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
             | Action::DraftIntelligence(s)
             | Action::ReleaseIntelligence(s),
         ) => in_unit(s.unit_id),
+        (Role::Controller, Action::ApproveAccount { unit_id }) => {
+            in_unit(unit_id) && actor.seniority == Seniority::Senior
+        }
 
         // Authorising officers judge a case from its record; they never need the identity.
         (Role::AuthorisingOfficer, Action::ListSources) => true,
@@ -208,11 +217,39 @@ mod tests {
     const OTHER_UNIT: UnitId = UnitId(2);
 
     fn actor(role: Role) -> Actor {
-        Actor { user_id: UserId(10), unit_id: UNIT, role }
+        Actor { user_id: UserId(10), unit_id: UNIT, role, seniority: Seniority::Standard }
     }
 
     fn scope(unit_id: UnitId, handler: i64) -> SourceScope {
         SourceScope { unit_id, handler_id: UserId(handler), controller_id: UserId(11) }
+    }
+
+    #[test]
+    fn the_roles_that_reach_identities_are_exactly_those_that_may_unseal() {
+        for role in Role::ALL {
+            let may = authorize(&actor(role), Action::UnsealIdentity(scope(UNIT, 10))).is_ok();
+            assert_eq!(role.reaches_identities(), may, "{role}");
+        }
+    }
+
+    #[test]
+    fn only_a_senior_controller_of_the_unit_approves_an_account() {
+        for role in Role::ALL {
+            for seniority in [Seniority::Standard, Seniority::Senior] {
+                let a = Actor { seniority, ..actor(role) };
+                let expected = role == Role::Controller && seniority == Seniority::Senior;
+                assert_eq!(
+                    authorize(&a, Action::ApproveAccount { unit_id: UNIT }).is_ok(),
+                    expected,
+                    "{role}"
+                );
+                assert_eq!(
+                    authorize(&a, Action::ApproveAccount { unit_id: OTHER_UNIT }),
+                    Err(Denied),
+                    "{role}"
+                );
+            }
+        }
     }
 
     #[test]

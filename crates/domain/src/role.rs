@@ -27,6 +27,13 @@ impl Role {
         Role::Administrator,
     ];
 
+    /// Whether the role may unseal identities (the policy's rule, restated so that account
+    /// management can ask it of a role before any source is involved; a policy test keeps
+    /// the two equal). An account with such a role needs a second person's approval.
+    pub fn reaches_identities(self) -> bool {
+        matches!(self, Role::Handler | Role::Controller)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Handler => "handler",

@@ -6,7 +6,7 @@ use tearline_domain::{Role, Seniority, UnitId, UserId};
 use tearline_store::{NewUser, User};
 use zeroize::Zeroizing;
 
-use tearline_kernel::{CpuPool, Kernel};
+use tearline_kernel::{CpuPool, Kernel, Lookup};
 
 use crate::audit::require;
 use crate::auth::{check_password_policy, hash_password, Caller};
@@ -37,6 +37,8 @@ pub struct UserView {
     pub role: Role,
     pub seniority: Seniority,
     pub unit_id: UnitId,
+    /// Waits for a senior controller of its unit before it takes effect.
+    pub awaiting_approval: bool,
 }
 
 impl From<&User> for UserView {
@@ -48,6 +50,7 @@ impl From<&User> for UserView {
             role: user.role,
             seniority: user.seniority,
             unit_id: user.unit_id,
+            awaiting_approval: user.awaiting_approval,
         }
     }
 }
@@ -91,6 +94,11 @@ pub async fn create_user(
         .run(move || hash_password(&password))
         .await
         .map_err(|e| ApiError::internal("password hashing", &e))??;
+    // Two people deep: an account that could unseal, made by a person, waits for a senior
+    // controller of its unit. The installation itself (the command line run by whoever
+    // holds the data directory and the key file, and the demo seed) needs no second
+    // person: it holds every identity already.
+    let awaiting_approval = actor.is_some() && request.role.reaches_identities();
     let now = kernel.now();
     let unit_id = match store.units().await?.into_iter().find(|unit| unit.name == unit_name) {
         Some(unit) => unit.id,
@@ -106,6 +114,7 @@ pub async fn create_user(
                 seniority: request.seniority,
                 unit_id,
                 password_hash: &password_hash,
+                awaiting_approval,
             },
             now,
         )
@@ -117,6 +126,7 @@ pub async fn create_user(
         role: request.role,
         seniority: request.seniority,
         unit_id,
+        awaiting_approval,
     })
 }
 
@@ -128,4 +138,37 @@ pub async fn create_user_as(
 ) -> Result<UserView, ApiError> {
     require(state, caller, Action::ManageUsers, "user.create").await?;
     create_user(&state.kernel, &state.cpu, Some(caller.user.id), request).await
+}
+
+fn approve_accounts(unit_id: UnitId) -> Action {
+    Action::ApproveAccount { unit_id }
+}
+
+/// The accounts of the caller's unit that wait for the caller's approval: none when the
+/// caller may not approve accounts.
+pub async fn awaiting_my_approval(state: &AppState, caller: &Caller) -> Result<Vec<UserView>, ApiError> {
+    if tearline_domain::policy::authorize(&caller.actor, approve_accounts(caller.actor.unit_id)).is_err() {
+        return Ok(Vec::new());
+    }
+    let users = state.store.users().await?;
+    Ok(users
+        .iter()
+        .filter(|u| u.awaiting_approval && u.unit_id == caller.actor.unit_id)
+        .map(UserView::from)
+        .collect())
+}
+
+/// A senior controller of the account's unit lets it take effect: the second person an
+/// account that reaches identities needs. Another unit's account answers like a missing one.
+pub async fn approve(state: &AppState, caller: &Caller, id: UserId) -> Result<UserView, ApiError> {
+    let object = format!("user:{}", id.0);
+    let found = state.store.user(id).await?.filter(|u| u.awaiting_approval).map(|user| {
+        let asked = approve_accounts(user.unit_id);
+        (user, asked)
+    });
+    let lookup = Lookup { kind: "account awaiting approval", audit_action: "user.approve", object: &object };
+    let user = state.kernel.scoped(&caller.actor, lookup, found).await?;
+    state.change(caller, "user.approve", &object, None).approve_account(user.id, caller.user.id).await?;
+    let approved = state.store.user(id).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(UserView::from(&approved))
 }

@@ -38,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sources/{id}/unseal", post(unseal))
         .route("/api/v1/sources/{id}/assignments", post(reassign))
         .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{id}/approval", post(approve_user))
+        .route("/api/v1/account-approvals", get(account_approvals))
         .route("/api/v1/vault/rotate", post(rotate_vault_key))
         .merge(crate::audit_api::routes())
 }
@@ -177,6 +179,21 @@ async fn create_user(
 ) -> Result<impl IntoResponse, ApiError> {
     let created = accounts::create_user_as(&state, &caller, &request).await?;
     Ok((axum::http::StatusCode::CREATED, Json(created)))
+}
+
+async fn approve_user(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(accounts::approve(&state, &caller, tearline_domain::UserId(id)).await?))
+}
+
+async fn account_approvals(
+    state: axum::extract::State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(json!({"accounts": accounts::awaiting_my_approval(&state, &caller).await?})))
 }
 
 async fn rotate_vault_key(

@@ -114,6 +114,15 @@ pub async fn log_in(state: &AppState, username: &str, password: &str) -> Result<
         return Err(invalid());
     }
     state.store.bookkeeping().clear_login_failures(user.id).await?;
+    if user.awaiting_approval {
+        crate::audit::record(state, Some(user.id), "auth.login.unapproved", &object, None, Outcome::Denied)
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_awaiting_approval",
+            "this account takes effect when a senior controller of its unit approves it",
+        ));
+    }
     let token = Zeroizing::new(random_token());
     let csrf_token = random_token();
     let expires = now.plus_millis(state.settings.session_lifetime_millis);
@@ -170,7 +179,12 @@ impl Caller {
     /// policy and audit trail apply as to a request.
     pub fn acting_as(user: User) -> Caller {
         Caller {
-            actor: Actor { user_id: user.id, unit_id: user.unit_id, role: user.role },
+            actor: Actor {
+                user_id: user.id,
+                unit_id: user.unit_id,
+                role: user.role,
+                seniority: user.seniority,
+            },
             user,
             csrf_token: String::new(),
             presented: Presented::Bearer,
@@ -227,7 +241,12 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
         let caller = Caller {
-            actor: Actor { user_id: session.user.id, unit_id: session.user.unit_id, role: session.user.role },
+            actor: Actor {
+                user_id: session.user.id,
+                unit_id: session.user.unit_id,
+                role: session.user.role,
+                seniority: session.user.seniority,
+            },
             user: session.user,
             csrf_token: session.csrf_token,
             presented,

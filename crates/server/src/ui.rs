@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sources/{id}/assignments", post(reassign))
         .route("/vault/rotate", post(rotate_vault_key))
         .route("/users", get(users_page).post(create_user))
+        .route("/users/{id}/approval", post(approve_user))
         .route("/audit", get(audit_page))
         .route("/assets/tearline.css", get(|| asset("text/css; charset=utf-8", STYLESHEET)))
         .route("/assets/favicon.svg", get(|| asset("image/svg+xml", FAVICON)))
@@ -253,6 +254,9 @@ struct HomePage {
     due: Vec<(i64, String, &'static str, String)>,
     /// Intelligence reports waiting for this controller's release: (source, report, title).
     release: Vec<(i64, i64, String)>,
+    /// Accounts of the unit waiting for this senior controller: (id, username, role title).
+    accounts: Vec<(i64, String, &'static str)>,
+    csrf: String,
 }
 
 fn duties(role: Role) -> &'static str {
@@ -308,7 +312,14 @@ async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -
         Vec::new()
     };
     let release = crate::intel::ui::awaiting_release(&state, &caller).await?;
+    let accounts = accounts::awaiting_my_approval(&state, &caller)
+        .await?
+        .into_iter()
+        .map(|a| (a.id.0, a.username, a.role.title()))
+        .collect();
     Ok(render(&HomePage {
+        accounts,
+        csrf: caller.csrf_token.clone(),
         release,
         due,
         nav: Some(nav),
@@ -579,7 +590,8 @@ async fn rotate_vault_key(
 struct UsersPage {
     nav: Option<Nav>,
     csrf: String,
-    users: Vec<(String, String, &'static str, String)>,
+    /// (username, name, role, unit, status)
+    users: Vec<(String, String, &'static str, String, &'static str)>,
     roles: Vec<(&'static str, &'static str)>,
     active_key: u32,
     notice: Option<String>,
@@ -596,7 +608,10 @@ async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) ->
         .await
         .map_err(ApiError::from)?
         .into_iter()
-        .map(|u| (u.username, u.display_name, u.role.title(), unit_name(u.unit_id)))
+        .map(|u| {
+            let status = if u.awaiting_approval { "awaits a senior controller's approval" } else { "active" };
+            (u.username, u.display_name, u.role.title(), unit_name(u.unit_id), status)
+        })
         .collect();
     Ok(UsersPage {
         nav: Some(Nav::of(caller)),
@@ -636,6 +651,19 @@ async fn create_user(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// A senior controller approves an account from the home page.
+async fn approve_user(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    crate::api::IdPath(id): crate::api::IdPath,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    accounts::approve(&state, &caller, tearline_domain::UserId(id)).await?;
+    Ok(Redirect::to("/").into_response())
 }
 
 #[derive(Template)]

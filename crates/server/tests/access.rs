@@ -67,6 +67,13 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: &[Controller],
         },
         Endpoint { method: Method::GET, path: "/api/v1/users", body: None, allowed: &[Administrator] },
+        Endpoint { method: Method::GET, path: "/api/v1/account-approvals", body: None, allowed: all },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/users/{awaiting_account}/approval",
+            body: None,
+            allowed: &[Controller],
+        },
         Endpoint {
             method: Method::POST,
             path: "/api/v1/users",
@@ -670,6 +677,9 @@ async fn fixtures(harness: &Harness) -> Fixtures {
     assert!(recipient.status.is_success(), "{}", recipient.body);
     let recipient = harness.state.store.recipients_page(0, 1).await.unwrap()[0].id;
     let other_version = harness.other_unit_warning().await;
+    let adam = harness.demo_login(Administrator).await;
+    let account = json!({"username": "awaiting-handler", "role": "handler", "unit": demo::DEMO_UNIT, "password": "a long enough password"});
+    let awaiting_account = created(post(&adam, "/api/v1/users", Some(account)).await);
     let unit = harness
         .state
         .store
@@ -696,6 +706,7 @@ async fn fixtures(harness: &Harness) -> Fixtures {
             ("awaiting", awaiting),
             ("recipient", recipient),
             ("unit", unit),
+            ("awaiting_account", awaiting_account),
         ]
         .into_iter()
         .map(|(name, id)| (name.to_owned(), id))
@@ -1061,4 +1072,81 @@ async fn while_audit_writes_fail_nothing_changes_and_the_server_recovers_on_post
         harness_on(tearline_store::Backend::Postgres).await,
     )
     .await;
+}
+
+/// An administrator who creates an account that could unseal reaches no identity through
+/// it: it cannot log in until a senior controller of its unit approves, and neither the
+/// administrator, a standard controller nor a senior controller of another unit can approve.
+#[tokio::test]
+async fn an_account_that_reaches_identities_takes_effect_only_when_a_second_person_approves() {
+    let h = harness().await;
+    let adam = h.demo_login(Administrator).await;
+    let password = "mallory-password-long";
+    let request = json!({"username": "mallory", "role": "controller", "seniority": "senior", "unit": demo::DEMO_UNIT, "password": password});
+    let created = h.call(Method::POST, "/api/v1/users", Some(&adam), Some(request)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.json()["awaiting_approval"], true);
+    let id = created.json()["id"].as_i64().unwrap();
+    let login = json!({"username": "mallory", "password": password});
+    let refused = h.call(Method::POST, "/api/v1/auth/login", None, Some(login.clone())).await;
+    assert_eq!(
+        (refused.status, refused.json()["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("account_awaiting_approval"))
+    );
+    let approval = format!("/api/v1/users/{id}/approval");
+    let missing = h
+        .call(Method::POST, "/api/v1/users/987654321/approval", Some(&h.demo_login(Controller).await), None)
+        .await;
+    for (username, role, seniority, unit) in [
+        ("carla", Controller, tearline_domain::Seniority::Standard, demo::DEMO_UNIT),
+        ("odile", Controller, tearline_domain::Seniority::Senior, "Riverside Unit"),
+    ] {
+        let request = tearline_server::accounts::NewUserRequest {
+            username: username.into(),
+            display_name: None,
+            role,
+            seniority,
+            unit: unit.into(),
+            password: zeroize::Zeroizing::new(format!("{username}-password-long")),
+        };
+        tearline_server::accounts::create_user(&h.state.kernel, &h.state.cpu, None, &request).await.unwrap();
+        let token = h.login(username, &format!("{username}-password-long")).await;
+        let reply = h.call(Method::POST, &approval, Some(&token), None).await;
+        assert_eq!(
+            (reply.status, &reply.body),
+            (missing.status, &missing.body),
+            "{username} may not approve"
+        );
+    }
+    assert!(
+        !h.call(Method::POST, &approval, Some(&adam), None).await.status.is_success(),
+        "nor the administrator"
+    );
+    let conrad = h.demo_login(Controller).await;
+    let waiting = h.call(Method::GET, "/api/v1/account-approvals", Some(&conrad), None).await.json();
+    assert!(waiting["accounts"].as_array().unwrap().iter().any(|a| a["id"] == id), "{waiting}");
+    let home = h.call(Method::GET, "/", Some(&conrad), None).await;
+    assert!(
+        home.body.contains("accounts-awaiting-approval") && home.body.contains("mallory"),
+        "{}",
+        home.body
+    );
+    let approved = h.call(Method::POST, &approval, Some(&conrad), None).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(
+        h.call(Method::POST, &approval, Some(&conrad), None).await.status,
+        StatusCode::NOT_FOUND,
+        "approved once"
+    );
+    let mallory = h.login("mallory", password).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let unsealed = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/sources/{nightjar}/unseal"),
+            Some(&mallory),
+            Some(json!({"reason": "approved by a second person"})),
+        )
+        .await;
+    assert_eq!(unsealed.status, StatusCode::OK, "{}", unsealed.body);
 }

@@ -25,6 +25,9 @@ pub struct User {
     pub password_hash: String,
     pub failed_logins: i64,
     pub locked_until: Option<Timestamp>,
+    /// An account whose role reaches identities, made by an administrator, that no senior
+    /// controller of its unit has approved yet: it cannot log in.
+    pub awaiting_approval: bool,
 }
 
 impl std::fmt::Debug for User {
@@ -45,6 +48,8 @@ pub struct NewUser<'a> {
     pub seniority: Seniority,
     pub unit_id: UnitId,
     pub password_hash: &'a str,
+    /// Whether the account waits for a senior controller's approval before it takes effect.
+    pub awaiting_approval: bool,
 }
 
 /// A live session and the account behind it.
@@ -75,7 +80,8 @@ pub struct NewSource<'a> {
 }
 
 const USER_COLUMNS: &str =
-    "u.id, u.username, u.display_name, u.role, u.seniority, u.unit_id, u.password_hash, u.failed_logins, u.locked_until";
+    "u.id, u.username, u.display_name, u.role, u.seniority, u.unit_id, u.password_hash, u.failed_logins, u.locked_until,
+    u.awaiting_approval";
 
 const SOURCE_COLUMNS: &str =
     "s.id, s.code_name, s.reference, s.unit_id, s.status, s.recruited_at, s.created_at,
@@ -97,6 +103,7 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         password_hash: row.try_get("password_hash")?,
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(Timestamp),
+        awaiting_approval: row.try_get::<i64, _>("awaiting_approval")? == 1,
     })
 }
 
@@ -268,8 +275,9 @@ impl Writer<'_> {
     pub async fn create_user(self, user: NewUser<'_>, at: Timestamp) -> Result<UserId, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at, seniority)
-             VALUES ($1, $2, $3, $4, $5, 0, $6, $7) RETURNING id",
+            "INSERT INTO users (username, display_name, role, unit_id, password_hash, failed_logins, created_at, seniority,
+                                awaiting_approval)
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8) RETURNING id",
         )
         .bind(user.username)
         .bind(user.display_name)
@@ -278,12 +286,31 @@ impl Writer<'_> {
         .bind(user.password_hash)
         .bind(at.0)
         .bind(user.seniority.as_str())
+        .bind(i64::from(user.awaiting_approval))
         .fetch_one(&mut *write.tx)
         .await
         .map_err(conflict_as("a user with that username"))?;
         write.created(id);
         write.commit().await?;
         Ok(UserId(id))
+    }
+
+    /// Lets an account that awaited approval take effect, approved by `by`. Conditional, so
+    /// two approvals at once approve once.
+    pub async fn approve_account(self, id: UserId, by: UserId) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE users SET awaiting_approval = 0, approved_by = $2 WHERE id = $1 AND awaiting_approval = 1",
+        )
+        .bind(id.0)
+        .bind(by.0)
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::StateChanged("the account was approved meanwhile"));
+        }
+        write.commit().await
     }
 
     /// Counts a login attempt before its password is checked, atomically: the attempt that

@@ -125,6 +125,7 @@ pub async fn case(store: &Store, staff: &[(&str, Role)], at: Timestamp) -> Case 
             seniority: Default::default(),
             unit_id: unit,
             password_hash: "$argon2id$x",
+            awaiting_approval: false,
         };
         ids.push(store.bookkeeping().create_user(user, at).await.expect("user"));
     }

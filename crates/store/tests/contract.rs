@@ -38,6 +38,7 @@ async fn unit_with_staff(store: &Store) -> (UnitId, UserId, UserId) {
             seniority: Default::default(),
             unit_id: unit,
             password_hash: "$argon2id$x",
+            awaiting_approval: false,
         };
         ids.push(store.bookkeeping().create_user(user, T0).await.unwrap());
     }
@@ -92,6 +93,7 @@ async fn users_round_trip_and_usernames_are_unique(store: Store) {
         seniority: Default::default(),
         unit_id: unit,
         password_hash: "h",
+        awaiting_approval: false,
     };
     assert!(matches!(store.bookkeeping().create_user(duplicate, T0).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.users().await.unwrap().len(), 2);
@@ -157,6 +159,7 @@ async fn reassignment_keeps_the_history_of_who_held_each_role(store: Store) {
         seniority: Default::default(),
         unit_id: unit,
         password_hash: "h",
+        awaiting_approval: false,
     };
     let successor = store.bookkeeping().create_user(successor, T0).await.unwrap();
     let id = add_source(&store, unit, handler, controller, "KESTREL").await.unwrap();

@@ -34,6 +34,7 @@ async fn officer(store: &Store) -> (UnitId, UserId) {
         seniority: Default::default(),
         unit_id: unit,
         password_hash: "$argon2id$x",
+        awaiting_approval: false,
     };
     (unit, store.bookkeeping().create_user(user, T0).await.unwrap())
 }

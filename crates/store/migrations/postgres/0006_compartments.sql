@@ -37,3 +37,8 @@ CREATE INDEX report_entities_by_entity ON report_entities(entity_id);
 -- A draft's revision counts its edits, so that a submission records the leak guard's
 -- verdict only for the text the guard read (compare-and-swap on the revision).
 ALTER TABLE intel_reports ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+
+-- Separation of duties two people deep: an account whose role reaches identities, made by
+-- an administrator, takes effect only when a senior controller of its unit approves it.
+ALTER TABLE users ADD COLUMN awaiting_approval BIGINT NOT NULL DEFAULT 0 CHECK (awaiting_approval IN (0, 1));
+ALTER TABLE users ADD COLUMN approved_by BIGINT REFERENCES users(id);
