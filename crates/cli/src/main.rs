@@ -371,10 +371,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     tokio::spawn(tearline_server::warn::dispatch::run(state.clone()));
     tokio::spawn(tearline_server::warn::partners::run_poller(state.clone()));
     let app = tearline_server::router(state.clone());
-    let server =
-        tokio::spawn(
-            async move { axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await },
-        );
+    let server = tokio::spawn(async move {
+        // The peer's address feeds the per-address login throttle.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+    });
     if seeded {
         demo::seed_early_warning(&state, args.warn.demo_recipients)
             .await

@@ -404,18 +404,19 @@ fn killing_the_server_during_heavy_appends_loses_no_acknowledged_entry() {
     assert!(listed >= acknowledged, "{listed} list entries stored, {acknowledged} acknowledged");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
-    let database = fresh_database(Backend::Postgres).await;
+/// Two `tearline serve` processes on one PostgreSQL database: the first seeds the demo, the
+/// second shares its key files. Returns the temporary directory, the first's data
+/// directory, and both servers.
+fn two_servers(database: &str) -> (tempfile::TempDir, std::path::PathBuf, Server, Server) {
     let (dir, data) = data_dir();
-    let first = serve_demo(&data, &["--database", &database.url]);
+    let first = serve_demo(&data, &["--database", database]);
     let (vault_key, audit_key) = (data.join("vault.key"), data.join("audit-signing.key"));
     let second = Server::start(&[
         "serve",
         "--data",
         dir.path().join("second").to_str().unwrap(),
         "--database",
-        &database.url,
+        database,
         "--key-file",
         vault_key.to_str().unwrap(),
         "--audit-key-file",
@@ -423,6 +424,14 @@ async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
         "--listen",
         "127.0.0.1:0",
     ]);
+    (dir, data, first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
+    let database = fresh_database(Backend::Postgres).await;
+    let (_dir, data, first, second) = two_servers(&database.url);
+    let audit_key = data.join("audit-signing.key");
     let client = reqwest::Client::new();
     let token = login(&client, &first, "hana", "demo-handler-pass").await;
     let mut load = Vec::new();
@@ -456,6 +465,193 @@ async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
     let events = tearline_domain::audit::AuditLog::read(&log, 0, size).await.unwrap();
     assert_eq!(events.iter().filter(|r| r.event.action == "source.list").count(), 400);
     assert!(events.iter().enumerate().all(|(position, record)| record.index == position as u64));
+}
+
+/// Sends `requests` at once, alternating between the two servers; answers status and body.
+async fn at_once(
+    servers: [&Server; 2],
+    requests: Vec<(reqwest::Method, String, Option<String>, Option<Value>)>,
+) -> Vec<(u16, Value)> {
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .enumerate()
+        .map(|(n, (method, path, token, body))| {
+            let url = format!("{}{path}", servers[n % 2].url);
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut request = client.request(method, url);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                let reply = request.send().await.unwrap();
+                (reply.status().as_u16(), reply.json::<Value>().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
+
+fn count(replies: &[(u16, Value)], status: u16) -> usize {
+    replies.iter().filter(|(s, _)| *s == status).count()
+}
+
+/// The kernel's rules hold when the requests that race for them arrive at two server
+/// processes on one PostgreSQL database: the lockout, one live authorisation per source,
+/// one approval per payment, the payment thresholds, and a submit racing an edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_on_one_postgres_database_hold_the_kernels_rules() {
+    let database = fresh_database(Backend::Postgres).await;
+    let (_dir, data, first, second) = two_servers(&database.url);
+    let servers = [&first, &second];
+    let client = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+
+    let hana = login(&client, &first, "hana", "demo-handler-pass").await;
+    let conrad = login(&client, &second, "conrad", "demo-controller-pass").await;
+    let aurelia = login(&client, &first, "aurelia", "demo-authorising-pass").await;
+    let sources: Value = client
+        .get(format!("{}/api/v1/sources", first.url))
+        .bearer_auth(&conrad)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let source = |code: &str| {
+        sources["sources"].as_array().unwrap().iter().find(|s| s["code_name"] == code).unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+
+    // Eight applications for OSPREY granted at once: one live authorisation.
+    let application = json!({"kind": "adult-written", "necessity": "n", "proportionality": "p", "purpose": "e2e",
+        "tasking": "t", "collateral_intrusion": "c", "confidential_information": "none expected"});
+    let applications = format!("{}/api/v1/sources/{}/authorisations", first.url, source("OSPREY"));
+    let mut grants = Vec::new();
+    for _ in 0..8 {
+        let applied = post_json(&client, &applications, &conrad, &application).await;
+        let path = format!("/api/v1/authorisations/{}/decision", applied["id"]);
+        let grant = json!({"decision": "grant", "review_every_days": 30});
+        grants.push((post.clone(), path, Some(aurelia.clone()), Some(grant)));
+    }
+    let replies = at_once(servers, grants).await;
+    assert_eq!((count(&replies, 200), count(&replies, 409)), (1, 7), "{replies:?}");
+
+    // One payment approved on both servers at once: approved once.
+    let payments = format!("{}/api/v1/sources/{}/payments", first.url, source("NIGHTJAR"));
+    let request = json!({"amount": "20.00", "currency": "GBP", "purpose": "e2e", "not_contingent": true});
+    let payment = post_json(&client, &payments, &hana, &request).await["id"].as_i64().unwrap();
+    let decision = format!("/api/v1/payments/{payment}/decision");
+    let approve = json!({"approve": true});
+    let twice = vec![(post.clone(), decision.clone(), Some(conrad.clone()), Some(approve.clone())); 2];
+    let replies = at_once(servers, twice).await;
+    assert_eq!((count(&replies, 200), count(&replies, 409)), (1, 1), "{replies:?}");
+
+    // Eight payments of 999 approved at once by a standard controller: the yearly threshold
+    // of 5000 is never crossed without a senior.
+    let store = tearline_store::Store::open(&database.url).await.unwrap();
+    let log = tearline_server::open_audit_log(&store, &data.join("audit-signing.key")).await.unwrap();
+    let kernel = tearline_kernel::Kernel::new(store.clone(), log, tearline_kernel::system_clock());
+    let carla = tearline_server::accounts::NewUserRequest {
+        username: "carla".into(),
+        display_name: None,
+        role: tearline_domain::Role::Controller,
+        seniority: tearline_domain::Seniority::Standard,
+        unit: tearline_server::demo::DEMO_UNIT.into(),
+        password: zeroize::Zeroizing::new("carla-password-long".into()),
+    };
+    tearline_server::accounts::create_user(
+        &kernel,
+        &tearline_kernel::CpuPool::for_this_machine(),
+        None,
+        &carla,
+    )
+    .await
+    .unwrap();
+    let carla = login(&client, &second, "carla", "carla-password-long").await;
+    let mut approvals = Vec::new();
+    let mut requested = Vec::new();
+    for _ in 0..8 {
+        let request =
+            json!({"amount": "999.00", "currency": "GBP", "purpose": "e2e", "not_contingent": true});
+        let id = post_json(&client, &payments, &hana, &request).await["id"].as_i64().unwrap();
+        requested.push(id);
+        approvals.push((
+            post.clone(),
+            format!("/api/v1/payments/{id}/decision"),
+            Some(carla.clone()),
+            Some(approve.clone()),
+        ));
+    }
+    let replies = at_once(servers, approvals).await;
+    assert!(count(&replies, 403) > 0, "some approvals need a senior: {replies:?}");
+    assert_eq!(count(&replies, 200) + count(&replies, 403), 8, "{replies:?}");
+    let mut still_requested = None;
+    for id in requested {
+        let payment = store.payment(id).await.unwrap().unwrap();
+        if !payment.state.approved() {
+            still_requested = Some(payment);
+        }
+    }
+    let probe = still_requested.unwrap();
+    let in_year: i64 = store.approved_amounts(&probe).await.unwrap().iter().map(|(_, minor)| minor).sum();
+    assert!(in_year <= 500_000, "approved {in_year} pence in the year without a senior");
+
+    // A submit racing an edit on the other server: a submitted draft holds only checked text.
+    let contact = post_json(
+        &client,
+        &format!("{}/api/v1/sources/{}/contact-reports", first.url, source("NIGHTJAR")),
+        &hana,
+        &json!({"place": "Quay", "present": "hana", "method": "meeting", "account": "Crates on Saturdays."}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let draft = |body: &str| json!({"title": "Quay", "body": body, "admiralty": "B2", "handling_code": "P", "tlp": "TLP:AMBER"});
+    for _ in 0..10 {
+        let drafts = format!("{}/api/v1/contact-reports/{contact}/intel-reports", first.url);
+        let id = post_json(&client, &drafts, &hana, &draft("Crates move on Saturdays.")).await["id"]
+            .as_i64()
+            .unwrap();
+        let race = vec![
+            (
+                reqwest::Method::PUT,
+                format!("/api/v1/intel/drafts/{id}"),
+                Some(hana.clone()),
+                Some(draft("Samira Haddad-Okafor moves crates.")),
+            ),
+            (post.clone(), format!("/api/v1/intel/drafts/{id}/submit"), Some(hana.clone()), Some(json!({}))),
+        ];
+        at_once(servers, race).await;
+        let report = store.intel_report(id).await.unwrap().unwrap();
+        if report.state == tearline_store::ReportState::Submitted {
+            assert!(!report.body.contains("Samira"), "a submitted draft holds text the guard never read");
+        }
+    }
+
+    // Last, as it spends this address's login budget: 50 wrong passwords for one account,
+    // half to each server; at most 5 are verified.
+    let guesses = (0..50)
+        .map(|n| {
+            let body = json!({"username": "ines", "password": format!("wrong guess {n}")});
+            (post.clone(), "/api/v1/auth/login".to_owned(), None, Some(body))
+        })
+        .collect();
+    let replies = at_once(servers, guesses).await;
+    assert_eq!(count(&replies, 401) + count(&replies, 429), 50, "{replies:?}");
+    assert!(count(&replies, 401) <= 5, "{} guesses were verified", count(&replies, 401));
+
+    first.stop();
+    second.stop();
 }
 
 /// A receiver that honours idempotency keys, slowly: it records every key posted and

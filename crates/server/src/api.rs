@@ -80,9 +80,10 @@ struct LoginRequest {
 
 async fn login(
     state: axum::extract::State<AppState>,
+    client: auth::ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let session = auth::log_in(&state, &request.username, &request.password).await?;
+    let session = auth::log_in(&state, &client, &request.username, &request.password).await?;
     Ok(Json(json!({
         "token": session.token.as_str(),
         "csrf_token": session.csrf_token,

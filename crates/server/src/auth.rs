@@ -80,8 +80,76 @@ pub struct OpenedSession {
     pub user: User,
 }
 
-/// Checks a username and password, applying the lockout, and opens a session.
-pub async fn log_in(state: &AppState, username: &str, password: &str) -> Result<OpenedSession, ApiError> {
+/// The address a request came from: the peer's IP, or behind a TLS-terminating proxy the
+/// address that proxy appended to `X-Forwarded-For` (the rightmost, the only one it
+/// vouches for). `None` for requests that did not come over a socket (in-process tests).
+#[derive(Debug, Clone, Default)]
+pub struct ClientAddress(pub Option<String>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<ClientAddress, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .map(str::trim)
+            .filter(|address| address.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_owned);
+        Ok(ClientAddress(if state.settings.behind_tls { forwarded.or(peer) } else { peer }))
+    }
+}
+
+/// Refuses a login attempt from an address that used up its window, before any hashing.
+/// Only the first refusal of a window is audited, so an anonymous client grows the log by
+/// at most one entry per window once its budget is spent.
+async fn throttle(state: &AppState, client: &ClientAddress) -> Result<(), ApiError> {
+    let Some(address) = client.0.as_deref() else { return Ok(()) };
+    let settings = &state.settings;
+    let attempt = state
+        .store
+        .bookkeeping()
+        .reserve_address_attempt(address, state.now(), settings.address_window_millis)
+        .await?;
+    if attempt <= settings.attempts_per_address {
+        return Ok(());
+    }
+    if attempt == settings.attempts_per_address + 1 {
+        crate::audit::record(
+            state,
+            None,
+            "auth.login.throttled",
+            &format!("address:{address}"),
+            None,
+            Outcome::Denied,
+        )
+        .await?;
+    }
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many login attempts from this address; try again in a few minutes",
+    ))
+}
+
+/// Checks a username and password, applying the per-address throttle and the per-account
+/// lockout before any hashing, and opens a session.
+pub async fn log_in(
+    state: &AppState,
+    client: &ClientAddress,
+    username: &str,
+    password: &str,
+) -> Result<OpenedSession, ApiError> {
+    throttle(state, client).await?;
     let now = state.now();
     let invalid =
         || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
@@ -114,6 +182,9 @@ pub async fn log_in(state: &AppState, username: &str, password: &str) -> Result<
         return Err(invalid());
     }
     state.store.bookkeeping().clear_login_failures(user.id).await?;
+    if let Some(address) = client.0.as_deref() {
+        state.store.bookkeeping().refund_address_attempt(address).await?;
+    }
     if user.awaiting_approval {
         crate::audit::record(state, Some(user.id), "auth.login.unapproved", &object, None, Outcome::Denied)
             .await?;

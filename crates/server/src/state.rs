@@ -22,6 +22,10 @@ pub struct ServerSettings {
     pub session_lifetime_millis: i64,
     pub lock_after_failures: i64,
     pub lockout_millis: i64,
+    /// Login attempts one client address may make per window, whatever the account; the
+    /// attempt past it is refused before any hashing and audited once per window.
+    pub attempts_per_address: i64,
+    pub address_window_millis: i64,
     /// A tile URL template (`https://…/{z}/{x}/{y}.png`) for maps; without one, maps show the
     /// bundled country outlines and work offline.
     pub map_tiles_url: Option<String>,
@@ -38,6 +42,8 @@ impl Default for ServerSettings {
             session_lifetime_millis: 12 * 3600 * 1000,
             lock_after_failures: 5,
             lockout_millis: 15 * 60 * 1000,
+            attempts_per_address: 30,
+            address_window_millis: 10 * 60 * 1000,
             map_tiles_url: None,
             demo_receiver: false,
             warn: crate::warn::WarnSettings::default(),

@@ -202,6 +202,7 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    client: auth::ClientAddress,
     headers: axum::http::HeaderMap,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -211,7 +212,7 @@ async fn login(
     if cookie_value(&headers, PRELOGIN_COOKIE) != Some(form.csrf.as_str()) {
         return login_form(Some("The form expired; please try again.".into()), StatusCode::FORBIDDEN);
     }
-    match auth::log_in(&state, &form.username, &form.password).await {
+    match auth::log_in(&state, &client, &form.username, &form.password).await {
         Ok(session) => {
             let cookie = auth::session_cookie(&state.settings, Some(&session.token));
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())])

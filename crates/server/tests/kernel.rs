@@ -60,3 +60,43 @@ async fn fifty_parallel_wrong_passwords_get_at_most_the_lockout_count_evaluated_
     )
     .await;
 }
+
+/// A login request as it arrives over a socket from `address`.
+fn login_from(address: &str, username: &str, password: &str) -> axum::http::Request<axum::body::Body> {
+    let mut request = axum::http::Request::post("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(json!({"username": username, "password": password}).to_string()))
+        .unwrap();
+    let peer: std::net::SocketAddr = format!("{address}:40000").parse().unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
+/// One client address guessing across many accounts, known and unknown, is stopped before
+/// any hashing once its budget is spent, and grows the log by one entry for it; other
+/// addresses are unaffected, and a successful login spends nothing.
+#[tokio::test]
+async fn one_address_guessing_across_accounts_is_throttled_before_hashing_and_audited_once() {
+    let h = harness().await;
+    let budget = usize::try_from(h.state.settings.attempts_per_address).unwrap();
+    let right = h.send(login_from("203.0.113.7", "hana", "demo-handler-pass")).await;
+    assert_eq!(right.status, StatusCode::OK, "{}", right.body);
+    let size = h.state.log.size().await.unwrap();
+    let mut statuses = Vec::new();
+    for n in 0..budget + 20 {
+        let username =
+            if n % 2 == 0 { format!("nobody-{n}") } else { ["anders", "wren", "ines"][n % 3].to_owned() };
+        statuses.push(h.send(login_from("203.0.113.7", &username, "not the password at all")).await.status);
+    }
+    assert!(statuses[..budget].iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    assert!(statuses[budget..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    let events = h.state.log.read(size, 10_000).await.unwrap();
+    let throttled = events.iter().filter(|e| e.event.action == "auth.login.throttled").count();
+    let verified = events.iter().filter(|e| e.event.action == "auth.login").count();
+    assert_eq!((throttled, verified), (1, budget), "one entry for the throttle, one per verified guess");
+    let elsewhere = h.send(login_from("198.51.100.9", "hana", "demo-handler-pass")).await;
+    assert_eq!(elsewhere.status, StatusCode::OK, "another address is not throttled");
+    h.advance(h.state.settings.address_window_millis);
+    let later = h.send(login_from("203.0.113.7", "hana", "demo-handler-pass")).await;
+    assert_eq!(later.status, StatusCode::OK, "the window passes");
+}

@@ -340,6 +340,42 @@ impl Writer<'_> {
         Ok(attempts)
     }
 
+    /// Counts a login attempt from a client address before its password is checked,
+    /// atomically: the window restarts once `window_millis` have passed since it began.
+    /// Returns the attempt's number in the window.
+    pub async fn reserve_address_attempt(
+        self,
+        address: &str,
+        now: Timestamp,
+        window_millis: i64,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let attempt: i64 = sqlx::query_scalar(
+            "INSERT INTO login_throttle (address, window_start, attempts) VALUES ($1, $2, 1)
+             ON CONFLICT (address) DO UPDATE SET
+                attempts = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.attempts + 1 END,
+                window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 ELSE login_throttle.window_start END
+             RETURNING attempts",
+        )
+        .bind(address)
+        .bind(now.0)
+        .bind(now.0 - window_millis)
+        .fetch_one(&mut *write.tx)
+        .await?;
+        write.commit().await?;
+        Ok(attempt)
+    }
+
+    /// Gives a successful login's attempt back to its address.
+    pub async fn refund_address_attempt(self, address: &str) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE address = $1 AND attempts > 0")
+            .bind(address)
+            .execute(&mut *write.tx)
+            .await?;
+        write.commit().await
+    }
+
     pub async fn clear_login_failures(self, id: UserId) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")

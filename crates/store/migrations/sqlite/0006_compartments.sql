@@ -42,3 +42,12 @@ ALTER TABLE intel_reports ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 -- an administrator, takes effect only when a senior controller of its unit approves it.
 ALTER TABLE users ADD COLUMN awaiting_approval INTEGER NOT NULL DEFAULT 0 CHECK (awaiting_approval IN (0, 1));
 ALTER TABLE users ADD COLUMN approved_by INTEGER REFERENCES users(id);
+
+-- Login attempts per client address in a sliding window, counted before any password is
+-- hashed: an anonymous client can neither keep the CPU busy nor grow the audit log beyond
+-- the window's budget. A successful login gives its attempt back.
+CREATE TABLE login_throttle (
+    address      TEXT PRIMARY KEY,
+    window_start INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL
+);
