@@ -113,46 +113,6 @@ fn endpoints() -> Vec<Endpoint> {
             body: None,
             allowed: &[Inspector],
         },
-        Endpoint { method: Method::GET, path: "/", body: None, allowed: all },
-        Endpoint {
-            method: Method::GET,
-            path: "/sources",
-            body: None,
-            allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/sources/{own}",
-            body: None,
-            allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
-        },
-        Endpoint { method: Method::GET, path: "/users", body: None, allowed: &[Administrator] },
-        Endpoint { method: Method::GET, path: "/audit", body: None, allowed: &[Inspector] },
-        Endpoint {
-            method: Method::GET,
-            path: "/threats",
-            body: None,
-            allowed: &[Analyst, WarningOfficer, Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/warnings",
-            body: None,
-            allowed: &[WarningOfficer, Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/warnings/versions/{version}",
-            body: None,
-            allowed: &[WarningOfficer, Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/warnings/versions/{other_version}",
-            body: None,
-            allowed: &[],
-        },
-        Endpoint { method: Method::GET, path: "/recipients", body: None, allowed: &[WarningOfficer] },
         Endpoint {
             method: Method::GET,
             path: "/api/v1/threats",
@@ -424,45 +384,6 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: &[AuthorisingOfficer, Inspector],
         },
         Endpoint { method: Method::GET, path: "/api/v1/register/export", body: None, allowed: &[Inspector] },
-        Endpoint {
-            method: Method::GET,
-            path: "/sources/{own}/lifecycle",
-            body: None,
-            allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/sources/{own}/disclosure",
-            body: None,
-            allowed: &[Handler, Controller, Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/sources/{own}/record-set.csv",
-            body: None,
-            allowed: &[Inspector],
-        },
-        Endpoint {
-            method: Method::GET,
-            path: "/register",
-            body: None,
-            allowed: &[AuthorisingOfficer, Inspector],
-        },
-        Endpoint { method: Method::GET, path: "/register.csv", body: None, allowed: &[Inspector] },
-        Endpoint {
-            method: Method::GET,
-            path: "/sources/{own}/intel",
-            body: None,
-            allowed: &[Handler, Controller],
-        },
-        Endpoint { method: Method::GET, path: "/intel?q=crates", body: None, allowed: &[Analyst, Inspector] },
-        Endpoint {
-            method: Method::GET,
-            path: "/intel/reports/{released}",
-            body: None,
-            allowed: &[Analyst, Inspector],
-        },
-        Endpoint { method: Method::GET, path: "/intel/graph", body: None, allowed: &[Analyst, Inspector] },
         Endpoint {
             method: Method::GET,
             path: "/api/v1/sources/{own}/contact-reports",
@@ -888,13 +809,13 @@ async fn without_a_session_only_public_endpoints_answer() {
         let path = fixtures.resolve(endpoint.path, Role::Handler);
         let reply =
             harness.call(endpoint.method.clone(), &path, None, endpoint.body.map(|b| b(Role::Handler))).await;
-        let api = path.starts_with("/api/");
-        if api {
-            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
-            assert_eq!(reply.json()["code"], "unauthenticated");
-        } else {
-            assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path} redirects to the login page");
-        }
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(reply.json()["code"], "unauthenticated");
+    }
+    for endpoint in ui_endpoints() {
+        let reply = harness.send(ui_request(&endpoint, &fixtures, Role::Handler, None)).await;
+        let (method, path) = (&endpoint.method, endpoint.path);
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{method} {path} redirects to the login page");
     }
     assert_eq!(harness.call(Method::GET, "/api/v1/health", None, None).await.status, StatusCode::OK);
     assert_eq!(harness.call(Method::GET, "/api/v1/openapi.json", None, None).await.status, StatusCode::OK);
@@ -1149,4 +1070,437 @@ async fn an_account_that_reaches_identities_takes_effect_only_when_a_second_pers
         )
         .await;
     assert_eq!(unsealed.status, StatusCode::OK, "{}", unsealed.body);
+}
+
+/// One page or form operation as the browser sends it: a form body (field, value), where a
+/// value may name a fixture as `{name}`.
+struct UiEndpoint {
+    method: Method,
+    path: &'static str,
+    form: &'static [(&'static str, &'static str)],
+    /// The roles the policy lets through: they get neither 403 nor 404 (a 2xx, a 303 to the
+    /// next page, or the page again with a mistake to fix); every other role gets 403 or 404.
+    allowed: &'static [Role],
+}
+
+const CASE: &[Role] = &[Handler, Controller];
+
+/// Every page and every form operation the pages offer (the tidy test below checks this
+/// list against the router's routes and the templates' operations).
+fn ui_endpoints() -> Vec<UiEndpoint> {
+    let get = |path, allowed| UiEndpoint { method: Method::GET, path, form: &[], allowed };
+    let post = |path, form, allowed| UiEndpoint { method: Method::POST, path, form, allowed };
+    let all: &'static [Role] = &Role::ALL;
+    vec![
+        get("/", all),
+        get("/sources", &[Handler, Controller, AuthorisingOfficer, Inspector]),
+        get("/sources/{own}", &[Handler, Controller, AuthorisingOfficer, Inspector]),
+        get("/users", &[Administrator]),
+        get("/audit", &[Inspector]),
+        get("/sources/{own}/intel", CASE),
+        get("/intel", &[Analyst, Inspector]),
+        get("/intel/reports/{released}", &[Analyst, Inspector]),
+        get("/intel/graph", &[Analyst, Inspector]),
+        get("/sources/{own}/lifecycle", &[Handler, Controller, AuthorisingOfficer, Inspector]),
+        get("/sources/{own}/disclosure", &[Handler, Controller, Inspector]),
+        get("/sources/{own}/record-set.csv", &[Inspector]),
+        get("/register", &[AuthorisingOfficer, Inspector]),
+        get("/register.csv", &[Inspector]),
+        get("/warnings", &[WarningOfficer, Inspector]),
+        get("/warnings/versions/{version}", &[WarningOfficer, Inspector]),
+        get("/warnings/versions/{other_version}", &[]),
+        get("/sources/{other}", &[]),
+        get("/sources/{other}/lifecycle", &[]),
+        get("/threats", &[Analyst, WarningOfficer, Inspector]),
+        get("/recipients", &[WarningOfficer]),
+        post(
+            "/sources",
+            &[
+                ("code_name", "UI SOURCE"),
+                ("handler", "hana"),
+                ("controller", "conrad"),
+                ("full_name", "Form Person"),
+            ],
+            CASE,
+        ),
+        post("/sources/{own}/unseal", &[("reason", "checking the page matrix")], CASE),
+        post("/sources/{own}/assignments", &[("role", "handler"), ("username", "hana")], &[Controller]),
+        post("/vault/rotate", &[], &[Administrator]),
+        post(
+            "/users",
+            &[
+                ("username", "ui-analyst"),
+                ("role", "analyst"),
+                ("unit", "Harbour District Unit"),
+                ("password", "a long enough password"),
+            ],
+            &[Administrator],
+        ),
+        post("/users/{awaiting_account}/approval", &[], &[Controller]),
+        post(
+            "/sources/{own}/intel",
+            &[
+                ("op", "contact-report"),
+                ("place", "Quay"),
+                ("present", "hana"),
+                ("method", "meeting"),
+                ("account", "Crates."),
+            ],
+            CASE,
+        ),
+        post(
+            "/sources/{own}/intel",
+            &[
+                ("op", "draft"),
+                ("target", "{contact}"),
+                ("title", "UI"),
+                ("body", "Crates."),
+                ("admiralty", "B2"),
+                ("handling_code", "P"),
+                ("tlp", "TLP:AMBER"),
+            ],
+            CASE,
+        ),
+        post(
+            "/sources/{own}/intel",
+            &[
+                ("op", "edit"),
+                ("target", "{draft_intel}"),
+                ("title", "UI"),
+                ("body", "Crates."),
+                ("admiralty", "B2"),
+                ("handling_code", "P"),
+                ("tlp", "TLP:AMBER"),
+            ],
+            CASE,
+        ),
+        post(
+            "/sources/{own}/intel",
+            &[
+                ("op", "correct"),
+                ("target", "{correctable}"),
+                ("title", "UI"),
+                ("body", "Crates."),
+                ("admiralty", "B2"),
+                ("handling_code", "P"),
+                ("tlp", "TLP:AMBER"),
+            ],
+            CASE,
+        ),
+        post("/sources/{own}/intel", &[("op", "submit"), ("target", "{submittable_intel}")], CASE),
+        post(
+            "/sources/{own}/intel",
+            &[("op", "release"), ("target", "{releasable}"), ("acknowledge_warnings", "on")],
+            &[Controller],
+        ),
+        post("/sources/{own}/intel", &[("op", "send-back"), ("target", "{releasable}")], &[Controller]),
+        post("/intel", &[("bundle", "{\"type\": \"bundle\"}")], &[Analyst]),
+        post(
+            "/intel/reports/{released}",
+            &[("op", "tag"), ("kind", "vehicle"), ("name", "UI 123")],
+            &[Analyst],
+        ),
+        post("/intel/reports/{released}", &[("op", "untag"), ("entity", "{removable_entity}")], &[Analyst]),
+        post("/intel/reports/{released}", &[("op", "disseminate"), ("recipient", "UI partner")], &[Analyst]),
+        post(
+            "/sources/{unauthorised}/lifecycle",
+            &[
+                ("op", "apply"),
+                ("kind", "adult-written"),
+                ("necessity", "n"),
+                ("proportionality", "p"),
+                ("purpose", "u"),
+                ("tasking", "t"),
+                ("collateral_intrusion", "c"),
+                ("confidential_information", "none"),
+            ],
+            &[Handler, Controller, AuthorisingOfficer],
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "grant"), ("target", "{applied}"), ("review_every_days", "30")],
+            &[AuthorisingOfficer],
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "refuse"), ("target", "{applied}"), ("reason", "no")],
+            &[AuthorisingOfficer],
+        ),
+        post("/sources/{own}/lifecycle", &[("op", "renew"), ("target", "{applied}")], &[AuthorisingOfficer]),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "review"), ("target", "{applied}"), ("risk_assessment_id", "1"), ("note", "n")],
+            &[AuthorisingOfficer],
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "write-up"), ("target", "{applied}"), ("note", "n")],
+            &[AuthorisingOfficer],
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "cancel"), ("target", "{applied}"), ("reason", "r")],
+            &[AuthorisingOfficer],
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "contact"), ("method", "meeting"), ("place", "Quay"), ("summary", "UI")],
+            CASE,
+        ),
+        post("/sources/{own}/lifecycle", &[("op", "task"), ("description", "UI task")], CASE),
+        post("/sources/{own}/lifecycle", &[("op", "acknowledge"), ("target", "{task}")], CASE),
+        post("/sources/{own}/lifecycle", &[("op", "welfare"), ("kind", "check"), ("notes", "UI")], CASE),
+        post(
+            "/sources/{own}/lifecycle",
+            &[
+                ("op", "risk"),
+                ("risk_level", "low"),
+                ("summary", "s"),
+                ("mitigations", "m"),
+                ("explained_and_understood", "on"),
+            ],
+            CASE,
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[
+                ("op", "payment"),
+                ("amount", "5"),
+                ("currency", "GBP"),
+                ("purpose", "UI"),
+                ("not_contingent", "on"),
+            ],
+            CASE,
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "approve-payment"), ("target", "{requested}")],
+            &[Controller],
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "refuse-payment"), ("target", "{requested}"), ("note", "no")],
+            &[Controller],
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "paid"), ("target", "{approved}"), ("witness", "conrad")],
+            CASE,
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "receipt"), ("target", "{paid}"), ("code_name", "NIGHTJAR")],
+            CASE,
+        ),
+        post(
+            "/sources/{own}/lifecycle",
+            &[("op", "reverse"), ("target", "{entry}"), ("memo", "UI")],
+            &[Controller],
+        ),
+        post(
+            "/warnings",
+            &[
+                ("status", "Exercise"),
+                ("category", "Security"),
+                ("event", "UI"),
+                ("urgency", "Immediate"),
+                ("severity", "Severe"),
+                ("certainty", "Likely"),
+                ("expires_hours", "6"),
+                ("headline", "UI"),
+                ("area_description", "Quay"),
+                ("polygon", "52.95,1.20 52.96,1.20 52.96,1.23 52.95,1.20"),
+            ],
+            &[WarningOfficer],
+        ),
+        post("/warnings/versions/{submittable}/action", &[("action", "submit")], &[WarningOfficer]),
+        post("/warnings/versions/{awaiting}/action", &[("action", "approve")], &[WarningOfficer]),
+        post("/warnings/versions/{discardable}/action", &[("action", "discard")], &[WarningOfficer]),
+        post("/warnings/versions/{version}/action", &[("action", "cancel")], &[WarningOfficer]),
+        post(
+            "/warnings/{warning}/update",
+            &[
+                ("status", "Exercise"),
+                ("category", "Security"),
+                ("event", "UI"),
+                ("urgency", "Immediate"),
+                ("severity", "Severe"),
+                ("certainty", "Likely"),
+                ("expires_hours", "6"),
+                ("headline", "UI"),
+                ("area_description", "Quay"),
+                ("polygon", "52.95,1.20 52.96,1.20 52.96,1.23 52.95,1.20"),
+            ],
+            &[WarningOfficer],
+        ),
+        post("/partner-alerts", &[("cap_xml", "<alert/>")], &[WarningOfficer]),
+        post("/partner-feeds", &[("url", "http://127.0.0.1:9/ui/feed.atom")], &[WarningOfficer]),
+        post(
+            "/threats",
+            &[
+                ("title", "UI threat"),
+                ("threat_type", "arson"),
+                ("likelihood", "likely"),
+                ("impact", "severe"),
+                ("window_hours", "6"),
+                ("area_description", "Quay"),
+                ("polygon", "52.95,1.20 52.96,1.20 52.96,1.23 52.95,1.20"),
+            ],
+            &[Analyst],
+        ),
+    ]
+}
+
+/// The request a browser sends for `endpoint` as `role` (with its session, or none).
+fn ui_request(
+    endpoint: &UiEndpoint,
+    fixtures: &Fixtures,
+    role: Role,
+    token: Option<&str>,
+) -> axum::http::Request<axum::body::Body> {
+    let mut fields: Vec<(String, String)> = vec![("csrf".into(), "bearer".into())];
+    fields.extend(endpoint.form.iter().map(|(k, v)| ((*k).to_owned(), fixtures.resolve(v, role))));
+    let mut request = axum::http::Request::builder()
+        .method(endpoint.method.clone())
+        .uri(fixtures.resolve(endpoint.path, role))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let body = if endpoint.method == Method::GET { String::new() } else { form_body(&fields) };
+    request.body(axum::body::Body::from(body)).unwrap()
+}
+
+/// A form body, percent-encoded.
+fn form_body(fields: &[(String, String)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+            .collect::<String>()
+    };
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}
+
+#[tokio::test]
+async fn every_role_reaches_exactly_its_pages_and_form_operations() {
+    let harness = harness().await;
+    let fixtures = fixtures(&harness).await;
+    let mut mismatches = Vec::new();
+    for role in Role::ALL {
+        let token = harness.demo_login(role).await;
+        for endpoint in ui_endpoints() {
+            let path = fixtures.resolve(endpoint.path, role);
+            let reply = harness.send(ui_request(&endpoint, &fixtures, role, Some(&token))).await;
+            let refused = matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND);
+            let expected = endpoint.allowed.contains(&role);
+            if (expected && (refused || reply.status.is_server_error())) || (!expected && !refused) {
+                let op = endpoint.form.iter().find(|(k, _)| *k == "op" || *k == "action").map_or("", |f| f.1);
+                let said = reply.body.chars().take(200).collect::<String>();
+                mismatches.push(format!("{role} {} {path} {op}: {} {said}", endpoint.method, reply.status));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "page and form mismatches:\n{}", mismatches.join("\n"));
+}
+
+/// The routes that answer without a session, or only serve files; every other route the
+/// code declares must have a row in one of the matrices.
+const OPEN_ROUTES: &[&str] = &[
+    "GET /api/v1/health",
+    "GET /api/v1/openapi.json",
+    "POST /api/v1/auth/login",
+    "POST /api/v1/auth/logout",
+    "GET /api/v1/audit/checkpoint",
+    "GET /login",
+    "POST /login",
+    "POST /logout",
+    "GET /favicon.ico",
+    "GET /cap/feed.atom",
+    "GET /cap/alerts/{}",
+    "POST /cap/ack/{}/{}/{}",
+    "POST /demo/receiver/{}",
+];
+
+/// A path with every `{placeholder}` written `{}`.
+fn generic(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    path.split('/').map(|part| if part.starts_with('{') { "{}" } else { part }).collect::<Vec<_>>().join("/")
+}
+
+/// Every `.route(path, method(…)…)` in the server's source: "METHOD /generic/path".
+fn declared_routes() -> BTreeSet<String> {
+    let mut routes = BTreeSet::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut pending = vec![root];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            for call in source.split(".route(").skip(1) {
+                let Some(route) = call.split('"').nth(1) else { continue };
+                // The call's text up to the next route or the end of the builder.
+                let call = call.split(";\n").next().unwrap_or(call);
+                for method in ["get", "post", "put", "delete"] {
+                    let named = [
+                        format!(" {method}("),
+                        format!("({method}("),
+                        format!(".{method}("),
+                        format!("::{method}("),
+                    ];
+                    if named.iter().any(|n| call.contains(n.as_str())) {
+                        routes.insert(format!("{} {}", method.to_uppercase(), generic(route)));
+                    }
+                }
+            }
+        }
+    }
+    routes
+}
+
+/// The operations the pages' forms offer: every `name="op"` or `name="action"` button or
+/// hidden field in the templates.
+fn offered_operations() -> BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut operations = BTreeSet::new();
+    for entry in std::fs::read_dir(root).unwrap().flatten() {
+        let template = std::fs::read_to_string(entry.path()).unwrap();
+        for tag in template.split('<') {
+            if tag.contains(r#"name="op""#) || tag.contains(r#"name="action""#) {
+                if let Some(value) = tag.split(r#"value=""#).nth(1).and_then(|v| v.split('"').next()) {
+                    operations.insert(value.to_owned());
+                }
+            }
+        }
+    }
+    operations
+}
+
+/// rust-analyzer's tidy habit: a route the code declares, or an operation a form offers,
+/// that no matrix row tries for every role fails the build.
+#[test]
+fn every_route_and_form_operation_has_a_row_in_an_access_matrix() {
+    let mut rows: BTreeSet<String> =
+        endpoints().iter().map(|e| format!("{} {}", e.method, generic(e.path))).collect();
+    rows.extend(ui_endpoints().iter().map(|e| format!("{} {}", e.method, generic(e.path))));
+    rows.extend(OPEN_ROUTES.iter().map(|r| (*r).to_owned()));
+    let declared = declared_routes();
+    let unlisted: Vec<_> =
+        declared.iter().filter(|r| !rows.contains(*r) && !r.starts_with("GET /assets/")).collect();
+    assert!(declared.len() > 100, "the scan found the routes ({})", declared.len());
+    assert!(unlisted.is_empty(), "routes with no row in an access matrix: {unlisted:?}");
+    let tried: BTreeSet<String> = ui_endpoints()
+        .iter()
+        .flat_map(|e| {
+            e.form.iter().filter(|(k, _)| *k == "op" || *k == "action").map(|(_, v)| (*v).to_owned())
+        })
+        .collect();
+    let untried: Vec<_> = offered_operations().into_iter().filter(|op| !tried.contains(op)).collect();
+    assert!(untried.is_empty(), "form operations no matrix row tries: {untried:?}");
 }

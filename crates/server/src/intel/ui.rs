@@ -371,12 +371,19 @@ async fn import(
     caller.check_csrf(field(&fields, "csrf"))?;
     let outcome = super::import_stix(&state, &caller, field(&fields, "bundle")).await;
     let mut page = search_view(&state, &caller, SearchParams::default()).await?;
-    match outcome {
-        Ok(ids) => page.notice = Some(format!("Imported {} report(s), graded F6 until assessed.", ids.len())),
-        Err(error) if error.status.is_client_error() => page.error = Some(error.message),
+    let status = match outcome {
+        Ok(ids) => {
+            page.notice = Some(format!("Imported {} report(s), graded F6 until assessed.", ids.len()));
+            StatusCode::OK
+        }
+        // Shown on the page, with the failure's own status: a refusal still reads as one.
+        Err(error) if error.status.is_client_error() => {
+            page.error = Some(error.message);
+            error.status
+        }
         Err(error) => return Err(error.into()),
-    }
-    Ok(render(&page))
+    };
+    Ok((status, render(&page)).into_response())
 }
 
 #[derive(Template)]

@@ -5,6 +5,7 @@
 
 use askama::Template;
 use axum::extract::{Form, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
@@ -324,16 +325,21 @@ async fn draft_warning(
     };
     match fixable(drafted)? {
         Ok(version) => Ok(to_version(&version).into_response()),
-        Err(message) => Ok(render(&warnings_view(&state, &caller, Some(message)).await?)),
+        Err((status, message)) => {
+            Ok((status, render(&warnings_view(&state, &caller, Some(message)).await?)).into_response())
+        }
     }
 }
 
 /// Sorts a form's failure: one the user can fix (a 4xx other than "not found") becomes the
-/// message to show on the form's page; anything else becomes an error page.
-fn fixable<T>(result: Result<T, ApiError>) -> Result<Result<T, String>, UiError> {
+/// message to show on the form's page, answered with the failure's own status so that a
+/// refusal still reads as one; anything else becomes an error page.
+fn fixable<T>(result: Result<T, ApiError>) -> Result<Result<T, (StatusCode, String)>, UiError> {
     match result {
         Ok(value) => Ok(Ok(value)),
-        Err(error) if error.status.is_client_error() && error.code != "not_found" => Ok(Err(error.message)),
+        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
+            Ok(Err((error.status, error.message)))
+        }
         Err(error) => Err(error.into()),
     }
 }
@@ -450,8 +456,11 @@ async fn version_action(
         }
         _ => Err(form_error("unknown action")),
     };
-    let notice = fixable(notice)?.unwrap_or_else(|message| message);
-    Ok(render(&version_view(&state, &caller, id, Some(notice)).await?))
+    let (status, notice) = match fixable(notice)? {
+        Ok(notice) => (StatusCode::OK, notice),
+        Err(refused) => refused,
+    };
+    Ok((status, render(&version_view(&state, &caller, id, Some(notice)).await?)).into_response())
 }
 
 fn submitted(result: Result<Submitted, ApiError>) -> Result<String, ApiError> {
@@ -479,9 +488,9 @@ async fn upload_partner_alert(
     caller.check_csrf(&form.csrf)?;
     match fixable(partners::upload(&state, &caller, &form.cap_xml).await)? {
         Ok(_) => Ok(Redirect::to("/warnings").into_response()),
-        Err(message) => {
+        Err((status, message)) => {
             let message = format!("Partner alert refused: {message}");
-            Ok(render(&warnings_view(&state, &caller, Some(message)).await?))
+            Ok((status, render(&warnings_view(&state, &caller, Some(message)).await?)).into_response())
         }
     }
 }
@@ -501,7 +510,9 @@ async fn add_partner_feed(
     caller.check_csrf(&form.csrf)?;
     match fixable(partners::add_feed(&state, &caller, &form.url).await)? {
         Ok(_) => Ok(Redirect::to("/warnings").into_response()),
-        Err(message) => Ok(render(&warnings_view(&state, &caller, Some(message)).await?)),
+        Err((status, message)) => {
+            Ok((status, render(&warnings_view(&state, &caller, Some(message)).await?)).into_response())
+        }
     }
 }
 
@@ -632,7 +643,9 @@ async fn create_threat(
     };
     match fixable(created)? {
         Ok(_) => Ok(Redirect::to("/threats").into_response()),
-        Err(message) => Ok(render(&threats_view(&state, &caller, Some(message)).await?)),
+        Err((status, message)) => {
+            Ok((status, render(&threats_view(&state, &caller, Some(message)).await?)).into_response())
+        }
     }
 }
 
