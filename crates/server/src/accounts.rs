@@ -10,7 +10,7 @@ use tearline_kernel::{CpuPool, Kernel, Lookup};
 
 use crate::audit::require;
 use crate::auth::{check_password_policy, hash_password, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -62,7 +62,7 @@ pub fn validate_username(username: &str) -> Result<&str, ApiError> {
         Ok(username)
     } else {
         Err(ApiError::bad_request(
-            "invalid_username",
+            ErrorCode::InvalidUsername,
             "a username is 3 to 40 characters of lowercase letters, digits, '.', '_' or '-'",
         ))
     }
@@ -80,7 +80,7 @@ pub async fn create_user(
     let username = validate_username(request.username.trim())?;
     let unit_name = request.unit.trim();
     if unit_name.is_empty() || unit_name.chars().count() > 100 {
-        return Err(ApiError::bad_request("invalid_unit", "a unit name is 1 to 100 characters"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidUnit, "a unit name is 1 to 100 characters"));
     }
     check_password_policy(&request.password)?;
     let display_name =

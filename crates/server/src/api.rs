@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use crate::accounts::{self, NewUserRequest, UserView};
 use crate::audit::require;
 use crate::auth::{self, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sources::{self, NewSourceRequest, ReassignRequest};
 use crate::state::AppState;
 
@@ -51,10 +51,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state)
-            .await
-            .map(|Json(value)| ApiJson(value))
-            .map_err(|rejection| ApiError::new(rejection.status(), "invalid_json", rejection.body_text()))
+        Json::<T>::from_request(request, state).await.map(|Json(value)| ApiJson(value)).map_err(|rejection| {
+            ApiError::new(rejection.status(), ErrorCode::InvalidJson, rejection.body_text())
+        })
     }
 }
 
@@ -68,7 +67,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         axum::extract::Path::<i64>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(id)| IdPath(id))
-            .map_err(|_| ApiError::bad_request("invalid_id", "the id in the path must be an integer"))
+            .map_err(|_| ApiError::bad_request(ErrorCode::InvalidId, "the id in the path must be an integer"))
     }
 }
 

@@ -19,7 +19,7 @@ use tearline_store::LogError;
 
 use crate::audit::{record, require};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// The most entries, events or checkpoints one page returns.
@@ -36,7 +36,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn query<T>(query: Result<Query<T>, QueryRejection>, expected: &str) -> Result<T, ApiError> {
-    query.map(|Query(value)| value).map_err(|_| ApiError::bad_request("invalid_query", expected.to_owned()))
+    query
+        .map(|Query(value)| value)
+        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidQuery, expected.to_owned()))
 }
 
 /// Checks the inspector's right to read the log and records the read.
@@ -52,9 +54,9 @@ fn base64_hashes(hashes: &[Hash]) -> Vec<String> {
 impl From<LogError> for ApiError {
     fn from(error: LogError) -> ApiError {
         match error {
-            LogError::Proof(proof) => ApiError::bad_request("out_of_range", proof.to_string()),
+            LogError::Proof(proof) => ApiError::bad_request(ErrorCode::OutOfRange, proof.to_string()),
             LogError::BeyondCheckpoint { .. } => {
-                ApiError::bad_request("beyond_checkpoint", error.to_string())
+                ApiError::bad_request(ErrorCode::BeyondCheckpoint, error.to_string())
             }
             LogError::Store(store) => store.into(),
         }
@@ -83,11 +85,14 @@ async fn entries(
     inspect(&state, &caller, format!("audit:entries:{start}..{end}")).await?;
     let latest = state.log.latest_checkpoint().await?.map_or(0, |(size, _)| size);
     if start > end {
-        return Err(ApiError::bad_request("out_of_range", format!("start {start} is after end {end}")));
+        return Err(ApiError::bad_request(
+            ErrorCode::OutOfRange,
+            format!("start {start} is after end {end}"),
+        ));
     }
     if end > latest {
         return Err(ApiError::bad_request(
-            "beyond_checkpoint",
+            ErrorCode::BeyondCheckpoint,
             format!("end {end} is beyond the latest checkpoint (size {latest})"),
         ));
     }

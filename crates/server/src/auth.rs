@@ -17,7 +17,7 @@ use tearline_domain::policy::Actor;
 use tearline_store::User;
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::{AppState, ServerSettings};
 
 pub const SESSION_COOKIE: &str = "tearline_session";
@@ -37,7 +37,10 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 pub fn check_password_policy(password: &str) -> Result<(), ApiError> {
     let length = password.chars().count();
     if !(12..=256).contains(&length) {
-        return Err(ApiError::bad_request("weak_password", "a password must be 12 to 256 characters"));
+        return Err(ApiError::bad_request(
+            ErrorCode::WeakPassword,
+            "a password must be 12 to 256 characters",
+        ));
     }
     Ok(())
 }
@@ -136,7 +139,7 @@ async fn throttle(state: &AppState, client: &ClientAddress) -> Result<(), ApiErr
     }
     Err(ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
+        ErrorCode::TooManyAttempts,
         "too many login attempts from this address; try again in a few minutes",
     ))
 }
@@ -151,8 +154,9 @@ pub async fn log_in(
 ) -> Result<OpenedSession, ApiError> {
     throttle(state, client).await?;
     let now = state.now();
-    let invalid =
-        || ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "wrong username or password");
+    let invalid = || {
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials, "wrong username or password")
+    };
     let Some(user) = state.store.user_by_username(username).await? else {
         let password = Zeroizing::new(password.to_owned());
         state.cpu.run(move || verify_password(decoy_hash(), &password)).await.map_err(hashing_failed)?;
@@ -172,7 +176,7 @@ pub async fn log_in(
             .await?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "account_locked",
+            ErrorCode::AccountLocked,
             "too many failed logins: this account is locked for a while; try again later or ask an administrator",
         ));
     }
@@ -190,7 +194,7 @@ pub async fn log_in(
             .await?;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "account_awaiting_approval",
+            ErrorCode::AccountAwaitingApproval,
             "this account takes effect when a senior controller of its unit approves it",
         ));
     }
@@ -272,7 +276,7 @@ impl Caller {
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "csrf_failed",
+                ErrorCode::CsrfFailed,
                 "the form is stale or forged; reload the page and try again",
             ))
         }
@@ -360,6 +364,6 @@ mod tests {
         assert!(verify_password(&hash, "correct horse battery"));
         assert!(!verify_password(&hash, "correct horse battery!"));
         assert!(!verify_password("not a hash", "anything"));
-        assert_eq!(hash_password("short").unwrap_err().code, "weak_password");
+        assert_eq!(hash_password("short").unwrap_err().code, crate::error::ErrorCode::WeakPassword);
     }
 }

@@ -7,10 +7,107 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+macro_rules! error_codes {
+    ($($variant:ident = $wire:literal: $meaning:literal,)*) => {
+        /// Every code an error answer can carry. `openapi.json` lists exactly these, with
+        /// their meanings (a test keeps the two equal), so a client can branch on them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $(#[doc = $meaning] $variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $wire,)*
+                }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    AccountAwaitingApproval = "account_awaiting_approval": "the account takes effect when a senior controller of its unit approves it",
+    AccountLocked = "account_locked": "too many failed logins: the account is locked for a while",
+    AuditUnavailable = "audit_unavailable": "the audit trail cannot record the action, so it was not performed (503)",
+    AuthorisationLapsed = "authorisation_lapsed": "the authorisation has lapsed and cannot be renewed or reviewed",
+    BeyondCheckpoint = "beyond_checkpoint": "the requested range reaches past the latest signed checkpoint",
+    Conflict = "conflict": "the record already exists or collides with another",
+    ContingentPayment = "contingent_payment": "a payment must be attested as not contingent on any outcome",
+    CsrfFailed = "csrf_failed": "the form or request lacks its session's CSRF token",
+    Forbidden = "forbidden": "the caller's role does not permit the action",
+    IdentityLeak = "identity_leak": "the draft names its source; the fields and kinds of detail are listed",
+    IncompleteApplication = "incomplete_application": "an authorisation application lacks a required part",
+    Internal = "internal": "the server could not complete the request (500)",
+    InvalidAmount = "invalid_amount": "an amount is not a positive sum in the currency's minor units",
+    InvalidAssignment = "invalid_assignment": "the officer named for a case role is not such an officer of the unit",
+    InvalidCap = "invalid_cap": "a CAP 1.2 alert breaks the standard; the element and the reason are named",
+    InvalidCodeName = "invalid_code_name": "a code name is empty, too long or already used",
+    InvalidCredentials = "invalid_credentials": "wrong username or password",
+    InvalidDate = "invalid_date": "a date or time is malformed or out of its allowed range",
+    InvalidField = "invalid_field": "a field is missing, empty or too long",
+    InvalidForm = "invalid_form": "a form field is missing or malformed",
+    InvalidFormat = "invalid_format": "an export format other than those offered",
+    InvalidGrading = "invalid_grading": "an Admiralty, 3x5x2, handling or TLP grading is malformed",
+    InvalidId = "invalid_id": "an id in the path is not a positive integer",
+    InvalidIdentity = "invalid_identity": "an identity to seal is empty or malformed",
+    InvalidJson = "invalid_json": "the body is not the JSON the operation takes",
+    InvalidOperation = "invalid_operation": "a form names no operation its page knows",
+    InvalidPeriod = "invalid_period": "a period's start is after its end, or it is malformed",
+    InvalidPlace = "invalid_place": "a latitude or longitude is out of range",
+    InvalidQuery = "invalid_query": "a query-string parameter is malformed",
+    InvalidReceipt = "invalid_receipt": "a receipt's signature does not match the source's code name",
+    InvalidRecipients = "invalid_recipients": "a recipient list or import file is malformed",
+    InvalidReviewInterval = "invalid_review_interval": "a review interval outside what the authorisation's kind allows",
+    InvalidSearch = "invalid_search": "a search query cannot be parsed",
+    InvalidStatus = "invalid_status": "a status value outside those allowed",
+    InvalidStix = "invalid_stix": "a STIX 2.1 bundle breaks the standard or Tearline's import rules",
+    InvalidThreat = "invalid_threat": "a threat assessment is incomplete or inconsistent",
+    InvalidUnit = "invalid_unit": "a unit name is empty or too long",
+    InvalidUrl = "invalid_url": "a URL is malformed or not http(s)",
+    InvalidUsername = "invalid_username": "a username outside 3 to 40 lowercase letters, digits, '.', '_' or '-'",
+    InvalidWitness = "invalid_witness": "the witness of a payment is not another officer of the unit",
+    NoLiveAuthorisation = "no_live_authorisation": "the source has no live authorisation for the action",
+    NoRiskAssessment = "no_risk_assessment": "the action needs a current risk assessment",
+    NotFound = "not_found": "no such record, or one the caller may not know of (the two answer alike)",
+    OutOfRange = "out_of_range": "a number is outside its allowed range",
+    OwnRequest = "own_request": "no one decides a payment they requested",
+    ReasonRequired = "reason_required": "an unseal needs a reason of 10 to 500 characters",
+    RisksNotExplained = "risks_not_explained": "a risk assessment must record that the risks were explained and understood",
+    SecondOfficerRequired = "second_officer_required": "an Actual warning needs a second warning officer's approval",
+    SelfAuthorisation = "self_authorisation": "no one authorises a case they applied for, handle or control",
+    SeniorApprovalRequired = "senior_approval_required": "a payment crossing a threshold needs a senior controller",
+    SeniorOfficerRequired = "senior_officer_required": "a juvenile or vulnerable source needs a senior authorising officer",
+    StaleRiskAssessment = "stale_risk_assessment": "the risk assessment is older than the unit allows",
+    StateChanged = "state_changed": "the record moved on meanwhile (decided, edited, submitted); reload and retry",
+    TlpRed = "tlp_red": "a TLP:RED report never leaves",
+    TooManyAttempts = "too_many_attempts": "too many login attempts from this address; wait a few minutes",
+    Unauthenticated = "unauthenticated": "no valid session: log in first",
+    UnknownCurrency = "unknown_currency": "an ISO 4217 currency code Tearline does not know",
+    UnsupportedMediaType = "unsupported_media_type": "the body's content type is not one the operation takes",
+    VaultError = "vault_error": "the vault could not seal or open a record; the message names cause and remedy",
+    WarningsUnacknowledged = "warnings_unacknowledged": "a release needs its phrasing warnings acknowledged",
+    WeakPassword = "weak_password": "a password must be 12 to 256 characters",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -21,34 +118,34 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn unauthenticated() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "log in first: send a bearer token or a session cookie",
         )
     }
 
     pub fn forbidden() -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "your role does not permit this")
+        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "your role does not permit this")
     }
 
     /// Used both for records that do not exist and for records the caller may not know of,
     /// so that a refusal never confirms that a source exists.
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no such {what}"))
     }
 
     pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+        ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
     }
 
     /// An internal failure: logged with its kind, answered without details.
@@ -56,7 +153,7 @@ impl ApiError {
         tracing::error!(kind, %cause, "request failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "the server could not complete the request",
         )
     }
@@ -70,7 +167,7 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.code, message: &self.message };
+        let body = ErrorBody { code: self.code.as_str(), message: &self.message };
         (self.status, Json(body)).into_response()
     }
 }
@@ -81,7 +178,9 @@ impl From<tearline_store::StoreError> for ApiError {
         match error {
             StoreError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::StateChanged(why) => ApiError::new(StatusCode::CONFLICT, "state_changed", why),
+            StoreError::StateChanged(why) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::StateChanged, why)
+            }
             StoreError::Ledger(error) => error.into(),
             StoreError::AuditUnavailable(cause) => {
                 tracing::error!(%cause, "audit trail unavailable; the change was not made");
@@ -97,7 +196,7 @@ impl From<tearline_vault::VaultError> for ApiError {
         // Vault messages name the cause and the remedy and never contain plaintext, so the
         // operator-facing text is safe to show.
         tracing::error!(cause = %error, "vault operation failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "vault_error", error.to_string())
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::VaultError, error.to_string())
     }
 }
 
@@ -107,11 +206,32 @@ impl From<tearline_kernel::KernelError> for ApiError {
         match error {
             KernelError::AuditUnavailable => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
+                ErrorCode::AuditUnavailable,
                 "the audit trail cannot record this action, so it was not performed; try again later",
             ),
             KernelError::NotFound(kind) => ApiError::not_found(kind),
             KernelError::Store(error) => error.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// The API document lists exactly the codes the server can answer, each with the
+    /// meaning the code gives it.
+    #[test]
+    fn the_api_document_lists_every_error_code_with_its_meaning() {
+        let document: serde_json::Value =
+            serde_json::from_str(crate::api::OPENAPI).expect("openapi.json parses");
+        let code = &document["components"]["schemas"]["Error"]["properties"]["code"];
+        let listed: Vec<&str> =
+            code["enum"].as_array().expect("an enum").iter().filter_map(|c| c.as_str()).collect();
+        let known: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, known);
+        for c in ErrorCode::ALL {
+            assert_eq!(code["x-meanings"][c.as_str()], c.meaning(), "{c}");
         }
     }
 }

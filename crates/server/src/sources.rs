@@ -14,7 +14,7 @@ use tearline_vault::{Identity, KeyProvider, SealedIdentity, VaultError};
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn scope(record: &SourceRecord) -> SourceScope {
@@ -111,7 +111,7 @@ pub fn validate_reason(reason: &str) -> Result<&str, ApiError> {
     let reason = reason.trim();
     if !(10..=500).contains(&reason.chars().count()) {
         return Err(ApiError::bad_request(
-            "reason_required",
+            ErrorCode::ReasonRequired,
             "state why you need the identity, in 10 to 500 characters; the reason is recorded",
         ));
     }
@@ -175,7 +175,7 @@ pub struct NewSourceRequest {
 }
 
 fn validate_identity(identity: &Identity) -> Result<(), ApiError> {
-    let bad = |message: &str| ApiError::bad_request("invalid_identity", message.to_owned());
+    let bad = |message: &str| ApiError::bad_request(ErrorCode::InvalidIdentity, message.to_owned());
     if identity.full_name.trim().is_empty() || identity.full_name.chars().count() > 200 {
         return Err(bad("identity.full_name is required, at most 200 characters"));
     }
@@ -210,11 +210,17 @@ async fn case_officer(
         Some(username) => state.store.user_by_username(username).await?,
         None if caller.user.role == role => Some(caller.user.clone()),
         None => {
-            return Err(ApiError::bad_request("invalid_assignment", format!("name the source's {field}")))
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidAssignment,
+                format!("name the source's {field}"),
+            ))
         }
     };
     user.filter(|user| user.role == role && user.unit_id == caller.actor.unit_id).ok_or_else(|| {
-        ApiError::bad_request("invalid_assignment", format!("the {field} must be a {field} of your unit"))
+        ApiError::bad_request(
+            ErrorCode::InvalidAssignment,
+            format!("the {field} must be a {field} of your unit"),
+        )
     })
 }
 
@@ -228,7 +234,7 @@ pub async fn create(
         return Err(ApiError::forbidden());
     }
     let code_name = validate_code_name(&request.code_name)
-        .map_err(|e| ApiError::bad_request("invalid_code_name", e.to_string()))?
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidCodeName, e.to_string()))?
         .to_owned();
     validate_identity(&request.identity)?;
     let handler = case_officer(state, caller, request.handler.as_deref(), Role::Handler).await?;

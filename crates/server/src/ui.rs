@@ -19,7 +19,7 @@ use crate::accounts::{self, NewUserRequest};
 use crate::api::IdPath;
 use crate::audit::{record, require};
 use crate::auth::{self, cookie_value, Caller};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sources::{self, NewSourceRequest};
 use crate::state::AppState;
 
@@ -118,7 +118,7 @@ impl IntoResponse for UiError {
         let page = ErrorPage {
             nav: None,
             title: self.0.status.canonical_reason().unwrap_or("Error"),
-            code: self.0.code,
+            code: self.0.code.as_str(),
             message: &self.0.message,
         };
         (self.0.status, render(&page)).into_response()
@@ -151,7 +151,7 @@ pub fn number(fields: &Fields, name: &str) -> Result<i64, ApiError> {
     field(fields, name)
         .trim()
         .parse()
-        .map_err(|_| ApiError::bad_request("invalid_field", format!("{name} must be a whole number")))
+        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidField, format!("{name} must be a whole number")))
 }
 
 pub fn format_time(at: Timestamp) -> String {
@@ -536,7 +536,7 @@ async fn unseal(
             let code_name = source.map(|s| s.code_name).unwrap_or_default();
             Ok(render(&IdentityPage { nav: Some(Nav::of(&caller)), code_name, source_id: id, identity }))
         }
-        Err(error) if error.code == "reason_required" => {
+        Err(error) if error.code == ErrorCode::ReasonRequired => {
             let page = source_view(&state, &caller, SourceId(id), Some(error.message)).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
         }
@@ -561,7 +561,7 @@ async fn reassign(
     caller.check_csrf(&form.csrf)?;
     match sources::reassign(&state, &caller, SourceId(id), form.request).await {
         Ok(_) => Ok(Redirect::to(&format!("/sources/{id}")).into_response()),
-        Err(error) if error.code == "invalid_assignment" => {
+        Err(error) if error.code == ErrorCode::InvalidAssignment => {
             let page = source_view(&state, &caller, SourceId(id), Some(error.message)).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
         }

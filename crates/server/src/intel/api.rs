@@ -11,7 +11,7 @@ use tearline_domain::SourceId;
 
 use crate::api::{ApiJson, IdPath};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -91,7 +91,7 @@ async fn submit(
     let named: Vec<String> = submission.leaks.iter().map(|l| format!("{} ({})", l.field, l.detail)).collect();
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "identity_leak",
+        ErrorCode::IdentityLeak,
         format!(
             "release refused: these fields name the source: {}; rewrite them and submit again",
             named.join(", ")
@@ -122,7 +122,7 @@ async fn search(
     caller: Caller,
     query: Result<Query<super::SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = query.map_err(|e| ApiError::bad_request("invalid_search", e.body_text()))?;
+    let Query(params) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidSearch, e.body_text()))?;
     Ok(Json(super::search(&state, &caller, &params).await?).into_response())
 }
 
@@ -175,7 +175,7 @@ async fn untag(
     IdPath(id): IdPath,
     query: Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
     super::untag(&state, &caller, id, query.entity).await?;
     Ok(Json(json!({"removed": query.entity})).into_response())
 }

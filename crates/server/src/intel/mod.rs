@@ -30,18 +30,21 @@ use tearline_store::{
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sources::{self, scope};
 use crate::state::AppState;
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+fn invalid(code: ErrorCode, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
 
 fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max {
-        return Err(invalid("invalid_field", format!("{field} is required, at most {max} characters")));
+        return Err(invalid(
+            ErrorCode::InvalidField,
+            format!("{field} is required, at most {max} characters"),
+        ));
     }
     Ok(value.to_owned())
 }
@@ -77,7 +80,7 @@ pub async fn write_contact_report(
     let met_at = request.met_at.unwrap_or(now);
     if met_at > now || met_at < source.recruited_at {
         return Err(invalid(
-            "invalid_date",
+            ErrorCode::InvalidDate,
             "the meeting time is in the future or before the source was recruited",
         ));
     }
@@ -143,7 +146,7 @@ pub struct DraftRequest {
 impl DraftRequest {
     fn content(&self) -> Result<ReportContent, ApiError> {
         let grading_error =
-            |e: tearline_intel::grading::GradingError| invalid("invalid_grading", e.to_string());
+            |e: tearline_intel::grading::GradingError| invalid(ErrorCode::InvalidGrading, e.to_string());
         let admiralty = Admiralty::parse(&self.admiralty).map_err(grading_error)?;
         let (evaluation, assessment) = to_3x5x2(admiralty);
         let place = match (self.place_name.trim(), self.latitude, self.longitude) {
@@ -154,7 +157,7 @@ impl DraftRequest {
                     && latitude.is_some() == longitude.is_some();
                 if !in_range {
                     return Err(invalid(
-                        "invalid_place",
+                        ErrorCode::InvalidPlace,
                         "give both latitude (-90..90) and longitude (-180..180), or neither",
                     ));
                 }
@@ -290,7 +293,11 @@ pub async fn submit(state: &AppState, caller: &Caller, id: i64) -> Result<Submis
     let (report, source) =
         drafted_report_for(state, caller, id, Action::DraftIntelligence, "intel.submit").await?;
     if report.state != ReportState::Draft {
-        return Err(ApiError::new(StatusCode::CONFLICT, "state_changed", "only a draft can be submitted"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::StateChanged,
+            "only a draft can be submitted",
+        ));
     }
     record(state, Some(caller.user.id), "intel.leak-check", &object(id), None, Outcome::Allowed).await?;
     let columns =
@@ -346,7 +353,7 @@ pub async fn decide_release(
     if request.release && !report.phrasing_warnings.is_empty() && !request.acknowledge_warnings {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "warnings_unacknowledged",
+            ErrorCode::WarningsUnacknowledged,
             format!(
                 "acknowledge the phrasing warnings before releasing: {}",
                 report.phrasing_warnings.join("; ")
@@ -586,7 +593,7 @@ pub struct SearchResults {
 
 impl SearchParams {
     fn query(&self, unit: UnitId) -> Result<SearchQuery, ApiError> {
-        let bad = |message: &str| invalid("invalid_search", message.to_owned());
+        let bad = |message: &str| invalid(ErrorCode::InvalidSearch, message.to_owned());
         let reliability = match self.reliability.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
             None => None,
             Some(text) => {
@@ -611,7 +618,7 @@ impl SearchParams {
         };
         if let (Some(from), Some(to)) = (self.from, self.to) {
             if from > to {
-                return Err(invalid("invalid_period", "the period's start is after its end"));
+                return Err(invalid(ErrorCode::InvalidPeriod, "the period's start is after its end"));
             }
         }
         let area = match self.area.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
@@ -655,7 +662,7 @@ pub async fn search(
     crate::audit::require(state, caller, read_intelligence(caller.actor.unit_id), "intel.search").await?;
     let query = params.query(caller.actor.unit_id)?;
     let results = state.search.search(&query).map_err(|e| match e {
-        tearline_search::SearchError::Query(message) => invalid("invalid_search", message),
+        tearline_search::SearchError::Query(message) => invalid(ErrorCode::InvalidSearch, message),
         other => ApiError::internal("search", &other),
     })?;
     let object = format!("unit:{}", caller.actor.unit_id.0);
@@ -745,7 +752,7 @@ pub async fn tag(
     let place = match (request.latitude, request.longitude) {
         (Some(latitude), Some(longitude)) => {
             if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
-                return Err(invalid("invalid_place", "latitude is -90..90 and longitude -180..180"));
+                return Err(invalid(ErrorCode::InvalidPlace, "latitude is -90..90 and longitude -180..180"));
             }
             Some((latitude, longitude))
         }
@@ -781,11 +788,15 @@ pub async fn disseminate(
 ) -> Result<Dissemination, ApiError> {
     let released = released_for(state, caller, report, analyse_intelligence, "intel.disseminate").await?;
     if !released.grading.tlp.may_leave() {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "tlp_red", "a TLP:RED report is not passed on"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::TlpRed,
+            "a TLP:RED report is not passed on",
+        ));
     }
     let passed_at = request.passed_at.unwrap_or_else(|| state.now());
     if passed_at > state.now() {
-        return Err(invalid("invalid_date", "the time it was passed on is in the future"));
+        return Err(invalid(ErrorCode::InvalidDate, "the time it was passed on is in the future"));
     }
     let recipient = text("recipient", &request.recipient, 200)?;
     let writer = state.change(caller, "intel.disseminate", &object(report), None);
@@ -834,7 +845,7 @@ pub async fn export_stix(state: &AppState, caller: &Caller, id: i64) -> Result<s
     };
     let producer = stix::Producer { name: unit, namespace: producer_namespace(state) };
     stix::export(&released, &producer)
-        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, "tlp_red", e.to_string()))
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, ErrorCode::TlpRed, e.to_string()))
 }
 
 /// A stable namespace for this installation's STIX ids, derived from the audit log's
@@ -850,7 +861,7 @@ pub async fn import_stix(state: &AppState, caller: &Caller, bundle: &str) -> Res
     let unit = caller.actor.unit_id;
     crate::audit::require(state, caller, Action::AnalyseIntelligence { unit_id: unit }, "intel.import")
         .await?;
-    let reports = stix::import(bundle).map_err(|e| invalid("invalid_stix", e.to_string()))?;
+    let reports = stix::import(bundle).map_err(|e| invalid(ErrorCode::InvalidStix, e.to_string()))?;
     let mut ids = Vec::new();
     for partner in reports {
         let (evaluation, assessment) = to_3x5x2(partner.grading);

@@ -20,7 +20,7 @@ use tearline_store::IntelReport;
 use super::{DraftRequest, SearchParams};
 use crate::api::IdPath;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sources::{self, scope};
 use crate::state::AppState;
 use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
@@ -40,7 +40,7 @@ fn optional_float(fields: &Fields, name: &str) -> Result<Option<f64>, ApiError> 
     }
     text.parse()
         .map(Some)
-        .map_err(|_| ApiError::bad_request("invalid_field", format!("{name} must be a number")))
+        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidField, format!("{name} must be a number")))
 }
 
 fn draft_request(fields: &Fields) -> Result<DraftRequest, ApiError> {
@@ -206,7 +206,10 @@ async fn perform_case(
             };
             super::decide_release(state, caller, target()?, request).await.map(|_| None)
         }
-        _ => Err(ApiError::bad_request("invalid_operation", "the form names no operation this page knows")),
+        _ => Err(ApiError::bad_request(
+            ErrorCode::InvalidOperation,
+            "the form names no operation this page knows",
+        )),
     }
 }
 
@@ -334,13 +337,13 @@ async fn search_page(
     query: Result<Query<Fields>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    let Query(fields) = query.map_err(|e| ApiError::bad_request("invalid_search", e.body_text()))?;
+    let Query(fields) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidSearch, e.body_text()))?;
     let text = |name: &str| Some(field(&fields, name).trim().to_owned()).filter(|v| !v.is_empty());
     let day = |name: &str, end_of_day: bool| -> Result<Option<i64>, ApiError> {
         let Some(value) = text(name) else { return Ok(None) };
         let date = time::Date::parse(&value, time::macros::format_description!("[year]-[month]-[day]"))
             .map_err(|_| {
-                ApiError::bad_request("invalid_date", format!("{name} must be written YYYY-MM-DD"))
+                ApiError::bad_request(ErrorCode::InvalidDate, format!("{name} must be written YYYY-MM-DD"))
             })?;
         let time = if end_of_day { time::Time::MAX } else { time::Time::MIDNIGHT };
         Ok(Some(
@@ -475,7 +478,7 @@ async fn report_action(
     let outcome = match field(&fields, "op") {
         "tag" => {
             let kind = EntityKind::parse(field(&fields, "kind"))
-                .ok_or_else(|| ApiError::bad_request("invalid_field", "choose a kind of entity"));
+                .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidField, "choose a kind of entity"));
             match kind {
                 Ok(kind) => super::tag(
                     &state,
@@ -504,7 +507,10 @@ async fn report_action(
             };
             super::disseminate(&state, &caller, id, request).await.map(|_| ())
         }
-        _ => Err(ApiError::bad_request("invalid_operation", "the form names no operation this page knows")),
+        _ => Err(ApiError::bad_request(
+            ErrorCode::InvalidOperation,
+            "the form names no operation this page knows",
+        )),
     };
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/intel/reports/{id}")).into_response()),

@@ -12,7 +12,7 @@ use tearline_domain::{SourceId, Timestamp};
 use super::{export, Decision};
 use crate::api::{ApiJson, IdPath};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sources;
 use crate::state::AppState;
 
@@ -173,7 +173,7 @@ pub fn wants_csv(format: Option<&str>) -> Result<bool, ApiError> {
     match format {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(_) => Err(ApiError::bad_request("invalid_format", "format is json or csv")),
+        Some(_) => Err(ApiError::bad_request(ErrorCode::InvalidFormat, "format is json or csv")),
     }
 }
 
@@ -195,7 +195,7 @@ async fn disclosure(
     IdPath(id): IdPath,
     query: Result<Query<PeriodQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
     let csv = wants_csv(query.format.as_deref())?;
     let disclosure =
         super::disclosure(&state, &caller, SourceId(id), query.from.map(Timestamp), query.to.map(Timestamp))

@@ -29,7 +29,7 @@ use tearline_store::{
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sources::{self, scope};
 use crate::state::AppState;
 
@@ -74,20 +74,20 @@ impl LifecycleSettings {
     }
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+fn invalid(code: ErrorCode, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
 
 /// Lifecycle rules broken by a request: 422 names the rule, 409 a state that moved on.
 fn rule(error: AuthorisationError) -> ApiError {
     let code = match error {
-        AuthorisationError::SelfAuthorisation => "self_authorisation",
-        AuthorisationError::LevelTooLow => "senior_officer_required",
-        AuthorisationError::Missing(_) => "incomplete_application",
+        AuthorisationError::SelfAuthorisation => ErrorCode::SelfAuthorisation,
+        AuthorisationError::LevelTooLow => ErrorCode::SeniorOfficerRequired,
+        AuthorisationError::Missing(_) => ErrorCode::IncompleteApplication,
         AuthorisationError::ReviewTooRare { .. } | AuthorisationError::ReviewTooFrequent => {
-            "invalid_review_interval"
+            ErrorCode::InvalidReviewInterval
         }
-        AuthorisationError::Lapsed => "authorisation_lapsed",
+        AuthorisationError::Lapsed => ErrorCode::AuthorisationLapsed,
     };
     let status = match error {
         AuthorisationError::SelfAuthorisation | AuthorisationError::LevelTooLow => StatusCode::FORBIDDEN,
@@ -100,9 +100,9 @@ impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> ApiError {
         match error {
             LedgerError::Corrupt(_) | LedgerError::Overflow => ApiError::internal("ledger", &error),
-            LedgerError::UnknownCurrency(_) => invalid("unknown_currency", error.to_string()),
+            LedgerError::UnknownCurrency(_) => invalid(ErrorCode::UnknownCurrency, error.to_string()),
             LedgerError::InvalidAmount(..) | LedgerError::Zero => {
-                invalid("invalid_amount", error.to_string())
+                invalid(ErrorCode::InvalidAmount, error.to_string())
             }
             LedgerError::NoSuchEntry(_) => ApiError::not_found("ledger entry"),
             _ => ApiError::conflict(error.to_string()),
@@ -118,7 +118,10 @@ fn object(source: SourceId) -> String {
 fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max {
-        return Err(invalid("invalid_field", format!("{field} is required, at most {max} characters")));
+        return Err(invalid(
+            ErrorCode::InvalidField,
+            format!("{field} is required, at most {max} characters"),
+        ));
     }
     Ok(value.to_owned())
 }
@@ -429,7 +432,7 @@ pub async fn decide(
                 Some(current) => {
                     return Err(ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        "stale_risk_assessment",
+                        ErrorCode::StaleRiskAssessment,
                         format!(
                             "a review must reference the current risk assessment (id {}, version {})",
                             current.id, current.version
@@ -438,7 +441,7 @@ pub async fn decide(
                 }
                 None => return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "no_risk_assessment",
+                    ErrorCode::NoRiskAssessment,
                     "the source has no risk assessment to review against; the handler must record one first",
                 )),
             }
@@ -473,10 +476,10 @@ pub async fn decide(
 fn past_time(source: &SourceRecord, at: Option<Timestamp>, now: Timestamp) -> Result<Timestamp, ApiError> {
     let at = at.unwrap_or(now);
     if at > now {
-        return Err(invalid("invalid_date", "the time is in the future"));
+        return Err(invalid(ErrorCode::InvalidDate, "the time is in the future"));
     }
     if at < source.recruited_at {
-        return Err(invalid("invalid_date", "the time is before the source was recruited"));
+        return Err(invalid(ErrorCode::InvalidDate, "the time is before the source was recruited"));
     }
     Ok(at)
 }
@@ -548,7 +551,7 @@ pub async fn give_task(
         record(state, Some(caller.user.id), "task.give", &object(source.id), None, Outcome::Denied).await?;
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "no_live_authorisation",
+            ErrorCode::NoLiveAuthorisation,
             "a source without a live authorisation cannot be tasked; apply for one first",
         ));
     }
@@ -596,7 +599,7 @@ pub async fn record_welfare(
         sources::load_for(state, caller, source, Action::RecordSourceActivity, "welfare.record").await?;
     let at = past_time(&source, request.at, state.now())?;
     if !matches!(request.kind.as_str(), "check" | "concern") {
-        return Err(invalid("invalid_field", "kind is check or concern"));
+        return Err(invalid(ErrorCode::InvalidField, "kind is check or concern"));
     }
     let notes = text("notes", &request.notes, 10_000)?;
     let id = state
@@ -627,11 +630,11 @@ pub async fn assess_risk(
     let source =
         sources::load_for(state, caller, source, Action::RecordSourceActivity, "risk.assess").await?;
     if !matches!(request.risk_level.as_str(), "low" | "medium" | "high") {
-        return Err(invalid("invalid_field", "risk_level is low, medium or high"));
+        return Err(invalid(ErrorCode::InvalidField, "risk_level is low, medium or high"));
     }
     if !request.explained_and_understood {
         return Err(invalid(
-            "risks_not_explained",
+            ErrorCode::RisksNotExplained,
             "confirm that the risks were explained to the source and that the source understood them",
         ));
     }
@@ -691,7 +694,7 @@ pub async fn request_payment(
     }
     if !request.not_contingent {
         return Err(invalid(
-            "contingent_payment",
+            ErrorCode::ContingentPayment,
             "attest that the payment is not contingent on any outcome; a contingent payment is not allowed",
         ));
     }
@@ -771,7 +774,7 @@ pub async fn decide_payment(
         record(state, Some(me), action, &object(source.id), None, Outcome::Denied).await?;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "own_request",
+            ErrorCode::OwnRequest,
             "you requested this payment; another controller must decide it",
         ));
     }
@@ -793,7 +796,7 @@ pub async fn decide_payment(
             record(state, Some(me), action, &object(source.id), None, Outcome::Denied).await?;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "senior_approval_required",
+                ErrorCode::SeniorApprovalRequired,
                 format!(
                     "this payment crosses the {} threshold; a senior controller must approve it",
                     crossed.join(" and ")
@@ -829,7 +832,9 @@ pub async fn record_paid(
         .user_by_username(request.witness.trim())
         .await?
         .filter(|w| w.unit_id == caller.actor.unit_id && w.id != caller.user.id)
-        .ok_or_else(|| invalid("invalid_witness", "the witness must be another officer of your unit"))?;
+        .ok_or_else(|| {
+            invalid(ErrorCode::InvalidWitness, "the witness must be another officer of your unit")
+        })?;
     state
         .kernel
         .change(Some(caller.user.id), "payment.pay", &object(source.id), None)
@@ -853,7 +858,10 @@ pub async fn record_receipt(
 ) -> Result<Payment, ApiError> {
     let (_, source) = payment_for(state, caller, id, Action::HandlePayment, "payment.receipt").await?;
     if !request.code_name.trim().eq_ignore_ascii_case(&source.code_name) {
-        return Err(invalid("invalid_receipt", "the receipt must be signed with the source's code name"));
+        return Err(invalid(
+            ErrorCode::InvalidReceipt,
+            "the receipt must be signed with the source's code name",
+        ));
     }
     state
         .kernel
@@ -923,7 +931,7 @@ pub async fn disclosure(
     let from = from.unwrap_or(Timestamp(0));
     let to = to.unwrap_or_else(|| state.now());
     if from > to {
-        return Err(invalid("invalid_period", "the period's start is after its end"));
+        return Err(invalid(ErrorCode::InvalidPeriod, "the period's start is after its end"));
     }
     let within = |at: Timestamp| from <= at && at <= to;
     let payments: Vec<Payment> =

@@ -19,7 +19,7 @@ use super::api::{csv_response, PeriodQuery};
 use super::{export, Decision};
 use crate::api::IdPath;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::sources::{self, scope};
 use crate::state::AppState;
 use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
@@ -313,7 +313,7 @@ fn optional_note(fields: &Fields) -> Option<String> {
 /// A value written as its wire name (`adult-written`), read with the API's own names.
 fn wire<T: serde::de::DeserializeOwned>(fields: &Fields, name: &str) -> Result<T, ApiError> {
     serde_json::from_value(serde_json::Value::String(field(fields, name).to_owned())).map_err(|_| {
-        ApiError::bad_request("invalid_field", format!("{name} is not one of the choices offered"))
+        ApiError::bad_request(ErrorCode::InvalidField, format!("{name} is not one of the choices offered"))
     })
 }
 
@@ -328,7 +328,9 @@ fn when(fields: &Fields) -> Result<Option<Timestamp>, ApiError> {
         .map(|t| {
             Some(Timestamp(i64::try_from(t.assume_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)))
         })
-        .map_err(|_| ApiError::bad_request("invalid_date", "the time must be written YYYY-MM-DDTHH:MM"))
+        .map_err(|_| {
+            ApiError::bad_request(ErrorCode::InvalidDate, "the time must be written YYYY-MM-DDTHH:MM")
+        })
 }
 
 async fn perform(
@@ -429,7 +431,10 @@ async fn perform(
             let request = super::ReversalRequest { memo: field(fields, "memo").into() };
             super::reverse_entry(state, caller, entry, request).await.map(|_| ())
         }
-        _ => Err(ApiError::bad_request("invalid_operation", "the form names no operation this page knows")),
+        _ => Err(ApiError::bad_request(
+            ErrorCode::InvalidOperation,
+            "the form names no operation this page knows",
+        )),
     }
 }
 
@@ -475,7 +480,7 @@ async fn disclosure_page(
     query: Result<Query<PeriodQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
     let disclosure =
         super::disclosure(&state, &caller, SourceId(id), query.from.map(Timestamp), query.to.map(Timestamp))
             .await?;

@@ -16,7 +16,7 @@ use super::service::{self, DraftRequest, VersionView};
 use crate::api::{ApiJson, IdPath};
 use crate::audit::require;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// The largest recipient file accepted in one request.
@@ -254,11 +254,12 @@ async fn import_recipients(
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send recipients as text/csv or application/geo+json",
         ));
     };
-    let (good, errors) = parsed.map_err(|e| ApiError::bad_request("invalid_recipients", e.to_string()))?;
+    let (good, errors) =
+        parsed.map_err(|e| ApiError::bad_request(ErrorCode::InvalidRecipients, e.to_string()))?;
     Ok(Json(service::register_recipients(&state, &caller, &good, errors).await?))
 }
 
@@ -299,7 +300,7 @@ async fn upload_partner_alert(
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let xml = if content_type.starts_with("application/json") {
         serde_json::from_str::<PartnerAlertRequest>(&body)
-            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidJson, e.to_string()))?
             .cap_xml
     } else {
         body

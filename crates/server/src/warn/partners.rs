@@ -11,7 +11,7 @@ use tearline_warn::cap::Alert;
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// The largest document fetched from a partner.
@@ -30,7 +30,8 @@ async fn require_import(state: &AppState, caller: &Caller, audit_action: &str) -
 /// Reads and stores one uploaded CAP alert.
 pub async fn upload(state: &AppState, caller: &Caller, xml: &str) -> Result<PartnerAlert, ApiError> {
     require_import(state, caller, "partner-alert.import").await?;
-    let alert = Alert::from_xml(xml).map_err(|e| ApiError::bad_request("invalid_cap", e.to_string()))?;
+    let alert =
+        Alert::from_xml(xml).map_err(|e| ApiError::bad_request(ErrorCode::InvalidCap, e.to_string()))?;
     let origin = format!("upload by {}", caller.user.username);
     let writer = state.change(caller, "partner-alert.import", "partner-alert:new", None);
     let id = writer.insert_partner_alert(&alert, xml, &origin, state.now()).await?;
@@ -52,7 +53,7 @@ pub async fn add_feed(state: &AppState, caller: &Caller, url: &str) -> Result<i6
     let url = url.trim();
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
         return Err(ApiError::bad_request(
-            "invalid_url",
+            ErrorCode::InvalidUrl,
             "a partner feed URL must be an http:// or https:// URL",
         ));
     }

@@ -20,7 +20,7 @@ use tearline_warn::atom::{write_feed, FeedAlert};
 use tearline_warn::cap::{Scope, Status};
 use tearline_warn::delivery::AckStatus;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -112,8 +112,9 @@ async fn acknowledge(
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
         None => AckStatus::Received,
-        Some(text) => AckStatus::parse(text)
-            .ok_or_else(|| ApiError::bad_request("invalid_status", "status must be received or safe"))?,
+        Some(text) => AckStatus::parse(text).ok_or_else(|| {
+            ApiError::bad_request(ErrorCode::InvalidStatus, "status must be received or safe")
+        })?,
     };
     let key = state.warn.ack_key(&state.store).await?;
     let expected = ack_token(key, version_id, recipient_id);

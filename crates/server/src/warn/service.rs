@@ -23,7 +23,7 @@ use tearline_kernel::Lookup;
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// How many recipients' positions a targeting preview returns for the map.
@@ -123,7 +123,7 @@ async fn read(state: &AppState, caller: &Caller, audit_action: &str, object: &st
 }
 
 fn checked(assessment: &ThreatAssessment) -> Result<(), ApiError> {
-    assessment.validate().map_err(|e| ApiError::bad_request("invalid_threat", e.to_string()))
+    assessment.validate().map_err(|e| ApiError::bad_request(ErrorCode::InvalidThreat, e.to_string()))
 }
 
 pub async fn create_threat(
@@ -222,7 +222,7 @@ fn new_identifier() -> String {
 }
 
 fn invalid_cap(error: tearline_warn::cap::CapError) -> ApiError {
-    ApiError::bad_request("invalid_cap", error.to_string())
+    ApiError::bad_request(ErrorCode::InvalidCap, error.to_string())
 }
 
 /// The checks Tearline adds for its own warnings beyond CAP: something to target, and an
@@ -234,7 +234,7 @@ fn check_own_alert(alert: &Alert) -> Result<(), ApiError> {
     }
     if alert.infos.is_empty() {
         return Err(ApiError::bad_request(
-            "invalid_cap",
+            ErrorCode::InvalidCap,
             "alert/info: a warning needs at least one info block",
         ));
     }
@@ -242,13 +242,13 @@ fn check_own_alert(alert: &Alert) -> Result<(), ApiError> {
         let path = format!("alert/info[{}]", i + 1);
         if info.expires.is_none() {
             return Err(ApiError::bad_request(
-                "invalid_cap",
+                ErrorCode::InvalidCap,
                 format!("{path}/expires: a warning must say when it expires"),
             ));
         }
         if !info.areas.iter().any(|a| a.area.has_shape()) {
             return Err(ApiError::bad_request(
-                "invalid_cap",
+                ErrorCode::InvalidCap,
                 format!("{path}/area: a warning needs an area with a polygon or circle to target"),
             ));
         }
@@ -525,7 +525,7 @@ pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Resu
         .await?;
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
-            "second_officer_required",
+            ErrorCode::SecondOfficerRequired,
             "a warning with status Actual needs the approval of a warning officer other than the one who drafted it",
         ));
     }
@@ -568,7 +568,7 @@ async fn issue(
     if let Some(expires) = alert.expires() {
         if expires.millis <= alert.sent.millis {
             return Err(ApiError::bad_request(
-                "invalid_cap",
+                ErrorCode::InvalidCap,
                 "alert/info/expires: the warning would already have expired",
             ));
         }

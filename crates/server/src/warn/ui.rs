@@ -24,7 +24,7 @@ use super::partners;
 use super::service::{self, DraftRequest, Submitted};
 use crate::api::IdPath;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::ui::{format_time, render, signed_in, Nav, Page, UiError};
 
@@ -236,7 +236,7 @@ fn area_from_form(description: &str, polygon: &str, circle: &str) -> Result<Area
 }
 
 fn form_error(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_form", message)
+    ApiError::bad_request(ErrorCode::InvalidForm, message)
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -337,7 +337,7 @@ async fn draft_warning(
 fn fixable<T>(result: Result<T, ApiError>) -> Result<Result<T, (StatusCode, String)>, UiError> {
     match result {
         Ok(value) => Ok(Ok(value)),
-        Err(error) if error.status.is_client_error() && error.code != "not_found" => {
+        Err(error) if error.status.is_client_error() && error.code != ErrorCode::NotFound => {
             Ok(Err((error.status, error.message)))
         }
         Err(error) => Err(error.into()),
