@@ -15,11 +15,12 @@ use tearline_kernel::{CpuPool, Kernel};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use tearline_demo as demo;
 use tearline_domain::{Role, Seniority};
 use tearline_server::accounts::{create_user, NewUserRequest};
 use tearline_server::lifecycle::LifecycleSettings;
 use tearline_server::warn::WarnSettings;
-use tearline_server::{demo, open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
+use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::Store;
 
 use crate::config::{DataOptions, Settings};
@@ -351,7 +352,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
         lifecycle,
         behind_tls: args.behind_tls || settings.behind_tls,
         map_tiles_url: args.warn.map_tiles_url.clone(),
-        demo_receiver: seeded,
         warn,
         ..ServerSettings::default()
     };
@@ -370,7 +370,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     state.warn.targeting.refresh(&state.store).await.context("loading the recipient index")?;
     tokio::spawn(tearline_server::warn::dispatch::run(state.clone()));
     tokio::spawn(tearline_server::warn::partners::run_poller(state.clone()));
-    let app = tearline_server::router(state.clone());
+    let demo_receiver = if seeded { tearline_demo::receiver_routes() } else { axum::Router::new() };
+    let app = tearline_server::router_with(state.clone(), demo_receiver);
     let server = tokio::spawn(async move {
         // The peer's address feeds the per-address login throttle.
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

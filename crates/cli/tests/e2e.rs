@@ -133,7 +133,7 @@ async fn exercise_unseals(server: &Server) {
 /// Every identity value of the demo, as it would appear in bytes.
 fn identity_values() -> Vec<String> {
     let mut values = Vec::new();
-    for source in tearline_server::demo::DEMO_SOURCES.iter() {
+    for source in tearline_demo::DEMO_SOURCES.iter() {
         values.push(source.full_name.to_owned());
         values.extend(source.full_name.split(' ').filter(|part| part.len() > 4).map(str::to_owned));
         values.extend(source.aliases.iter().map(|a| a.to_string()));
@@ -566,7 +566,7 @@ async fn two_server_processes_on_one_postgres_database_hold_the_kernels_rules() 
         display_name: None,
         role: tearline_domain::Role::Controller,
         seniority: tearline_domain::Seniority::Standard,
-        unit: tearline_server::demo::DEMO_UNIT.into(),
+        unit: tearline_demo::DEMO_UNIT.into(),
         password: zeroize::Zeroizing::new("carla-password-long".into()),
     };
     tearline_server::accounts::create_user(

@@ -11,7 +11,6 @@ pub mod api;
 pub mod audit;
 pub mod audit_api;
 pub mod auth;
-pub mod demo;
 pub mod error;
 pub mod intel;
 pub mod lifecycle;
@@ -73,6 +72,12 @@ async fn not_found() -> impl IntoResponse {
 
 /// The whole application: API, UI, and the headers every response carries.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The application with `extra` routes mounted beside it under the same headers (the demo's
+/// stand-in receiver, which is not part of this library).
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let policy = content_security_policy(&state.settings);
     api::routes()
         .merge(ui::routes())
@@ -83,7 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(warn::api::routes())
         .merge(warn::ui::routes())
         .merge(warn::public::routes())
-        .merge(if state.settings.demo_receiver { demo::receiver_routes() } else { Router::new() })
+        .merge(extra)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(policy, security_headers))
         .with_state(state)

@@ -29,8 +29,6 @@ pub struct ServerSettings {
     /// A tile URL template (`https://…/{z}/{x}/{y}.png`) for maps; without one, maps show the
     /// bundled country outlines and work offline.
     pub map_tiles_url: Option<String>,
-    /// Mounts the demo's stand-in receiver (`/demo/receiver/{n}`); only `serve --demo` sets it.
-    pub demo_receiver: bool,
     pub warn: crate::warn::WarnSettings,
     pub lifecycle: crate::lifecycle::LifecycleSettings,
 }
@@ -45,7 +43,6 @@ impl Default for ServerSettings {
             attempts_per_address: 30,
             address_window_millis: 10 * 60 * 1000,
             map_tiles_url: None,
-            demo_receiver: false,
             warn: crate::warn::WarnSettings::default(),
             lifecycle: crate::lifecycle::LifecycleSettings::default(),
         }

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use axum::http::{Method, StatusCode};
 use common::{harness, harness_on, sealed_values, Harness};
 use serde_json::{json, Value};
+use tearline_demo as demo;
 use tearline_domain::Role;
-use tearline_server::demo;
 
 /// One endpoint as the matrix calls it. `{own}` is a source of the demo unit, handled by the
 /// demo handler; `{other}` is a source of another unit.

@@ -210,7 +210,7 @@ async fn an_actual_warning_needs_a_second_warning_officer_unless_the_unit_says_o
 
     let admin = harness.demo_login(Role::Administrator).await;
     let units = harness.state.store.units().await.unwrap();
-    let unit = units.iter().find(|u| u.name == tearline_server::demo::DEMO_UNIT).unwrap().id.0;
+    let unit = units.iter().find(|u| u.name == tearline_demo::DEMO_UNIT).unwrap().id.0;
     let path = format!("/api/v1/units/{unit}/warning-approval");
     let changed = harness.call(Method::PUT, &path, Some(&admin), Some(json!({"required": false}))).await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);

@@ -11,12 +11,12 @@ use tearline_store::{NewContact, NewPayment, NewRiskAssessment};
 use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
-use crate::accounts::{create_user, NewUserRequest};
-use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::sources::{register_sealed, SourceDraft};
-use crate::state::{AppState, VaultKeys};
 use tearline_kernel::{CpuPool, Kernel};
+use tearline_server::accounts::{create_user, NewUserRequest};
+use tearline_server::auth::Caller;
+use tearline_server::error::ApiError;
+use tearline_server::sources::{register_sealed, SourceDraft};
+use tearline_server::state::{AppState, VaultKeys};
 
 pub const DEMO_UNIT: &str = "Harbour District Unit";
 
@@ -375,7 +375,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
             }
         })
         .collect();
-    crate::warn::service::register_recipients(state, &officer, &registrations, Vec::new()).await?;
+    tearline_server::warn::service::register_recipients(state, &officer, &registrations, Vec::new()).await?;
 
     let old_town = Polygon::parse_cap(
         "52.9585,1.2050 52.9585,1.2250 52.9505,1.2290 52.9480,1.2120 52.9530,1.2030 52.9585,1.2050",
@@ -399,7 +399,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
         impact: Impact::Severe,
         status: ThreatStatus::Active,
     };
-    let threat = crate::warn::service::create_threat(state, &analyst, &threat).await?;
+    let threat = tearline_server::warn::service::create_threat(state, &analyst, &threat).await?;
     let expires = Some(CapTime::utc(now.0 + 6 * 3_600_000));
     let info = |language: &str, headline: &str, instruction: &str| Info {
         language: language.into(),
@@ -423,7 +423,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
         parameters: Vec::new(),
         areas: vec![CapArea { area: area.clone(), geocodes: Vec::new(), altitude: None, ceiling: None }],
     };
-    let request = crate::warn::service::DraftRequest {
+    let request = tearline_server::warn::service::DraftRequest {
         threat_id: Some(threat.id),
         status: Status::Exercise,
         scope: tearline_warn::cap::Scope::Public,
@@ -440,8 +440,8 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
             info("ar", "تمرين: تجنبوا سوق الرصيف", "ابتعدوا عن البلدة القديمة والرصيف حتى إشعار آخر."),
         ],
     };
-    let draft = crate::warn::service::draft_alert(state, &officer, request).await?;
-    crate::warn::service::submit(state, &officer, draft.id).await?;
+    let draft = tearline_server::warn::service::draft_alert(state, &officer, request).await?;
+    tearline_server::warn::service::submit(state, &officer, draft.id).await?;
     Ok(true)
 }
 
@@ -507,7 +507,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
 /// reports with linked entities, made through the same operations officers use (the leak
 /// guard checks each one), so search, the link chart and the STIX export show something.
 pub async fn seed_intelligence(state: &AppState) -> Result<bool, ApiError> {
-    use crate::intel::{self, ContactReportRequest, DraftRequest, ReleaseRequest};
+    use tearline_server::intel::{self, ContactReportRequest, DraftRequest, ReleaseRequest};
 
     if state.store.released_report_count().await? > 0 {
         return Ok(false);
