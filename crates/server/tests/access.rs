@@ -1018,20 +1018,11 @@ async fn an_account_that_reaches_identities_takes_effect_only_when_a_second_pers
     let missing = h
         .call(Method::POST, "/api/v1/users/987654321/approval", Some(&h.demo_login(Controller).await), None)
         .await;
-    for (username, role, seniority, unit) in [
-        ("carla", Controller, tearline_domain::Seniority::Standard, demo::DEMO_UNIT),
-        ("odile", Controller, tearline_domain::Seniority::Senior, "Riverside Unit"),
+    for (username, seniority, unit) in [
+        ("carla", tearline_domain::Seniority::Standard, demo::DEMO_UNIT),
+        ("odile", tearline_domain::Seniority::Senior, "Riverside Unit"),
     ] {
-        let request = tearline_server::accounts::NewUserRequest {
-            username: username.into(),
-            display_name: None,
-            role,
-            seniority,
-            unit: unit.into(),
-            password: zeroize::Zeroizing::new(format!("{username}-password-long")),
-        };
-        tearline_server::accounts::create_user(&h.state.kernel, &h.state.cpu, None, &request).await.unwrap();
-        let token = h.login(username, &format!("{username}-password-long")).await;
+        let token = h.account_in(unit, username, Controller, seniority).await;
         let reply = h.call(Method::POST, &approval, Some(&token), None).await;
         assert_eq!(
             (reply.status, &reply.body),
@@ -1084,6 +1075,20 @@ struct UiEndpoint {
 }
 
 const CASE: &[Role] = &[Handler, Controller];
+
+/// A warning as the drafting form sends it.
+const WARNING_FORM: &[(&str, &str)] = &[
+    ("status", "Exercise"),
+    ("category", "Security"),
+    ("event", "UI"),
+    ("urgency", "Immediate"),
+    ("severity", "Severe"),
+    ("certainty", "Likely"),
+    ("expires_hours", "6"),
+    ("headline", "UI"),
+    ("area_description", "Quay"),
+    ("polygon", "52.95,1.20 52.96,1.20 52.96,1.23 52.95,1.20"),
+];
 
 /// Every page and every form operation the pages offer (the tidy test below checks this
 /// list against the router's routes and the templates' operations).
@@ -1297,42 +1302,12 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
             &[("op", "reverse"), ("target", "{entry}"), ("memo", "UI")],
             &[Controller],
         ),
-        post(
-            "/warnings",
-            &[
-                ("status", "Exercise"),
-                ("category", "Security"),
-                ("event", "UI"),
-                ("urgency", "Immediate"),
-                ("severity", "Severe"),
-                ("certainty", "Likely"),
-                ("expires_hours", "6"),
-                ("headline", "UI"),
-                ("area_description", "Quay"),
-                ("polygon", "52.95,1.20 52.96,1.20 52.96,1.23 52.95,1.20"),
-            ],
-            &[WarningOfficer],
-        ),
+        post("/warnings", WARNING_FORM, &[WarningOfficer]),
         post("/warnings/versions/{submittable}/action", &[("action", "submit")], &[WarningOfficer]),
         post("/warnings/versions/{awaiting}/action", &[("action", "approve")], &[WarningOfficer]),
         post("/warnings/versions/{discardable}/action", &[("action", "discard")], &[WarningOfficer]),
         post("/warnings/versions/{version}/action", &[("action", "cancel")], &[WarningOfficer]),
-        post(
-            "/warnings/{warning}/update",
-            &[
-                ("status", "Exercise"),
-                ("category", "Security"),
-                ("event", "UI"),
-                ("urgency", "Immediate"),
-                ("severity", "Severe"),
-                ("certainty", "Likely"),
-                ("expires_hours", "6"),
-                ("headline", "UI"),
-                ("area_description", "Quay"),
-                ("polygon", "52.95,1.20 52.96,1.20 52.96,1.23 52.95,1.20"),
-            ],
-            &[WarningOfficer],
-        ),
+        post("/warnings/{warning}/update", WARNING_FORM, &[WarningOfficer]),
         post("/partner-alerts", &[("cap_xml", "<alert/>")], &[WarningOfficer]),
         post("/partner-feeds", &[("url", "http://127.0.0.1:9/ui/feed.atom")], &[WarningOfficer]),
         post(

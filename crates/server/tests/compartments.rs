@@ -9,7 +9,6 @@ use axum::http::{Method, StatusCode};
 use common::{harness, Harness};
 use serde_json::{json, Value};
 use tearline_domain::Role::{self, *};
-use tearline_server::accounts::{create_user, NewUserRequest};
 
 /// An id no fixture reaches.
 const MISSING: i64 = 987_654_321;
@@ -25,20 +24,6 @@ impl Riverside {
             path.replace(&format!("{{{name}}}"), &self.id(name, missing).to_string())
         })
     }
-}
-
-async fn riverside_user(h: &Harness, username: &str, role: Role) -> String {
-    let password = format!("{username}-password-long");
-    let request = NewUserRequest {
-        seniority: Default::default(),
-        username: username.into(),
-        display_name: None,
-        role,
-        unit: "Riverside Unit".into(),
-        password: zeroize::Zeroizing::new(password.clone()),
-    };
-    create_user(&h.state.kernel, &h.state.cpu, None, &request).await.unwrap();
-    h.login(username, &password).await
 }
 
 async fn ok(h: &Harness, token: &str, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -59,7 +44,7 @@ async fn riverside(h: &Harness) -> Riverside {
         "tasking": "t", "collateral_intrusion": "c", "confidential_information": "none expected"});
     let authorisations = format!("/api/v1/sources/{falcon}/authorisations");
     let granted = id(&ok(h, &olga, Method::POST, &authorisations, Some(application.clone())).await);
-    let ophelia = riverside_user(h, "ophelia", AuthorisingOfficer).await;
+    let ophelia = h.account_in("Riverside Unit", "ophelia", AuthorisingOfficer, Default::default()).await;
     let grant = json!({"decision": "grant", "review_every_days": 30});
     ok(h, &ophelia, Method::POST, &format!("/api/v1/authorisations/{granted}/decision"), Some(grant)).await;
     let plover =
@@ -100,7 +85,7 @@ async fn riverside(h: &Harness) -> Riverside {
     ok(h, &olga, Method::POST, &format!("/api/v1/intel/drafts/{released}/submit"), None).await;
     let release = json!({"release": true, "acknowledge_warnings": true});
     ok(h, &otto, Method::POST, &format!("/api/v1/intel/drafts/{released}/release"), Some(release)).await;
-    let oscar = riverside_user(h, "oscar", Analyst).await;
+    let oscar = h.account_in("Riverside Unit", "oscar", Analyst, Default::default()).await;
     let threat = id(&ok(h, &oscar, Method::POST, "/api/v1/threats", Some(threat())).await);
     let version = h.other_unit_warning().await;
     let warning = h.state.store.warning_version(version).await.unwrap().unwrap().warning_id;

@@ -177,13 +177,25 @@ impl Harness {
 
     /// Another officer of the demo unit, with a seniority of our choosing. Returns a token.
     pub async fn officer(&self, username: &str, role: Role, seniority: tearline_domain::Seniority) -> String {
+        self.account_in(demo::DEMO_UNIT, username, role, seniority).await
+    }
+
+    /// An account made by the installation (so in effect at once) in `unit`, logged in; its
+    /// password is `{username}-password-long`. Returns a token.
+    pub async fn account_in(
+        &self,
+        unit: &str,
+        username: &str,
+        role: Role,
+        seniority: tearline_domain::Seniority,
+    ) -> String {
         let password = format!("{username}-password-long");
         let request = NewUserRequest {
             seniority,
             username: username.into(),
             display_name: None,
             role,
-            unit: demo::DEMO_UNIT.into(),
+            unit: unit.into(),
             password: zeroize::Zeroizing::new(password.clone()),
         };
         create_user(&self.state.kernel, &self.state.cpu, None, &request).await.unwrap();
