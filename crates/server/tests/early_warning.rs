@@ -615,3 +615,55 @@ async fn recipients_registered_by_another_server_are_targeted_without_a_restart(
         assert_eq!(count_inside(&harness, &wren).await, 99, "{backend:?}: 100 - moved - retired + newcomer");
     }
 }
+
+/// The document that aborted the server, nested 8 000 deep: uploaded, served as a feed and
+/// served as an alert a feed links to. Each is refused with a reason, and the server (its
+/// tests run on worker threads with a worker's stack) still answers afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_nested_eight_thousand_deep_is_refused_everywhere_and_the_server_goes_on() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let deep = |root: &str| {
+        format!(
+            r#"<{root}>{}{}</{}>"#,
+            "<a>".repeat(8_000),
+            "</a>".repeat(8_000),
+            root.split(' ').next().unwrap_or(root)
+        )
+    };
+    let alert = deep(r#"alert xmlns="urn:oasis:names:tc:emergency:cap:1.2""#);
+    let reply = upload(&harness, &wren, &alert).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(reply.json()["message"].as_str().unwrap().contains("deeper than"), "{}", reply.body);
+
+    let feed = deep(r#"feed xmlns="http://www.w3.org/2005/Atom""#);
+    let base = Arc::new(Mutex::new(String::new()));
+    let linking_base = Arc::clone(&base);
+    let routes = axum::Router::new()
+        .route("/deep.atom", axum::routing::get(move || async move { feed }))
+        .route(
+            "/linking.atom",
+            axum::routing::get(move || {
+                let base = linking_base.lock().unwrap().clone();
+                async move {
+                    format!(
+                        r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>x</id><title>P</title><updated>2026-11-18T09:00:00Z</updated>
+<entry><id>1</id><title>a</title><updated>2026-11-18T09:00:00Z</updated><link href="{base}/deep.xml"/></entry></feed>"#
+                    )
+                }
+            }),
+        )
+        .route("/deep.xml", axum::routing::get(move || async move { alert }));
+    let url = serve(routes).await;
+    *base.lock().unwrap() = url.clone();
+    for feed in ["deep.atom", "linking.atom"] {
+        post(&harness, &wren, "/api/v1/partner-feeds", Some(json!({"url": format!("{url}/{feed}")}))).await;
+    }
+    assert_eq!(tearline_server::warn::partners::poll_all(&harness.state).await.unwrap(), 0);
+    let feeds = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
+    for feed in feeds["partner_feeds"].as_array().unwrap() {
+        let error = feed["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains("deeper than"), "{feed}");
+    }
+    assert_eq!(harness.call(Method::GET, "/api/v1/health", None, None).await.status, StatusCode::OK);
+}

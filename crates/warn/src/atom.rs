@@ -89,6 +89,7 @@ pub fn write_feed(base_url: &str, title: &str, alerts: &[FeedAlert], now_millis:
 /// The CAP documents an Atom feed links to: each entry's `link` with type
 /// `application/cap+xml`, or else its first link ending in `.xml`.
 pub fn cap_links(feed: &str) -> Result<Vec<String>, String> {
+    crate::bounded::check(feed, crate::bounded::PARTNER_DOCUMENT)?;
     let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
     let document = roxmltree::Document::parse_with_options(feed, options)
         .map_err(|e| format!("not well-formed XML: {e}"))?;

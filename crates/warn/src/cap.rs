@@ -354,6 +354,8 @@ impl Alert {
 
     /// Reads a CAP 1.2 alert, applying the schema's structure and the specification's rules.
     pub fn from_xml(xml: &str) -> Result<Alert, CapError> {
+        crate::bounded::check(xml, crate::bounded::PARTNER_DOCUMENT)
+            .map_err(|why| CapError::at("document", why))?;
         let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
         let document = roxmltree::Document::parse_with_options(xml, options)
             .map_err(|error| CapError::at("document", format!("not well-formed XML: {error}")))?;

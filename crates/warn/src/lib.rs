@@ -7,6 +7,7 @@
 //!   scan would, only faster.
 //! - [`cap`]: the CAP 1.2 alert model, its XML writer and its strict reader.
 //! - [`atom`]: the public feed of current alerts.
+//! - [`bounded`]: size, depth and element bounds on untrusted XML, checked before parsing.
 //! - [`threat`]: threat assessments, the analyst's input to a warning.
 //! - [`delivery`]: delivery states, idempotency keys and the retry schedule.
 //! - [`recipients`]: recipient registrations and their CSV and GeoJSON import formats.
@@ -15,6 +16,7 @@
 //! rule here is testable with fixed inputs.
 
 pub mod atom;
+pub mod bounded;
 pub mod cap;
 pub mod delivery;
 pub mod geo;
