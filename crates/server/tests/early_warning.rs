@@ -667,3 +667,41 @@ async fn a_document_nested_eight_thousand_deep_is_refused_everywhere_and_the_ser
     }
     assert_eq!(harness.call(Method::GET, "/api/v1/health", None, None).await.status, StatusCode::OK);
 }
+
+/// Drafts that would have issued alerts failing the XSD or breaking the public feed are
+/// refused at the door with a 4xx, and nothing is stored.
+#[tokio::test]
+async fn a_draft_that_would_break_the_feed_is_refused_and_nothing_is_stored() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let good = draft("Exercise", "Leave the quay", square(52.90, 1.10, 0.03));
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut bad = good.clone();
+        change(&mut bad);
+        bad
+    };
+    let circle =
+        |lat: f64, lon: f64, radius: f64| json!([{"centre": {"lat": lat, "lon": lon}, "radius_km": radius}]);
+    let bad = [
+        with(&|d| d["infos"][0]["areas"][0]["circles"] = circle(95.0, 1.0, 5.0)),
+        with(&|d| d["infos"][0]["areas"][0]["circles"] = circle(52.0, 200.0, 5.0)),
+        with(&|d| d["infos"][0]["areas"][0]["circles"] = circle(52.0, 1.0, -5.0)),
+        with(
+            &|d| d["infos"][0]["areas"][0]["polygons"] = json!([[{"lat": 91, "lon": 1}, {"lat": 1, "lon": 1}, {"lat": 1, "lon": 2}, {"lat": 91, "lon": 1}]]),
+        ),
+        with(&|d| d["infos"][0]["headline"] = json!("Leave \u{FFFE} now")),
+        with(&|d| d["infos"][0]["web"] = json!("not a uri")),
+        with(&|d| d["infos"][0]["audience"] = json!("residents\u{0007}")),
+        with(&|d| d["infos"][0]["areas"][0]["geocodes"] = json!([{"name": "UGC", "value": "x\u{0001}"}])),
+        with(&|d| d["infos"][0]["areas"][0]["ceiling"] = json!(1000.0)),
+    ];
+    for draft in bad {
+        let reply = harness.call(Method::POST, "/api/v1/warnings", Some(&wren), Some(draft.clone())).await;
+        assert!(reply.status.is_client_error(), "{draft}: {} {}", reply.status, reply.body);
+        assert!(reply.json()["code"].is_string(), "{}", reply.body);
+    }
+    let listed = harness.call(Method::GET, "/api/v1/warnings", Some(&wren), None).await.json();
+    assert_eq!(listed["warnings"], json!([]), "nothing was stored");
+    let feed = harness.call(Method::GET, "/cap/feed.atom", None, None).await;
+    assert!(tearline_warn::atom::cap_links(&feed.body).is_ok(), "the feed stays well-formed: {}", feed.body);
+}

@@ -267,11 +267,30 @@ fn check_token(path: &str, text: &str) -> Result<(), CapError> {
 }
 
 /// XML 1.0 cannot carry most control characters; refuse them rather than write bad XML.
+/// Text that can stand in an XML 1.0 document: no control characters (tab, line feed and
+/// carriage return aside) and no noncharacters U+FFFE and U+FFFF, which XML forbids and
+/// which would make the alert, and every feed listing it, not well-formed.
 fn check_text(path: &str, text: &str) -> Result<(), CapError> {
-    match text.chars().find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
-        Some(bad) => Err(CapError::at(path, format!("contains the control character {bad:?}"))),
+    let forbidden = |c: &char| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    };
+    match text.chars().find(forbidden) {
+        Some(bad) => {
+            Err(CapError::at(path, format!("contains the character {bad:?}, which XML does not allow")))
+        }
         None => Ok(()),
     }
+}
+
+/// `web` is `xs:anyURI` and §3.2.2 a full absolute URI: a scheme and no spaces.
+fn check_uri(path: &str, text: &str) -> Result<(), CapError> {
+    let scheme = text.split_once(':').map(|(scheme, _)| scheme).unwrap_or_default();
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok || text.chars().any(char::is_whitespace) {
+        return Err(CapError::at(path, format!("{text:?} is not an absolute URI")));
+    }
+    Ok(())
 }
 
 /// `xs:language` (RFC 3066 shape): letters, then `-`-separated letter/digit subtags.
@@ -396,8 +415,18 @@ impl Info {
         if self.event.trim().is_empty() {
             return Err(CapError::at(format!("{path}/event"), "must not be empty"));
         }
+        if let Some(web) = &self.web {
+            check_uri(&format!("{path}/web"), web)?;
+        }
+        for (kind, values) in [("eventCode", &self.event_codes), ("parameter", &self.parameters)] {
+            for value in values.iter() {
+                check_text(&format!("{path}/{kind}"), &value.name)?;
+                check_text(&format!("{path}/{kind}"), &value.value)?;
+            }
+        }
         for (name, text) in [
             ("event", Some(&self.event)),
+            ("audience", self.audience.as_ref()),
             ("senderName", self.sender_name.as_ref()),
             ("headline", self.headline.as_ref()),
             ("description", self.description.as_ref()),
@@ -420,6 +449,18 @@ impl Info {
                 return Err(CapError::at(format!("{area_path}/areaDesc"), "must not be empty"));
             }
             check_text(&format!("{area_path}/areaDesc"), &area.area.description)?;
+            for geocode in &area.geocodes {
+                check_text(&format!("{area_path}/geocode"), &geocode.name)?;
+                check_text(&format!("{area_path}/geocode"), &geocode.value)?;
+            }
+            if area.ceiling.is_some() && area.altitude.is_none() {
+                return Err(CapError::at(format!("{area_path}/ceiling"), "needs an altitude (§3.3.2)"));
+            }
+            for (name, value) in [("altitude", area.altitude), ("ceiling", area.ceiling)] {
+                if value.is_some_and(|v| !v.is_finite()) {
+                    return Err(CapError::at(format!("{area_path}/{name}"), "must be a finite number"));
+                }
+            }
         }
         Ok(())
     }

@@ -12,11 +12,28 @@ use geographiclib_rs::{Geodesic, InverseGeodesic};
 use robust::{orient2d, Coord};
 use serde::{Deserialize, Serialize};
 
-/// A position in degrees. `lat` in [-90, 90], `lon` in [-180, 180].
+/// A position in degrees. `lat` in [-90, 90], `lon` in [-180, 180]; deserialising goes
+/// through [`LatLon::new`], so an invalid position never exists.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LatLonWire")]
 pub struct LatLon {
     pub lat: f64,
     pub lon: f64,
+}
+
+/// A position as it arrives, before its checks.
+#[derive(Deserialize)]
+struct LatLonWire {
+    lat: f64,
+    lon: f64,
+}
+
+impl TryFrom<LatLonWire> for LatLon {
+    type Error = GeoError;
+
+    fn try_from(wire: LatLonWire) -> Result<LatLon, GeoError> {
+        LatLon::new(wire.lat, wire.lon)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +52,7 @@ pub enum GeoError {
     EncirclesPole,
     #[error("{0:?} is not a circle; CAP writes circles as \"latitude,longitude radius_km\"")]
     NotACircle(String),
-    #[error("circle radius {0} must be a positive number of kilometres no larger than 20000")]
+    #[error("circle radius {0} must be a number of kilometres from 0 to 20000")]
     Radius(String),
 }
 
@@ -251,11 +268,28 @@ fn shortest_lon_step(from: f64, to: f64) -> f64 {
     }
 }
 
-/// A geodesic circle, as CAP's `<circle>` (`lat,lon radius_km`).
+/// A geodesic circle, as CAP's `<circle>` (`lat,lon radius_km`); deserialising goes
+/// through [`Circle::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CircleWire")]
 pub struct Circle {
     pub centre: LatLon,
     pub radius_km: f64,
+}
+
+/// A circle as it arrives, before its checks.
+#[derive(Deserialize)]
+struct CircleWire {
+    centre: LatLon,
+    radius_km: f64,
+}
+
+impl TryFrom<CircleWire> for Circle {
+    type Error = GeoError;
+
+    fn try_from(wire: CircleWire) -> Result<Circle, GeoError> {
+        Circle::new(wire.centre, wire.radius_km)
+    }
 }
 
 /// Upper bound on a radius: half the Earth's circumference, roughly.
@@ -268,7 +302,8 @@ const KM_PER_DEGREE_LON_AT_EQUATOR: f64 = 111.3;
 
 impl Circle {
     pub fn new(centre: LatLon, radius_km: f64) -> Result<Circle, GeoError> {
-        if !(radius_km.is_finite() && radius_km > 0.0 && radius_km <= MAX_RADIUS_KM) {
+        // CAP allows a radius of 0 (a point: the specification's own example A.3 uses it).
+        if !(radius_km.is_finite() && (0.0..=MAX_RADIUS_KM).contains(&radius_km)) {
             return Err(GeoError::Radius(radius_km.to_string()));
         }
         Ok(Circle { centre, radius_km })
@@ -443,8 +478,26 @@ mod tests {
         // 0.089° of latitude is about 9.87 km here; 0.091° is about 10.09 km.
         assert!(circle.contains(at(32.9525 + 0.089, -115.5527)));
         assert!(!circle.contains(at(32.9525 + 0.091, -115.5527)));
-        assert_eq!(Circle::parse_cap("32,-115 0"), Err(GeoError::Radius("0".into())));
+        // A radius of 0 is a point, as in the CAP 1.2 specification's example A.3.
+        let point = Circle::parse_cap("32,-115 0").expect("CAP allows radius 0");
+        assert!(point.contains(at(32.0, -115.0)) && !point.contains(at(32.001, -115.0)));
+        assert_eq!(Circle::parse_cap("32,-115 -5"), Err(GeoError::Radius("-5".into())));
         assert_eq!(Circle::parse_cap("32,-115"), Err(GeoError::NotACircle("32,-115".into())));
+    }
+
+    /// What comes in through serde is checked like what comes in through CAP text.
+    #[test]
+    fn deserialising_checks_what_the_constructors_check() {
+        let position = |json: &str| serde_json::from_str::<LatLon>(json).map_err(|e| e.to_string());
+        assert!(position(r#"{"lat": 95, "lon": 1}"#).unwrap_err().contains("latitude 95"));
+        assert!(position(r#"{"lat": 1, "lon": 200}"#).unwrap_err().contains("longitude 200"));
+        assert_eq!(position(r#"{"lat": 52.9, "lon": 1.1}"#), Ok(at(52.9, 1.1)));
+        let circle = |json: &str| serde_json::from_str::<Circle>(json).map_err(|e| e.to_string());
+        assert!(circle(r#"{"centre": {"lat": 1, "lon": 1}, "radius_km": -5}"#)
+            .unwrap_err()
+            .contains("radius -5"));
+        assert!(circle(r#"{"centre": {"lat": 91, "lon": 1}, "radius_km": 5}"#).is_err());
+        assert!(circle(r#"{"centre": {"lat": 1, "lon": 1}, "radius_km": 0}"#).is_ok());
     }
 
     #[test]
