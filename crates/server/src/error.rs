@@ -60,6 +60,7 @@ error_codes! {
     InvalidId = "invalid_id": "an id in the path is not a positive integer",
     InvalidIdentity = "invalid_identity": "an identity to seal is empty or malformed",
     InvalidJson = "invalid_json": "the body is not the JSON the operation takes",
+    InvalidRequest = "invalid_request": "the request is malformed in a way no other code names",
     InvalidOperation = "invalid_operation": "a form names no operation its page knows",
     InvalidPeriod = "invalid_period": "a period's start is after its end, or it is malformed",
     InvalidPlace = "invalid_place": "a latitude or longitude is out of range",
@@ -74,11 +75,13 @@ error_codes! {
     InvalidUnit = "invalid_unit": "a unit name is empty or too long",
     InvalidUrl = "invalid_url": "a URL is malformed or not http(s)",
     InvalidUsername = "invalid_username": "a username outside 3 to 40 lowercase letters, digits, '.', '_' or '-'",
+    MethodNotAllowed = "method_not_allowed": "the path exists but not with this HTTP method",
     InvalidWitness = "invalid_witness": "the witness of a payment is not another officer of the unit",
     NoLiveAuthorisation = "no_live_authorisation": "the source has no live authorisation for the action",
     NoRiskAssessment = "no_risk_assessment": "the action needs a current risk assessment",
     NotFound = "not_found": "no such record, or one the caller may not know of (the two answer alike)",
     OutOfRange = "out_of_range": "a number is outside its allowed range",
+    PayloadTooLarge = "payload_too_large": "the body is larger than the operation accepts",
     OwnRequest = "own_request": "no one decides a payment they requested",
     ReasonRequired = "reason_required": "an unseal needs a reason of 10 to 500 characters",
     RisksNotExplained = "risks_not_explained": "a risk assessment must record that the risks were explained and understood",
@@ -91,6 +94,7 @@ error_codes! {
     TlpRed = "tlp_red": "a TLP:RED report never leaves",
     TooManyAttempts = "too_many_attempts": "too many login attempts from this address; wait a few minutes",
     Unauthenticated = "unauthenticated": "no valid session: log in first",
+    UriTooLong = "uri_too_long": "the request's URI is longer than the server reads",
     UnknownCurrency = "unknown_currency": "an ISO 4217 currency code Tearline does not know",
     UnsupportedMediaType = "unsupported_media_type": "the body's content type is not one the operation takes",
     VaultError = "vault_error": "the vault could not seal or open a record; the message names cause and remedy",
@@ -211,6 +215,26 @@ impl From<tearline_kernel::KernelError> for ApiError {
             ),
             KernelError::NotFound(kind) => ApiError::not_found(kind),
             KernelError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The code for an error status the framework answered with on its own (a body too
+    /// large, a method the route lacks, a query or body it could not read).
+    pub fn for_status(status: StatusCode) -> ErrorCode {
+        match status {
+            StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::CONFLICT => ErrorCode::Conflict,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidJson,
+            status if status.is_server_error() => ErrorCode::Internal,
+            _ => ErrorCode::InvalidRequest,
         }
     }
 }

@@ -66,6 +66,31 @@ async fn security_headers(State(policy): State<HeaderValue>, request: Request, n
     response
 }
 
+/// Keeps every error on the API and the public CAP routes in the contract: an answer the
+/// framework made on its own (a body over the limit, a method the route lacks, a query or
+/// body it could not read) arrives as plain text or empty, and leaves as `{code, message}`
+/// with its status, the framework's explanation kept as the message.
+async fn errors_in_the_contract(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/cap/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let said = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
+    let said = String::from_utf8_lossy(&said);
+    let message = match said.trim() {
+        "" => status.canonical_reason().unwrap_or("the request was refused").to_lowercase(),
+        text => text.chars().take(300).collect(),
+    };
+    error::ApiError::new(status, error::ErrorCode::for_status(status), message).into_response()
+}
+
 async fn not_found() -> impl IntoResponse {
     error::ApiError::not_found("page or endpoint")
 }
@@ -90,6 +115,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(warn::public::routes())
         .merge(extra)
         .fallback(not_found)
+        .layer(middleware::from_fn(errors_in_the_contract))
         .layer(middleware::from_fn_with_state(policy, security_headers))
         .with_state(state)
 }

@@ -159,3 +159,48 @@ async fn every_read_an_inspector_makes_leaves_an_entry() {
         );
     }
 }
+
+/// Answers the framework makes on its own stay in the contract: JSON `{code, message}`
+/// with a listed code, whatever went wrong.
+#[tokio::test]
+async fn framework_rejections_answer_in_the_error_contract() {
+    let harness = harness().await;
+    let inspector = harness.demo_login(Role::Inspector).await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let far = harness
+        .call(Method::GET, "/api/v1/audit/events?start=9223372036854775808", Some(&inspector), None)
+        .await;
+    assert_eq!(far.status, StatusCode::OK, "{}", far.body);
+    assert_eq!(far.json()["events"], serde_json::json!([]));
+    let huge = "x".repeat(5 << 20);
+    let request = axum::http::Request::post("/api/v1/partner-alerts")
+        .header("authorization", format!("Bearer {wren}"))
+        .header("content-type", "application/cap+xml")
+        .body(axum::body::Body::from(huge))
+        .unwrap();
+    let cases = [
+        (harness.send(request).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            harness.call(Method::DELETE, "/api/v1/sources", Some(&wren), None).await,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            harness.call(Method::GET, "/api/v1/audit/events?start=-1", Some(&inspector), None).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            harness.call(Method::GET, "/cap/ack/1/2/3", None, None).await,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    let listed: Vec<&str> = tearline_server::error::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    for (reply, status, code) in cases {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert_eq!(reply.json()["code"], code, "{}", reply.body);
+        assert!(listed.contains(&code));
+        assert!(reply.json()["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", reply.body);
+    }
+}
