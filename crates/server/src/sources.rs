@@ -174,7 +174,23 @@ pub struct NewSourceRequest {
     pub identity: Identity,
 }
 
-fn validate_identity(identity: &Identity) -> Result<(), ApiError> {
+/// A date of birth as ISO 8601 `YYYY-MM-DD`: a real calendar day, not after `today`, and no
+/// earlier than 1900 (anything else is a typing mistake that the leak guard would then
+/// fail to recognise in a draft).
+fn check_date_of_birth(text: &str, now: Timestamp) -> Result<(), String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text.trim(), format)
+        .map_err(|_| format!("identity.date_of_birth {text:?} is not a calendar date written YYYY-MM-DD"))?;
+    let today = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now.0) * 1_000_000)
+        .map(|t| t.date())
+        .map_err(|_| "the clock is out of range".to_owned())?;
+    if date > today || date.year() < 1900 {
+        return Err(format!("identity.date_of_birth {text:?} is in the future or before 1900"));
+    }
+    Ok(())
+}
+
+fn validate_identity(identity: &Identity, now: Timestamp) -> Result<(), ApiError> {
     let bad = |message: &str| ApiError::bad_request(ErrorCode::InvalidIdentity, message.to_owned());
     if identity.full_name.trim().is_empty() || identity.full_name.chars().count() > 200 {
         return Err(bad("identity.full_name is required, at most 200 characters"));
@@ -194,6 +210,9 @@ fn validate_identity(identity: &Identity) -> Result<(), ApiError> {
         || identity.date_of_birth.as_ref().is_some_and(|d| d.chars().count() > 40)
     {
         return Err(bad("identity.notes is at most 10000 characters, identity.date_of_birth at most 40"));
+    }
+    if let Some(date) = identity.date_of_birth.as_deref().filter(|d| !d.trim().is_empty()) {
+        check_date_of_birth(date, now).map_err(|why| bad(&why))?;
     }
     Ok(())
 }
@@ -236,7 +255,7 @@ pub async fn create(
     let code_name = validate_code_name(&request.code_name)
         .map_err(|e| ApiError::bad_request(ErrorCode::InvalidCodeName, e.to_string()))?
         .to_owned();
-    validate_identity(&request.identity)?;
+    validate_identity(&request.identity, state.now())?;
     let handler = case_officer(state, caller, request.handler.as_deref(), Role::Handler).await?;
     let controller = case_officer(state, caller, request.controller.as_deref(), Role::Controller).await?;
     let now = state.now();
@@ -372,4 +391,30 @@ pub async fn usernames(state: &AppState, ids: &[UserId]) -> Result<Vec<String>, 
         );
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_date_of_birth;
+    use tearline_domain::Timestamp;
+
+    /// 2026-12-02.
+    const NOW: Timestamp = Timestamp(1_796_169_600_000);
+
+    #[test]
+    fn a_date_of_birth_is_a_real_past_calendar_day() {
+        assert_eq!(check_date_of_birth("1988-04-17", NOW), Ok(()));
+        assert_eq!(check_date_of_birth("2000-02-29", NOW), Ok(()), "a leap day");
+        for wrong in [
+            "31/02/1990",
+            "2090-13-45",
+            "1990-02-31",
+            "1999-02-29",
+            "2027-01-01",
+            "1850-01-01",
+            "17 April 1988",
+        ] {
+            assert!(check_date_of_birth(wrong, NOW).is_err(), "{wrong} was accepted");
+        }
+    }
 }
