@@ -509,49 +509,30 @@ impl Writer<'_> {
         content: &ReportContent,
         at: Timestamp,
     ) -> Result<i64, StoreError> {
-        let (contact_report, stix_id, reference, drafted_by, supersedes, state) = match &origin {
-            Origin::Draft { contact_report, source_reference, drafted_by, supersedes } => (
-                Some(*contact_report),
-                None,
-                Some(*source_reference),
-                Some(drafted_by.0),
-                *supersedes,
-                ReportState::Draft,
-            ),
-            Origin::Partner { stix_id } => (None, Some(*stix_id), None, None, None, ReportState::Released),
-        };
-        let released_at = (state == ReportState::Released).then_some(at.0);
-        let columns = ContentColumns::of(content);
-        let sql = format!(
-            "INSERT INTO intel_reports ({}, unit_id, contact_report_id, partner_stix_id, source_reference, version,
-                supersedes, state, drafted_by, drafted_at, released_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-             RETURNING id",
-            CONTENT_COLUMN_NAMES.join(", ")
-        );
         let mut write = self.begin_write().await?;
-        let id: i64 = columns
-            .bind(sqlx::query(&sql))
-            .bind(unit.0)
-            .bind(contact_report)
-            .bind(stix_id)
-            .bind(reference)
-            .bind(supersedes.map_or(1, |s| s.version + 1))
-            .bind(supersedes.map(|s| s.id))
-            .bind(state.as_str())
-            .bind(drafted_by)
-            .bind(at.0)
-            .bind(released_at)
-            .fetch_one(&mut *write.tx)
-            .await
-            .map_err(crate::conflict_as(match origin {
-                Origin::Draft { .. } => "a correction of that report",
-                Origin::Partner { .. } => "a partner report with that STIX id",
-            }))?
-            .try_get(0)?;
-        write.created(id);
+        let id = insert_report(&mut write, unit, origin, content, at).await?;
         write.commit().await?;
         Ok(id)
+    }
+
+    /// Stores a partner's bundle in one transaction: every report released, with the
+    /// entities it mentions. A collision, or any other failure, stores none of them.
+    pub async fn import_partner_reports(
+        self,
+        unit: UnitId,
+        reports: &[PartnerImport<'_>],
+        at: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut write = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(reports.len());
+        for report in reports {
+            let origin = Origin::Partner { stix_id: report.stix_id };
+            let id = insert_report(&mut write, unit, origin, report.content, at).await?;
+            link_all(&mut write.tx, id, &report.entities, None).await?;
+            ids.push(id);
+        }
+        write.commit().await?;
+        Ok(ids)
     }
 
     /// Replaces a draft's content and clears its last verdict (the text changed).
@@ -690,6 +671,64 @@ impl Writer<'_> {
         write.commit().await?;
         Ok(rows == 1)
     }
+}
+
+/// One report row inside a write; `kind:new` in the audit entry becomes its id.
+async fn insert_report(
+    write: &mut crate::WriteTx<'_>,
+    unit: UnitId,
+    origin: Origin<'_>,
+    content: &ReportContent,
+    at: Timestamp,
+) -> Result<i64, StoreError> {
+    let (contact_report, stix_id, reference, drafted_by, supersedes, state) = match &origin {
+        Origin::Draft { contact_report, source_reference, drafted_by, supersedes } => (
+            Some(*contact_report),
+            None,
+            Some(*source_reference),
+            Some(drafted_by.0),
+            *supersedes,
+            ReportState::Draft,
+        ),
+        Origin::Partner { stix_id } => (None, Some(*stix_id), None, None, None, ReportState::Released),
+    };
+    let released_at = (state == ReportState::Released).then_some(at.0);
+    let columns = ContentColumns::of(content);
+    let sql = format!(
+        "INSERT INTO intel_reports ({}, unit_id, contact_report_id, partner_stix_id, source_reference, version,
+            supersedes, state, drafted_by, drafted_at, released_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+         RETURNING id",
+        CONTENT_COLUMN_NAMES.join(", ")
+    );
+    let id: i64 = columns
+        .bind(sqlx::query(&sql))
+        .bind(unit.0)
+        .bind(contact_report)
+        .bind(stix_id)
+        .bind(reference)
+        .bind(supersedes.map_or(1, |s| s.version + 1))
+        .bind(supersedes.map(|s| s.id))
+        .bind(state.as_str())
+        .bind(drafted_by)
+        .bind(at.0)
+        .bind(released_at)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(crate::conflict_as(match origin {
+            Origin::Draft { .. } => "a correction of that report",
+            Origin::Partner { .. } => "a partner report with that STIX id",
+        }))?
+        .try_get(0)?;
+    write.created(id);
+    Ok(id)
+}
+
+/// A partner's report as a bundle import stores it.
+pub struct PartnerImport<'a> {
+    pub stix_id: &'a str,
+    pub content: &'a ReportContent,
+    pub entities: Vec<(Entity, Option<(f64, f64)>)>,
 }
 
 /// Links and places entities inside a transaction; their ids in order.

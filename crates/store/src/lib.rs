@@ -199,11 +199,19 @@ struct WriteTx<'a> {
 
 impl WriteTx<'_> {
     /// Names the record this change created in its audit entry, whose object was written
-    /// as `kind:new` before the id existed.
+    /// as `kind:new` before the id existed; a change that creates several (a partner's
+    /// bundle) names them all, `kind:12,13,14`.
     fn created(&mut self, id: i64) {
         if let Some(entry) = self.entry.as_mut() {
-            if let Some(kind) = entry.event.object.strip_suffix(":new") {
-                entry.event.object = format!("{kind}:{id}");
+            let object = &mut entry.event.object;
+            if let Some(kind) = object.strip_suffix(":new") {
+                *object = format!("{kind}:{id}");
+            } else if object
+                .rsplit(':')
+                .next()
+                .is_some_and(|ids| ids.split(',').all(|n| n.parse::<i64>().is_ok()))
+            {
+                object.push_str(&format!(",{id}"));
             }
         }
     }

@@ -24,8 +24,8 @@ use tearline_intel::{phrasing, stix};
 use tearline_kernel::Lookup;
 use tearline_search::{BoundingBox, IndexedReport, SearchQuery};
 use tearline_store::{
-    ContactReport, Dissemination, Grading, IntelReport, LeakFinding, NewContactReport, Origin, ReportContent,
-    ReportPlace, ReportState,
+    ContactReport, Dissemination, Grading, IntelReport, LeakFinding, NewContactReport, Origin, PartnerImport,
+    ReportContent, ReportPlace, ReportState,
 };
 
 use crate::audit::record;
@@ -376,12 +376,14 @@ pub async fn decide_release(
 /// The entities the rules find in a report, and its own place with coordinates: linked in
 /// the transaction that releases it.
 fn entity_links(report: &IntelReport) -> Vec<(Entity, Option<(f64, f64)>)> {
+    mentioned(&report.title, &report.body, report.place.as_ref())
+}
+
+/// The entities the rules find in a report's text, and its place with coordinates.
+fn mentioned(title: &str, body: &str, place: Option<&ReportPlace>) -> Vec<(Entity, Option<(f64, f64)>)> {
     let mut links: Vec<(Entity, Option<(f64, f64)>)> =
-        entities::extract(&format!("{}. {}", report.title, report.body))
-            .into_iter()
-            .map(|e| (e, None))
-            .collect();
-    if let Some(place) = report.place.as_ref() {
+        entities::extract(&format!("{title}. {body}")).into_iter().map(|e| (e, None)).collect();
+    if let Some(place) = place {
         if let (Some(latitude), Some(longitude)) = (place.latitude, place.longitude) {
             links.push((Entity::new(EntityKind::Place, &place.name), Some((latitude, longitude))));
         }
@@ -862,39 +864,51 @@ pub async fn import_stix(state: &AppState, caller: &Caller, bundle: &str) -> Res
     crate::audit::require(state, caller, Action::AnalyseIntelligence { unit_id: unit }, "intel.import")
         .await?;
     let reports = stix::import(bundle).map_err(|e| invalid(ErrorCode::InvalidStix, e.to_string()))?;
-    let mut ids = Vec::new();
-    for partner in reports {
-        let (evaluation, assessment) = to_3x5x2(partner.grading);
-        let place = partner.places.first().map(|p| ReportPlace {
-            name: p.name.clone(),
-            latitude: Some(p.latitude),
-            longitude: Some(p.longitude),
-        });
-        let content = ReportContent {
-            title: partner.title.chars().take(200).collect(),
-            body: partner.text.chars().take(20_000).collect(),
-            grading: Grading {
-                admiralty: partner.grading,
-                source_evaluation: evaluation,
-                intelligence_assessment: assessment,
-                handling: HandlingCode::P,
-                // Unmarked partner intelligence is kept to the unit until someone marks it.
-                tlp: partner.tlp.unwrap_or(Tlp::AmberStrict),
-            },
-            place,
-        };
-        let writer = state.change(caller, "intel.import", "intel-report:new", None);
-        let id = writer
-            .add_intel_report(unit, Origin::Partner { stix_id: &partner.stix_id }, &content, state.now())
-            .await?;
-        let report = state.store.intel_report(id).await?.ok_or_else(|| ApiError::not_found("report"))?;
-        let mut links = entity_links(&report);
-        links.extend(partner.organisations.iter().map(|o| (Entity::new(EntityKind::Organisation, o), None)));
-        state.change(caller, "intel.link", &object(id), None).link_entities(id, &links, None).await?;
-        index(&state.search, std::slice::from_ref(&report))?;
-        state.search.commit().map_err(|e| ApiError::internal("search", &e))?;
-        ids.push(id);
+    let contents: Vec<ReportContent> = reports
+        .iter()
+        .map(|partner| {
+            let (evaluation, assessment) = to_3x5x2(partner.grading);
+            let place = partner.places.first().map(|p| ReportPlace {
+                name: p.name.clone(),
+                latitude: Some(p.latitude),
+                longitude: Some(p.longitude),
+            });
+            ReportContent {
+                title: partner.title.chars().take(200).collect(),
+                body: partner.text.chars().take(20_000).collect(),
+                grading: Grading {
+                    admiralty: partner.grading,
+                    source_evaluation: evaluation,
+                    intelligence_assessment: assessment,
+                    handling: HandlingCode::P,
+                    // Unmarked partner intelligence is kept to the unit until someone marks it.
+                    tlp: partner.tlp.unwrap_or(Tlp::AmberStrict),
+                },
+                place,
+            }
+        })
+        .collect();
+    let imports: Vec<PartnerImport<'_>> = reports
+        .iter()
+        .zip(&contents)
+        .map(|(partner, content)| {
+            let mut entities = mentioned(&content.title, &content.body, content.place.as_ref());
+            entities.extend(
+                partner.organisations.iter().map(|o| (Entity::new(EntityKind::Organisation, o), None)),
+            );
+            PartnerImport { stix_id: &partner.stix_id, content, entities }
+        })
+        .collect();
+    // One transaction and one audit entry for the bundle: all of it or nothing.
+    let writer = state.change(caller, "intel.import", "intel-report:new", None);
+    let ids = writer.import_partner_reports(unit, &imports, state.now()).await?;
+    let mut stored = Vec::with_capacity(ids.len());
+    for id in &ids {
+        stored.push(state.store.intel_report(*id).await?.ok_or_else(|| ApiError::not_found("report"))?);
     }
+    // The index is a cache of the store, rebuilt at start if a crash comes between.
+    index(&state.search, &stored)?;
+    state.search.commit().map_err(|e| ApiError::internal("search", &e))?;
     Ok(ids)
 }
 
