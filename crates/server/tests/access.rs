@@ -263,6 +263,12 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: &[WarningOfficer],
         },
         Endpoint {
+            method: Method::DELETE,
+            path: "/api/v1/partner-feeds/{feed}",
+            body: None,
+            allowed: &[WarningOfficer],
+        },
+        Endpoint {
             method: Method::GET,
             path: "/api/v1/sources/{own}/lifecycle",
             body: None,
@@ -601,6 +607,11 @@ async fn fixtures(harness: &Harness) -> Fixtures {
     let adam = harness.demo_login(Administrator).await;
     let account = json!({"username": "awaiting-handler", "role": "handler", "unit": demo::DEMO_UNIT, "password": "a long enough password"});
     let awaiting_account = created(post(&adam, "/api/v1/users", Some(account)).await);
+    let feed = |n: &str| json!({"url": format!("http://127.0.0.1:9/{n}/feed.atom")});
+    let (feed, ui_feed) = (
+        created(post(&wren, "/api/v1/partner-feeds", Some(feed("matrix"))).await),
+        created(post(&wren, "/api/v1/partner-feeds", Some(feed("ui"))).await),
+    );
     let unit = harness
         .state
         .store
@@ -628,6 +639,8 @@ async fn fixtures(harness: &Harness) -> Fixtures {
             ("recipient", recipient),
             ("unit", unit),
             ("awaiting_account", awaiting_account),
+            ("feed", feed),
+            ("ui_feed", ui_feed),
         ]
         .into_iter()
         .map(|(name, id)| (name.to_owned(), id))
@@ -1310,6 +1323,7 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
         post("/warnings/{warning}/update", WARNING_FORM, &[WarningOfficer]),
         post("/partner-alerts", &[("cap_xml", "<alert/>")], &[WarningOfficer]),
         post("/partner-feeds", &[("url", "http://127.0.0.1:9/ui/feed.atom")], &[WarningOfficer]),
+        post("/partner-feeds/{ui_feed}/removal", &[], &[WarningOfficer]),
         post(
             "/threats",
             &[

@@ -664,7 +664,19 @@ async fn a_document_nested_eight_thousand_deep_is_refused_everywhere_and_the_ser
     for feed in feeds["partner_feeds"].as_array().unwrap() {
         let error = feed["last_error"].as_str().unwrap_or_default();
         assert!(error.contains("deeper than"), "{feed}");
+        // A feed that serves harmful documents can be removed.
+        let path = format!("/api/v1/partner-feeds/{}", feed["id"]);
+        assert_eq!(
+            harness.call(Method::DELETE, &path, Some(&wren), None).await.status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            harness.call(Method::DELETE, &path, Some(&wren), None).await.status,
+            StatusCode::NOT_FOUND
+        );
     }
+    let feeds = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
+    assert_eq!(feeds["partner_feeds"], json!([]));
     assert_eq!(harness.call(Method::GET, "/api/v1/health", None, None).await.status, StatusCode::OK);
 }
 

@@ -942,6 +942,20 @@ impl Writer<'_> {
         Ok(id)
     }
 
+    /// Stops polling a partner's feed; the alerts already taken from it stay.
+    pub async fn remove_partner_feed(self, id: i64) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query("DELETE FROM partner_feeds WHERE id = $1")
+            .bind(id)
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::NotFound("partner feed"));
+        }
+        write.commit().await
+    }
+
     pub async fn add_partner_feed(self, url: &str, by: UserId, at: Timestamp) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(

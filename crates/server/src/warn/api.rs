@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/recipients/{id}/retire", post(retire_recipient))
         .route("/api/v1/partner-alerts", get(list_partner_alerts).post(upload_partner_alert))
         .route("/api/v1/partner-feeds", get(list_partner_feeds).post(add_partner_feed))
+        .route("/api/v1/partner-feeds/{id}", axum::routing::delete(remove_partner_feed))
         .route("/api/v1/units/{id}/warning-approval", axum::routing::put(set_warning_approval))
 }
 
@@ -324,6 +325,15 @@ async fn list_partner_feeds(
 #[derive(Deserialize)]
 struct FeedRequest {
     url: String,
+}
+
+async fn remove_partner_feed(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    partners::remove_feed(&state, &caller, id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn add_partner_feed(

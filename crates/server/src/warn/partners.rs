@@ -63,6 +63,16 @@ pub async fn add_feed(state: &AppState, caller: &Caller, url: &str) -> Result<i6
         .await?)
 }
 
+/// Removes a feed that should no longer be polled (a partner gone, or a feed that serves
+/// harmful documents); its alerts already taken stay.
+pub async fn remove_feed(state: &AppState, caller: &Caller, id: i64) -> Result<(), ApiError> {
+    require_import(state, caller, "partner-feed.remove").await?;
+    Ok(state
+        .change(caller, "partner-feed.remove", &format!("partner-feed:{id}"), None)
+        .remove_partner_feed(id)
+        .await?)
+}
+
 /// Polls every partner feed now and then every `partner_poll_interval`, forever.
 pub async fn run_poller(state: AppState) {
     loop {

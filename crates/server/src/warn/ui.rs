@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/warnings/{id}/update", post(draft_update))
         .route("/partner-alerts", post(upload_partner_alert))
         .route("/partner-feeds", post(add_partner_feed))
+        .route("/partner-feeds/{id}/removal", post(remove_partner_feed))
         .route("/threats", get(threats_page).post(create_threat))
         .route("/recipients", get(recipients_page))
 }
@@ -514,6 +515,23 @@ async fn add_partner_feed(
             Ok((status, render(&warnings_view(&state, &caller, Some(message)).await?)).into_response())
         }
     }
+}
+
+#[derive(Deserialize)]
+struct RemovalForm {
+    csrf: String,
+}
+
+async fn remove_partner_feed(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+    crate::api::IdPath(id): crate::api::IdPath,
+    Form(form): Form<RemovalForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    partners::remove_feed(&state, &caller, id).await?;
+    Ok(Redirect::to("/warnings").into_response())
 }
 
 struct ThreatRow {
