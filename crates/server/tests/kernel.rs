@@ -1,5 +1,6 @@
 //! The kernel's guarantees through the API: parallel wrong passwords are evaluated at most
-//! as often as the lockout allows.
+//! as often as the lockout allows, one address is throttled before any hashing, and a
+//! record decided twice at once is decided once.
 
 mod common;
 
@@ -99,4 +100,92 @@ async fn one_address_guessing_across_accounts_is_throttled_before_hashing_and_au
     h.advance(h.state.settings.address_window_millis);
     let later = h.send(login_from("203.0.113.7", "hana", "demo-handler-pass")).await;
     assert_eq!(later.status, StatusCode::OK, "the window passes");
+}
+
+/// Two callers acting on one record at the same moment: exactly one succeeds, the other
+/// answers 409, and the log holds one entry of the action.
+async fn twice_at_once(h: &Harness, token: &str, path: &str, body: Option<serde_json::Value>, action: &str) {
+    let size = h.state.log.size().await.unwrap();
+    let calls = (0..2).map(|_| {
+        let app = h.app.clone();
+        let request = axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.clone().unwrap_or(json!({})).to_string()))
+            .unwrap();
+        tokio::spawn(async move { tower::ServiceExt::oneshot(app, request).await.unwrap().status() })
+    });
+    let mut statuses = Vec::new();
+    for call in calls.collect::<Vec<_>>() {
+        statuses.push(call.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{path}");
+    let events = h.state.log.read(size, 10_000).await.unwrap();
+    let done =
+        events.iter().filter(|e| e.event.action == action && e.event.outcome == Outcome::Allowed).count();
+    assert_eq!(done, 1, "{path}: one {action} entry");
+}
+
+async fn a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once(h: Harness) {
+    let hana = h.demo_login(tearline_domain::Role::Handler).await;
+    let conrad = h.demo_login(tearline_domain::Role::Controller).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let contact = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/sources/{nightjar}/contact-reports"),
+            Some(&hana),
+            Some(json!({
+            "place": "Quay", "present": "hana", "method": "meeting", "account": "Crates on Saturdays."})),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let draft = json!({"title": "Quay", "body": "Crates move on Saturdays.", "admiralty": "B2", "handling_code": "P", "tlp": "TLP:AMBER"});
+    let id = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/contact-reports/{contact}/intel-reports"),
+            Some(&hana),
+            Some(draft),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let submitted =
+        h.call(Method::POST, &format!("/api/v1/intel/drafts/{id}/submit"), Some(&hana), None).await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.body);
+    let release = json!({"release": true, "acknowledge_warnings": true});
+    twice_at_once(&h, &conrad, &format!("/api/v1/intel/drafts/{id}/release"), Some(release), "intel.release")
+        .await;
+
+    let wren = h.demo_login(tearline_domain::Role::WarningOfficer).await;
+    let wanda = h.second_warning_officer().await;
+    let area =
+        json!({"description": "Quay", "circles": [{"centre": {"lat": 52.9, "lon": 1.1}, "radius_km": 1.0}]});
+    let actual = json!({"status": "Actual", "infos": [{"language": "en-GB", "categories": ["Security"], "event": "Threat",
+        "urgency": "Immediate", "severity": "Severe", "certainty": "Likely", "expires": "2026-11-19T10:00:00-00:00",
+        "headline": "Twice", "areas": [area]}]});
+    let version = h.call(Method::POST, "/api/v1/warnings", Some(&wanda), Some(actual)).await.json()["id"]
+        .as_i64()
+        .unwrap();
+    let awaiting =
+        h.call(Method::POST, &format!("/api/v1/warning-versions/{version}/submit"), Some(&wanda), None).await;
+    assert_eq!(awaiting.json()["result"], "awaiting-approval", "{}", awaiting.body);
+    twice_at_once(&h, &wren, &format!("/api/v1/warning-versions/{version}/approve"), None, "warning.issue")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once_on_sqlite() {
+    a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once(harness().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once_on_postgres() {
+    a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once(harness_on(Backend::Postgres).await)
+        .await;
 }
