@@ -66,20 +66,20 @@ async fn security_headers(State(policy): State<HeaderValue>, request: Request, n
     response
 }
 
-/// Keeps every error on the API and the public CAP routes in the contract: an answer the
-/// framework made on its own (a body over the limit, a method the route lacks, a query or
-/// body it could not read) arrives as plain text or empty, and leaves as `{code, message}`
-/// with its status, the framework's explanation kept as the message.
+/// Keeps every error in the contract: an answer the framework made on its own (a body over
+/// the limit, a method the route lacks, a query or form it could not read) arrives as plain
+/// text or empty, and leaves as `{code, message}` on the API and the public CAP routes, or
+/// as the error page on the pages, with its status and the framework's explanation.
 async fn errors_in_the_contract(request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/cap/");
     let response = next.run(request).await;
     let status = response.status();
-    let json = response
+    let ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !api || json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if ours || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let said = axum::body::to_bytes(response.into_body(), 4096).await.unwrap_or_default();
@@ -88,7 +88,12 @@ async fn errors_in_the_contract(request: Request, next: Next) -> Response {
         "" => status.canonical_reason().unwrap_or("the request was refused").to_lowercase(),
         text => text.chars().take(300).collect(),
     };
-    error::ApiError::new(status, error::ErrorCode::for_status(status), message).into_response()
+    let error = error::ApiError::new(status, error::ErrorCode::for_status(status), message);
+    if api {
+        error.into_response()
+    } else {
+        ui::UiError::from(error).into_response()
+    }
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -204,3 +204,27 @@ async fn framework_rejections_answer_in_the_error_contract() {
         assert!(reply.json()["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", reply.body);
     }
 }
+
+/// On the pages, the framework's own refusals are the error page, with their status.
+#[tokio::test]
+async fn framework_rejections_on_pages_are_the_error_page() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let request = axum::http::Request::post("/partner-feeds")
+        .header("authorization", format!("Bearer {wren}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from("csrf=x"))
+        .unwrap();
+    let missing_field = harness.send(request).await;
+    let wrong_method = harness.call(Method::DELETE, "/warnings", Some(&wren), None).await;
+    for (reply, status) in
+        [(missing_field, StatusCode::UNPROCESSABLE_ENTITY), (wrong_method, StatusCode::METHOD_NOT_ALLOWED)]
+    {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert!(
+            reply.body.starts_with("<!doctype html>") && reply.body.contains("data-code="),
+            "{}",
+            reply.body
+        );
+    }
+}
