@@ -222,9 +222,10 @@ async fn login(
     }
 }
 
+/// A form that carries nothing but its CSRF token (a button that does one thing).
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: String,
 }
 
 async fn logout(

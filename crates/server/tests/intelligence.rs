@@ -32,6 +32,15 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// A draft from `contact` that names no one; returns its id.
+    async fn clean_draft(&self, hana: &str, contact: i64) -> i64 {
+        let path = format!("/api/v1/contact-reports/{contact}/intel-reports");
+        let drafted = self.post(hana, &path, draft("Crates move on Saturdays.")).await;
+        drafted.json()["id"].as_i64().unwrap_or_else(|| panic!("{}", drafted.body))
+    }
+}
+
 fn draft(body: &str) -> Value {
     json!({"title": "Quay deliveries", "body": body, "admiralty": "B2", "handling_code": "P", "tlp": "TLP:AMBER",
            "place_name": "Eastmarsh quay", "latitude": 52.955, "longitude": 1.215})
@@ -417,14 +426,7 @@ async fn a_submit_racing_an_edit_submits_only_text_the_guard_checked(h: Harness)
     let contact = h.contact_report(&hana).await;
     let mut submitted = 0;
     for _ in 0..20 {
-        let drafted = h
-            .post(
-                &hana,
-                &format!("/api/v1/contact-reports/{contact}/intel-reports"),
-                draft("Crates move on Saturdays."),
-            )
-            .await;
-        let id = drafted.json()["id"].as_i64().unwrap_or_else(|| panic!("{}", drafted.body));
+        let id = h.clean_draft(&hana, contact).await;
         let (edit_path, submit_path) =
             (format!("/api/v1/intel/drafts/{id}"), format!("/api/v1/intel/drafts/{id}/submit"));
         let naming = draft("Samira Haddad-Okafor moves crates.");
@@ -450,14 +452,7 @@ async fn a_submit_racing_an_edit_submits_only_text_the_guard_checked(h: Harness)
     }
     // Which side wins each race is up to the scheduler; the guarantee holds either way. A
     // draft nobody edits still goes through, so the races above were real submissions.
-    let drafted = h
-        .post(
-            &hana,
-            &format!("/api/v1/contact-reports/{contact}/intel-reports"),
-            draft("Crates move on Saturdays."),
-        )
-        .await;
-    let id = drafted.json()["id"].as_i64().unwrap_or_else(|| panic!("{}", drafted.body));
+    let id = h.clean_draft(&hana, contact).await;
     let clean = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
     assert_eq!(clean.status, StatusCode::OK, "{} (races won by a submission: {submitted})", clean.body);
 }

@@ -134,7 +134,7 @@ impl Store {
             Backend::Postgres => None,
         };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, _turn: turn, entry: None })
+        Ok(WriteTx { tx, _turn: turn, entry: None, named_created: false })
     }
 
     /// A writer for the system's own bookkeeping, which is not audited entry by entry:
@@ -195,6 +195,8 @@ struct WriteTx<'a> {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
     entry: Option<PendingEntry<'a>>,
+    /// Whether the entry's object was `kind:new` and now names what this change created.
+    named_created: bool,
 }
 
 impl WriteTx<'_> {
@@ -206,11 +208,8 @@ impl WriteTx<'_> {
             let object = &mut entry.event.object;
             if let Some(kind) = object.strip_suffix(":new") {
                 *object = format!("{kind}:{id}");
-            } else if object
-                .rsplit(':')
-                .next()
-                .is_some_and(|ids| ids.split(',').all(|n| n.parse::<i64>().is_ok()))
-            {
+                self.named_created = true;
+            } else if self.named_created {
                 object.push_str(&format!(",{id}"));
             }
         }
@@ -221,7 +220,7 @@ impl WriteTx<'_> {
     /// neither; once committed, the entry is durable and is settled into the log by this
     /// process now or by any process's sweep after a crash.
     async fn commit(self) -> Result<(), StoreError> {
-        let WriteTx { mut tx, _turn, entry } = self;
+        let WriteTx { mut tx, _turn, entry, .. } = self;
         let pending = match entry {
             Some(entry) => {
                 let data = tearline_auditlog::entry::encode(&entry.event);

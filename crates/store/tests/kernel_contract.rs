@@ -15,6 +15,7 @@ use tearline_store::{on_both_backends, Approval, MerkleLog, NewPayment, Payment,
 
 on_both_backends!(
     a_change_commits_with_its_audit_entry_in_the_same_transaction,
+    an_entry_names_what_its_change_created_only_when_it_said_new,
     a_change_whose_entry_cannot_be_written_leaves_nothing_and_recovers_when_the_fault_clears,
     a_refused_change_leaves_no_entry,
     an_entry_committed_but_never_settled_is_appended_by_the_next_log,
@@ -49,6 +50,46 @@ async fn a_change_commits_with_its_audit_entry_in_the_same_transaction(store: St
     assert_eq!(logged[0].object, format!("unit:{}", unit.0), "a created record is named by its new id");
     let pending: i64 = sqlx_count(&store, "SELECT COUNT(*) FROM audit_pending").await;
     assert_eq!(pending, 0, "a settled entry leaves no pending row");
+}
+
+/// `kind:new` becomes the ids the change created, all of them for a change that creates
+/// several; an object that names something else (the unit a threat is assessed in) stays.
+async fn an_entry_names_what_its_change_created_only_when_it_said_new(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    log.audited(event("unit.create", "unit:7")).create_unit("North", T0).await.unwrap();
+    assert_eq!(entries(&log).await[0].object, "unit:7", "an object that was not kind:new is kept");
+    let unit = store.units().await.unwrap()[0].id;
+    let content = |title: &str| tearline_store::ReportContent {
+        title: title.into(),
+        body: "Partner text.".into(),
+        grading: tearline_store::Grading {
+            admiralty: tearline_intel::grading::Admiralty::UNJUDGED,
+            source_evaluation: tearline_intel::grading::SourceEvaluation::Untested,
+            intelligence_assessment: tearline_intel::grading::IntelligenceAssessment::C,
+            handling: tearline_intel::grading::HandlingCode::P,
+            tlp: tearline_intel::grading::Tlp::Amber,
+        },
+        place: None,
+    };
+    let (a, b) = (content("A"), content("B"));
+    let reports = [
+        tearline_store::PartnerImport {
+            stix_id: "report--11111111-1111-4111-8111-111111111111",
+            content: &a,
+            entities: Vec::new(),
+        },
+        tearline_store::PartnerImport {
+            stix_id: "report--22222222-2222-4222-8222-222222222222",
+            content: &b,
+            entities: Vec::new(),
+        },
+    ];
+    let ids = log
+        .audited(event("intel.import", "intel-report:new"))
+        .import_partner_reports(unit, &reports, T0)
+        .await
+        .unwrap();
+    assert_eq!(entries(&log).await[1].object, format!("intel-report:{},{}", ids[0], ids[1]));
 }
 
 async fn a_change_whose_entry_cannot_be_written_leaves_nothing_and_recovers_when_the_fault_clears(

@@ -517,16 +517,11 @@ async fn add_partner_feed(
     }
 }
 
-#[derive(Deserialize)]
-struct RemovalForm {
-    csrf: String,
-}
-
 async fn remove_partner_feed(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,
     crate::api::IdPath(id): crate::api::IdPath,
-    Form(form): Form<RemovalForm>,
+    Form(form): Form<crate::ui::CsrfForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
