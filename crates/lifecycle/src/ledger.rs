@@ -352,7 +352,7 @@ fn check_balanced(lines: &[Line]) -> Result<(), LedgerError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Thresholds {
     pub per_payment: i64,
-    /// Over the 365 days up to and including the new payment.
+    /// Over the 365 days before the new payment, and any approval stamped after it.
     pub per_year: i64,
     /// Everything ever paid to the source.
     pub cumulative: i64,
@@ -366,7 +366,9 @@ pub fn thresholds_crossed(
     limits: Thresholds,
 ) -> Vec<&'static str> {
     let year_ago = new.0.plus_millis(-365 * DAY);
-    let in_year: i64 = earlier.iter().filter(|(at, _)| *at > year_ago && *at <= new.0).map(|(_, m)| m).sum();
+    // An approval stamped after `new` still counts: another server's clock may run a little
+    // ahead, or it committed while this approval waited for the ledger's lock.
+    let in_year: i64 = earlier.iter().filter(|(at, _)| *at > year_ago).map(|(_, m)| m).sum();
     let ever: i64 = earlier.iter().map(|(_, m)| m).sum();
     let mut crossed = Vec::new();
     if new.1 > limits.per_payment {
@@ -466,6 +468,9 @@ mod tests {
             thresholds_crossed(&earlier, (T0.plus_millis(900 * DAY), 70_000), limits),
             vec!["per payment", "cumulative"]
         );
+        // Approved a moment "later" by a server whose clock runs ahead: still this year's.
+        let racing = [(T0.plus_millis(1_000), 90_000)];
+        assert_eq!(thresholds_crossed(&racing, (T0, 20_000), limits), vec!["per year"]);
     }
 
     #[derive(Debug, Clone)]
