@@ -124,7 +124,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
         AuditCommand::Check { data } => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
-            let log = tearline_server::open_audit_log(&store, &settings.audit_key_file).await?;
+            let log = tearline_service::open_audit_log(&store, &settings.audit_key_file).await?;
             let bar = progress_bar("checking entries");
             let report = |done, total| {
                 bar.set_length(total);
@@ -150,7 +150,7 @@ type Exported = (String, Vec<Vec<u8>>, Vec<Vec<u8>>);
 async fn export_from_data(data: &DataOptions) -> Result<Exported> {
     let settings = Settings::resolve(data, None)?;
     let store = open_store(&settings).await?;
-    let log: MerkleLog = tearline_server::open_audit_log(&store, &settings.audit_key_file).await?;
+    let log: MerkleLog = tearline_service::open_audit_log(&store, &settings.audit_key_file).await?;
     let checkpoints: Vec<Vec<u8>> =
         log.checkpoints(0, u64::MAX >> 1).await?.into_iter().map(|(_, note)| note.into_bytes()).collect();
     let size = log.latest_checkpoint().await?.map_or(0, |(size, _)| size);

@@ -17,8 +17,8 @@ use clap::Args;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, Row};
 use tearline_domain::Role;
-use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
+use tearline_service::accounts::{create_user, NewUserRequest};
+use tearline_service::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::{scratch, Store};
 
 use crate::in_memory_search;
@@ -119,7 +119,7 @@ async fn application(
             unit: "Benchmark Unit".into(),
             password: zeroize::Zeroizing::new("benchmark password".into()),
         };
-        create_user(&kernel, &CpuPool::new(1), None, &request).await.map_err(|e| anyhow!(e.message))?;
+        create_user(&kernel, &CpuPool::new(1), None, &request).await?;
     }
     let state =
         AppState::new(store.clone(), log, keys, clock, ServerSettings::default(), in_memory_search()?);

@@ -18,10 +18,10 @@ use clap::Args;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::Row;
 use tearline_domain::Role;
-use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::auth::Caller;
-use tearline_server::warn::service::{self, DraftRequest, Submitted};
-use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
+use tearline_service::accounts::{create_user, NewUserRequest};
+use tearline_service::auth::Caller;
+use tearline_service::warn::service::{self, DraftRequest, Submitted};
+use tearline_service::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::{scratch, Store};
 
 use crate::in_memory_search;
@@ -138,8 +138,7 @@ async fn backend(
     };
     let log = open_audit_log(&store, &dir.join(format!("{name}-audit.key"))).await?;
     let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
-    let officer =
-        create_user(&kernel, &CpuPool::new(1), None, &request).await.map_err(|e| anyhow!(e.message))?;
+    let officer = create_user(&kernel, &CpuPool::new(1), None, &request).await?;
     let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
     let state = AppState::new(
         store.clone(),
@@ -195,11 +194,9 @@ async fn backend(
     let mut latencies = Vec::new();
     let started = Instant::now();
     for _ in 0..args.issues {
-        let draft = service::draft_alert(&state, &caller, warning(&whole, clock().0))
-            .await
-            .map_err(|e| anyhow!(e.message))?;
+        let draft = service::draft_alert(&state, &caller, warning(&whole, clock().0)).await?;
         let began = Instant::now();
-        let submitted = service::submit(&state, &caller, draft.id).await.map_err(|e| anyhow!(e.message))?;
+        let submitted = service::submit(&state, &caller, draft.id).await?;
         latencies.push(began.elapsed());
         match submitted {
             Submitted::Issued { deliveries } if deliveries == args.recipients as i64 => {}
@@ -230,16 +227,12 @@ async fn receiver() -> Result<String> {
 /// Issues a warning for the town and runs the dispatcher until every one of its deliveries
 /// was accepted by the local receiver over HTTP.
 async fn dispatch(state: &AppState, caller: &Caller, name: &'static str) -> Result<Measurement> {
-    let draft = service::draft_alert(state, caller, warning(&area(0)?, state.now().0))
-        .await
-        .map_err(|e| anyhow!(e.message))?;
-    let Submitted::Issued { deliveries } =
-        service::submit(state, caller, draft.id).await.map_err(|e| anyhow!(e.message))?
-    else {
+    let draft = service::draft_alert(state, caller, warning(&area(0)?, state.now().0)).await?;
+    let Submitted::Issued { deliveries } = service::submit(state, caller, draft.id).await? else {
         bail!("the benchmark warning was not issued");
     };
     let started = Instant::now();
-    let mut dispatcher = tearline_server::warn::dispatch::Dispatcher::default();
+    let mut dispatcher = tearline_service::warn::dispatch::Dispatcher::default();
     // The newest warning is dispatched first; count its deliveries (a scan of its rows) only
     // once enough attempts were made to have covered it, so the count does not slow the run.
     let mut attempted = 0;

@@ -17,10 +17,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tearline_demo as demo;
 use tearline_domain::{Role, Seniority};
-use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::lifecycle::LifecycleSettings;
-use tearline_server::warn::WarnSettings;
-use tearline_server::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
+use tearline_service::accounts::{create_user, NewUserRequest};
+use tearline_service::lifecycle::LifecycleSettings;
+use tearline_service::warn::WarnSettings;
+use tearline_service::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::Store;
 
 use crate::config::{DataOptions, Settings};
@@ -218,12 +218,11 @@ async fn run(cli: Cli) -> Result<()> {
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} released reports indexed")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            let count = tearline_server::intel::reindex(&store, &search, &|done, total| {
+            let count = tearline_service::intel::reindex(&store, &search, &|done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             })
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+            .await?;
             bar.finish_and_clear();
             println!("indexed {count} released reports");
             Ok(())
@@ -239,9 +238,7 @@ async fn run(cli: Cli) -> Result<()> {
             let seniority = if senior { Seniority::Senior } else { Seniority::Standard };
             let request = NewUserRequest { username, display_name, role, seniority, unit, password };
             let kernel = open_kernel(&settings, &store).await?;
-            let user = create_user(&kernel, &CpuPool::for_this_machine(), None, &request)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let user = create_user(&kernel, &CpuPool::for_this_machine(), None, &request).await?;
             println!("created {} {} (id {}) in unit {}", user.role, user.username, user.id.0, request.unit);
             Ok(())
         }
@@ -251,12 +248,11 @@ async fn run(cli: Cli) -> Result<()> {
             let keys = VaultKeys::open(&store, settings.key_file.clone(), (system_clock())()).await?;
             let kernel = open_kernel(&settings, &store).await?;
             let bar = progress_bar("re-wrapping data keys");
-            let report = tearline_server::sources::rotate_vault_key(&kernel, None, &keys, &|done, total| {
+            let report = tearline_service::sources::rotate_vault_key(&kernel, None, &keys, &|done, total| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             })
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+            .await?;
             println!("vault key {} is now active; {} data keys re-wrapped", report.key_id, report.rewrapped);
             Ok(())
         }
@@ -310,7 +306,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let log = open_audit_log(&store, &settings.audit_key_file).await?;
     let seeded = if args.demo || settings.demo {
         let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
-        demo::seed(&kernel, &keys).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        demo::seed(&kernel, &keys).await?;
         true
     } else {
         false
@@ -358,18 +354,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let search = open_search(&settings)?;
     // The index is a cache of the store: rebuild it when it does not match (a restored
     // backup, a deleted directory, a crash between commit and index).
-    if !tearline_server::intel::index_is_current(&store, &search)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?
-    {
-        tearline_server::intel::reindex(&store, &search, &|_, _| {})
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+    if !tearline_service::intel::index_is_current(&store, &search).await? {
+        tearline_service::intel::reindex(&store, &search, &|_, _| {}).await?;
     }
     let state = AppState::new(store.clone(), log, keys, clock, server_settings, search);
     state.warn.targeting.refresh(&state.store).await.context("loading the recipient index")?;
-    tokio::spawn(tearline_server::warn::dispatch::run(state.clone()));
-    tokio::spawn(tearline_server::warn::partners::run_poller(state.clone()));
+    tokio::spawn(tearline_service::warn::dispatch::run(state.clone()));
+    tokio::spawn(tearline_service::warn::partners::run_poller(state.clone()));
     let demo_receiver = if seeded { tearline_demo::receiver_routes() } else { axum::Router::new() };
     let app = tearline_server::router_with(state.clone(), demo_receiver);
     let server = tokio::spawn(async move {
@@ -378,10 +369,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
     });
     if seeded {
-        demo::seed_early_warning(&state, args.warn.demo_recipients)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
-        demo::seed_intelligence(&state).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        demo::seed_early_warning(&state, args.warn.demo_recipients).await?;
+        demo::seed_intelligence(&state).await?;
     }
     println!("Tearline is running at http://{address}/");
     println!("  database: {}", settings.redacted_database_url());

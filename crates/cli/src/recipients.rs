@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use tearline_server::system_clock;
+use tearline_service::system_clock;
 use tearline_warn::recipients::{read_csv, read_geojson};
 
 use crate::config::{DataOptions, Settings};

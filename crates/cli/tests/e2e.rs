@@ -396,7 +396,7 @@ fn killing_the_server_during_heavy_appends_loses_no_acknowledged_entry() {
     let listed = runtime.block_on(async {
         let url = format!("sqlite://{}?mode=rw", data.join("tearline.db").display());
         let store = tearline_store::Store::open(&url).await.unwrap();
-        let log = tearline_server::open_audit_log(&store, &data.join("audit-signing.key")).await.unwrap();
+        let log = tearline_service::open_audit_log(&store, &data.join("audit-signing.key")).await.unwrap();
         let size = tearline_domain::audit::AuditLog::size(&log).await.unwrap();
         let events = tearline_domain::audit::AuditLog::read(&log, 0, size).await.unwrap();
         events.iter().filter(|r| r.event.action == "source.list").count() as u64
@@ -460,7 +460,7 @@ async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
     let checked = tearline(&["audit", "check", "--data", data_arg, "--database", &database.url], b"");
     assert!(checked.status.success(), "one linear, intact log: {}", text(&checked.stderr));
     let store = tearline_store::Store::open(&database.url).await.unwrap();
-    let log = tearline_server::open_audit_log(&store, &audit_key).await.unwrap();
+    let log = tearline_service::open_audit_log(&store, &audit_key).await.unwrap();
     let size = tearline_domain::audit::AuditLog::size(&log).await.unwrap();
     let events = tearline_domain::audit::AuditLog::read(&log, 0, size).await.unwrap();
     assert_eq!(events.iter().filter(|r| r.event.action == "source.list").count(), 400);
@@ -559,9 +559,9 @@ async fn two_server_processes_on_one_postgres_database_hold_the_kernels_rules() 
     // Eight payments of 999 approved at once by a standard controller: the yearly threshold
     // of 5000 is never crossed without a senior.
     let store = tearline_store::Store::open(&database.url).await.unwrap();
-    let log = tearline_server::open_audit_log(&store, &data.join("audit-signing.key")).await.unwrap();
+    let log = tearline_service::open_audit_log(&store, &data.join("audit-signing.key")).await.unwrap();
     let kernel = tearline_kernel::Kernel::new(store.clone(), log, tearline_kernel::system_clock());
-    let carla = tearline_server::accounts::NewUserRequest {
+    let carla = tearline_service::accounts::NewUserRequest {
         username: "carla".into(),
         display_name: None,
         role: tearline_domain::Role::Controller,
@@ -569,7 +569,7 @@ async fn two_server_processes_on_one_postgres_database_hold_the_kernels_rules() 
         unit: tearline_demo::DEMO_UNIT.into(),
         password: zeroize::Zeroizing::new("carla-password-long".into()),
     };
-    tearline_server::accounts::create_user(
+    tearline_service::accounts::create_user(
         &kernel,
         &tearline_kernel::CpuPool::for_this_machine(),
         None,

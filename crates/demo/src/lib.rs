@@ -12,11 +12,11 @@ use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
 use tearline_kernel::{CpuPool, Kernel};
-use tearline_server::accounts::{create_user, NewUserRequest};
-use tearline_server::auth::Caller;
-use tearline_server::error::ApiError;
-use tearline_server::sources::{register_sealed, SourceDraft};
-use tearline_server::state::{AppState, VaultKeys};
+use tearline_service::accounts::{create_user, NewUserRequest};
+use tearline_service::auth::Caller;
+use tearline_service::sources::{register_sealed, SourceDraft};
+use tearline_service::state::{AppState, VaultKeys};
+use tearline_service::ServiceError;
 
 pub const DEMO_UNIT: &str = "Harbour District Unit";
 
@@ -88,7 +88,7 @@ fn seeding(kernel: &Kernel) -> tearline_kernel::Writer<'_> {
     kernel.change(None, "demo.seed", "demo", None)
 }
 
-pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ApiError> {
+pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ServiceError> {
     let store = kernel.store();
     let now = kernel.now();
     if !store.users().await?.is_empty() {
@@ -120,7 +120,7 @@ pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ApiError> {
         }
     }
     let (Some(handler), Some(controller), Some(officer)) = (handler, controller, officer) else {
-        return Err(ApiError::internal(
+        return Err(ServiceError::internal(
             "demo",
             &"the demo needs a handler, a controller and an authorising officer",
         ));
@@ -166,10 +166,10 @@ async fn seed_lifecycle(
     staff: &Staff,
     sources: &[SourceId],
     now: Timestamp,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let store = kernel.store();
     let &[nightjar, kestrel, heron, osprey] = sources else {
-        return Err(ApiError::internal("demo", &"the demo has four sources"));
+        return Err(ServiceError::internal("demo", &"the demo has four sources"));
     };
     let ago = |days: i64| now.plus_millis(-days * DAY);
     let text = |t: &str| t.to_owned();
@@ -199,7 +199,7 @@ async fn seed_lifecycle(
         summary: "Meetings away from the source's neighbourhood; exposure if seen with officers.",
         mitigations: "Vary meeting places; no contact by phone from the office.",
     };
-    let rule = |e: tearline_lifecycle::authorisation::AuthorisationError| ApiError::internal("demo", &e);
+    let rule = |e: tearline_lifecycle::authorisation::AuthorisationError| ServiceError::internal("demo", &e);
 
     // NIGHTJAR: granted 344 days ago, reviewed quarterly, expiring within the month.
     let (first_risk, _) = seeding(kernel).add_risk_assessment(risk(nightjar, ago(345), "medium")).await?;
@@ -254,7 +254,7 @@ async fn seed_lifecycle(
         .await?;
     let amount = Currency::parse("GBP")
         .and_then(|gbp| gbp.amount("150.00"))
-        .map_err(|e| ApiError::internal("demo", &e))?;
+        .map_err(|e| ServiceError::internal("demo", &e))?;
     let payment = seeding(kernel)
         .request_payment(NewPayment {
             source_id: nightjar,
@@ -265,7 +265,7 @@ async fn seed_lifecycle(
             thresholds_crossed: &[],
         })
         .await?;
-    let payment = store.payment(payment).await?.ok_or_else(|| ApiError::not_found("payment"))?;
+    let payment = store.payment(payment).await?.ok_or_else(|| ServiceError::not_found("payment"))?;
     seeding(kernel)
         .approve_payment(
             &payment,
@@ -325,7 +325,7 @@ const TOWN: (f64, f64) = (52.955, 1.215);
 /// Seeds the early-warning demo once: a few thousand recipients around Eastmarsh (reached
 /// through this server's own demo receiver), a threat assessment, and one issued warning
 /// with status Exercise, so the map, the feed and deliveries show something at once.
-pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<bool, ApiError> {
+pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<bool, ServiceError> {
     use tearline_warn::cap::{
         CapArea, CapTime, Category, Certainty, Info, ResponseType, Severity, Status, Urgency,
     };
@@ -375,12 +375,12 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
             }
         })
         .collect();
-    tearline_server::warn::service::register_recipients(state, &officer, &registrations, Vec::new()).await?;
+    tearline_service::warn::service::register_recipients(state, &officer, &registrations, Vec::new()).await?;
 
     let old_town = Polygon::parse_cap(
         "52.9585,1.2050 52.9585,1.2250 52.9505,1.2290 52.9480,1.2120 52.9530,1.2030 52.9585,1.2050",
     )
-    .map_err(|e| ApiError::internal("demo", &e))?;
+    .map_err(|e| ServiceError::internal("demo", &e))?;
     let area = Area {
         description: "Eastmarsh old town and quay".into(),
         polygons: vec![old_town],
@@ -399,7 +399,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
         impact: Impact::Severe,
         status: ThreatStatus::Active,
     };
-    let threat = tearline_server::warn::service::create_threat(state, &analyst, &threat).await?;
+    let threat = tearline_service::warn::service::create_threat(state, &analyst, &threat).await?;
     let expires = Some(CapTime::utc(now.0 + 6 * 3_600_000));
     let info = |language: &str, headline: &str, instruction: &str| Info {
         language: language.into(),
@@ -423,7 +423,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
         parameters: Vec::new(),
         areas: vec![CapArea { area: area.clone(), geocodes: Vec::new(), altitude: None, ceiling: None }],
     };
-    let request = tearline_server::warn::service::DraftRequest {
+    let request = tearline_service::warn::service::DraftRequest {
         threat_id: Some(threat.id),
         status: Status::Exercise,
         scope: tearline_warn::cap::Scope::Public,
@@ -440,8 +440,8 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
             info("ar", "تمرين: تجنبوا سوق الرصيف", "ابتعدوا عن البلدة القديمة والرصيف حتى إشعار آخر."),
         ],
     };
-    let draft = tearline_server::warn::service::draft_alert(state, &officer, request).await?;
-    tearline_server::warn::service::submit(state, &officer, draft.id).await?;
+    let draft = tearline_service::warn::service::draft_alert(state, &officer, request).await?;
+    tearline_service::warn::service::submit(state, &officer, draft.id).await?;
     Ok(true)
 }
 
@@ -506,8 +506,8 @@ const DEMO_REPORTS: [DemoReport; 4] = [
 /// Seeds the intelligence demo once: contact reports and released, graded intelligence
 /// reports with linked entities, made through the same operations officers use (the leak
 /// guard checks each one), so search, the link chart and the STIX export show something.
-pub async fn seed_intelligence(state: &AppState) -> Result<bool, ApiError> {
-    use tearline_server::intel::{self, ContactReportRequest, DraftRequest, ReleaseRequest};
+pub async fn seed_intelligence(state: &AppState) -> Result<bool, ServiceError> {
+    use tearline_service::intel::{self, ContactReportRequest, DraftRequest, ReleaseRequest};
 
     if state.store.released_report_count().await? > 0 {
         return Ok(false);
@@ -524,7 +524,7 @@ pub async fn seed_intelligence(state: &AppState) -> Result<bool, ApiError> {
             .into_iter()
             .find(|s| s.code_name == code_name)
             .map(|s| s.id)
-            .ok_or(ApiError::not_found("demo source"))
+            .ok_or(ServiceError::not_found("demo source"))
     };
     for report in &DEMO_REPORTS {
         let request = ContactReportRequest {
@@ -554,7 +554,7 @@ pub async fn seed_intelligence(state: &AppState) -> Result<bool, ApiError> {
         let drafted = intel::draft(state, &handler, contact.id, draft).await?;
         let submitted = intel::submit(state, &handler, drafted.id).await?;
         if !submitted.leaks.is_empty() {
-            return Err(ApiError::internal("demo", &"a demo report names its source"));
+            return Err(ServiceError::internal("demo", &"a demo report names its source"));
         }
         let release = ReleaseRequest { release: true, acknowledge_warnings: true };
         intel::decide_release(state, &controller, drafted.id, release).await?;

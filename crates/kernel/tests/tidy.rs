@@ -49,7 +49,7 @@ fn production_sources() -> Vec<(String, String)> {
 #[test]
 fn pure_crates_have_no_io_dependency() {
     const PURE: [&str; 6] = ["domain", "vault", "auditlog", "warn", "lifecycle", "intel"];
-    const IO: [&str; 12] = [
+    const IO: [&str; 13] = [
         "tokio",
         "sqlx",
         "axum",
@@ -61,6 +61,7 @@ fn pure_crates_have_no_io_dependency() {
         "tearline-store",
         "tearline-kernel",
         "tearline-server",
+        "tearline-service",
         "tearline-search",
     ];
     for name in PURE {
@@ -99,6 +100,56 @@ fn no_library_crate_depends_on_the_demo() {
     }
 }
 
+fn dependencies_of(name: &str) -> toml::Table {
+    let manifest: toml::Table = read(&workspace().join("crates").join(name).join("Cargo.toml"))
+        .parse()
+        .unwrap_or_else(|e| panic!("crates/{name}/Cargo.toml: {e}"));
+    manifest.get("dependencies").and_then(|d| d.as_table()).cloned().unwrap_or_default()
+}
+
+/// The operations speak no HTTP: they return typed errors, and only the HTTP crate gives
+/// them a status. Nothing below the HTTP crate depends on a web framework.
+#[test]
+fn only_the_http_crate_knows_http() {
+    const HTTP: [&str; 6] = ["axum", "askama", "tower", "hyper", "http", "tearline-server"];
+    for name in
+        ["service", "kernel", "store", "search", "vault", "auditlog", "domain", "warn", "lifecycle", "intel"]
+    {
+        for dependency in dependencies_of(name).keys() {
+            assert!(
+                !HTTP.contains(&dependency.as_str()),
+                "crates/{name} depends on {dependency}; only crates/server speaks HTTP"
+            );
+        }
+    }
+    for (file, text) in production_sources() {
+        if !file.starts_with("server/src/") && !file.starts_with("cli/src/") && !file.starts_with("demo/src/")
+        {
+            assert!(
+                !text.contains("StatusCode"),
+                "{file} names an HTTP status; return a typed error instead"
+            );
+        }
+    }
+}
+
+/// The HTTP crate holds routes, the API and the UI: it calls operations and never writes
+/// to the store or the audit trail itself.
+#[test]
+fn the_http_crate_only_calls_operations() {
+    for (file, text) in production_sources() {
+        if !file.starts_with("server/src/") {
+            continue;
+        }
+        for forbidden in [".change(", ".change_with(", ".bookkeeping()", "kernel.record("] {
+            assert!(
+                !text.contains(forbidden),
+                "{file} calls `{forbidden}`: changes and audit entries belong to an operation in crates/service"
+            );
+        }
+    }
+}
+
 #[test]
 fn only_the_kernel_hands_out_audited_writers() {
     for (file, text) in production_sources() {
@@ -114,16 +165,16 @@ fn only_the_kernel_hands_out_audited_writers() {
 /// use is listed here with why, so a new one is a reviewed decision.
 const BOOKKEEPING: [(&str, usize, &str); 7] = [
     (
-        "server/src/auth.rs",
+        "service/src/auth.rs",
         6,
         "login attempts per account and per address, sessions (logins and refusals are audited by record)",
     ),
-    ("server/src/sources.rs", 2, "key checks and re-wrapped data keys of an audited rotation"),
-    ("server/src/state.rs", 1, "the key file's checks remembered at start"),
-    ("server/src/warn/dispatch.rs", 2, "delivery claims and attempts of an audited issue"),
-    ("server/src/warn/mod.rs", 1, "the acknowledgement-link key made at first start"),
-    ("server/src/warn/partners.rs", 1, "a partner feed's last poll and error"),
-    ("server/src/warn/public.rs", 1, "a recipient's acknowledgement, idempotent and anonymous"),
+    ("service/src/sources.rs", 2, "key checks and re-wrapped data keys of an audited rotation"),
+    ("service/src/state.rs", 1, "the key file's checks remembered at start"),
+    ("service/src/warn/dispatch.rs", 2, "delivery claims and attempts of an audited issue"),
+    ("service/src/warn/mod.rs", 1, "the acknowledgement-link key made at first start"),
+    ("service/src/warn/partners.rs", 1, "a partner feed's last poll and error"),
+    ("service/src/warn/public.rs", 1, "a recipient's acknowledgement, idempotent and anonymous"),
 ];
 
 #[test]

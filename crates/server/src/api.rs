@@ -9,17 +9,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::json;
-use tearline_domain::policy::Action;
 use tearline_domain::source::{Assignment, SourceRecord};
 use tearline_domain::SourceId;
 use zeroize::Zeroizing;
 
-use crate::accounts::{self, NewUserRequest, UserView};
-use crate::audit::require;
-use crate::auth::{self, Caller};
+use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorCode};
-use crate::sources::{self, NewSourceRequest, ReassignRequest};
-use crate::state::AppState;
+use tearline_service::accounts::{self, NewUserRequest, UserView};
+use tearline_service::sources::{self, NewSourceRequest, ReassignRequest};
+use tearline_service::AppState;
 
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -67,7 +65,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         axum::extract::Path::<i64>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(id)| IdPath(id))
-            .map_err(|_| ApiError::bad_request(ErrorCode::InvalidId, "the id in the path must be an integer"))
+            .map_err(|_| ApiError::refused(ErrorCode::InvalidId, "the id in the path must be an integer"))
     }
 }
 
@@ -82,7 +80,9 @@ async fn login(
     client: auth::ClientAddress,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let session = auth::log_in(&state, &client, &request.username, &request.password).await?;
+    let session =
+        tearline_service::auth::log_in(&state, client.0.as_deref(), &request.username, &request.password)
+            .await?;
     Ok(Json(json!({
         "token": session.token.as_str(),
         "csrf_token": session.csrf_token,
@@ -92,13 +92,13 @@ async fn login(
 
 async fn logout(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
-    auth::log_out(&state, &caller).await?;
+    tearline_service::auth::log_out(&state, &caller).await?;
     Ok(Json(json!({"status": "logged out"})))
 }
 
-async fn me(caller: Caller) -> Json<serde_json::Value> {
+async fn me(Session(caller): Session) -> Json<serde_json::Value> {
     Json(json!({"user": UserView::from(&caller.user), "csrf_token": caller.csrf_token}))
 }
 
@@ -109,14 +109,14 @@ struct SourceList {
 
 async fn list_sources(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
 ) -> Result<Json<SourceList>, ApiError> {
     Ok(Json(SourceList { sources: sources::list(&state, &caller).await? }))
 }
 
 async fn create_source(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     ApiJson(request): ApiJson<NewSourceRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let created = sources::create(&state, &caller, request).await?;
@@ -131,7 +131,7 @@ struct SourceDetail {
 
 async fn read_source(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Json<SourceDetail>, ApiError> {
     let (source, assignments) = sources::read(&state, &caller, SourceId(id)).await?;
@@ -145,7 +145,7 @@ struct UnsealRequest {
 
 async fn unseal(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<UnsealRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -155,7 +155,7 @@ async fn unseal(
 
 async fn reassign(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<ReassignRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -165,16 +165,15 @@ async fn reassign(
 
 async fn list_users(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&state, &caller, Action::ManageUsers, "user.list").await?;
-    let users: Vec<UserView> = state.store.users().await?.iter().map(UserView::from).collect();
+    let (users, _) = accounts::list(&state, &caller).await?;
     Ok(Json(json!({"users": users})))
 }
 
 async fn create_user(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     ApiJson(request): ApiJson<NewUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let created = accounts::create_user_as(&state, &caller, &request).await?;
@@ -183,7 +182,7 @@ async fn create_user(
 
 async fn approve_user(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(accounts::approve(&state, &caller, tearline_domain::UserId(id)).await?))
@@ -191,14 +190,14 @@ async fn approve_user(
 
 async fn account_approvals(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(json!({"accounts": accounts::awaiting_my_approval(&state, &caller).await?})))
 }
 
 async fn rotate_vault_key(
     state: axum::extract::State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(sources::rotate_vault_key_as(&state, &caller).await?))
 }

@@ -17,10 +17,11 @@ use tearline_domain::audit::Outcome;
 use tearline_domain::policy::Action;
 use tearline_store::LogError;
 
-use crate::audit::{record, require};
-use crate::auth::Caller;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use tearline_service::audit::{record, require};
+use tearline_service::auth::Caller;
+use tearline_service::AppState;
 
 /// The most entries, events or checkpoints one page returns.
 pub const MAX_PAGE: u64 = 1000;
@@ -38,13 +39,13 @@ pub fn routes() -> Router<AppState> {
 fn query<T>(query: Result<Query<T>, QueryRejection>, expected: &str) -> Result<T, ApiError> {
     query
         .map(|Query(value)| value)
-        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidQuery, expected.to_owned()))
+        .map_err(|_| ApiError::refused(ErrorCode::InvalidQuery, expected.to_owned()))
 }
 
 /// Checks the inspector's right to read the log and records the read.
 async fn inspect(state: &AppState, caller: &Caller, what: String) -> Result<(), ApiError> {
     require(state, caller, Action::ReadAuditTrail, "audit.read").await?;
-    record(state, Some(caller.user.id), "audit.read", &what, None, Outcome::Allowed).await
+    Ok(record(state, Some(caller.user.id), "audit.read", &what, None, Outcome::Allowed).await?)
 }
 
 fn base64_hashes(hashes: &[Hash]) -> Vec<String> {
@@ -54,9 +55,9 @@ fn base64_hashes(hashes: &[Hash]) -> Vec<String> {
 impl From<LogError> for ApiError {
     fn from(error: LogError) -> ApiError {
         match error {
-            LogError::Proof(proof) => ApiError::bad_request(ErrorCode::OutOfRange, proof.to_string()),
+            LogError::Proof(proof) => ApiError::refused(ErrorCode::OutOfRange, proof.to_string()),
             LogError::BeyondCheckpoint { .. } => {
-                ApiError::bad_request(ErrorCode::BeyondCheckpoint, error.to_string())
+                ApiError::refused(ErrorCode::BeyondCheckpoint, error.to_string())
             }
             LogError::Store(store) => store.into(),
         }
@@ -78,20 +79,17 @@ struct Range {
 /// Entries `start <= index < end` as the exact bytes hashed, within the latest checkpoint.
 async fn entries(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     range: Result<Query<Range>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Range { start, end } = query(range, "start and end must be non-negative integers")?;
     inspect(&state, &caller, format!("audit:entries:{start}..{end}")).await?;
     let latest = state.log.latest_checkpoint().await?.map_or(0, |(size, _)| size);
     if start > end {
-        return Err(ApiError::bad_request(
-            ErrorCode::OutOfRange,
-            format!("start {start} is after end {end}"),
-        ));
+        return Err(ApiError::refused(ErrorCode::OutOfRange, format!("start {start} is after end {end}")));
     }
     if end > latest {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::refused(
             ErrorCode::BeyondCheckpoint,
             format!("end {end} is beyond the latest checkpoint (size {latest})"),
         ));
@@ -118,7 +116,7 @@ struct Page {
 /// Signed checkpoints with `size >= start`, oldest first: what an export bundles.
 async fn checkpoints(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let page = query(page, "start and limit must be non-negative integers")?;
@@ -137,7 +135,7 @@ async fn checkpoints(
 /// Events from `start`, decoded for reading.
 async fn events(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let page = query(page, "start and limit must be non-negative integers")?;
@@ -165,7 +163,7 @@ struct InclusionQuery {
 
 async fn inclusion(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     params: Result<Query<InclusionQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let InclusionQuery { index, size } = query(params, "index and size must be non-negative integers")?;
@@ -182,7 +180,7 @@ struct ConsistencyQuery {
 
 async fn consistency(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     params: Result<Query<ConsistencyQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ConsistencyQuery { from, to } = query(params, "from and to must be non-negative integers")?;

@@ -1,112 +1,14 @@
-//! Errors as the API shows them: an HTTP status, a stable machine-readable `code`, and a
-//! human `message`. Messages never carry a sensitive value; internal causes are logged by
-//! kind, not by content.
+//! Errors as HTTP shows them: a status, a stable machine-readable `code`, and a human
+//! `message`. The operations return `tearline_service::ServiceError`; this is the one place
+//! that gives each of its codes a status ([`status_of`]). Messages never carry a sensitive
+//! value; internal causes are logged by kind, not by content.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-
-macro_rules! error_codes {
-    ($($variant:ident = $wire:literal: $meaning:literal,)*) => {
-        /// Every code an error answer can carry. `openapi.json` lists exactly these, with
-        /// their meanings (a test keeps the two equal), so a client can branch on them.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum ErrorCode {
-            $(#[doc = $meaning] $variant,)*
-        }
-
-        impl ErrorCode {
-            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(ErrorCode::$variant => $wire,)*
-                }
-            }
-
-            pub fn meaning(self) -> &'static str {
-                match self {
-                    $(ErrorCode::$variant => $meaning,)*
-                }
-            }
-        }
-    };
-}
-
-error_codes! {
-    AccountAwaitingApproval = "account_awaiting_approval": "the account takes effect when a senior controller of its unit approves it",
-    AccountLocked = "account_locked": "too many failed logins: the account is locked for a while",
-    AuditUnavailable = "audit_unavailable": "the audit trail cannot record the action, so it was not performed (503)",
-    AuthorisationLapsed = "authorisation_lapsed": "the authorisation has lapsed and cannot be renewed or reviewed",
-    BeyondCheckpoint = "beyond_checkpoint": "the requested range reaches past the latest signed checkpoint",
-    Conflict = "conflict": "the record already exists or collides with another",
-    ContingentPayment = "contingent_payment": "a payment must be attested as not contingent on any outcome",
-    CsrfFailed = "csrf_failed": "the form or request lacks its session's CSRF token",
-    Forbidden = "forbidden": "the caller's role does not permit the action",
-    IdentityLeak = "identity_leak": "the draft names its source; the fields and kinds of detail are listed",
-    IncompleteApplication = "incomplete_application": "an authorisation application lacks a required part",
-    Internal = "internal": "the server could not complete the request (500)",
-    InvalidAmount = "invalid_amount": "an amount is not a positive sum in the currency's minor units",
-    InvalidAssignment = "invalid_assignment": "the officer named for a case role is not such an officer of the unit",
-    InvalidCap = "invalid_cap": "a CAP 1.2 alert breaks the standard; the element and the reason are named",
-    InvalidCodeName = "invalid_code_name": "a code name is empty, too long or already used",
-    InvalidCredentials = "invalid_credentials": "wrong username or password",
-    InvalidDate = "invalid_date": "a date or time is malformed or out of its allowed range",
-    InvalidField = "invalid_field": "a field is missing, empty or too long",
-    InvalidForm = "invalid_form": "a form field is missing or malformed",
-    InvalidFormat = "invalid_format": "an export format other than those offered",
-    InvalidGrading = "invalid_grading": "an Admiralty, 3x5x2, handling or TLP grading is malformed",
-    InvalidId = "invalid_id": "an id in the path is not a positive integer",
-    InvalidIdentity = "invalid_identity": "an identity to seal is empty or malformed",
-    InvalidJson = "invalid_json": "the body is not the JSON the operation takes",
-    InvalidRequest = "invalid_request": "the request is malformed in a way no other code names",
-    InvalidOperation = "invalid_operation": "a form names no operation its page knows",
-    InvalidPeriod = "invalid_period": "a period's start is after its end, or it is malformed",
-    InvalidPlace = "invalid_place": "a latitude or longitude is out of range",
-    InvalidQuery = "invalid_query": "a query-string parameter is malformed",
-    InvalidReceipt = "invalid_receipt": "a receipt's signature does not match the source's code name",
-    InvalidRecipients = "invalid_recipients": "a recipient list or import file is malformed",
-    InvalidReviewInterval = "invalid_review_interval": "a review interval outside what the authorisation's kind allows",
-    InvalidSearch = "invalid_search": "a search query cannot be parsed",
-    InvalidStatus = "invalid_status": "a status value outside those allowed",
-    InvalidStix = "invalid_stix": "a STIX 2.1 bundle breaks the standard or Tearline's import rules",
-    InvalidThreat = "invalid_threat": "a threat assessment is incomplete or inconsistent",
-    InvalidUnit = "invalid_unit": "a unit name is empty or too long",
-    InvalidUrl = "invalid_url": "a URL is malformed or not http(s)",
-    InvalidUsername = "invalid_username": "a username outside 3 to 40 lowercase letters, digits, '.', '_' or '-'",
-    MethodNotAllowed = "method_not_allowed": "the path exists but not with this HTTP method",
-    InvalidWitness = "invalid_witness": "the witness of a payment is not another officer of the unit",
-    NoLiveAuthorisation = "no_live_authorisation": "the source has no live authorisation for the action",
-    NoRiskAssessment = "no_risk_assessment": "the action needs a current risk assessment",
-    NotFound = "not_found": "no such record, or one the caller may not know of (the two answer alike)",
-    OutOfRange = "out_of_range": "a number is outside its allowed range",
-    PayloadTooLarge = "payload_too_large": "the body is larger than the operation accepts",
-    OwnRequest = "own_request": "no one decides a payment they requested",
-    ReasonRequired = "reason_required": "an unseal needs a reason of 10 to 500 characters",
-    RisksNotExplained = "risks_not_explained": "a risk assessment must record that the risks were explained and understood",
-    SecondOfficerRequired = "second_officer_required": "an Actual warning needs a second warning officer's approval",
-    SelfAuthorisation = "self_authorisation": "no one authorises a case they applied for, handle or control",
-    SeniorApprovalRequired = "senior_approval_required": "a payment crossing a threshold needs a senior controller",
-    SeniorOfficerRequired = "senior_officer_required": "a juvenile or vulnerable source needs a senior authorising officer",
-    StaleRiskAssessment = "stale_risk_assessment": "the risk assessment is older than the unit allows",
-    StateChanged = "state_changed": "the record moved on meanwhile (decided, edited, submitted); reload and retry",
-    TlpRed = "tlp_red": "a TLP:RED report never leaves",
-    TooManyAttempts = "too_many_attempts": "too many login attempts from this address; wait a few minutes",
-    Unauthenticated = "unauthenticated": "no valid session: log in first",
-    UriTooLong = "uri_too_long": "the request's URI is longer than the server reads",
-    UnknownCurrency = "unknown_currency": "an ISO 4217 currency code Tearline does not know",
-    UnsupportedMediaType = "unsupported_media_type": "the body's content type is not one the operation takes",
-    VaultError = "vault_error": "the vault could not seal or open a record; the message names cause and remedy",
-    WarningsUnacknowledged = "warnings_unacknowledged": "a release needs its phrasing warnings acknowledged",
-    WeakPassword = "weak_password": "a password must be 12 to 256 characters",
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use tearline_service::ErrorCode;
+use tearline_service::ServiceError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -122,44 +24,31 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// An answer whose status the framework chose (a body it could not read, a method the
+    /// route lacks): it keeps that status.
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into() }
     }
 
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn unauthenticated() -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthenticated,
-            "log in first: send a bearer token or a session cookie",
-        )
+    /// A request refused at the edge (a malformed id, query or upload), with the status its
+    /// code has everywhere.
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ServiceError::refused(code, message).into()
     }
 
     pub fn forbidden() -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "your role does not permit this")
+        ServiceError::Forbidden.into()
     }
 
     /// Used both for records that do not exist and for records the caller may not know of,
     /// so that a refusal never confirms that a source exists.
     pub fn not_found(what: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("no such {what}"))
-    }
-
-    pub fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
+        ServiceError::not_found(what).into()
     }
 
     /// An internal failure: logged with its kind, answered without details.
     pub fn internal(kind: &'static str, cause: &dyn std::fmt::Display) -> ApiError {
-        tracing::error!(kind, %cause, "request failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "the server could not complete the request",
-        )
+        ServiceError::internal(kind, cause).into()
     }
 }
 
@@ -176,66 +65,77 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<tearline_store::StoreError> for ApiError {
-    fn from(error: tearline_store::StoreError) -> ApiError {
-        use tearline_store::StoreError;
-        match error {
-            StoreError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
-            StoreError::NotFound(what) => ApiError::not_found(what),
-            StoreError::StateChanged(why) => {
-                ApiError::new(StatusCode::CONFLICT, ErrorCode::StateChanged, why)
-            }
-            StoreError::Ledger(error) => error.into(),
-            StoreError::AuditUnavailable(cause) => {
-                tracing::error!(%cause, "audit trail unavailable; the change was not made");
-                tearline_kernel::KernelError::AuditUnavailable.into()
-            }
-            other => ApiError::internal("store", &other),
-        }
+/// The status each code answers with. A refusal the caller can fix is 400 unless a more
+/// precise status says why: 401 who you are, 403 what your role or the rules forbid, 404
+/// missing (or refused: the two answer alike), 409 a state that moved on or collides,
+/// 422 a well-formed request a rule of the domain refuses, 429 slow down, 503 the audit
+/// trail cannot record.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
+        Forbidden
+        | AccountAwaitingApproval
+        | CsrfFailed
+        | OwnRequest
+        | SecondOfficerRequired
+        | SeniorApprovalRequired
+        | TlpRed
+        | SelfAuthorisation
+        | SeniorOfficerRequired => StatusCode::FORBIDDEN,
+        NotFound => StatusCode::NOT_FOUND,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Conflict | StateChanged | NoLiveAuthorisation | WarningsUnacknowledged => StatusCode::CONFLICT,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UriTooLong => StatusCode::URI_TOO_LONG,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        IdentityLeak
+        | NoRiskAssessment
+        | StaleRiskAssessment
+        | IncompleteApplication
+        | InvalidReviewInterval
+        | AuthorisationLapsed => StatusCode::UNPROCESSABLE_ENTITY,
+        AccountLocked | TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+        Internal | VaultError => StatusCode::INTERNAL_SERVER_ERROR,
+        AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
     }
 }
 
-impl From<tearline_vault::VaultError> for ApiError {
-    fn from(error: tearline_vault::VaultError) -> ApiError {
-        // Vault messages name the cause and the remedy and never contain plaintext, so the
-        // operator-facing text is safe to show.
-        tracing::error!(cause = %error, "vault operation failed");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::VaultError, error.to_string())
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        let code = error.code();
+        ApiError { status: status_of(code), code, message: error.to_string() }
+    }
+}
+
+impl From<tearline_store::StoreError> for ApiError {
+    fn from(error: tearline_store::StoreError) -> ApiError {
+        ServiceError::from(error).into()
     }
 }
 
 impl From<tearline_kernel::KernelError> for ApiError {
     fn from(error: tearline_kernel::KernelError) -> ApiError {
-        use tearline_kernel::KernelError;
-        match error {
-            KernelError::AuditUnavailable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::AuditUnavailable,
-                "the audit trail cannot record this action, so it was not performed; try again later",
-            ),
-            KernelError::NotFound(kind) => ApiError::not_found(kind),
-            KernelError::Store(error) => error.into(),
-        }
+        ServiceError::from(error).into()
     }
 }
 
-impl ErrorCode {
-    /// The code for an error status the framework answered with on its own (a body too
-    /// large, a method the route lacks, a query or body it could not read).
-    pub fn for_status(status: StatusCode) -> ErrorCode {
-        match status {
-            StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
-            StatusCode::FORBIDDEN => ErrorCode::Forbidden,
-            StatusCode::NOT_FOUND => ErrorCode::NotFound,
-            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
-            StatusCode::CONFLICT => ErrorCode::Conflict,
-            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
-            StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
-            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidJson,
-            status if status.is_server_error() => ErrorCode::Internal,
-            _ => ErrorCode::InvalidRequest,
-        }
+/// The code for an error status the framework answered with on its own (a body too large,
+/// a method the route lacks, a query or body it could not read).
+pub fn code_for_status(status: StatusCode) -> ErrorCode {
+    match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::InvalidJson,
+        status if status.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::InvalidRequest,
     }
 }
 

@@ -1,21 +1,18 @@
 //! Tearline's HTTP server: the JSON API under `/api/v1/` and the server-rendered web UI,
-//! over the operations both share (`sources`, `accounts`, `auth`).
+//! routes only, over the operations of `tearline_service`.
 //!
-//! Architecture invariant: every handler authenticates through [`auth::Caller`] and asks
-//! `tearline_domain::policy::authorize` before it reads or changes anything; nothing here
-//! decides access on its own. Nothing is logged per request, so no identifier of a source
-//! or a reason ever reaches a log line.
+//! Architecture invariant: every handler authenticates through [`auth::Session`] (or is a
+//! public route) and calls an operation, which asks the policy; nothing here decides access
+//! on its own. Operations answer `ServiceError`; [`error::status_of`] alone gives a code its
+//! status. Nothing is logged per request, so no identifier of a source or a reason ever
+//! reaches a log line.
 
-pub mod accounts;
 pub mod api;
-pub mod audit;
 pub mod audit_api;
 pub mod auth;
 pub mod error;
 pub mod intel;
 pub mod lifecycle;
-pub mod sources;
-pub mod state;
 pub mod ui;
 pub mod warn;
 
@@ -25,9 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-pub use state::{
-    open_audit_log, system_clock, AppState, Clock, Inner, ServerSettings, StartupError, VaultKeys,
-};
+use tearline_service::{AppState, ServerSettings};
 
 /// Strict by default: only our own scripts, styles and data load (plus the map tile server,
 /// when one is configured), nothing frames us, and no page is cached, since most pages show
@@ -88,7 +83,7 @@ async fn errors_in_the_contract(request: Request, next: Next) -> Response {
         "" => status.canonical_reason().unwrap_or("the request was refused").to_lowercase(),
         text => text.chars().take(300).collect(),
     };
-    let error = error::ApiError::new(status, error::ErrorCode::for_status(status), message);
+    let error = error::ApiError::new(status, error::code_for_status(status), message);
     if api {
         error.into_response()
     } else {

@@ -15,13 +15,14 @@ use tearline_domain::{Role, SourceId, Timestamp};
 use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
-use crate::accounts::{self, NewUserRequest};
 use crate::api::IdPath;
-use crate::audit::{record, require};
-use crate::auth::{self, cookie_value, Caller};
+use crate::auth::{self, cookie_value, Session};
 use crate::error::{ApiError, ErrorCode};
-use crate::sources::{self, NewSourceRequest};
-use crate::state::AppState;
+use tearline_service::accounts::{self, NewUserRequest};
+use tearline_service::audit::{record, require};
+use tearline_service::auth::Caller;
+use tearline_service::sources::{self, NewSourceRequest};
+use tearline_service::{AppState, ServiceError};
 
 const PRELOGIN_COOKIE: &str = "tearline_prelogin";
 const STYLESHEET: &str = include_str!("../assets/tearline.css");
@@ -110,6 +111,12 @@ impl From<ApiError> for UiError {
     }
 }
 
+impl From<tearline_service::ServiceError> for UiError {
+    fn from(error: tearline_service::ServiceError) -> UiError {
+        UiError(error.into())
+    }
+}
+
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         if self.0.status == StatusCode::UNAUTHORIZED {
@@ -134,8 +141,8 @@ pub fn render(template: &impl Template) -> Response {
     }
 }
 
-pub fn signed_in(caller: Result<Caller, ApiError>) -> Result<Caller, UiError> {
-    caller.map_err(UiError)
+pub fn signed_in(caller: Result<Session, ApiError>) -> Result<Caller, UiError> {
+    caller.map(|Session(caller)| caller).map_err(UiError)
 }
 
 /// The fields of a page whose forms all post to one route, naming their operation in `op`.
@@ -147,11 +154,11 @@ pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
 }
 
 /// A form field that must be a whole number.
-pub fn number(fields: &Fields, name: &str) -> Result<i64, ApiError> {
+pub fn number(fields: &Fields, name: &str) -> Result<i64, ServiceError> {
     field(fields, name)
         .trim()
         .parse()
-        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidField, format!("{name} must be a whole number")))
+        .map_err(|_| ServiceError::refused(ErrorCode::InvalidField, format!("{name} must be a whole number")))
 }
 
 pub fn format_time(at: Timestamp) -> String {
@@ -183,7 +190,7 @@ struct LoginPage {
 /// The login form carries a double-submit token: a random value in a `SameSite=Strict`
 /// cookie and the same value in the form, so another site cannot log a victim in.
 fn login_form(error: Option<String>, status: StatusCode) -> Response {
-    let csrf = crate::auth::random_token();
+    let csrf = tearline_service::auth::random_token();
     let cookie = format!("{PRELOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
     let page = render(&LoginPage { nav: None, csrf, error });
     (status, [(header::SET_COOKIE, cookie)], page).into_response()
@@ -212,7 +219,10 @@ async fn login(
     if cookie_value(&headers, PRELOGIN_COOKIE) != Some(form.csrf.as_str()) {
         return login_form(Some("The form expired; please try again.".into()), StatusCode::FORBIDDEN);
     }
-    match auth::log_in(&state, &client, &form.username, &form.password).await {
+    match tearline_service::auth::log_in(&state, client.0.as_deref(), &form.username, &form.password)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(session) => {
             let cookie = auth::session_cookie(&state.settings, Some(&session.token));
             (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())])
@@ -230,12 +240,12 @@ pub(crate) struct CsrfForm {
 
 async fn logout(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<CsrfForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    auth::log_out(&state, &caller).await?;
+    tearline_service::auth::log_out(&state, &caller).await?;
     let cookie = auth::session_cookie(&state.settings, None);
     Ok((StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/login".to_owned())])
         .into_response())
@@ -273,7 +283,7 @@ fn duties(role: Role) -> &'static str {
     }
 }
 
-async fn home(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     let nav = Nav::of(&caller);
     let links = [
@@ -396,7 +406,7 @@ async fn sources_page(
     })
 }
 
-async fn source_list(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn source_list(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     Ok(render(&sources_page(&state, &caller, None).await?))
 }
@@ -428,7 +438,7 @@ fn lines(text: &str) -> Vec<String> {
 
 async fn create_source(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<NewSourceForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -446,7 +456,7 @@ async fn create_source(
     identity.notes = form.notes.trim().to_owned();
     let request =
         NewSourceRequest { code_name: form.code_name.clone(), status: None, handler, controller, identity };
-    match sources::create(&state, &caller, request).await {
+    match sources::create(&state, &caller, request).await.map_err(ApiError::from) {
         Ok(created) => Ok(Redirect::to(&format!("/sources/{}", created.id.0)).into_response()),
         Err(error) if error.status == StatusCode::BAD_REQUEST || error.status == StatusCode::CONFLICT => {
             let page = sources_page(&state, &caller, Some(error.message)).await?;
@@ -501,7 +511,7 @@ async fn source_view(
 
 async fn source_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -525,7 +535,7 @@ struct IdentityPage {
 
 async fn unseal(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
     Form(form): Form<UnsealForm>,
 ) -> Page {
@@ -537,8 +547,8 @@ async fn unseal(
             let code_name = source.map(|s| s.code_name).unwrap_or_default();
             Ok(render(&IdentityPage { nav: Some(Nav::of(&caller)), code_name, source_id: id, identity }))
         }
-        Err(error) if error.code == ErrorCode::ReasonRequired => {
-            let page = source_view(&state, &caller, SourceId(id), Some(error.message)).await?;
+        Err(error) if error.code() == ErrorCode::ReasonRequired => {
+            let page = source_view(&state, &caller, SourceId(id), Some(error.to_string())).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -554,7 +564,7 @@ struct ReassignForm {
 
 async fn reassign(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
     Form(form): Form<ReassignForm>,
 ) -> Page {
@@ -562,8 +572,8 @@ async fn reassign(
     caller.check_csrf(&form.csrf)?;
     match sources::reassign(&state, &caller, SourceId(id), form.request).await {
         Ok(_) => Ok(Redirect::to(&format!("/sources/{id}")).into_response()),
-        Err(error) if error.code == ErrorCode::InvalidAssignment => {
-            let page = source_view(&state, &caller, SourceId(id), Some(error.message)).await?;
+        Err(error) if error.code() == ErrorCode::InvalidAssignment => {
+            let page = source_view(&state, &caller, SourceId(id), Some(error.to_string())).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -572,7 +582,7 @@ async fn reassign(
 
 async fn rotate_vault_key(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<CsrfForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -601,14 +611,9 @@ struct UsersPage {
 }
 
 async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) -> Result<UsersPage, UiError> {
-    require(state, caller, Action::ManageUsers, "user.list").await?;
-    let units = state.store.units().await.map_err(ApiError::from)?;
+    let (users, units) = accounts::list(state, caller).await?;
     let unit_name = |id| units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
-    let users = state
-        .store
-        .users()
-        .await
-        .map_err(ApiError::from)?
+    let users = users
         .into_iter()
         .map(|u| {
             let status = if u.awaiting_approval { "awaits a senior controller's approval" } else { "active" };
@@ -626,7 +631,7 @@ async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) ->
     })
 }
 
-async fn users_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn users_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     Ok(render(&users_view(&state, &caller, None).await?))
 }
@@ -640,12 +645,12 @@ struct NewUserForm {
 
 async fn create_user(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<NewUserForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    match accounts::create_user_as(&state, &caller, &form.user).await {
+    match accounts::create_user_as(&state, &caller, &form.user).await.map_err(ApiError::from) {
         Ok(_) => Ok(Redirect::to("/users").into_response()),
         Err(error) if error.status.is_client_error() => {
             let page = users_view(&state, &caller, Some(error.message.clone())).await?;
@@ -658,7 +663,7 @@ async fn create_user(
 /// A senior controller approves an account from the home page.
 async fn approve_user(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     crate::api::IdPath(id): crate::api::IdPath,
     Form(form): Form<CsrfForm>,
 ) -> Page {
@@ -680,7 +685,9 @@ struct AuditPage {
 
 /// Checks the latest checkpoint as an inspector would: its signature with the log's key, and
 /// its root against the tree recomputed from the stored hashes.
-async fn checkpoint_status(state: &AppState) -> Result<(Option<String>, Result<String, String>), ApiError> {
+async fn checkpoint_status(
+    state: &AppState,
+) -> Result<(Option<String>, Result<String, String>), ServiceError> {
     let Some((size, note)) = state.log.latest_checkpoint().await? else {
         return Ok((None, Err("no checkpoint has been signed yet".into())));
     };
@@ -697,7 +704,7 @@ async fn checkpoint_status(state: &AppState) -> Result<(Option<String>, Result<S
     Ok((Some(note), status))
 }
 
-async fn audit_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn audit_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
     record(&state, Some(caller.user.id), "audit.read", "audit:latest", None, Outcome::Allowed).await?;

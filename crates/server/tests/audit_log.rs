@@ -98,14 +98,14 @@ async fn a_wrong_or_missing_signing_key_stops_the_log_from_opening() {
     let text = tearline_auditlog::checkpoint::CheckpointSigner::generate_key_file();
     tearline_vault::create_secret_file(&wrong, text.as_bytes()).unwrap();
     let error =
-        tearline_server::open_audit_log(store, &wrong).await.err().expect("a key that did not sign the log");
-    assert!(matches!(error, tearline_server::StartupError::SigningKeyMismatch { .. }), "{error}");
+        tearline_service::open_audit_log(store, &wrong).await.err().expect("a key that did not sign the log");
+    assert!(matches!(error, tearline_service::StartupError::SigningKeyMismatch { .. }), "{error}");
     let missing = harness.dir.path().join("absent-audit.key");
-    let error = tearline_server::open_audit_log(store, &missing).await.err().expect("a missing key");
+    let error = tearline_service::open_audit_log(store, &missing).await.err().expect("a missing key");
     assert!(error.to_string().contains("is missing"), "{error}");
     assert!(!missing.exists(), "a signed log never gets a fresh key");
     let right = harness.dir.path().join("audit-signing.key");
-    assert!(tearline_server::open_audit_log(store, &right).await.is_ok());
+    assert!(tearline_service::open_audit_log(store, &right).await.is_ok());
 }
 
 /// Every read an inspector makes is itself recorded, threats and warnings included.

@@ -13,9 +13,9 @@ use axum::http::{Method, Request, StatusCode};
 use common::{harness, harness_with, Harness};
 use serde_json::{json, Value};
 use tearline_domain::Role;
-use tearline_server::warn::dispatch::Dispatcher;
-use tearline_server::warn::WarnSettings;
-use tearline_server::ServerSettings;
+use tearline_service::warn::dispatch::Dispatcher;
+use tearline_service::warn::WarnSettings;
+use tearline_service::ServerSettings;
 use tearline_store::Backend;
 use tearline_warn::cap::Alert;
 use tearline_warn::delivery::RetryPolicy;
@@ -337,8 +337,8 @@ async fn partner_feeds_are_polled_and_their_bad_alerts_reported() {
     let url = serve(routes).await;
     *base.lock().unwrap() = url.clone();
     post(&harness, &wren, "/api/v1/partner-feeds", Some(json!({"url": format!("{url}/feed.atom")}))).await;
-    assert_eq!(tearline_server::warn::partners::poll_all(&harness.state).await.unwrap(), 2);
-    assert_eq!(tearline_server::warn::partners::poll_all(&harness.state).await.unwrap(), 0, "already held");
+    assert_eq!(tearline_service::warn::partners::poll_all(&harness.state).await.unwrap(), 2);
+    assert_eq!(tearline_service::warn::partners::poll_all(&harness.state).await.unwrap(), 0, "already held");
     let feeds = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
     let error = feeds["partner_feeds"][0]["last_error"].as_str().unwrap();
     assert!(error.contains("broken.xml") && error.contains("alert/status"), "{error}");
@@ -558,7 +558,7 @@ async fn acknowledgement_links_are_signed_per_delivery() {
             .await;
     let version = warning["id"].as_i64().unwrap();
     post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
-    let link = tearline_server::warn::dispatch::ack_url(&harness.state, version, 5).await.unwrap();
+    let link = tearline_service::warn::dispatch::ack_url(&harness.state, version, 5).await.unwrap();
     let path = link.split_once("//").unwrap().1.split_once('/').unwrap().1;
     let forged = format!("/{}", path.replace("/5/", "/6/"));
     assert_eq!(harness.call(Method::POST, &forged, None, None).await.status, StatusCode::NOT_FOUND);
@@ -659,7 +659,7 @@ async fn a_document_nested_eight_thousand_deep_is_refused_everywhere_and_the_ser
     for feed in ["deep.atom", "linking.atom"] {
         post(&harness, &wren, "/api/v1/partner-feeds", Some(json!({"url": format!("{url}/{feed}")}))).await;
     }
-    assert_eq!(tearline_server::warn::partners::poll_all(&harness.state).await.unwrap(), 0);
+    assert_eq!(tearline_service::warn::partners::poll_all(&harness.state).await.unwrap(), 0);
     let feeds = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
     for feed in feeds["partner_feeds"].as_array().unwrap() {
         let error = feed["last_error"].as_str().unwrap_or_default();

@@ -408,7 +408,8 @@ async fn the_index_is_rebuilt_from_the_store() {
     h.state.search.clear().unwrap();
     let anders = h.demo_login(Role::Analyst).await;
     assert_eq!(h.get(&anders, "/api/v1/intel/search?q=chandlery").await.json()["hits"], json!([]));
-    let rebuilt = tearline_server::intel::reindex(&h.state.store, &h.state.search, &|_, _| {}).await.unwrap();
+    let rebuilt =
+        tearline_service::intel::reindex(&h.state.store, &h.state.search, &|_, _| {}).await.unwrap();
     assert_eq!(rebuilt, 1);
     assert_eq!(
         h.get(&anders, "/api/v1/intel/search?q=chandlery").await.json()["hits"].as_array().unwrap().len(),

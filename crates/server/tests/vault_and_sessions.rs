@@ -7,7 +7,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::{harness, T0};
 use serde_json::json;
 use tearline_domain::{Role, Timestamp};
-use tearline_server::VaultKeys;
+use tearline_service::VaultKeys;
 use tearline_vault::VaultError;
 
 async fn unseal(harness: &common::Harness, token: &str, id: i64) -> common::Reply {
@@ -115,7 +115,7 @@ async fn a_wrong_or_missing_key_file_is_refused_before_anything_changes() {
         .err()
         .expect("a missing key file is refused");
     assert!(
-        matches!(error, tearline_server::StartupError::Vault(VaultError::KeyFileMissing { .. })),
+        matches!(error, tearline_service::StartupError::Vault(VaultError::KeyFileMissing { .. })),
         "{error}"
     );
     assert!(!missing.exists(), "a database with sealed records never gets a fresh key file");

@@ -10,9 +10,9 @@ use serde_json::json;
 use tearline_domain::SourceId;
 
 use crate::api::{ApiJson, IdPath};
-use crate::auth::Caller;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use tearline_service::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,10 +37,10 @@ fn created(body: impl serde::Serialize) -> Response {
 
 async fn contact_reports(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    let (source, _) = crate::sources::read(&state, &caller, SourceId(id)).await?;
+    let (source, _) = tearline_service::sources::read(&state, &caller, SourceId(id)).await?;
     match super::case_reports(&state, &caller, &source).await? {
         Some((contact_reports, intel_reports)) => {
             Ok(Json(json!({"contact_reports": contact_reports, "intel_reports": intel_reports}))
@@ -52,7 +52,7 @@ async fn contact_reports(
 
 async fn write_contact_report(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::ContactReportRequest>,
 ) -> Result<Response, ApiError> {
@@ -61,7 +61,7 @@ async fn write_contact_report(
 
 async fn draft(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::DraftRequest>,
 ) -> Result<Response, ApiError> {
@@ -70,7 +70,7 @@ async fn draft(
 
 async fn edit_draft(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::DraftRequest>,
 ) -> Result<Response, ApiError> {
@@ -81,7 +81,7 @@ async fn edit_draft(
 /// verdict so the page can show it.
 async fn submit(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     let submission = super::submit(&state, &caller, id).await?;
@@ -89,8 +89,7 @@ async fn submit(
         return Ok(Json(submission).into_response());
     }
     let named: Vec<String> = submission.leaks.iter().map(|l| format!("{} ({})", l.field, l.detail)).collect();
-    Err(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
+    Err(ApiError::refused(
         ErrorCode::IdentityLeak,
         format!(
             "release refused: these fields name the source: {}; rewrite them and submit again",
@@ -101,7 +100,7 @@ async fn submit(
 
 async fn release(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::ReleaseRequest>,
 ) -> Result<Response, ApiError> {
@@ -110,7 +109,7 @@ async fn release(
 
 async fn correct(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::DraftRequest>,
 ) -> Result<Response, ApiError> {
@@ -119,20 +118,20 @@ async fn correct(
 
 async fn search(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     query: Result<Query<super::SearchParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidSearch, e.body_text()))?;
+    let Query(params) = query.map_err(|e| ApiError::refused(ErrorCode::InvalidSearch, e.body_text()))?;
     Ok(Json(super::search(&state, &caller, &params).await?).into_response())
 }
 
-async fn graph(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn graph(State(state): State<AppState>, Session(caller): Session) -> Result<Response, ApiError> {
     Ok(Json(super::graph(&state, &caller).await?).into_response())
 }
 
 async fn report(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     Ok(Json(super::released(&state, &caller, id).await?).into_response())
@@ -140,7 +139,7 @@ async fn report(
 
 async fn stix(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     let bundle = super::export_stix(&state, &caller, id).await?;
@@ -150,14 +149,18 @@ async fn stix(
 
 /// The bundle is taken as text so that malformed JSON is reported by the STIX reader,
 /// with its path, rather than by the framework.
-async fn import(State(state): State<AppState>, caller: Caller, body: String) -> Result<Response, ApiError> {
+async fn import(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    body: String,
+) -> Result<Response, ApiError> {
     let imported = super::import_stix(&state, &caller, &body).await?;
     Ok(created(json!({"imported": imported})))
 }
 
 async fn tag(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::TagRequest>,
 ) -> Result<Response, ApiError> {
@@ -171,18 +174,18 @@ struct EntityQuery {
 
 async fn untag(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     query: Result<Query<EntityQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::refused(ErrorCode::InvalidQuery, e.body_text()))?;
     super::untag(&state, &caller, id, query.entity).await?;
     Ok(Json(json!({"removed": query.entity})).into_response())
 }
 
 async fn disseminate(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::DisseminationRequest>,
 ) -> Result<Response, ApiError> {

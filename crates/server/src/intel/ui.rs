@@ -19,11 +19,12 @@ use tearline_store::IntelReport;
 
 use super::{DraftRequest, SearchParams};
 use crate::api::IdPath;
-use crate::auth::Caller;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::sources::{self, scope};
-use crate::state::AppState;
 use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
+use tearline_service::auth::Caller;
+use tearline_service::sources::{self, scope};
+use tearline_service::{AppState, ServiceError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,17 +34,17 @@ pub fn routes() -> Router<AppState> {
         .route("/intel/graph", get(graph_page))
 }
 
-fn optional_float(fields: &Fields, name: &str) -> Result<Option<f64>, ApiError> {
+fn optional_float(fields: &Fields, name: &str) -> Result<Option<f64>, ServiceError> {
     let text = field(fields, name).trim();
     if text.is_empty() {
         return Ok(None);
     }
     text.parse()
         .map(Some)
-        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidField, format!("{name} must be a number")))
+        .map_err(|_| ServiceError::refused(ErrorCode::InvalidField, format!("{name} must be a number")))
 }
 
-fn draft_request(fields: &Fields) -> Result<DraftRequest, ApiError> {
+fn draft_request(fields: &Fields) -> Result<DraftRequest, ServiceError> {
     Ok(DraftRequest {
         title: field(fields, "title").into(),
         body: field(fields, "body").into(),
@@ -128,7 +129,7 @@ async fn case_view(
 ) -> Result<CasePage, UiError> {
     let (source, _) = sources::read(state, caller, id).await?;
     let Some((contact_reports, reports)) = super::case_reports(state, caller, &source).await? else {
-        return Err(ApiError::not_found("source").into());
+        return Err(ServiceError::not_found("source").into());
     };
     Ok(CasePage {
         nav: Some(Nav::of(caller)),
@@ -157,7 +158,7 @@ async fn case_view(
 
 async fn case_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -170,7 +171,7 @@ async fn perform_case(
     caller: &Caller,
     source: SourceId,
     fields: &Fields,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, ServiceError> {
     let target = || number(fields, "target");
     match field(fields, "op") {
         "contact-report" => {
@@ -206,7 +207,7 @@ async fn perform_case(
             };
             super::decide_release(state, caller, target()?, request).await.map(|_| None)
         }
-        _ => Err(ApiError::bad_request(
+        _ => Err(ServiceError::refused(
             ErrorCode::InvalidOperation,
             "the form names no operation this page knows",
         )),
@@ -215,14 +216,14 @@ async fn perform_case(
 
 async fn case_action(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
     Form(fields): Form<Fields>,
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
     let outcome = perform_case(&state, &caller, SourceId(id), &fields).await;
-    let message = match outcome {
+    let message = match outcome.map_err(ApiError::from) {
         Ok(None) => return Ok(Redirect::to(&format!("/sources/{id}/intel")).into_response()),
         Ok(Some(refusal)) => (StatusCode::UNPROCESSABLE_ENTITY, refusal),
         Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
@@ -269,7 +270,7 @@ struct SearchPage {
 
 /// The search page: the form, and results when there is a query.
 async fn search_view(state: &AppState, caller: &Caller, params: SearchParams) -> Result<SearchPage, UiError> {
-    crate::audit::require(
+    tearline_service::audit::require(
         state,
         caller,
         Action::ReadIntelligence { unit_id: caller.actor.unit_id },
@@ -278,7 +279,7 @@ async fn search_view(state: &AppState, caller: &Caller, params: SearchParams) ->
     .await?;
     let searched = !params.q.trim().is_empty();
     let (results, error) = if searched {
-        match super::search(state, caller, &params).await {
+        match super::search(state, caller, &params).await.map_err(ApiError::from) {
             Ok(results) => (Some(results), None),
             Err(error) if error.status.is_client_error() => (None, Some(error.message)),
             Err(error) => return Err(error.into()),
@@ -333,17 +334,17 @@ fn text_of_day(millis: Option<i64>) -> String {
 
 async fn search_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     query: Result<Query<Fields>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    let Query(fields) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidSearch, e.body_text()))?;
+    let Query(fields) = query.map_err(|e| ServiceError::refused(ErrorCode::InvalidSearch, e.body_text()))?;
     let text = |name: &str| Some(field(&fields, name).trim().to_owned()).filter(|v| !v.is_empty());
-    let day = |name: &str, end_of_day: bool| -> Result<Option<i64>, ApiError> {
+    let day = |name: &str, end_of_day: bool| -> Result<Option<i64>, ServiceError> {
         let Some(value) = text(name) else { return Ok(None) };
         let date = time::Date::parse(&value, time::macros::format_description!("[year]-[month]-[day]"))
             .map_err(|_| {
-                ApiError::bad_request(ErrorCode::InvalidDate, format!("{name} must be written YYYY-MM-DD"))
+                ServiceError::refused(ErrorCode::InvalidDate, format!("{name} must be written YYYY-MM-DD"))
             })?;
         let time = if end_of_day { time::Time::MAX } else { time::Time::MIDNIGHT };
         Ok(Some(
@@ -367,14 +368,14 @@ async fn search_page(
 
 async fn import(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(fields): Form<Fields>,
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
     let outcome = super::import_stix(&state, &caller, field(&fields, "bundle")).await;
     let mut page = search_view(&state, &caller, SearchParams::default()).await?;
-    let status = match outcome {
+    let status = match outcome.map_err(ApiError::from) {
         Ok(ids) => {
             page.notice = Some(format!("Imported {} report(s), graded F6 until assessed.", ids.len()));
             StatusCode::OK
@@ -460,7 +461,7 @@ async fn report_view(
 
 async fn report_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -469,7 +470,7 @@ async fn report_page(
 
 async fn report_action(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
     Form(fields): Form<Fields>,
 ) -> Page {
@@ -478,7 +479,7 @@ async fn report_action(
     let outcome = match field(&fields, "op") {
         "tag" => {
             let kind = EntityKind::parse(field(&fields, "kind"))
-                .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidField, "choose a kind of entity"));
+                .ok_or_else(|| ServiceError::refused(ErrorCode::InvalidField, "choose a kind of entity"));
             match kind {
                 Ok(kind) => super::tag(
                     &state,
@@ -507,12 +508,12 @@ async fn report_action(
             };
             super::disseminate(&state, &caller, id, request).await.map(|_| ())
         }
-        _ => Err(ApiError::bad_request(
+        _ => Err(ServiceError::refused(
             ErrorCode::InvalidOperation,
             "the form names no operation this page knows",
         )),
     };
-    match outcome {
+    match outcome.map_err(ApiError::from) {
         Ok(()) => Ok(Redirect::to(&format!("/intel/reports/{id}")).into_response()),
         Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
             let page = report_view(&state, &caller, id, Some(error.message.clone())).await?;
@@ -530,7 +531,7 @@ struct GraphPage {
     corroborated: Vec<(String, usize, String)>,
 }
 
-async fn graph_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn graph_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     let graph = super::graph(&state, &caller).await?;
     let corroborated = graph
@@ -565,7 +566,7 @@ async fn graph_page(State(state): State<AppState>, caller: Result<Caller, ApiErr
 pub async fn awaiting_release(
     state: &AppState,
     caller: &Caller,
-) -> Result<Vec<(i64, i64, String)>, ApiError> {
+) -> Result<Vec<(i64, i64, String)>, ServiceError> {
     let mut rows = Vec::new();
     for report in super::awaiting_release(state, caller).await? {
         let Some(contact) = report.contact_report_id else { continue };

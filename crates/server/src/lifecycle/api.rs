@@ -11,10 +11,10 @@ use tearline_domain::{SourceId, Timestamp};
 
 use super::{export, Decision};
 use crate::api::{ApiJson, IdPath};
-use crate::auth::Caller;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::sources;
-use crate::state::AppState;
+use tearline_service::sources;
+use tearline_service::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -44,7 +44,7 @@ fn created(body: impl serde::Serialize) -> Response {
 
 async fn lifecycle(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     let (source, _) = sources::read(&state, &caller, SourceId(id)).await?;
@@ -53,7 +53,7 @@ async fn lifecycle(
 
 async fn apply(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::ApplicationRequest>,
 ) -> Result<Response, ApiError> {
@@ -62,7 +62,7 @@ async fn apply(
 
 async fn decide(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(decision): ApiJson<Decision>,
 ) -> Result<Response, ApiError> {
@@ -71,7 +71,7 @@ async fn decide(
 
 async fn log_contact(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::ContactRequest>,
 ) -> Result<Response, ApiError> {
@@ -80,7 +80,7 @@ async fn log_contact(
 
 async fn give_task(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::TaskRequest>,
 ) -> Result<Response, ApiError> {
@@ -89,7 +89,7 @@ async fn give_task(
 
 async fn acknowledge_task(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     Ok(Json(super::acknowledge_task(&state, &caller, id).await?).into_response())
@@ -97,7 +97,7 @@ async fn acknowledge_task(
 
 async fn record_welfare(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::WelfareRequest>,
 ) -> Result<Response, ApiError> {
@@ -106,7 +106,7 @@ async fn record_welfare(
 
 async fn assess_risk(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::RiskRequest>,
 ) -> Result<Response, ApiError> {
@@ -115,7 +115,7 @@ async fn assess_risk(
 
 async fn request_payment(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::PaymentRequest>,
 ) -> Result<Response, ApiError> {
@@ -124,7 +124,7 @@ async fn request_payment(
 
 async fn decide_payment(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(decision): ApiJson<super::PaymentDecision>,
 ) -> Result<Response, ApiError> {
@@ -133,7 +133,7 @@ async fn decide_payment(
 
 async fn record_paid(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::PaidRequest>,
 ) -> Result<Response, ApiError> {
@@ -142,7 +142,7 @@ async fn record_paid(
 
 async fn record_receipt(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::ReceiptRequest>,
 ) -> Result<Response, ApiError> {
@@ -151,7 +151,7 @@ async fn record_receipt(
 
 async fn reverse_entry(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<super::ReversalRequest>,
 ) -> Result<Response, ApiError> {
@@ -173,7 +173,7 @@ pub fn wants_csv(format: Option<&str>) -> Result<bool, ApiError> {
     match format {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(_) => Err(ApiError::bad_request(ErrorCode::InvalidFormat, "format is json or csv")),
+        Some(_) => Err(ApiError::refused(ErrorCode::InvalidFormat, "format is json or csv")),
     }
 }
 
@@ -191,11 +191,11 @@ pub fn csv_response(filename: &str, body: String) -> Response {
 
 async fn disclosure(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     query: Result<Query<PeriodQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
+    let Query(query) = query.map_err(|e| ApiError::refused(ErrorCode::InvalidQuery, e.body_text()))?;
     let csv = wants_csv(query.format.as_deref())?;
     let disclosure =
         super::disclosure(&state, &caller, SourceId(id), query.from.map(Timestamp), query.to.map(Timestamp))
@@ -210,22 +210,25 @@ async fn disclosure(
 
 async fn record_set(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
     let (filename, body) = export::record_set(&state, &caller, SourceId(id)).await?;
     Ok(csv_response(&filename, body))
 }
 
-async fn due_items(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn due_items(State(state): State<AppState>, Session(caller): Session) -> Result<Response, ApiError> {
     Ok(Json(json!({"due_items": super::due_for(&state, &caller).await?})).into_response())
 }
 
-async fn register(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn register(State(state): State<AppState>, Session(caller): Session) -> Result<Response, ApiError> {
     Ok(Json(json!({"authorisations": super::register(&state, &caller, false).await?})).into_response())
 }
 
-async fn register_export(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn register_export(
+    State(state): State<AppState>,
+    Session(caller): Session,
+) -> Result<Response, ApiError> {
     let rows = super::register(&state, &caller, true).await?;
     let names = super::names(&state).await?;
     Ok(csv_response("authorisation-register.csv", export::register_csv(&rows, &names)?))

@@ -18,11 +18,12 @@ use tearline_store::{AuthorisationState, PaymentState};
 use super::api::{csv_response, PeriodQuery};
 use super::{export, Decision};
 use crate::api::IdPath;
-use crate::auth::Caller;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::sources::{self, scope};
-use crate::state::AppState;
 use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
+use tearline_service::auth::Caller;
+use tearline_service::sources::{self, scope};
+use tearline_service::{AppState, ServiceError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -299,7 +300,7 @@ async fn lifecycle_view(
 
 async fn lifecycle_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -311,14 +312,14 @@ fn optional_note(fields: &Fields) -> Option<String> {
 }
 
 /// A value written as its wire name (`adult-written`), read with the API's own names.
-fn wire<T: serde::de::DeserializeOwned>(fields: &Fields, name: &str) -> Result<T, ApiError> {
+fn wire<T: serde::de::DeserializeOwned>(fields: &Fields, name: &str) -> Result<T, ServiceError> {
     serde_json::from_value(serde_json::Value::String(field(fields, name).to_owned())).map_err(|_| {
-        ApiError::bad_request(ErrorCode::InvalidField, format!("{name} is not one of the choices offered"))
+        ServiceError::refused(ErrorCode::InvalidField, format!("{name} is not one of the choices offered"))
     })
 }
 
 /// A `datetime-local` value, read as UTC; empty means now.
-fn when(fields: &Fields) -> Result<Option<Timestamp>, ApiError> {
+fn when(fields: &Fields) -> Result<Option<Timestamp>, ServiceError> {
     let text = field(fields, "at").trim();
     if text.is_empty() {
         return Ok(None);
@@ -329,7 +330,7 @@ fn when(fields: &Fields) -> Result<Option<Timestamp>, ApiError> {
             Some(Timestamp(i64::try_from(t.assume_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)))
         })
         .map_err(|_| {
-            ApiError::bad_request(ErrorCode::InvalidDate, "the time must be written YYYY-MM-DDTHH:MM")
+            ServiceError::refused(ErrorCode::InvalidDate, "the time must be written YYYY-MM-DDTHH:MM")
         })
 }
 
@@ -338,7 +339,7 @@ async fn perform(
     caller: &Caller,
     source: SourceId,
     fields: &Fields,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let target = || number(fields, "target");
     let decide =
         |decision| async move { super::decide(state, caller, target()?, decision).await.map(|_| ()) };
@@ -427,11 +428,11 @@ async fn perform(
             super::record_receipt(state, caller, target()?, request).await.map(|_| ())
         }
         "reverse" => {
-            let entry = u64::try_from(target()?).map_err(|_| ApiError::not_found("ledger entry"))?;
+            let entry = u64::try_from(target()?).map_err(|_| ServiceError::not_found("ledger entry"))?;
             let request = super::ReversalRequest { memo: field(fields, "memo").into() };
             super::reverse_entry(state, caller, entry, request).await.map(|_| ())
         }
-        _ => Err(ApiError::bad_request(
+        _ => Err(ServiceError::refused(
             ErrorCode::InvalidOperation,
             "the form names no operation this page knows",
         )),
@@ -440,13 +441,13 @@ async fn perform(
 
 async fn lifecycle_action(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
     Form(fields): Form<Fields>,
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
-    match perform(&state, &caller, SourceId(id), &fields).await {
+    match perform(&state, &caller, SourceId(id), &fields).await.map_err(ApiError::from) {
         Ok(()) => Ok(Redirect::to(&format!("/sources/{id}/lifecycle")).into_response()),
         // A mistake the officer can fix is shown on the page, with nothing changed.
         Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
@@ -475,12 +476,12 @@ struct DisclosurePage {
 
 async fn disclosure_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
     query: Result<Query<PeriodQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    let Query(query) = query.map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, e.body_text()))?;
+    let Query(query) = query.map_err(|e| ServiceError::refused(ErrorCode::InvalidQuery, e.body_text()))?;
     let disclosure =
         super::disclosure(&state, &caller, SourceId(id), query.from.map(Timestamp), query.to.map(Timestamp))
             .await?;
@@ -536,7 +537,7 @@ async fn disclosure_page(
 
 async fn record_set(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -567,7 +568,7 @@ struct RegisterPage {
     may_export: bool,
 }
 
-async fn register_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn register_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     let rows = super::register(&state, &caller, false).await?;
     let names = super::names(&state).await?;
@@ -614,7 +615,7 @@ async fn register_page(State(state): State<AppState>, caller: Result<Caller, Api
     Ok(render(&RegisterPage { nav: Some(Nav::of(&caller)), rows, may_export }))
 }
 
-async fn register_csv(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn register_csv(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     let rows = super::register(&state, &caller, true).await?;
     let names = super::names(&state).await?;

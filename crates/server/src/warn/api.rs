@@ -14,10 +14,9 @@ use tearline_warn::threat::ThreatAssessment;
 use super::partners;
 use super::service::{self, DraftRequest, VersionView};
 use crate::api::{ApiJson, IdPath};
-use crate::audit::require;
-use crate::auth::Caller;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use tearline_service::AppState;
 
 /// The largest recipient file accepted in one request.
 const MAX_IMPORT_BYTES: usize = 512 * 1024 * 1024;
@@ -48,13 +47,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/units/{id}/warning-approval", axum::routing::put(set_warning_approval))
 }
 
-async fn list_threats(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+async fn list_threats(
+    State(state): State<AppState>,
+    Session(caller): Session,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(json!({"threats": service::threats(&state, &caller).await?})))
 }
 
 async fn read_threat(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(service::threat(&state, &caller, id).await?))
@@ -62,7 +64,7 @@ async fn read_threat(
 
 async fn create_threat(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     ApiJson(assessment): ApiJson<ThreatAssessment>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok((StatusCode::CREATED, Json(service::create_threat(&state, &caller, &assessment).await?)))
@@ -70,7 +72,7 @@ async fn create_threat(
 
 async fn update_threat(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(assessment): ApiJson<ThreatAssessment>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -81,13 +83,16 @@ fn views(versions: Vec<tearline_store::WarningVersion>) -> Vec<VersionView> {
     versions.into_iter().map(VersionView::from).collect()
 }
 
-async fn list_warnings(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+async fn list_warnings(
+    State(state): State<AppState>,
+    Session(caller): Session,
+) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(json!({"warnings": views(service::warnings(&state, &caller).await?)})))
 }
 
 async fn warning_history(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(json!({"versions": views(service::history(&state, &caller, id).await?)})))
@@ -95,7 +100,7 @@ async fn warning_history(
 
 async fn draft_warning(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     ApiJson(request): ApiJson<DraftRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let version = service::draft_alert(&state, &caller, request).await?;
@@ -104,7 +109,7 @@ async fn draft_warning(
 
 async fn draft_update(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<DraftRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -114,7 +119,7 @@ async fn draft_update(
 
 async fn draft_cancel(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     let version = service::draft_cancel(&state, &caller, id).await?;
@@ -123,7 +128,7 @@ async fn draft_cancel(
 
 async fn read_version(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(VersionView::from(service::version(&state, &caller, id).await?)))
@@ -131,7 +136,7 @@ async fn read_version(
 
 async fn edit_version(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<DraftRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -140,7 +145,7 @@ async fn edit_version(
 
 async fn submit(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(service::submit(&state, &caller, id).await?))
@@ -148,7 +153,7 @@ async fn submit(
 
 async fn approve(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(service::approve(&state, &caller, id).await?))
@@ -156,7 +161,7 @@ async fn approve(
 
 async fn discard(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     service::discard(&state, &caller, id).await?;
@@ -165,7 +170,7 @@ async fn discard(
 
 async fn deliveries(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     let counts = service::deliveries(&state, &caller, id).await?;
@@ -179,7 +184,7 @@ struct PreviewRequest {
 
 async fn preview(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     ApiJson(request): ApiJson<PreviewRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(service::preview(&state, &caller, &request.areas).await?))
@@ -199,7 +204,7 @@ fn default_limit() -> i64 {
 
 async fn list_recipients(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     Query(page): Query<Page>,
 ) -> Result<impl IntoResponse, ApiError> {
     let recipients = service::recipients(&state, &caller, page.after, page.limit).await?;
@@ -225,7 +230,7 @@ struct RecipientRequest {
 
 async fn register_recipients(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     ApiJson(requests): ApiJson<Vec<RecipientRequest>>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut good = Vec::with_capacity(requests.len());
@@ -242,7 +247,7 @@ async fn register_recipients(
 
 async fn import_recipients(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -253,20 +258,19 @@ async fn import_recipients(
     {
         read_geojson(&body)
     } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        return Err(ApiError::refused(
             ErrorCode::UnsupportedMediaType,
             "send recipients as text/csv or application/geo+json",
         ));
     };
     let (good, errors) =
-        parsed.map_err(|e| ApiError::bad_request(ErrorCode::InvalidRecipients, e.to_string()))?;
+        parsed.map_err(|e| ApiError::refused(ErrorCode::InvalidRecipients, e.to_string()))?;
     Ok(Json(service::register_recipients(&state, &caller, &good, errors).await?))
 }
 
 async fn retire_recipient(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     service::retire_recipient(&state, &caller, id).await?;
@@ -275,7 +279,7 @@ async fn retire_recipient(
 
 async fn list_partner_alerts(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
     let alerts = partners::alerts(&state, &caller).await?;
     let listed: Vec<serde_json::Value> = alerts
@@ -294,14 +298,14 @@ struct PartnerAlertRequest {
 /// JSON `{"cap_xml": "..."}` for clients that speak only JSON.
 async fn upload_partner_alert(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     headers: HeaderMap,
     body: String,
 ) -> Result<impl IntoResponse, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let xml = if content_type.starts_with("application/json") {
         serde_json::from_str::<PartnerAlertRequest>(&body)
-            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidJson, e.to_string()))?
+            .map_err(|e| ApiError::refused(ErrorCode::InvalidJson, e.to_string()))?
             .cap_xml
     } else {
         body
@@ -312,7 +316,7 @@ async fn upload_partner_alert(
 
 async fn list_partner_feeds(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
     let feeds = partners::feeds(&state, &caller).await?;
     let listed: Vec<serde_json::Value> = feeds
@@ -329,7 +333,7 @@ struct FeedRequest {
 
 async fn remove_partner_feed(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<impl IntoResponse, ApiError> {
     partners::remove_feed(&state, &caller, id).await?;
@@ -338,7 +342,7 @@ async fn remove_partner_feed(
 
 async fn add_partner_feed(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     ApiJson(request): ApiJson<FeedRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = partners::add_feed(&state, &caller, &request.url).await?;
@@ -353,15 +357,16 @@ struct ApprovalRequest {
 /// Whether a unit's Actual warnings need a second warning officer (administrators decide).
 async fn set_warning_approval(
     State(state): State<AppState>,
-    caller: Caller,
+    Session(caller): Session,
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<ApprovalRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    require(&state, &caller, tearline_domain::policy::Action::ManageUsers, "unit.warning-approval").await?;
-    let unit = tearline_domain::UnitId(id);
-    state.store.unit_requires_approval(unit).await?;
-    let object = format!("unit:{id}");
-    let writer = state.change(&caller, "unit.warning-approval", &object, None);
-    writer.set_unit_requires_approval(unit, request.required).await?;
+    tearline_service::accounts::set_warning_approval(
+        &state,
+        &caller,
+        tearline_domain::UnitId(id),
+        request.required,
+    )
+    .await?;
     Ok(Json(json!({"unit": id, "actual_warnings_need_approval": request.required})))
 }

@@ -23,10 +23,11 @@ use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
 use super::partners;
 use super::service::{self, DraftRequest, Submitted};
 use crate::api::IdPath;
-use crate::auth::Caller;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
 use crate::ui::{format_time, render, signed_in, Nav, Page, UiError};
+use tearline_service::auth::Caller;
+use tearline_service::{AppState, ServiceError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -184,7 +185,7 @@ async fn warnings_view(
     })
 }
 
-async fn warnings_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn warnings_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     Ok(render(&warnings_view(&state, &caller, None).await?))
 }
@@ -224,7 +225,7 @@ struct DraftForm {
 
 /// The area fields every drafting form shares: a description, and a polygon from the map
 /// and/or a circle, in CAP text.
-fn area_from_form(description: &str, polygon: &str, circle: &str) -> Result<Area, ApiError> {
+fn area_from_form(description: &str, polygon: &str, circle: &str) -> Result<Area, ServiceError> {
     let polygons = match non_empty(polygon) {
         Some(text) => vec![Polygon::parse_cap(&text).map_err(|e| form_error(format!("area polygon: {e}")))?],
         None => Vec::new(),
@@ -236,8 +237,8 @@ fn area_from_form(description: &str, polygon: &str, circle: &str) -> Result<Area
     Ok(Area { description: description.trim().to_owned(), polygons, circles })
 }
 
-fn form_error(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidForm, message)
+fn form_error(message: impl Into<String>) -> ServiceError {
+    ServiceError::refused(ErrorCode::InvalidForm, message)
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -246,7 +247,7 @@ fn non_empty(text: &str) -> Option<String> {
 }
 
 impl DraftForm {
-    fn into_request(self, now: Timestamp) -> Result<DraftRequest, ApiError> {
+    fn into_request(self, now: Timestamp) -> Result<DraftRequest, ServiceError> {
         let pick = |text: &str, what: &str| form_error(format!("{what} {text:?} is not one CAP allows"));
         let status = Status::parse(&self.status).ok_or_else(|| pick(&self.status, "status"))?;
         let category = Category::parse(&self.category).ok_or_else(|| pick(&self.category, "category"))?;
@@ -315,7 +316,7 @@ fn to_version(version: &WarningVersion) -> Redirect {
 
 async fn draft_warning(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<DraftForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -335,8 +336,8 @@ async fn draft_warning(
 /// Sorts a form's failure: one the user can fix (a 4xx other than "not found") becomes the
 /// message to show on the form's page, answered with the failure's own status so that a
 /// refusal still reads as one; anything else becomes an error page.
-fn fixable<T>(result: Result<T, ApiError>) -> Result<Result<T, (StatusCode, String)>, UiError> {
-    match result {
+fn fixable<T>(result: Result<T, ServiceError>) -> Result<Result<T, (StatusCode, String)>, UiError> {
+    match result.map_err(ApiError::from) {
         Ok(value) => Ok(Ok(value)),
         Err(error) if error.status.is_client_error() && error.code != ErrorCode::NotFound => {
             Ok(Err((error.status, error.message)))
@@ -347,7 +348,7 @@ fn fixable<T>(result: Result<T, ApiError>) -> Result<Result<T, (StatusCode, Stri
 
 async fn draft_update(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(warning_id): IdPath,
     Form(form): Form<DraftForm>,
 ) -> Page {
@@ -423,7 +424,7 @@ async fn version_view(
 
 async fn version_page(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -438,7 +439,7 @@ struct ActionForm {
 
 async fn version_action(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
     Form(form): Form<ActionForm>,
 ) -> Page {
@@ -464,7 +465,7 @@ async fn version_action(
     Ok((status, render(&version_view(&state, &caller, id, Some(notice)).await?)).into_response())
 }
 
-fn submitted(result: Result<Submitted, ApiError>) -> Result<String, ApiError> {
+fn submitted(result: Result<Submitted, ServiceError>) -> Result<String, ServiceError> {
     result.map(|submitted| match submitted {
         Submitted::Issued { deliveries } => format!("Issued. {deliveries} deliveries are queued."),
         Submitted::AwaitingApproval => {
@@ -482,7 +483,7 @@ struct PartnerAlertForm {
 
 async fn upload_partner_alert(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<PartnerAlertForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -504,7 +505,7 @@ struct FeedForm {
 
 async fn add_partner_feed(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<FeedForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -519,7 +520,7 @@ async fn add_partner_feed(
 
 async fn remove_partner_feed(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     crate::api::IdPath(id): crate::api::IdPath,
     Form(form): Form<crate::ui::CsrfForm>,
 ) -> Page {
@@ -594,7 +595,7 @@ async fn threats_view(
     })
 }
 
-async fn threats_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn threats_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     Ok(render(&threats_view(&state, &caller, None).await?))
 }
@@ -617,7 +618,7 @@ struct ThreatForm {
 }
 
 impl ThreatForm {
-    fn into_assessment(self, now: Timestamp) -> Result<ThreatAssessment, ApiError> {
+    fn into_assessment(self, now: Timestamp) -> Result<ThreatAssessment, ServiceError> {
         let likelihood: Likelihood =
             from_wire_name(&self.likelihood).ok_or_else(|| form_error("pick a likelihood"))?;
         let impact: Impact = from_wire_name(&self.impact).ok_or_else(|| form_error("pick an impact"))?;
@@ -645,7 +646,7 @@ impl ThreatForm {
 
 async fn create_threat(
     State(state): State<AppState>,
-    caller: Result<Caller, ApiError>,
+    caller: Result<Session, ApiError>,
     Form(form): Form<ThreatForm>,
 ) -> Page {
     let caller = signed_in(caller)?;
@@ -671,7 +672,7 @@ struct RecipientsPage {
     rows: Vec<tearline_store::Recipient>,
 }
 
-async fn recipients_page(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Page {
+async fn recipients_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     let rows = service::recipients(&state, &caller, 0, 50).await?;
     Ok(render(&RecipientsPage {

@@ -12,7 +12,7 @@ use tearline_store::RegisterRow;
 use super::Disclosure;
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::sources;
 use crate::state::AppState;
 
@@ -38,9 +38,9 @@ fn cell(value: &str) -> String {
     }
 }
 
-fn document(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, ApiError> {
+fn document(header: &[&str], rows: Vec<Vec<String>>) -> Result<String, ServiceError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let failed = |e: &dyn std::fmt::Display| ApiError::internal("csv", e);
+    let failed = |e: &dyn std::fmt::Display| ServiceError::internal("csv", e);
     writer.write_record(header).map_err(|e| failed(&e))?;
     for row in rows {
         writer.write_record(row.iter().map(|v| cell(v))).map_err(|e| failed(&e))?;
@@ -54,7 +54,7 @@ fn name(names: &HashMap<UserId, String>, id: Option<UserId>) -> String {
 }
 
 /// The register: one row per event of every authorisation, so refused attempts show.
-pub fn register_csv(rows: &[RegisterRow], names: &HashMap<UserId, String>) -> Result<String, ApiError> {
+pub fn register_csv(rows: &[RegisterRow], names: &HashMap<UserId, String>) -> Result<String, ServiceError> {
     let mut out = Vec::new();
     for row in rows {
         let a = &row.authorisation;
@@ -100,7 +100,10 @@ pub fn register_csv(rows: &[RegisterRow], names: &HashMap<UserId, String>) -> Re
     )
 }
 
-pub fn disclosure_csv(disclosure: &Disclosure, names: &HashMap<UserId, String>) -> Result<String, ApiError> {
+pub fn disclosure_csv(
+    disclosure: &Disclosure,
+    names: &HashMap<UserId, String>,
+) -> Result<String, ServiceError> {
     let rows = disclosure
         .payments
         .iter()
@@ -154,7 +157,7 @@ pub async fn record_set(
     state: &AppState,
     caller: &Caller,
     id: SourceId,
-) -> Result<(String, String), ApiError> {
+) -> Result<(String, String), ServiceError> {
     let source = sources::load_for(
         state,
         caller,

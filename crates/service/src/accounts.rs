@@ -10,7 +10,7 @@ use tearline_kernel::{CpuPool, Kernel, Lookup};
 
 use crate::audit::require;
 use crate::auth::{check_password_policy, hash_password, Caller};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -55,13 +55,13 @@ impl From<&User> for UserView {
     }
 }
 
-pub fn validate_username(username: &str) -> Result<&str, ApiError> {
+pub fn validate_username(username: &str) -> Result<&str, ServiceError> {
     let valid = (3..=40).contains(&username.len())
         && username.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
     if valid {
         Ok(username)
     } else {
-        Err(ApiError::bad_request(
+        Err(ServiceError::refused(
             ErrorCode::InvalidUsername,
             "a username is 3 to 40 characters of lowercase letters, digits, '.', '_' or '-'",
         ))
@@ -76,11 +76,11 @@ pub async fn create_user(
     cpu: &CpuPool,
     actor: Option<UserId>,
     request: &NewUserRequest,
-) -> Result<UserView, ApiError> {
+) -> Result<UserView, ServiceError> {
     let username = validate_username(request.username.trim())?;
     let unit_name = request.unit.trim();
     if unit_name.is_empty() || unit_name.chars().count() > 100 {
-        return Err(ApiError::bad_request(ErrorCode::InvalidUnit, "a unit name is 1 to 100 characters"));
+        return Err(ServiceError::refused(ErrorCode::InvalidUnit, "a unit name is 1 to 100 characters"));
     }
     check_password_policy(&request.password)?;
     let display_name =
@@ -93,7 +93,7 @@ pub async fn create_user(
     let password_hash = cpu
         .run(move || hash_password(&password))
         .await
-        .map_err(|e| ApiError::internal("password hashing", &e))??;
+        .map_err(|e| ServiceError::internal("password hashing", &e))??;
     // Two people deep: an account that could unseal, made by a person, waits for a senior
     // controller of its unit. The installation itself (the command line run by whoever
     // holds the data directory and the key file, and the demo seed) needs no second
@@ -135,9 +135,35 @@ pub async fn create_user_as(
     state: &AppState,
     caller: &Caller,
     request: &NewUserRequest,
-) -> Result<UserView, ApiError> {
+) -> Result<UserView, ServiceError> {
     require(state, caller, Action::ManageUsers, "user.create").await?;
     create_user(&state.kernel, &state.cpu, Some(caller.user.id), request).await
+}
+
+/// Every account, with the units they belong to, for an administrator.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(Vec<UserView>, Vec<tearline_store::Unit>), ServiceError> {
+    require(state, caller, Action::ManageUsers, "user.list").await?;
+    let users = state.store.users().await?.iter().map(UserView::from).collect();
+    Ok((users, state.store.units().await?))
+}
+
+/// Whether a unit's Actual warnings need a second warning officer; administrators decide.
+pub async fn set_warning_approval(
+    state: &AppState,
+    caller: &Caller,
+    unit: UnitId,
+    required: bool,
+) -> Result<(), ServiceError> {
+    require(state, caller, Action::ManageUsers, "unit.warning-approval").await?;
+    state.store.unit_requires_approval(unit).await?;
+    let object = format!("unit:{}", unit.0);
+    Ok(state
+        .change(caller, "unit.warning-approval", &object, None)
+        .set_unit_requires_approval(unit, required)
+        .await?)
 }
 
 fn approve_accounts(unit_id: UnitId) -> Action {
@@ -146,7 +172,7 @@ fn approve_accounts(unit_id: UnitId) -> Action {
 
 /// The accounts of the caller's unit that wait for the caller's approval: none when the
 /// caller may not approve accounts.
-pub async fn awaiting_my_approval(state: &AppState, caller: &Caller) -> Result<Vec<UserView>, ApiError> {
+pub async fn awaiting_my_approval(state: &AppState, caller: &Caller) -> Result<Vec<UserView>, ServiceError> {
     if tearline_domain::policy::authorize(&caller.actor, approve_accounts(caller.actor.unit_id)).is_err() {
         return Ok(Vec::new());
     }
@@ -160,7 +186,7 @@ pub async fn awaiting_my_approval(state: &AppState, caller: &Caller) -> Result<V
 
 /// A senior controller of the account's unit lets it take effect: the second person an
 /// account that reaches identities needs. Another unit's account answers like a missing one.
-pub async fn approve(state: &AppState, caller: &Caller, id: UserId) -> Result<UserView, ApiError> {
+pub async fn approve(state: &AppState, caller: &Caller, id: UserId) -> Result<UserView, ServiceError> {
     let object = format!("user:{}", id.0);
     let found = state.store.user(id).await?.filter(|u| u.awaiting_approval).map(|user| {
         let asked = approve_accounts(user.unit_id);
@@ -169,6 +195,6 @@ pub async fn approve(state: &AppState, caller: &Caller, id: UserId) -> Result<Us
     let lookup = Lookup { kind: "account awaiting approval", audit_action: "user.approve", object: &object };
     let user = state.kernel.scoped(&caller.actor, lookup, found).await?;
     state.change(caller, "user.approve", &object, None).approve_account(user.id, caller.user.id).await?;
-    let approved = state.store.user(id).await?.ok_or_else(|| ApiError::not_found("account"))?;
+    let approved = state.store.user(id).await?.ok_or_else(|| ServiceError::not_found("account"))?;
     Ok(UserView::from(&approved))
 }

@@ -11,7 +11,7 @@ use tearline_warn::cap::Alert;
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::state::AppState;
 
 /// The largest document fetched from a partner.
@@ -19,40 +19,40 @@ const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// The most alerts taken from one poll of one feed.
 const MAX_ALERTS_PER_POLL: usize = 500;
 
-async fn require_import(state: &AppState, caller: &Caller, audit_action: &str) -> Result<(), ApiError> {
+async fn require_import(state: &AppState, caller: &Caller, audit_action: &str) -> Result<(), ServiceError> {
     if authorize(&caller.actor, Action::ImportPartnerAlerts).is_ok() {
         return Ok(());
     }
     record(state, Some(caller.user.id), audit_action, "partner-alerts", None, Outcome::Denied).await?;
-    Err(ApiError::forbidden())
+    Err(ServiceError::Forbidden)
 }
 
 /// Reads and stores one uploaded CAP alert.
-pub async fn upload(state: &AppState, caller: &Caller, xml: &str) -> Result<PartnerAlert, ApiError> {
+pub async fn upload(state: &AppState, caller: &Caller, xml: &str) -> Result<PartnerAlert, ServiceError> {
     require_import(state, caller, "partner-alert.import").await?;
     let alert =
-        Alert::from_xml(xml).map_err(|e| ApiError::bad_request(ErrorCode::InvalidCap, e.to_string()))?;
+        Alert::from_xml(xml).map_err(|e| ServiceError::refused(ErrorCode::InvalidCap, e.to_string()))?;
     let origin = format!("upload by {}", caller.user.username);
     let writer = state.change(caller, "partner-alert.import", "partner-alert:new", None);
     let id = writer.insert_partner_alert(&alert, xml, &origin, state.now()).await?;
     Ok(PartnerAlert { id, alert, cap_xml: xml.to_owned(), origin, received_at: state.now() })
 }
 
-pub async fn alerts(state: &AppState, caller: &Caller) -> Result<Vec<PartnerAlert>, ApiError> {
+pub async fn alerts(state: &AppState, caller: &Caller) -> Result<Vec<PartnerAlert>, ServiceError> {
     require_import(state, caller, "partner-alert.list").await?;
     Ok(state.store.partner_alerts(200).await?)
 }
 
-pub async fn feeds(state: &AppState, caller: &Caller) -> Result<Vec<PartnerFeed>, ApiError> {
+pub async fn feeds(state: &AppState, caller: &Caller) -> Result<Vec<PartnerFeed>, ServiceError> {
     require_import(state, caller, "partner-feed.list").await?;
     Ok(state.store.partner_feeds().await?)
 }
 
-pub async fn add_feed(state: &AppState, caller: &Caller, url: &str) -> Result<i64, ApiError> {
+pub async fn add_feed(state: &AppState, caller: &Caller, url: &str) -> Result<i64, ServiceError> {
     require_import(state, caller, "partner-feed.add").await?;
     let url = url.trim();
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::refused(
             ErrorCode::InvalidUrl,
             "a partner feed URL must be an http:// or https:// URL",
         ));
@@ -65,7 +65,7 @@ pub async fn add_feed(state: &AppState, caller: &Caller, url: &str) -> Result<i6
 
 /// Removes a feed that should no longer be polled (a partner gone, or a feed that serves
 /// harmful documents); its alerts already taken stay.
-pub async fn remove_feed(state: &AppState, caller: &Caller, id: i64) -> Result<(), ApiError> {
+pub async fn remove_feed(state: &AppState, caller: &Caller, id: i64) -> Result<(), ServiceError> {
     require_import(state, caller, "partner-feed.remove").await?;
     Ok(state
         .change(caller, "partner-feed.remove", &format!("partner-feed:{id}"), None)

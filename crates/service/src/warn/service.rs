@@ -23,7 +23,7 @@ use tearline_kernel::Lookup;
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::state::AppState;
 
 /// How many recipients' positions a targeting preview returns for the map.
@@ -38,17 +38,17 @@ async fn check(
     audit_action: &str,
     object: &str,
     what: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if authorize(&caller.actor, action).is_ok() {
         return Ok(());
     }
     record(state, Some(caller.user.id), audit_action, object, None, Outcome::Denied).await?;
-    Err(ApiError::not_found(what))
+    Err(ServiceError::not_found(what))
 }
 
 // ---- threat assessments ----
 
-pub async fn threats(state: &AppState, caller: &Caller) -> Result<Vec<Threat>, ApiError> {
+pub async fn threats(state: &AppState, caller: &Caller) -> Result<Vec<Threat>, ServiceError> {
     let unit_id = caller.actor.unit_id;
     check(state, caller, read_threats(unit_id), "threat.list", "threats", "threat list").await?;
     let threats = state.store.threats_in_unit(unit_id).await?;
@@ -56,7 +56,7 @@ pub async fn threats(state: &AppState, caller: &Caller) -> Result<Vec<Threat>, A
     Ok(threats)
 }
 
-pub async fn threat(state: &AppState, caller: &Caller, id: i64) -> Result<Threat, ApiError> {
+pub async fn threat(state: &AppState, caller: &Caller, id: i64) -> Result<Threat, ServiceError> {
     let object = format!("threat:{id}");
     let found = state.store.threat(id).await?;
     let threat =
@@ -85,7 +85,7 @@ async fn in_unit<T: InUnit>(
     lookup: Lookup<'_>,
     found: Option<T>,
     action: fn(UnitId) -> Action,
-) -> Result<T, ApiError> {
+) -> Result<T, ServiceError> {
     let found = found.and_then(|record| {
         let asked = action(record.unit()?);
         Some((record, asked))
@@ -118,19 +118,24 @@ impl InUnit for Vec<WarningVersion> {
 }
 
 /// Records a read of the unit's threats or warnings, as every other read is recorded.
-async fn read(state: &AppState, caller: &Caller, audit_action: &str, object: &str) -> Result<(), ApiError> {
+async fn read(
+    state: &AppState,
+    caller: &Caller,
+    audit_action: &str,
+    object: &str,
+) -> Result<(), ServiceError> {
     record(state, Some(caller.user.id), audit_action, object, None, Outcome::Allowed).await
 }
 
-fn checked(assessment: &ThreatAssessment) -> Result<(), ApiError> {
-    assessment.validate().map_err(|e| ApiError::bad_request(ErrorCode::InvalidThreat, e.to_string()))
+fn checked(assessment: &ThreatAssessment) -> Result<(), ServiceError> {
+    assessment.validate().map_err(|e| ServiceError::refused(ErrorCode::InvalidThreat, e.to_string()))
 }
 
 pub async fn create_threat(
     state: &AppState,
     caller: &Caller,
     assessment: &ThreatAssessment,
-) -> Result<Threat, ApiError> {
+) -> Result<Threat, ServiceError> {
     let unit_id = caller.actor.unit_id;
     check(state, caller, Action::AssessThreat { unit_id }, "threat.create", "threats", "threat list").await?;
     checked(assessment)?;
@@ -138,7 +143,7 @@ pub async fn create_threat(
         .change(caller, "threat.create", &format!("unit:{}", unit_id.0), None)
         .create_threat(unit_id, assessment, caller.user.id, state.now())
         .await?;
-    state.store.threat(id).await?.ok_or_else(|| ApiError::not_found("threat"))
+    state.store.threat(id).await?.ok_or_else(|| ServiceError::not_found("threat"))
 }
 
 pub async fn update_threat(
@@ -146,13 +151,13 @@ pub async fn update_threat(
     caller: &Caller,
     id: i64,
     assessment: &ThreatAssessment,
-) -> Result<Threat, ApiError> {
+) -> Result<Threat, ServiceError> {
     let object = format!("threat:{id}");
     let existing = state.store.threat(id).await?;
     in_unit(state, caller, lookup("threat", "threat.update", &object), existing, assess_threats).await?;
     checked(assessment)?;
     state.change(caller, "threat.update", &object, None).update_threat(id, assessment, state.now()).await?;
-    state.store.threat(id).await?.ok_or_else(|| ApiError::not_found("threat"))
+    state.store.threat(id).await?.ok_or_else(|| ServiceError::not_found("threat"))
 }
 
 // ---- warnings ----
@@ -221,19 +226,19 @@ fn new_identifier() -> String {
     format!("tearline-{hex}")
 }
 
-fn invalid_cap(error: tearline_warn::cap::CapError) -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidCap, error.to_string())
+fn invalid_cap(error: tearline_warn::cap::CapError) -> ServiceError {
+    ServiceError::refused(ErrorCode::InvalidCap, error.to_string())
 }
 
 /// The checks Tearline adds for its own warnings beyond CAP: something to target, and an
 /// expiry, so that no warning stays in the feed forever.
-fn check_own_alert(alert: &Alert) -> Result<(), ApiError> {
+fn check_own_alert(alert: &Alert) -> Result<(), ServiceError> {
     alert.validate().map_err(invalid_cap)?;
     if alert.msg_type == MsgType::Cancel {
         return Ok(());
     }
     if alert.infos.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::refused(
             ErrorCode::InvalidCap,
             "alert/info: a warning needs at least one info block",
         ));
@@ -241,13 +246,13 @@ fn check_own_alert(alert: &Alert) -> Result<(), ApiError> {
     for (i, info) in alert.infos.iter().enumerate() {
         let path = format!("alert/info[{}]", i + 1);
         if info.expires.is_none() {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::refused(
                 ErrorCode::InvalidCap,
                 format!("{path}/expires: a warning must say when it expires"),
             ));
         }
         if !info.areas.iter().any(|a| a.area.has_shape()) {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::refused(
                 ErrorCode::InvalidCap,
                 format!("{path}/area: a warning needs an area with a polygon or circle to target"),
             ));
@@ -287,7 +292,7 @@ async fn load_version(
     version_id: i64,
     action: fn(UnitId) -> Action,
     audit_action: &str,
-) -> Result<WarningVersion, ApiError> {
+) -> Result<WarningVersion, ServiceError> {
     let object = format!("warning-version:{version_id}");
     let found = state.store.warning_version(version_id).await?;
     in_unit(state, caller, lookup("warning", audit_action, &object), found, action).await
@@ -306,7 +311,7 @@ fn approve_warnings(unit_id: UnitId) -> Action {
 }
 
 /// The newest version of each of the unit's warnings.
-pub async fn warnings(state: &AppState, caller: &Caller) -> Result<Vec<WarningVersion>, ApiError> {
+pub async fn warnings(state: &AppState, caller: &Caller) -> Result<Vec<WarningVersion>, ServiceError> {
     let unit_id = caller.actor.unit_id;
     check(state, caller, read_warnings(unit_id), "warning.list", "warnings", "warning list").await?;
     let latest = state.store.latest_versions_in_unit(unit_id).await?;
@@ -319,7 +324,7 @@ pub async fn warnings(state: &AppState, caller: &Caller) -> Result<Vec<WarningVe
 pub async fn awaiting_my_approval(
     state: &AppState,
     caller: &Caller,
-) -> Result<Vec<WarningVersion>, ApiError> {
+) -> Result<Vec<WarningVersion>, ServiceError> {
     let unit_id = caller.actor.unit_id;
     if authorize(&caller.actor, approve_warnings(unit_id)).is_err() {
         return Ok(Vec::new());
@@ -331,7 +336,11 @@ pub async fn awaiting_my_approval(
         .collect())
 }
 
-pub async fn version(state: &AppState, caller: &Caller, version_id: i64) -> Result<WarningVersion, ApiError> {
+pub async fn version(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+) -> Result<WarningVersion, ServiceError> {
     let version = load_version(state, caller, version_id, read_warnings, "warning.read").await?;
     read(state, caller, "warning.read", &format!("warning-version:{version_id}")).await?;
     Ok(version)
@@ -342,7 +351,7 @@ pub async fn history(
     state: &AppState,
     caller: &Caller,
     warning_id: i64,
-) -> Result<Vec<WarningVersion>, ApiError> {
+) -> Result<Vec<WarningVersion>, ServiceError> {
     let object = format!("warning:{warning_id}");
     let versions = state.store.versions_of_warning(warning_id).await?;
     let lookup = lookup("warning", "warning.read", &object);
@@ -355,7 +364,7 @@ pub async fn draft_alert(
     state: &AppState,
     caller: &Caller,
     request: DraftRequest,
-) -> Result<WarningVersion, ApiError> {
+) -> Result<WarningVersion, ServiceError> {
     let unit_id = caller.actor.unit_id;
     check(state, caller, draft_warnings(unit_id), "warning.draft", "warnings", "warning list").await?;
     if let Some(threat_id) = request.threat_id {
@@ -370,7 +379,7 @@ pub async fn draft_alert(
         .change(caller, "warning.draft", &format!("unit:{}", unit_id.0), None)
         .create_warning(unit_id, threat_id, &alert, caller.user.id, state.now())
         .await?;
-    state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
+    state.store.warning_version(version_id).await?.ok_or_else(|| ServiceError::not_found("warning"))
 }
 
 /// Everything of a warning that was ever issued, oldest first: what an Update or Cancel
@@ -389,19 +398,21 @@ async fn draft_follow_up(
     warning_id: i64,
     msg_type: MsgType,
     request: Option<DraftRequest>,
-) -> Result<WarningVersion, ApiError> {
+) -> Result<WarningVersion, ServiceError> {
     let versions = state.store.versions_of_warning(warning_id).await?;
     let object = format!("warning:{warning_id}");
     let lookup = lookup("warning", "warning.draft", &object);
     let versions = in_unit(state, caller, lookup, Some(versions), draft_warnings).await?;
     let Some(current) = versions.iter().find(|v| v.state == VersionState::Issued) else {
-        return Err(ApiError::conflict("only an issued warning can be updated or cancelled; issue it first"));
+        return Err(ServiceError::conflict(
+            "only an issued warning can be updated or cancelled; issue it first",
+        ));
     };
     if current.alert.msg_type == MsgType::Cancel {
-        return Err(ApiError::conflict("this warning was cancelled; start a new warning instead"));
+        return Err(ServiceError::conflict("this warning was cancelled; start a new warning instead"));
     }
     if versions.iter().any(|v| matches!(v.state, VersionState::Draft | VersionState::AwaitingApproval)) {
-        return Err(ApiError::conflict(
+        return Err(ServiceError::conflict(
             "this warning already has a version in progress; issue or discard it first",
         ));
     }
@@ -415,7 +426,7 @@ async fn draft_follow_up(
         .change(caller, "warning.draft", &object, None)
         .draft_next_version(warning_id, &alert, caller.user.id, state.now())
         .await?;
-    state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
+    state.store.warning_version(version_id).await?.ok_or_else(|| ServiceError::not_found("warning"))
 }
 
 /// A Cancel that tells recipients, in each language of the warning, that it is withdrawn.
@@ -446,7 +457,7 @@ pub async fn draft_update(
     caller: &Caller,
     warning_id: i64,
     request: DraftRequest,
-) -> Result<WarningVersion, ApiError> {
+) -> Result<WarningVersion, ServiceError> {
     draft_follow_up(state, caller, warning_id, MsgType::Update, Some(request)).await
 }
 
@@ -454,7 +465,7 @@ pub async fn draft_cancel(
     state: &AppState,
     caller: &Caller,
     warning_id: i64,
-) -> Result<WarningVersion, ApiError> {
+) -> Result<WarningVersion, ServiceError> {
     draft_follow_up(state, caller, warning_id, MsgType::Cancel, None).await
 }
 
@@ -463,7 +474,7 @@ pub async fn edit_draft(
     caller: &Caller,
     version_id: i64,
     request: DraftRequest,
-) -> Result<WarningVersion, ApiError> {
+) -> Result<WarningVersion, ServiceError> {
     let version = load_version(state, caller, version_id, draft_warnings, "warning.edit").await?;
     let mut alert = alert_from(state, request, version.alert.msg_type, version.alert.references.clone());
     alert.identifier = version.alert.identifier.clone();
@@ -472,7 +483,7 @@ pub async fn edit_draft(
         .change(caller, "warning.edit", &format!("warning-version:{version_id}"), None)
         .edit_draft(version_id, &alert)
         .await?;
-    state.store.warning_version(version_id).await?.ok_or_else(|| ApiError::not_found("warning"))
+    state.store.warning_version(version_id).await?.ok_or_else(|| ServiceError::not_found("warning"))
 }
 
 /// What submitting did.
@@ -483,10 +494,13 @@ pub enum Submitted {
     AwaitingApproval,
 }
 
-pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ApiError> {
+pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ServiceError> {
     let version = load_version(state, caller, version_id, draft_warnings, "warning.submit").await?;
     if version.state != VersionState::Draft {
-        return Err(ApiError::conflict(format!("this version is {}, not a draft", version.state.as_str())));
+        return Err(ServiceError::conflict(format!(
+            "this version is {}, not a draft",
+            version.state.as_str()
+        )));
     }
     let needs_approval =
         version.alert.status == Status::Actual && state.store.unit_requires_approval(version.unit_id).await?;
@@ -496,7 +510,7 @@ pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Resul
             .move_version(version_id, VersionState::Draft, VersionState::AwaitingApproval)
             .await?
         {
-            return Err(ApiError::conflict("this version changed meanwhile; reload it"));
+            return Err(ServiceError::conflict("this version changed meanwhile; reload it"));
         }
         return Ok(Submitted::AwaitingApproval);
     }
@@ -505,10 +519,10 @@ pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Resul
 }
 
 /// A second warning officer approves an Actual warning, which issues it.
-pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ApiError> {
+pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ServiceError> {
     let version = load_version(state, caller, version_id, approve_warnings, "warning.approve").await?;
     if version.state != VersionState::AwaitingApproval {
-        return Err(ApiError::conflict(format!(
+        return Err(ServiceError::conflict(format!(
             "this version is {}, not awaiting approval",
             version.state.as_str()
         )));
@@ -523,9 +537,7 @@ pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Resu
             Outcome::Denied,
         )
         .await?;
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            ErrorCode::SecondOfficerRequired,
+        return Err(ServiceError::refused(ErrorCode::SecondOfficerRequired,
             "a warning with status Actual needs the approval of a warning officer other than the one who drafted it",
         ));
     }
@@ -533,7 +545,7 @@ pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Resu
     Ok(Submitted::Issued { deliveries })
 }
 
-pub async fn discard(state: &AppState, caller: &Caller, version_id: i64) -> Result<(), ApiError> {
+pub async fn discard(state: &AppState, caller: &Caller, version_id: i64) -> Result<(), ServiceError> {
     let version = load_version(state, caller, version_id, draft_warnings, "warning.discard").await?;
     for from in [VersionState::Draft, VersionState::AwaitingApproval] {
         if version.state == from
@@ -545,7 +557,7 @@ pub async fn discard(state: &AppState, caller: &Caller, version_id: i64) -> Resu
             return Ok(());
         }
     }
-    Err(ApiError::conflict(format!(
+    Err(ServiceError::conflict(format!(
         "this version is {}; only drafts and versions awaiting approval can be discarded",
         version.state.as_str()
     )))
@@ -556,7 +568,7 @@ async fn issue(
     caller: &Caller,
     version: WarningVersion,
     approved_by: Option<UserId>,
-) -> Result<i64, ApiError> {
+) -> Result<i64, ServiceError> {
     let versions = state.store.versions_of_warning(version.warning_id).await?;
     let carry_from = versions.iter().find(|v| v.state == VersionState::Issued).map(|v| v.id);
     let mut alert = version.alert;
@@ -567,7 +579,7 @@ async fn issue(
     check_own_alert(&alert)?;
     if let Some(expires) = alert.expires() {
         if expires.millis <= alert.sent.millis {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::refused(
                 ErrorCode::InvalidCap,
                 "alert/info/expires: the warning would already have expired",
             ));
@@ -598,7 +610,7 @@ pub async fn deliveries(
     state: &AppState,
     caller: &Caller,
     version_id: i64,
-) -> Result<DeliveryCounts, ApiError> {
+) -> Result<DeliveryCounts, ServiceError> {
     load_version(state, caller, version_id, read_warnings, "warning.read").await?;
     read(state, caller, "warning.read", &format!("warning-version:{version_id}")).await?;
     Ok(state.store.delivery_counts(version_id).await?)
@@ -611,7 +623,11 @@ pub struct TargetPreview {
     pub sample: Vec<LatLon>,
 }
 
-pub async fn preview(state: &AppState, caller: &Caller, areas: &[Area]) -> Result<TargetPreview, ApiError> {
+pub async fn preview(
+    state: &AppState,
+    caller: &Caller,
+    areas: &[Area],
+) -> Result<TargetPreview, ServiceError> {
     let unit_id = caller.actor.unit_id;
     check(state, caller, draft_warnings(unit_id), "warning.preview", "warnings", "warning list").await?;
     state.warn.targeting.refresh(&state.store).await?;
@@ -639,7 +655,7 @@ pub async fn register_recipients(
     caller: &Caller,
     registrations: &[Registration],
     errors: Vec<RowError>,
-) -> Result<ImportReport, ApiError> {
+) -> Result<ImportReport, ServiceError> {
     check(state, caller, Action::ManageRecipients, "recipient.import", "recipients", "recipient list")
         .await?;
     for batch in registrations.chunks(IMPORT_BATCH) {
@@ -651,7 +667,7 @@ pub async fn register_recipients(
     Ok(ImportReport { imported: registrations.len(), errors })
 }
 
-pub async fn retire_recipient(state: &AppState, caller: &Caller, id: i64) -> Result<(), ApiError> {
+pub async fn retire_recipient(state: &AppState, caller: &Caller, id: i64) -> Result<(), ServiceError> {
     let object = format!("recipient:{id}");
     check(state, caller, Action::ManageRecipients, "recipient.retire", &object, "recipient").await?;
     Ok(state.change(caller, "recipient.retire", &object, None).deactivate_recipient(id).await?)
@@ -662,7 +678,7 @@ pub async fn recipients(
     caller: &Caller,
     after_id: i64,
     limit: i64,
-) -> Result<Vec<tearline_store::Recipient>, ApiError> {
+) -> Result<Vec<tearline_store::Recipient>, ServiceError> {
     check(state, caller, Action::ManageRecipients, "recipient.list", "recipients", "recipient list").await?;
     Ok(state.store.recipients_page(after_id, limit.clamp(1, 1_000)).await?)
 }

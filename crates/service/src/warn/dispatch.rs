@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::header;
+use reqwest::header;
 use tearline_store::{AttemptOutcome, ClaimedDelivery, StoreError};
 use tearline_warn::delivery::{idempotency_key, AttemptResult, Channel, DeliveryState, NextStep};
 use tokio::sync::Semaphore;

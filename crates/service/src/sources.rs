@@ -14,7 +14,7 @@ use tearline_vault::{Identity, KeyProvider, SealedIdentity, VaultError};
 
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, ServiceError};
 use crate::state::AppState;
 
 pub fn scope(record: &SourceRecord) -> SourceScope {
@@ -30,10 +30,10 @@ fn object(id: SourceId) -> String {
 }
 
 /// The sources the caller may see, in code-name order.
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<SourceRecord>, ApiError> {
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<SourceRecord>, ServiceError> {
     if authorize(&caller.actor, Action::ListSources).is_err() {
         record(state, Some(caller.user.id), "source.list", "sources", None, Outcome::Denied).await?;
-        return Err(ApiError::forbidden());
+        return Err(ServiceError::Forbidden);
     }
     let visible: Vec<SourceRecord> = state
         .store
@@ -61,7 +61,7 @@ pub(crate) async fn load_for(
     id: SourceId,
     action: fn(SourceScope) -> Action,
     audit_action: &str,
-) -> Result<SourceRecord, ApiError> {
+) -> Result<SourceRecord, ServiceError> {
     let found = state.store.source(id).await?.map(|source| {
         let asked = action(scope(&source));
         (source, asked)
@@ -79,7 +79,7 @@ pub(crate) async fn load_belonging<T>(
     lookup: Lookup<'_>,
     found: Option<(T, SourceId)>,
     action: fn(SourceScope) -> Action,
-) -> Result<(T, SourceRecord), ApiError> {
+) -> Result<(T, SourceRecord), ServiceError> {
     let found = match found {
         Some((record, source_id)) => state.store.source(source_id).await?.map(|source| {
             let asked = action(scope(&source));
@@ -95,7 +95,7 @@ pub async fn read(
     state: &AppState,
     caller: &Caller,
     id: SourceId,
-) -> Result<(SourceRecord, Vec<Assignment>), ApiError> {
+) -> Result<(SourceRecord, Vec<Assignment>), ServiceError> {
     let source = load_for(state, caller, id, Action::ReadSource, "source.read").await?;
     let assignments = state.store.assignments(id).await?;
     record(state, Some(caller.user.id), "source.read", &object(id), None, Outcome::Allowed).await?;
@@ -107,10 +107,10 @@ pub fn may_unseal(caller: &Caller, source: &SourceRecord) -> bool {
     authorize(&caller.actor, Action::UnsealIdentity(scope(source))).is_ok()
 }
 
-pub fn validate_reason(reason: &str) -> Result<&str, ApiError> {
+pub fn validate_reason(reason: &str) -> Result<&str, ServiceError> {
     let reason = reason.trim();
     if !(10..=500).contains(&reason.chars().count()) {
-        return Err(ApiError::bad_request(
+        return Err(ServiceError::refused(
             ErrorCode::ReasonRequired,
             "state why you need the identity, in 10 to 500 characters; the reason is recorded",
         ));
@@ -125,11 +125,11 @@ pub async fn unseal(
     caller: &Caller,
     id: SourceId,
     reason: &str,
-) -> Result<Identity, ApiError> {
+) -> Result<Identity, ServiceError> {
     let reason = validate_reason(reason)?;
     let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
     record(state, Some(caller.user.id), "source.unseal", &object(id), Some(reason), Outcome::Allowed).await?;
-    let columns = state.store.sealed_identity(id).await?.ok_or_else(|| ApiError::not_found("source"))?;
+    let columns = state.store.sealed_identity(id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
     let opened = match tearline_vault::open(state.keys.provider().as_ref(), &sealed, binding) {
@@ -149,9 +149,9 @@ pub async fn unseal(
     }
 }
 
-pub fn sealed_from_columns(columns: &SealedColumns) -> Result<SealedIdentity, ApiError> {
+pub fn sealed_from_columns(columns: &SealedColumns) -> Result<SealedIdentity, ServiceError> {
     let key_id = u32::try_from(columns.key_id)
-        .map_err(|_| ApiError::internal("vault", &"stored vault key id out of range"))?;
+        .map_err(|_| ServiceError::internal("vault", &"stored vault key id out of range"))?;
     Ok(SealedIdentity {
         key_id,
         wrapped_key: columns.wrapped_key.clone(),
@@ -190,8 +190,8 @@ fn check_date_of_birth(text: &str, now: Timestamp) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_identity(identity: &Identity, now: Timestamp) -> Result<(), ApiError> {
-    let bad = |message: &str| ApiError::bad_request(ErrorCode::InvalidIdentity, message.to_owned());
+fn validate_identity(identity: &Identity, now: Timestamp) -> Result<(), ServiceError> {
+    let bad = |message: &str| ServiceError::refused(ErrorCode::InvalidIdentity, message.to_owned());
     if identity.full_name.trim().is_empty() || identity.full_name.chars().count() > 200 {
         return Err(bad("identity.full_name is required, at most 200 characters"));
     }
@@ -223,20 +223,20 @@ async fn case_officer(
     caller: &Caller,
     named: Option<&str>,
     role: Role,
-) -> Result<User, ApiError> {
+) -> Result<User, ServiceError> {
     let field = if role == Role::Handler { "handler" } else { "controller" };
     let user = match named.map(str::trim).filter(|name| !name.is_empty()) {
         Some(username) => state.store.user_by_username(username).await?,
         None if caller.user.role == role => Some(caller.user.clone()),
         None => {
-            return Err(ApiError::bad_request(
+            return Err(ServiceError::refused(
                 ErrorCode::InvalidAssignment,
                 format!("name the source's {field}"),
             ))
         }
     };
     user.filter(|user| user.role == role && user.unit_id == caller.actor.unit_id).ok_or_else(|| {
-        ApiError::bad_request(
+        ServiceError::refused(
             ErrorCode::InvalidAssignment,
             format!("the {field} must be a {field} of your unit"),
         )
@@ -247,13 +247,13 @@ pub async fn create(
     state: &AppState,
     caller: &Caller,
     request: NewSourceRequest,
-) -> Result<SourceRecord, ApiError> {
+) -> Result<SourceRecord, ServiceError> {
     if authorize(&caller.actor, Action::CreateSource { unit_id: caller.actor.unit_id }).is_err() {
         record(state, Some(caller.user.id), "source.create", "sources", None, Outcome::Denied).await?;
-        return Err(ApiError::forbidden());
+        return Err(ServiceError::Forbidden);
     }
     let code_name = validate_code_name(&request.code_name)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidCodeName, e.to_string()))?
+        .map_err(|e| ServiceError::refused(ErrorCode::InvalidCodeName, e.to_string()))?
         .to_owned();
     validate_identity(&request.identity, state.now())?;
     let handler = case_officer(state, caller, request.handler.as_deref(), Role::Handler).await?;
@@ -269,7 +269,7 @@ pub async fn create(
     };
     let writer = state.change(caller, "source.create", "source:new", None);
     let id = register_sealed(writer, state.keys.provider().as_ref(), draft, &request.identity).await?;
-    state.store.source(id).await?.ok_or_else(|| ApiError::not_found("source"))
+    state.store.source(id).await?.ok_or_else(|| ServiceError::not_found("source"))
 }
 
 /// A source's record before its identity is sealed and a reference is drawn.
@@ -289,7 +289,7 @@ pub async fn register_sealed(
     keys: &dyn KeyProvider,
     draft: SourceDraft<'_>,
     identity: &Identity,
-) -> Result<SourceId, ApiError> {
+) -> Result<SourceId, ServiceError> {
     let reference = PseudonymousRef::generate(&mut rand::thread_rng());
     let sealed = tearline_vault::seal(keys, identity, reference.as_str().as_bytes())?;
     let source = NewSource {
@@ -321,7 +321,7 @@ pub async fn reassign(
     caller: &Caller,
     id: SourceId,
     request: ReassignRequest,
-) -> Result<Vec<Assignment>, ApiError> {
+) -> Result<Vec<Assignment>, ServiceError> {
     load_for(state, caller, id, Action::ReassignSource, "source.reassign").await?;
     let role = match request.role {
         CaseRole::Handler => Role::Handler,
@@ -346,7 +346,7 @@ pub async fn rotate_vault_key(
     actor: Option<UserId>,
     keys: &crate::state::VaultKeys,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<RotationReport, ApiError> {
+) -> Result<RotationReport, ServiceError> {
     kernel.record(actor, "vault.rotate", "vault", None, Outcome::Allowed).await?;
     let store = kernel.store();
     let now = kernel.now();
@@ -371,7 +371,7 @@ pub async fn rotate_vault_key(
 }
 
 /// Rotates the vault key on an administrator's behalf: the policy decides, the log records.
-pub async fn rotate_vault_key_as(state: &AppState, caller: &Caller) -> Result<RotationReport, ApiError> {
+pub async fn rotate_vault_key_as(state: &AppState, caller: &Caller) -> Result<RotationReport, ServiceError> {
     crate::audit::require(state, caller, Action::RotateVaultKey, "vault.rotate").await?;
     rotate_vault_key(&state.kernel, Some(caller.user.id), &state.keys, &|_, _| {}).await
 }
@@ -383,7 +383,7 @@ pub struct RotationReport {
 }
 
 /// The usernames behind ids, for showing assignments.
-pub async fn usernames(state: &AppState, ids: &[UserId]) -> Result<Vec<String>, ApiError> {
+pub async fn usernames(state: &AppState, ids: &[UserId]) -> Result<Vec<String>, ServiceError> {
     let mut names = Vec::with_capacity(ids.len());
     for id in ids {
         names.push(

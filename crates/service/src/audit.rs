@@ -5,7 +5,7 @@ use tearline_domain::policy::{authorize, Action};
 use tearline_domain::UserId;
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::ServiceError;
 use crate::state::AppState;
 
 /// Appends an event and waits until it is durable. If the trail cannot record it, the
@@ -17,7 +17,7 @@ pub async fn record(
     object: &str,
     reason: Option<&str>,
     outcome: Outcome,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     Ok(state.kernel.record(actor, action, object, reason, outcome).await?)
 }
 
@@ -27,10 +27,10 @@ pub async fn require(
     caller: &Caller,
     action: Action,
     audit_action: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if authorize(&caller.actor, action).is_ok() {
         return Ok(());
     }
     record(state, Some(caller.user.id), audit_action, "system", None, Outcome::Denied).await?;
-    Err(ApiError::forbidden())
+    Err(ServiceError::Forbidden)
 }

@@ -1,0 +1,88 @@
+//! What the public and partner systems reach without logging in: the CAP Atom feed, each
+//! published alert, and acknowledgements.
+//!
+//! Only alerts with scope Public and a status other than Draft are published. An
+//! acknowledgement link carries an HMAC over the delivery, so only the recipient it was
+//! sent to can acknowledge it.
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tearline_store::WarningVersion;
+use tearline_warn::atom::{write_feed, FeedAlert};
+use tearline_warn::cap::{Scope, Status};
+use tearline_warn::delivery::AckStatus;
+
+use crate::error::ServiceError;
+use crate::state::AppState;
+
+fn is_published(version: &WarningVersion) -> bool {
+    version.alert.scope == Scope::Public && version.alert.status != Status::Draft
+}
+
+/// The public Atom feed of every published alert.
+pub async fn feed(state: &AppState) -> Result<String, ServiceError> {
+    let issued = state.store.issued_versions().await?;
+    let alerts: Vec<FeedAlert> = issued
+        .iter()
+        .filter(|v| is_published(v))
+        .map(|v| {
+            let info = v.alert.infos.first();
+            FeedAlert {
+                identifier: v.alert.identifier.clone(),
+                sender: v.alert.sender.clone(),
+                headline: tearline_store::headline_of(&v.alert),
+                summary: info
+                    .and_then(|i| i.instruction.clone().or_else(|| i.description.clone()))
+                    .unwrap_or_default(),
+                sent: v.alert.sent,
+                msg_type: v.alert.msg_type,
+                expires: v.alert.expires(),
+            }
+        })
+        .collect();
+    Ok(write_feed(&state.settings.warn.public_url, "Tearline public warnings", &alerts, state.now().0))
+}
+
+/// The CAP XML of a published alert, by its identifier.
+pub async fn alert_document(state: &AppState, identifier: &str) -> Result<String, ServiceError> {
+    match state.store.issued_version_by_identifier(identifier).await? {
+        Some(version) if is_published(&version) => Ok(version.cap_xml.unwrap_or_default()),
+        _ => Err(ServiceError::not_found("alert")),
+    }
+}
+
+/// The token in an acknowledgement link. (HMAC takes keys of any length; the empty
+/// string for an impossible key error can never match a link's non-empty token.)
+pub fn ack_token(key: &[u8], version_id: i64, recipient_id: i64) -> String {
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(format!("{version_id}/{recipient_id}").as_bytes());
+    let tag = mac.finalize().into_bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16])
+}
+
+/// Records a recipient's acknowledgement from the link they were sent. A wrong token and
+/// an unknown delivery answer alike.
+pub async fn acknowledge(
+    state: &AppState,
+    version_id: i64,
+    recipient_id: i64,
+    token: &str,
+    status: AckStatus,
+) -> Result<(), ServiceError> {
+    let key = state.warn.ack_key(&state.store).await?;
+    let expected = ack_token(key, version_id, recipient_id);
+    let matches: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into();
+    if !matches
+        || !state
+            .store
+            .bookkeeping()
+            .acknowledge_delivery(version_id, recipient_id, status, state.now())
+            .await?
+    {
+        return Err(ServiceError::not_found("delivery"));
+    }
+    Ok(())
+}
