@@ -141,7 +141,46 @@ pub fn code_for_status(status: StatusCode) -> ErrorCode {
 
 #[cfg(test)]
 mod tests {
-    use super::ErrorCode;
+    use super::{status_of, ErrorCode};
+    use axum::http::StatusCode;
+
+    /// Per operation and status, the document lists only codes that exist and that answer
+    /// with that status (`invalid_json` also with the statuses the JSON reader chooses).
+    #[test]
+    fn every_operation_lists_known_codes_under_their_status() {
+        let document: serde_json::Value =
+            serde_json::from_str(crate::api::OPENAPI).expect("openapi.json parses");
+        let paths = document["paths"].as_object().expect("paths");
+        let mut operations = 0;
+        for (path, methods) in paths {
+            for (method, operation) in methods.as_object().expect("methods") {
+                operations += 1;
+                for (status, response) in operation["responses"].as_object().expect("responses") {
+                    let status: u16 = status.parse().expect("numeric status");
+                    if status < 400 {
+                        continue;
+                    }
+                    let codes = response["content"]["application/json"]["schema"]["properties"]["code"]
+                        ["enum"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{method} {path} {status} lists no codes"));
+                    for code in codes {
+                        let code = ErrorCode::ALL
+                            .iter()
+                            .find(|c| Some(c.as_str()) == code.as_str())
+                            .unwrap_or_else(|| panic!("{method} {path} lists unknown code {code}"));
+                        let framework = *code == ErrorCode::InvalidJson && [415, 422].contains(&status);
+                        assert!(
+                            framework || status_of(*code) == StatusCode::from_u16(status).expect("status"),
+                            "{method} {path} lists {code} under {status}, but it answers {}",
+                            status_of(*code)
+                        );
+                    }
+                }
+            }
+        }
+        assert!(operations > 80, "{operations} operations");
+    }
 
     /// The API document lists exactly the codes the server can answer, each with the
     /// meaning the code gives it.

@@ -168,11 +168,19 @@ impl Harness {
         self.send(request.unwrap()).await
     }
 
+    /// Sends a request and checks the answer against the API document: every error an
+    /// API or CAP route answers must carry a code the document lists for that operation and
+    /// status, so the per-operation lists stay true for every request any test makes.
     pub async fn send(&self, request: Request<Body>) -> Reply {
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 16 << 20).await.unwrap();
-        Reply { status, body: String::from_utf8_lossy(&bytes).into_owned() }
+        let reply = Reply { status, body: String::from_utf8_lossy(&bytes).into_owned() };
+        if (path.starts_with("/api/") || path.starts_with("/cap/")) && !status.is_success() {
+            check_documented(&method, &path, &reply);
+        }
+        reply
     }
 
     /// Another officer of the demo unit, with a seniority of our choosing. Returns a token.
@@ -216,6 +224,72 @@ impl Harness {
             }
         }
         panic!("no source {code_name}")
+    }
+}
+
+/// The API document, parsed once.
+fn api_document() -> &'static Value {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| serde_json::from_str(tearline_server::api::OPENAPI).expect("openapi.json parses"))
+}
+
+/// The document's path template that `path` matches, preferring literal segments over
+/// parameters (`/warnings/recipients` over `/warnings/{id}`).
+pub fn operation_path(path: &str) -> Option<String> {
+    let paths = api_document()["paths"].as_object()?;
+    let segments: Vec<&str> = path.split('/').collect();
+    paths
+        .keys()
+        .filter_map(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let matches = parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| t.starts_with('{') || t == s);
+            matches.then(|| (parts.iter().filter(|t| !t.starts_with('{')).count(), template.clone()))
+        })
+        .max()
+        .map(|(_, template)| template)
+}
+
+/// The error codes the document lists for an operation's answer with `status`.
+pub fn documented_codes(template: &str, method: &Method, status: StatusCode) -> Vec<String> {
+    let operation = &api_document()["paths"][template][method.as_str().to_lowercase()];
+    let response = &operation["responses"][status.as_str()];
+    response["content"]["application/json"]["schema"]["properties"]["code"]["enum"]
+        .as_array()
+        .map(|codes| codes.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn check_documented(method: &Method, path: &str, reply: &Reply) {
+    let code = reply.json()["code"].as_str().map(str::to_owned);
+    let Some(code) = code else {
+        panic!("{method} {path} answered {} without an error code: {}", reply.status, reply.body)
+    };
+    if let Ok(file) = std::env::var("TEARLINE_RECORD_ERROR_CODES") {
+        use std::io::Write;
+        let template = operation_path(path).unwrap_or_default();
+        let mut out = std::fs::OpenOptions::new().create(true).append(true).open(file).unwrap();
+        writeln!(out, "{method}\t{template}\t{}\t{code}", reply.status.as_u16()).unwrap();
+        return;
+    }
+    let template = operation_path(path);
+    let known_method = template
+        .as_deref()
+        .is_some_and(|t| api_document()["paths"][t].get(method.as_str().to_lowercase()).is_some());
+    match template {
+        Some(template) if known_method => {
+            let listed = documented_codes(&template, method, reply.status);
+            assert!(
+                listed.contains(&code),
+                "{method} {template} answered {} {code}, which openapi.json does not list for it (it lists {listed:?})",
+                reply.status
+            );
+        }
+        // No such operation: only the framework's own answers are possible.
+        Some(_) => {
+            assert_eq!((reply.status, code.as_str()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"))
+        }
+        None => assert_eq!((reply.status, code.as_str()), (StatusCode::NOT_FOUND, "not_found")),
     }
 }
 
