@@ -38,6 +38,15 @@ struct Pending {
     done: oneshot::Sender<Result<Option<u64>, String>>,
 }
 
+/// What the appender is asked to do.
+enum Request {
+    Append(Pending),
+    /// Answered once every entry that had committed with its change when the barrier was
+    /// sent, in any process, is in the log: readers of the log ask first, so they read
+    /// their own writes and everyone else's that committed before.
+    Barrier(oneshot::Sender<Result<(), String>>),
+}
+
 /// How often each process looks for entries committed with their change but not yet in
 /// the log (their process died in between), and how old such an entry must be to be taken.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -71,7 +80,7 @@ pub struct Damage {
 #[derive(Clone)]
 pub struct MerkleLog {
     store: Store,
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<Request>,
     signer: Arc<CheckpointSigner>,
 }
 
@@ -86,25 +95,38 @@ impl MerkleLog {
     }
 
     /// A writer whose change commits together with `event`: the entry is written in the
-    /// change's own transaction and settled into the verifiable log right after the commit.
+    /// change's own transaction and handed to the appender right after the commit.
     /// Only the operation kernel calls this (`crates/kernel/tests/tidy.rs` checks).
     pub fn audited(&self, event: AuditEvent) -> crate::Writer<'_> {
         crate::Writer::audited(&self.store, self, event)
     }
 
-    /// Appends an entry that committed with its change, and deletes its pending row in the
-    /// same batch. `Ok(None)`: another process's sweep appended it first.
-    pub(crate) async fn settle(&self, pending_id: i64, data: Vec<u8>) -> Result<Option<u64>, AuditError> {
-        self.enqueue(data, Some(pending_id)).await
+    /// Hands the appender an entry that committed with its change; its batch deletes the
+    /// pending row as it appends the entry, so it is appended exactly once. The change does
+    /// not wait for the batch: the entry is already durable, readers of the log wait for it
+    /// ([`MerkleLog::settled`]), and a crash before the batch leaves it to the sweep.
+    pub(crate) async fn settle_later(&self, pending_id: i64, data: Vec<u8>) {
+        let (done, _) = oneshot::channel();
+        // A stopped appender leaves the entry to the next process's sweep.
+        let _ = self.queue.send(Request::Append(Pending { data, pending_id: Some(pending_id), done })).await;
     }
 
     async fn enqueue(&self, data: Vec<u8>, pending_id: Option<i64>) -> Result<Option<u64>, AuditError> {
         let (done, answer) = oneshot::channel();
         self.queue
-            .send(Pending { data, pending_id, done })
+            .send(Request::Append(Pending { data, pending_id, done }))
             .await
             .map_err(|_| AuditError("the audit appender has stopped".into()))?;
         answer.await.map_err(|_| AuditError("the audit appender has stopped".into()))?.map_err(AuditError)
+    }
+
+    /// Returns once every entry that committed with its change before this call, in any
+    /// process, is in the log. Every read of the log asks first.
+    pub async fn settled(&self) -> Result<(), StoreError> {
+        let stopped = || StoreError::Corrupt("the audit appender has stopped".into());
+        let (done, answer) = oneshot::channel();
+        self.queue.send(Request::Barrier(done)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(StoreError::Corrupt)
     }
 
     pub fn origin(&self) -> &str {
@@ -124,6 +146,7 @@ impl MerkleLog {
 
     /// The newest signed checkpoint, and the size it covers.
     pub async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        self.settled().await?;
         MerkleLog::latest_checkpoint_of(&self.store).await
     }
 
@@ -137,6 +160,7 @@ impl MerkleLog {
 
     /// Signed checkpoints with `size >= start`, oldest first.
     pub async fn checkpoints(&self, start: u64, limit: u64) -> Result<Vec<(u64, String)>, StoreError> {
+        self.settled().await?;
         let rows =
             sqlx::query("SELECT size, note FROM audit_checkpoints WHERE size >= $1 ORDER BY size LIMIT $2")
                 .bind(to_i64(start)?)
@@ -148,6 +172,7 @@ impl MerkleLog {
 
     /// Entries with `start <= index < end`, as the exact bytes that were hashed.
     pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.settled().await?;
         let rows =
             sqlx::query("SELECT idx, data FROM audit_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
                 .bind(to_i64(start)?)
@@ -335,18 +360,15 @@ fn insert_script<'a>(
 fn batch_script(
     backend: Backend,
     first_index: u64,
-    batch: &[&Pending],
+    entries: &[&[u8]],
     hashes: &[StoredHash],
     new_size: u64,
     note: &str,
 ) -> String {
-    let mut script = String::with_capacity(batch.len() * 420 + hashes.len() * 80 + 1024);
+    let mut script = String::with_capacity(entries.len() * 420 + hashes.len() * 80 + 1024);
     // The append lock first, so that a concurrent process waits rather than interleaves.
     script.push_str("UPDATE audit_tree SET size = size WHERE id = 1;\n");
-    let entries = batch
-        .iter()
-        .enumerate()
-        .map(|(offset, pending)| (first_index + offset as u64, pending.data.as_slice()));
+    let entries = entries.iter().enumerate().map(|(offset, data)| (first_index + offset as u64, *data));
     insert_script(backend, "INSERT INTO audit_entries (idx, data) VALUES ", entries, &mut script);
     let hashes = hashes.iter().map(|stored| (stored.index, stored.hash.0.as_slice()));
     insert_script(backend, "INSERT INTO audit_hashes (id, hash) VALUES ", hashes, &mut script);
@@ -359,17 +381,21 @@ fn batch_script(
     script
 }
 
-async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests: mpsc::Receiver<Pending>) {
+async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests: mpsc::Receiver<Request>) {
     let mut frontier: Option<Frontier> = None;
     while let Some(first) = requests.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match requests.try_recv() {
-                Ok(pending) => batch.push(pending),
-                Err(_) => break,
+        let (mut batch, mut barriers) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Append(pending) => batch.push(pending),
+                Request::Barrier(done) => barriers.push(done),
+            }
+            if batch.len() < MAX_BATCH {
+                next = requests.try_recv().ok();
             }
         }
-        let result = commit_batch(&store, &signer, &mut frontier, &batch).await;
+        let result = commit_batch(&store, &signer, &mut frontier, &batch, !barriers.is_empty()).await;
         for (position, pending) in batch.into_iter().enumerate() {
             let answer = match &result {
                 Ok(indexes) => Ok(indexes.get(position).copied().flatten()),
@@ -377,11 +403,16 @@ async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests:
             };
             let _ = pending.done.send(answer);
         }
+        for done in barriers {
+            let _ = done.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
     }
 }
 
-/// Commits one batch durably and signs a checkpoint over it. On failure nothing of the
-/// batch is stored and the cached right edge is dropped, to be reloaded.
+/// Commits one batch durably and signs a checkpoint over it. With `sweep`, the batch also
+/// takes every entry committed with its change that is still pending, whichever process
+/// committed it (until none is left). On failure nothing of the batch is stored and the
+/// cached right edge is dropped, to be reloaded.
 ///
 /// With a cached right edge the batch is written straight away (three round trips: begin,
 /// script, commit). The entries' primary key guards it: if another process appended since,
@@ -392,38 +423,75 @@ async fn commit_batch(
     signer: &CheckpointSigner,
     cached: &mut Option<Frontier>,
     batch: &[Pending],
+    sweep: bool,
 ) -> Result<Vec<Option<u64>>, StoreError> {
+    if batch.is_empty() && !(sweep && anything_pending(store).await?) {
+        return Ok(Vec::new());
+    }
+    let mut indexes = None;
+    loop {
+        let own = if indexes.is_none() { batch } else { &[] };
+        let (written, swept_all) = write_with_retry(store, signer, cached, own, sweep).await?;
+        indexes.get_or_insert(written);
+        if swept_all {
+            return Ok(indexes.unwrap_or_default());
+        }
+    }
+}
+
+async fn write_with_retry(
+    store: &Store,
+    signer: &CheckpointSigner,
+    cached: &mut Option<Frontier>,
+    batch: &[Pending],
+    sweep: bool,
+) -> Result<(Vec<Option<u64>>, bool), StoreError> {
     if let Some(frontier) = cached.take() {
-        match write_batch(store, signer, frontier, batch, false).await {
-            Ok((indexes, frontier)) => {
+        match write_batch(store, signer, frontier, batch, sweep, false).await {
+            Ok((indexes, frontier, swept_all)) => {
                 *cached = Some(frontier);
-                return Ok(indexes);
+                return Ok((indexes, swept_all));
             }
             Err(StoreError::Database(sqlx::Error::Database(error))) if error.is_unique_violation() => {}
             Err(error) => return Err(error),
         }
     }
-    let (indexes, frontier) = write_batch(store, signer, Frontier::empty(), batch, true).await?;
+    let (indexes, frontier, swept_all) =
+        write_batch(store, signer, Frontier::empty(), batch, sweep, true).await?;
     *cached = Some(frontier);
-    Ok(indexes)
+    Ok((indexes, swept_all))
+}
+
+async fn anything_pending(store: &Store) -> Result<bool, StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM audit_pending LIMIT 1").fetch_optional(&store.pool).await?;
+    Ok(found.is_some())
 }
 
 /// Writes a batch after `frontier`, or, with `reload`, after the right edge read under the
-/// append lock.
+/// append lock. Answers each entry's index (`None` for one another process appended), the
+/// new right edge, and, with `sweep`, whether no committed entry is left pending.
 async fn write_batch(
     store: &Store,
     signer: &CheckpointSigner,
     mut frontier: Frontier,
     batch: &[Pending],
+    sweep: bool,
     reload: bool,
-) -> Result<(Vec<Option<u64>>, Frontier), StoreError> {
+) -> Result<(Vec<Option<u64>>, Frontier, bool), StoreError> {
     let mut write = store.begin_write().await?;
-    let claimed = claim_pending(&mut write.tx, batch).await?;
-    let included: Vec<&Pending> =
-        batch.iter().filter(|p| p.pending_id.is_none_or(|id| claimed.contains(&id))).collect();
+    let claimed = claim_pending(store.backend, &mut write.tx, batch).await?;
+    let swept = if sweep { claim_committed(store.backend, &mut write.tx).await? } else { Vec::new() };
+    let swept_all = swept.len() < MAX_BATCH;
+    let mut included: Vec<&[u8]> = batch
+        .iter()
+        .filter(|p| p.pending_id.is_none_or(|id| claimed.contains(&id)))
+        .map(|p| p.data.as_slice())
+        .collect();
+    included.extend(swept.iter().map(Vec::as_slice));
     if included.is_empty() {
         write.commit().await?;
-        return Ok((vec![None; batch.len()], frontier));
+        return Ok((vec![None; batch.len()], frontier, swept_all));
     }
     if reload {
         // Take the row's write lock and read the size under it in one statement, so that no
@@ -439,9 +507,9 @@ async fn write_batch(
             .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))?;
     }
     let first = frontier.size();
-    let mut hashes: Vec<StoredHash> = Vec::with_capacity(batch.len() * 2);
-    for pending in &included {
-        hashes.extend(frontier.append(&pending.data));
+    let mut hashes: Vec<StoredHash> = Vec::with_capacity(included.len() * 2);
+    for data in &included {
+        hashes.extend(frontier.append(data));
     }
     let new_size = frontier.size();
     let note = signer
@@ -466,13 +534,23 @@ async fn write_batch(
             })
         })
         .collect();
-    Ok((indexes, frontier))
+    Ok((indexes, frontier, swept_all))
+}
+
+/// Row locks in id order on PostgreSQL, so that processes claiming overlapping sets of
+/// pending rows wait for each other instead of deadlocking.
+fn lock_in_order(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " ORDER BY id FOR UPDATE",
+        Backend::Sqlite => "",
+    }
 }
 
 /// Deletes the batch's pending rows and returns the ids this transaction deleted; a row
 /// another process deleted first (and so appended) is not among them. Row locks make
 /// this exactly-once across processes; the deletes roll back with the batch.
 async fn claim_pending(
+    backend: Backend,
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     batch: &[Pending],
 ) -> Result<std::collections::HashSet<i64>, StoreError> {
@@ -480,37 +558,59 @@ async fn claim_pending(
     let mut claimed = std::collections::HashSet::with_capacity(ids.len());
     for chunk in ids.chunks(HASHES_PER_READ) {
         let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        let sql = format!("DELETE FROM audit_pending WHERE id IN ({}) RETURNING id", list.join(", "));
+        let sql = format!(
+            "DELETE FROM audit_pending WHERE id IN \
+             (SELECT id FROM audit_pending WHERE id IN ({}){}) RETURNING id",
+            list.join(", "),
+            lock_in_order(backend)
+        );
         let deleted: Vec<i64> = sqlx::query_scalar(&sql).fetch_all(&mut **tx).await?;
         claimed.extend(deleted);
     }
     Ok(claimed)
 }
 
-/// Feeds the appender the entries that committed with their change but whose process died
-/// before settling them: everything at start, then whatever has waited a few seconds.
-async fn sweep_pending(store: Store, queue: mpsc::WeakSender<Pending>) {
+/// Deletes and returns, oldest first, up to a batch of the entries still pending that
+/// committed before this statement, whichever process committed them.
+async fn claim_committed(
+    backend: Backend,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let sql = format!(
+        "DELETE FROM audit_pending WHERE id IN \
+         (SELECT id FROM audit_pending ORDER BY id LIMIT {MAX_BATCH}{}) RETURNING id, data",
+        match backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    );
+    let mut rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&sql).fetch_all(&mut **tx).await?;
+    rows.sort_by_key(|(id, _)| *id);
+    Ok(rows.into_iter().map(|(_, data)| data).collect())
+}
+
+/// Settles the entries that committed with their change but whose process died before
+/// its appender took them: everything at start, then whatever has waited a few seconds.
+async fn sweep_pending(store: Store, queue: mpsc::WeakSender<Request>) {
     let mut waited_millis = 0;
     loop {
-        let Some(queue) = queue.upgrade() else { return };
         let cutoff = crate::now_millis().saturating_sub(waited_millis);
         waited_millis = SWEEP_AFTER_MILLIS;
-        let rows: Result<Vec<(i64, Vec<u8>)>, sqlx::Error> =
-            sqlx::query_as("SELECT id, data FROM audit_pending WHERE queued_at <= $1 ORDER BY id LIMIT 4096")
+        let stale: Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT id FROM audit_pending WHERE queued_at <= $1 LIMIT 1")
                 .bind(cutoff)
-                .fetch_all(&store.pool)
+                .fetch_optional(&store.pool)
                 .await;
-        let mut answers = Vec::new();
-        for (id, data) in rows.unwrap_or_default() {
+        if let Ok(Some(_)) = stale {
+            let Some(queue) = queue.upgrade() else { return };
             let (done, answer) = oneshot::channel();
-            if queue.send(Pending { data, pending_id: Some(id), done }).await.is_err() {
+            if queue.send(Request::Barrier(done)).await.is_err() {
                 return;
             }
-            answers.push(answer);
-        }
-        drop(queue);
-        for answer in answers {
+            drop(queue);
             let _ = answer.await;
+        } else if queue.upgrade().is_none() {
+            return;
         }
         tokio::time::sleep(SWEEP_EVERY).await;
     }
@@ -523,6 +623,7 @@ impl AuditLog for MerkleLog {
     }
 
     async fn size(&self) -> Result<u64, AuditError> {
+        self.settled().await.map_err(|e| AuditError(e.to_string()))?;
         let size: i64 = sqlx::query_scalar("SELECT size FROM audit_tree WHERE id = 1")
             .fetch_one(&self.store.pool)
             .await

@@ -215,10 +215,10 @@ impl WriteTx<'_> {
         }
     }
 
-    /// Writes the audit entry into the transaction, commits both, and then waits until the
-    /// entry has its place in the verifiable log. A failure before the commit leaves
-    /// neither; once committed, the entry is durable and is settled into the log by this
-    /// process now or by any process's sweep after a crash.
+    /// Writes the audit entry into the transaction, commits both, and hands the entry to
+    /// the appender. A failure before the commit leaves neither; once committed, the entry
+    /// is durable, and is settled into the log by this process's next batch, by any reader's
+    /// barrier (`MerkleLog::settled`), or by any process's sweep after a crash.
     async fn commit(self) -> Result<(), StoreError> {
         let WriteTx { mut tx, _turn, entry, .. } = self;
         let pending = match entry {
@@ -239,10 +239,7 @@ impl WriteTx<'_> {
         tx.commit().await?;
         drop(_turn);
         if let Some((log, id, data)) = pending {
-            if let Err(error) = log.settle(id, data).await {
-                // The entry is committed with its change; the sweep appends it later.
-                tracing::warn!(%error, "an audit entry committed with its change waits for the log");
-            }
+            log.settle_later(id, data).await;
         }
         Ok(())
     }

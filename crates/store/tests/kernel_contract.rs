@@ -19,6 +19,7 @@ on_both_backends!(
     a_change_whose_entry_cannot_be_written_leaves_nothing_and_recovers_when_the_fault_clears,
     a_refused_change_leaves_no_entry,
     an_entry_committed_but_never_settled_is_appended_by_the_next_log,
+    every_reader_sees_every_entry_committed_before_it_asked_in_any_process,
     parallel_grants_leave_one_live_authorisation,
     parallel_approvals_never_jointly_cross_a_threshold,
     the_same_payment_approved_twice_at_once_is_approved_once_with_one_entry,
@@ -140,6 +141,36 @@ async fn an_entry_committed_but_never_settled_is_appended_by_the_next_log(store:
     let second = MerkleLog::start(store.clone(), new_signer());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(second.size().await.unwrap(), 1);
+    assert_eq!(sqlx_count(&store, "SELECT COUNT(*) FROM audit_pending").await, 0);
+}
+
+/// A change answers once its entry is committed, before the entry is in the Merkle log;
+/// a reader of the log, in this process or another, first settles every committed entry.
+/// Two logs on one database stand for two server processes.
+async fn every_reader_sees_every_entry_committed_before_it_asked_in_any_process(store: Store) {
+    let (writer, reader) =
+        (MerkleLog::start(store.clone(), new_signer()), MerkleLog::start(store.clone(), new_signer()));
+    for n in 1..=20_u64 {
+        let name = format!("Unit {n}");
+        writer.audited(event("unit.create", "unit:new")).create_unit(&name, T0).await.unwrap();
+        assert_eq!(reader.size().await.unwrap(), n, "the other process's reader sees entry {n}");
+        assert_eq!(writer.size().await.unwrap(), n, "this process's reader sees entry {n}");
+    }
+    let changes = (0..16).map(|n| {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer.audited(event("unit.create", "unit:new")).create_unit(&format!("Parallel {n}"), T0).await
+        })
+    });
+    for outcome in futures_join(changes.collect()).await {
+        outcome.unwrap();
+    }
+    let logged = entries(&reader).await;
+    assert_eq!(logged.len(), 36, "every committed entry once");
+    let mut objects: Vec<&str> = logged.iter().map(|e| e.object.as_str()).collect();
+    objects.sort_unstable();
+    objects.dedup();
+    assert_eq!(objects.len(), 36, "no entry appended twice");
     assert_eq!(sqlx_count(&store, "SELECT COUNT(*) FROM audit_pending").await, 0);
 }
 
