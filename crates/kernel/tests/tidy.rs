@@ -169,7 +169,7 @@ const BOOKKEEPING: [(&str, usize, &str); 7] = [
         6,
         "login attempts per account and per address, sessions (logins and refusals are audited by record)",
     ),
-    ("service/src/sources.rs", 2, "key checks and re-wrapped data keys of an audited rotation"),
+    ("service/src/sources.rs", 1, "the new key's check, remembered by an audited rotation"),
     ("service/src/state.rs", 1, "the key file's checks remembered at start"),
     ("service/src/warn/dispatch.rs", 2, "delivery claims and attempts of an audited issue"),
     ("service/src/warn/mod.rs", 1, "the acknowledgement-link key made at first start"),

@@ -141,6 +141,17 @@ async fn rotating_the_vault_key_rewraps_data_keys_and_keeps_every_identity() {
     assert_eq!(after.key_id, 2);
     assert_eq!(after.ciphertext, before.ciphertext, "records are not re-encrypted");
     assert_ne!(after.wrapped_key, before.wrapped_key);
+    // The rotation is recorded before the key file changes, and the re-wraps commit with
+    // their own entry naming every record they touched.
+    let log = &harness.state.log;
+    let size = tearline_domain::audit::AuditLog::size(log).await.unwrap();
+    let logged = tearline_domain::audit::AuditLog::read(log, 0, size).await.unwrap();
+    let actions: Vec<&str> = logged.iter().map(|r| r.event.action.as_str()).collect();
+    let rotate = actions.iter().rposition(|a| *a == "vault.rotate").expect("the rotation is logged");
+    let rewrap = &logged[rotate + 1].event;
+    assert_eq!(rewrap.action, "vault.rewrap");
+    assert_eq!(rewrap.object.trim_start_matches("source:").split(',').count(), 5, "{}", rewrap.object);
+    assert!(rewrap.object.split([':', ',']).any(|part| part == id.to_string()), "{}", rewrap.object);
     let token = harness.demo_login(Role::Controller).await;
     let reply = unseal(&harness, &token, id).await;
     assert_eq!(reply.json()["identity"]["full_name"], "Tariq Benhadda Lindqvist");

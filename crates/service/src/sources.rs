@@ -9,7 +9,7 @@ use tearline_domain::source::{
 };
 use tearline_domain::{Role, SourceId, Timestamp, UserId};
 use tearline_kernel::{Lookup, Writer};
-use tearline_store::{NewSource, SealedColumns, User};
+use tearline_store::{NewSource, Rewrap, SealedColumns, User};
 use tearline_vault::{Identity, KeyProvider, SealedIdentity, VaultError};
 
 use crate::audit::record;
@@ -335,12 +335,16 @@ pub async fn reassign(
     Ok(state.store.assignments(id).await?)
 }
 
+/// Data keys re-wrapped per transaction, each with its one audit entry.
+const REWRAPS_PER_CHANGE: usize = 256;
+
 /// Adds a key-encryption key and re-wraps every data key under it. Records stay as they are.
 /// `progress` hears (done, total) after each record.
 ///
-/// The rotation's audit entry is recorded before the first step: each step only re-wraps a
-/// data key (what the identities say and who may open them stays the same), every step is
-/// conditional, and an interrupted rotation is finished by running it again.
+/// The rotation is recorded before the key file changes (`vault.rotate`); then the data keys
+/// are re-wrapped in changes of up to 256 records, each committing with its entry
+/// (`vault.rewrap` naming the records). Each re-wrap is conditional on the key it read, so
+/// an interrupted rotation is finished by running it again.
 pub async fn rotate_vault_key(
     kernel: &tearline_kernel::Kernel,
     actor: Option<UserId>,
@@ -358,14 +362,24 @@ pub async fn rotate_vault_key(
     let mut rewrapped = 0;
     let pending = store.sealed_identities_not_under(i64::from(key_id)).await?;
     let total = pending.len();
-    for (done, (id, reference, columns)) in pending.into_iter().enumerate() {
-        progress(done + 1, total);
-        let sealed = sealed_from_columns(&columns)?;
-        let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed, reference.as_str().as_bytes())?;
-        let rewrap = store.bookkeeping();
-        if rewrap.replace_wrapped_key(id, &columns, i64::from(fresh.key_id), &fresh.wrapped_key).await? {
-            rewrapped += 1;
+    for (chunk_number, chunk) in pending.chunks(REWRAPS_PER_CHANGE).enumerate() {
+        let mut rewraps = Vec::with_capacity(chunk.len());
+        for (id, reference, columns) in chunk {
+            let sealed = sealed_from_columns(columns)?;
+            let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed, reference.as_str().as_bytes())?;
+            rewraps.push(Rewrap {
+                id: *id,
+                previous: columns,
+                key_id: i64::from(fresh.key_id),
+                wrapped_key: fresh.wrapped_key,
+            });
         }
+        let ids: Vec<String> = chunk.iter().map(|(id, ..)| id.0.to_string()).collect();
+        let object = format!("source:{}", ids.join(","));
+        let replaced =
+            kernel.change(actor, "vault.rewrap", &object, None).replace_wrapped_keys(&rewraps).await?;
+        rewrapped += replaced.len();
+        progress((chunk_number * REWRAPS_PER_CHANGE + chunk.len()).min(total), total);
     }
     Ok(RotationReport { key_id: ring.active_key_id(), rewrapped })
 }

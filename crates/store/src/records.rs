@@ -68,6 +68,15 @@ pub struct SealedColumns {
     pub ciphertext: Vec<u8>,
 }
 
+/// A record's data key wrapped anew under another key-encryption key, replacing the
+/// wrapped key that was read.
+pub struct Rewrap<'a> {
+    pub id: SourceId,
+    pub previous: &'a SealedColumns,
+    pub key_id: i64,
+    pub wrapped_key: Vec<u8>,
+}
+
 pub struct NewSource<'a> {
     pub code_name: &'a str,
     pub reference: &'a PseudonymousRef,
@@ -475,30 +484,34 @@ impl Writer<'_> {
         Ok(SourceId(id))
     }
 
-    /// Replaces a record's wrapped data key, only if it is still the one that was read (so a
-    /// concurrent change is never overwritten). Returns whether it was replaced.
-    pub async fn replace_wrapped_key(
+    /// Replaces records' wrapped data keys in one transaction, each only if it is still the
+    /// one that was read (so a concurrent change is never overwritten). Returns the records
+    /// whose key was replaced.
+    pub async fn replace_wrapped_keys(
         self,
-        id: SourceId,
-        previous: &SealedColumns,
-        key_id: i64,
-        wrapped_key: &[u8],
-    ) -> Result<bool, StoreError> {
+        replacements: &[Rewrap<'_>],
+    ) -> Result<Vec<SourceId>, StoreError> {
         let mut write = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE sources SET vault_key_id = $1, wrapped_key = $2
-             WHERE id = $3 AND vault_key_id = $4 AND wrapped_key = $5",
-        )
-        .bind(key_id)
-        .bind(wrapped_key.to_vec())
-        .bind(id.0)
-        .bind(previous.key_id)
-        .bind(previous.wrapped_key.clone())
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
+        let mut replaced = Vec::with_capacity(replacements.len());
+        for rewrap in replacements {
+            let changed = sqlx::query(
+                "UPDATE sources SET vault_key_id = $1, wrapped_key = $2
+                 WHERE id = $3 AND vault_key_id = $4 AND wrapped_key = $5",
+            )
+            .bind(rewrap.key_id)
+            .bind(rewrap.wrapped_key.clone())
+            .bind(rewrap.id.0)
+            .bind(rewrap.previous.key_id)
+            .bind(rewrap.previous.wrapped_key.clone())
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                replaced.push(rewrap.id);
+            }
+        }
         write.commit().await?;
-        Ok(changed == 1)
+        Ok(replaced)
     }
 
     /// Hands a case role to another user: the current holder's term ends, the new one begins.

@@ -5,7 +5,9 @@ use tearline_domain::audit::{AuditEvent, AuditLog, Outcome};
 use tearline_domain::source::{CaseRole, PseudonymousRef, SourceStatus};
 use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
 use tearline_store::testing::{disable_append_only_guards, new_signer};
-use tearline_store::{Backend, LogError, MerkleLog, NewSource, NewUser, SealedColumns, Store, StoreError};
+use tearline_store::{
+    Backend, LogError, MerkleLog, NewSource, NewUser, Rewrap, SealedColumns, Store, StoreError,
+};
 
 use tearline_store::on_both_backends;
 
@@ -186,9 +188,10 @@ async fn rewrapping_never_overwrites_a_concurrent_change(store: Store) {
     let pending = store.sealed_identities_not_under(2).await.unwrap();
     assert_eq!(pending.len(), 1);
     let (_, _, previous) = &pending[0];
-    assert!(store.bookkeeping().replace_wrapped_key(id, previous, 2, &[5; 73]).await.unwrap());
+    let rewrap = |byte: u8| [Rewrap { id, previous, key_id: 2, wrapped_key: vec![byte; 73] }];
+    assert_eq!(store.bookkeeping().replace_wrapped_keys(&rewrap(5)).await.unwrap(), vec![id]);
     assert!(
-        !store.bookkeeping().replace_wrapped_key(id, previous, 2, &[6; 73]).await.unwrap(),
+        store.bookkeeping().replace_wrapped_keys(&rewrap(6)).await.unwrap().is_empty(),
         "stale read refused"
     );
     let now = store.sealed_identity(id).await.unwrap().unwrap();
