@@ -292,6 +292,11 @@ async fn partner_alerts_are_read_strictly_and_an_invalid_one_changes_nothing() {
         (good.replace("+01:00</sent>", "</sent>"), "alert/sent"),
         (good.replace("</alert>", ""), "document"),
         ("{\"not\": \"xml\"}".to_owned(), "document"),
+        (good.replace("+01:00</sent>", "+00:00</sent>"), "alert/sent"),
+        (
+            good.replace("<area>", "<resource><resourceDesc>map</resourceDesc></resource><area>"),
+            "alert/info[1]/resource[1]/mimeType",
+        ),
     ] {
         let reply = upload(&harness, &wren, &xml.replace("flood-1", "flood-2")).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
@@ -300,6 +305,22 @@ async fn partner_alerts_are_read_strictly_and_an_invalid_one_changes_nothing() {
     }
     let listed = harness.call(Method::GET, "/api/v1/partner-alerts", Some(&wren), None).await.json();
     assert_eq!(listed["partner_alerts"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["partner_alerts"][0]["signature"], "none");
+
+    // What CAP 1.2 allows is taken: an enveloped XML Signature after the last info (§3.3.4.1,
+    // as IPAWS alerts carry), kept in the stored document and shown as not verified.
+    let signature = "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><SignedInfo>\
+        <CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>\
+        <SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>\
+        <Reference URI=\"\"><DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>\
+        <DigestValue>AA==</DigestValue></Reference></SignedInfo><SignatureValue>AA==</SignatureValue></Signature>";
+    let signed = partner_alert("flood-signed").replace("</alert>", &format!("{signature}</alert>"));
+    let reply = upload(&harness, &wren, &signed).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let listed = harness.call(Method::GET, "/api/v1/partner-alerts", Some(&wren), None).await.json();
+    let signatures: Vec<&str> =
+        listed["partner_alerts"].as_array().unwrap().iter().filter_map(|p| p["signature"].as_str()).collect();
+    assert!(signatures.contains(&"unverified"), "{listed}");
 }
 
 /// Serves `routes` on a free local port; returns its base URL.

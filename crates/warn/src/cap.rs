@@ -20,6 +20,9 @@ use time::{OffsetDateTime, UtcOffset};
 use crate::geo::{Area, Circle, GeoError, Polygon};
 
 pub const NAMESPACE: &str = "urn:oasis:names:tc:emergency:cap:1.2";
+/// XML Signature, whose elements the CAP 1.2 schema admits after the last `<info>`
+/// (§3.3.4.1: an enveloped signature over the whole alert).
+pub const XMLDSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 
 /// Defines a CAP enumeration with its exact wire spelling.
 macro_rules! cap_enum {
@@ -93,6 +96,10 @@ impl CapTime {
         }
         let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
         let offset_minutes = parsed.offset().whole_minutes();
+        // §3.3.2: UTC is written -00:00; +00:00 is not a CAP time.
+        if offset_minutes == 0 && bytes[19] == b'+' {
+            return None;
+        }
         let millis = i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()?;
         Some(CapTime { millis, offset_minutes })
     }
@@ -134,6 +141,24 @@ impl<'de> Deserialize<'de> for CapTime {
         CapTime::parse(&text).ok_or_else(|| {
             serde::de::Error::custom(format!("{text:?} is not a CAP time like 2026-11-26T09:30:00-00:00"))
         })
+    }
+}
+
+/// What can be said of an alert's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// The alert carries no XML Signature.
+    None,
+    /// The alert carries an enveloped XML Signature that has not been verified.
+    Unverified,
+}
+
+impl Signature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signature::None => "none",
+            Signature::Unverified => "unverified",
+        }
     }
 }
 
@@ -390,6 +415,24 @@ impl Alert {
         Ok(alert)
     }
 
+    /// Whether an alert's document carries an enveloped XML Signature (§3.3.4.1). Tearline
+    /// keeps the document as received, signature included; it does not verify signatures
+    /// yet, so a signed alert is shown as signed but unverified.
+    pub fn signature_of(xml: &str) -> Signature {
+        let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+        let signed = crate::bounded::check(xml, crate::bounded::PARTNER_DOCUMENT).is_ok()
+            && roxmltree::Document::parse_with_options(xml, options).is_ok_and(|document| {
+                document.root_element().children().any(|child| {
+                    child.tag_name().namespace() == Some(XMLDSIG) && child.tag_name().name() == "Signature"
+                })
+            });
+        if signed {
+            Signature::Unverified
+        } else {
+            Signature::None
+        }
+    }
+
     /// The latest `expires` over all infos; `None` when any info never expires.
     pub fn expires(&self) -> Option<CapTime> {
         self.infos.iter().map(|info| info.expires).collect::<Option<Vec<_>>>()?.into_iter().max()
@@ -600,8 +643,21 @@ impl<'a, 'input> Sequence<'a, 'input> {
         path: &str,
         schema: &[(&'static str, Occurs)],
     ) -> Result<Sequence<'a, 'input>, CapError> {
+        Sequence::read_with_trailing(node, path, schema, None)
+    }
+
+    /// Reads the sequence `schema`; with `trailing`, any number of elements of that
+    /// namespace may follow it (the XSD's `<any namespace=… processContents="lax"/>`), and
+    /// are kept under the name `"#trailing"` without being read.
+    fn read_with_trailing(
+        node: roxmltree::Node<'a, 'input>,
+        path: &str,
+        schema: &[(&'static str, Occurs)],
+        trailing: Option<&str>,
+    ) -> Result<Sequence<'a, 'input>, CapError> {
         let mut groups: Vec<(&'static str, Vec<roxmltree::Node<'a, 'input>>)> =
             schema.iter().map(|(name, _)| (*name, Vec::new())).collect();
+        let mut foreign = Vec::new();
         let mut cursor = 0;
         for child in node.children() {
             if child.is_text() && child.text().is_some_and(|t| t.trim().is_empty())
@@ -614,6 +670,16 @@ impl<'a, 'input> Sequence<'a, 'input> {
                 return Err(CapError::at(path, "text is not allowed between elements here"));
             }
             let name = child.tag_name().name();
+            if trailing.is_some() && child.tag_name().namespace() == trailing {
+                foreign.push(child);
+                continue;
+            }
+            if !foreign.is_empty() {
+                return Err(CapError::at(
+                    format!("{path}/{name}"),
+                    "is out of order: CAP elements come before the signature",
+                ));
+            }
             if child.tag_name().namespace() != Some(NAMESPACE) {
                 return Err(CapError::at(
                     format!("{path}/{name}"),
@@ -641,6 +707,7 @@ impl<'a, 'input> Sequence<'a, 'input> {
                 return Err(CapError::at(format!("{path}/{name}"), "is required but missing"));
             }
         }
+        groups.push(("#trailing", foreign));
         Ok(Sequence { path: path.to_owned(), groups })
     }
 
@@ -745,7 +812,8 @@ impl<'a, 'input> Sequence<'a, 'input> {
     }
 }
 
-const TIME: &str = "a CAP time with an offset, like 2026-11-26T09:30:00-00:00";
+const TIME: &str =
+    "a CAP time with an offset, like 2026-11-26T09:30:00-00:00 (UTC is -00:00, never +00:00 or Z)";
 
 fn parse_decimal(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|value| value.is_finite())
@@ -769,7 +837,7 @@ fn read_alert(node: roxmltree::Node<'_, '_>) -> Result<Alert, CapError> {
         ("incidents", Optional),
         ("info", Many),
     ];
-    let alert = Sequence::read(node, "alert", ALERT)?;
+    let alert = Sequence::read_with_trailing(node, "alert", ALERT, Some(XMLDSIG))?;
     let references = match alert.text("references")? {
         None => Vec::new(),
         Some(text) => read_references(&text)?,
@@ -849,7 +917,25 @@ fn read_info(node: roxmltree::Node<'_, '_>, path: &str) -> Result<Info, CapError
         ("altitude", Optional),
         ("ceiling", Optional),
     ];
+    const RESOURCE: &[(&str, Occurs)] = &[
+        ("resourceDesc", One),
+        ("mimeType", One),
+        ("size", Optional),
+        ("uri", Optional),
+        ("derefUri", Optional),
+        ("digest", Optional),
+    ];
     let info = Sequence::read(node, path, INFO)?;
+    // Resources are checked, not modelled: what an alert points to stays in its document.
+    for (i, resource_node) in info.nodes("resource").iter().enumerate() {
+        let resource = Sequence::read(*resource_node, &format!("{path}/resource[{}]", i + 1), RESOURCE)?;
+        for name in ["resourceDesc", "mimeType"] {
+            if resource.required(name)?.trim().is_empty() {
+                return Err(CapError::at(format!("{}/{name}", resource.path), "must not be empty"));
+            }
+        }
+        resource.parse("size", |text| text.trim().parse::<u64>().ok(), "a whole number of bytes")?;
+    }
     let areas = info
         .nodes("area")
         .iter()
@@ -1062,6 +1148,41 @@ mod tests {
         }
     }
 
+    /// An enveloped XML Signature's shape (its values need not verify to be read).
+    const SIGNATURE: &str = "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><SignedInfo>\
+        <CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>\
+        <SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>\
+        <Reference URI=\"\"><Transforms><Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>\
+        </Transforms><DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><DigestValue>AA==</DigestValue>\
+        </Reference></SignedInfo><SignatureValue>AA==</SignatureValue></Signature>";
+
+    fn resource(inner: &str) -> String {
+        format!("<resource>{inner}</resource><area>")
+    }
+
+    /// What the XSD and §3 allow is read: an enveloped signature after the last info (kept in
+    /// the document, shown as unverified), resources with their required parts, a time with
+    /// a real offset.
+    #[test]
+    fn what_the_standard_allows_is_read() {
+        let good = full_alert().to_xml();
+        let signed = good.replacen("</alert>", &format!("{SIGNATURE}</alert>"), 1);
+        assert_eq!(Alert::from_xml(&signed), Ok(full_alert()));
+        assert_eq!(Alert::signature_of(&signed), Signature::Unverified);
+        assert_eq!(Alert::signature_of(&good), Signature::None);
+        let with_resource = good.replacen(
+            "<area>",
+            &resource(
+                "<resourceDesc>Evacuation map</resourceDesc><mimeType>image/png</mimeType>\
+                 <size>12034</size><uri>map.png</uri><derefUri>iVBORw0KGgo=</derefUri><digest>ab12</digest>",
+            ),
+            1,
+        );
+        assert_eq!(Alert::from_xml(&with_resource), Ok(full_alert()));
+        let eastern = good.replacen("-00:00</sent>", "+03:00</sent>", 1);
+        assert!(Alert::from_xml(&eastern).is_ok());
+    }
+
     fn rejected(xml: &str) -> CapError {
         Alert::from_xml(xml).expect_err("must be rejected")
     }
@@ -1122,6 +1243,25 @@ mod tests {
                 "alert/info[1]/language",
                 "language tag",
             ),
+            // §3.3.2: UTC is -00:00; +00:00 is not a CAP time.
+            (good.replacen("-00:00</sent>", "+00:00</sent>", 1), "alert/sent", "never +00:00"),
+            (
+                good.replacen("<area>", &resource("<resourceDesc>map</resourceDesc>"), 1),
+                "alert/info[1]/resource[1]/mimeType",
+                "required",
+            ),
+            (
+                good.replacen(
+                    "<area>",
+                    &resource(
+                        "<resourceDesc>map</resourceDesc><mimeType>image/png</mimeType><size>big</size>",
+                    ),
+                    1,
+                ),
+                "alert/info[1]/resource[1]/size",
+                "whole number",
+            ),
+            (good.replacen("<info>", &format!("{SIGNATURE}<info>"), 1), "alert/info", "before the signature"),
         ];
         for (xml, path, reason) in cases {
             let error = rejected(&xml);

@@ -284,7 +284,10 @@ async fn list_partner_alerts(
     let alerts = partners::alerts(&state, &caller).await?;
     let listed: Vec<serde_json::Value> = alerts
         .iter()
-        .map(|p| json!({"id": p.id, "origin": p.origin, "received_at": p.received_at, "alert": p.alert}))
+        .map(|p| {
+            let signature = tearline_warn::cap::Alert::signature_of(&p.cap_xml).as_str();
+            json!({"id": p.id, "origin": p.origin, "received_at": p.received_at, "signature": signature, "alert": p.alert})
+        })
         .collect();
     Ok(Json(json!({"partner_alerts": listed})))
 }

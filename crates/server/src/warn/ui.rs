@@ -102,6 +102,7 @@ struct PartnerRow {
     status: &'static str,
     sent: String,
     origin: String,
+    signature: &'static str,
 }
 
 impl From<&PartnerAlert> for PartnerRow {
@@ -113,6 +114,10 @@ impl From<&PartnerAlert> for PartnerRow {
             status: p.alert.status.as_str(),
             sent: p.alert.sent.to_string(),
             origin: p.origin.clone(),
+            signature: match tearline_warn::cap::Alert::signature_of(&p.cap_xml) {
+                tearline_warn::cap::Signature::None => "unsigned",
+                tearline_warn::cap::Signature::Unverified => "signed, not verified",
+            },
         }
     }
 }
