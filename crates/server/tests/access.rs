@@ -263,6 +263,12 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: &[WarningOfficer],
         },
         Endpoint {
+            method: Method::PUT,
+            path: "/api/v1/partner-feeds/{feed}",
+            body: Some(|_| json!({"paused": true})),
+            allowed: &[WarningOfficer],
+        },
+        Endpoint {
             method: Method::DELETE,
             path: "/api/v1/partner-feeds/{feed}",
             body: None,
@@ -1326,6 +1332,7 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
         post("/warnings/{warning}/update", WARNING_FORM, &[WarningOfficer]),
         post("/partner-alerts", &[("cap_xml", "<alert/>")], &[WarningOfficer]),
         post("/partner-feeds", &[("url", "http://127.0.0.1:9/ui/feed.atom")], &[WarningOfficer]),
+        post("/partner-feeds/{ui_feed}/pause", &[("paused", "true")], &[WarningOfficer]),
         post("/partner-feeds/{ui_feed}/removal", &[], &[WarningOfficer]),
         post(
             "/threats",

@@ -358,11 +358,76 @@ async fn partner_feeds_are_polled_and_their_bad_alerts_reported() {
     let url = serve(routes).await;
     *base.lock().unwrap() = url.clone();
     post(&harness, &wren, "/api/v1/partner-feeds", Some(json!({"url": format!("{url}/feed.atom")}))).await;
-    assert_eq!(tearline_service::warn::partners::poll_all(&harness.state).await.unwrap(), 2);
-    assert_eq!(tearline_service::warn::partners::poll_all(&harness.state).await.unwrap(), 0, "already held");
+    let poll = || tearline_service::warn::partners::poll_all(&harness.state);
+    assert_eq!(poll().await.unwrap(), 2);
     let feeds = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
-    let error = feeds["partner_feeds"][0]["last_error"].as_str().unwrap();
+    let feed = &feeds["partner_feeds"][0];
+    let error = feed["last_error"].as_str().unwrap();
     assert!(error.contains("broken.xml") && error.contains("alert/status"), "{error}");
+    // A feed that failed backs off: two intervals after one failure, four after two.
+    const MINUTE: i64 = 60_000;
+    assert_eq!(
+        (feed["failures"].as_i64(), feed["next_poll_at"].as_i64()),
+        (Some(1), Some(common::T0 + 2 * MINUTE))
+    );
+    assert_eq!(poll().await.unwrap(), 0, "not due yet");
+    harness.advance(2 * MINUTE);
+    assert_eq!(poll().await.unwrap(), 0, "due, and what it holds is already held");
+    let feed = &harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json()
+        ["partner_feeds"][0];
+    assert_eq!(
+        (feed["failures"].as_i64(), feed["next_poll_at"].as_i64()),
+        (Some(2), Some(common::T0 + 6 * MINUTE))
+    );
+}
+
+async fn set_paused(harness: &Harness, token: &str, id: i64, paused: bool) -> common::Reply {
+    let path = format!("/api/v1/partner-feeds/{id}");
+    harness.call(Method::PUT, &path, Some(token), Some(json!({"paused": paused}))).await
+}
+
+#[tokio::test]
+async fn a_paused_feed_is_not_polled_and_a_resumed_one_is_due_at_once_with_its_failures_forgotten() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let routes = axum::Router::new()
+        .route("/alert.xml", axum::routing::get(|| async { partner_alert("paused-1") }))
+        .route("/down.xml", axum::routing::get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down") }));
+    let url = serve(routes).await;
+    let poll = || tearline_service::warn::partners::poll_all(&harness.state);
+    let add = |path: &str| {
+        let body = json!({"url": format!("{url}/{path}")});
+        async { post(&harness, &wren, "/api/v1/partner-feeds", Some(body)).await["id"].as_i64().unwrap() }
+    };
+    let (alert_feed, down_feed) = (add("alert.xml").await, add("down.xml").await);
+    let pause = |id: i64, paused: bool| set_paused(&harness, &wren, id, paused);
+    let paused = pause(alert_feed, true).await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.body);
+    assert_eq!(paused.json()["paused"], true);
+    assert_eq!(poll().await.unwrap(), 0, "a paused feed is not polled");
+    let down = pause(down_feed, false).await.json();
+    assert_eq!(down["failures"], 0);
+    assert_eq!(poll().await.unwrap(), 0);
+    let listed = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
+    let down =
+        listed["partner_feeds"].as_array().unwrap().iter().find(|f| f["id"] == down_feed).unwrap().clone();
+    assert_eq!((down["failures"].as_i64(), down["last_error"].as_str()), (Some(1), Some("HTTP 503")));
+    // The page says which feed is paused and why the other fails, with its next attempt.
+    let page = harness.call(Method::GET, "/warnings", Some(&wren), None).await.body;
+    assert!(
+        page.contains("Resume polling")
+            && page.contains("failing (1 polls in a row): HTTP 503; next attempt"),
+        "{page}"
+    );
+    let resumed = pause(down_feed, false).await.json();
+    assert_eq!(
+        (resumed["failures"].as_i64(), resumed["next_poll_at"].as_i64()),
+        (Some(0), None),
+        "resumed: due at once"
+    );
+    assert_eq!(pause(alert_feed, false).await.json()["paused"], false);
+    assert_eq!(poll().await.unwrap(), 1, "the resumed feed is polled");
+    assert_eq!(pause(987_654, true).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

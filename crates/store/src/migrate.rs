@@ -49,6 +49,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_compartments.sql"),
         postgres: include_str!("../migrations/postgres/0006_compartments.sql"),
     },
+    Migration {
+        version: 7,
+        name: "partner_feeds",
+        sqlite: include_str!("../migrations/sqlite/0007_partner_feeds.sql"),
+        postgres: include_str!("../migrations/postgres/0007_partner_feeds.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

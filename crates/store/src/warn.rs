@@ -156,6 +156,12 @@ pub struct PartnerFeed {
     pub url: String,
     pub last_polled_at: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// Not polled until a warning officer resumes it.
+    pub paused: bool,
+    /// Polls in a row that failed; the feed backs off while it fails.
+    pub failures: i64,
+    /// When the feed is next due; `None`: at the next round.
+    pub next_poll_at: Option<Timestamp>,
 }
 
 const VERSION_COLUMNS: &str =
@@ -425,9 +431,12 @@ impl Store {
     }
 
     pub async fn partner_feeds(&self) -> Result<Vec<PartnerFeed>, StoreError> {
-        let rows = sqlx::query("SELECT id, url, last_polled_at, last_error FROM partner_feeds ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, url, last_polled_at, last_error, paused, failures, next_poll_at
+             FROM partner_feeds ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
                 Ok(PartnerFeed {
@@ -435,6 +444,9 @@ impl Store {
                     url: row.try_get("url")?,
                     last_polled_at: row.try_get::<Option<i64>, _>("last_polled_at")?.map(Timestamp),
                     last_error: row.try_get("last_error")?,
+                    paused: row.try_get::<i64, _>("paused")? == 1,
+                    failures: row.try_get("failures")?,
+                    next_poll_at: row.try_get::<Option<i64>, _>("next_poll_at")?.map(Timestamp),
                 })
             })
             .collect()
@@ -972,14 +984,47 @@ impl Writer<'_> {
         Ok(id)
     }
 
-    pub async fn note_feed_poll(self, id: i64, at: Timestamp, error: Option<&str>) -> Result<(), StoreError> {
+    /// Pauses a feed, or resumes it (due at the next round, its failures forgotten).
+    pub async fn set_partner_feed_paused(self, id: i64, paused: bool) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
-        sqlx::query("UPDATE partner_feeds SET last_polled_at = $2, last_error = $3 WHERE id = $1")
-            .bind(id)
-            .bind(at.0)
-            .bind(error)
-            .execute(&mut *write.tx)
-            .await?;
+        let rows = sqlx::query(
+            "UPDATE partner_feeds SET paused = $2,
+                 failures = CASE WHEN $2 = 0 THEN 0 ELSE failures END,
+                 next_poll_at = CASE WHEN $2 = 0 THEN NULL ELSE next_poll_at END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(i64::from(paused))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::NotFound("partner feed"));
+        }
+        write.commit().await
+    }
+
+    /// Records a poll: its time, its first error (`None` for a clean poll, which forgets
+    /// earlier failures) and when the feed is next due.
+    pub async fn note_feed_poll(
+        self,
+        id: i64,
+        at: Timestamp,
+        error: Option<&str>,
+        next_poll_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE partner_feeds SET last_polled_at = $2, last_error = $3, next_poll_at = $4,
+                 failures = CASE WHEN $3 IS NULL THEN 0 ELSE failures + 1 END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(at.0)
+        .bind(error)
+        .bind(next_poll_at.0)
+        .execute(&mut *write.tx)
+        .await?;
         write.commit().await
     }
 }

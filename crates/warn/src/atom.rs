@@ -86,6 +86,20 @@ pub fn write_feed(base_url: &str, title: &str, alerts: &[FeedAlert], now_millis:
     String::from_utf8(bytes).unwrap_or_default()
 }
 
+/// The longest a failing partner feed waits between polls.
+pub const MAX_FEED_BACKOFF_MILLIS: i64 = 6 * 3600 * 1000;
+
+/// When a partner's feed is next due, `interval_millis` being the regular poll interval:
+/// after a clean poll (`failures == 0`), one interval on; after `failures` failed polls in a
+/// row, the interval doubled for each (a feed that is down is not hammered, and its partner
+/// sees the traffic ease off), at most 64 intervals and never more than six hours.
+pub fn next_feed_poll(now_millis: i64, interval_millis: i64, failures: u32) -> i64 {
+    let factor = 1_i64 << failures.min(6);
+    let wait = interval_millis.max(0).saturating_mul(factor);
+    let wait = if failures == 0 { wait } else { wait.min(MAX_FEED_BACKOFF_MILLIS).max(interval_millis) };
+    now_millis.saturating_add(wait)
+}
+
 /// The CAP documents an Atom feed links to: each entry's `link` with type
 /// `application/cap+xml`, or else its first link ending in `.xml`.
 pub fn cap_links(feed: &str) -> Result<Vec<String>, String> {
@@ -126,6 +140,33 @@ fn leaf(emit: &mut impl FnMut(Event<'_>), name: &str, text: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_failing_feed_backs_off_doubling_up_to_a_cap() {
+        let minute = 60_000;
+        assert_eq!(next_feed_poll(0, minute, 0), minute, "a clean poll waits one interval");
+        assert_eq!(next_feed_poll(0, minute, 1), 2 * minute);
+        assert_eq!(next_feed_poll(0, minute, 3), 8 * minute);
+        assert_eq!(next_feed_poll(0, minute, 6), 64 * minute);
+        assert_eq!(next_feed_poll(0, minute, 40), 64 * minute, "at most 64 intervals");
+        let hour = 60 * minute;
+        assert_eq!(next_feed_poll(0, hour, 5), MAX_FEED_BACKOFF_MILLIS, "never more than six hours");
+        assert_eq!(next_feed_poll(0, 7 * hour, 2), 7 * hour, "never less than one interval");
+        assert_eq!(next_feed_poll(i64::MAX - 5, hour, 2), i64::MAX);
+    }
+
+    proptest::proptest! {
+        /// More failures never make a feed due sooner, and it is always due within the cap.
+        #[test]
+        fn backing_off_is_monotone_and_bounded(now in 0i64..1 << 50, interval in 1i64..1 << 30, failures in 0u32..80) {
+            let this = next_feed_poll(now, interval, failures);
+            let next = next_feed_poll(now, interval, failures + 1);
+            proptest::prop_assert!(next >= this);
+            proptest::prop_assert!(this > now);
+            proptest::prop_assert!(this - now <= MAX_FEED_BACKOFF_MILLIS.max(interval));
+        }
+    }
+
     use super::*;
 
     const HOUR: i64 = 3600 * 1000;

@@ -43,7 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/recipients/{id}/retire", post(retire_recipient))
         .route("/api/v1/partner-alerts", get(list_partner_alerts).post(upload_partner_alert))
         .route("/api/v1/partner-feeds", get(list_partner_feeds).post(add_partner_feed))
-        .route("/api/v1/partner-feeds/{id}", axum::routing::delete(remove_partner_feed))
+        .route(
+            "/api/v1/partner-feeds/{id}",
+            axum::routing::put(pause_partner_feed).delete(remove_partner_feed),
+        )
         .route("/api/v1/units/{id}/warning-approval", axum::routing::put(set_warning_approval))
 }
 
@@ -322,11 +325,29 @@ async fn list_partner_feeds(
     Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
     let feeds = partners::feeds(&state, &caller).await?;
-    let listed: Vec<serde_json::Value> = feeds
-        .iter()
-        .map(|f| json!({"id": f.id, "url": f.url, "last_polled_at": f.last_polled_at, "last_error": f.last_error}))
-        .collect();
+    let listed: Vec<serde_json::Value> = feeds.iter().map(feed_json).collect();
     Ok(Json(json!({"partner_feeds": listed})))
+}
+
+fn feed_json(f: &tearline_store::PartnerFeed) -> serde_json::Value {
+    json!({"id": f.id, "url": f.url, "paused": f.paused, "last_polled_at": f.last_polled_at,
+           "last_error": f.last_error, "failures": f.failures, "next_poll_at": f.next_poll_at})
+}
+
+#[derive(Deserialize)]
+struct FeedPause {
+    paused: bool,
+}
+
+/// Pauses a partner feed's polling, or resumes it.
+async fn pause_partner_feed(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<FeedPause>,
+) -> Result<impl IntoResponse, ApiError> {
+    let feed = partners::set_feed_paused(&state, &caller, id, request.paused).await?;
+    Ok(Json(feed_json(&feed)))
 }
 
 #[derive(Deserialize)]

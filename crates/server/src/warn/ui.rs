@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/partner-alerts", post(upload_partner_alert))
         .route("/partner-feeds", post(add_partner_feed))
         .route("/partner-feeds/{id}/removal", post(remove_partner_feed))
+        .route("/partner-feeds/{id}/pause", post(pause_partner_feed))
         .route("/threats", get(threats_page).post(create_threat))
         .route("/recipients", get(recipients_page))
 }
@@ -130,7 +131,7 @@ struct WarningsPage {
     rows: Vec<WarningRow>,
     threats: Vec<(i64, String)>,
     partners: Vec<PartnerRow>,
-    feeds: Vec<PartnerFeed>,
+    feeds: Vec<FeedRow>,
     areas: String,
     tiles: String,
     may_draft: bool,
@@ -179,7 +180,7 @@ async fn warnings_view(
         rows: latest.iter().map(WarningRow::from).collect(),
         threats: threats.iter().map(|t| (t.id, t.assessment.title.clone())).collect(),
         partners: partner_alerts.iter().map(PartnerRow::from).collect(),
-        feeds,
+        feeds: feeds.iter().map(FeedRow::from).collect(),
         areas: areas_json(&areas),
         tiles: tiles(state),
         may_draft,
@@ -533,6 +534,50 @@ async fn remove_partner_feed(
     caller.check_csrf(&form.csrf)?;
     partners::remove_feed(&state, &caller, id).await?;
     Ok(Redirect::to("/warnings").into_response())
+}
+
+#[derive(Deserialize)]
+struct PauseForm {
+    csrf: String,
+    paused: bool,
+}
+
+async fn pause_partner_feed(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    crate::api::IdPath(id): crate::api::IdPath,
+    Form(form): Form<PauseForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    partners::set_feed_paused(&state, &caller, id, form.paused).await?;
+    Ok(Redirect::to("/warnings").into_response())
+}
+
+/// A polled feed as the warnings page lists it: whether it is paused, and why it fails.
+struct FeedRow {
+    id: i64,
+    url: String,
+    paused: bool,
+    state: String,
+}
+
+impl From<&PartnerFeed> for FeedRow {
+    fn from(feed: &PartnerFeed) -> FeedRow {
+        let state = match (&feed.last_error, feed.paused) {
+            (_, true) => "paused".to_owned(),
+            (Some(error), false) => format!(
+                "failing ({} polls in a row): {error}; next attempt {}",
+                feed.failures,
+                feed.next_poll_at.map_or_else(|| "at the next round".to_owned(), crate::ui::format_time)
+            ),
+            (None, false) => match feed.last_polled_at {
+                Some(at) => format!("polled {}", crate::ui::format_time(at)),
+                None => "not polled yet".to_owned(),
+            },
+        };
+        FeedRow { id: feed.id, url: feed.url.clone(), paused: feed.paused, state }
+    }
 }
 
 struct ThreatRow {

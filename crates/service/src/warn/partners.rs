@@ -5,8 +5,9 @@
 
 use tearline_domain::audit::Outcome;
 use tearline_domain::policy::{authorize, Action};
+use tearline_domain::Timestamp;
 use tearline_store::{PartnerAlert, PartnerFeed, StoreError};
-use tearline_warn::atom::cap_links;
+use tearline_warn::atom::{cap_links, next_feed_poll};
 use tearline_warn::cap::Alert;
 
 use crate::audit::record;
@@ -73,6 +74,23 @@ pub async fn remove_feed(state: &AppState, caller: &Caller, id: i64) -> Result<(
         .await?)
 }
 
+/// Pauses polling a feed, or resumes it (due at once, its failures forgotten).
+pub async fn set_feed_paused(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    paused: bool,
+) -> Result<PartnerFeed, ServiceError> {
+    let action = if paused { "partner-feed.pause" } else { "partner-feed.resume" };
+    require_import(state, caller, action).await?;
+    state
+        .change(caller, action, &format!("partner-feed:{id}"), None)
+        .set_partner_feed_paused(id, paused)
+        .await?;
+    let feeds = state.store.partner_feeds().await?;
+    feeds.into_iter().find(|feed| feed.id == id).ok_or_else(|| ServiceError::not_found("partner feed"))
+}
+
 /// Polls every partner feed now and then every `partner_poll_interval`, forever.
 pub async fn run_poller(state: AppState) {
     loop {
@@ -83,13 +101,22 @@ pub async fn run_poller(state: AppState) {
     }
 }
 
-/// Polls each feed once; returns how many new alerts were stored.
+/// Polls each feed that is due and not paused, once; returns how many new alerts were
+/// stored. A feed whose poll fails backs off (`tearline_warn::atom::next_feed_poll`) and
+/// keeps its first error for the warning officers to see.
 pub async fn poll_all(state: &AppState) -> Result<usize, StoreError> {
     let mut stored = 0;
+    let interval = i64::try_from(state.settings.warn.partner_poll_interval.as_millis()).unwrap_or(i64::MAX);
     for feed in state.store.partner_feeds().await? {
+        let now = state.now();
+        if feed.paused || feed.next_poll_at.is_some_and(|due| due > now) {
+            continue;
+        }
         let (count, error) = poll(state, &feed.url).await;
         stored += count;
-        state.store.bookkeeping().note_feed_poll(feed.id, state.now(), error.as_deref()).await?;
+        let failures = if error.is_some() { u32::try_from(feed.failures + 1).unwrap_or(u32::MAX) } else { 0 };
+        let next = Timestamp(next_feed_poll(now.0, interval, failures));
+        state.store.bookkeeping().note_feed_poll(feed.id, now, error.as_deref(), next).await?;
     }
     Ok(stored)
 }
