@@ -803,3 +803,139 @@ async fn a_draft_that_would_break_the_feed_is_refused_and_nothing_is_stored() {
     let feed = harness.call(Method::GET, "/cap/feed.atom", None, None).await;
     assert!(tearline_warn::atom::cap_links(&feed.body).is_ok(), "the feed stays well-formed: {}", feed.body);
 }
+
+/// Text as people and attackers type it: letters of several scripts, markup characters, and
+/// now and then a character XML forbids (controls, U+FFFE, U+FFFF).
+fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let piece = prop_oneof![
+        60 => "[a-zA-Z0-9 ]{1,12}",
+        10 => Just("غادروا ".to_owned()),
+        10 => prop::sample::select(vec!["<", ">", "&", "\"", "'", "]]>", "&amp;", "\n", "\u{85}", "\u{7f}"]).prop_map(str::to_owned),
+        1 => prop::sample::select(vec!["\u{0}", "\u{7}", "\u{1b}", "\u{fffe}", "\u{ffff}"]).prop_map(str::to_owned),
+    ];
+    prop::collection::vec(piece, 1..4).prop_map(|pieces| pieces.concat())
+}
+
+/// A warning draft as a client might send it: mostly sensible, sometimes not.
+fn generated_draft() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    // Mostly on the globe, now and then off it.
+    let lat = prop_oneof![30 => -90.0f64..=90.0, 1 => -100.0f64..100.0];
+    let lon = prop_oneof![30 => -180.0f64..=180.0, 1 => -200.0f64..200.0];
+    let radius = prop_oneof![30 => 0.0f64..300.0, 1 => -5.0f64..0.0];
+    let circle = (lat.clone(), lon.clone(), radius)
+        .prop_map(|(lat, lon, radius)| json!({"centre": {"lat": lat, "lon": lon}, "radius_km": radius}));
+    let offsets = prop::collection::vec((-0.5f64..0.5, -0.5f64..0.5), 3..7);
+    let polygon = (-80.0f64..80.0, lon, offsets).prop_map(|(lat, lon, offsets)| {
+        let mut ring: Vec<Value> =
+            offsets.iter().map(|(dlat, dlon)| json!({"lat": lat + dlat, "lon": lon + dlon})).collect();
+        ring.push(ring[0].clone());
+        Value::Array(ring)
+    });
+    let area = (
+        hostile_text(),
+        prop::collection::vec(circle, 0..3),
+        prop::collection::vec(polygon, 0..2),
+        prop::option::of((hostile_text(), hostile_text())),
+        prop::option::of(-20_000.0f64..20_000.0),
+        prop::option::weighted(0.15, 0.0f64..20_000.0),
+    )
+        .prop_map(|(description, circles, polygons, geocode, altitude, ceiling)| {
+            let mut area = json!({"description": description, "circles": circles, "polygons": polygons});
+            if let Some((name, value)) = geocode {
+                area["geocodes"] = json!([{"name": name, "value": value}]);
+            }
+            if let Some(altitude) = altitude {
+                area["altitude"] = json!(altitude);
+            }
+            if let Some(ceiling) = ceiling {
+                area["ceiling"] = json!(ceiling);
+            }
+            area
+        });
+    let language = prop_oneof![
+        20 => prop::sample::select(vec!["en-GB", "ar", "fr-CA", "es", "x-klingon"]),
+        1 => prop::sample::select(vec!["en GB", "x-private-123456789"]),
+    ];
+    let web = prop::option::weighted(
+        0.3,
+        prop_oneof![
+            10 => prop::sample::select(vec!["https://warnings.example/quay", "urn:isbn:0451450523", "https://w.example/a?b=c&d=<e>"]),
+            1 => Just("not a uri"),
+        ],
+    );
+    let expires = prop_oneof![
+        20 => prop::sample::select(vec!["2026-11-19T10:00:00-00:00", "2026-11-19T10:00:00+05:30", "2026-11-19T10:00:00-07:00"]),
+        1 => Just("2026-11-19T10:00:00Z"),
+    ];
+    let info = (
+        language,
+        hostile_text(),
+        hostile_text(),
+        hostile_text(),
+        hostile_text(),
+        web,
+        expires,
+        prop::collection::vec(area, 1..3),
+    )
+        .prop_map(|(language, event, headline, description, audience, web, expires, areas)| {
+            let mut info = json!({"language": language, "categories": ["Security"], "event": event,
+                "urgency": "Immediate", "severity": "Severe", "certainty": "Likely", "expires": expires,
+                "headline": headline, "description": description, "audience": audience, "areas": areas});
+            if let Some(web) = web {
+                info["web"] = json!(web);
+            }
+            info
+        });
+    (prop::sample::select(vec!["Exercise", "Test", "System"]), prop::collection::vec(info, 1..3))
+        .prop_map(|(status, infos)| json!({"status": status, "infos": infos}))
+}
+
+/// Every draft the API accepts issues as an alert that passes the official XSD and reads back
+/// under CAP's rules, and the public feed stays well-formed whatever was drafted.
+#[tokio::test]
+async fn every_accepted_draft_issues_a_valid_alert_and_the_feed_stays_well_formed() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = generated_draft();
+    let (mut issued, mut refused) = (Vec::new(), 0);
+    for _ in 0..96 {
+        let draft = strategy.new_tree(&mut runner).expect("a draft").current();
+        let reply = harness.call(Method::POST, "/api/v1/warnings", Some(&wren), Some(draft.clone())).await;
+        if reply.status.is_client_error() {
+            assert!(reply.json()["code"].is_string(), "{}", reply.body);
+            refused += 1;
+            continue;
+        }
+        assert_eq!(reply.status, StatusCode::CREATED, "{draft}: {}", reply.body);
+        let version = reply.json()["id"].as_i64().unwrap();
+        let path = format!("/api/v1/warning-versions/{version}/submit");
+        let submitted = harness.call(Method::POST, &path, Some(&wren), None).await;
+        assert_eq!(submitted.status, StatusCode::OK, "an accepted draft issues: {draft}: {}", submitted.body);
+        let path = format!("/api/v1/warning-versions/{version}");
+        let xml = harness.call(Method::GET, &path, Some(&wren), None).await.json()["cap_xml"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let alert = Alert::from_xml(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        assert_eq!(Alert::from_xml(&alert.to_xml()), Ok(alert));
+        issued.push(xml);
+    }
+    assert!(
+        issued.len() >= 10 && refused >= 10,
+        "{} issued, {refused} refused: the generator tests both sides",
+        issued.len()
+    );
+    xmllint_validates(&issued);
+    let feed = harness.call(Method::GET, "/cap/feed.atom", None, None).await;
+    let links = tearline_warn::atom::cap_links(&feed.body).unwrap_or_else(|e| panic!("{e}: {}", feed.body));
+    assert!(links.len() >= issued.len(), "every issued alert is in the feed");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feed.atom");
+    std::fs::write(&path, &feed.body).unwrap();
+    let wellformed = std::process::Command::new("xmllint").arg("--noout").arg(&path).output().unwrap();
+    assert!(wellformed.status.success(), "{}", String::from_utf8_lossy(&wellformed.stderr));
+}

@@ -291,14 +291,13 @@ fn check_token(path: &str, text: &str) -> Result<(), CapError> {
     check_text(path, text)
 }
 
-/// XML 1.0 cannot carry most control characters; refuse them rather than write bad XML.
-/// Text that can stand in an XML 1.0 document: no control characters (tab, line feed and
-/// carriage return aside) and no noncharacters U+FFFE and U+FFFF, which XML forbids and
-/// which would make the alert, and every feed listing it, not well-formed.
+/// Text that can stand in an XML 1.0 document (its `Char` production): no C0 control
+/// characters but tab, line feed and carriage return, and not the noncharacters U+FFFE and
+/// U+FFFF, which would make the alert, and every feed listing it, not well-formed. DEL and
+/// the C1 controls are allowed, as XML 1.0 allows them, so a partner's valid alert is read.
 fn check_text(path: &str, text: &str) -> Result<(), CapError> {
-    let forbidden = |c: &char| {
-        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
-    };
+    let forbidden =
+        |c: &char| (*c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}');
     match text.chars().find(forbidden) {
         Some(bad) => {
             Err(CapError::at(path, format!("contains the character {bad:?}, which XML does not allow")))
@@ -1181,6 +1180,9 @@ mod tests {
         assert_eq!(Alert::from_xml(&with_resource), Ok(full_alert()));
         let eastern = good.replacen("-00:00</sent>", "+03:00</sent>", 1);
         assert!(Alert::from_xml(&eastern).is_ok());
+        // XML 1.0 allows DEL and the C1 controls (it only discourages them).
+        let c1 = good.replacen("<headline>", "<headline>\u{85}\u{7f}", 1);
+        assert!(Alert::from_xml(&c1).is_ok(), "{:?}", Alert::from_xml(&c1));
     }
 
     fn rejected(xml: &str) -> CapError {
