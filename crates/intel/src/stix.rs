@@ -97,6 +97,13 @@ pub enum ExportError {
     TlpRed,
 }
 
+/// When the objects several bundles share were created: the producer's identity, places
+/// and organisations. Their ids are derived from their content, so one id always carries the
+/// same content; a fixed `created`/`modified` keeps them one object in every bundle (STIX
+/// §3.6: objects with the same id and `modified` are the same object), as the published TLP
+/// markings do with theirs.
+const SHARED_OBJECT_CREATED: &str = "2026-01-01T00:00:00.000Z";
+
 /// STIX timestamps: RFC 3339, UTC, milliseconds.
 fn timestamp(millis: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
@@ -126,7 +133,7 @@ pub fn export(report: &ReleasedReport, producer: &Producer) -> Result<Value, Exp
     }
     let created = timestamp(report.released_at);
     let producer_id = producer.id("identity", &format!("producer/{}", producer.name));
-    let common = |kind: &str, name: &str| {
+    let common = |kind: &str, name: &str, created: &str| {
         json!({
             "type": kind,
             "spec_version": "2.1",
@@ -141,8 +148,8 @@ pub fn export(report: &ReleasedReport, producer: &Producer) -> Result<Value, Exp
             "type": "identity",
             "spec_version": "2.1",
             "id": producer_id,
-            "created": created,
-            "modified": created,
+            "created": SHARED_OBJECT_CREATED,
+            "modified": SHARED_OBJECT_CREATED,
             "name": producer.name,
             "identity_class": "organization",
         }),
@@ -165,8 +172,8 @@ pub fn export(report: &ReleasedReport, producer: &Producer) -> Result<Value, Exp
     }
     let mut refs = Vec::new();
     for place in &report.places {
-        let mut location =
-            common("location", &format!("place/{}/{}/{}", place.name, place.latitude, place.longitude));
+        let name = format!("place/{}/{}/{}", place.name, place.latitude, place.longitude);
+        let mut location = common("location", &name, SHARED_OBJECT_CREATED);
         extend(
             &mut location,
             json!({"name": place.name, "latitude": place.latitude, "longitude": place.longitude}),
@@ -175,7 +182,7 @@ pub fn export(report: &ReleasedReport, producer: &Producer) -> Result<Value, Exp
         objects.push(location);
     }
     for organisation in &report.organisations {
-        let mut identity = common("identity", &format!("organisation/{organisation}"));
+        let mut identity = common("identity", &format!("organisation/{organisation}"), SHARED_OBJECT_CREATED);
         extend(&mut identity, json!({"name": organisation, "identity_class": "organization"}));
         refs.push(identity["id"].clone());
         objects.push(identity);
@@ -189,7 +196,7 @@ pub fn export(report: &ReleasedReport, producer: &Producer) -> Result<Value, Exp
         HandlingCode::P => "P".to_owned(),
         HandlingCode::C(_) => "C".to_owned(),
     };
-    let mut stix_report = common("report", &format!("report/{}/{}", report.id, report.version));
+    let mut stix_report = common("report", &format!("report/{}/{}", report.id, report.version), &created);
     extend(
         &mut stix_report,
         json!({
@@ -246,26 +253,134 @@ fn fail<T>(path: impl Into<String>, reason: impl Into<String>) -> Result<T, Stix
     Err(StixError { path: path.into(), reason: reason.into() })
 }
 
-/// `type--UUID`, with the type it must be.
+/// `type--UUID`, with the type it must be; the UUID written hyphenated and of RFC 4122's
+/// variant, as STIX §2.9 requires.
 fn check_id(path: &str, value: Option<&Value>, kind: &str) -> Result<String, StixError> {
     let Some(id) = value.and_then(Value::as_str) else {
         return fail(path, "an identifier string is required");
     };
+    let rfc_4122 = |uuid: &str| {
+        uuid.len() == 36
+            && Uuid::parse_str(uuid)
+                .is_ok_and(|u| u.get_variant() == uuid::Variant::RFC4122 && u.get_version_num() >= 1)
+    };
     match id.split_once("--") {
-        Some((prefix, uuid)) if prefix == kind && Uuid::parse_str(uuid).is_ok() => Ok(id.to_owned()),
-        _ => fail(path, format!("{id:?} is not an identifier of the form {kind}--UUID")),
+        Some((prefix, uuid)) if prefix == kind && rfc_4122(uuid) => Ok(id.to_owned()),
+        _ => fail(path, format!("{id:?} is not an identifier of the form {kind}--UUID (RFC 4122)")),
     }
 }
 
+/// A STIX timestamp (§3.2): `YYYY-MM-DDTHH:MM:SS[.s+]Z`, upper-case `T` and `Z`, a real
+/// instant. Returns it with the instant, for comparing.
 fn check_timestamp(path: &str, value: Option<&Value>) -> Result<String, StixError> {
+    timestamp_at(path, value).map(|(text, _)| text)
+}
+
+fn timestamp_at(path: &str, value: Option<&Value>) -> Result<(String, i128), StixError> {
     let Some(text) = value.and_then(Value::as_str) else {
         return fail(path, "a timestamp is required");
     };
+    let bytes = text.as_bytes();
+    let shape = bytes.len() >= 20
+        && bytes.iter().take(19).enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b'T',
+            13 | 16 => *b == b':',
+            _ => b.is_ascii_digit(),
+        })
+        && bytes.last() == Some(&b'Z')
+        && match &bytes[19..bytes.len() - 1] {
+            [] => true,
+            [b'.', digits @ ..] => !digits.is_empty() && digits.iter().all(u8::is_ascii_digit),
+            _ => false,
+        };
     let parsed = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339);
-    if !text.ends_with('Z') || parsed.is_err() {
-        return fail(path, format!("{text:?} is not a STIX timestamp (RFC 3339 in UTC, ending in Z)"));
+    match parsed {
+        Ok(instant) if shape => Ok((text.to_owned(), instant.unix_timestamp_nanos())),
+        _ => fail(path, format!("{text:?} is not a STIX timestamp (YYYY-MM-DDTHH:MM:SS[.s]Z, in UTC)")),
     }
-    Ok(text.to_owned())
+}
+
+/// `created` and `modified` are "precise to the nearest millisecond" (§3.2): exactly three
+/// fractional digits.
+fn to_the_millisecond(path: &str, value: Option<&Value>) -> Result<i128, StixError> {
+    let (text, instant) = timestamp_at(path, value)?;
+    match text.rsplit_once('.') {
+        Some((_, fraction)) if fraction.len() == 4 => Ok(instant),
+        _ => fail(path, format!("{text:?} is not precise to the millisecond (YYYY-MM-DDTHH:MM:SS.sssZ)")),
+    }
+}
+
+/// The STIX 2.1 cyber-observable types: they have no `created` or `modified`.
+const OBSERVABLES: [&str; 18] = [
+    "artifact",
+    "autonomous-system",
+    "directory",
+    "domain-name",
+    "email-addr",
+    "email-message",
+    "file",
+    "ipv4-addr",
+    "ipv6-addr",
+    "mac-addr",
+    "mutex",
+    "network-traffic",
+    "process",
+    "software",
+    "url",
+    "user-account",
+    "windows-registry-key",
+    "x509-certificate",
+];
+
+/// Properties that STIX defines as lists wherever they appear.
+const LIST_PROPERTIES: [&str; 7] = [
+    "labels",
+    "object_marking_refs",
+    "external_references",
+    "granular_markings",
+    "object_refs",
+    "report_types",
+    "aliases",
+];
+
+/// The common properties of any object (§3): its type, id, and for domain and relationship
+/// objects `spec_version`, `created` and `modified` (never before `created`). Observables
+/// and types Tearline does not read are taken as they come once these hold.
+fn check_common(path: &str, object: &Map<String, Value>) -> Result<(String, String), StixError> {
+    let Some(kind) = object.get("type").and_then(Value::as_str) else {
+        return fail(format!("{path}.type"), "a type is required");
+    };
+    let type_ok = (3..=250).contains(&kind.len())
+        && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !kind.starts_with('-')
+        && !kind.ends_with('-');
+    if !type_ok {
+        return fail(format!("{path}.type"), format!("{kind:?} is not a STIX type name"));
+    }
+    let id = check_id(&format!("{path}.id"), object.get("id"), kind)?;
+    let observable = OBSERVABLES.contains(&kind);
+    match object.get("spec_version") {
+        None if observable => {}
+        Some(Value::String(version)) if version == "2.1" => {}
+        _ => return fail(format!("{path}.spec_version"), "must be \"2.1\""),
+    }
+    for key in LIST_PROPERTIES {
+        if object.get(key).is_some_and(|value| !value.is_array()) {
+            return fail(format!("{path}.{key}"), "must be a list");
+        }
+    }
+    if observable {
+        return Ok((kind.to_owned(), id));
+    }
+    let created = to_the_millisecond(&format!("{path}.created"), object.get("created"))?;
+    if kind != "marking-definition" {
+        let modified = to_the_millisecond(&format!("{path}.modified"), object.get("modified"))?;
+        if modified < created {
+            return fail(format!("{path}.modified"), "is before created");
+        }
+    }
+    Ok((kind.to_owned(), id))
 }
 
 fn required_text(path: &str, object: &Map<String, Value>, key: &str) -> Result<String, StixError> {
@@ -295,17 +410,7 @@ pub fn import(text: &str) -> Result<Vec<PartnerReport>, StixError> {
         let Some(object) = object.as_object() else {
             return fail(path, "each object is a JSON object");
         };
-        let Some(kind) = object.get("type").and_then(Value::as_str) else {
-            return fail(format!("{path}.type"), "a type is required");
-        };
-        let id = check_id(&format!("{path}.id"), object.get("id"), kind)?;
-        if object.get("spec_version").and_then(Value::as_str) != Some("2.1") {
-            return fail(format!("{path}.spec_version"), "must be \"2.1\"");
-        }
-        check_timestamp(&format!("{path}.created"), object.get("created"))?;
-        if kind != "marking-definition" {
-            check_timestamp(&format!("{path}.modified"), object.get("modified"))?;
-        }
+        let (_, id) = check_common(&path, object)?;
         if by_id.insert(id.clone(), object).is_some() {
             return fail(format!("{path}.id"), format!("{id} appears twice"));
         }
