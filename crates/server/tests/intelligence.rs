@@ -499,3 +499,38 @@ async fn a_refused_bundle_stores_none_of_its_reports() {
         "nothing of the refused bundle is kept"
     );
 }
+
+/// JSON built to hurt — nested a hundred thousand deep, as a STIX bundle and as an API body —
+/// is refused with its reason (serde_json stops at 128 levels, without recursing further),
+/// nothing is stored, and the server goes on answering.
+#[tokio::test]
+async fn json_nested_too_deep_is_refused_and_the_server_goes_on() {
+    let h = harness().await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/intel/import")
+        .header("authorization", format!("Bearer {anders}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(deep.clone()))
+        .unwrap();
+    let refused = h.send(request).await;
+    assert!(refused.status.is_client_error(), "{} {}", refused.status, refused.body);
+    assert!(refused.body.contains("recursion limit"), "{}", refused.body);
+    let wren = h.demo_login(Role::WarningOfficer).await;
+    let request = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/warnings")
+        .header("authorization", format!("Bearer {wren}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(format!("{{\"status\": {deep}}}")))
+        .unwrap();
+    let refused = h.send(request).await;
+    assert_eq!(refused.json()["code"], "invalid_json", "{}", refused.body);
+    assert_eq!(
+        h.get(&anders, "/api/v1/intel/search?q=quay").await.status,
+        StatusCode::OK,
+        "the server goes on"
+    );
+}
