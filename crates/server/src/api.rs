@@ -149,7 +149,7 @@ async fn unseal(
     IdPath(id): IdPath,
     ApiJson(request): ApiJson<UnsealRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let identity = sources::unseal(&state, &caller, SourceId(id), &request.reason).await?;
+    let identity = sources::unseal(&state, &caller, SourceId(id), &request.reason).await?.identity;
     Ok(Json(json!({"source_id": id, "identity": identity})))
 }
 

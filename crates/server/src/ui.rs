@@ -300,15 +300,7 @@ async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>) 
     .filter(|(open, ..)| *open)
     .map(|(_, path, label)| (path, label))
     .collect();
-    let unit_name = state
-        .store
-        .units()
-        .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .find(|unit| unit.id == caller.actor.unit_id)
-        .map(|unit| unit.name)
-        .unwrap_or_default();
+    let unit_name = accounts::my_unit_name(&state, &caller).await?;
     let awaiting = crate::warn::service::awaiting_my_approval(&state, &caller)
         .await?
         .iter()
@@ -323,7 +315,11 @@ async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>) 
     } else {
         Vec::new()
     };
-    let release = crate::intel::ui::awaiting_release(&state, &caller).await?;
+    let release: Vec<(i64, i64, String)> = crate::intel::awaiting_release(&state, &caller)
+        .await?
+        .into_iter()
+        .map(|(source, report)| (source.0, report.id, report.title))
+        .collect();
     let accounts = accounts::awaiting_my_approval(&state, &caller)
         .await?
         .into_iter()
@@ -386,15 +382,8 @@ async fn sources_page(
     let may_create = authorize(&caller.actor, Action::CreateSource { unit_id: caller.actor.unit_id }).is_ok();
     let counterpart_role =
         if caller.actor.role == Role::Controller { Role::Handler } else { Role::Controller };
-    let counterpart_default = state
-        .store
-        .users()
-        .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .find(|user| user.unit_id == caller.actor.unit_id && user.role == counterpart_role)
-        .map(|user| user.username)
-        .unwrap_or_default();
+    let counterpart_default =
+        accounts::colleague_in_role(state, caller, counterpart_role).await?.unwrap_or_default();
     Ok(SourcesPage {
         nav: Some(Nav::of(caller)),
         csrf: caller.csrf_token.clone(),
@@ -542,9 +531,7 @@ async fn unseal(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     match sources::unseal(&state, &caller, SourceId(id), &form.reason).await {
-        Ok(identity) => {
-            let source = state.store.source(SourceId(id)).await.map_err(ApiError::from)?;
-            let code_name = source.map(|s| s.code_name).unwrap_or_default();
+        Ok(sources::Unsealed { code_name, identity }) => {
             Ok(render(&IdentityPage { nav: Some(Nav::of(&caller)), code_name, source_id: id, identity }))
         }
         Err(error) if error.code() == ErrorCode::ReasonRequired => {

@@ -140,6 +140,27 @@ pub async fn create_user_as(
     create_user(&state.kernel, &state.cpu, Some(caller.user.id), request).await
 }
 
+/// The name of the caller's own unit.
+pub async fn my_unit_name(state: &AppState, caller: &Caller) -> Result<String, ServiceError> {
+    let units = state.store.units().await?;
+    Ok(units
+        .into_iter()
+        .find(|unit| unit.id == caller.actor.unit_id)
+        .map(|unit| unit.name)
+        .unwrap_or_default())
+}
+
+/// The username of an officer of the caller's unit holding `role`, to offer as the
+/// counterpart on a form (a controller for a handler's new source, and the reverse).
+pub async fn colleague_in_role(
+    state: &AppState,
+    caller: &Caller,
+    role: Role,
+) -> Result<Option<String>, ServiceError> {
+    let users = state.store.users().await?;
+    Ok(users.into_iter().find(|u| u.unit_id == caller.actor.unit_id && u.role == role).map(|u| u.username))
+}
+
 /// Every account, with the units they belong to, for an administrator.
 pub async fn list(
     state: &AppState,

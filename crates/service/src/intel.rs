@@ -919,7 +919,11 @@ pub async fn case_reports(
 }
 
 /// Reports awaiting a controller's release in the caller's unit, for their home page.
-pub async fn awaiting_release(state: &AppState, caller: &Caller) -> Result<Vec<IntelReport>, ServiceError> {
+/// The submitted reports this controller may release, each with the source it came from.
+pub async fn awaiting_release(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<(SourceId, IntelReport)>, ServiceError> {
     let submitted = state.store.intel_reports_in_state(caller.actor.unit_id, ReportState::Submitted).await?;
     let mut mine = Vec::new();
     for report in submitted {
@@ -927,7 +931,7 @@ pub async fn awaiting_release(state: &AppState, caller: &Caller) -> Result<Vec<I
         let Some(contact) = state.store.contact_report(contact_report).await? else { continue };
         let Some(source) = state.store.source(contact.source_id).await? else { continue };
         if authorize(&caller.actor, Action::ReleaseIntelligence(scope(&source))).is_ok() {
-            mine.push(report);
+            mine.push((source.id, report));
         }
     }
     Ok(mine)

@@ -120,12 +120,18 @@ pub fn validate_reason(reason: &str) -> Result<&str, ServiceError> {
 
 /// Decrypts a source's identity. The audit entry is durable before decryption starts; if it
 /// cannot be written, nothing is decrypted.
+/// An identity just opened, with the code name of the record it belongs to.
+pub struct Unsealed {
+    pub code_name: String,
+    pub identity: Identity,
+}
+
 pub async fn unseal(
     state: &AppState,
     caller: &Caller,
     id: SourceId,
     reason: &str,
-) -> Result<Identity, ServiceError> {
+) -> Result<Unsealed, ServiceError> {
     let reason = validate_reason(reason)?;
     let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
     record(state, Some(caller.user.id), "source.unseal", &object(id), Some(reason), Outcome::Allowed).await?;
@@ -140,7 +146,7 @@ pub async fn unseal(
         other => other,
     };
     match opened {
-        Ok(identity) => Ok(identity),
+        Ok(identity) => Ok(Unsealed { code_name: source.code_name, identity }),
         Err(error) => {
             record(state, Some(caller.user.id), "source.unseal.failed", &object(id), None, Outcome::Failed)
                 .await?;

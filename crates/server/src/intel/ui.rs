@@ -561,18 +561,3 @@ async fn graph_page(State(state): State<AppState>, caller: Result<Session, ApiEr
     let data = json!({"nodes": nodes, "edges": edges}).to_string();
     Ok(render(&GraphPage { nav: Some(Nav::of(&caller)), graph: data, corroborated }))
 }
-
-/// Reports awaiting this controller's release: (source id, report id, title).
-pub async fn awaiting_release(
-    state: &AppState,
-    caller: &Caller,
-) -> Result<Vec<(i64, i64, String)>, ServiceError> {
-    let mut rows = Vec::new();
-    for report in super::awaiting_release(state, caller).await? {
-        let Some(contact) = report.contact_report_id else { continue };
-        if let Some(contact) = state.store.contact_report(contact).await? {
-            rows.push((contact.source_id.0, report.id, report.title));
-        }
-    }
-    Ok(rows)
-}

@@ -180,42 +180,31 @@ async fn lifecycle_view(
             })
             .collect()
     });
-    let ledger = if view.payments.is_some() {
-        let ledger = state.store.ledger().await.map_err(ApiError::from)?;
-        let reversed: Vec<u64> = ledger.entries().iter().filter_map(|e| e.reverses).collect();
-        ledger
-            .entries()
-            .iter()
-            .filter(|e| e.lines.iter().any(|l| l.account.belongs_to(source.id)))
-            .map(|e| {
-                let lines = e
-                    .lines
-                    .iter()
-                    .map(|l| format!("{} {}", l.account.parts().0, l.amount))
-                    .collect::<Vec<_>>()
-                    .join(" · ");
-                let memo = match e.reverses {
-                    Some(original) => format!("{} (reverses entry {original})", e.memo),
-                    None => e.memo.clone(),
-                };
-                let reversible = may_approve_payment && e.reverses.is_none() && !reversed.contains(&e.id);
-                (e.id, format_time(e.at), memo, lines, reversible)
-            })
-            .collect()
-    } else {
-        Vec::new()
+    let ledger = match &view.ledger {
+        Some(entries) => {
+            // A reversal touches the accounts the entry it reverses touched, so it is here too.
+            let reversed: Vec<u64> = entries.iter().filter_map(|e| e.reverses).collect();
+            entries
+                .iter()
+                .map(|e| {
+                    let lines = e
+                        .lines
+                        .iter()
+                        .map(|l| format!("{} {}", l.account.parts().0, l.amount))
+                        .collect::<Vec<_>>()
+                        .join(" · ");
+                    let memo = match e.reverses {
+                        Some(original) => format!("{} (reverses entry {original})", e.memo),
+                        None => e.memo.clone(),
+                    };
+                    let reversible = may_approve_payment && e.reverses.is_none() && !reversed.contains(&e.id);
+                    (e.id, format_time(e.at), memo, lines, reversible)
+                })
+                .collect()
+        }
+        None => Vec::new(),
     };
-    let witnesses = state
-        .store
-        .users()
-        .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .filter(|u| {
-            u.unit_id == caller.actor.unit_id && u.id != caller.user.id && super::acts_on_lifecycle(u.role)
-        })
-        .map(|u| u.username)
-        .collect();
+    let witnesses = super::witnesses_for(state, caller).await?;
     Ok(LifecyclePage {
         nav: Some(Nav::of(caller)),
         csrf: caller.csrf_token.clone(),

@@ -210,8 +210,7 @@ async fn list_recipients(
     Session(caller): Session,
     Query(page): Query<Page>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let recipients = service::recipients(&state, &caller, page.after, page.limit).await?;
-    let total = state.store.recipient_count().await?;
+    let (recipients, total) = service::recipients(&state, &caller, page.after, page.limit).await?;
     let listed: Vec<serde_json::Value> = recipients
         .iter()
         .map(|r| {

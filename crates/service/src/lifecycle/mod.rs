@@ -118,6 +118,8 @@ pub struct LifecycleView {
     pub welfare: Vec<WelfareRecord>,
     /// `None` when the caller may not see payments.
     pub payments: Option<Vec<Payment>>,
+    /// The ledger entries touching this source's accounts, with the payments.
+    pub ledger: Option<Vec<Entry>>,
     pub due: Vec<DueItem>,
 }
 
@@ -130,10 +132,13 @@ pub async fn view(
     let now = state.now();
     let facts = facts(state, source, now).await?;
     let due = due_items(std::slice::from_ref(&facts), &state.settings.lifecycle.due, now);
-    let payments = if authorize(&caller.actor, Action::ReadPayments(scope(source))).is_ok() {
-        Some(state.store.payments(source.id).await?)
+    let (payments, ledger) = if authorize(&caller.actor, Action::ReadPayments(scope(source))).is_ok() {
+        let ledger = state.store.ledger().await?;
+        let mine =
+            ledger.entries().iter().filter(|e| e.lines.iter().any(|l| l.account.belongs_to(source.id)));
+        (Some(state.store.payments(source.id).await?), Some(mine.cloned().collect()))
     } else {
-        None
+        (None, None)
     };
     Ok(LifecycleView {
         authorisations: state.store.authorisations_of(source.id).await?,
@@ -144,6 +149,7 @@ pub async fn view(
         tasks: state.store.tasks(source.id).await?,
         welfare: state.store.welfare_records(source.id).await?,
         payments,
+        ledger,
         due,
     })
 }
@@ -967,6 +973,18 @@ pub async fn register(
 /// Whether the caller holds a role that acts on the lifecycle at all (for the pages).
 pub fn acts_on_lifecycle(role: Role) -> bool {
     matches!(role, Role::Handler | Role::Controller | Role::AuthorisingOfficer | Role::Inspector)
+}
+
+/// The officers of the caller's unit who may witness the caller's payment handover.
+pub async fn witnesses_for(state: &AppState, caller: &Caller) -> Result<Vec<String>, ServiceError> {
+    Ok(state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| u.unit_id == caller.actor.unit_id && u.id != caller.user.id && acts_on_lifecycle(u.role))
+        .map(|u| u.username)
+        .collect())
 }
 
 /// The usernames of the unit, for the witness list and for showing who did what.

@@ -673,12 +673,14 @@ pub async fn retire_recipient(state: &AppState, caller: &Caller, id: i64) -> Res
     Ok(state.change(caller, "recipient.retire", &object, None).deactivate_recipient(id).await?)
 }
 
+/// A page of active recipients after `after_id`, and how many there are in all.
 pub async fn recipients(
     state: &AppState,
     caller: &Caller,
     after_id: i64,
     limit: i64,
-) -> Result<Vec<tearline_store::Recipient>, ServiceError> {
+) -> Result<(Vec<tearline_store::Recipient>, i64), ServiceError> {
     check(state, caller, Action::ManageRecipients, "recipient.list", "recipients", "recipient list").await?;
-    Ok(state.store.recipients_page(after_id, limit.clamp(1, 1_000)).await?)
+    let page = state.store.recipients_page(after_id, limit.clamp(1, 1_000)).await?;
+    Ok((page, state.store.recipient_count().await?))
 }
