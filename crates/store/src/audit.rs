@@ -244,29 +244,30 @@ impl MerkleLog {
             let end = (start + 10_000).min(total);
             let entries = self.entries(start, end).await?;
             let mut expected: Vec<(u64, StoredHash)> = Vec::new();
+            // A fault found while reading stops the walk; a stored hash that disagrees with an
+            // entry at or before it is the first damage, since a checkpoint covers many
+            // entries and names only the last of them.
+            let mut found = None;
             for (position, (index, data)) in entries.iter().enumerate() {
                 if *index != start + position as u64 {
-                    return Ok(Some(Damage {
-                        first_bad_index: start + position as u64,
-                        what: "entry missing".into(),
-                    }));
+                    let what = "entry missing".to_owned();
+                    found = Some(Damage { first_bad_index: start + position as u64, what });
+                    break;
                 }
                 if let Err(error) = entry::decode(data) {
-                    return Ok(Some(Damage { first_bad_index: *index, what: error.to_string() }));
+                    found = Some(Damage { first_bad_index: *index, what: error.to_string() });
+                    break;
                 }
                 expected.extend(frontier.append(data).into_iter().map(|hash| (*index, hash)));
                 if let Some(note) = checkpoints.get(&(index + 1)) {
-                    match tearline_auditlog::checkpoint::verify(note.as_bytes(), self.verifier_key()) {
-                        Ok(signed) if signed.root == frontier.root() => {}
-                        Ok(_) => {
-                            let what = format!("checkpoint at size {} does not match the entries", index + 1);
-                            return Ok(Some(Damage { first_bad_index: *index, what }));
-                        }
-                        Err(error) => {
-                            let what = format!("checkpoint at size {}: {error}", index + 1);
-                            return Ok(Some(Damage { first_bad_index: *index, what }));
-                        }
-                    }
+                    let what =
+                        match tearline_auditlog::checkpoint::verify(note.as_bytes(), self.verifier_key()) {
+                            Ok(signed) if signed.root == frontier.root() => continue,
+                            Ok(_) => format!("checkpoint at size {} does not match the entries", index + 1),
+                            Err(error) => format!("checkpoint at size {}: {error}", index + 1),
+                        };
+                    found = Some(Damage { first_bad_index: *index, what });
+                    break;
                 }
             }
             let ids: Vec<u64> = expected.iter().map(|(_, hash)| hash.index).collect();
@@ -277,6 +278,9 @@ impl MerkleLog {
                     let what = format!("stored hash {} does not match the entries", hash.index);
                     return Ok(Some(Damage { first_bad_index: *index, what }));
                 }
+            }
+            if found.is_some() {
+                return Ok(found);
             }
             progress(end, total);
             start = end;

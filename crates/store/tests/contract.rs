@@ -24,6 +24,7 @@ on_both_backends!(
     proofs_from_the_store_verify_against_signed_checkpoints,
     two_processes_append_one_linear_log,
     a_flipped_byte_in_an_entry_or_a_hash_is_found_with_its_index,
+    a_flipped_entry_inside_a_batch_is_named_by_its_own_index,
     reopening_a_migrated_database_is_a_no_op,
 );
 
@@ -341,6 +342,31 @@ async fn a_flipped_byte_in_an_entry_or_a_hash_is_found_with_its_index(store: Sto
     assert_eq!(fresh.execute_unchecked(&flip_hash).await.unwrap(), 1);
     let damage = log.check(&|_, _| {}).await.unwrap().unwrap();
     assert_eq!(damage.first_bad_index, 32, "{}", damage.what);
+}
+
+/// Entries that commit with their change gather into batches, so a checkpoint covers several
+/// entries; a flipped entry in the middle of one is still named by its own index.
+async fn a_flipped_entry_inside_a_batch_is_named_by_its_own_index(store: Store) {
+    let log = MerkleLog::start(store.clone(), new_signer());
+    for n in 0..12 {
+        let at = tearline_domain::Timestamp(1_795_000_000_000);
+        let audited = AuditEvent { object: "unit:new".into(), ..event(n) };
+        log.audited(audited).create_unit(&format!("Unit {n}"), at).await.unwrap();
+    }
+    assert_eq!(tearline_domain::audit::AuditLog::size(&log).await.unwrap(), 12);
+    let sizes: Vec<u64> = log.checkpoints(0, 100).await.unwrap().into_iter().map(|(size, _)| size).collect();
+    let inside = (1..11).find(|i| !sizes.contains(&(i + 1))).expect("a batch of several entries");
+    store.execute_unchecked(disable_append_only_guards(store.backend())).await.unwrap();
+    let denied = match store.backend() {
+        Backend::Sqlite => "CAST(REPLACE(CAST(data AS TEXT), 'outcome: allowed', 'outcome: denied') AS BLOB)",
+        Backend::Postgres => {
+            "convert_to(replace(convert_from(data, 'UTF8'), 'outcome: allowed', 'outcome: denied'), 'UTF8')"
+        }
+    };
+    let flip = format!("UPDATE audit_entries SET data = {denied} WHERE idx = {inside}");
+    assert_eq!(store.execute_unchecked(&flip).await.unwrap(), 1);
+    let damage = log.check(&|_, _| {}).await.unwrap().unwrap();
+    assert_eq!(damage.first_bad_index, inside, "{} (checkpoints at {sizes:?})", damage.what);
 }
 
 fn store_url(store: &Store) -> String {
