@@ -162,6 +162,11 @@ async fn the_leak_guard_blocks_every_identity_detail_in_every_field() {
     let h = harness().await;
     let hana = h.demo_login(Role::Handler).await;
     let contact = h.contact_report(&hana).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let reference = h.get(&hana, &format!("/api/v1/sources/{nightjar}")).await.json()["source"]["reference"]
+        .as_str()
+        .expect("the source's reference")
+        .to_owned();
     let cases = [
         ("body", "Samira Haddad-Okafor reports crates.", "body (name)"),
         ("body", "SAMIRA HADDAD OKAFOR reports crates.", "body (name)"),
@@ -177,6 +182,13 @@ async fn the_leak_guard_blocks_every_identity_detail_in_every_field() {
             "Not to be shared with Yusuf Haddad-Okafor",
             "handling_conditions (family-name)",
         ),
+        // The source's handles tie the text to its record: the code name and the reference.
+        ("body", "NIGHTJAR reports crates moving at night.", "body (code-name)"),
+        ("title", "nightjar update", "title (code-name)"),
+        ("body", &format!("Per {}, crates move at night.", reference.to_lowercase()), "body (reference)"),
+        // Disguised with invisible characters and full-width letters.
+        ("body", "S\u{200B}a\u{200B}m\u{200B}i\u{200B}r\u{200B}a Haddad-Okafor reports.", "body (name)"),
+        ("title", "ＮＩＧＨＴＪＡＲ on the quay", "title (code-name)"),
     ];
     for (field, text, expected) in cases {
         let mut body = draft("Crates move on Saturdays.");
@@ -189,6 +201,7 @@ async fn the_leak_guard_blocks_every_identity_detail_in_every_field() {
         let refused = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
         assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{text}: {}", refused.body);
         assert!(refused.json()["message"].as_str().unwrap().contains(expected), "{text}: {}", refused.body);
+        assert!(!refused.body.contains("NIGHTJAR") && !refused.body.contains(&reference), "{}", refused.body);
     }
 }
 

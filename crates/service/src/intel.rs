@@ -297,13 +297,15 @@ pub async fn submit(state: &AppState, caller: &Caller, id: i64) -> Result<Submis
     let sealed = sources::sealed_from_columns(&columns)?;
     let fields = outgoing_fields(&report);
     let binding = source.reference.as_str().as_bytes();
-    let checked =
-        match tearline_vault::leak::check_sealed(state.keys.provider().as_ref(), &sealed, binding, &fields) {
-            Err(tearline_vault::VaultError::UnknownKey { .. }) => {
-                tearline_vault::leak::check_sealed(state.keys.reload()?.as_ref(), &sealed, binding, &fields)
-            }
-            other => other,
-        }?;
+    let handles =
+        tearline_vault::leak::Handles { code_name: &source.code_name, reference: source.reference.as_str() };
+    let check = |keys: &dyn tearline_vault::KeyProvider| {
+        tearline_vault::leak::check_sealed(keys, &sealed, binding, handles, &fields)
+    };
+    let checked = match check(state.keys.provider().as_ref()) {
+        Err(tearline_vault::VaultError::UnknownKey { .. }) => check(state.keys.reload()?.as_ref()),
+        other => other,
+    }?;
     let leaks: Vec<LeakFinding> = checked
         .into_iter()
         .map(|leak| LeakFinding {

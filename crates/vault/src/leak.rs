@@ -14,7 +14,14 @@
 //!   prefixes, Arabic-Indic digits): the last nine digits;
 //! - addresses: the house-and-street part, with common abbreviations (Rd, St, Ln, Ave …);
 //! - the date of birth in numeric (d/m/y, y-m-d, m/d/y, with any separator) and written
-//!   (17 April 1988, April 17th, 1988, 17 Apr 1988) forms.
+//!   (17 April 1988, April 17th, 1988, 17 Apr 1988) forms;
+//! - the source's handles, which tie text to the source record for anyone who has seen both:
+//!   its code name (as a word, in any case) and its pseudonymous reference (in any case, with
+//!   or without its dashes).
+//!
+//! Before matching, text is folded: compatibility forms (full-width letters, ligatures) to
+//! their plain letters, and invisible characters (zero-width spaces and joiners, soft hyphens,
+//! word joiners, byte-order marks) removed, so a name broken up by them is still found.
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -30,6 +37,16 @@ pub enum Detail {
     PhoneNumber,
     Address,
     DateOfBirth,
+    CodeName,
+    Reference,
+}
+
+/// What names a source besides its identity: the code name and the pseudonymous reference
+/// its record carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Handles<'a> {
+    pub code_name: &'a str,
+    pub reference: &'a str,
 }
 
 /// One field of a report that names the source.
@@ -45,19 +62,27 @@ pub fn check_sealed(
     keys: &dyn KeyProvider,
     sealed: &SealedIdentity,
     binding: &[u8],
+    handles: Handles<'_>,
     fields: &[(&str, &str)],
 ) -> Result<Vec<Leak>, VaultError> {
     let identity = open(keys, sealed, binding)?;
-    Ok(leaks(&identity, fields))
+    Ok(leaks(&identity, handles, fields))
 }
 
-/// Every field that names the source, and how.
-pub fn leaks(identity: &Identity, fields: &[(&str, &str)]) -> Vec<Leak> {
+/// Every field that names the source, by its identity or by its handles, and how.
+pub fn leaks(identity: &Identity, handles: Handles<'_>, fields: &[(&str, &str)]) -> Vec<Leak> {
     let targets = Targets::of(identity);
+    let code_name = words(handles.code_name);
+    let reference: String = fold(handles.reference).chars().filter(|c| c.is_alphanumeric()).collect();
     let mut found = Vec::new();
     for (field, text) in fields {
         let words = words(text);
         let digits = digit_runs(text);
+        let squeezed: String = fold(text).chars().filter(|c| c.is_alphanumeric()).collect();
+        let handle_details = [
+            (!code_name.is_empty() && contains_sequence(&words, &code_name)).then_some(Detail::CodeName),
+            (reference.len() >= 6 && squeezed.contains(&reference)).then_some(Detail::Reference),
+        ];
         let mut details: Vec<Detail> = targets
             .names
             .iter()
@@ -78,6 +103,7 @@ pub fn leaks(identity: &Identity, fields: &[(&str, &str)]) -> Vec<Leak> {
                     .filter(|d| contains_sequence(&words, d))
                     .map(|_| Detail::DateOfBirth),
             )
+            .chain(handle_details.into_iter().flatten())
             .collect();
         details.sort_unstable();
         details.dedup();
@@ -90,6 +116,7 @@ pub fn leaks(identity: &Identity, fields: &[(&str, &str)]) -> Vec<Leak> {
 /// Arabic-Indic digits as ASCII.
 fn fold(text: &str) -> String {
     text.nfkd()
+        .filter(|c| !is_invisible(*c))
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .filter(|c| !matches!(c, '\u{0640}' | '\u{064B}'..='\u{065F}' | '\u{0670}'))
         .map(|c| match c {
@@ -102,6 +129,13 @@ fn fold(text: &str) -> String {
         })
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// Characters that show nothing but can split a word for a naive matcher: the soft hyphen,
+/// zero-width space, non-joiner and joiner, directional marks, word joiner and invisible
+/// operators, the Mongolian vowel separator, and the byte-order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
 /// The words of a text: runs of letters and digits after folding, with ordinal suffixes
@@ -297,8 +331,10 @@ mod tests {
         identity
     }
 
+    const HANDLES: Handles<'static> = Handles { code_name: "NIGHTJAR", reference: "SR-BQCR-CMQC" };
+
     fn detail(text: &str) -> Vec<Detail> {
-        leaks(&samira(), &[("text", text)]).into_iter().map(|l| l.detail).collect()
+        leaks(&samira(), HANDLES, &[("text", text)]).into_iter().map(|l| l.detail).collect()
     }
 
     #[test]
@@ -334,6 +370,17 @@ mod tests {
             ("born April 17th, 1988", Detail::DateOfBirth),
             ("born 17th Apr 1988", Detail::DateOfBirth),
             ("born 04/17/1988", Detail::DateOfBirth),
+            ("NIGHTJAR reports crates moving at night", Detail::CodeName),
+            ("nightjar update", Detail::CodeName),
+            ("as Nightjar said", Detail::CodeName),
+            ("source SR-BQCR-CMQC", Detail::Reference),
+            ("source sr bqcr cmqc", Detail::Reference),
+            ("source SRBQCRCMQC", Detail::Reference),
+            // Disguised with invisible characters and compatibility forms.
+            ("S\u{200B}a\u{200B}m\u{200B}i\u{200B}r\u{200B}a Haddad", Detail::Name),
+            ("Sam\u{00AD}ira Had\u{2060}dad-Oka\u{FEFF}for", Detail::Name),
+            ("ＳＡＭＩＲＡ ＨＡＤＤＡＤ", Detail::Name),
+            ("N\u{200D}IGHTJAR was there", Detail::CodeName),
         ];
         for (text, expected) in table {
             assert!(
@@ -354,6 +401,7 @@ mod tests {
             "Tannery workers gather on Fridays.",
             "Flat 3 of the harbour block was empty.",
             "سيارة بيضاء في الميناء بعد منتصف الليل",
+            "Nightjars nest on the heath.",
         ] {
             assert_eq!(detail(text), Vec::<Detail>::new(), "{text:?}");
         }
@@ -363,6 +411,7 @@ mod tests {
     fn the_field_is_named_and_the_value_never_returned() {
         let found = leaks(
             &samira(),
+            HANDLES,
             &[("title", "Quay deliveries"), ("text", "Umm Yusuf saw it"), ("place", "14 Tannery Lane")],
         );
         assert_eq!(
@@ -382,10 +431,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let keys = crate::FileKeyring::create(&dir.path().join("vault.key")).expect("key file");
         let sealed = crate::seal(&keys, &samira(), b"SR-TEST-0001").expect("sealed");
-        let found = check_sealed(&keys, &sealed, b"SR-TEST-0001", &[("text", "the driver 07700 900461")]);
+        let found =
+            check_sealed(&keys, &sealed, b"SR-TEST-0001", HANDLES, &[("text", "the driver 07700 900461")]);
         assert_eq!(found.expect("opened"), vec![Leak { field: "text".into(), detail: Detail::PhoneNumber }]);
         assert!(
-            check_sealed(&keys, &sealed, b"SR-OTHER-0002", &[("text", "x")]).is_err(),
+            check_sealed(&keys, &sealed, b"SR-OTHER-0002", HANDLES, &[("text", "x")]).is_err(),
             "bound to its record"
         );
     }
@@ -396,7 +446,7 @@ mod tests {
             let mut identity = samira();
             identity.full_name = name;
             identity.date_of_birth = Some(dob);
-            let _ = leaks(&identity, &[("text", &text)]);
+            let _ = leaks(&identity, HANDLES, &[("text", &text)]);
         }
 
         /// The full name is caught however it is spaced or cased.
