@@ -1131,10 +1131,14 @@ impl<'a> NewEvent<'a> {
 
 /// The database's own refusal of a second live authorisation for a source (an exclusion
 /// constraint on PostgreSQL, a trigger on SQLite), for grants that raced past the check.
+/// Two grants that insert conflicting periods at once can each wait for the other's
+/// exclusion check, and PostgreSQL then aborts one as a deadlock (40P01): that one lost the
+/// same race, so it is the same conflict.
 fn overlapping_grant_as_conflict(error: sqlx::Error) -> StoreError {
     let overlapping = match &error {
         sqlx::Error::Database(db) => {
-            db.code().as_deref() == Some("23P01") || db.message().contains("overlapping live authorisation")
+            matches!(db.code().as_deref(), Some("23P01" | "40P01"))
+                || db.message().contains("overlapping live authorisation")
         }
         _ => false,
     };
