@@ -558,11 +558,11 @@ async fn write_batch(
     Ok((indexes, frontier, swept_all))
 }
 
-/// Row locks in id order on PostgreSQL, so that processes claiming overlapping sets of
-/// pending rows wait for each other instead of deadlocking.
-fn lock_in_order(backend: Backend) -> &'static str {
+/// Row locks on PostgreSQL, taken in the subquery's id order, so that processes claiming
+/// overlapping sets of pending rows wait for each other instead of deadlocking.
+fn lock_rows(backend: Backend) -> &'static str {
     match backend {
-        Backend::Postgres => " ORDER BY id FOR UPDATE",
+        Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     }
 }
@@ -581,9 +581,9 @@ async fn claim_pending(
         let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
         let sql = format!(
             "DELETE FROM audit_pending WHERE id IN \
-             (SELECT id FROM audit_pending WHERE id IN ({}){}) RETURNING id",
+             (SELECT id FROM audit_pending WHERE id IN ({}) ORDER BY id{}) RETURNING id",
             list.join(", "),
-            lock_in_order(backend)
+            lock_rows(backend)
         );
         let deleted: Vec<i64> = sqlx::query_scalar(&sql).fetch_all(&mut **tx).await?;
         claimed.extend(deleted);
@@ -600,10 +600,7 @@ async fn claim_committed(
     let sql = format!(
         "DELETE FROM audit_pending WHERE id IN \
          (SELECT id FROM audit_pending ORDER BY id LIMIT {MAX_BATCH}{}) RETURNING id, data",
-        match backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        }
+        lock_rows(backend)
     );
     let mut rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&sql).fetch_all(&mut **tx).await?;
     rows.sort_by_key(|(id, _)| *id);

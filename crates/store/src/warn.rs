@@ -962,9 +962,7 @@ impl Writer<'_> {
             .execute(&mut *write.tx)
             .await?
             .rows_affected();
-        if rows != 1 {
-            return Err(StoreError::NotFound("partner feed"));
-        }
+        one_feed(rows)?;
         write.commit().await
     }
 
@@ -998,9 +996,7 @@ impl Writer<'_> {
         .execute(&mut *write.tx)
         .await?
         .rows_affected();
-        if rows != 1 {
-            return Err(StoreError::NotFound("partner feed"));
-        }
+        one_feed(rows)?;
         write.commit().await
     }
 
@@ -1026,6 +1022,15 @@ impl Writer<'_> {
         .execute(&mut *write.tx)
         .await?;
         write.commit().await
+    }
+}
+
+/// A change that names a partner feed touched it, or the feed does not exist.
+fn one_feed(rows: u64) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound("partner feed"))
     }
 }
 
