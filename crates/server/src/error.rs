@@ -36,10 +36,6 @@ impl ApiError {
         ServiceError::refused(code, message).into()
     }
 
-    pub fn forbidden() -> ApiError {
-        ServiceError::Forbidden.into()
-    }
-
     /// Used both for records that do not exist and for records the caller may not know of,
     /// so that a refusal never confirms that a source exists.
     pub fn not_found(what: &str) -> ApiError {
