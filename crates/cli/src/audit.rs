@@ -55,8 +55,9 @@ pub struct ExportArgs {
     /// Export from a running server (e.g. http://127.0.0.1:8080) instead of a data directory.
     #[arg(long)]
     server: Option<String>,
-    /// An inspector's bearer token, for --server.
-    #[arg(long, env = "TEARLINE_TOKEN", hide_env_values = true)]
+    /// An inspector's bearer token, for --server. Tokens are base64url, so one may begin with
+    /// a dash; it is still taken as this flag's value.
+    #[arg(long, env = "TEARLINE_TOKEN", hide_env_values = true, allow_hyphen_values = true)]
     token: Option<String>,
     #[command(flatten)]
     data: DataOptions,

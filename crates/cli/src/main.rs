@@ -437,4 +437,22 @@ mod tests {
         let message = parsed.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("unknown role"), "{message}");
     }
+
+    /// Session tokens are base64url: about one in 64 begins with a dash, and the export
+    /// must still take it as the token rather than as an unknown flag.
+    #[test]
+    fn a_token_beginning_with_a_dash_is_the_tokens_value() {
+        let parsed = Cli::try_parse_from([
+            "tearline",
+            "audit",
+            "export",
+            "--out",
+            "bundle",
+            "--server",
+            "http://127.0.0.1:1",
+            "--token",
+            "-4abc_def",
+        ]);
+        assert!(parsed.is_ok(), "{:?}", parsed.err().map(|e| e.to_string()));
+    }
 }
