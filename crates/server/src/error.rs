@@ -90,7 +90,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | StaleRiskAssessment
         | IncompleteApplication
         | InvalidReviewInterval
-        | AuthorisationLapsed => StatusCode::UNPROCESSABLE_ENTITY,
+        | AuthorisationLapsed
+        | SignatureNotVerified => StatusCode::UNPROCESSABLE_ENTITY,
         AccountLocked | TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         Internal | VaultError => StatusCode::INTERNAL_SERVER_ERROR,
         AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -276,6 +276,26 @@ fn endpoints() -> Vec<Endpoint> {
         },
         Endpoint {
             method: Method::GET,
+            path: "/api/v1/partner-keys",
+            body: None,
+            allowed: &[WarningOfficer],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/partner-keys",
+            body: Some(
+                |role| json!({"sender": format!("{role}@partner.example"), "public_key": PARTNER_KEY}),
+            ),
+            allowed: &[WarningOfficer],
+        },
+        Endpoint {
+            method: Method::DELETE,
+            path: "/api/v1/partner-keys/{partner_key}",
+            body: None,
+            allowed: &[WarningOfficer],
+        },
+        Endpoint {
+            method: Method::GET,
             path: "/api/v1/sources/{own}/lifecycle",
             body: None,
             allowed: &[Handler, Controller, AuthorisingOfficer, Inspector],
@@ -544,6 +564,9 @@ fn recipients_json(role: Role) -> Value {
             "address": "+441632960000", "lat": 52.955, "lon": 1.21}])
 }
 
+/// A partner's public key (a throwaway test key of the XML Signature tests).
+const PARTNER_KEY: &str = include_str!("../../warn/tests/xmldsig/ec-test-public.pem");
+
 fn partner_alert_xml(role: Role) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -618,6 +641,11 @@ async fn fixtures(harness: &Harness) -> Fixtures {
         created(post(&wren, "/api/v1/partner-feeds", Some(feed("matrix"))).await),
         created(post(&wren, "/api/v1/partner-feeds", Some(feed("ui"))).await),
     );
+    let key = |sender: &str| json!({"sender": sender, "label": "matrix", "public_key": PARTNER_KEY});
+    let (partner_key, ui_partner_key) = (
+        created(post(&wren, "/api/v1/partner-keys", Some(key("matrix@partner.example"))).await),
+        created(post(&wren, "/api/v1/partner-keys", Some(key("ui@partner.example"))).await),
+    );
     let unit = harness
         .state
         .store
@@ -647,6 +675,8 @@ async fn fixtures(harness: &Harness) -> Fixtures {
             ("awaiting_account", awaiting_account),
             ("feed", feed),
             ("ui_feed", ui_feed),
+            ("partner_key", partner_key),
+            ("ui_partner_key", ui_partner_key),
         ]
         .into_iter()
         .map(|(name, id)| (name.to_owned(), id))
@@ -1334,6 +1364,12 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
         post("/partner-feeds", &[("url", "http://127.0.0.1:9/ui/feed.atom")], &[WarningOfficer]),
         post("/partner-feeds/{ui_feed}/pause", &[("paused", "true")], &[WarningOfficer]),
         post("/partner-feeds/{ui_feed}/removal", &[], &[WarningOfficer]),
+        post(
+            "/partner-keys",
+            &[("sender", "form@partner.example"), ("public_key", PARTNER_KEY)],
+            &[WarningOfficer],
+        ),
+        post("/partner-keys/{ui_partner_key}/removal", &[], &[WarningOfficer]),
         post(
             "/threats",
             &[

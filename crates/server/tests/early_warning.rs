@@ -305,10 +305,11 @@ async fn partner_alerts_are_read_strictly_and_an_invalid_one_changes_nothing() {
     }
     let listed = harness.call(Method::GET, "/api/v1/partner-alerts", Some(&wren), None).await.json();
     assert_eq!(listed["partner_alerts"].as_array().unwrap().len(), 1);
-    assert_eq!(listed["partner_alerts"][0]["signature"], "none");
+    assert_eq!(listed["partner_alerts"][0]["signature"], "unsigned");
 
     // What CAP 1.2 allows is taken: an enveloped XML Signature after the last info (§3.3.4.1,
-    // as IPAWS alerts carry), kept in the stored document and shown as not verified.
+    // as IPAWS alerts carry), kept in the stored document and, with no key registered for
+    // its sender, shown as signed but not verified.
     let signature = "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><SignedInfo>\
         <CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>\
         <SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>\
@@ -320,7 +321,105 @@ async fn partner_alerts_are_read_strictly_and_an_invalid_one_changes_nothing() {
     let listed = harness.call(Method::GET, "/api/v1/partner-alerts", Some(&wren), None).await.json();
     let signatures: Vec<&str> =
         listed["partner_alerts"].as_array().unwrap().iter().filter_map(|p| p["signature"].as_str()).collect();
-    assert!(signatures.contains(&"unverified"), "{listed}");
+    assert!(signatures.contains(&"signed"), "{listed}");
+}
+
+/// An alert signed by the fixture's partner (RSA, exclusive canonicalisation, signed by
+/// libxmlsec1), and the partner's certificate.
+const SIGNED_ALERT: &str = include_str!("../../warn/tests/xmldsig/signed-rsa-exc.xml");
+const PARTNER_CERTIFICATE: &str = include_str!("../../warn/tests/xmldsig/rsa-test-cert.pem");
+const SIGNING_SENDER: &str = "warnings@partner.example.org";
+
+async fn partner_alert_states(harness: &Harness, token: &str) -> Vec<(String, String)> {
+    let listed = harness.call(Method::GET, "/api/v1/partner-alerts", Some(token), None).await.json();
+    listed["partner_alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["alert"]["identifier"].as_str().unwrap().to_owned(),
+                p["signature"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_registered_partner_key_verifies_its_alerts_and_refuses_forged_ones() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    assert_eq!(upload(&harness, &wren, SIGNED_ALERT).await.status, StatusCode::CREATED);
+    assert_eq!(
+        partner_alert_states(&harness, &wren).await,
+        [("PARTNER-2026-0042".to_owned(), "signed".to_owned())]
+    );
+
+    let register = |sender: &str, pem: &str| {
+        let body = json!({"sender": sender, "label": "Partner signing key 2026", "public_key": pem});
+        harness.call(Method::POST, "/api/v1/partner-keys", Some(&wren), Some(body))
+    };
+    for (sender, pem, code) in [
+        ("two words", PARTNER_CERTIFICATE, "invalid_field"),
+        (SIGNING_SENDER, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "invalid_key"),
+        (SIGNING_SENDER, include_str!("../../warn/tests/xmldsig/rsa-test-key.pem"), "invalid_key"),
+    ] {
+        let reply = register(sender, pem).await;
+        assert_eq!(
+            (reply.status, reply.json()["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{}",
+            reply.body
+        );
+    }
+    let key = register(SIGNING_SENDER, PARTNER_CERTIFICATE).await;
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.body);
+    let (key_id, fingerprint) =
+        (key.json()["id"].as_i64().unwrap(), key.json()["fingerprint"].as_str().unwrap().to_owned());
+    assert_eq!(fingerprint.len(), 64);
+    assert_eq!(register(SIGNING_SENDER, PARTNER_CERTIFICATE).await.status, StatusCode::CONFLICT);
+
+    // The alert already held now verifies, naming the key.
+    let listed = harness.call(Method::GET, "/api/v1/partner-alerts", Some(&wren), None).await.json();
+    assert_eq!(listed["partner_alerts"][0]["signature"], "verified");
+    assert_eq!(listed["partner_alerts"][0]["signature_key"], fingerprint.as_str());
+    let page = harness.call(Method::GET, "/warnings", Some(&wren), None).await.body;
+    assert!(page.contains("verified") && page.contains(&fingerprint), "the page shows the state and the key");
+
+    // From the keyed sender, a changed alert and an unsigned one are refused and change nothing.
+    let changed = SIGNED_ALERT.replace("PARTNER-2026-0042", "PARTNER-2026-0099");
+    let unsigned = partner_alert("unsigned-1").replace("met@partner.example", SIGNING_SENDER);
+    for (xml, why) in [(changed.as_str(), "changed after it was signed"), (unsigned.as_str(), "not signed")] {
+        let reply = upload(&harness, &wren, xml).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+        assert_eq!(reply.json()["code"], "signature_not_verified");
+        assert!(reply.json()["message"].as_str().unwrap().contains(why), "{}", reply.body);
+    }
+    // Other senders are untouched.
+    assert_eq!(upload(&harness, &wren, &partner_alert("other-sender")).await.status, StatusCode::CREATED);
+    assert_eq!(partner_alert_states(&harness, &wren).await.len(), 2);
+
+    // A feed serving a forged alert from the keyed sender reports it and stores nothing.
+    let routes =
+        axum::Router::new().route("/forged.xml", axum::routing::get(move || async move { changed.clone() }));
+    let url = serve(routes).await;
+    post(&harness, &wren, "/api/v1/partner-feeds", Some(json!({"url": format!("{url}/forged.xml")}))).await;
+    assert_eq!(tearline_service::warn::partners::poll_all(&harness.state).await.unwrap(), 0);
+    let feeds = harness.call(Method::GET, "/api/v1/partner-feeds", Some(&wren), None).await.json();
+    let error = feeds["partner_feeds"][0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("has a registered key") && error.contains("changed after it was signed"),
+        "{error}"
+    );
+
+    // Withdrawn, the key verifies nothing: the alert is signed, not verified, again.
+    let path = format!("/api/v1/partner-keys/{key_id}");
+    assert_eq!(harness.call(Method::DELETE, &path, Some(&wren), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(harness.call(Method::DELETE, &path, Some(&wren), None).await.status, StatusCode::NOT_FOUND);
+    let states = partner_alert_states(&harness, &wren).await;
+    assert!(states.contains(&("PARTNER-2026-0042".to_owned(), "signed".to_owned())), "{states:?}");
+    let keys = harness.call(Method::GET, "/api/v1/partner-keys", Some(&wren), None).await.json();
+    assert_eq!(keys["partner_keys"], json!([]));
 }
 
 /// Serves `routes` on a free local port; returns its base URL.

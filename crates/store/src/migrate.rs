@@ -55,6 +55,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_partner_feeds.sql"),
         postgres: include_str!("../migrations/postgres/0007_partner_feeds.sql"),
     },
+    Migration {
+        version: 8,
+        name: "partner_keys",
+        sqlite: include_str!("../migrations/sqlite/0008_partner_keys.sql"),
+        postgres: include_str!("../migrations/postgres/0008_partner_keys.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

@@ -150,6 +150,19 @@ pub struct PartnerAlert {
     pub received_at: Timestamp,
 }
 
+/// A partner's public key as registered for one sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerKeyRecord {
+    pub id: i64,
+    /// The CAP `<sender>` whose alerts the key verifies.
+    pub sender: String,
+    pub label: String,
+    /// The PEM public key or certificate, as registered.
+    pub public_key: String,
+    pub fingerprint: String,
+    pub added_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartnerFeed {
     pub id: i64,
@@ -425,6 +438,29 @@ impl Store {
                     cap_xml: row.try_get("cap_xml")?,
                     origin: row.try_get("origin")?,
                     received_at: Timestamp(row.try_get("received_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// The registered partner keys, of one sender or of all.
+    pub async fn partner_keys(&self, sender: Option<&str>) -> Result<Vec<PartnerKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, sender, label, public_key, fingerprint, added_at FROM partner_keys
+             WHERE $1 IS NULL OR sender = $1 ORDER BY sender, id",
+        )
+        .bind(sender)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PartnerKeyRecord {
+                    id: row.try_get("id")?,
+                    sender: row.try_get("sender")?,
+                    label: row.try_get("label")?,
+                    public_key: row.try_get("public_key")?,
+                    fingerprint: row.try_get("fingerprint")?,
+                    added_at: Timestamp(row.try_get("added_at")?),
                 })
             })
             .collect()
@@ -952,6 +988,42 @@ impl Writer<'_> {
         write.created(id);
         write.commit().await?;
         Ok(id)
+    }
+
+    /// Registers a partner's key (already read and fingerprinted by the caller) for a sender.
+    pub async fn add_partner_key(self, key: &PartnerKeyRecord, by: UserId) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO partner_keys (sender, label, public_key, fingerprint, added_by, added_at)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(&key.sender)
+        .bind(&key.label)
+        .bind(&key.public_key)
+        .bind(&key.fingerprint)
+        .bind(by.0)
+        .bind(key.added_at.0)
+        .fetch_one(&mut *write.tx)
+        .await
+        .map_err(conflict_as("that key registered for that sender"))?;
+        write.created(id);
+        write.commit().await?;
+        Ok(id)
+    }
+
+    /// Withdraws a partner's key (rotated, or compromised); alerts it verified are checked
+    /// again against the keys that remain.
+    pub async fn remove_partner_key(self, id: i64) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query("DELETE FROM partner_keys WHERE id = $1")
+            .bind(id)
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::NotFound("partner key"));
+        }
+        write.commit().await
     }
 
     /// Stops polling a partner's feed; the alerts already taken from it stay.

@@ -2,7 +2,8 @@
 
 use tearline_domain::{Role, Timestamp, UnitId, UserId};
 use tearline_store::{
-    on_both_backends, AttemptOutcome, IssueVersion, NewUser, Store, StoreError, VersionState,
+    on_both_backends, AttemptOutcome, IssueVersion, NewUser, PartnerKeyRecord, Store, StoreError,
+    VersionState,
 };
 use tearline_warn::cap::{
     Alert, CapTime, Certainty, Info, MsgType, Reference, Scope, Severity, Status, Urgency,
@@ -19,6 +20,7 @@ on_both_backends!(
     recipients_upsert_by_external_id_and_report_changes_by_revision,
     only_drafts_can_be_edited_and_a_version_is_issued_once,
     partner_alerts_are_unique_by_sender_identifier_and_sent,
+    partner_keys_are_kept_per_sender_once_each_and_can_be_withdrawn,
     acknowledgements_are_counted,
     two_dispatchers_never_claim_the_same_delivery,
 );
@@ -275,6 +277,38 @@ async fn partner_alerts_are_unique_by_sender_identifier_and_sent(store: Store) {
     let stored = store.partner_alerts(10).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].alert, partner);
+}
+
+async fn partner_keys_are_kept_per_sender_once_each_and_can_be_withdrawn(store: Store) {
+    let (_, wren) = officer(&store).await;
+    let key = |sender: &str, fingerprint: char| PartnerKeyRecord {
+        id: 0,
+        sender: sender.into(),
+        label: "signing key".into(),
+        public_key: "-----BEGIN PUBLIC KEY-----".into(),
+        fingerprint: fingerprint.to_string().repeat(64),
+        added_at: T0,
+    };
+    let first = store.bookkeeping().add_partner_key(&key("a@partner", 'a'), wren).await.unwrap();
+    store.bookkeeping().add_partner_key(&key("a@partner", 'b'), wren).await.unwrap();
+    store.bookkeeping().add_partner_key(&key("b@partner", 'a'), wren).await.unwrap();
+    let again = store.bookkeeping().add_partner_key(&key("a@partner", 'a'), wren).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let short = PartnerKeyRecord { fingerprint: "ab".into(), ..key("c@partner", 'c') };
+    assert!(
+        store.bookkeeping().add_partner_key(&short, wren).await.is_err(),
+        "the schema checks the fingerprint"
+    );
+    assert_eq!(store.partner_keys(Some("a@partner")).await.unwrap().len(), 2);
+    assert_eq!(store.partner_keys(Some("nobody")).await.unwrap(), vec![]);
+    assert_eq!(store.partner_keys(None).await.unwrap().len(), 3);
+    store.bookkeeping().remove_partner_key(first).await.unwrap();
+    assert!(matches!(store.bookkeeping().remove_partner_key(first).await, Err(StoreError::NotFound(_))));
+    let left = store.partner_keys(Some("a@partner")).await.unwrap();
+    assert_eq!(
+        (left.len(), left[0].fingerprint.as_str(), left[0].added_at),
+        (1, "b".repeat(64).as_str(), T0)
+    );
 }
 
 async fn acknowledgements_are_counted(store: Store) {

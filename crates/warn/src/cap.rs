@@ -18,11 +18,9 @@ use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
 use crate::geo::{Area, Circle, GeoError, Polygon};
+use crate::xmldsig::XMLDSIG;
 
 pub const NAMESPACE: &str = "urn:oasis:names:tc:emergency:cap:1.2";
-/// XML Signature, whose elements the CAP 1.2 schema admits after the last `<info>`
-/// (§3.3.4.1: an enveloped signature over the whole alert).
-pub const XMLDSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 
 /// Defines a CAP enumeration with its exact wire spelling.
 macro_rules! cap_enum {
@@ -141,24 +139,6 @@ impl<'de> Deserialize<'de> for CapTime {
         CapTime::parse(&text).ok_or_else(|| {
             serde::de::Error::custom(format!("{text:?} is not a CAP time like 2026-11-26T09:30:00-00:00"))
         })
-    }
-}
-
-/// What can be said of an alert's signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signature {
-    /// The alert carries no XML Signature.
-    None,
-    /// The alert carries an enveloped XML Signature that has not been verified.
-    Unverified,
-}
-
-impl Signature {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signature::None => "none",
-            Signature::Unverified => "unverified",
-        }
     }
 }
 
@@ -412,24 +392,6 @@ impl Alert {
         let alert = read_alert(root)?;
         alert.validate()?;
         Ok(alert)
-    }
-
-    /// Whether an alert's document carries an enveloped XML Signature (§3.3.4.1). Tearline
-    /// keeps the document as received, signature included; it does not verify signatures
-    /// yet, so a signed alert is shown as signed but unverified.
-    pub fn signature_of(xml: &str) -> Signature {
-        let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
-        let signed = crate::bounded::check(xml, crate::bounded::PARTNER_DOCUMENT).is_ok()
-            && roxmltree::Document::parse_with_options(xml, options).is_ok_and(|document| {
-                document.root_element().children().any(|child| {
-                    child.tag_name().namespace() == Some(XMLDSIG) && child.tag_name().name() == "Signature"
-                })
-            });
-        if signed {
-            Signature::Unverified
-        } else {
-            Signature::None
-        }
     }
 
     /// The latest `expires` over all infos; `None` when any info never expires.
@@ -1160,15 +1122,15 @@ mod tests {
     }
 
     /// What the XSD and §3 allow is read: an enveloped signature after the last info (kept in
-    /// the document, shown as unverified), resources with their required parts, a time with
+    /// the document, verified against the sender's registered keys by `xmldsig`), resources with their required parts, a time with
     /// a real offset.
     #[test]
     fn what_the_standard_allows_is_read() {
         let good = full_alert().to_xml();
         let signed = good.replacen("</alert>", &format!("{SIGNATURE}</alert>"), 1);
         assert_eq!(Alert::from_xml(&signed), Ok(full_alert()));
-        assert_eq!(Alert::signature_of(&signed), Signature::Unverified);
-        assert_eq!(Alert::signature_of(&good), Signature::None);
+        assert_eq!(crate::xmldsig::check(&signed, &[]), crate::xmldsig::Signature::Signed);
+        assert_eq!(crate::xmldsig::check(&good, &[]), crate::xmldsig::Signature::Unsigned);
         let with_resource = good.replacen(
             "<area>",
             &resource(

@@ -17,9 +17,11 @@
 
 pub mod atom;
 pub mod bounded;
+pub mod c14n;
 pub mod cap;
 pub mod delivery;
 pub mod geo;
 pub mod index;
 pub mod recipients;
 pub mod threat;
+pub mod xmldsig;

@@ -10,6 +10,7 @@ use serde_json::json;
 use tearline_warn::geo::Area;
 use tearline_warn::recipients::{read_csv, read_geojson, RecipientFields, RowError};
 use tearline_warn::threat::ThreatAssessment;
+use tearline_warn::xmldsig::Signature;
 
 use super::partners;
 use super::service::{self, DraftRequest, VersionView};
@@ -43,6 +44,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/recipients/{id}/retire", post(retire_recipient))
         .route("/api/v1/partner-alerts", get(list_partner_alerts).post(upload_partner_alert))
         .route("/api/v1/partner-feeds", get(list_partner_feeds).post(add_partner_feed))
+        .route("/api/v1/partner-keys", get(list_partner_keys).post(add_partner_key))
+        .route("/api/v1/partner-keys/{id}", axum::routing::delete(remove_partner_key))
         .route(
             "/api/v1/partner-feeds/{id}",
             axum::routing::put(pause_partner_feed).delete(remove_partner_feed),
@@ -286,9 +289,15 @@ async fn list_partner_alerts(
     let alerts = partners::alerts(&state, &caller).await?;
     let listed: Vec<serde_json::Value> = alerts
         .iter()
-        .map(|p| {
-            let signature = tearline_warn::cap::Alert::signature_of(&p.cap_xml).as_str();
-            json!({"id": p.id, "origin": p.origin, "received_at": p.received_at, "signature": signature, "alert": p.alert})
+        .map(|(p, signature)| {
+            let (key, reason) = match signature {
+                Signature::Verified { fingerprint } => (Some(fingerprint.as_str()), None),
+                Signature::Failed { reason } => (None, Some(reason.as_str())),
+                Signature::Unsigned | Signature::Signed => (None, None),
+            };
+            json!({"id": p.id, "origin": p.origin, "received_at": p.received_at,
+                   "signature": signature.as_str(), "signature_key": key, "signature_problem": reason,
+                   "alert": p.alert})
         })
         .collect();
     Ok(Json(json!({"partner_alerts": listed})))
@@ -370,6 +379,48 @@ async fn add_partner_feed(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = partners::add_feed(&state, &caller, &request.url).await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id, "url": request.url.trim()}))))
+}
+
+async fn list_partner_keys(
+    State(state): State<AppState>,
+    Session(caller): Session,
+) -> Result<impl IntoResponse, ApiError> {
+    let keys = partners::keys(&state, &caller).await?;
+    let listed: Vec<serde_json::Value> = keys.iter().map(key_json).collect();
+    Ok(Json(json!({"partner_keys": listed})))
+}
+
+fn key_json(k: &tearline_store::PartnerKeyRecord) -> serde_json::Value {
+    json!({"id": k.id, "sender": k.sender, "label": k.label, "fingerprint": k.fingerprint,
+           "public_key": k.public_key, "added_at": k.added_at})
+}
+
+/// A partner key to register; the warnings page's form carries the same fields.
+#[derive(Deserialize)]
+pub(super) struct KeyRequest {
+    pub sender: String,
+    #[serde(default)]
+    pub label: String,
+    pub public_key: String,
+}
+
+async fn add_partner_key(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    ApiJson(request): ApiJson<KeyRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key =
+        partners::add_key(&state, &caller, &request.sender, &request.label, &request.public_key).await?;
+    Ok((StatusCode::CREATED, Json(key_json(&key))))
+}
+
+async fn remove_partner_key(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    partners::remove_key(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

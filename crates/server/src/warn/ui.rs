@@ -19,6 +19,7 @@ use tearline_warn::cap::{
 };
 use tearline_warn::geo::{Area, Circle, Polygon};
 use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
+use tearline_warn::xmldsig::Signature;
 
 use super::partners;
 use super::service::{self, DraftRequest, Submitted};
@@ -39,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/partner-feeds", post(add_partner_feed))
         .route("/partner-feeds/{id}/removal", post(remove_partner_feed))
         .route("/partner-feeds/{id}/pause", post(pause_partner_feed))
+        .route("/partner-keys", post(add_partner_key))
+        .route("/partner-keys/{id}/removal", post(remove_partner_key))
         .route("/threats", get(threats_page).post(create_threat))
         .route("/recipients", get(recipients_page))
 }
@@ -104,10 +107,13 @@ struct PartnerRow {
     sent: String,
     origin: String,
     signature: &'static str,
+    signature_failed: bool,
+    /// The key that verified it, or why none did.
+    signature_detail: String,
 }
 
-impl From<&PartnerAlert> for PartnerRow {
-    fn from(p: &PartnerAlert) -> PartnerRow {
+impl From<&(PartnerAlert, Signature)> for PartnerRow {
+    fn from((p, signature): &(PartnerAlert, Signature)) -> PartnerRow {
         PartnerRow {
             sender: p.alert.sender.clone(),
             headline: tearline_store::headline_of(&p.alert),
@@ -115,9 +121,14 @@ impl From<&PartnerAlert> for PartnerRow {
             status: p.alert.status.as_str(),
             sent: p.alert.sent.to_string(),
             origin: p.origin.clone(),
-            signature: match tearline_warn::cap::Alert::signature_of(&p.cap_xml) {
-                tearline_warn::cap::Signature::None => "unsigned",
-                tearline_warn::cap::Signature::Unverified => "signed, not verified",
+            signature: signature.label(),
+            signature_failed: matches!(signature, Signature::Failed { .. }),
+            signature_detail: match signature {
+                Signature::Verified { fingerprint } => {
+                    format!("key {}…", fingerprint.get(..16).unwrap_or(fingerprint))
+                }
+                Signature::Failed { reason } => reason.clone(),
+                Signature::Unsigned | Signature::Signed => String::new(),
             },
         }
     }
@@ -132,6 +143,7 @@ struct WarningsPage {
     threats: Vec<(i64, String)>,
     partners: Vec<PartnerRow>,
     feeds: Vec<FeedRow>,
+    keys: Vec<KeyRow>,
     areas: String,
     tiles: String,
     may_draft: bool,
@@ -150,10 +162,14 @@ async fn warnings_view(
     let threats = service::threats(state, caller).await.unwrap_or_default();
     let may_draft = authorize(&caller.actor, Action::DraftWarning { unit_id: caller.actor.unit_id }).is_ok();
     let may_import = authorize(&caller.actor, Action::ImportPartnerAlerts).is_ok();
-    let (partner_alerts, feeds) = if may_import {
-        (partners::alerts(state, caller).await?, partners::feeds(state, caller).await?)
+    let (partner_alerts, feeds, keys) = if may_import {
+        (
+            partners::alerts(state, caller).await?,
+            partners::feeds(state, caller).await?,
+            partners::keys(state, caller).await?,
+        )
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
     let mut areas: Vec<(String, Area)> = latest
         .iter()
@@ -168,7 +184,7 @@ async fn warnings_view(
     areas.extend(
         threats.iter().map(|t| (format!("Threat: {}", t.assessment.title), t.assessment.area.clone())),
     );
-    areas.extend(partner_alerts.iter().flat_map(|p| {
+    areas.extend(partner_alerts.iter().flat_map(|(p, _)| {
         p.alert
             .areas()
             .into_iter()
@@ -181,6 +197,16 @@ async fn warnings_view(
         threats: threats.iter().map(|t| (t.id, t.assessment.title.clone())).collect(),
         partners: partner_alerts.iter().map(PartnerRow::from).collect(),
         feeds: feeds.iter().map(FeedRow::from).collect(),
+        keys: keys
+            .iter()
+            .map(|k| KeyRow {
+                id: k.id,
+                sender: k.sender.clone(),
+                label: k.label.clone(),
+                fingerprint: k.fingerprint.clone(),
+                added_at: format_time(k.added_at),
+            })
+            .collect(),
         areas: areas_json(&areas),
         tiles: tiles(state),
         may_draft,
@@ -494,11 +520,23 @@ async fn upload_partner_alert(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    match fixable(partners::upload(&state, &caller, &form.cap_xml).await)? {
+    let uploaded = partners::upload(&state, &caller, &form.cap_xml).await;
+    back_to_warnings(&state, &caller, uploaded, "Partner alert refused: ").await
+}
+
+/// The warnings page after one of its partner forms: reached again on success, or shown with
+/// the refusal (prefixed by what was refused) when the officer can fix the input.
+async fn back_to_warnings<T>(
+    state: &AppState,
+    caller: &Caller,
+    outcome: Result<T, ServiceError>,
+    refused: &str,
+) -> Page {
+    match fixable(outcome)? {
         Ok(_) => Ok(Redirect::to("/warnings").into_response()),
         Err((status, message)) => {
-            let message = format!("Partner alert refused: {message}");
-            Ok((status, render(&warnings_view(&state, &caller, Some(message)).await?)).into_response())
+            let page = warnings_view(state, caller, Some(format!("{refused}{message}"))).await?;
+            Ok((status, render(&page)).into_response())
         }
     }
 }
@@ -516,12 +554,8 @@ async fn add_partner_feed(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    match fixable(partners::add_feed(&state, &caller, &form.url).await)? {
-        Ok(_) => Ok(Redirect::to("/warnings").into_response()),
-        Err((status, message)) => {
-            Ok((status, render(&warnings_view(&state, &caller, Some(message)).await?)).into_response())
-        }
-    }
+    let added = partners::add_feed(&state, &caller, &form.url).await;
+    back_to_warnings(&state, &caller, added, "").await
 }
 
 async fn remove_partner_feed(
@@ -551,6 +585,46 @@ async fn pause_partner_feed(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     partners::set_feed_paused(&state, &caller, id, form.paused).await?;
+    Ok(Redirect::to("/warnings").into_response())
+}
+
+/// A registered partner key as the warnings page lists it.
+struct KeyRow {
+    id: i64,
+    sender: String,
+    label: String,
+    fingerprint: String,
+    added_at: String,
+}
+
+#[derive(Deserialize)]
+struct KeyForm {
+    csrf: String,
+    #[serde(flatten)]
+    key: super::api::KeyRequest,
+}
+
+async fn add_partner_key(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    Form(form): Form<KeyForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let added =
+        partners::add_key(&state, &caller, &form.key.sender, &form.key.label, &form.key.public_key).await;
+    back_to_warnings(&state, &caller, added, "Key not registered: ").await
+}
+
+async fn remove_partner_key(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    crate::api::IdPath(id): crate::api::IdPath,
+    Form(form): Form<crate::ui::CsrfForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    partners::remove_key(&state, &caller, id).await?;
     Ok(Redirect::to("/warnings").into_response())
 }
 

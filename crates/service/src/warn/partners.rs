@@ -2,13 +2,23 @@
 //! feed (an Atom feed of CAP alerts, or a single CAP document). Every alert is read by the
 //! strict CAP reader; an invalid one is refused with the element and the reason and
 //! changes nothing. Alerts already held (same sender, identifier and sent) are skipped.
+//!
+//! A partner that signs its alerts registers its public key for its CAP `<sender>`. From
+//! then on an alert from that sender is taken only when an enveloped XML Signature on it
+//! verifies with one of the sender's keys (`tearline_warn::xmldsig`); without a registered
+//! key a signed alert is shown as signed, not verified. The state shown beside an alert is
+//! worked out against the keys registered when it is read, so a key registered later
+//! verifies alerts already held, and a withdrawn key no longer does.
 
+use std::collections::HashMap;
 use tearline_domain::audit::Outcome;
 use tearline_domain::policy::{authorize, Action};
 use tearline_domain::Timestamp;
-use tearline_store::{PartnerAlert, PartnerFeed, StoreError};
+
+use tearline_store::{PartnerAlert, PartnerFeed, PartnerKeyRecord, StoreError};
 use tearline_warn::atom::{cap_links, next_feed_poll};
 use tearline_warn::cap::Alert;
+use tearline_warn::xmldsig::{self, PartnerKey, Signature};
 
 use crate::audit::record;
 use crate::auth::Caller;
@@ -19,6 +29,8 @@ use crate::state::AppState;
 const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// The most alerts taken from one poll of one feed.
 const MAX_ALERTS_PER_POLL: usize = 500;
+/// The largest PEM key or certificate registered (a certificate chain is a few KiB).
+const MAX_KEY_BYTES: usize = 16 * 1024;
 
 async fn require_import(state: &AppState, caller: &Caller, audit_action: &str) -> Result<(), ServiceError> {
     if authorize(&caller.actor, Action::ImportPartnerAlerts).is_ok() {
@@ -33,15 +45,123 @@ pub async fn upload(state: &AppState, caller: &Caller, xml: &str) -> Result<Part
     require_import(state, caller, "partner-alert.import").await?;
     let alert =
         Alert::from_xml(xml).map_err(|e| ServiceError::refused(ErrorCode::InvalidCap, e.to_string()))?;
+    verified_if_keyed(state, &alert, xml).await?;
     let origin = format!("upload by {}", caller.user.username);
     let writer = state.change(caller, "partner-alert.import", "partner-alert:new", None);
     let id = writer.insert_partner_alert(&alert, xml, &origin, state.now()).await?;
     Ok(PartnerAlert { id, alert, cap_xml: xml.to_owned(), origin, received_at: state.now() })
 }
 
-pub async fn alerts(state: &AppState, caller: &Caller) -> Result<Vec<PartnerAlert>, ServiceError> {
+/// The latest partner alerts, each with its signature checked against the keys registered
+/// for its sender now.
+pub async fn alerts(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<(PartnerAlert, Signature)>, ServiceError> {
     require_import(state, caller, "partner-alert.list").await?;
-    Ok(state.store.partner_alerts(200).await?)
+    let mut keys: HashMap<String, Vec<PartnerKey>> = HashMap::new();
+    for record in state.store.partner_keys(None).await? {
+        keys.entry(record.sender.clone()).or_default().push(stored_key(&record)?);
+    }
+    let alerts = state.store.partner_alerts(200).await?;
+    Ok(alerts
+        .into_iter()
+        .map(|held| {
+            let sender_keys = keys.get(&held.alert.sender).map(Vec::as_slice).unwrap_or_default();
+            let signature = xmldsig::check(&held.cap_xml, sender_keys);
+            (held, signature)
+        })
+        .collect())
+}
+
+/// Refuses an alert whose sender has a registered key unless a signature on it verifies.
+async fn verified_if_keyed(state: &AppState, alert: &Alert, xml: &str) -> Result<(), ServiceError> {
+    let keys = state
+        .store
+        .partner_keys(Some(&alert.sender))
+        .await?
+        .iter()
+        .map(stored_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let why = match xmldsig::check(xml, &keys) {
+        Signature::Verified { .. } => return Ok(()),
+        Signature::Failed { reason } => reason,
+        Signature::Unsigned | Signature::Signed => "the alert is not signed".to_owned(),
+    };
+    Err(ServiceError::refused(
+        ErrorCode::SignatureNotVerified,
+        format!("{} has a registered key, and {why}", alert.sender),
+    ))
+}
+
+/// A key as stored; it was read when registered, so failing now means the row was altered.
+fn stored_key(record: &PartnerKeyRecord) -> Result<PartnerKey, ServiceError> {
+    PartnerKey::from_pem(&record.public_key)
+        .map_err(|_| StoreError::Corrupt(format!("stored partner key {}", record.id)).into())
+}
+
+pub async fn keys(state: &AppState, caller: &Caller) -> Result<Vec<PartnerKeyRecord>, ServiceError> {
+    require_import(state, caller, "partner-key.list").await?;
+    Ok(state.store.partner_keys(None).await?)
+}
+
+/// Registers a partner's public key (PEM public key or certificate) for its CAP sender.
+pub async fn add_key(
+    state: &AppState,
+    caller: &Caller,
+    sender: &str,
+    label: &str,
+    pem: &str,
+) -> Result<PartnerKeyRecord, ServiceError> {
+    require_import(state, caller, "partner-key.add").await?;
+    let sender = sender.trim();
+    // CAP §3.2.1: a sender has no spaces, commas or restricted characters.
+    if sender.is_empty()
+        || sender.chars().count() > 256
+        || sender.contains(|c: char| c.is_whitespace() || ",<&".contains(c))
+    {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidField,
+            "sender: the partner's CAP <sender>, 1 to 256 characters without spaces, commas, '<' or '&'",
+        ));
+    }
+    let label = label.trim();
+    if label.chars().count() > 200 {
+        return Err(ServiceError::refused(ErrorCode::InvalidField, "label: at most 200 characters"));
+    }
+    if pem.len() > MAX_KEY_BYTES {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidKey,
+            format!("a key is at most {MAX_KEY_BYTES} bytes"),
+        ));
+    }
+    let key =
+        PartnerKey::from_pem(pem).map_err(|e| ServiceError::refused(ErrorCode::InvalidKey, e.to_string()))?;
+    let mut record = PartnerKeyRecord {
+        id: 0,
+        sender: sender.to_owned(),
+        label: label.to_owned(),
+        public_key: pem.trim().to_owned(),
+        fingerprint: key.fingerprint().to_owned(),
+        added_at: state.now(),
+    };
+    record.id = state
+        .change(caller, "partner-key.add", &format!("partner-key:{}", key.fingerprint()), None)
+        .add_partner_key(&record, caller.user.id)
+        .await?;
+    Ok(record)
+}
+
+/// Withdraws a partner's key.
+pub async fn remove_key(state: &AppState, caller: &Caller, id: i64) -> Result<(), ServiceError> {
+    require_import(state, caller, "partner-key.remove").await?;
+    Ok(state
+        .change(caller, "partner-key.remove", &format!("partner-key:{id}"), None)
+        .remove_partner_key(id)
+        .await?)
 }
 
 pub async fn feeds(state: &AppState, caller: &Caller) -> Result<Vec<PartnerFeed>, ServiceError> {
@@ -158,6 +278,7 @@ async fn poll(state: &AppState, url: &str) -> (usize, Option<String>) {
 /// Stores one alert; `Ok(false)` when it was already held.
 async fn store_alert(state: &AppState, xml: &str, origin: &str) -> Result<bool, String> {
     let alert = Alert::from_xml(xml).map_err(|e| format!("invalid CAP: {e}"))?;
+    verified_if_keyed(state, &alert, xml).await.map_err(|e| e.to_string())?;
     // A feed's alert is imported by the server itself, on the feed's subscription.
     let writer = state.kernel.change(None, "partner-alert.import", "partner-alert:new", Some(origin));
     match writer.insert_partner_alert(&alert, xml, &format!("feed {origin}"), state.now()).await {
