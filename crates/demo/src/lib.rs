@@ -81,6 +81,21 @@ pub const DEMO_SOURCES: [DemoSource; 4] = [
     },
 ];
 
+impl DemoSource {
+    /// The identity sealed for this source.
+    pub fn identity(&self) -> Identity {
+        let mut identity = Identity::default();
+        identity.full_name = self.full_name.into();
+        identity.aliases = self.aliases.iter().map(|a| a.to_string()).collect();
+        identity.date_of_birth = Some(self.date_of_birth.into());
+        identity.phone_numbers = self.phone_numbers.iter().map(|p| p.to_string()).collect();
+        identity.addresses = self.addresses.iter().map(|a| a.to_string()).collect();
+        identity.family = self.family.iter().map(|f| f.to_string()).collect();
+        identity.notes = "Fictional demo source.".into();
+        identity
+    }
+}
+
 /// Seeds the demo unit into an empty store. Returns false, changing nothing, if the store
 /// already holds users.
 /// The demo seed's changes, each audited as the installation seeding itself.
@@ -128,14 +143,7 @@ pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ServiceErro
     let keys = keys.provider();
     let mut sources = Vec::new();
     for (index, demo) in DEMO_SOURCES.iter().enumerate() {
-        let mut identity = Identity::default();
-        identity.full_name = demo.full_name.into();
-        identity.aliases = demo.aliases.iter().map(|a| a.to_string()).collect();
-        identity.date_of_birth = Some(demo.date_of_birth.into());
-        identity.phone_numbers = demo.phone_numbers.iter().map(|p| p.to_string()).collect();
-        identity.addresses = demo.addresses.iter().map(|a| a.to_string()).collect();
-        identity.family = demo.family.iter().map(|f| f.to_string()).collect();
-        identity.notes = "Fictional demo source.".into();
+        let identity = demo.identity();
         let draft = SourceDraft {
             code_name: demo.code_name,
             unit_id: handler.unit_id,
@@ -581,4 +589,155 @@ pub fn receiver_routes() -> axum::Router<AppState> {
         axum::http::StatusCode::NO_CONTENT
     }
     axum::Router::new().route("/demo/receiver/{n}", axum::routing::post(receive))
+}
+
+#[cfg(test)]
+mod leak_guard_false_positives {
+    //! How often the leak guard refuses a text that names no source: the demo's reports
+    //! against every demo source (not only their own), and 1 000 generated harmless reports
+    //! in English and Arabic, full of names, streets, phone numbers, dates and numbers in
+    //! words that are not the sources'. The rate is printed and recorded in docs/leak-guard.md.
+
+    use super::*;
+    use tearline_vault::leak::{leaks, Handles};
+
+    fn flagged(text_fields: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+        DEMO_SOURCES
+            .iter()
+            .flat_map(|source| {
+                let handles = Handles { code_name: source.code_name, reference: "SR-DEMO-REF0" };
+                leaks(&source.identity(), handles, text_fields)
+                    .into_iter()
+                    .map(|leak| (source.code_name, format!("{} {:?}", leak.field, leak.detail)))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_demo_reports_name_no_demo_source() {
+        for report in &DEMO_REPORTS {
+            let fields = [("title", report.title), ("body", report.body), ("place", report.place)];
+            assert_eq!(flagged(&fields), vec![], "{}", report.title);
+        }
+    }
+
+    /// A small deterministic generator (no dependency needed for 1 000 sentences). The names
+    /// in it share no part of four letters or more with a demo source: the guard refuses
+    /// those by design ("a man called Rami" may be OSPREY's son).
+    struct Lcg(u64);
+    impl Lcg {
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            from[(self.0 >> 33) as usize % from.len()]
+        }
+        fn number(&mut self, below: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % below
+        }
+    }
+
+    fn harmless_report(rng: &mut Lcg) -> String {
+        const PEOPLE: &[&str] = &[
+            "Viktor Marsh",
+            "Omar Khalil",
+            "Lena Brooks",
+            "Ahmed Nasser",
+            "Sam Hadley",
+            "Mira Okoye",
+            "Yuri Petrov",
+            "Fatima Zahra",
+            "Tom Pyne",
+            "Rafi Aziz",
+            "Irene Walsh",
+            "Hassan Saleh",
+            "عمر خليل",
+            "أحمد ناصر",
+            "فاطمة الزهراء",
+            "حسن صالح",
+            "سمير ناصر",
+            "ليلى حسن",
+        ];
+        const STREETS: &[&str] = &[
+            "Harbour Road",
+            "Mill Lane",
+            "Station Street",
+            "Ropewalk warehouse",
+            "Eastmarsh Quay",
+            "Saltford Freight yard",
+            "Tannery workshops",
+            "Gullwing Bay",
+            "Chandlery car park",
+            "شارع الميناء",
+        ];
+        const VEHICLES: &[&str] =
+            &["a grey van", "two trucks", "a white car", "a fishing boat", "سيارة بيضاء"];
+        const VERBS: &[&str] =
+            &["left", "arrived at", "waited near", "loaded crates at", "was seen at", "غادرت"];
+        const NUMBERS: &[&str] = &[
+            "seven",
+            "twelve",
+            "nineteen eighty-nine",
+            "two thousand and five",
+            "the seventeenth",
+            "sixty",
+            "ثلاثة",
+            "سبعة عشر",
+            "one or two",
+            "double figures",
+        ];
+        const MONTHS: &[&str] = &["January", "April", "June", "November", "أبريل", "نيسان"];
+        let phone = format!("+44 7700 9{:05}", 10_000 + rng.number(89_999));
+        let date = format!("{} {} {}", 1 + rng.number(28), rng.pick(MONTHS), 1950 + rng.number(70));
+        match rng.number(4) {
+            0 => format!(
+                "{} {} {} at {:02}:{:02} on {date}.",
+                rng.pick(VEHICLES),
+                rng.pick(VERBS),
+                rng.pick(STREETS),
+                rng.number(24),
+                rng.number(60)
+            ),
+            1 => format!(
+                "{} met {} near {}; {} crates changed hands. Calls went to {phone}.",
+                rng.pick(PEOPLE),
+                rng.pick(PEOPLE),
+                rng.pick(STREETS),
+                rng.pick(NUMBERS)
+            ),
+            2 => format!(
+                "شوهد {} قرب {} ومعه {} رجال، واتصل بالرقم {phone}.",
+                rng.pick(PEOPLE),
+                rng.pick(STREETS),
+                rng.pick(NUMBERS)
+            ),
+            _ => format!(
+                "{} said {} shipments were due by {date}, {} of them through {}.",
+                rng.pick(PEOPLE),
+                rng.pick(NUMBERS),
+                rng.pick(NUMBERS),
+                rng.pick(STREETS)
+            ),
+        }
+    }
+
+    #[test]
+    fn a_thousand_harmless_reports_are_not_refused() {
+        let mut rng = Lcg(20_261_205);
+        let reports: Vec<String> = (0..1000).map(|_| harmless_report(&mut rng)).collect();
+        let refused: Vec<(&String, Vec<(&str, String)>)> = reports
+            .iter()
+            .map(|report| (report, flagged(&[("body", report.as_str())])))
+            .filter(|(_, found)| !found.is_empty())
+            .collect();
+        eprintln!(
+            "leak guard false positives: {} of {} generated harmless reports ({:.1} %)",
+            refused.len(),
+            reports.len(),
+            refused.len() as f64 / 10.0
+        );
+        for (report, found) in &refused {
+            eprintln!("  {report} -> {found:?}");
+        }
+        assert!(refused.len() <= 10, "more than 1 % of harmless reports refused");
+    }
 }

@@ -20,10 +20,23 @@
 //!   or without its dashes).
 //!
 //! Before matching, text is folded: compatibility forms (full-width letters, ligatures) to
-//! their plain letters, and invisible characters (zero-width spaces and joiners, soft hyphens,
-//! word joiners, byte-order marks) removed, so a name broken up by them is still found.
+//! their plain letters, and every default-ignorable character (zero-width spaces and joiners,
+//! soft hyphens, word joiners, byte-order marks, variation selectors, tags) removed, so a
+//! name broken up by them is still found. Words are then compared by their Unicode TR39
+//! confusable skeletons (`unicode-security`), so a name spelt with Cyrillic or Greek
+//! look-alike letters, or with digits for letters ("N1GHTJAR"), is the same name. Beyond that:
+//! - names are also matched across scripts, Latin against Arabic, by the consonants a
+//!   transliteration keeps ([`script`]): "سميرة حداد" names Samira Haddad;
+//! - numbers written as words, in English and Arabic, are read as figures ([`spoken`]): a
+//!   phone number spelt out digit by digit, a date of birth written out in words.
+//!
+//! The identity's details are held only in [`Targets`], which is zeroised when dropped.
+
+mod script;
+mod spoken;
 
 use unicode_normalization::UnicodeNormalization;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::{open, Identity, KeyProvider, SealedIdentity, VaultError};
 
@@ -73,21 +86,24 @@ pub fn check_sealed(
 pub fn leaks(identity: &Identity, handles: Handles<'_>, fields: &[(&str, &str)]) -> Vec<Leak> {
     let targets = Targets::of(identity);
     let code_name = words(handles.code_name);
-    let reference: String = fold(handles.reference).chars().filter(|c| c.is_alphanumeric()).collect();
+    let reference = squeezed(handles.reference);
     let mut found = Vec::new();
     for (field, text) in fields {
-        let words = words(text);
-        let digits = digit_runs(text);
-        let squeezed: String = fold(text).chars().filter(|c| c.is_alphanumeric()).collect();
+        let plain = plain_words(text);
+        let words: Vec<String> = plain.iter().map(|w| key(w)).collect();
+        let dated: Vec<String> = spoken::with_figures(&plain).iter().map(|w| key(w)).collect();
+        let mut digits = digit_runs(text);
+        digits.extend(spoken::spoken_digit_runs(&plain));
         let handle_details = [
             (!code_name.is_empty() && contains_sequence(&words, &code_name)).then_some(Detail::CodeName),
-            (reference.len() >= 6 && squeezed.contains(&reference)).then_some(Detail::Reference),
+            (reference.chars().count() >= 6 && squeezed(text).contains(&reference))
+                .then_some(Detail::Reference),
         ];
         let mut details: Vec<Detail> = targets
             .names
             .iter()
-            .filter(|(_, name)| name.found_in(&words))
-            .map(|(detail, _)| *detail)
+            .filter(|target| target.name.found_in(&words) || target.name.found_across_scripts(&plain))
+            .map(|target| target.detail)
             .chain(
                 targets
                     .phones
@@ -95,12 +111,18 @@ pub fn leaks(identity: &Identity, handles: Handles<'_>, fields: &[(&str, &str)])
                     .filter(|p| digits.iter().any(|run| run.contains(p.as_str())))
                     .map(|_| Detail::PhoneNumber),
             )
-            .chain(targets.addresses.iter().filter(|a| contains_sequence(&words, a)).map(|_| Detail::Address))
+            .chain(
+                targets
+                    .addresses
+                    .iter()
+                    .filter(|a| contains_sequence(&words, a) || contains_sequence(&dated, a))
+                    .map(|_| Detail::Address),
+            )
             .chain(
                 targets
                     .birthdays
                     .iter()
-                    .filter(|d| contains_sequence(&words, d))
+                    .filter(|d| contains_sequence(&dated, d))
                     .map(|_| Detail::DateOfBirth),
             )
             .chain(handle_details.into_iter().flatten())
@@ -110,6 +132,28 @@ pub fn leaks(identity: &Identity, handles: Handles<'_>, fields: &[(&str, &str)])
         found.extend(details.into_iter().map(|detail| Leak { field: (*field).to_owned(), detail }));
     }
     found
+}
+
+/// A word's confusable skeleton (Unicode TR39), lowercased, so that look-alike letters of
+/// other scripts, and digits standing for letters, compare equal. Numbers stay as written:
+/// a date or a house number is compared digit for digit.
+fn key(word: &str) -> String {
+    if !word.chars().any(char::is_alphabetic) {
+        return word.to_owned();
+    }
+    unicode_security::skeleton(word)
+        .flat_map(char::to_lowercase)
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        // TR39 writes "I" and "1" as "l" but leaves "i"; text is lowercased before, so the
+        // three must meet here.
+        .map(|c| if c == 'l' { 'i' } else { c })
+        .collect()
+}
+
+/// The text's letters and digits only, folded and keyed as one word: how a reference is
+/// found however it is spaced or punctuated.
+fn squeezed(text: &str) -> String {
+    key(&fold(text).chars().filter(|c| c.is_alphanumeric()).collect::<String>())
 }
 
 /// Lowercase, without diacritics or Arabic vowel marks, Arabic letter variants folded,
@@ -131,16 +175,29 @@ fn fold(text: &str) -> String {
         .collect()
 }
 
-/// Characters that show nothing but can split a word for a naive matcher: the soft hyphen,
-/// zero-width space, non-joiner and joiner, directional marks, word joiner and invisible
-/// operators, the Mongolian vowel separator, and the byte-order mark.
+/// Characters that show nothing but can split a word for a naive matcher: Unicode's
+/// Default_Ignorable_Code_Point (soft hyphen, combining grapheme joiner, Arabic letter mark,
+/// Hangul fillers, Khmer inherent vowels, Mongolian selectors, zero-width space, joiners
+/// and directional marks, word joiner and invisible operators, variation selectors, the
+/// byte-order mark, shorthand format controls, musical formatting, tags), and the
+/// deprecated Mongolian vowel separator.
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// The words of a text, keyed for comparison.
+fn words(text: &str) -> Vec<String> {
+    plain_words(text).iter().map(|w| key(w)).collect()
 }
 
 /// The words of a text: runs of letters and digits after folding, with ordinal suffixes
 /// dropped from numbers ("17th" → "17") and street abbreviations written out.
-fn words(text: &str) -> Vec<String> {
+fn plain_words(text: &str) -> Vec<String> {
     fold(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -185,12 +242,43 @@ fn contains_sequence(words: &[String], sequence: &[String]) -> bool {
 }
 
 /// A name to look for: its parts, so that "Haddad-Okafor", "Haddad Okafor" and
-/// "HaddadOkafor" all match.
+/// "HaddadOkafor" all match; keyed for comparison, and as written (folded) for matching
+/// across scripts.
+#[derive(Zeroize, ZeroizeOnDrop)]
 struct Name {
     parts: Vec<String>,
+    plain: Vec<String>,
 }
 
 impl Name {
+    fn new(text: &str) -> Name {
+        // "Yusuf Haddad-Okafor (son)": the relationship is not part of the name.
+        let bare = text.split('(').next().unwrap_or(text);
+        let plain = plain_words(bare);
+        Name { parts: plain.iter().map(|w| key(w)).collect(), plain }
+    }
+
+    /// The name in the other script: two consecutive parts whose consonants agree with two
+    /// consecutive words written in the other script (at least four consonants between
+    /// them), or one long part (four consonants or more) with one such word.
+    fn found_across_scripts(&self, plain_words: &[String]) -> bool {
+        let keyed = |words: &[String]| -> Vec<(bool, String)> {
+            words.iter().map(|w| (script::is_arabic(w), script::consonant_key(w))).collect()
+        };
+        let (parts, text) = (keyed(&self.plain), keyed(plain_words));
+        let agree = |part: &(bool, String), word: &(bool, String)| {
+            part.0 != word.0 && !part.1.is_empty() && part.1 == word.1
+        };
+        let pair = parts.windows(2).any(|two| {
+            two[0].1.len() + two[1].1.len() >= 4
+                && text.windows(2).any(|words| agree(&two[0], &words[0]) && agree(&two[1], &words[1]))
+        });
+        pair || parts
+            .iter()
+            .filter(|part| part.1.len() >= 4)
+            .any(|part| text.iter().any(|word| agree(part, word)))
+    }
+
     fn found_in(&self, words: &[String]) -> bool {
         let squashed = |parts: &[String]| parts.concat();
         // Any run of two or more consecutive parts, written with or without spaces.
@@ -210,24 +298,30 @@ impl Name {
     }
 }
 
+/// The identity's details as the guard looks for them. They are copies of sealed text, so
+/// they are zeroised when the check is done, like `Identity`.
+#[derive(Zeroize, ZeroizeOnDrop)]
 struct Targets {
-    names: Vec<(Detail, Name)>,
+    names: Vec<NameTarget>,
     phones: Vec<String>,
     addresses: Vec<Vec<String>>,
     birthdays: Vec<Vec<String>>,
 }
 
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct NameTarget {
+    #[zeroize(skip)]
+    detail: Detail,
+    name: Name,
+}
+
 impl Targets {
     fn of(identity: &Identity) -> Targets {
-        let name = |text: &str| {
-            // "Yusuf Haddad-Okafor (son)": the relationship is not part of the name.
-            let bare = text.split('(').next().unwrap_or(text);
-            Name { parts: words(bare) }
-        };
-        let mut names = vec![(Detail::Name, name(&identity.full_name))];
-        names.extend(identity.aliases.iter().map(|a| (Detail::Alias, name(a))));
-        names.extend(identity.family.iter().map(|f| (Detail::FamilyName, name(f))));
-        names.retain(|(_, n)| !n.parts.is_empty());
+        let target = |detail: Detail, text: &str| NameTarget { detail, name: Name::new(text) };
+        let mut names = vec![target(Detail::Name, &identity.full_name)];
+        names.extend(identity.aliases.iter().map(|a| target(Detail::Alias, a)));
+        names.extend(identity.family.iter().map(|f| target(Detail::FamilyName, f)));
+        names.retain(|t| !t.name.parts.is_empty());
         let phones = identity
             .phone_numbers
             .iter()
@@ -243,11 +337,11 @@ impl Targets {
                 // first of two words or more ("Flat 3, 88 Gullwing Road" is the road; a town
                 // on its own says too little to refuse a release over).
                 let parts: Vec<Vec<String>> =
-                    address.split(',').map(words).filter(|w| w.len() >= 2).collect();
+                    address.split(',').map(plain_words).filter(|w| w.len() >= 2).collect();
                 let street = parts.iter().find(|p| p.iter().any(|w| STREET_WORDS.contains(&w.as_str())));
                 street
                     .or_else(|| parts.iter().find(|p| p.iter().any(|w| w.chars().any(char::is_alphabetic))))
-                    .cloned()
+                    .map(|part| part.iter().map(|w| key(w)).collect())
             })
             .collect();
         let birthdays = identity.date_of_birth.as_deref().map(birthday_forms).unwrap_or_default();
@@ -282,15 +376,25 @@ fn birthday_forms(date: &str) -> Vec<Vec<String>> {
     }
     let month_name = MONTHS[month as usize - 1];
     let days = [day.to_string(), format!("{day:02}")];
-    let months =
-        [month.to_string(), format!("{month:02}"), month_name.to_owned(), month_name[..3].to_owned()];
-    let year = year.to_string();
+    let mut months: Vec<Vec<String>> =
+        [month.to_string(), format!("{month:02}"), month_name.to_owned(), month_name[..3].to_owned()]
+            .into_iter()
+            .map(|m| vec![m])
+            .collect();
+    months.extend(spoken::ARABIC_MONTHS[month as usize - 1].iter().map(|name| plain_words(name)));
+    let year = vec![year.to_string()];
     let mut forms = Vec::new();
     for d in &days {
+        let d = vec![d.clone()];
         for m in &months {
-            forms.push(vec![d.clone(), m.clone(), year.clone()]);
-            forms.push(vec![m.clone(), d.clone(), year.clone()]);
-            forms.push(vec![year.clone(), m.clone(), d.clone()]);
+            forms.push([d.as_slice(), m, &year].concat());
+            forms.push([m.as_slice(), &d, &year].concat());
+            forms.push([year.as_slice(), m, &d].concat());
+        }
+    }
+    for form in &mut forms {
+        for word in form.iter_mut() {
+            *word = key(word);
         }
     }
     forms.sort();
@@ -381,6 +485,33 @@ mod tests {
             ("Sam\u{00AD}ira Had\u{2060}dad-Oka\u{FEFF}for", Detail::Name),
             ("ＳＡＭＩＲＡ ＨＡＤＤＡＤ", Detail::Name),
             ("N\u{200D}IGHTJAR was there", Detail::CodeName),
+            // Every default-ignorable character: variation selectors, the combining grapheme
+            // joiner, tags, the Arabic letter mark, Hangul fillers.
+            ("Sa\u{FE0F}mi\u{034F}ra Had\u{E0041}dad", Detail::Name),
+            ("سمي\u{061C}رة حد\u{3164}اد", Detail::Alias),
+            // Confusables (TR39 skeletons): Cyrillic and Greek look-alikes, digits for letters.
+            ("\u{0405}\u{0430}m\u{0456}r\u{0430} Haddad", Detail::Name),
+            ("NIGHTJ\u{0391}R reports", Detail::CodeName),
+            ("N1GHTJAR reports", Detail::CodeName),
+            ("nightj\u{0430}r reports", Detail::CodeName),
+            ("source \u{0405}R-BQ\u{0421}R-CMQC", Detail::Reference),
+            ("met at 14 T\u{0430}nnery Lane", Detail::Address),
+            // Across scripts: the Latin name in Arabic, the Arabic alias in Latin letters.
+            ("المصدر سميرة حداد في الميناء", Detail::Name),
+            ("شوهدت سميره حداد اوكافور", Detail::Name),
+            ("the woman Samira Haddad", Detail::Alias),
+            ("ابنها يوسف حداد", Detail::FamilyName),
+            // Digits as words, English and Arabic, for the phone number and the date.
+            ("call oh seven seven double oh nine oh oh four six one", Detail::PhoneNumber),
+            ("call seven seven zero zero, nine zero zero, four six one", Detail::PhoneNumber),
+            ("اتصل صفر سبعة سبعة صفر صفر تسعة صفر صفر أربعة ستة واحد", Detail::PhoneNumber),
+            ("اتصل ٠٧٧٠٠ تسعة صفر صفر ٤٦١", Detail::PhoneNumber),
+            ("born on the seventeenth of April nineteen eighty-eight", Detail::DateOfBirth),
+            ("born April seventeenth, nineteen eighty eight", Detail::DateOfBirth),
+            ("born the 17th of April 1988", Detail::DateOfBirth),
+            ("ولدت في ١٧ أبريل ١٩٨٨", Detail::DateOfBirth),
+            ("ولدت ١٧ نيسان ١٩٨٨", Detail::DateOfBirth),
+            ("met at fourteen Tannery Lane", Detail::Address),
         ];
         for (text, expected) in table {
             assert!(
@@ -402,6 +533,14 @@ mod tests {
             "Flat 3 of the harbour block was empty.",
             "سيارة بيضاء في الميناء بعد منتصف الليل",
             "Nightjars nest on the heath.",
+            "One or two vans, three men, seven crates; back at nine.",
+            "Nineteen eighty-nine was the year of the harbour strike.",
+            "On the seventeenth of April the market closed early.",
+            "Sam and Mira met at the hardware shop.",
+            "سوف يصل الرجال في السابعة مساء",
+            "رأى سائق الشاحنة حادثا قرب السوق",
+            "The sender's code is 0770 and the crate count nine hundred.",
+            "Summary of the haddock catch at the quay.",
         ] {
             assert_eq!(detail(text), Vec::<Detail>::new(), "{text:?}");
         }
