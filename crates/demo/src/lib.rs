@@ -312,8 +312,8 @@ async fn seed_lifecycle(
             logged_by: staff.handler,
             at: ago(days),
             method: "meeting",
-            place: "Quay Steps café",
-            summary: "Volunteered information about the chandlery's night visitors.",
+            place: "the harbour café",
+            summary: "Volunteered information about night visitors to the quay.",
             authorised: false,
             logged_at: ago(days),
         };
@@ -322,7 +322,12 @@ async fn seed_lifecycle(
 
     // OSPREY: an application waiting for a decision.
     seeding(kernel)
-        .apply_for_authorisation(osprey, &application("Ropewalk Terrace drug supply"), staff.handler, ago(2))
+        .apply_for_authorisation(
+            osprey,
+            &application("drug supply through the Saltford warehouses"),
+            staff.handler,
+            ago(2),
+        )
         .await?;
     Ok(())
 }

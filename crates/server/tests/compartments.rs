@@ -48,7 +48,7 @@ async fn riverside(h: &Harness) -> Riverside {
     let grant = json!({"decision": "grant", "review_every_days": 30});
     ok(h, &ophelia, Method::POST, &format!("/api/v1/authorisations/{granted}/decision"), Some(grant)).await;
     let plover =
-        json!({"code_name": "PLOVER", "controller": "otto", "identity": {"full_name": "Riverside Second"}});
+        json!({"code_name": "PLOVER", "controller": "otto", "identity": {"full_name": "Orla Whitcombe"}});
     let plover = id(&ok(h, &olga, Method::POST, "/api/v1/sources", Some(plover)).await);
     let applied = format!("/api/v1/sources/{plover}/authorisations");
     let applied = id(&ok(h, &olga, Method::POST, &applied, Some(application)).await);

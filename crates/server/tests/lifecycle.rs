@@ -425,3 +425,93 @@ async fn the_inspectors_record_set_is_complete_audited_and_keeps_the_identity_se
                 && r.event.object == format!("source:{nightjar}"))
     );
 }
+
+/// The register and the record set are read by the authorising officer and the inspector,
+/// who may not unseal: a lifecycle text that names the source by its identity — however
+/// disguised — is refused, naming the field and the kind of detail only, and nothing is
+/// written. The code name, which those readers see on the record anyway, may be used.
+#[tokio::test]
+async fn lifecycle_texts_that_name_the_source_are_refused_and_change_nothing() {
+    let h = harness().await;
+    let hana = h.demo_login(Role::Handler).await;
+    let aurelia = h.demo_login(Role::AuthorisingOfficer).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let before = h.lifecycle(&hana, nightjar).await;
+    let contacts = format!("/api/v1/sources/{nightjar}/contacts");
+    let tasks = format!("/api/v1/sources/{nightjar}/tasks");
+    let applications = format!("/api/v1/sources/{nightjar}/authorisations");
+    let mut naming_application = application("adult-written");
+    naming_application["purpose"] =
+        json!("to learn what \u{0405}\u{0430}m\u{0456}r\u{0430} Haddad hears at the quay");
+    let cases = [
+        (
+            &contacts,
+            json!({"method": "meeting", "place": "14 Tannery Lane", "summary": "talked"}),
+            "place (address)",
+        ),
+        (
+            &contacts,
+            json!({"method": "call", "place": "phone", "summary": "Samira called about the van"}),
+            "summary (name)",
+        ),
+        (
+            &tasks,
+            json!({"description": "keep oh seven seven double oh nine oh oh four six one on"}),
+            "description (phone-number)",
+        ),
+        (&applications, naming_application, "purpose (name)"),
+    ];
+    for (path, body, named) in cases {
+        let reply = h.post(&hana, path, body).await;
+        expect(&reply, StatusCode::UNPROCESSABLE_ENTITY, "identity_leak");
+        let message = reply.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with(named), "{message}");
+        for value in ["Samira", "Tannery", "900461", "Haddad"] {
+            assert!(!message.contains(value), "the refusal repeats nothing it found: {message}");
+        }
+    }
+    let live = before["authorisations"][0]["id"].as_i64().unwrap();
+    let cancel = json!({"decision": "cancel", "reason": "Umm Yusuf's son would be at risk"});
+    let reply = decide(&h, &aurelia, live, cancel).await;
+    expect(&reply, StatusCode::UNPROCESSABLE_ENTITY, "identity_leak");
+    assert!(reply.json()["message"].as_str().unwrap().starts_with("reason (alias)"), "{}", reply.body);
+
+    let after = h.lifecycle(&hana, nightjar).await;
+    for section in ["contacts", "tasks", "authorisations"] {
+        assert_eq!(after[section], before[section], "a refused {section} text wrote nothing");
+    }
+    let harmless = json!({"method": "meeting", "place": "the usual café", "summary": "NIGHTJAR was calm; little to report"});
+    assert_eq!(h.post(&hana, &contacts, harmless).await.status, StatusCode::CREATED);
+}
+
+/// Every string in a JSON document.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => out.push(text.clone()),
+        Value::Array(items) => items.iter().for_each(|item| strings(item, out)),
+        Value::Object(fields) => fields.values().for_each(|field| strings(field, out)),
+        _ => {}
+    }
+}
+
+/// The demo itself keeps the rule it demonstrates: nothing in any demo source's lifecycle
+/// record (applications, decisions, contacts, tasks, welfare, risk, payments) names that
+/// source by its identity, as the leak guard reads it.
+#[tokio::test]
+async fn no_demo_lifecycle_text_names_its_source() {
+    let h = harness().await;
+    let hana = h.demo_login(Role::Handler).await;
+    for demo in &tearline_demo::DEMO_SOURCES {
+        let id = h.source_id(demo.code_name).await;
+        let mut texts = Vec::new();
+        strings(&h.lifecycle(&hana, id).await, &mut texts);
+        assert!(texts.len() > 5, "{}: the record holds texts", demo.code_name);
+        let identity = demo.identity();
+        let none = tearline_vault::leak::Handles { code_name: "", reference: "" };
+        let named: Vec<&String> = texts
+            .iter()
+            .filter(|t| !tearline_vault::leak::leaks(&identity, none, &[("text", t)]).is_empty())
+            .collect();
+        assert!(named.is_empty(), "{}: {named:?}", demo.code_name);
+    }
+}

@@ -45,7 +45,7 @@ error_codes! {
     ContingentPayment = "contingent_payment": "a payment must be attested as not contingent on any outcome",
     CsrfFailed = "csrf_failed": "the form or request lacks its session's CSRF token",
     Forbidden = "forbidden": "the caller's role does not permit the action",
-    IdentityLeak = "identity_leak": "the draft names its source; the fields and kinds of detail are listed",
+    IdentityLeak = "identity_leak": "a text names its source to readers who may not know it; the fields and kinds of detail are listed",
     IncompleteApplication = "incomplete_application": "an authorisation application lacks a required part",
     Internal = "internal": "the server could not complete the request (500)",
     InvalidAmount = "invalid_amount": "an amount is not a positive sum in the currency's minor units",

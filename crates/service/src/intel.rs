@@ -27,6 +27,7 @@ use tearline_store::{
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::{ErrorCode, ServiceError};
+use crate::guard::{self, Readers};
 use crate::sources::{self, scope};
 use crate::state::AppState;
 
@@ -291,31 +292,17 @@ pub async fn submit(state: &AppState, caller: &Caller, id: i64) -> Result<Submis
     if report.state != ReportState::Draft {
         return Err(ServiceError::refused(ErrorCode::StateChanged, "only a draft can be submitted"));
     }
-    record(state, Some(caller.user.id), "intel.leak-check", &object(id), None, Outcome::Allowed).await?;
-    let columns =
-        state.store.sealed_identity(source.id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
-    let sealed = sources::sealed_from_columns(&columns)?;
     let fields = outgoing_fields(&report);
-    let binding = source.reference.as_str().as_bytes();
-    let handles =
-        tearline_vault::leak::Handles { code_name: &source.code_name, reference: source.reference.as_str() };
-    let check = |keys: &dyn tearline_vault::KeyProvider| {
-        tearline_vault::leak::check_sealed(keys, &sealed, binding, handles, &fields)
-    };
-    let checked = match check(state.keys.provider().as_ref()) {
-        Err(tearline_vault::VaultError::UnknownKey { .. }) => check(state.keys.reload()?.as_ref()),
-        other => other,
-    }?;
-    let leaks: Vec<LeakFinding> = checked
-        .into_iter()
-        .map(|leak| LeakFinding {
-            field: leak.field,
-            detail: serde_json::to_value(leak.detail)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-        })
-        .collect();
+    let leaks = guard::findings(
+        state,
+        caller,
+        &source,
+        "intel.leak-check",
+        &object(id),
+        &fields,
+        Readers::BelowTheLine,
+    )
+    .await?;
     let warnings: Vec<String> = phrasing::warnings(&fields)
         .into_iter()
         .map(|w| format!("{}: \"{}\" — {}", w.field, w.phrase, w.reason))

@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod error;
+mod guard;
 pub mod intel;
 pub mod lifecycle;
 pub mod sources;

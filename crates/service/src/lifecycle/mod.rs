@@ -27,6 +27,7 @@ use tearline_store::{
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::{ErrorCode, ServiceError};
+use crate::guard;
 use crate::sources::{self, scope};
 use crate::state::AppState;
 
@@ -292,6 +293,15 @@ pub async fn apply(
         confidential_information: bounded(&request.confidential_information),
     };
     application.check_complete().map_err(rule)?;
+    let texts = [
+        ("necessity", application.necessity.as_str()),
+        ("proportionality", application.proportionality.as_str()),
+        ("purpose", application.purpose.as_str()),
+        ("tasking", application.tasking.as_str()),
+        ("collateral_intrusion", application.collateral_intrusion.as_str()),
+        ("confidential_information", application.confidential_information.as_str()),
+    ];
+    guard::refuse_identity(state, caller, &record_of, "authorisation.apply", &texts).await?;
     let id = state
         .kernel
         .change(Some(caller.user.id), "authorisation.apply", &object(source), None)
@@ -313,6 +323,17 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The decision's free text, as the register shows it to the case's officers.
+    fn text(&self) -> (&'static str, &str) {
+        match self {
+            Decision::Grant { note, .. } | Decision::Renew { note } => {
+                ("note", note.as_deref().unwrap_or(""))
+            }
+            Decision::Review { note, .. } | Decision::WriteUp { note } => ("note", note),
+            Decision::Refuse { reason } | Decision::Cancel { reason } => ("reason", reason),
+        }
+    }
+
     fn audit_action(&self) -> &'static str {
         match self {
             Decision::Grant { .. } => "authorisation.grant",
@@ -369,6 +390,7 @@ pub async fn decide(
         }
     };
     let not_live = || ServiceError::conflict("the authorisation is not in force");
+    guard::refuse_identity(state, caller, &source, audit_action, &[decision.text()]).await?;
     match &decision {
         Decision::Grant { review_every_days, note } => {
             checked(authorisation::may_authorise(&authorisation.application, parties, authoriser)).await?;
@@ -501,6 +523,14 @@ pub async fn log_contact(
     let method = text("method", &request.method, 60)?;
     let place = text("place", &request.place, 300)?;
     let summary = text("summary", &request.summary, 10_000)?;
+    guard::refuse_identity(
+        state,
+        caller,
+        &source,
+        "contact.log",
+        &[("place", &place), ("summary", &summary)],
+    )
+    .await?;
     let id = state
         .kernel
         .change(Some(caller.user.id), "contact.log", &object(source.id), None)
@@ -541,6 +571,7 @@ pub async fn give_task(
             "a source without a live authorisation cannot be tasked; apply for one first",
         ));
     }
+    guard::refuse_identity(state, caller, &source, "task.give", &[("description", &description)]).await?;
     let id = state
         .kernel
         .change(Some(caller.user.id), "task.give", &object(source.id), None)

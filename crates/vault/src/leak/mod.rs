@@ -292,11 +292,25 @@ impl Name {
                 }
             }
         }
-        // A single distinctive part.
-        self.parts.iter().filter(|p| p.chars().count() >= 4).any(|part| words.iter().any(|w| w == part))
+        // A single distinctive part: four letters or more, and not one of the everyday words
+        // nicknames are made with ("Little Wen" is not named by "a little late").
+        // Lengths are counted as written: a skeleton is longer ("m" reads "rn").
+        self.parts
+            .iter()
+            .zip(&self.plain)
+            .filter(|(_, written)| {
+                written.chars().count() >= 4 && !NICKNAME_WORDS.contains(&written.as_str())
+            })
+            .any(|(part, _)| words.iter().any(|w| w == part))
             || (self.parts.len() == 1 && words.iter().any(|w| *w == self.parts[0]))
     }
 }
+
+/// Everyday words that make nicknames and titles; alone they name nobody.
+const NICKNAME_WORDS: &[&str] = &[
+    "little", "young", "older", "small", "great", "junior", "senior", "uncle", "auntie", "aunty", "mister",
+    "lady", "doctor", "brother", "sister", "cousin", "father", "mother", "grandad", "granny",
+];
 
 /// The identity's details as the guard looks for them. They are copies of sealed text, so
 /// they are zeroised when the check is done, like `Identity`.
@@ -329,21 +343,30 @@ impl Targets {
             .filter(|digits| digits.len() >= 7)
             .map(|digits| digits[digits.len().saturating_sub(9)..].to_owned())
             .collect();
-        let addresses = identity
-            .addresses
-            .iter()
-            .filter_map(|address| {
-                // The house and street: the comma-separated part that names a street, else the
-                // first of two words or more ("Flat 3, 88 Gullwing Road" is the road; a town
-                // on its own says too little to refuse a release over).
-                let parts: Vec<Vec<String>> =
-                    address.split(',').map(plain_words).filter(|w| w.len() >= 2).collect();
-                let street = parts.iter().find(|p| p.iter().any(|w| STREET_WORDS.contains(&w.as_str())));
-                street
-                    .or_else(|| parts.iter().find(|p| p.iter().any(|w| w.chars().any(char::is_alphabetic))))
-                    .map(|part| part.iter().map(|w| key(w)).collect())
-            })
-            .collect();
+        let mut addresses = Vec::new();
+        for address in &identity.addresses {
+            // The house and street: the comma-separated part that names a street, else the
+            // first of two words or more ("Flat 3, 88 Gullwing Road" is the road; a town on
+            // its own says too little to refuse a release over).
+            let parts: Vec<Vec<String>> =
+                address.split(',').map(plain_words).filter(|w| w.len() >= 2).collect();
+            let names_street = |part: &Vec<String>| part.iter().any(|w| STREET_WORDS.contains(&w.as_str()));
+            let Some(part) = parts
+                .iter()
+                .find(|p| names_street(p))
+                .or_else(|| parts.iter().find(|p| p.iter().any(|w| w.chars().any(char::is_alphabetic))))
+            else {
+                continue;
+            };
+            addresses.push(part.iter().map(|w| key(w)).collect());
+            // The street alone names it too ("drug supply on Ropewalk Terrace"): the part
+            // without its house number, when a street word and another word remain.
+            let street: Vec<&String> =
+                part.iter().skip_while(|w| w.chars().all(|c| c.is_ascii_digit())).collect();
+            if street.len() >= 2 && street.len() < part.len() && names_street(part) {
+                addresses.push(street.iter().map(|w| key(w)).collect());
+            }
+        }
         let birthdays = identity.date_of_birth.as_deref().map(birthday_forms).unwrap_or_default();
         Targets { names, phones, addresses, birthdays }
     }
@@ -426,7 +449,8 @@ mod tests {
     fn samira() -> Identity {
         let mut identity = Identity::default();
         identity.full_name = "Samira Haddad-Okafor".into();
-        identity.aliases = vec!["Umm Yusuf".into(), "سميرة حداد".into()];
+        identity.aliases =
+            vec!["Umm Yusuf".into(), "سميرة حداد".into(), "Little Sam".into(), "Doctor Samira".into()];
         identity.date_of_birth = Some("1988-04-17".into());
         identity.phone_numbers = vec!["+44 7700 900461".into()];
         identity.addresses =
@@ -512,6 +536,8 @@ mod tests {
             ("ولدت في ١٧ أبريل ١٩٨٨", Detail::DateOfBirth),
             ("ولدت ١٧ نيسان ١٩٨٨", Detail::DateOfBirth),
             ("met at fourteen Tannery Lane", Detail::Address),
+            ("supply runs along Tannery Lane", Detail::Address),
+            ("seen on Gullwing Rd", Detail::Address),
         ];
         for (text, expected) in table {
             assert!(
@@ -541,6 +567,7 @@ mod tests {
             "رأى سائق الشاحنة حادثا قرب السوق",
             "The sender's code is 0770 and the crate count nine hundred.",
             "Summary of the haddock catch at the quay.",
+            "Collateral intrusion: little. The doctor was not told.",
         ] {
             assert_eq!(detail(text), Vec::<Detail>::new(), "{text:?}");
         }
