@@ -69,7 +69,7 @@ pub async fn run(command: AuditCommand) -> Result<()> {
             let settings = Settings::resolve(&data, None)?;
             let text = tearline_vault::read_secret_file(
                 &settings.audit_key_file,
-                "the audit signing key is missing",
+                "this is the audit signing key file, which the server creates when it first starts on a data directory; run `tearline serve` (or `tearline serve --demo`) once, or pass the --data directory the server uses",
             )?;
             let signer = CheckpointSigner::from_key_file(&text)?;
             println!("{}", signer.verifier_key());

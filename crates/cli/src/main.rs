@@ -11,10 +11,11 @@ mod config;
 mod recipients;
 
 use std::io::BufRead;
+use std::path::PathBuf;
 use tearline_kernel::{CpuPool, Kernel};
 
-use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use anyhow::{bail, Context, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use tearline_demo as demo;
 use tearline_domain::{Role, Seniority};
 use tearline_service::accounts::{create_user, NewUserRequest};
@@ -54,8 +55,20 @@ enum Command {
     /// Administer accounts and keys directly on the data directory.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The registry of people and places that receive warnings.
     #[command(subcommand)]
     Recipients(RecipientsCommand),
+    /// Print a shell completion script: `tearline completions bash > /etc/bash_completion.d/tearline`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages: tearline.1 and one per subcommand (tearline-serve.1, …).
+    Man {
+        /// The directory to write them to (created if missing).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 /// The registry of people and places that receive warnings.
@@ -158,13 +171,16 @@ enum AdminCommand {
     CreateUser {
         #[command(flatten)]
         data: DataOptions,
+        /// The login name: 3 to 40 lowercase letters, digits, '.', '_' or '-'.
         #[arg(long)]
         username: String,
         /// handler, controller, authorising-officer, analyst, warning-officer, inspector or administrator
         #[arg(long)]
         role: Role,
+        /// The unit the account belongs to, created if new (1 to 100 characters).
         #[arg(long)]
         unit: String,
+        /// The name shown for the account (default: the username).
         #[arg(long)]
         display_name: Option<String>,
         /// A senior officer: authorises juveniles and vulnerable sources, approves payments
@@ -210,6 +226,21 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Search(args)) => bench_search::run(args).await,
         Command::Recipients(RecipientsCommand::Import(args)) => recipients::import(args).await,
         Command::Audit(command) => audit::run(command).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tearline", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            clap_mangen::generate_to(Cli::command(), &out)
+                .with_context(|| format!("writing manual pages to {}", out.display()))?;
+            println!(
+                "wrote the manual pages to {} (read one with `man -l {}/tearline.1`)",
+                out.display(),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Reindex { data } => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
@@ -228,6 +259,9 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Admin(AdminCommand::CreateUser { data, username, role, unit, display_name, senior }) => {
+            // Everything that can be checked is, before a password is asked for.
+            tearline_service::accounts::validate_username(username.trim())?;
+            tearline_service::accounts::validate_unit(&unit)?;
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
             VaultKeys::open(&store, settings.key_file.clone(), (system_clock())()).await?;
@@ -290,7 +324,27 @@ pub(crate) async fn open_kernel(settings: &Settings, store: &Store) -> Result<Ke
     Ok(Kernel::new(store.clone(), log, system_clock()))
 }
 
+/// The store of an installation that exists already. Only `serve` creates one: every other
+/// command on a data directory that holds no database says so and leaves nothing behind.
 pub(crate) async fn open_store(settings: &Settings) -> Result<Store> {
+    if let Some(path) = settings.sqlite_path() {
+        if !path.exists() {
+            bail!(
+                "there is no Tearline database at {}: start the server once to create one \
+                 (`tearline serve --data {}`, or `tearline serve --demo`), or pass the --data or \
+                 --database the server uses",
+                path.display(),
+                settings.data_dir.display()
+            );
+        }
+    }
+    Store::open(&settings.database_url.replace("mode=rwc", "mode=rw"))
+        .await
+        .with_context(|| format!("opening the database {}", settings.redacted_database_url()))
+}
+
+/// The store `serve` runs on, created with its data directory on a first start.
+async fn create_or_open_store(settings: &Settings) -> Result<Store> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     Store::open(&settings.database_url)
@@ -300,7 +354,7 @@ pub(crate) async fn open_store(settings: &Settings) -> Result<Store> {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let settings = Settings::resolve(&args.data, args.listen.as_deref())?;
-    let store = open_store(&settings).await?;
+    let store = create_or_open_store(&settings).await?;
     let clock = system_clock();
     let keys = VaultKeys::open(&store, settings.key_file.clone(), clock()).await?;
     let log = open_audit_log(&store, &settings.audit_key_file).await?;
@@ -417,8 +471,31 @@ mod tests {
 
     #[test]
     fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every command and every flag says what it is for (`--help`, the man pages and the
+    /// completions show it).
+    #[test]
+    fn every_command_and_flag_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            if command.get_about().is_none() && path != " tearline" {
+                missing.push(path.clone());
+            }
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
     }
 
     #[test]

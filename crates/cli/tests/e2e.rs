@@ -255,11 +255,18 @@ fn a_wrong_key_file_stops_the_server_with_a_clear_message() {
     serve_demo(&data, &[]).stop();
     let other = dir.path().join("other.key");
     let fresh = dir.path().join("fresh");
-    let created = tearline(
-        &["admin", "rotate-key", "--data", fresh.to_str().unwrap(), "--key-file", other.to_str().unwrap()],
-        b"",
-    );
-    assert!(created.status.success(), "a fresh data directory gets its own key file");
+    // Another installation, with its own key file.
+    Server::start(&[
+        "serve",
+        "--data",
+        fresh.to_str().unwrap(),
+        "--key-file",
+        other.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .stop();
+    assert!(other.exists(), "a fresh data directory gets its own key file");
     let refused = tearline(
         &["serve", "--data", data_arg, "--key-file", other.to_str().unwrap(), "--listen", "127.0.0.1:0"],
         b"",
@@ -849,4 +856,58 @@ async fn reindex_rebuilds_the_search_index_from_the_store() {
     let server = Server::start(&["serve", "--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
     assert_eq!(hits(&server).await, Some(2), "rebuilt at start");
     server.stop();
+}
+
+/// Runs tearline in `dir`, so that a default `./tearline-data` would land there.
+fn tearline_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tearline"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TEARLINE_DATA")
+        .env_remove("TEARLINE_DATABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tearline")
+}
+
+/// On a folder where no server ever ran, commands other than `serve` say what to do and
+/// leave nothing behind; `create-user` refuses a bad username before it asks for a password.
+#[test]
+fn commands_on_a_fresh_folder_say_what_to_do_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = |args: &[&str]| {
+        let output = tearline_in(dir.path(), args);
+        assert!(!output.status.success(), "{args:?} fails on a fresh folder");
+        assert!(!dir.path().join("tearline-data").exists(), "{args:?} left ./tearline-data behind");
+        text(&output.stderr)
+    };
+    let key = fresh(&["audit", "key"]);
+    assert!(key.contains("audit signing key") && key.contains("tearline serve"), "{key}");
+    assert!(!key.contains("vault key"), "{key}");
+    let bad_name =
+        fresh(&["admin", "create-user", "--username", "Bad Name", "--role", "analyst", "--unit", "HQ"]);
+    assert!(bad_name.contains("username") && !bad_name.contains("Password for"), "{bad_name}");
+    for args in [
+        &["admin", "create-user", "--username", "root", "--role", "administrator", "--unit", "HQ"][..],
+        &["admin", "rotate-key"],
+        &["reindex"],
+        &["audit", "check"],
+    ] {
+        let said = fresh(args);
+        assert!(said.contains("no Tearline database") && said.contains("tearline serve"), "{args:?}: {said}");
+    }
+}
+
+#[test]
+fn completions_and_manual_pages_are_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let bash = tearline_in(dir.path(), &["completions", "bash"]);
+    assert!(bash.status.success(), "{}", text(&bash.stderr));
+    assert!(text(&bash.stdout).contains("create-user"), "the script knows the subcommands");
+    let man = tearline_in(dir.path(), &["man", "--out", "man"]);
+    assert!(man.status.success(), "{}", text(&man.stderr));
+    let page = std::fs::read_to_string(dir.path().join("man/tearline.1")).unwrap();
+    assert!(page.contains(".TH") && page.contains("serve"), "{page}");
+    let create_user = std::fs::read_to_string(dir.path().join("man/tearline-admin-create-user.1")).unwrap();
+    assert!(create_user.contains("3 to 40 lowercase letters"), "flags carry their help");
 }

@@ -68,6 +68,15 @@ pub fn validate_username(username: &str) -> Result<&str, ServiceError> {
     }
 }
 
+/// A unit's name: 1 to 100 characters once trimmed.
+pub fn validate_unit(unit: &str) -> Result<&str, ServiceError> {
+    let unit = unit.trim();
+    if unit.is_empty() || unit.chars().count() > 100 {
+        return Err(ServiceError::refused(ErrorCode::InvalidUnit, "a unit name is 1 to 100 characters"));
+    }
+    Ok(unit)
+}
+
 /// Creates an account (and its unit, if new) through the kernel: each change commits
 /// with its audit entry, recorded as `actor`'s (`None`: the installation itself, that is
 /// the command line run by whoever holds the data directory, or the demo seed).
@@ -78,10 +87,7 @@ pub async fn create_user(
     request: &NewUserRequest,
 ) -> Result<UserView, ServiceError> {
     let username = validate_username(request.username.trim())?;
-    let unit_name = request.unit.trim();
-    if unit_name.is_empty() || unit_name.chars().count() > 100 {
-        return Err(ServiceError::refused(ErrorCode::InvalidUnit, "a unit name is 1 to 100 characters"));
-    }
+    let unit_name = validate_unit(&request.unit)?;
     check_password_policy(&request.password)?;
     let display_name =
         request.display_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(username);

@@ -124,7 +124,7 @@ pub async fn open_audit_log(store: &Store, key_path: &std::path::Path) -> Result
     }
     let text = tearline_vault::read_secret_file(
         key_path,
-        "restore the audit signing key from its backup; without it no new checkpoint can be signed",
+        "this is the audit signing key file; restore it from its backup (without it no new checkpoint can be signed)",
     )?;
     let signer = CheckpointSigner::from_key_file(&text)
         .map_err(|error| StartupError::SigningKey { path: path.clone(), error })?;

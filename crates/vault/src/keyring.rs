@@ -49,7 +49,7 @@ impl FileKeyring {
         let display = path.display().to_string();
         let text = read_secret_file(
             path,
-            "point --key-file at it, or restore it from its backup; without it no sealed identity can be opened",
+            "this is the vault key file; point --key-file at it, or restore it from its backup (without it no sealed identity can be opened)",
         )?;
         let mut keys = BTreeMap::new();
         for (index, line) in text.lines().enumerate() {

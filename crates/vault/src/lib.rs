@@ -74,13 +74,14 @@ impl std::fmt::Debug for SealedIdentity {
 /// never contain plaintext.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
-    #[error("vault key file {path} is missing: {hint}")]
+    /// A key file is missing; `hint` says which key it is and what to do.
+    #[error("{path} is missing: {hint}")]
     KeyFileMissing { path: String, hint: &'static str },
-    #[error("vault key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    #[error("key file {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
     KeyFileTooOpen { path: String, mode: u32 },
     #[error("vault key file {path} is malformed at line {line}: {reason}")]
     KeyFileMalformed { path: String, line: usize, reason: &'static str },
-    #[error("vault key file {path} could not be read or written: {source}")]
+    #[error("key file {path} could not be read or written: {source}")]
     KeyFileIo { path: String, source: std::io::Error },
     #[error("this record was sealed under vault key {key_id}, which the key file does not hold; is this the right key file?")]
     UnknownKey { key_id: u32 },
