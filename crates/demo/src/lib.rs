@@ -601,7 +601,7 @@ mod leak_guard_false_positives {
     //! How often the leak guard refuses a text that names no source: the demo's reports
     //! against every demo source (not only their own), and 1 000 generated harmless reports
     //! in English and Arabic, full of names, streets, phone numbers, dates and numbers in
-    //! words that are not the sources'. The rate is printed and recorded in docs/leak-guard.md.
+    //! words that are not the sources'. The rate is printed and recorded in docs/intelligence.md.
 
     use super::*;
     use tearline_vault::leak::{leaks, Handles};

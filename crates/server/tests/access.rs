@@ -210,6 +210,12 @@ fn endpoints() -> Vec<Endpoint> {
             allowed: &[WarningOfficer, Inspector],
         },
         Endpoint {
+            method: Method::GET,
+            path: "/api/v1/warning-versions/{version}/help-requests",
+            body: None,
+            allowed: &[WarningOfficer, Inspector],
+        },
+        Endpoint {
             method: Method::POST,
             path: "/api/v1/targeting/preview",
             body: Some(|_| json!({"areas": [area_json()]})),
@@ -1452,6 +1458,7 @@ const OPEN_ROUTES: &[&str] = &[
     "GET /favicon.ico",
     "GET /cap/feed.atom",
     "GET /cap/alerts/{}",
+    "GET /cap/ack/{}/{}/{}",
     "POST /cap/ack/{}/{}/{}",
     "POST /demo/receiver/{}",
 ];

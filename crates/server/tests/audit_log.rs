@@ -191,7 +191,7 @@ async fn framework_rejections_answer_in_the_error_contract() {
             "invalid_query",
         ),
         (
-            harness.call(Method::GET, "/cap/ack/1/2/3", None, None).await,
+            harness.call(Method::DELETE, "/cap/ack/1/2/3", None, None).await,
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),

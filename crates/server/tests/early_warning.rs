@@ -761,6 +761,99 @@ async fn acknowledgement_links_are_signed_per_delivery() {
     );
 }
 
+/// Sends a request as a phone browser would: `Accept-Language`, and a form body if given.
+async fn browse(
+    harness: &Harness,
+    method: Method,
+    path: &str,
+    language: &str,
+    form: Option<&str>,
+) -> common::Reply {
+    let mut request = Request::builder().method(method).uri(path).header("accept-language", language);
+    if form.is_some() {
+        request = request.header("content-type", "application/x-www-form-urlencoded");
+    }
+    harness.send(request.body(Body::from(form.unwrap_or_default().to_owned())).unwrap()).await
+}
+
+/// A recipient who taps the link gets a page — no script, in their browser's language —
+/// whose buttons record "received", "safe" or "help"; answering again is harmless, and
+/// responders see who needs help on the warning's page and through the API.
+#[tokio::test]
+async fn a_recipient_answers_from_the_page_behind_their_link() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    grid(&harness, &wren, |i| format!("http://127.0.0.1:9/{i}")).await;
+    let warning = post(
+        &harness,
+        &wren,
+        "/api/v1/warnings",
+        Some(draft("Exercise", "Leave the quay", square(52.9, 1.1, 0.1))),
+    )
+    .await;
+    let version = warning["id"].as_i64().unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let state = &harness.state;
+    let link = |recipient: i64| async move {
+        let url = tearline_service::warn::dispatch::ack_url(state, version, recipient).await.unwrap();
+        format!("/{}", url.split_once("//").unwrap().1.split_once('/').unwrap().1)
+    };
+    let (five, seven) = (link(5).await, link(7).await);
+
+    let english = browse(&harness, Method::GET, &five, "en-GB,en;q=0.9", None).await;
+    assert_eq!(english.status, StatusCode::OK);
+    assert!(
+        english.body.contains("Leave the quay") && english.body.contains("I need help"),
+        "{}",
+        english.body
+    );
+    assert!(!english.body.contains("<script"), "the page needs no script");
+    let arabic = browse(&harness, Method::GET, &five, "ar-SY,ar;q=0.9,en;q=0.5", None).await;
+    assert!(arabic.body.contains("غادروا المنطقة") && arabic.body.contains("dir=\"rtl\""), "{}", arabic.body);
+    assert!(arabic.body.contains("أحتاج إلى مساعدة"));
+    let unknown = browse(&harness, Method::GET, &five, "fr", None).await;
+    assert!(unknown.body.contains("Leave the quay"), "no French info: the first one");
+    let forged = browse(&harness, Method::GET, &five.replace("/5/", "/6/"), "en", None).await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+    assert!(forged.body.contains("not valid") && !forged.body.contains("Leave the quay"));
+
+    let answered = browse(&harness, Method::POST, &five, "en", Some("status=help")).await;
+    assert_eq!(answered.status, StatusCode::OK, "{}", answered.body);
+    assert!(answered.body.contains("reached the responders"), "{}", answered.body);
+    // A second tap on "received" does not hide the call for help.
+    browse(&harness, Method::POST, &five, "en", Some("status=received")).await;
+    let bad = browse(&harness, Method::POST, &seven, "en", Some("status=dead")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let safe = browse(&harness, Method::POST, &seven, "ar", Some("status=safe")).await;
+    assert!(safe.body.contains("نعلم أنك بأمان"), "{}", safe.body);
+
+    let counts = harness
+        .call(Method::GET, &format!("/api/v1/warning-versions/{version}/deliveries"), Some(&wren), None)
+        .await
+        .json();
+    assert_eq!(
+        (&counts["counts"]["acknowledged"], &counts["counts"]["safe"], &counts["counts"]["help"]),
+        (&json!(2), &json!(1), &json!(1))
+    );
+    let help = harness
+        .call(Method::GET, &format!("/api/v1/warning-versions/{version}/help-requests"), Some(&wren), None)
+        .await
+        .json();
+    assert_eq!(help["help_requests"].as_array().unwrap().len(), 1, "{help}");
+    assert_eq!(help["help_requests"][0]["name"], "Resident 4", "recipient 5 is the fifth registered");
+    let page =
+        harness.call(Method::GET, &format!("/warnings/versions/{version}"), Some(&wren), None).await.body;
+    assert!(page.contains("Asking for help") && page.contains("Resident 4"), "{page}");
+
+    // Helped and safe now: "safe" replaces "help".
+    browse(&harness, Method::POST, &five, "en", Some("status=safe")).await;
+    let help = harness
+        .call(Method::GET, &format!("/api/v1/warning-versions/{version}/help-requests"), Some(&wren), None)
+        .await
+        .json();
+    assert_eq!(help["help_requests"], json!([]));
+}
+
 /// How many recipients the targeting preview finds in the whole grid.
 async fn count_inside(harness: &Harness, token: &str) -> Value {
     let areas = json!({"areas": [{"description": "all", "polygons": square(52.9, 1.1, 0.1)}]});

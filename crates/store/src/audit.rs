@@ -558,15 +558,6 @@ async fn write_batch(
     Ok((indexes, frontier, swept_all))
 }
 
-/// Row locks on PostgreSQL, taken in the subquery's id order, so that processes claiming
-/// overlapping sets of pending rows wait for each other instead of deadlocking.
-fn lock_rows(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    }
-}
-
 /// Deletes the batch's pending rows and returns the ids this transaction deleted; a row
 /// another process deleted first (and so appended) is not among them. Row locks make
 /// this exactly-once across processes; the deletes roll back with the batch.
@@ -583,7 +574,7 @@ async fn claim_pending(
             "DELETE FROM audit_pending WHERE id IN \
              (SELECT id FROM audit_pending WHERE id IN ({}) ORDER BY id{}) RETURNING id",
             list.join(", "),
-            lock_rows(backend)
+            crate::lock_rows(backend)
         );
         let deleted: Vec<i64> = sqlx::query_scalar(&sql).fetch_all(&mut **tx).await?;
         claimed.extend(deleted);
@@ -600,7 +591,7 @@ async fn claim_committed(
     let sql = format!(
         "DELETE FROM audit_pending WHERE id IN \
          (SELECT id FROM audit_pending ORDER BY id LIMIT {MAX_BATCH}{}) RETURNING id, data",
-        lock_rows(backend)
+        crate::lock_rows(backend)
     );
     let mut rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&sql).fetch_all(&mut **tx).await?;
     rows.sort_by_key(|(id, _)| *id);

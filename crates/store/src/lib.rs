@@ -155,6 +155,16 @@ impl Store {
 /// makes, and that entry is written in the change's own transaction: it commits with the
 /// change or not at all (see [`MerkleLog::audited`]). Each write method consumes its
 /// writer, so one entry stands for one transaction.
+/// Row locks on PostgreSQL for a read that decides a write in the same transaction (taken
+/// in a subquery's id order where many rows are claimed, so that racing processes wait for
+/// each other instead of deadlocking). SQLite has one writer at a time and no such clause.
+pub(crate) fn lock_rows(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    }
+}
+
 pub struct Writer<'a> {
     store: &'a Store,
     entry: Option<PendingEntry<'a>>,

@@ -132,7 +132,10 @@ pub struct DeliveryCounts {
     pub sent: i64,
     pub failed: i64,
     pub acknowledged: i64,
+    /// Of the acknowledged: safe or gone from the area.
     pub safe: i64,
+    /// Of the acknowledged: asking for help.
+    pub help: i64,
 }
 
 impl DeliveryCounts {
@@ -396,9 +399,23 @@ impl Store {
         rows.iter().map(recipient_from_row).collect()
     }
 
+    /// The recipients whose answer to a version is "help", longest waiting first, with when
+    /// they answered: responders' list.
+    pub async fn needing_help(&self, version_id: i64) -> Result<Vec<(Recipient, Timestamp)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.*, d.ack_at FROM deliveries d JOIN recipients r ON r.id = d.recipient_id
+             WHERE d.version_id = $1 AND d.ack = 'help' ORDER BY d.ack_at, r.id",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok((recipient_from_row(row)?, Timestamp(row.try_get("ack_at")?)))).collect()
+    }
+
     pub async fn delivery_counts(&self, version_id: i64) -> Result<DeliveryCounts, StoreError> {
         let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n, SUM(CASE WHEN ack = 'safe' THEN 1 ELSE 0 END) AS safe
+            "SELECT state, COUNT(*) AS n, SUM(CASE WHEN ack = 'safe' THEN 1 ELSE 0 END) AS safe,
+                 SUM(CASE WHEN ack = 'help' THEN 1 ELSE 0 END) AS help
              FROM deliveries WHERE version_id = $1 GROUP BY state",
         )
         .bind(version_id)
@@ -415,6 +432,7 @@ impl Store {
                 Some(DeliveryState::Acknowledged) => {
                     counts.acknowledged = n;
                     counts.safe = row.try_get::<Option<i64>, _>("safe")?.unwrap_or(0);
+                    counts.help = row.try_get::<Option<i64>, _>("help")?.unwrap_or(0);
                 }
                 None => return Err(StoreError::Corrupt("unknown delivery state".into())),
             }
@@ -918,6 +936,9 @@ impl Writer<'_> {
     }
 
     /// Records a recipient's acknowledgement; returns false when no such delivery exists.
+    /// Records a recipient's answer to a delivery; `false` when there is no such delivery.
+    /// The answer that stands follows `AckStatus::then`, decided on the row locked in this
+    /// transaction, so two answers at once cannot both read the old one.
     pub async fn acknowledge_delivery(
         self,
         version_id: i64,
@@ -926,18 +947,33 @@ impl Writer<'_> {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut write = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE deliveries SET state = 4, ack = $3, ack_at = $4 WHERE version_id = $1 AND recipient_id = $2",
-        )
+        let lock = crate::lock_rows(self.store.backend());
+        let current: Option<Option<String>> = sqlx::query_scalar(&format!(
+            "SELECT ack FROM deliveries WHERE version_id = $1 AND recipient_id = $2{lock}"
+        ))
         .bind(version_id)
         .bind(recipient_id)
-        .bind(status.as_str())
-        .bind(at.0)
-        .execute(&mut *write.tx)
-        .await?
-        .rows_affected();
+        .fetch_optional(&mut *write.tx)
+        .await?;
+        let Some(current) = current else {
+            write.commit().await?;
+            return Ok(false);
+        };
+        let was = current.as_deref().and_then(AckStatus::parse);
+        let standing = was.map_or(status, |was| was.then(status));
+        if was != Some(standing) || standing == status {
+            sqlx::query(
+                "UPDATE deliveries SET state = 4, ack = $3, ack_at = $4 WHERE version_id = $1 AND recipient_id = $2",
+            )
+            .bind(version_id)
+            .bind(recipient_id)
+            .bind(standing.as_str())
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?;
+        }
         write.commit().await?;
-        Ok(changed == 1)
+        Ok(true)
     }
 
     /// A named secret, created on first use by whoever asks first.

@@ -22,6 +22,7 @@ on_both_backends!(
     partner_alerts_are_unique_by_sender_identifier_and_sent,
     partner_keys_are_kept_per_sender_once_each_and_can_be_withdrawn,
     acknowledgements_are_counted,
+    a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_help,
     two_dispatchers_never_claim_the_same_delivery,
 );
 
@@ -326,6 +327,36 @@ async fn acknowledgements_are_counted(store: Store) {
     assert!(!store.bookkeeping().acknowledge_delivery(version, 999, AckStatus::Safe, T0).await.unwrap());
     let counts = store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.acknowledged, counts.safe, counts.queued), (2, 1, 1));
+}
+
+async fn a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_help(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 3).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(&store, version, &first, &ids, None).await;
+    let answer = |recipient: i64, status: AckStatus, at: i64| {
+        let store = store.clone();
+        async move {
+            store.bookkeeping().acknowledge_delivery(version, recipient, status, Timestamp(at)).await.unwrap()
+        }
+    };
+    assert!(answer(ids[0], AckStatus::Help, T0.0 + 2).await);
+    assert!(answer(ids[0], AckStatus::Received, T0.0 + 3).await, "answering again is accepted");
+    assert!(answer(ids[1], AckStatus::Help, T0.0 + 1).await);
+    assert!(answer(ids[2], AckStatus::Safe, T0.0 + 1).await);
+    assert!(answer(ids[2], AckStatus::Received, T0.0 + 4).await);
+    let counts = store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.acknowledged, counts.safe, counts.help), (3, 1, 2), "{counts:?}");
+    let waiting = store.needing_help(version).await.unwrap();
+    let order: Vec<(i64, i64)> = waiting.iter().map(|(r, at)| (r.id, at.0)).collect();
+    assert_eq!(
+        order,
+        vec![(ids[1], T0.0 + 1), (ids[0], T0.0 + 2)],
+        "longest waiting first, kept time of asking"
+    );
+    assert!(answer(ids[1], AckStatus::Safe, T0.0 + 5).await);
+    assert_eq!(store.needing_help(version).await.unwrap().len(), 1, "reached and safe now");
 }
 
 async fn two_dispatchers_never_claim_the_same_delivery(store: Store) {

@@ -53,23 +53,36 @@ impl DeliveryState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AckStatus {
+    /// The warning reached them.
     Received,
+    /// They are safe, or have left the area.
     Safe,
+    /// They need help: responders see them listed on the warning's page.
+    Help,
 }
 
 impl AckStatus {
+    pub const ALL: [AckStatus; 3] = [AckStatus::Received, AckStatus::Safe, AckStatus::Help];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AckStatus::Received => "received",
             AckStatus::Safe => "safe",
+            AckStatus::Help => "help",
         }
     }
 
     pub fn parse(text: &str) -> Option<AckStatus> {
-        match text {
-            "received" => Some(AckStatus::Received),
-            "safe" => Some(AckStatus::Safe),
-            _ => None,
+        AckStatus::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// The answer that stands when `self` was recorded and `next` arrives: "received" never
+    /// hides an earlier "safe" or "help" (a second tap on the link), while "safe" and "help"
+    /// replace each other (someone who asked for help and was reached is safe now).
+    pub fn then(self, next: AckStatus) -> AckStatus {
+        match (self, next) {
+            (AckStatus::Safe | AckStatus::Help, AckStatus::Received) => self,
+            _ => next,
         }
     }
 }
@@ -244,6 +257,26 @@ impl RetryPolicy {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn received_never_hides_safe_or_help_and_those_replace_each_other() {
+        use AckStatus::*;
+        for (was, next, stands) in [
+            (Received, Received, Received),
+            (Received, Safe, Safe),
+            (Received, Help, Help),
+            (Safe, Received, Safe),
+            (Safe, Help, Help),
+            (Help, Received, Help),
+            (Help, Safe, Safe),
+            (Help, Help, Help),
+        ] {
+            assert_eq!(was.then(next), stands, "{was:?} then {next:?}");
+        }
+        for status in AckStatus::ALL {
+            assert_eq!(AckStatus::parse(status.as_str()), Some(status));
+        }
+    }
 
     #[test]
     fn states_round_trip_through_their_stored_codes() {

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/warning-versions/{id}/approve", post(approve))
         .route("/api/v1/warning-versions/{id}/discard", post(discard))
         .route("/api/v1/warning-versions/{id}/deliveries", get(deliveries))
+        .route("/api/v1/warning-versions/{id}/help-requests", get(help_requests))
         .route("/api/v1/targeting/preview", post(preview))
         .route("/api/v1/recipients", get(list_recipients).post(register_recipients))
         .route(
@@ -181,6 +182,23 @@ async fn deliveries(
 ) -> Result<impl IntoResponse, ApiError> {
     let counts = service::deliveries(&state, &caller, id).await?;
     Ok(Json(json!({"total": counts.total(), "counts": counts})))
+}
+
+/// Recipients who answered "I need help", longest waiting first.
+async fn help_requests(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    let waiting = service::help_requests(&state, &caller, id).await?;
+    let listed: Vec<serde_json::Value> = waiting
+        .iter()
+        .map(|(r, at)| {
+            json!({"recipient_id": r.id, "name": r.name, "kind": r.kind.as_str(), "channel": r.channel.as_str(),
+                   "address": r.address, "lat": r.position.lat, "lon": r.position.lon, "asked_at": at})
+        })
+        .collect();
+    Ok(Json(json!({"help_requests": listed})))
 }
 
 #[derive(Deserialize)]

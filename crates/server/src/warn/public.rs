@@ -1,10 +1,16 @@
 //! The routes the public and partner systems reach without logging in: the CAP Atom feed,
 //! each published alert's XML, and acknowledgements (`tearline_service::warn::public`).
+//!
+//! An acknowledgement link works two ways. A program POSTs to it (`?status=`) and gets
+//! JSON. A person taps it: the GET shows a small page — no script, readable on any phone
+//! browser, in the browser's language where the warning has it — whose three buttons POST
+//! the answer as a form, and the answer comes back as the same page with a thank-you.
 
+use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,7 +24,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cap/feed.atom", get(feed))
         .route("/cap/alerts/{file}", get(alert_document))
-        .route("/cap/ack/{version}/{recipient}/{token}", post(acknowledge))
+        .route("/cap/ack/{version}/{recipient}/{token}", get(ack_page).post(acknowledge))
 }
 
 async fn feed(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -55,16 +61,146 @@ struct AckQuery {
     status: Option<String>,
 }
 
+fn ack_status(text: Option<&str>) -> Result<AckStatus, ApiError> {
+    match text {
+        None => Ok(AckStatus::Received),
+        Some(text) => AckStatus::parse(text).ok_or_else(|| {
+            ApiError::refused(ErrorCode::InvalidStatus, "status must be received, safe or help")
+        }),
+    }
+}
+
+/// The languages a browser asks for, best first (`Accept-Language`, q-values honoured).
+fn languages(headers: &HeaderMap) -> Vec<String> {
+    let header = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut ranked: Vec<(u16, usize, String)> = header
+        .split(',')
+        .enumerate()
+        .filter_map(|(order, part)| {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next()?.trim();
+            let quality = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (!tag.is_empty() && tag != "*" && quality > 0.0)
+                .then(|| ((quality * 1000.0) as u16, order, tag.to_owned()))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked.into_iter().map(|(_, _, tag)| tag).collect()
+}
+
+/// The page's own words, in the language of the warning shown: English, and Arabic.
+struct Words {
+    direction: &'static str,
+    received: &'static str,
+    safe: &'static str,
+    help: &'static str,
+    /// What the page says once the answer is recorded: received, safe, help.
+    thanks: [&'static str; 3],
+}
+
+impl Words {
+    fn thanks_for(&self, status: AckStatus) -> &'static str {
+        let [received, safe, help] = self.thanks;
+        match status {
+            AckStatus::Received => received,
+            AckStatus::Safe => safe,
+            AckStatus::Help => help,
+        }
+    }
+}
+
+fn words_for(language: &str) -> Words {
+    if language.split('-').next().is_some_and(|primary| primary.eq_ignore_ascii_case("ar")) {
+        Words {
+            direction: "rtl",
+            received: "تلقيت هذا التحذير",
+            safe: "أنا بأمان / غادرت المنطقة",
+            help: "أحتاج إلى مساعدة",
+            thanks: [
+                "شكراً. نعلم أنك تلقيت هذا التحذير.",
+                "شكراً. نعلم أنك بأمان.",
+                "وصل طلبك للمساعدة إلى فرق الاستجابة. ابقَ في مكان آمن إن استطعت.",
+            ],
+        }
+    } else {
+        Words {
+            direction: "ltr",
+            received: "I received this warning",
+            safe: "I am safe / I have left the area",
+            help: "I need help",
+            thanks: [
+                "Thank you. We know you received this warning.",
+                "Thank you. We know you are safe.",
+                "Your request for help has reached the responders. Stay somewhere safe if you can.",
+            ],
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ack.html")]
+struct AckTemplate {
+    page: public::AckPage,
+    words: Words,
+    action: String,
+    thanks: Option<&'static str>,
+}
+
+/// Renders the answer page; an invalid link answers a plain page saying so, as a 404.
+async fn answer_page(
+    state: &AppState,
+    (version_id, recipient_id, token): (i64, i64, String),
+    headers: &HeaderMap,
+    answered: Option<AckStatus>,
+) -> Response {
+    match public::ack_page(state, version_id, recipient_id, &token, &languages(headers)).await {
+        Ok(page) => {
+            let words = words_for(&page.language);
+            let thanks = answered.map(|status| words.thanks_for(status));
+            let action = format!("/cap/ack/{version_id}/{recipient_id}/{token}");
+            crate::ui::render(&AckTemplate { page, words, action, thanks })
+        }
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            Html("<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Link not valid</title><p>This warning link is not valid. Follow the official instructions you were given.</p></html>"),
+        )
+            .into_response(),
+    }
+}
+
+async fn ack_page(
+    State(state): State<AppState>,
+    Path(link): Path<(i64, i64, String)>,
+    headers: HeaderMap,
+) -> Response {
+    answer_page(&state, link, &headers, None).await
+}
+
+/// A program's acknowledgement (`?status=`, JSON answer), or a person's answer from the page
+/// (a form with `status`, answered with the page and a thank-you).
 async fn acknowledge(
     State(state): State<AppState>,
-    Path((version_id, recipient_id, token)): Path<(i64, i64, String)>,
+    Path(link): Path<(i64, i64, String)>,
     Query(query): Query<AckQuery>,
+    headers: HeaderMap,
+    body: String,
 ) -> Result<Response, ApiError> {
-    let status = match query.status.as_deref() {
-        None => AckStatus::Received,
-        Some(text) => AckStatus::parse(text)
-            .ok_or_else(|| ApiError::refused(ErrorCode::InvalidStatus, "status must be received or safe"))?,
-    };
-    public::acknowledge(&state, version_id, recipient_id, &token, status).await?;
+    let from_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (version_id, recipient_id, token) = &link;
+    if from_form {
+        let form: AckQuery = serde_urlencoded::from_str(&body)
+            .map_err(|_| ApiError::refused(ErrorCode::InvalidForm, "the answer form is malformed"))?;
+        let status = ack_status(form.status.as_deref().or(query.status.as_deref()))?;
+        public::acknowledge(&state, *version_id, *recipient_id, token, status).await?;
+        return Ok(answer_page(&state, link, &headers, Some(status)).await);
+    }
+    let status = ack_status(query.status.as_deref())?;
+    public::acknowledge(&state, *version_id, *recipient_id, token, status).await?;
     Ok((StatusCode::OK, Json(json!({"acknowledged": status.as_str()}))).into_response())
 }

@@ -413,6 +413,8 @@ struct VersionPage {
     categories: &'static [Category],
     current_area: Option<AreaPrefill>,
     notice: Option<String>,
+    /// Recipients who answered "I need help": name, kind, where, since when.
+    help: Vec<(String, &'static str, String, String)>,
 }
 
 async fn version_view(
@@ -431,7 +433,16 @@ async fn version_view(
     let issued = version.state == VersionState::Issued;
     let areas: Vec<(String, Area)> =
         version.alert.areas().into_iter().map(|a| (a.description.clone(), a)).collect();
+    let help = if issued { service::help_requests(state, caller, id).await? } else { Vec::new() };
+    let help = help
+        .into_iter()
+        .map(|(recipient, at)| {
+            let place = format!("{:.5}, {:.5}", recipient.position.lat, recipient.position.lon);
+            (recipient.name, recipient.kind.as_str(), place, format_time(at))
+        })
+        .collect();
     Ok(VersionPage {
+        help,
         nav: Some(Nav::of(caller)),
         csrf: caller.csrf_token.clone(),
         headline: tearline_store::headline_of(&version.alert),

@@ -261,6 +261,17 @@ pub fn documented_codes(template: &str, method: &Method, status: StatusCode) -> 
 }
 
 fn check_documented(method: &Method, path: &str, reply: &Reply) {
+    if reply.body.trim_start().starts_with("<!doctype html>") {
+        // A page for people (the acknowledgement link's): the document must say so.
+        let template = operation_path(path).unwrap_or_default();
+        let operation = &api_document()["paths"][template.as_str()][method.as_str().to_lowercase()];
+        assert!(
+            operation["responses"][reply.status.as_str()]["content"]["text/html"].is_object(),
+            "{method} {path} answered {} with an HTML page, which openapi.json does not describe",
+            reply.status
+        );
+        return;
+    }
     let code = reply.json()["code"].as_str().map(str::to_owned);
     let Some(code) = code else {
         panic!("{method} {path} answered {} without an error code: {}", reply.status, reply.body)

@@ -3,7 +3,8 @@
 //!
 //! Only alerts with scope Public and a status other than Draft are published. An
 //! acknowledgement link carries an HMAC over the delivery, so only the recipient it was
-//! sent to can acknowledge it.
+//! sent to can acknowledge it. Opened in a browser, the link shows the warning in the
+//! reader's language and three answers (received, safe or gone, need help).
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -63,8 +64,25 @@ pub fn ack_token(key: &[u8], version_id: i64, recipient_id: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16])
 }
 
-/// Records a recipient's acknowledgement from the link they were sent. A wrong token and
-/// an unknown delivery answer alike.
+/// Checks a link's token; a wrong token and an unknown delivery answer alike.
+async fn check_link(
+    state: &AppState,
+    version_id: i64,
+    recipient_id: i64,
+    token: &str,
+) -> Result<(), ServiceError> {
+    let key = state.warn.ack_key(&state.store).await?;
+    let expected = ack_token(key, version_id, recipient_id);
+    let matches: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into();
+    if matches {
+        Ok(())
+    } else {
+        Err(ServiceError::not_found("delivery"))
+    }
+}
+
+/// Records a recipient's acknowledgement from the link they were sent. Answering again is
+/// harmless: "received" never hides an earlier "safe" or "help" (`AckStatus::then`).
 pub async fn acknowledge(
     state: &AppState,
     version_id: i64,
@@ -72,17 +90,49 @@ pub async fn acknowledge(
     token: &str,
     status: AckStatus,
 ) -> Result<(), ServiceError> {
-    let key = state.warn.ack_key(&state.store).await?;
-    let expected = ack_token(key, version_id, recipient_id);
-    let matches: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), token.as_bytes()).into();
-    if !matches
-        || !state
-            .store
-            .bookkeeping()
-            .acknowledge_delivery(version_id, recipient_id, status, state.now())
-            .await?
-    {
+    check_link(state, version_id, recipient_id, token).await?;
+    if !state.store.bookkeeping().acknowledge_delivery(version_id, recipient_id, status, state.now()).await? {
         return Err(ServiceError::not_found("delivery"));
     }
     Ok(())
+}
+
+/// What the page behind an acknowledgement link shows: the warning in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckPage {
+    /// The language of the `info` shown (RFC 5646).
+    pub language: String,
+    pub headline: String,
+    pub instruction: Option<String>,
+    pub description: Option<String>,
+    pub sender_name: Option<String>,
+}
+
+/// The warning behind a valid link, in the first of `languages` (the browser's, best first)
+/// that one of its `info` blocks is written in — matched by primary subtag, so "ar-SY" reads
+/// an "ar" block — else its first `info`.
+pub async fn ack_page(
+    state: &AppState,
+    version_id: i64,
+    recipient_id: i64,
+    token: &str,
+    languages: &[String],
+) -> Result<AckPage, ServiceError> {
+    check_link(state, version_id, recipient_id, token).await?;
+    let version =
+        state.store.warning_version(version_id).await?.ok_or_else(|| ServiceError::not_found("delivery"))?;
+    let infos = &version.alert.infos;
+    let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+    let info = languages
+        .iter()
+        .find_map(|wanted| infos.iter().find(|info| primary(&info.language) == primary(wanted)))
+        .or_else(|| infos.first())
+        .ok_or_else(|| ServiceError::not_found("delivery"))?;
+    Ok(AckPage {
+        language: info.language.clone(),
+        headline: info.headline.clone().unwrap_or_else(|| info.event.clone()),
+        instruction: info.instruction.clone(),
+        description: info.description.clone(),
+        sender_name: info.sender_name.clone(),
+    })
 }

@@ -616,6 +616,18 @@ pub async fn deliveries(
     Ok(state.store.delivery_counts(version_id).await?)
 }
 
+/// The recipients who answered a version "I need help", longest waiting first, with when
+/// they answered: the responders' list. Read as the delivery counts are, and audited.
+pub async fn help_requests(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+) -> Result<Vec<(tearline_store::Recipient, tearline_domain::Timestamp)>, ServiceError> {
+    load_version(state, caller, version_id, read_warnings, "warning.read").await?;
+    read(state, caller, "warning.help-requests", &format!("warning-version:{version_id}")).await?;
+    Ok(state.store.needing_help(version_id).await?)
+}
+
 /// Who an area would reach: how many, and where a sample of them are.
 #[derive(Debug, Serialize)]
 pub struct TargetPreview {
