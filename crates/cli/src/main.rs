@@ -146,6 +146,10 @@ struct WarnOptions {
     /// The email gateway's webhook; email deliveries are posted there as JSON
     #[arg(long, env = "TEARLINE_EMAIL_GATEWAY_URL")]
     email_gateway_url: Option<String>,
+    /// The most parts one warning's text message may take: GSM-7 where the text allows it
+    /// (153 characters a part), UCS-2 otherwise (67); longer text is cut at a word
+    #[arg(long, env = "TEARLINE_SMS_MAX_PARTS", default_value_t = 3)]
+    sms_max_parts: usize,
     /// Deliveries in flight at once
     #[arg(long, env = "TEARLINE_DELIVERY_CONCURRENCY", default_value_t = 64)]
     delivery_concurrency: usize,
@@ -384,6 +388,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         public_url,
         sms_gateway_url: args.warn.sms_gateway_url.clone(),
         email_gateway_url: args.warn.email_gateway_url.clone(),
+        sms_max_parts: args.warn.sms_max_parts.max(1),
         concurrency: args.warn.delivery_concurrency.max(1),
         request_timeout: std::time::Duration::from_secs(args.warn.delivery_timeout_secs.max(1)),
         lease: std::time::Duration::from_secs(

@@ -1131,3 +1131,66 @@ async fn every_accepted_draft_issues_a_valid_alert_and_the_feed_stays_well_forme
     let wellformed = std::process::Command::new("xmllint").arg("--noout").arg(&path).output().unwrap();
     assert!(wellformed.status.success(), "{}", String::from_utf8_lossy(&wellformed.stderr));
 }
+
+/// Text-message and e-mail gateways get the warning's text with the recipient's link: SMS in
+/// GSM-7 or UCS-2 as the text allows, within the configured parts, the instruction first and
+/// the link whole; e-mail in full.
+#[tokio::test]
+async fn gateways_get_the_text_sized_for_the_channel_with_the_link_whole() {
+    let received = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let sink = Arc::clone(&received);
+    let gateway = axum::Router::new().route(
+        "/gateway",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = Arc::clone(&sink);
+            async move {
+                sink.lock().unwrap().push(body);
+                StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let base = serve(gateway).await;
+    let settings = ServerSettings {
+        warn: WarnSettings {
+            sms_gateway_url: Some(format!("{base}/gateway")),
+            email_gateway_url: Some(format!("{base}/gateway")),
+            sms_max_parts: 2,
+            ..WarnSettings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let harness = harness_with(Backend::Sqlite, settings).await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let people = json!([
+        {"external_id": "sms-1", "name": "Text", "kind": "person", "channel": "sms", "address": "+447700900001", "lat": 52.95, "lon": 1.15},
+        {"external_id": "mail-1", "name": "Mail", "kind": "person", "channel": "email", "address": "mail@example.org", "lat": 52.95, "lon": 1.15}
+    ]);
+    assert_eq!(
+        harness.call(Method::POST, "/api/v1/recipients", Some(&wren), Some(people)).await.status,
+        StatusCode::CREATED
+    );
+    let long_instruction =
+        format!("Leave the quay by the east road now. {}", "Keep away from the warehouses. ".repeat(20));
+    let mut body = draft("Exercise", "Security threat at the quay", square(52.9, 1.1, 0.1));
+    body["infos"][0]["instruction"] = json!(long_instruction);
+    let version = post(&harness, &wren, "/api/v1/warnings", Some(body)).await["id"].as_i64().unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let mut dispatcher = Dispatcher::default();
+    while dispatcher.round(&harness.state).await.unwrap() > 0 {}
+
+    let sent = received.lock().unwrap().clone();
+    let by = |channel: &str| sent.iter().find(|m| m["channel"] == channel).cloned().unwrap();
+    let (sms, mail) = (by("sms"), by("email"));
+    let text = sms["text"].as_str().unwrap();
+    let link = sms["ack_url"].as_str().unwrap();
+    assert!(text.starts_with("Leave the quay by the east road now.") && text.ends_with(link), "{text}");
+    assert!(text.contains("..."), "cut to fit: {text}");
+    assert_eq!((sms["encoding"].as_str(), sms["parts"].as_u64()), (Some("gsm-7"), Some(2)));
+    assert_eq!(tearline_warn::sms::parts(text), 2, "the link included, it fits the parts said");
+    let mail_text = mail["text"].as_str().unwrap();
+    let mail_link = mail["ack_url"].as_str().unwrap();
+    assert!(
+        mail_text.contains(long_instruction.trim()) && mail_text.ends_with(mail_link),
+        "e-mail carries it all: {mail_text}"
+    );
+}

@@ -23,5 +23,6 @@ pub mod delivery;
 pub mod geo;
 pub mod index;
 pub mod recipients;
+pub mod sms;
 pub mod threat;
 pub mod xmldsig;

@@ -23,8 +23,10 @@ use crate::state::AppState;
 struct Payload {
     identifier: String,
     cap_xml: String,
-    /// The short text for SMS and email gateways.
+    /// The warning's text in full, for email.
     text: String,
+    /// The text message, cut to `sms_max_parts` with room left for the recipient's link.
+    sms: tearline_warn::sms::TextMessage,
 }
 
 /// Runs until the process ends. Errors (the database away for a moment) are logged and
@@ -83,9 +85,13 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
         claimed.iter().map(|c| c.version_id).filter(|id| !payloads.contains_key(id)).collect();
     for version_id in missing {
         if let Some(version) = state.store.warning_version(version_id).await? {
+            let text = warning_text(&version.alert);
+            // The longest link this server writes, and the space before it.
+            let link_room = format!("{}/cap/ack/{}/{}/", settings.public_url, i64::MAX, i64::MAX).len() + 23;
             let payload = Payload {
                 identifier: version.alert.identifier.clone(),
-                text: short_text(&version.alert),
+                sms: tearline_warn::sms::fit(&text, link_room, settings.sms_max_parts),
+                text,
                 cap_xml: version.cap_xml.unwrap_or_default(),
             };
             payloads.insert(version_id, Arc::new(payload));
@@ -170,14 +176,25 @@ async fn attempt(
             let Some(gateway) = gateway else {
                 return (AttemptResult::Refused, Some(format!("no {} gateway is configured", claim.channel)));
             };
-            state.warn.http.post(gateway).json(&serde_json::json!({
+            let message = match claim.channel {
+                Channel::Sms => serde_json::json!({
+                    "text": format!("{} {ack}", payload.sms.text),
+                    "encoding": payload.sms.encoding.as_str(),
+                    "parts": payload.sms.parts,
+                }),
+                _ => serde_json::json!({"text": format!("{}\n\n{ack}", payload.text)}),
+            };
+            let mut body = serde_json::json!({
                 "channel": claim.channel.as_str(),
                 "to": claim.address,
-                "text": payload.text,
                 "alert": payload.identifier,
                 "idempotency_key": key,
                 "ack_url": ack,
-            }))
+            });
+            if let (Some(body), Some(message)) = (body.as_object_mut(), message.as_object()) {
+                body.extend(message.clone());
+            }
+            state.warn.http.post(gateway).json(&body)
         }
     };
     let sent = request
@@ -198,20 +215,12 @@ async fn attempt(
     }
 }
 
-/// Headline, instruction and area of the first info: what fits in a text message.
-fn short_text(alert: &tearline_warn::cap::Alert) -> String {
+/// The instruction, headline and areas of the first info, the instruction first.
+fn warning_text(alert: &tearline_warn::cap::Alert) -> String {
     let Some(info) = alert.infos.first() else {
         return format!("{} {}", alert.msg_type, alert.identifier);
     };
-    let mut text = info.headline.clone().unwrap_or_else(|| info.event.clone());
-    if let Some(instruction) = &info.instruction {
-        text.push_str(". ");
-        text.push_str(instruction);
-    }
+    let headline = info.headline.clone().unwrap_or_else(|| info.event.clone());
     let areas: Vec<&str> = info.areas.iter().map(|a| a.area.description.as_str()).collect();
-    if !areas.is_empty() {
-        text.push_str(" Area: ");
-        text.push_str(&areas.join(", "));
-    }
-    text.chars().take(320).collect()
+    tearline_warn::sms::warning_text(info.instruction.as_deref(), &headline, Some(&areas.join(", ")))
 }

@@ -32,6 +32,8 @@ pub struct WarnSettings {
     /// Where SMS deliveries are posted (a gateway's webhook); none means SMS deliveries fail.
     pub sms_gateway_url: Option<String>,
     pub email_gateway_url: Option<String>,
+    /// The most parts (concatenated segments) one warning's text message may take.
+    pub sms_max_parts: usize,
     /// How many deliveries are in flight at once.
     pub concurrency: usize,
     pub retry: RetryPolicy,
@@ -50,6 +52,7 @@ impl Default for WarnSettings {
             sender: "tearline@localhost".into(),
             sms_gateway_url: None,
             email_gateway_url: None,
+            sms_max_parts: 3,
             concurrency: 64,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(10),
