@@ -164,6 +164,7 @@ async fn backend(
                 channel: Channel::Webhook,
                 address: format!("{receiver}/{i}"),
                 position: position(i, args.recipients),
+                language: None,
             })
             .collect();
         kernel

@@ -385,6 +385,8 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
                 channel: Channel::Webhook,
                 address: format!("{}/demo/receiver/{i}", state.settings.warn.public_url),
                 position: LatLon { lat, lon },
+                // The town reads English and, in one household in four, Arabic.
+                language: Some(if i % 4 == 3 { "ar" } else { "en" }.to_owned()),
             }
         })
         .collect();

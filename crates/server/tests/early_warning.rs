@@ -784,6 +784,9 @@ async fn a_recipient_answers_from_the_page_behind_their_link() {
     let harness = harness().await;
     let wren = harness.demo_login(Role::WarningOfficer).await;
     grid(&harness, &wren, |i| format!("http://127.0.0.1:9/{i}")).await;
+    let reader_of_arabic = json!([{"external_id": "ar-1", "name": "Huda", "kind": "person", "channel": "webhook",
+        "address": "http://127.0.0.1:9/ar", "lat": 52.95, "lon": 1.15, "language": "ar"}]);
+    harness.call(Method::POST, "/api/v1/recipients", Some(&wren), Some(reader_of_arabic)).await;
     let warning = post(
         &harness,
         &wren,
@@ -813,6 +816,8 @@ async fn a_recipient_answers_from_the_page_behind_their_link() {
     assert!(arabic.body.contains("أحتاج إلى مساعدة"));
     let unknown = browse(&harness, Method::GET, &five, "fr", None).await;
     assert!(unknown.body.contains("Leave the quay"), "no French info: the first one");
+    let registered = browse(&harness, Method::GET, &link(101).await, "en", None).await;
+    assert!(registered.body.contains("غادروا المنطقة"), "a recipient's registered language comes first");
     let forged = browse(&harness, Method::GET, &five.replace("/5/", "/6/"), "en", None).await;
     assert_eq!(forged.status, StatusCode::NOT_FOUND);
     assert!(forged.body.contains("not valid") && !forged.body.contains("Leave the quay"));
@@ -877,10 +882,12 @@ async fn recipients_registered_by_another_server_are_targeted_without_a_restart(
             channel: tearline_warn::delivery::Channel::Webhook,
             address: "http://127.0.0.1:9/moved".into(),
             position: tearline_warn::geo::LatLon { lat: 10.0, lon: 10.0 },
+            language: None,
         };
         let arrived = tearline_warn::recipients::Registration {
             external_id: Some("newcomer".into()),
             position: tearline_warn::geo::LatLon { lat: 52.95, lon: 1.15 },
+            language: None,
             ..moved.clone()
         };
         other
@@ -1163,7 +1170,8 @@ async fn gateways_get_the_text_sized_for_the_channel_with_the_link_whole() {
     let wren = harness.demo_login(Role::WarningOfficer).await;
     let people = json!([
         {"external_id": "sms-1", "name": "Text", "kind": "person", "channel": "sms", "address": "+447700900001", "lat": 52.95, "lon": 1.15},
-        {"external_id": "mail-1", "name": "Mail", "kind": "person", "channel": "email", "address": "mail@example.org", "lat": 52.95, "lon": 1.15}
+        {"external_id": "mail-1", "name": "Mail", "kind": "person", "channel": "email", "address": "mail@example.org", "lat": 52.95, "lon": 1.15},
+        {"external_id": "sms-ar", "name": "Arabic", "kind": "person", "channel": "sms", "address": "+447700900002", "lat": 52.95, "lon": 1.15, "language": "ar-SY"}
     ]);
     assert_eq!(
         harness.call(Method::POST, "/api/v1/recipients", Some(&wren), Some(people)).await.status,
@@ -1181,6 +1189,18 @@ async fn gateways_get_the_text_sized_for_the_channel_with_the_link_whole() {
     let sent = received.lock().unwrap().clone();
     let by = |channel: &str| sent.iter().find(|m| m["channel"] == channel).cloned().unwrap();
     let (sms, mail) = (by("sms"), by("email"));
+    let arabic = sent.iter().find(|m| m["to"] == "+447700900002").cloned().unwrap();
+    let arabic_text = arabic["text"].as_str().unwrap();
+    assert!(
+        arabic_text.starts_with("غادروا المنطقة"),
+        "the Arabic info, for a reader of Arabic: {arabic_text}"
+    );
+    assert_eq!(arabic["encoding"], "ucs-2");
+    let sms = if sms["to"] == "+447700900002" {
+        sent.iter().find(|m| m["to"] == "+447700900001").cloned().unwrap()
+    } else {
+        sms
+    };
     let text = sms["text"].as_str().unwrap();
     let link = sms["ack_url"].as_str().unwrap();
     assert!(text.starts_with("Leave the quay by the east road now.") && text.ends_with(link), "{text}");

@@ -61,6 +61,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_partner_keys.sql"),
         postgres: include_str!("../migrations/postgres/0008_partner_keys.sql"),
     },
+    Migration {
+        version: 9,
+        name: "recipient_language",
+        sqlite: include_str!("../migrations/sqlite/0009_recipient_language.sql"),
+        postgres: include_str!("../migrations/postgres/0009_recipient_language.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

@@ -91,6 +91,8 @@ pub struct Recipient {
     pub address: String,
     pub position: LatLon,
     pub active: bool,
+    /// The language they read, when registered.
+    pub language: Option<String>,
 }
 
 /// A recipient's position or presence as changed since some revision.
@@ -111,6 +113,8 @@ pub struct ClaimedDelivery {
     pub attempts: i64,
     pub channel: Channel,
     pub address: String,
+    /// The language the recipient reads, when registered.
+    pub language: Option<String>,
 }
 
 /// How an attempt ended, to be written back.
@@ -239,6 +243,7 @@ fn recipient_from_row(row: &AnyRow) -> Result<Recipient, StoreError> {
         address: row.try_get("address")?,
         position: LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
         active: row.try_get::<i64, _>("active")? != 0,
+        language: row.try_get("language")?,
     })
 }
 
@@ -747,19 +752,19 @@ impl Writer<'_> {
         for chunk in unique.chunks(recipients_per_statement(self.backend)) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|row| {
-                    let p: Vec<String> = (1..=7).map(|column| format!("${}", row * 7 + column + 2)).collect();
+                    let p: Vec<String> = (1..=8).map(|column| format!("${}", row * 8 + column + 2)).collect();
                     format!(
-                        "({}, {}, {}, {}, {}, {}, 1, $1, {}, $2)",
-                        p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+                        "({}, {}, {}, {}, {}, {}, 1, $1, {}, $2, {})",
+                        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
                     )
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO recipients (name, kind, channel, address, lat, lon, active, revision, external_id, created_at)
+                "INSERT INTO recipients (name, kind, channel, address, lat, lon, active, revision, external_id, created_at, language)
                  VALUES {}
                  ON CONFLICT (external_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
                     channel = excluded.channel, address = excluded.address, lat = excluded.lat, lon = excluded.lon,
-                    active = 1, revision = excluded.revision
+                    active = 1, revision = excluded.revision, language = excluded.language
                  RETURNING id",
                 rows.join(", ")
             );
@@ -772,7 +777,8 @@ impl Writer<'_> {
                     .bind(&recipient.address)
                     .bind(recipient.position.lat)
                     .bind(recipient.position.lon)
-                    .bind(recipient.external_id.as_deref());
+                    .bind(recipient.external_id.as_deref())
+                    .bind(recipient.language.as_deref());
             }
             ids.extend(query.fetch_all(&mut *write.tx).await?);
         }
@@ -906,6 +912,7 @@ impl Writer<'_> {
                     attempts,
                     channel: recipient.channel,
                     address: recipient.address.clone(),
+                    language: recipient.language.clone(),
                 });
             }
         }
@@ -935,7 +942,6 @@ impl Writer<'_> {
         write.commit().await
     }
 
-    /// Records a recipient's acknowledgement; returns false when no such delivery exists.
     /// Records a recipient's answer to a delivery; `false` when there is no such delivery.
     /// The answer that stands follows `AckStatus::then`, decided on the row locked in this
     /// transaction, so two answers at once cannot both read the old one.

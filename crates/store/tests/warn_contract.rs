@@ -91,6 +91,7 @@ async fn recipients(store: &Store, count: usize) -> Vec<i64> {
             channel: Channel::Webhook,
             address: format!("http://127.0.0.1:9/{i}"),
             position: LatLon { lat: 33.0 + i as f64 * 0.001, lon: 36.0 },
+            language: None,
         })
         .collect();
     store.bookkeeping().upsert_recipients(&new, T0).await.unwrap()
@@ -210,8 +211,11 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
         channel: Channel::Sms,
         address: "+441632960000".into(),
         position: LatLon { lat: 1.0, lon: 2.0 },
+        language: Some("ar".into()),
     };
     assert_eq!(store.bookkeeping().upsert_recipients(&[moved], T0).await.unwrap(), vec![ids[1]]);
+    let stored = store.recipients_by_id(&[ids[1]]).await.unwrap();
+    assert_eq!(stored[0].language.as_deref(), Some("ar"), "the language is kept and updated by re-import");
     store.bookkeeping().deactivate_recipient(ids[2]).await.unwrap();
     let later = store.recipient_changes_since((revision, i64::MAX), 100).await.unwrap();
     assert_eq!(
@@ -229,6 +233,7 @@ async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: 
         channel: Channel::Webhook,
         address: "http://127.0.0.1:9/dup".into(),
         position: LatLon { lat: 3.0, lon: 4.0 },
+        language: None,
     };
     let ids = store.bookkeeping().upsert_recipients(&[twice("first"), twice("second")], T0).await.unwrap();
     assert_eq!(ids.len(), 1);

@@ -298,7 +298,7 @@ fn check_uri(path: &str, text: &str) -> Result<(), CapError> {
 }
 
 /// `xs:language` (RFC 3066 shape): letters, then `-`-separated letter/digit subtags.
-fn is_language_tag(tag: &str) -> bool {
+pub fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let first_ok = parts
         .next()
@@ -307,6 +307,19 @@ fn is_language_tag(tag: &str) -> bool {
 }
 
 impl Alert {
+    /// The `info` to show someone who reads `languages` (best first): the first language an
+    /// `info` is written in, compared by primary subtag ("ar-SY" reads an "ar" block, "en"
+    /// an "en-GB" one); else the alert's first `info`, as CAP orders them.
+    pub fn info_for<S: AsRef<str>>(&self, languages: &[S]) -> Option<&Info> {
+        let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+        languages
+            .iter()
+            .find_map(|wanted| {
+                self.infos.iter().find(|info| primary(&info.language) == primary(wanted.as_ref()))
+            })
+            .or_else(|| self.infos.first())
+    }
+
     /// Checks the rules of the CAP 1.2 specification that the XML schema cannot.
     pub fn validate(&self) -> Result<(), CapError> {
         check_token("alert/identifier", &self.identifier)?;

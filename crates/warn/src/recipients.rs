@@ -21,6 +21,9 @@ pub struct Registration {
     pub channel: Channel,
     pub address: String,
     pub position: LatLon,
+    /// The language the recipient reads (a language tag such as "ar" or "en-GB"); their
+    /// messages come from the alert's `info` in it when there is one.
+    pub language: Option<String>,
 }
 
 /// Why one row was not taken. `row` counts data rows (CSV) or features (GeoJSON) from 1.
@@ -53,6 +56,8 @@ pub struct RecipientFields {
     pub channel: String,
     #[serde(default)]
     pub address: String,
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 impl RecipientFields {
@@ -71,7 +76,14 @@ impl RecipientFields {
         channel.check_address(address)?;
         let position = LatLon::new(lat, lon).map_err(|e| e.to_string())?;
         let external_id = self.external_id.map(|id| id.trim().to_owned()).filter(|id| !id.is_empty());
+        let language = self.language.map(|tag| tag.trim().to_owned()).filter(|tag| !tag.is_empty());
+        if let Some(tag) = &language {
+            if !crate::cap::is_language_tag(tag) || tag.len() > 35 {
+                return Err(format!("language {tag:?} is not a language tag like ar or en-GB"));
+            }
+        }
         Ok(Registration {
+            language,
             external_id,
             name: name.to_owned(),
             kind,
@@ -97,6 +109,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<(Vec<Registration>, Vec<RowError>), Impo
     }
     let [name, kind, channel, address, lat, lon] = REQUIRED.map(|n| column(n).unwrap_or_default());
     let external_id = column("external_id");
+    let language = column("language");
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -116,6 +129,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<(Vec<Registration>, Vec<RowError>), Impo
                 kind: get(kind),
                 channel: get(channel),
                 address: get(address),
+                language: language.map(get),
             };
             fields.into_registration(number(lat, "lat")?, number(lon, "lon")?)
         });
@@ -188,6 +202,19 @@ pub fn read_geojson(bytes: &[u8]) -> Result<(Vec<Registration>, Vec<RowError>), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recipient_may_say_which_language_they_read() {
+        let csv = "name,kind,channel,address,lat,lon,language\n\
+                   Huda,person,sms,+441632960000,33.5,36.3,ar-SY\n\
+                   Tom,person,sms,+441632960001,33.5,36.3,\n\
+                   Bad,person,sms,+441632960002,33.5,36.3,not a tag\n";
+        let (good, bad) = read_csv(csv.as_bytes()).expect("header is fine");
+        let languages: Vec<Option<&str>> = good.iter().map(|r| r.language.as_deref()).collect();
+        assert_eq!(languages, [Some("ar-SY"), None]);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].reason.contains("language"), "{bad:?}");
+    }
 
     #[test]
     fn csv_rows_are_read_in_any_column_order_and_bad_rows_are_named() {

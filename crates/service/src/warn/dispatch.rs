@@ -23,10 +23,20 @@ use crate::state::AppState;
 struct Payload {
     identifier: String,
     cap_xml: String,
-    /// The warning's text in full, for email.
-    text: String,
-    /// The text message, cut to `sms_max_parts` with room left for the recipient's link.
-    sms: tearline_warn::sms::TextMessage,
+    alert: tearline_warn::cap::Alert,
+    /// Per `info`, in the alert's order: the warning's text in full (for e-mail), and as a
+    /// text message cut to `sms_max_parts` with room left for the recipient's link.
+    texts: Vec<(String, tearline_warn::sms::TextMessage)>,
+}
+
+impl Payload {
+    /// The texts in the recipient's language, when the alert has it; else the first `info`'s.
+    fn texts_for(&self, language: Option<&str>) -> Option<&(String, tearline_warn::sms::TextMessage)> {
+        let wanted: Vec<&str> = language.into_iter().collect();
+        let info = self.alert.info_for(&wanted)?;
+        let index = self.alert.infos.iter().position(|candidate| std::ptr::eq(candidate, info))?;
+        self.texts.get(index)
+    }
 }
 
 /// Runs until the process ends. Errors (the database away for a moment) are logged and
@@ -85,14 +95,23 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
         claimed.iter().map(|c| c.version_id).filter(|id| !payloads.contains_key(id)).collect();
     for version_id in missing {
         if let Some(version) = state.store.warning_version(version_id).await? {
-            let text = warning_text(&version.alert);
             // The longest link this server writes, and the space before it.
             let link_room = format!("{}/cap/ack/{}/{}/", settings.public_url, i64::MAX, i64::MAX).len() + 23;
+            let texts = version
+                .alert
+                .infos
+                .iter()
+                .map(|info| {
+                    let text = warning_text(info);
+                    let sms = tearline_warn::sms::fit(&text, link_room, settings.sms_max_parts);
+                    (text, sms)
+                })
+                .collect();
             let payload = Payload {
                 identifier: version.alert.identifier.clone(),
-                sms: tearline_warn::sms::fit(&text, link_room, settings.sms_max_parts),
-                text,
+                texts,
                 cap_xml: version.cap_xml.unwrap_or_default(),
+                alert: version.alert,
             };
             payloads.insert(version_id, Arc::new(payload));
         }
@@ -176,13 +195,16 @@ async fn attempt(
             let Some(gateway) = gateway else {
                 return (AttemptResult::Refused, Some(format!("no {} gateway is configured", claim.channel)));
             };
+            let Some((text, sms)) = payload.texts_for(claim.language.as_deref()) else {
+                return (AttemptResult::Refused, Some("the alert has no info to send".into()));
+            };
             let message = match claim.channel {
                 Channel::Sms => serde_json::json!({
-                    "text": format!("{} {ack}", payload.sms.text),
-                    "encoding": payload.sms.encoding.as_str(),
-                    "parts": payload.sms.parts,
+                    "text": format!("{} {ack}", sms.text),
+                    "encoding": sms.encoding.as_str(),
+                    "parts": sms.parts,
                 }),
-                _ => serde_json::json!({"text": format!("{}\n\n{ack}", payload.text)}),
+                _ => serde_json::json!({"text": format!("{text}\n\n{ack}")}),
             };
             let mut body = serde_json::json!({
                 "channel": claim.channel.as_str(),
@@ -215,11 +237,8 @@ async fn attempt(
     }
 }
 
-/// The instruction, headline and areas of the first info, the instruction first.
-fn warning_text(alert: &tearline_warn::cap::Alert) -> String {
-    let Some(info) = alert.infos.first() else {
-        return format!("{} {}", alert.msg_type, alert.identifier);
-    };
+/// The instruction, headline and areas of one info, the instruction first.
+fn warning_text(info: &tearline_warn::cap::Info) -> String {
     let headline = info.headline.clone().unwrap_or_else(|| info.event.clone());
     let areas: Vec<&str> = info.areas.iter().map(|a| a.area.description.as_str()).collect();
     tearline_warn::sms::warning_text(info.instruction.as_deref(), &headline, Some(&areas.join(", ")))

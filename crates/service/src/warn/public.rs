@@ -108,9 +108,9 @@ pub struct AckPage {
     pub sender_name: Option<String>,
 }
 
-/// The warning behind a valid link, in the first of `languages` (the browser's, best first)
-/// that one of its `info` blocks is written in — matched by primary subtag, so "ar-SY" reads
-/// an "ar" block — else its first `info`.
+/// The warning behind a valid link, in the recipient's registered language if the alert has
+/// it, else in the first of `languages` (the browser's, best first) it has, else its first
+/// `info` (`Alert::info_for`).
 pub async fn ack_page(
     state: &AppState,
     version_id: i64,
@@ -121,13 +121,12 @@ pub async fn ack_page(
     check_link(state, version_id, recipient_id, token).await?;
     let version =
         state.store.warning_version(version_id).await?.ok_or_else(|| ServiceError::not_found("delivery"))?;
-    let infos = &version.alert.infos;
-    let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
-    let info = languages
-        .iter()
-        .find_map(|wanted| infos.iter().find(|info| primary(&info.language) == primary(wanted)))
-        .or_else(|| infos.first())
-        .ok_or_else(|| ServiceError::not_found("delivery"))?;
+    // The recipient's own language first, then the browser's.
+    let registered =
+        state.store.recipients_by_id(&[recipient_id]).await?.into_iter().next().and_then(|r| r.language);
+    let wanted: Vec<&str> =
+        registered.iter().map(String::as_str).chain(languages.iter().map(String::as_str)).collect();
+    let info = version.alert.info_for(&wanted).ok_or_else(|| ServiceError::not_found("delivery"))?;
     Ok(AckPage {
         language: info.language.clone(),
         headline: info.headline.clone().unwrap_or_else(|| info.event.clone()),
