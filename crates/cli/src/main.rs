@@ -20,7 +20,7 @@ use tearline_demo as demo;
 use tearline_domain::{Role, Seniority};
 use tearline_service::accounts::{create_user, NewUserRequest};
 use tearline_service::lifecycle::LifecycleSettings;
-use tearline_service::warn::WarnSettings;
+use tearline_service::warn::{GatewayToken, WarnSettings};
 use tearline_service::{open_audit_log, system_clock, AppState, ServerSettings, VaultKeys};
 use tearline_store::Store;
 
@@ -150,6 +150,10 @@ struct WarnOptions {
     /// (153 characters a part), UCS-2 otherwise (67); longer text is cut at a word
     #[arg(long, env = "TEARLINE_SMS_MAX_PARTS", default_value_t = 3)]
     sms_max_parts: usize,
+    /// The bearer token the SMS gateway presents when it forwards recipients' replies to
+    /// POST /cap/sms-replies; without it replies are not taken
+    #[arg(long, env = "TEARLINE_SMS_REPLY_TOKEN", hide_env_values = true)]
+    sms_reply_token: Option<String>,
     /// Deliveries in flight at once
     #[arg(long, env = "TEARLINE_DELIVERY_CONCURRENCY", default_value_t = 64)]
     delivery_concurrency: usize,
@@ -389,6 +393,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         sms_gateway_url: args.warn.sms_gateway_url.clone(),
         email_gateway_url: args.warn.email_gateway_url.clone(),
         sms_max_parts: args.warn.sms_max_parts.max(1),
+        sms_reply_token: args.warn.sms_reply_token.clone().filter(|t| !t.is_empty()).map(GatewayToken::new),
         concurrency: args.warn.delivery_concurrency.max(1),
         request_timeout: std::time::Duration::from_secs(args.warn.delivery_timeout_secs.max(1)),
         lease: std::time::Duration::from_secs(

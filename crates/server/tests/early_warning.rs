@@ -1214,3 +1214,70 @@ async fn gateways_get_the_text_sized_for_the_channel_with_the_link_whole() {
         "e-mail carries it all: {mail_text}"
     );
 }
+
+/// The SMS gateway forwards recipients' replies with its token; "HELP" from a number answers
+/// the latest warning sent to it, in English or Arabic.
+#[tokio::test]
+async fn text_message_replies_arrive_through_the_gateway_callback() {
+    let gateway =
+        axum::Router::new().route("/gateway", axum::routing::post(|| async { StatusCode::ACCEPTED }));
+    let base = serve(gateway).await;
+    let settings = ServerSettings {
+        warn: WarnSettings {
+            sms_gateway_url: Some(format!("{base}/gateway")),
+            sms_reply_token: Some(tearline_service::warn::GatewayToken::new("gateway-secret".into())),
+            ..WarnSettings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let harness = harness_with(Backend::Sqlite, settings).await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let people = json!([
+        {"external_id": "sms-1", "name": "Texter", "kind": "person", "channel": "sms", "address": "+447700900001", "lat": 52.95, "lon": 1.15},
+        {"external_id": "sms-2", "name": "Arabic texter", "kind": "person", "channel": "sms", "address": "+447700900002", "lat": 52.95, "lon": 1.16}
+    ]);
+    harness.call(Method::POST, "/api/v1/recipients", Some(&wren), Some(people)).await;
+    let version =
+        post(&harness, &wren, "/api/v1/warnings", Some(draft("Exercise", "Leave", square(52.9, 1.1, 0.1))))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let mut dispatcher = Dispatcher::default();
+    while dispatcher.round(&harness.state).await.unwrap() > 0 {}
+
+    let reply = |token: &str, from: &str, text: &str| {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/cap/sms-replies")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"from": from, "text": text}).to_string()))
+            .unwrap();
+        harness.send(request)
+    };
+    assert_eq!(reply("wrong", "+447700900001", "HELP").await.status, StatusCode::UNAUTHORIZED);
+    let unreadable = reply("gateway-secret", "+447700900001", "what is going on?").await;
+    assert_eq!(
+        (unreadable.status, unreadable.json()["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_status"))
+    );
+    assert_eq!(reply("gateway-secret", "+447700900999", "SAFE").await.status, StatusCode::NOT_FOUND);
+    let help = reply("gateway-secret", "0044 7700 900001", "Help please").await;
+    assert_eq!(
+        (help.status, help.json()["recorded"].as_str()),
+        (StatusCode::OK, Some("help")),
+        "{}",
+        help.body
+    );
+    let safe = reply("gateway-secret", "+447700900002", "أنا بأمان").await;
+    assert_eq!(safe.json()["recorded"], "safe", "{}", safe.body);
+
+    let waiting = harness
+        .call(Method::GET, &format!("/api/v1/warning-versions/{version}/help-requests"), Some(&wren), None)
+        .await
+        .json();
+    assert_eq!(waiting["help_requests"][0]["name"], "Texter", "{waiting}");
+    let counts = harness.state.store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.help, counts.safe), (1, 1));
+}

@@ -67,6 +67,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_recipient_language.sql"),
         postgres: include_str!("../migrations/postgres/0009_recipient_language.sql"),
     },
+    Migration {
+        version: 10,
+        name: "recipient_address_index",
+        sqlite: include_str!("../migrations/sqlite/0010_recipient_address_index.sql"),
+        postgres: include_str!("../migrations/postgres/0010_recipient_address_index.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

@@ -404,6 +404,28 @@ impl Store {
         rows.iter().map(recipient_from_row).collect()
     }
 
+    /// The latest delivery (sent or already answered) of the recent issued warnings to the
+    /// recipient reached on `channel` at `address`: what a text-message reply answers. Only
+    /// the 50 latest issued versions are looked at, each through the deliveries' primary key.
+    pub async fn latest_delivery_to(
+        &self,
+        channel: Channel,
+        address: &str,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT d.version_id, d.recipient_id FROM recipients r
+             JOIN deliveries d ON d.recipient_id = r.id AND d.version_id IN
+                 (SELECT id FROM warning_versions WHERE state IN ('issued', 'superseded') ORDER BY id DESC LIMIT 50)
+             WHERE r.channel = $1 AND r.address = $2 AND d.state IN (2, 4)
+             ORDER BY d.version_id DESC LIMIT 1",
+        )
+        .bind(channel.as_str())
+        .bind(address)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get("version_id")?, row.try_get("recipient_id")?))).transpose()
+    }
+
     /// The recipients whose answer to a version is "help", longest waiting first, with when
     /// they answered: responders' list.
     pub async fn needing_help(&self, version_id: i64) -> Result<Vec<(Recipient, Timestamp)>, StoreError> {

@@ -76,6 +76,39 @@ impl AckStatus {
         AckStatus::ALL.into_iter().find(|status| status.as_str() == text)
     }
 
+    /// The answer a text-message reply gives, in English or Arabic: "SAFE", "HELP", "OK",
+    /// "آمن", "مساعدة" and their like, in any case, with punctuation, diacritics or a
+    /// courtesy around them ("safe, thanks"). The first word that names an answer decides;
+    /// `None` when none does.
+    pub fn from_reply(text: &str) -> Option<AckStatus> {
+        let folded: String = text
+            .chars()
+            .filter(|c| !matches!(c, '\u{064B}'..='\u{065F}' | '\u{0640}'))
+            .map(|c| match c {
+                'أ' | 'إ' | 'آ' => 'ا',
+                'ة' => 'ه',
+                'ى' => 'ي',
+                other => other,
+            })
+            .flat_map(char::to_lowercase)
+            .collect();
+        folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).find_map(|word| {
+            let word = word.strip_prefix('و').filter(|rest| rest.chars().count() >= 3).unwrap_or(word);
+            Some(match word {
+                "safe" | "out" | "left" | "امن" | "بامان" | "سالم" | "سالمه" | "خرجت" | "غادرت" => {
+                    AckStatus::Safe
+                }
+                "help" | "sos" | "مساعده" | "ساعدوني" | "النجده" | "نجده" | "انقذوني" => {
+                    AckStatus::Help
+                }
+                "ok" | "okay" | "received" | "yes" | "تم" | "وصلت" | "استلمت" | "نعم" => {
+                    AckStatus::Received
+                }
+                _ => return None,
+            })
+        })
+    }
+
     /// The answer that stands when `self` was recorded and `next` arrives: "received" never
     /// hides an earlier "safe" or "help" (a second tap on the link), while "safe" and "help"
     /// replace each other (someone who asked for help and was reached is safe now).
@@ -275,6 +308,28 @@ mod tests {
         }
         for status in AckStatus::ALL {
             assert_eq!(AckStatus::parse(status.as_str()), Some(status));
+        }
+    }
+
+    #[test]
+    fn text_replies_are_read_in_english_and_arabic() {
+        use AckStatus::*;
+        for (reply, answer) in [
+            ("SAFE", Some(Safe)),
+            ("safe, thanks", Some(Safe)),
+            ("We are out.", Some(Safe)),
+            ("HELP!!", Some(Help)),
+            ("sos", Some(Help)),
+            ("Ok", Some(Received)),
+            ("آمن", Some(Safe)),
+            ("أنا بأمان", Some(Safe)),
+            ("مساعدة", Some(Help)),
+            ("ساعدوني من فضلك", Some(Help)),
+            ("تم", Some(Received)),
+            ("what is happening?", None),
+            ("", None),
+        ] {
+            assert_eq!(AckStatus::from_reply(reply), answer, "{reply:?}");
         }
     }
 

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cap/feed.atom", get(feed))
         .route("/cap/alerts/{file}", get(alert_document))
         .route("/cap/ack/{version}/{recipient}/{token}", get(ack_page).post(acknowledge))
+        .route("/cap/sms-replies", axum::routing::post(sms_reply))
 }
 
 async fn feed(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -203,4 +204,24 @@ async fn acknowledge(
     let status = ack_status(query.status.as_deref())?;
     public::acknowledge(&state, *version_id, *recipient_id, token, status).await?;
     Ok((StatusCode::OK, Json(json!({"acknowledged": status.as_str()}))).into_response())
+}
+
+#[derive(Deserialize)]
+struct SmsReply {
+    from: String,
+    text: String,
+}
+
+/// A text-message reply the SMS gateway forwards, with its bearer token.
+async fn sms_reply(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    crate::api::ApiJson(reply): crate::api::ApiJson<SmsReply>,
+) -> Result<Response, ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let status = public::sms_reply(&state, presented, &reply.from, &reply.text).await?;
+    Ok(Json(json!({"recorded": status.as_str()})).into_response())
 }

@@ -22,6 +22,27 @@ use tearline_warn::index::{Located, RecipientIndex};
 use tokio::sync::{Notify, OnceCell};
 use zeroize::Zeroizing;
 
+/// A gateway's shared secret: zeroised when dropped, never printed.
+#[derive(Clone)]
+pub struct GatewayToken(Zeroizing<String>);
+
+impl GatewayToken {
+    pub fn new(token: String) -> GatewayToken {
+        GatewayToken(Zeroizing::new(token))
+    }
+
+    /// Whether `presented` is this token, compared in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), presented.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for GatewayToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GatewayToken(..)")
+    }
+}
+
 /// How warnings are sent and where the public finds them.
 #[derive(Debug, Clone)]
 pub struct WarnSettings {
@@ -34,6 +55,9 @@ pub struct WarnSettings {
     pub email_gateway_url: Option<String>,
     /// The most parts (concatenated segments) one warning's text message may take.
     pub sms_max_parts: usize,
+    /// The bearer token the SMS gateway presents when it forwards recipients' replies; none
+    /// means replies are not taken.
+    pub sms_reply_token: Option<GatewayToken>,
     /// How many deliveries are in flight at once.
     pub concurrency: usize,
     pub retry: RetryPolicy,
@@ -53,6 +77,7 @@ impl Default for WarnSettings {
             sms_gateway_url: None,
             email_gateway_url: None,
             sms_max_parts: 3,
+            sms_reply_token: None,
             concurrency: 64,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(10),

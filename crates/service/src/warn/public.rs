@@ -12,9 +12,9 @@ use sha2::Sha256;
 use tearline_store::WarningVersion;
 use tearline_warn::atom::{write_feed, FeedAlert};
 use tearline_warn::cap::{Scope, Status};
-use tearline_warn::delivery::AckStatus;
+use tearline_warn::delivery::{AckStatus, Channel};
 
-use crate::error::ServiceError;
+use crate::error::{ErrorCode, ServiceError};
 use crate::state::AppState;
 
 fn is_published(version: &WarningVersion) -> bool {
@@ -95,6 +95,48 @@ pub async fn acknowledge(
         return Err(ServiceError::not_found("delivery"));
     }
     Ok(())
+}
+
+/// A recipient's text-message reply, forwarded by the SMS gateway: `presented` is the
+/// gateway's bearer token, `from` the sender's number, `text` what they wrote. The reply
+/// answers the latest warning delivered to that number, as `AckStatus::from_reply` reads it.
+pub async fn sms_reply(
+    state: &AppState,
+    presented: Option<&str>,
+    from: &str,
+    text: &str,
+) -> Result<AckStatus, ServiceError> {
+    let token = state
+        .settings
+        .warn
+        .sms_reply_token
+        .as_ref()
+        .ok_or_else(|| ServiceError::not_found("sms reply route"))?;
+    if !presented.is_some_and(|p| token.matches(p)) {
+        return Err(ServiceError::refused(
+            ErrorCode::Unauthenticated,
+            "the gateway's token is missing or wrong",
+        ));
+    }
+    let status = AckStatus::from_reply(text).ok_or_else(|| {
+        ServiceError::refused(
+            ErrorCode::InvalidStatus,
+            "the reply names no answer: SAFE, HELP or OK (آمن، مساعدة، تم)",
+        )
+    })?;
+    // Numbers as gateways write them: spaces, dashes and brackets dropped, 00 read as +.
+    let digits: String = from.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+    let number = match digits.strip_prefix("00") {
+        Some(rest) => format!("+{rest}"),
+        None => digits,
+    };
+    let (version_id, recipient_id) = state
+        .store
+        .latest_delivery_to(Channel::Sms, &number)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("delivery to that number"))?;
+    state.store.bookkeeping().acknowledge_delivery(version_id, recipient_id, status, state.now()).await?;
+    Ok(status)
 }
 
 /// What the page behind an acknowledgement link shows: the warning in the reader's language.
