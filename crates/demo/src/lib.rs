@@ -587,7 +587,13 @@ pub fn receiver_routes() -> axum::Router<AppState> {
     ) -> axum::http::StatusCode {
         let ack = headers.get("tearline-ack-url").and_then(|v| v.to_str().ok()).map(str::to_owned);
         if let (Some(url), true) = (ack, n % 3 != 2) {
-            let status = if n % 3 == 0 { "safe" } else { "received" };
+            // Some are safe, a few ask for help (the warning page lists them), the rest say
+            // they received it.
+            let status = match n % 12 {
+                0 | 3 | 6 | 9 => "safe",
+                1 => "help",
+                _ => "received",
+            };
             let http = state.warn.http.clone();
             tokio::spawn(async move {
                 let _ = http.post(format!("{url}?status={status}")).send().await;
