@@ -1281,3 +1281,111 @@ async fn text_message_replies_arrive_through_the_gateway_callback() {
     let counts = harness.state.store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.help, counts.safe), (1, 1));
 }
+
+/// The fields a form on `page` would send as the page shows them: inputs with their values,
+/// textareas with their text, selects with their selected (else first) option.
+fn form_fields(page: &str, form_marker: &str) -> Vec<(String, String)> {
+    let start = page.find(form_marker).expect("the form is on the page");
+    let form = &page[start..start + page[start..].find("</form>").expect("the form ends")];
+    let unescape = |text: &str| {
+        text.replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    let attribute = |tag: &str, name: &str| {
+        let key = format!("{name}=\"");
+        tag.find(&key).map(|at| {
+            let rest = &tag[at + key.len()..];
+            unescape(&rest[..rest.find('"').unwrap_or(rest.len())])
+        })
+    };
+    let mut fields = Vec::new();
+    for (at, _) in form.match_indices('<') {
+        let rest = &form[at..];
+        let tag = &rest[..rest.find('>').map_or(rest.len(), |end| end + 1)];
+        if tag.starts_with("<input") {
+            if let Some(name) = attribute(tag, "name") {
+                fields.push((name, attribute(tag, "value").unwrap_or_default()));
+            }
+        } else if tag.starts_with("<textarea") {
+            let body = &rest[tag.len()..];
+            let text = &body[..body.find("</textarea>").unwrap_or(0)];
+            fields.push((attribute(tag, "name").unwrap_or_default(), unescape(text)));
+        } else if tag.starts_with("<select") {
+            let body = &rest[tag.len()..rest.find("</select>").unwrap_or(rest.len())];
+            let option = body
+                .find("<option selected>")
+                .map_or_else(|| body.find("<option>").map(|at| at + 8), |at| Some(at + 17));
+            let value =
+                option.map(|at| &body[at..at + body[at..].find('<').unwrap_or(0)]).unwrap_or_default();
+            fields.push((attribute(tag, "name").unwrap_or_default(), unescape(value)));
+        }
+    }
+    fields
+}
+
+/// An Update drafted from the page of a bilingual warning keeps every language and every
+/// field the form does not show; its CAP differs from the issued version only in what the
+/// officer changed and in identifier, sent, message type and references.
+#[tokio::test]
+async fn an_update_of_a_bilingual_warning_changes_only_what_the_officer_changed() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let mut body = draft("Exercise", "Leave the quay", square(52.9, 1.1, 0.1));
+    for info in body["infos"].as_array_mut().unwrap() {
+        info["response_types"] = json!(["Evacuate", "Avoid"]);
+        info["sender_name"] = json!("Eastmarsh civil protection");
+        info["parameters"] = json!([{"name": "layer", "value": "quay-7"}]);
+        info["description"] = json!("Crates \"marked\" <red> & a van");
+    }
+    let reply = harness.call(Method::POST, "/api/v1/warnings", Some(&wren), Some(body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let (version, warning) =
+        (reply.json()["id"].as_i64().unwrap(), reply.json()["warning_id"].as_i64().unwrap());
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let issued: Value = harness
+        .call(Method::GET, &format!("/api/v1/warning-versions/{version}"), Some(&wren), None)
+        .await
+        .json();
+
+    let page =
+        harness.call(Method::GET, &format!("/warnings/versions/{version}"), Some(&wren), None).await.body;
+    let mut fields = form_fields(&page, "data-testid=\"update-form\"");
+    assert!(
+        fields.iter().any(|(name, value)| name == "headline_1" && value == "غادروا المنطقة"),
+        "every language is on the form"
+    );
+    for (name, value) in &mut fields {
+        if name == "headline" {
+            *value = "Leave the quay and the market".into();
+        }
+    }
+    let encoded = serde_urlencoded::to_string(&fields).unwrap();
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/warnings/{warning}/update"))
+        .header("authorization", format!("Bearer {wren}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(encoded))
+        .unwrap();
+    let reply = harness.send(request).await;
+    assert!(reply.status.is_redirection(), "{} {}", reply.status, reply.body);
+    let versions = harness.state.store.versions_of_warning(warning).await.unwrap();
+    let update = versions.iter().find(|v| v.id != version).expect("the update draft");
+
+    let mut before = serde_json::to_value(&issued["alert"]).unwrap();
+    let mut after = serde_json::to_value(&update.alert).unwrap();
+    assert_eq!(after["msg_type"], "Update");
+    assert_eq!(before["infos"][1]["response_types"], json!(["Evacuate", "Avoid"]), "the fixture has them");
+    assert_eq!(after["infos"][0]["headline"], "Leave the quay and the market");
+    for alert in [&mut before, &mut after] {
+        for key in ["identifier", "sent", "msg_type", "references"] {
+            alert.as_object_mut().unwrap().remove(key);
+        }
+        alert["infos"][0]["headline"] = Value::Null;
+    }
+    assert_eq!(after, before, "nothing else changed, field by field");
+}

@@ -182,6 +182,90 @@ pub struct CapArea {
     pub ceiling: Option<f64>,
 }
 
+/// What a warning officer changes when drafting an Update from the issued version. The
+/// Update starts from every `info` of that version — every language, response types,
+/// parameters, resources, geocodes, sender name — and changes only what is set here, so its
+/// CAP equals the previous version's except for what the officer changed (and the
+/// identifier, sent time, message type and references).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateEdits {
+    /// Texts per language, applied to the `info` in that language (by primary subtag).
+    pub texts: Vec<TextEdits>,
+    /// Shared by every language; `None` keeps each `info`'s own.
+    pub category: Option<Category>,
+    pub urgency: Option<Urgency>,
+    pub severity: Option<Severity>,
+    pub certainty: Option<Certainty>,
+    pub expires: Option<CapTime>,
+    /// A new shape for the first area of every `info` (each keeps its own description).
+    pub geometry: Option<(Vec<Polygon>, Vec<Circle>)>,
+}
+
+/// The texts of one language's `info`; `None` keeps the field, `Some("")` clears an
+/// optional one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextEdits {
+    pub language: String,
+    pub event: Option<String>,
+    pub headline: Option<String>,
+    pub description: Option<String>,
+    pub instruction: Option<String>,
+    pub area_description: Option<String>,
+}
+
+impl UpdateEdits {
+    /// The `info` blocks of the Update: `previous`'s, with these edits.
+    pub fn apply(&self, previous: &[Info]) -> Vec<Info> {
+        let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+        let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
+        previous
+            .iter()
+            .enumerate()
+            .map(|(index, info)| {
+                let mut info = info.clone();
+                // One category chosen in a form keeps a list that already holds it.
+                if let Some(category) = self.category.filter(|c| !info.categories.contains(c)) {
+                    info.categories = vec![category];
+                }
+                info.urgency = self.urgency.unwrap_or(info.urgency);
+                info.severity = self.severity.unwrap_or(info.severity);
+                info.certainty = self.certainty.unwrap_or(info.certainty);
+                if self.expires.is_some() {
+                    info.expires = self.expires;
+                }
+                if let (Some((polygons, circles)), Some(first)) = (&self.geometry, info.areas.first_mut()) {
+                    first.area.polygons.clone_from(polygons);
+                    first.area.circles.clone_from(circles);
+                }
+                // Texts without a language are the first info's.
+                let mine = |t: &&TextEdits| {
+                    primary(&t.language) == primary(&info.language) || (t.language.is_empty() && index == 0)
+                };
+                if let Some(edits) = self.texts.iter().find(mine) {
+                    if let Some(event) = edits.event.as_deref().and_then(optional) {
+                        info.event = event;
+                    }
+                    if let Some(headline) = &edits.headline {
+                        info.headline = optional(headline);
+                    }
+                    if let Some(description) = &edits.description {
+                        info.description = optional(description);
+                    }
+                    if let Some(instruction) = &edits.instruction {
+                        info.instruction = optional(instruction);
+                    }
+                    if let (Some(text), Some(first)) =
+                        (edits.area_description.as_deref().and_then(optional), info.areas.first_mut())
+                    {
+                        first.area.description = text;
+                    }
+                }
+                info
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Info {
     pub language: String,

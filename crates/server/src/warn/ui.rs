@@ -11,11 +11,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::HashMap;
 use tearline_domain::policy::{authorize, Action};
 use tearline_domain::Timestamp;
 use tearline_store::{PartnerAlert, PartnerFeed, Threat, VersionState, WarningVersion};
+
 use tearline_warn::cap::{
-    CapArea, CapTime, Category, Certainty, Info, MsgType, ResponseType, Scope, Severity, Status, Urgency,
+    CapArea, CapTime, Category, Certainty, Info, MsgType, ResponseType, Scope, Severity, Status, TextEdits,
+    UpdateEdits, Urgency,
 };
 use tearline_warn::geo::{Area, Circle, Polygon};
 use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
@@ -269,6 +272,18 @@ fn area_from_form(description: &str, polygon: &str, circle: &str) -> Result<Area
     Ok(Area { description: description.trim().to_owned(), polygons, circles })
 }
 
+/// "Expires in (hours)": more than 0 and at most 30 days from now.
+fn expiry_after(hours: &str, now: Timestamp) -> Result<CapTime, ServiceError> {
+    let hours: f64 = hours
+        .trim()
+        .parse()
+        .ok()
+        .filter(|h: &f64| h.is_finite() && *h > 0.0 && *h <= 24.0 * 30.0)
+        .ok_or_else(|| form_error("expires in must be a number of hours between 0 and 720"))?;
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(CapTime::utc(now.0 + (hours * 3_600_000.0) as i64))
+}
+
 fn form_error(message: impl Into<String>) -> ServiceError {
     ServiceError::refused(ErrorCode::InvalidForm, message)
 }
@@ -291,15 +306,7 @@ impl DraftForm {
             Some(r) => vec![ResponseType::parse(&r).ok_or_else(|| pick(&r, "response"))?],
             None => Vec::new(),
         };
-        let hours: f64 = self
-            .expires_hours
-            .trim()
-            .parse()
-            .ok()
-            .filter(|h: &f64| h.is_finite() && *h > 0.0 && *h <= 24.0 * 30.0)
-            .ok_or_else(|| form_error("expires in must be a number of hours between 0 and 720"))?;
-        #[allow(clippy::cast_possible_truncation)]
-        let expires = CapTime::utc(now.0 + (hours * 3_600_000.0) as i64);
+        let expires = expiry_after(&self.expires_hours, now)?;
         let area = area_from_form(&self.area_description, &self.polygon, &self.circle)?;
         let area = CapArea { area, geocodes: Vec::new(), altitude: None, ceiling: None };
         let info = |language: &str, headline: String, description: &str, instruction: &str| Info {
@@ -378,17 +385,66 @@ fn fixable<T>(result: Result<T, ServiceError>) -> Result<Result<T, (StatusCode, 
     }
 }
 
+/// The update form: it shows every language of the issued version, and what comes back is
+/// read as edits to that version, so nothing the form does not show is lost.
 async fn draft_update(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(warning_id): IdPath,
-    Form(form): Form<DraftForm>,
+    Form(form): Form<HashMap<String, String>>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    caller.check_csrf(&form.csrf)?;
-    let request = form.into_request(state.now())?;
-    let version = service::draft_update(&state, &caller, warning_id, request).await?;
+    caller.check_csrf(form.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let edits = update_edits(&form, state.now())?;
+    let version = service::draft_update_edits(&state, &caller, warning_id, edits).await?;
     Ok(to_version(&version).into_response())
+}
+
+/// Reads the update form. The first language's fields carry the drafting form's names; every
+/// further language `i` carries `language_i`, `event_i`, `headline_i`, `description_i`,
+/// `instruction_i` and `area_description_i`. An empty "expires in" keeps each expiry, and an
+/// area left as it was shown keeps its shape.
+fn update_edits(form: &HashMap<String, String>, now: Timestamp) -> Result<UpdateEdits, ServiceError> {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let pick = |text: &str, what: &str| form_error(format!("{what} {text:?} is not one CAP allows"));
+    let choose = |name: &str| non_empty(field(name));
+    let category =
+        choose("category").map(|c| Category::parse(&c).ok_or_else(|| pick(&c, "category"))).transpose()?;
+    let urgency =
+        choose("urgency").map(|c| Urgency::parse(&c).ok_or_else(|| pick(&c, "urgency"))).transpose()?;
+    let severity =
+        choose("severity").map(|c| Severity::parse(&c).ok_or_else(|| pick(&c, "severity"))).transpose()?;
+    let certainty =
+        choose("certainty").map(|c| Certainty::parse(&c).ok_or_else(|| pick(&c, "certainty"))).transpose()?;
+    let expires = match choose("expires_hours") {
+        None => None,
+        Some(hours) => Some(expiry_after(&hours, now)?),
+    };
+    let (polygon, circle) = (field("polygon"), field("circle"));
+    let shown = (field("shown_polygon"), field("shown_circle"));
+    let geometry = if (polygon.trim(), circle.trim()) == (shown.0.trim(), shown.1.trim()) {
+        None
+    } else {
+        let area = area_from_form("", polygon, circle)?;
+        Some((area.polygons, area.circles))
+    };
+    let texts_of = |language: String, suffix: &str| TextEdits {
+        language,
+        event: Some(field(&format!("event{suffix}")).to_owned()),
+        headline: Some(field(&format!("headline{suffix}")).to_owned()),
+        description: Some(field(&format!("description{suffix}")).to_owned()),
+        instruction: Some(field(&format!("instruction{suffix}")).to_owned()),
+        area_description: Some(field(&format!("area_description{suffix}")).to_owned()),
+    };
+    let mut texts = vec![texts_of(field("language").to_owned(), "")];
+    for i in 1..16 {
+        let Some(language) = choose(&format!("language_{i}")) else { break };
+        texts.push(texts_of(language, &format!("_{i}")));
+    }
+    if texts.iter().any(|t| t.headline.as_deref().is_none_or(|h| h.trim().is_empty())) {
+        return Err(form_error("every language needs its headline"));
+    }
+    Ok(UpdateEdits { texts, category, urgency, severity, certainty, expires, geometry })
 }
 
 #[derive(Template)]
@@ -410,6 +466,8 @@ struct VersionPage {
     awaiting: bool,
     issued: bool,
     first_info: Option<Info>,
+    /// Every further language of the version, numbered as the update form names them.
+    other_infos: Vec<(usize, Info)>,
     categories: &'static [Category],
     current_area: Option<AreaPrefill>,
     notice: Option<String>,
@@ -458,6 +516,7 @@ async fn version_view(
         awaiting: version.state == VersionState::AwaitingApproval,
         issued,
         first_info: version.alert.infos.first().cloned(),
+        other_infos: version.alert.infos.iter().cloned().enumerate().skip(1).collect(),
         categories: Category::ALL,
         current_area: version.alert.areas().first().map(AreaPrefill::of),
         notice,

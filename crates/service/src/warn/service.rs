@@ -14,7 +14,9 @@ use tearline_domain::audit::Outcome;
 use tearline_domain::policy::{authorize, Action};
 use tearline_domain::{UnitId, UserId};
 use tearline_store::{DeliveryCounts, IssueVersion, Threat, VersionState, WarningVersion};
-use tearline_warn::cap::{Alert, CapTime, Info, MsgType, Reference, ResponseType, Scope, Status};
+use tearline_warn::cap::{
+    Alert, CapTime, Info, MsgType, Reference, ResponseType, Scope, Status, UpdateEdits,
+};
 use tearline_warn::geo::{Area, LatLon};
 use tearline_warn::recipients::{Registration, RowError};
 use tearline_warn::threat::ThreatAssessment;
@@ -392,12 +394,20 @@ fn issued_references(versions: &[WarningVersion]) -> Vec<Reference> {
         .collect()
 }
 
+/// What the next version of an issued warning is made from.
+enum FollowUp {
+    /// An Update written whole (the API).
+    Whole(DraftRequest),
+    /// An Update that changes only some fields of the issued version (the update form).
+    Edited(UpdateEdits),
+    Cancel,
+}
+
 async fn draft_follow_up(
     state: &AppState,
     caller: &Caller,
     warning_id: i64,
-    msg_type: MsgType,
-    request: Option<DraftRequest>,
+    follow_up: FollowUp,
 ) -> Result<WarningVersion, ServiceError> {
     let versions = state.store.versions_of_warning(warning_id).await?;
     let object = format!("warning:{warning_id}");
@@ -417,9 +427,17 @@ async fn draft_follow_up(
         ));
     }
     let references = issued_references(&versions);
-    let alert = match request {
-        Some(request) => alert_from(state, request, msg_type, references),
-        None => cancellation_of(state, &current.alert, references),
+    let alert = match follow_up {
+        FollowUp::Whole(request) => alert_from(state, request, MsgType::Update, references),
+        FollowUp::Edited(edits) => Alert {
+            identifier: new_identifier(),
+            sent: CapTime::utc(state.now().0),
+            msg_type: MsgType::Update,
+            references,
+            infos: edits.apply(&current.alert.infos),
+            ..current.alert.clone()
+        },
+        FollowUp::Cancel => cancellation_of(state, &current.alert, references),
     };
     check_own_alert(&alert)?;
     let version_id = state
@@ -458,7 +476,17 @@ pub async fn draft_update(
     warning_id: i64,
     request: DraftRequest,
 ) -> Result<WarningVersion, ServiceError> {
-    draft_follow_up(state, caller, warning_id, MsgType::Update, Some(request)).await
+    draft_follow_up(state, caller, warning_id, FollowUp::Whole(request)).await
+}
+
+/// An Update that starts from every `info` of the issued version and changes only `edits`.
+pub async fn draft_update_edits(
+    state: &AppState,
+    caller: &Caller,
+    warning_id: i64,
+    edits: UpdateEdits,
+) -> Result<WarningVersion, ServiceError> {
+    draft_follow_up(state, caller, warning_id, FollowUp::Edited(edits)).await
 }
 
 pub async fn draft_cancel(
@@ -466,7 +494,7 @@ pub async fn draft_cancel(
     caller: &Caller,
     warning_id: i64,
 ) -> Result<WarningVersion, ServiceError> {
-    draft_follow_up(state, caller, warning_id, MsgType::Cancel, None).await
+    draft_follow_up(state, caller, warning_id, FollowUp::Cancel).await
 }
 
 pub async fn edit_draft(
