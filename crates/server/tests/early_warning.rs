@@ -1389,3 +1389,50 @@ async fn an_update_of_a_bilingual_warning_changes_only_what_the_officer_changed(
     }
     assert_eq!(after, before, "nothing else changed, field by field");
 }
+
+/// Aggregators and CDNs poll the public feed and alerts: each answer carries an entity tag,
+/// and a poll that names the current tag gets 304 and no body; a new alert changes the feed's.
+#[tokio::test]
+async fn public_documents_carry_entity_tags_and_answer_304_when_unchanged() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let conditional = |path: String, tag: Option<String>| {
+        let mut request = Request::builder().method(Method::GET).uri(path);
+        if let Some(tag) = tag {
+            request = request.header("if-none-match", tag);
+        }
+        let app = harness.app.clone();
+        async move {
+            use tower::ServiceExt;
+            let response = app.oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+            let etag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+            let cache = response.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap();
+            (status, etag, cache, body.len())
+        }
+    };
+    let (status, tag, cache, length) = conditional("/cap/feed.atom".into(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(tag.as_deref().is_some_and(|t| t.starts_with('"')) && length > 0, "{tag:?}");
+    assert_eq!(cache.as_deref(), Some("public, max-age=30"));
+    let (status, same, _, length) = conditional("/cap/feed.atom".into(), tag.clone()).await;
+    assert_eq!((status, length), (StatusCode::NOT_MODIFIED, 0));
+    assert_eq!(same, tag, "a 304 names the tag it confirms");
+
+    let version =
+        post(&harness, &wren, "/api/v1/warnings", Some(draft("Exercise", "New", square(52.9, 1.1, 0.1))))
+            .await["id"]
+            .as_i64()
+            .unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let (status, fresh, _, _) = conditional("/cap/feed.atom".into(), tag.clone()).await;
+    assert_eq!(status, StatusCode::OK, "a new alert is news");
+    assert_ne!(fresh, tag);
+
+    let identifier = harness.state.store.warning_version(version).await.unwrap().unwrap().alert.identifier;
+    let path = format!("/cap/alerts/{identifier}.xml");
+    let (status, alert_tag, cache, _) = conditional(path.clone(), None).await;
+    assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("public, max-age=86400, immutable")));
+    assert_eq!(conditional(path, alert_tag).await.0, StatusCode::NOT_MODIFIED);
+}

@@ -28,32 +28,43 @@ pub fn routes() -> Router<AppState> {
         .route("/cap/sms-replies", axum::routing::post(sms_reply))
 }
 
-async fn feed(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// A public document with its entity tag (a digest of its bytes): a client or CDN that sends
+/// the tag back in `If-None-Match` gets 304 Not Modified and no body.
+fn cacheable(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: String,
+) -> Response {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(body.as_bytes());
+    let etag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+    let common = [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control.to_owned())];
+    if matches {
+        (StatusCode::NOT_MODIFIED, common).into_response()
+    } else {
+        (common, [(header::CONTENT_TYPE, content_type)], body).into_response()
+    }
+}
+
+async fn feed(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let body = public::feed(&state).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/atom+xml; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=30"),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(cacheable(&headers, "application/atom+xml; charset=utf-8", "public, max-age=30", body))
 }
 
 async fn alert_document(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let identifier = file.strip_suffix(".xml").ok_or_else(|| ApiError::not_found("alert"))?;
     let xml = public::alert_document(&state, identifier).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/cap+xml; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=60"),
-        ],
-        xml,
-    )
-        .into_response())
+    // An issued alert's bytes are fixed when it is issued.
+    Ok(cacheable(&headers, "application/cap+xml; charset=utf-8", "public, max-age=86400, immutable", xml))
 }
 
 #[derive(Deserialize)]

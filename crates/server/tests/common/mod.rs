@@ -177,7 +177,9 @@ impl Harness {
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), 16 << 20).await.unwrap();
         let reply = Reply { status, body: String::from_utf8_lossy(&bytes).into_owned() };
-        if (path.starts_with("/api/") || path.starts_with("/cap/")) && !status.is_success() {
+        if (path.starts_with("/api/") || path.starts_with("/cap/"))
+            && (status.is_client_error() || status.is_server_error())
+        {
             check_documented(&method, &path, &reply);
         }
         reply
