@@ -141,6 +141,8 @@ fn identity_values() -> Vec<String> {
         values.extend(source.phone_numbers.iter().map(|p| p.replace(' ', "")));
         values.extend(source.addresses.iter().map(|a| a.to_string()));
         values.extend(source.family.iter().map(|f| f.to_string()));
+        values.push(source.relation_to_group.to_owned());
+        values.push(source.motivation.to_owned());
     }
     values
 }

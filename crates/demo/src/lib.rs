@@ -40,6 +40,10 @@ pub struct DemoSource {
     pub phone_numbers: &'static [&'static str],
     pub addresses: &'static [&'static str],
     pub family: &'static [&'static str],
+    /// Sealed with the identity: how the source stands to a member of the group, and why
+    /// they help.
+    pub relation_to_group: &'static str,
+    pub motivation: &'static str,
 }
 
 pub const DEMO_SOURCES: [DemoSource; 4] = [
@@ -51,6 +55,8 @@ pub const DEMO_SOURCES: [DemoSource; 4] = [
         phone_numbers: &["+44 7700 900461"],
         addresses: &["14 Tannery Lane, Eastmarsh"],
         family: &["Yusuf Haddad-Okafor (son)"],
+        relation_to_group: "wife of the smuggling crew's quartermaster",
+        motivation: "to keep her sons out of the crew and to stay alive",
     },
     DemoSource {
         code_name: "KESTREL",
@@ -60,6 +66,8 @@ pub const DEMO_SOURCES: [DemoSource; 4] = [
         phone_numbers: &["+44 7700 900872", "+44 20 7946 0318"],
         addresses: &["Flat 3, 88 Gullwing Road, Saltford"],
         family: &["Irina Oyelaran (wife)"],
+        relation_to_group: "cousin of the Ropewalk warehouse foreman",
+        motivation: "paid, and resents the foreman since his brother's arrest",
     },
     DemoSource {
         code_name: "HERON",
@@ -69,6 +77,8 @@ pub const DEMO_SOURCES: [DemoSource; 4] = [
         phone_numbers: &["+44 7700 900239"],
         addresses: &["The Old Chandlery, Quay Steps, Eastmarsh"],
         family: &[],
+        relation_to_group: "lodger above the room where the crew meets",
+        motivation: "civic duty since the harbour fire",
     },
     DemoSource {
         code_name: "OSPREY",
@@ -78,6 +88,8 @@ pub const DEMO_SOURCES: [DemoSource; 4] = [
         phone_numbers: &["+44 7700 900655"],
         addresses: &["27 Ropewalk Terrace, Saltford"],
         family: &["Rami Lindqvist (son)", "Leila Benhadda (sister)"],
+        relation_to_group: "brother-in-law of the crew's driver",
+        motivation: "wants his son kept out of it",
     },
 ];
 
@@ -91,6 +103,8 @@ impl DemoSource {
         identity.phone_numbers = self.phone_numbers.iter().map(|p| p.to_string()).collect();
         identity.addresses = self.addresses.iter().map(|a| a.to_string()).collect();
         identity.family = self.family.iter().map(|f| f.to_string()).collect();
+        identity.relation_to_group = self.relation_to_group.into();
+        identity.motivation = self.motivation.into();
         identity.notes = "Fictional demo source.".into();
         identity
     }

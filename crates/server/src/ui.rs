@@ -418,6 +418,10 @@ struct NewSourceForm {
     #[serde(default)]
     family: Zeroizing<String>,
     #[serde(default)]
+    relation_to_group: Zeroizing<String>,
+    #[serde(default)]
+    motivation: Zeroizing<String>,
+    #[serde(default)]
     notes: Zeroizing<String>,
 }
 
@@ -442,6 +446,8 @@ async fn create_source(
     identity.phone_numbers = lines(&form.phone_numbers);
     identity.addresses = lines(&form.addresses);
     identity.family = lines(&form.family);
+    identity.relation_to_group = form.relation_to_group.trim().to_owned();
+    identity.motivation = form.motivation.trim().to_owned();
     identity.notes = form.notes.trim().to_owned();
     let request =
         NewSourceRequest { code_name: form.code_name.clone(), status: None, handler, controller, identity };

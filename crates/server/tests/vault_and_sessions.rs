@@ -35,6 +35,9 @@ async fn unsealing_fails_closed_when_the_audit_trail_cannot_record_it() {
     let reply = unseal(&harness, &token, id).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json()["identity"]["full_name"], "Samira Haddad-Okafor");
+    // What the seed's own example turns on is sealed with the identity and opened with it.
+    assert_eq!(reply.json()["identity"]["relation_to_group"], "wife of the smuggling crew's quartermaster");
+    assert_eq!(reply.json()["identity"]["motivation"], "to keep her sons out of the crew and to stay alive");
 }
 
 #[tokio::test]

@@ -644,7 +644,12 @@ pub async fn search(
     crate::audit::require(state, caller, read_intelligence(caller.actor.unit_id), "intel.search").await?;
     let query = params.query(caller.actor.unit_id)?;
     let results = state.search.search(&query).map_err(|e| match e {
-        tearline_search::SearchError::Query(message) => invalid(ErrorCode::InvalidSearch, message),
+        // The parser's message repeats the query, which can itself be sensitive (the search is
+        // audited without it for the same reason): say what to fix, not what was typed.
+        tearline_search::SearchError::Query(_) => invalid(
+            ErrorCode::InvalidSearch,
+            "the query cannot be parsed: close every quote and bracket, and put a phrase with an apostrophe in double quotes",
+        ),
         other => ServiceError::internal("search", &other),
     })?;
     let object = format!("unit:{}", caller.actor.unit_id.0);

@@ -212,6 +212,11 @@ fn validate_identity(identity: &Identity, now: Timestamp) -> Result<(), ServiceE
             return Err(bad(&format!("identity.{name} holds at most 20 entries of at most 300 characters")));
         }
     }
+    if identity.relation_to_group.chars().count() > 2_000 || identity.motivation.chars().count() > 2_000 {
+        return Err(bad(
+            "identity.relation_to_group and identity.motivation are at most 2000 characters each",
+        ));
+    }
     if identity.notes.chars().count() > 10_000
         || identity.date_of_birth.as_ref().is_some_and(|d| d.chars().count() > 40)
     {

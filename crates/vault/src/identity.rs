@@ -16,6 +16,14 @@ pub struct Identity {
     pub addresses: Vec<String>,
     #[serde(default)]
     pub family: Vec<String>,
+    /// How the source stands to a member of the group ("wife of the cell's leader"): why
+    /// their access exists, and why exposure would single them out.
+    #[serde(default)]
+    pub relation_to_group: String,
+    /// Why the source helps ("to protect her sons and stay alive"): what the handler must
+    /// keep in view, and what a change in their situation can turn.
+    #[serde(default)]
+    pub motivation: String,
     #[serde(default)]
     pub notes: String,
 }
@@ -43,6 +51,8 @@ impl Identity {
         let lists = [&self.aliases, &self.phone_numbers, &self.addresses, &self.family];
         self.full_name.len()
             + self.notes.len()
+            + self.relation_to_group.len()
+            + self.motivation.len()
             + self.date_of_birth.as_ref().map_or(0, String::len)
             + lists.iter().flat_map(|l| l.iter()).map(|s| s.len() + 8).sum::<usize>()
     }
