@@ -195,6 +195,8 @@ mod tests {
             phone_numbers: vec!["+44 7700 900123".into()],
             addresses: vec!["1 Example Row".into()],
             family: vec![],
+            relation_to_group: "sister of a courier".into(),
+            motivation: "money".into(),
             notes: "note".into(),
         }
     }
