@@ -182,6 +182,13 @@ pub struct CapArea {
     pub ceiling: Option<f64>,
 }
 
+/// Whether two language tags name the same language: their primary subtags agree, so "ar-SY"
+/// reads an "ar" block and "en" an "en-GB" one.
+pub fn same_language(a: &str, b: &str) -> bool {
+    let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+    primary(a) == primary(b)
+}
+
 /// What a warning officer changes when drafting an Update from the issued version. The
 /// Update starts from every `info` of that version — every language, response types,
 /// parameters, resources, geocodes, sender name — and changes only what is set here, so its
@@ -216,7 +223,6 @@ pub struct TextEdits {
 impl UpdateEdits {
     /// The `info` blocks of the Update: `previous`'s, with these edits.
     pub fn apply(&self, previous: &[Info]) -> Vec<Info> {
-        let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
         let optional = |text: &str| (!text.trim().is_empty()).then(|| text.trim().to_owned());
         previous
             .iter()
@@ -239,7 +245,7 @@ impl UpdateEdits {
                 }
                 // Texts without a language are the first info's.
                 let mine = |t: &&TextEdits| {
-                    primary(&t.language) == primary(&info.language) || (t.language.is_empty() && index == 0)
+                    same_language(&t.language, &info.language) || (t.language.is_empty() && index == 0)
                 };
                 if let Some(edits) = self.texts.iter().find(mine) {
                     if let Some(event) = edits.event.as_deref().and_then(optional) {
@@ -395,13 +401,17 @@ impl Alert {
     /// `info` is written in, compared by primary subtag ("ar-SY" reads an "ar" block, "en"
     /// an "en-GB" one); else the alert's first `info`, as CAP orders them.
     pub fn info_for<S: AsRef<str>>(&self, languages: &[S]) -> Option<&Info> {
-        let primary = |tag: &str| tag.split('-').next().unwrap_or(tag).to_ascii_lowercase();
+        self.info_index_for(languages).and_then(|index| self.infos.get(index))
+    }
+
+    /// The position of [`Alert::info_for`]'s `info` among the alert's.
+    pub fn info_index_for<S: AsRef<str>>(&self, languages: &[S]) -> Option<usize> {
         languages
             .iter()
             .find_map(|wanted| {
-                self.infos.iter().find(|info| primary(&info.language) == primary(wanted.as_ref()))
+                self.infos.iter().position(|info| same_language(&info.language, wanted.as_ref()))
             })
-            .or_else(|| self.infos.first())
+            .or_else(|| (!self.infos.is_empty()).then_some(0))
     }
 
     /// Checks the rules of the CAP 1.2 specification that the XML schema cannot.

@@ -116,8 +116,9 @@ pub fn fit(text: &str, reserve: usize, max_parts: usize) -> TextMessage {
     let max_parts = max_parts.max(1);
     let encoding = encoding_of(text);
     let parts = |text: &str| parts_with(text, reserve);
-    if parts(text) <= max_parts {
-        return TextMessage { text: text.to_owned(), encoding, parts: parts(text), cut: false };
+    let whole = parts(text);
+    if whole <= max_parts {
+        return TextMessage { text: text.to_owned(), encoding, parts: whole, cut: false };
     }
     let marker = "...";
     // Cut points: after each word, before the whitespace that follows it; longest first.

@@ -125,7 +125,7 @@ impl Words {
 }
 
 fn words_for(language: &str) -> Words {
-    if language.split('-').next().is_some_and(|primary| primary.eq_ignore_ascii_case("ar")) {
+    if tearline_warn::cap::same_language(language, "ar") {
         Words {
             direction: "rtl",
             received: "تلقيت هذا التحذير",

@@ -33,9 +33,7 @@ impl Payload {
     /// The texts in the recipient's language, when the alert has it; else the first `info`'s.
     fn texts_for(&self, language: Option<&str>) -> Option<&(String, tearline_warn::sms::TextMessage)> {
         let wanted: Vec<&str> = language.into_iter().collect();
-        let info = self.alert.info_for(&wanted)?;
-        let index = self.alert.infos.iter().position(|candidate| std::ptr::eq(candidate, info))?;
-        self.texts.get(index)
+        self.texts.get(self.alert.info_index_for(&wanted)?)
     }
 }
 
