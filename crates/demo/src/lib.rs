@@ -267,6 +267,7 @@ async fn seed_lifecycle(
             place,
             summary: "Reported deliveries at the quay after dark.",
             authorised: true,
+            situation_changed: false,
             logged_at: ago(days),
         };
         seeding(kernel).log_contact(contact).await?;
@@ -329,6 +330,9 @@ async fn seed_lifecycle(
             place: "the harbour café",
             summary: "Volunteered information about night visitors to the quay.",
             authorised: false,
+            // At the latest meeting HERON said the family member their help turns on had
+            // been moved: a welfare check and a risk review fall due.
+            situation_changed: days == 5,
             logged_at: ago(days),
         };
         seeding(kernel).log_contact(contact).await?;
@@ -417,7 +421,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
     };
     let now = state.now();
     let threat = ThreatAssessment {
-        title: "Device reported near the quay market".into(),
+        title: QUAY_THREAT.into(),
         description: "Graded intelligence indicates a device may be placed near the Saturday quay market."
             .into(),
         threat_type: "explosive device".into(),
@@ -473,6 +477,9 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
     tearline_service::warn::service::submit(state, &officer, draft.id).await?;
     Ok(true)
 }
+
+/// The demo's threat, which its warning comes from and its quay reports support.
+const QUAY_THREAT: &str = "Device reported near the quay market";
 
 /// A demo intelligence report: what a handler would draft from a meeting with the source.
 struct DemoReport {
@@ -546,6 +553,8 @@ pub async fn seed_intelligence(state: &AppState) -> Result<bool, ServiceError> {
     };
     let handler = Caller::acting_as(user("hana").await?);
     let controller = Caller::acting_as(user("conrad").await?);
+    let analyst = Caller::acting_as(user("anders").await?);
+    let mut quay_reports = Vec::new();
     let source = |code_name: &'static str| async move {
         let unit = handler.actor.unit_id;
         let sources = state.store.sources_in_unit(unit).await?;
@@ -564,6 +573,7 @@ pub async fn seed_intelligence(state: &AppState) -> Result<bool, ServiceError> {
             account: format!("{} (Full account kept above the line.)", report.body),
             tasks_given: "Report any change in the Saturday routine.".into(),
             welfare: "Well; no concerns raised.".into(),
+            situation_changed: false,
         };
         let contact =
             intel::write_contact_report(state, &handler, source(report.code_name).await?, request).await?;
@@ -587,6 +597,16 @@ pub async fn seed_intelligence(state: &AppState) -> Result<bool, ServiceError> {
         }
         let release = ReleaseRequest { release: true, acknowledge_warnings: true };
         intel::decide_release(state, &controller, drafted.id, release).await?;
+        if report.place == "Eastmarsh Quay" && report.tlp != "TLP:RED" {
+            quay_reports.push(drafted.id);
+        }
+    }
+    // The quay threat rests on the two reports about the quay that may be shared.
+    let threats = tearline_service::warn::service::threats(state, &analyst).await?;
+    if let Some(threat) = threats.iter().find(|t| t.assessment.title == QUAY_THREAT) {
+        for report in quay_reports {
+            tearline_service::warn::chain::cite(state, &analyst, threat.id, report).await?;
+        }
     }
     Ok(true)
 }

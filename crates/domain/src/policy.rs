@@ -98,8 +98,10 @@ pub enum Action {
     /// Draft, edit and submit intelligence reports from a source's contact reports; the
     /// leak guard runs on submission.
     DraftIntelligence(SourceScope),
-    /// Release a submitted report below the line, or send it back.
+    /// Release a submitted report below the line, send it back, or withdraw a released one.
     ReleaseIntelligence(SourceScope),
+    /// Validate a source's reliability grade against its track record.
+    ValidateSource(SourceScope),
     /// Search and read a unit's released intelligence, its entities and link chart.
     ReadIntelligence {
         unit_id: UnitId,
@@ -149,7 +151,8 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
             | Action::ApprovePayment(s)
             | Action::WriteContactReport(s)
             | Action::DraftIntelligence(s)
-            | Action::ReleaseIntelligence(s),
+            | Action::ReleaseIntelligence(s)
+            | Action::ValidateSource(s),
         ) => in_unit(s.unit_id),
         (Role::Controller, Action::ApproveAccount { unit_id }) => {
             in_unit(unit_id) && actor.seniority == Seniority::Senior
@@ -348,6 +351,11 @@ mod tests {
                 "{role}"
             );
             assert_eq!(
+                authorize(&a, Action::ValidateSource(own)).is_ok(),
+                role == Role::Controller,
+                "{role}"
+            );
+            assert_eq!(
                 authorize(&a, Action::ReadIntelligence { unit_id: UNIT }).is_ok(),
                 matches!(role, Role::Analyst | Role::Inspector),
                 "{role}"
@@ -390,6 +398,7 @@ mod tests {
                 Action::WriteContactReport(outside),
                 Action::DraftIntelligence(outside),
                 Action::ReleaseIntelligence(outside),
+                Action::ValidateSource(outside),
             ] {
                 prop_assert_eq!(authorize(&actor(role), action), Err(Denied));
             }

@@ -115,7 +115,7 @@ impl Reliability {
         }
     }
 
-    fn letter(self) -> char {
+    pub fn letter(self) -> char {
         match self {
             Reliability::A => 'A',
             Reliability::B => 'B',
@@ -124,6 +124,10 @@ impl Reliability {
             Reliability::E => 'E',
             Reliability::F => 'F',
         }
+    }
+
+    pub fn from_letter(letter: &str) -> Option<Reliability> {
+        Reliability::ALL.into_iter().find(|r| letter.len() == 1 && letter.starts_with(r.letter()))
     }
 }
 

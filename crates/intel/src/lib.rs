@@ -13,3 +13,4 @@ pub mod entities;
 pub mod grading;
 pub mod phrasing;
 pub mod stix;
+pub mod track;

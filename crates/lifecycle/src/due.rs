@@ -1,7 +1,9 @@
 //! One engine for everything due or overdue about the sources of a unit: authorisations
 //! expiring (30 and 7 days ahead) or expired, reviews due and overdue (a juvenile's monthly
 //! review among them), stale risk assessments, payment thresholds near, the five-year mark
-//! of cumulative use, and contacts made without a live authorisation.
+//! of cumulative use, contacts made without a live authorisation, a change in the source's
+//! situation (a welfare check and a risk review follow), a track record that contradicts the
+//! source's grade, and a long-standing source's yearly validation.
 
 use serde::Serialize;
 use tearline_domain::{SourceId, Timestamp};
@@ -22,6 +24,14 @@ pub enum DueKind {
     ThresholdNear,
     FiveYearMark,
     UncontrolledContacts,
+    /// A contact recorded a change in the source's situation after the last welfare record.
+    WelfareCheckAfterChange,
+    /// A contact recorded a change in the source's situation after the last risk assessment.
+    RiskReviewAfterChange,
+    /// What became of the source's reports speaks against the grade it carries.
+    GradeContradicted,
+    /// A source of a year or more has not had its grade validated in a year.
+    ValidationDue,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,6 +59,13 @@ pub struct SourceFacts {
     pub paid_ever: i64,
     /// Contacts logged while no authorisation was live.
     pub uncontrolled_contacts: u32,
+    /// The latest contact that recorded a change in the source's situation.
+    pub situation_changed_at: Option<Timestamp>,
+    pub last_welfare_at: Option<Timestamp>,
+    /// Whether the source's track record contradicts its reliability grade.
+    pub grade_contradicted: bool,
+    pub recruited_at: Option<Timestamp>,
+    pub last_validated_at: Option<Timestamp>,
 }
 
 impl SourceFacts {
@@ -64,6 +81,11 @@ impl SourceFacts {
             paid_this_year: 0,
             paid_ever: 0,
             uncontrolled_contacts: 0,
+            situation_changed_at: None,
+            last_welfare_at: None,
+            grade_contradicted: false,
+            recruited_at: None,
+            last_validated_at: None,
         }
     }
 }
@@ -79,6 +101,8 @@ pub struct DueRules {
     pub thresholds: Thresholds,
     /// How far ahead of the five-year mark it shows.
     pub five_year_notice_millis: i64,
+    /// How often a source's grade is validated against its record, from its first year on.
+    pub validation_every_millis: i64,
 }
 
 impl Default for DueRules {
@@ -89,6 +113,7 @@ impl Default for DueRules {
             threshold_notice_percent: 90,
             thresholds: Thresholds { per_payment: 100_000, per_year: 500_000, cumulative: 2_000_000 },
             five_year_notice_millis: 90 * DAY,
+            validation_every_millis: 365 * DAY,
         }
     }
 }
@@ -140,6 +165,24 @@ pub fn due_items(sources: &[SourceFacts], rules: &DueRules, now: Timestamp) -> V
         }
         if facts.uncontrolled_contacts > 0 {
             due(DueKind::UncontrolledContacts, now);
+        }
+        if let Some(changed) = facts.situation_changed_at {
+            if facts.last_welfare_at.is_none_or(|at| at < changed) {
+                due(DueKind::WelfareCheckAfterChange, changed);
+            }
+            if facts.risk_assessed_at.is_none_or(|at| at < changed) {
+                due(DueKind::RiskReviewAfterChange, changed);
+            }
+        }
+        if facts.grade_contradicted {
+            due(DueKind::GradeContradicted, now);
+        }
+        if let Some(recruited) = facts.recruited_at {
+            let since = facts.last_validated_at.map_or(recruited, |at| at.max(recruited));
+            let next = since.plus_millis(rules.validation_every_millis);
+            if next <= now {
+                due(DueKind::ValidationDue, next);
+            }
         }
     }
     items.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.at.cmp(&b.at)).then(a.source.cmp(&b.source)));
@@ -215,6 +258,35 @@ mod tests {
         assert_eq!(due(&retasked, &rules, T0.plus_millis(2 * DAY)), vec![DueKind::StaleRiskAssessment]);
         let never = SourceFacts { risk_assessed_at: None, ..source };
         assert_eq!(due(&never, &rules, T0), vec![DueKind::StaleRiskAssessment]);
+    }
+
+    #[test]
+    fn a_changed_situation_asks_for_a_welfare_check_and_a_risk_review_until_both_are_done() {
+        let rules = DueRules::default();
+        let changed = T0.plus_millis(DAY);
+        let source = SourceFacts { situation_changed_at: Some(changed), ..facts(Some(adult(T0, 400))) };
+        let now = T0.plus_millis(2 * DAY);
+        assert_eq!(
+            due(&source, &rules, now),
+            vec![DueKind::WelfareCheckAfterChange, DueKind::RiskReviewAfterChange]
+        );
+        let checked = SourceFacts { last_welfare_at: Some(now), ..source.clone() };
+        assert_eq!(due(&checked, &rules, now), vec![DueKind::RiskReviewAfterChange]);
+        let reviewed = SourceFacts { risk_assessed_at: Some(now), ..checked };
+        assert!(due(&reviewed, &rules, now).is_empty());
+    }
+
+    #[test]
+    fn a_contradicted_grade_and_a_yearly_validation_fall_due() {
+        let rules = DueRules::default();
+        let source = SourceFacts { recruited_at: Some(T0), ..SourceFacts::new(SourceId(1)) };
+        let year = T0.plus_millis(365 * DAY);
+        assert!(due(&source, &rules, year.plus_millis(-1)).is_empty());
+        assert_eq!(due(&source, &rules, year), vec![DueKind::ValidationDue]);
+        let validated = SourceFacts { last_validated_at: Some(year), ..source };
+        assert!(due(&validated, &rules, year.plus_millis(DAY)).is_empty());
+        let contradicted = SourceFacts { grade_contradicted: true, ..validated };
+        assert_eq!(due(&contradicted, &rules, year.plus_millis(DAY)), vec![DueKind::GradeContradicted]);
     }
 
     #[test]

@@ -69,6 +69,20 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
+/// Two numeric ids in the path, such as a threat and a report it cites.
+pub struct IdPairPath(pub i64, pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPairPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<(i64, i64)>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path((first, second))| IdPairPath(first, second))
+            .map_err(|_| ApiError::refused(ErrorCode::InvalidId, "the ids in the path must be integers"))
+    }
+}
+
 #[derive(Deserialize)]
 struct LoginRequest {
     username: String,

@@ -112,6 +112,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(lifecycle::ui::routes())
         .merge(warn::api::routes())
         .merge(warn::ui::routes())
+        .merge(warn::threat_ui::routes())
         .merge(warn::public::routes())
         .merge(extra)
         .fallback(not_found)

@@ -268,6 +268,10 @@ struct HomePage {
     release: Vec<(i64, i64, String)>,
     /// Accounts of the unit waiting for this senior controller: (id, username, role title).
     accounts: Vec<(i64, String, &'static str)>,
+    /// Threats whose window closed with no outcome: (id, title, window end).
+    outcomes_due: Vec<(i64, String, String)>,
+    /// Threats under review: (threat id, title, why).
+    reviews: Vec<(i64, String, String)>,
     csrf: String,
 }
 
@@ -325,7 +329,24 @@ async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>) 
         .into_iter()
         .map(|a| (a.id.0, a.username, a.role.title()))
         .collect();
+    let threat_work = crate::warn::chain::work(&state, &caller).await?;
     Ok(render(&HomePage {
+        outcomes_due: threat_work
+            .outcomes_due
+            .iter()
+            .map(|t| (t.id, t.assessment.title.clone(), format_time(t.assessment.window_end)))
+            .collect(),
+        reviews: threat_work
+            .reviews
+            .iter()
+            .map(|(review, title)| {
+                let why = match review.cause {
+                    tearline_store::ReviewCause::Corrected => "a supporting report was corrected",
+                    tearline_store::ReviewCause::Withdrawn => "a supporting report was withdrawn",
+                };
+                (review.threat_id, title.clone(), why.to_owned())
+            })
+            .collect(),
         accounts,
         csrf: caller.csrf_token.clone(),
         release,

@@ -849,6 +849,16 @@ async fn a_recipient_answers_from_the_page_behind_their_link() {
     let page =
         harness.call(Method::GET, &format!("/warnings/versions/{version}"), Some(&wren), None).await.body;
     assert!(page.contains("Asking for help") && page.contains("Resident 4"), "{page}");
+    assert!(
+        page.contains("Answers by area over time")
+            && page.contains("Quay: 0 received, 1 safe or left, 1 need help")
+    );
+    let by_area = harness
+        .call(Method::GET, &format!("/api/v1/warning-versions/{version}/answers"), Some(&wren), None)
+        .await
+        .json();
+    assert_eq!(by_area["areas"][0]["area"], "Quay", "{by_area}");
+    assert_eq!(by_area["areas"][0]["periods"][0], json!([0, 1, 1]), "{by_area}");
 
     // Helped and safe now: "safe" replaces "help".
     browse(&harness, Method::POST, &five, "en", Some("status=safe")).await;

@@ -547,3 +547,173 @@ async fn json_nested_too_deep_is_refused_and_the_server_goes_on() {
         "the server goes on"
     );
 }
+
+/// The chain from report to warning and back: an analyst cites released reports, the
+/// warning officer sees their grading but never a title or reference, a correction puts the
+/// threat and its live warning under review until cleared, the timeline runs from report to
+/// warning, and the outcome builds the reference's track record the controller reads.
+#[tokio::test]
+async fn a_threat_rests_on_released_reports_and_their_correction_puts_its_warnings_under_review() {
+    let h = harness().await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let wren = h.demo_login(Role::WarningOfficer).await;
+    let hana = h.demo_login(Role::Handler).await;
+    let conrad = h.demo_login(Role::Controller).await;
+    let report = released(&h, "Crates move on Saturdays.").await;
+    let area = json!({"description": "Quay", "polygons": [], "circles": [{"centre": {"lat": 52.955, "lon": 1.215}, "radius_km": 1.0}]});
+    let threat = h
+        .post(
+            &anders,
+            "/api/v1/threats",
+            json!({"title": "Device at the quay", "description": "", "threat_type": "explosive device",
+            "area": area, "window_start": common::T0, "window_end": common::T0 + 3_600_000,
+            "likelihood": "likely", "impact": "severe", "status": "active"}),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let cite = format!("/api/v1/threats/{threat}/reports/{report}");
+    assert_eq!(
+        h.call(Method::PUT, &cite, Some(&wren), None).await.status,
+        StatusCode::NOT_FOUND,
+        "analysts cite"
+    );
+    let cited = h.call(Method::PUT, &cite, Some(&anders), None).await;
+    assert_eq!(cited.status, StatusCode::OK, "{}", cited.body);
+    let reference = cited.json()["reports"][0]["detail"]["source_reference"].as_str().unwrap().to_owned();
+    assert!(reference.starts_with("SR-"));
+
+    let seen_by_officer = h.get(&wren, &format!("/api/v1/threats/{threat}/reports")).await;
+    assert_eq!(seen_by_officer.json()["reports"][0]["admiralty"], "B2");
+    assert_eq!(seen_by_officer.json()["reports"][0]["tlp"], "TLP:AMBER");
+    assert!(seen_by_officer.json()["reports"][0].get("detail").is_none());
+    assert!(!seen_by_officer.body.contains(&reference) && !seen_by_officer.body.contains("Quay deliveries"));
+
+    let warning = json!({"threat_id": threat, "status": "Exercise", "infos": [{"language": "en-GB", "categories": ["Security"],
+        "event": "Threat", "urgency": "Immediate", "severity": "Severe", "certainty": "Likely",
+        "expires": "2026-11-19T10:00:00-00:00", "headline": "Avoid the quay", "areas": [area]}]});
+    let version = h.post(&wren, "/api/v1/warnings", warning).await.json()["id"].as_i64().unwrap();
+    h.post(&wren, &format!("/api/v1/warning-versions/{version}/submit"), json!({})).await;
+    let support = h.get(&wren, &format!("/api/v1/warning-versions/{version}/support")).await.json();
+    assert_eq!(
+        (&support["support"]["threat"]["id"], &support["support"]["under_review"]),
+        (&json!(threat), &json!(false))
+    );
+
+    // A correction of the cited report is released: the threat and its live warning go under review.
+    let correction = h
+        .post(&hana, &format!("/api/v1/intel/reports/{report}/corrections"), draft("Crates move on Sundays."))
+        .await;
+    let correction = correction.json()["id"].as_i64().unwrap();
+    h.post(&hana, &format!("/api/v1/intel/drafts/{correction}/submit"), json!({})).await;
+    let release = json!({"release": true, "acknowledge_warnings": true});
+    assert_eq!(
+        h.post(&conrad, &format!("/api/v1/intel/drafts/{correction}/release"), release).await.status,
+        StatusCode::OK
+    );
+    let support = h.get(&wren, &format!("/api/v1/warning-versions/{version}/support")).await.json();
+    assert_eq!(support["support"]["under_review"], true, "{support}");
+    let page = h.get(&wren, &format!("/warnings/versions/{version}")).await.body;
+    assert!(page.contains("Under review"), "the warning page says so");
+    let home = h.get(&anders, "/").await.body;
+    assert!(home.contains("Threats under review") && home.contains("Device at the quay"));
+
+    let timeline = h.get(&wren, &format!("/api/v1/threats/{threat}/timeline")).await;
+    let steps: Vec<String> = timeline.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap().to_owned())
+        .collect();
+    for step in ["report-released", "threat-assessed", "warning-issued", "report-corrected"] {
+        assert!(steps.contains(&step.to_owned()), "{step} in {steps:?}");
+    }
+    assert!(!timeline.body.contains(&reference), "the warning officer's timeline names no source");
+    let page = h.get(&wren, &format!("/threats/{threat}")).await.body;
+    assert!(page.contains("Timeline") && page.contains("B2") && !page.contains(&reference));
+
+    let review = support["support"]["reviews"][0]["id"].as_i64().unwrap();
+    let clearance = format!("/api/v1/threat-reviews/{review}/clearance");
+    assert_eq!(h.post(&wren, &clearance, json!({"note": "stands"})).await.status, StatusCode::NOT_FOUND);
+    let cleared = h
+        .post(&anders, &clearance, json!({"note": "the correction changes the day only; the threat stands"}))
+        .await;
+    assert_eq!(cleared.json()["under_review"], false, "{}", cleared.body);
+    assert_eq!(h.post(&anders, &clearance, json!({"note": "again"})).await.json()["code"], "state_changed");
+
+    // The window closes; the outcome judges the report and the controller sees the record.
+    let outcome = format!("/api/v1/threats/{threat}/outcome");
+    let bad = json!({"outcome": "prevented", "reports": [{"report_id": correction, "accuracy": "accurate"}]});
+    assert_eq!(h.call(Method::PUT, &outcome, Some(&anders), Some(bad)).await.json()["code"], "invalid_field");
+    h.advance(2 * 3_600_000);
+    assert!(h.get(&anders, "/").await.body.contains("Outcomes to record"));
+    let judged = json!({"outcome": "prevented", "note": "arrests at the quay", "reports": [{"report_id": report, "accuracy": "accurate"}]});
+    let recorded = h.call(Method::PUT, &outcome, Some(&anders), Some(judged)).await;
+    assert_eq!(recorded.json()["threat"]["outcome"]["outcome"], "prevented", "{}", recorded.body);
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let lifecycle = h.get(&conrad, &format!("/api/v1/sources/{nightjar}/lifecycle")).await.json();
+    assert_eq!(lifecycle["standing"]["track_record"]["confirmed"], 1, "{}", lifecycle["standing"]);
+    let analyst_view = h.get(&anders, &format!("/api/v1/intel/reports/{report}")).await.json();
+    assert_eq!(analyst_view["track_record"]["confirmed"], 1);
+    assert_eq!(analyst_view["threats"], json!([threat]));
+}
+
+/// A contact that records a change in the source's situation asks for a welfare check and
+/// a risk review, each until it is done; a withdrawal of a report reaches the analyst.
+#[tokio::test]
+async fn a_changed_situation_prompts_a_welfare_check_and_a_risk_review() {
+    let h = harness().await;
+    let hana = h.demo_login(Role::Handler).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let due = || async {
+        let view = h.get(&hana, &format!("/api/v1/sources/{nightjar}/lifecycle")).await.json();
+        view["due"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(!due().await.contains(&"welfare-check-after-change".to_owned()));
+    let contact = json!({"method": "meeting", "place": "car park", "summary": "Her son was moved to another cell.", "situation_changed": true});
+    let logged = h.post(&hana, &format!("/api/v1/sources/{nightjar}/contacts"), contact).await;
+    assert_eq!(logged.status, StatusCode::CREATED, "{}", logged.body);
+    let kinds = due().await;
+    assert!(
+        kinds.contains(&"welfare-check-after-change".to_owned())
+            && kinds.contains(&"risk-review-after-change".to_owned()),
+        "{kinds:?}"
+    );
+    h.advance(60_000);
+    let welfare = json!({"kind": "check", "notes": "Spoke at length; coping."});
+    assert_eq!(
+        h.post(&hana, &format!("/api/v1/sources/{nightjar}/welfare"), welfare).await.status,
+        StatusCode::CREATED
+    );
+    let kinds = due().await;
+    assert!(
+        !kinds.contains(&"welfare-check-after-change".to_owned())
+            && kinds.contains(&"risk-review-after-change".to_owned()),
+        "{kinds:?}"
+    );
+
+    let report = released(&h, "Crates move on Saturdays.").await;
+    let conrad = h.demo_login(Role::Controller).await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let short =
+        h.post(&conrad, &format!("/api/v1/intel/reports/{report}/withdrawal"), json!({"reason": "no"})).await;
+    assert_eq!(short.json()["code"], "reason_required");
+    let withdrawn = h
+        .post(
+            &conrad,
+            &format!("/api/v1/intel/reports/{report}/withdrawal"),
+            json!({"reason": "the meeting never happened"}),
+        )
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::OK, "{}", withdrawn.body);
+    assert_eq!(
+        h.get(&anders, &format!("/api/v1/intel/reports/{report}")).await.json()["withdrawal"]["reason"],
+        "the meeting never happened"
+    );
+}

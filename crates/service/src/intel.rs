@@ -16,6 +16,7 @@ use tearline_intel::grading::{
     to_3x5x2, Admiralty, Credibility, HandlingCode, IntelligenceAssessment, Reliability, SourceEvaluation,
     Tlp,
 };
+use tearline_intel::track::TrackRecord;
 use tearline_intel::{phrasing, stix};
 use tearline_kernel::Lookup;
 use tearline_search::{BoundingBox, IndexedReport, SearchQuery};
@@ -62,6 +63,10 @@ pub struct ContactReportRequest {
     pub tasks_given: String,
     #[serde(default)]
     pub welfare: String,
+    /// The source's situation, or that of the family member their help turns on, changed: a
+    /// welfare check and a risk review fall due.
+    #[serde(default)]
+    pub situation_changed: bool,
 }
 
 /// Writes a contact report: the full account of a meeting, above the line.
@@ -94,6 +99,7 @@ pub async fn write_contact_report(
             account: &text("account", &request.account, 20_000)?,
             tasks_given: request.tasks_given.trim(),
             welfare: request.welfare.trim(),
+            situation_changed: request.situation_changed,
             created_at: now,
         })
         .await?;
@@ -353,6 +359,58 @@ pub async fn decide_release(
     Ok(report)
 }
 
+#[derive(Debug, Deserialize)]
+pub struct WithdrawRequest {
+    /// Why the report no longer stands (disproved, source compromised, fabricated).
+    pub reason: String,
+}
+
+/// The controller withdraws a released report: it stays as released, immutable, marked
+/// withdrawn; every threat citing it goes under review in the same transaction (the
+/// database's trigger), and with it the threat's live warnings.
+pub async fn withdraw(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    request: WithdrawRequest,
+) -> Result<ReleasedView, ServiceError> {
+    let (report, source) =
+        drafted_report_for(state, caller, id, Action::ReleaseIntelligence, "intel.withdraw").await?;
+    let reason = request.reason.trim();
+    if reason.chars().count() < 10 || reason.chars().count() > 1_000 {
+        return Err(invalid(
+            ErrorCode::ReasonRequired,
+            "a withdrawal needs a reason of 10 to 1000 characters",
+        ));
+    }
+    if report.state != ReportState::Released {
+        return Err(ServiceError::refused(
+            ErrorCode::StateChanged,
+            "only a released report can be withdrawn",
+        ));
+    }
+    // Analysts read the reason beside the report.
+    guard::refuse_identity(state, caller, &source, "intel.withdraw", &[("reason", reason)]).await?;
+    state
+        .change(caller, "intel.withdraw", &object(id), None)
+        .withdraw_report(id, caller.user.id, state.now(), reason)
+        .await?;
+    let report = state.store.intel_report(id).await?.ok_or_else(|| ServiceError::not_found("report"))?;
+    released_view(state, report).await
+}
+
+/// The withdrawal of each of `reports` (already read through [`case_reports`]), in order.
+pub async fn withdrawals(
+    state: &AppState,
+    reports: &[IntelReport],
+) -> Result<Vec<Option<tearline_store::Withdrawal>>, ServiceError> {
+    let mut withdrawals = Vec::with_capacity(reports.len());
+    for report in reports {
+        withdrawals.push(state.store.withdrawal(report.id).await?);
+    }
+    Ok(withdrawals)
+}
+
 /// The entities the rules find in a report, and its own place with coordinates: linked in
 /// the transaction that releases it.
 fn entity_links(report: &IntelReport) -> Vec<(Entity, Option<(f64, f64)>)> {
@@ -478,14 +536,31 @@ pub struct ReleasedView {
     pub entities: Vec<tearline_store::StoredEntity>,
     /// "Confirmed by other sources" when an entity of this report is corroborated.
     pub suggested_credibility: Option<Credibility>,
+    pub withdrawal: Option<tearline_store::Withdrawal>,
+    /// The threats that cite it.
+    pub threats: Vec<i64>,
+    /// What became of the reports released under the same reference.
+    pub track_record: Option<TrackRecord>,
 }
 
 pub async fn released(state: &AppState, caller: &Caller, id: i64) -> Result<ReleasedView, ServiceError> {
     let report = released_for(state, caller, id, read_intelligence, "intel.read").await?;
+    released_view(state, report).await
+}
+
+async fn released_view(state: &AppState, report: IntelReport) -> Result<ReleasedView, ServiceError> {
+    let id = report.id;
     let (entities, links) = state.store.link_chart(report.unit_id).await?;
+    let track_record = match &report.source_reference {
+        Some(reference) => Some(TrackRecord::of(&state.store.released_under_reference(reference).await?)),
+        None => None,
+    };
     let mine: Vec<i64> = links.iter().filter(|l| l.report_id == id).map(|l| l.entity_id).collect();
     let corroborated = corroborations_of(&entities, &links).iter().any(|c| c.reports.contains(&id));
     Ok(ReleasedView {
+        withdrawal: state.store.withdrawal(id).await?,
+        threats: state.store.threats_citing(id).await?,
+        track_record,
         corrected_by: state.store.correction_of(id).await?,
         disseminations: state.store.disseminations(id).await?,
         entities: entities.into_iter().filter(|e| mine.contains(&e.id)).collect(),

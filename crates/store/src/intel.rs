@@ -26,6 +26,9 @@ pub struct ContactReport {
     pub account: String,
     pub tasks_given: String,
     pub welfare: String,
+    /// The source's situation (or that of the family member their help turns on) changed:
+    /// a welfare check and a risk review fall due.
+    pub situation_changed: bool,
     pub created_at: Timestamp,
 }
 
@@ -122,6 +125,7 @@ pub struct NewContactReport<'a> {
     pub account: &'a str,
     pub tasks_given: &'a str,
     pub welfare: &'a str,
+    pub situation_changed: bool,
     pub created_at: Timestamp,
 }
 
@@ -350,6 +354,7 @@ impl Store {
                     account: row.try_get("account")?,
                     tasks_given: row.try_get("tasks_given")?,
                     welfare: row.try_get("welfare")?,
+                    situation_changed: row.try_get::<i64, _>("situation_changed")? != 0,
                     created_at: Timestamp(row.try_get("created_at")?),
                 })
             })
@@ -480,7 +485,8 @@ impl Writer<'_> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO contact_reports (source_id, handler_id, met_at, place, present, method, account, tasks_given,
-                welfare, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                welfare, situation_changed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             RETURNING id",
         )
         .bind(new.source_id.0)
         .bind(new.handler_id.0)
@@ -491,6 +497,7 @@ impl Writer<'_> {
         .bind(new.account)
         .bind(new.tasks_given)
         .bind(new.welfare)
+        .bind(i64::from(new.situation_changed))
         .bind(new.created_at.0)
         .fetch_one(&mut *write.tx)
         .await?;

@@ -9,6 +9,7 @@
 //! of HTTP, keys or plaintext; what it is handed sealed, it returns sealed.
 
 mod audit;
+mod chain;
 mod intel;
 mod lifecycle;
 mod migrate;
@@ -19,6 +20,7 @@ pub mod testing;
 mod warn;
 
 pub use audit::{Damage, LogError, MerkleLog};
+pub use chain::*;
 pub use intel::*;
 pub use lifecycle::*;
 pub use records::*;

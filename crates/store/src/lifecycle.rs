@@ -133,6 +133,9 @@ pub struct Contact {
     pub summary: String,
     /// Whether an authorisation was live when the contact happened.
     pub authorised: bool,
+    /// The source's situation (or that of the family member their help turns on) changed:
+    /// a welfare check and a risk review fall due.
+    pub situation_changed: bool,
 }
 
 pub struct NewContact<'a> {
@@ -143,6 +146,7 @@ pub struct NewContact<'a> {
     pub place: &'a str,
     pub summary: &'a str,
     pub authorised: bool,
+    pub situation_changed: bool,
     pub logged_at: Timestamp,
 }
 
@@ -437,7 +441,7 @@ impl Store {
     /// A source's contacts, newest first.
     pub async fn contacts(&self, source: SourceId) -> Result<Vec<Contact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, source_id, logged_by, at, method, place, summary, authorised FROM contacts
+            "SELECT id, source_id, logged_by, at, method, place, summary, authorised, situation_changed FROM contacts
              WHERE source_id = $1 ORDER BY at DESC, id DESC",
         )
         .bind(source.0)
@@ -454,6 +458,7 @@ impl Store {
                     place: row.try_get("place")?,
                     summary: row.try_get("summary")?,
                     authorised: row.try_get::<i64, _>("authorised")? != 0,
+                    situation_changed: row.try_get::<i64, _>("situation_changed")? != 0,
                 })
             })
             .collect()
@@ -821,8 +826,9 @@ impl Writer<'_> {
     pub async fn log_contact(self, contact: NewContact<'_>) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contacts (source_id, logged_by, at, method, place, summary, authorised, logged_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO contacts (source_id, logged_by, at, method, place, summary, authorised,
+                 situation_changed, logged_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(contact.source_id.0)
         .bind(contact.logged_by.0)
@@ -831,6 +837,7 @@ impl Writer<'_> {
         .bind(contact.place)
         .bind(contact.summary)
         .bind(i64::from(contact.authorised))
+        .bind(i64::from(contact.situation_changed))
         .bind(contact.logged_at.0)
         .fetch_one(&mut *write.tx)
         .await?;

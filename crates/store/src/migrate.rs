@@ -73,6 +73,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_recipient_address_index.sql"),
         postgres: include_str!("../migrations/postgres/0010_recipient_address_index.sql"),
     },
+    Migration {
+        version: 11,
+        name: "threat_intelligence",
+        sqlite: include_str!("../migrations/sqlite/0011_threat_intelligence.sql"),
+        postgres: include_str!("../migrations/postgres/0011_threat_intelligence.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

@@ -25,6 +25,8 @@ pub struct Threat {
     pub created_by: UserId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// What happened, once recorded.
+    pub outcome: Option<crate::RecordedOutcome>,
 }
 
 /// Where a warning version is in its life.
@@ -128,6 +130,14 @@ pub struct AttemptOutcome {
     pub error: Option<String>,
 }
 
+/// A recipient's answer to a warning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Answer {
+    pub position: LatLon,
+    pub status: AckStatus,
+    pub at: Timestamp,
+}
+
 /// Deliveries of one alert by state, and acknowledgements.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryCounts {
@@ -226,6 +236,7 @@ fn threat_from_row(row: &AnyRow) -> Result<Threat, StoreError> {
         created_by: UserId(row.try_get("created_by")?),
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
+        outcome: crate::chain::outcome_from_row(row)?,
     })
 }
 
@@ -324,6 +335,16 @@ impl Store {
              WHERE v.warning_id = $1 ORDER BY v.version"
         );
         let rows = sqlx::query(&sql).bind(warning_id).fetch_all(&self.pool).await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    /// Every version of every warning drafted from a threat, in order.
+    pub async fn versions_of_threat(&self, threat: i64) -> Result<Vec<WarningVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM warning_versions v JOIN warnings w ON w.id = v.warning_id
+             WHERE w.threat_id = $1 ORDER BY v.warning_id, v.version"
+        );
+        let rows = sqlx::query(&sql).bind(threat).fetch_all(&self.pool).await?;
         rows.iter().map(version_from_row).collect()
     }
 
@@ -437,6 +458,43 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| Ok((recipient_from_row(row)?, Timestamp(row.try_get("ack_at")?)))).collect()
+    }
+
+    /// Every answer to a version: where the recipient is registered, what they answered and
+    /// when, in the order they answered.
+    pub async fn answers(&self, version_id: i64) -> Result<Vec<Answer>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.lat, r.lon, d.ack, d.ack_at FROM deliveries d JOIN recipients r ON r.id = d.recipient_id
+             WHERE d.version_id = $1 AND d.ack IS NOT NULL AND d.ack_at IS NOT NULL ORDER BY d.ack_at",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let ack: String = row.try_get("ack")?;
+                Ok(Answer {
+                    position: LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
+                    status: AckStatus::parse(&ack)
+                        .ok_or_else(|| StoreError::Corrupt(format!("unknown answer {ack:?}")))?,
+                    at: Timestamp(row.try_get("ack_at")?),
+                })
+            })
+            .collect()
+    }
+
+    /// When the first and the latest delivery of a version reached its receiver.
+    pub async fn delivery_span(&self, version_id: i64) -> Result<Option<(Timestamp, Timestamp)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(sent_at) AS first, MAX(sent_at) AS last FROM deliveries
+             WHERE version_id = $1 AND sent_at IS NOT NULL",
+        )
+        .bind(version_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let first: Option<i64> = row.try_get("first")?;
+        let last: Option<i64> = row.try_get("last")?;
+        Ok(first.zip(last).map(|(first, last)| (Timestamp(first), Timestamp(last))))
     }
 
     pub async fn delivery_counts(&self, version_id: i64) -> Result<DeliveryCounts, StoreError> {

@@ -14,6 +14,8 @@ on_both_backends!(
     partner_reports_arrive_released_once_per_stix_id,
     the_link_chart_holds_only_released_reports_of_the_unit,
     entities_belong_to_the_unit_of_the_report_that_mentions_them,
+    a_correction_or_withdrawal_of_a_cited_report_puts_its_threats_under_review,
+    an_outcome_judges_only_cited_reports_and_builds_the_track_record,
 );
 
 const T0: Timestamp = Timestamp(1_790_000_000_000);
@@ -44,6 +46,7 @@ async fn case(store: &Store) -> Case {
             account: "The source said crates move on Saturdays.",
             tasks_given: "none",
             welfare: "well",
+            situation_changed: false,
             created_at: T0,
         })
         .await
@@ -322,4 +325,112 @@ async fn migrating_splits_shared_entities_per_unit_on_sqlite() {
 #[tokio::test]
 async fn migrating_splits_shared_entities_per_unit_on_postgres() {
     migrating_splits_shared_entities_per_unit(tearline_store::Backend::Postgres).await;
+}
+
+async fn released(store: &Store, c: &Case, supersedes: Option<&tearline_store::IntelReport>) -> i64 {
+    let id = draft(store, c, supersedes).await.unwrap();
+    store.bookkeeping().record_check(id, 0, &[], &[]).await.unwrap();
+    store.bookkeeping().decide_release(id, true, c.controller, T0, &[]).await.unwrap();
+    id
+}
+
+async fn threat(store: &Store, c: &Case) -> i64 {
+    use tearline_warn::geo::{Area, Circle, LatLon};
+    use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
+    let assessment = ThreatAssessment {
+        title: "Device near the quay".into(),
+        description: String::new(),
+        threat_type: "explosive device".into(),
+        area: Area {
+            description: "quay".into(),
+            polygons: Vec::new(),
+            circles: vec![Circle::new(LatLon { lat: 52.955, lon: 1.215 }, 1.0).unwrap()],
+        },
+        window_start: T0,
+        window_end: T0.plus_millis(3_600_000),
+        likelihood: Likelihood::Likely,
+        impact: Impact::Severe,
+        status: ThreatStatus::Active,
+    };
+    store.bookkeeping().create_threat(c.unit, &assessment, c.handler, T0).await.unwrap()
+}
+
+async fn a_correction_or_withdrawal_of_a_cited_report_puts_its_threats_under_review(store: Store) {
+    use tearline_store::ReviewCause;
+    let c = case(&store).await;
+    let threat = threat(&store, &c).await;
+    let first = released(&store, &c, None).await;
+    let second = released(&store, &c, None).await;
+    let unreleased = draft(&store, &c, None).await.unwrap();
+    assert!(
+        !store.bookkeeping().link_report(threat, unreleased, c.handler, T0).await.unwrap(),
+        "only released"
+    );
+    for report in [first, second] {
+        assert!(store.bookkeeping().link_report(threat, report, c.handler, T0).await.unwrap());
+    }
+    assert!(!store.bookkeeping().link_report(threat, first, c.handler, T0).await.unwrap(), "once each");
+    assert_eq!(store.threats_citing(first).await.unwrap(), vec![threat]);
+    assert!(store.threat_reviews(threat).await.unwrap().is_empty());
+
+    // Releasing a correction of a cited report raises a review in the same transaction.
+    let original = store.intel_report(first).await.unwrap().unwrap();
+    let correction = released(&store, &c, Some(&original)).await;
+    // Withdrawing the other raises another; a report is withdrawn once.
+    store.bookkeeping().withdraw_report(second, c.controller, T0, "the source fabricated it").await.unwrap();
+    assert!(matches!(
+        store.bookkeeping().withdraw_report(second, c.controller, T0, "again").await,
+        Err(StoreError::StateChanged(_))
+    ));
+    assert!(matches!(
+        store.bookkeeping().withdraw_report(unreleased, c.controller, T0, "not released").await,
+        Err(StoreError::StateChanged(_))
+    ));
+    assert_eq!(store.withdrawal(second).await.unwrap().unwrap().reason, "the source fabricated it");
+    let reviews = store.threat_reviews(threat).await.unwrap();
+    let causes: Vec<(ReviewCause, i64)> = reviews.iter().map(|r| (r.cause, r.report_id)).collect();
+    assert_eq!(causes.len(), 2);
+    assert!(causes.contains(&(ReviewCause::Corrected, correction)));
+    assert!(causes.contains(&(ReviewCause::Withdrawn, second)));
+    assert_eq!(store.open_reviews_in_unit(c.unit).await.unwrap().len(), 2);
+
+    let review = reviews[0].id;
+    store.bookkeeping().clear_review(threat, review, c.handler, T0, "threat stands").await.unwrap();
+    assert!(matches!(
+        store.bookkeeping().clear_review(threat, review, c.handler, T0, "twice").await,
+        Err(StoreError::StateChanged(_))
+    ));
+    assert_eq!(store.open_reviews_in_unit(c.unit).await.unwrap().len(), 1);
+}
+
+async fn an_outcome_judges_only_cited_reports_and_builds_the_track_record(store: Store) {
+    use tearline_intel::track::{Accuracy, TrackRecord};
+    use tearline_store::RecordedOutcome;
+    use tearline_warn::threat::ThreatOutcome;
+    let c = case(&store).await;
+    let threat = threat(&store, &c).await;
+    let cited = released(&store, &c, None).await;
+    let uncited = released(&store, &c, None).await;
+    store.bookkeeping().link_report(threat, cited, c.handler, T0).await.unwrap();
+    let outcome =
+        |o| RecordedOutcome { outcome: o, note: "n".into(), recorded_by: c.handler, recorded_at: T0 };
+    // A judgement of a report the threat does not cite undoes the whole outcome.
+    assert!(matches!(
+        store
+            .bookkeeping()
+            .record_outcome(threat, &outcome(ThreatOutcome::Materialised), &[(uncited, Accuracy::Accurate)])
+            .await,
+        Err(StoreError::StateChanged(_))
+    ));
+    assert_eq!(store.threat(threat).await.unwrap().unwrap().outcome, None);
+    store
+        .bookkeeping()
+        .record_outcome(threat, &outcome(ThreatOutcome::Prevented), &[(cited, Accuracy::Accurate)])
+        .await
+        .unwrap();
+    let recorded = store.threat(threat).await.unwrap().unwrap().outcome.unwrap();
+    assert_eq!(recorded.outcome, ThreatOutcome::Prevented);
+    assert_eq!(store.threat_links(threat).await.unwrap()[0].accuracy, Some(Accuracy::Accurate));
+    let record = TrackRecord::of(&store.released_under_reference(&c.reference).await.unwrap());
+    assert_eq!(record, TrackRecord { released: 2, confirmed: 1, refuted: 0, pending: 1 });
 }

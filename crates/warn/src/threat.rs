@@ -47,6 +47,47 @@ impl ThreatStatus {
     }
 }
 
+/// What happened once a threat's window closed, as the analyst records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThreatOutcome {
+    Materialised,
+    Prevented,
+    DidNotOccur,
+    Unknown,
+}
+
+impl ThreatOutcome {
+    pub const ALL: [ThreatOutcome; 4] = [
+        ThreatOutcome::Materialised,
+        ThreatOutcome::Prevented,
+        ThreatOutcome::DidNotOccur,
+        ThreatOutcome::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreatOutcome::Materialised => "materialised",
+            ThreatOutcome::Prevented => "prevented",
+            ThreatOutcome::DidNotOccur => "did-not-occur",
+            ThreatOutcome::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ThreatOutcome> {
+        ThreatOutcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ThreatOutcome::Materialised => "Materialised",
+            ThreatOutcome::Prevented => "Prevented",
+            ThreatOutcome::DidNotOccur => "Did not occur",
+            ThreatOutcome::Unknown => "Unknown",
+        }
+    }
+}
+
 /// A threat assessment as the analyst writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreatAssessment {

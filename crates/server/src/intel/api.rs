@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/intel/reports/{id}", get(report))
         .route("/api/v1/intel/reports/{id}/stix", get(stix))
         .route("/api/v1/intel/reports/{id}/corrections", post(correct))
+        .route("/api/v1/intel/reports/{id}/withdrawal", post(withdraw))
         .route("/api/v1/intel/reports/{id}/entities", post(tag).delete(untag))
         .route("/api/v1/intel/reports/{id}/disseminations", post(disseminate))
 }
@@ -114,6 +115,15 @@ async fn correct(
     ApiJson(request): ApiJson<super::DraftRequest>,
 ) -> Result<Response, ApiError> {
     Ok(created(super::correct(&state, &caller, id, request).await?))
+}
+
+async fn withdraw(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<super::WithdrawRequest>,
+) -> Result<Response, ApiError> {
+    Ok(Json(super::withdraw(&state, &caller, id, request).await?).into_response())
 }
 
 async fn search(

@@ -77,6 +77,8 @@ struct CaseReport {
     longitude: String,
     leaks: Vec<(String, String)>,
     warnings: Vec<String>,
+    /// Why it was withdrawn, once it is.
+    withdrawn: Option<String>,
 }
 
 impl CaseReport {
@@ -103,6 +105,7 @@ impl CaseReport {
             longitude: place.as_ref().and_then(|p| p.longitude).map(|l| l.to_string()).unwrap_or_default(),
             leaks: report.leak_findings.iter().map(|l| (l.field.clone(), l.detail.clone())).collect(),
             warnings: report.phrasing_warnings.clone(),
+            withdrawn: None,
         }
     }
 }
@@ -151,7 +154,14 @@ async fn case_view(
                 )
             })
             .collect(),
-        reports: reports.iter().map(CaseReport::of).collect(),
+        reports: reports
+            .iter()
+            .zip(super::withdrawals(state, &reports).await?)
+            .map(|(report, withdrawal)| CaseReport {
+                withdrawn: withdrawal.map(|w| w.reason),
+                ..CaseReport::of(report)
+            })
+            .collect(),
         may_release: authorize(&caller.actor, Action::ReleaseIntelligence(scope(&source))).is_ok(),
     })
 }
@@ -183,6 +193,7 @@ async fn perform_case(
                 account: field(fields, "account").into(),
                 tasks_given: field(fields, "tasks_given").into(),
                 welfare: field(fields, "welfare").into(),
+                situation_changed: field(fields, "situation_changed") == "on",
             };
             super::write_contact_report(state, caller, source, request).await.map(|_| None)
         }
@@ -206,6 +217,10 @@ async fn perform_case(
                 acknowledge_warnings: field(fields, "acknowledge_warnings") == "on",
             };
             super::decide_release(state, caller, target()?, request).await.map(|_| None)
+        }
+        "withdraw" => {
+            let request = super::WithdrawRequest { reason: field(fields, "reason").into() };
+            super::withdraw(state, caller, target()?, request).await.map(|_| None)
         }
         _ => Err(ServiceError::refused(
             ErrorCode::InvalidOperation,
@@ -407,6 +422,10 @@ struct ReportPage {
     may_analyse: bool,
     error: Option<String>,
     kinds: Vec<&'static str>,
+    /// The unit's threats this report could support, for analysts: (id, title).
+    threats: Vec<(i64, String)>,
+    /// The threats it supports: (id, title).
+    cited_by: Vec<(i64, String)>,
 }
 
 async fn report_view(
@@ -416,6 +435,22 @@ async fn report_view(
     error: Option<String>,
 ) -> Result<ReportPage, UiError> {
     let report = super::released(state, caller, id).await?;
+    let may_analyse =
+        authorize(&caller.actor, Action::AnalyseIntelligence { unit_id: caller.actor.unit_id }).is_ok();
+    let threats: Vec<(i64, String)> = if may_analyse {
+        crate::warn::service::threats(state, caller)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t.assessment.title))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let cited_by = report
+        .threats
+        .iter()
+        .map(|id| (*id, threats.iter().find(|t| t.0 == *id).map(|t| t.1.clone()).unwrap_or_default()))
+        .collect();
     let areas = report
         .place
         .as_ref()
@@ -451,10 +486,11 @@ async fn report_view(
             .iter()
             .map(|d| (format_time(d.passed_at), d.recipient.clone()))
             .collect(),
-        may_analyse: authorize(&caller.actor, Action::AnalyseIntelligence { unit_id: caller.actor.unit_id })
-            .is_ok(),
+        may_analyse,
         error,
         kinds: EntityKind::ALL.iter().map(|k| k.as_str()).collect(),
+        threats,
+        cited_by,
         report,
     })
 }
@@ -477,6 +513,10 @@ async fn report_action(
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
     let outcome = match field(&fields, "op") {
+        "cite" => match number(&fields, "threat_id") {
+            Ok(threat) => crate::warn::chain::cite(&state, &caller, threat, id).await.map(|_| ()),
+            Err(error) => Err(error),
+        },
         "tag" => {
             let kind = EntityKind::parse(field(&fields, "kind"))
                 .ok_or_else(|| ServiceError::refused(ErrorCode::InvalidField, "choose a kind of entity"));

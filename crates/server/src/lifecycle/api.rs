@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sources/{id}/disclosure", get(disclosure))
         .route("/api/v1/sources/{id}/record-set", get(record_set))
         .route("/api/v1/due-items", get(due_items))
+        .route("/api/v1/sources/{id}/validations", post(validate_source))
         .route("/api/v1/register", get(register))
         .route("/api/v1/register/export", get(register_export))
 }
@@ -102,6 +103,15 @@ async fn record_welfare(
     ApiJson(request): ApiJson<super::WelfareRequest>,
 ) -> Result<Response, ApiError> {
     Ok(created(super::record_welfare(&state, &caller, SourceId(id), request).await?))
+}
+
+async fn validate_source(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<super::standing::ValidationRequest>,
+) -> Result<Response, ApiError> {
+    Ok(created(super::standing::validate(&state, &caller, SourceId(id), request).await?))
 }
 
 async fn assess_risk(

@@ -90,6 +90,14 @@ struct LifecyclePage {
     may_record: bool,
     may_handle_payment: bool,
     may_export: bool,
+    may_validate: bool,
+    /// The reliability grade the source carries and where it comes from.
+    grade: String,
+    /// What became of the reports released under its reference.
+    track_record: tearline_intel::track::TrackRecord,
+    contradicted: bool,
+    /// (when, by, grade, note), latest first.
+    validations: Vec<(String, String, char, String)>,
 }
 
 fn name_of(names: &HashMap<UserId, String>, id: Option<UserId>) -> String {
@@ -284,6 +292,33 @@ async fn lifecycle_view(
         may_record: may(Action::RecordSourceActivity),
         may_handle_payment,
         may_export: authorize(&caller.actor, Action::ExportRecords { unit_id: source.unit_id }).is_ok(),
+        may_validate: may(Action::ValidateSource),
+        grade: match (view.standing.grade, view.standing.grade_basis) {
+            (Some(grade), Some(super::standing::GradeBasis::Validation)) => {
+                format!("{} ({}), as last validated", grade.letter(), grade.meaning())
+            }
+            (Some(grade), _) => format!(
+                "{} ({}), as given to its latest report; never validated",
+                grade.letter(),
+                grade.meaning()
+            ),
+            (None, _) => "not graded yet: no report released".to_owned(),
+        },
+        track_record: view.standing.track_record,
+        contradicted: view.standing.contradicted,
+        validations: view
+            .standing
+            .validations
+            .iter()
+            .map(|v| {
+                (
+                    format_time(v.validated_at),
+                    name_of(&names, Some(v.validated_by)),
+                    v.reliability.letter(),
+                    v.note.clone(),
+                )
+            })
+            .collect(),
     })
 }
 
@@ -367,6 +402,7 @@ async fn perform(
                 method: field(fields, "method").into(),
                 place: field(fields, "place").into(),
                 summary: field(fields, "summary").into(),
+                situation_changed: field(fields, "situation_changed") == "on",
             };
             super::log_contact(state, caller, source, request).await.map(|_| ())
         }
@@ -375,6 +411,13 @@ async fn perform(
             super::give_task(state, caller, source, request).await.map(|_| ())
         }
         "acknowledge" => super::acknowledge_task(state, caller, target()?).await.map(|_| ()),
+        "validate" => {
+            let request = super::standing::ValidationRequest {
+                reliability: field(fields, "reliability").into(),
+                note: field(fields, "note").into(),
+            };
+            super::standing::validate(state, caller, source, request).await.map(|_| ())
+        }
         "welfare" => {
             let request = super::WelfareRequest {
                 at: when(fields)?,

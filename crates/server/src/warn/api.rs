@@ -12,9 +12,9 @@ use tearline_warn::recipients::{read_csv, read_geojson, RecipientFields, RowErro
 use tearline_warn::threat::ThreatAssessment;
 use tearline_warn::xmldsig::Signature;
 
-use super::partners;
 use super::service::{self, DraftRequest, VersionView};
-use crate::api::{ApiJson, IdPath};
+use super::{chain, partners};
+use crate::api::{ApiJson, IdPairPath, IdPath};
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
 use tearline_service::AppState;
@@ -26,6 +26,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/threats", get(list_threats).post(create_threat))
         .route("/api/v1/threats/{id}", get(read_threat).put(update_threat))
+        .route("/api/v1/threats/{id}/reports", get(threat_support))
+        .route("/api/v1/threats/{id}/reports/{report}", axum::routing::put(cite_report).delete(uncite_report))
+        .route("/api/v1/threat-reviews/{id}/clearance", post(clear_review))
+        .route("/api/v1/threats/{id}/outcome", axum::routing::put(record_outcome))
+        .route("/api/v1/threats/{id}/timeline", get(threat_timeline))
         .route("/api/v1/warnings", get(list_warnings).post(draft_warning))
         .route("/api/v1/warnings/{id}", get(warning_history))
         .route("/api/v1/warnings/{id}/updates", post(draft_update))
@@ -36,6 +41,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/warning-versions/{id}/discard", post(discard))
         .route("/api/v1/warning-versions/{id}/deliveries", get(deliveries))
         .route("/api/v1/warning-versions/{id}/help-requests", get(help_requests))
+        .route("/api/v1/warning-versions/{id}/answers", get(answers_by_area))
+        .route("/api/v1/warning-versions/{id}/support", get(warning_support))
         .route("/api/v1/targeting/preview", post(preview))
         .route("/api/v1/recipients", get(list_recipients).post(register_recipients))
         .route(
@@ -84,6 +91,88 @@ async fn update_threat(
     ApiJson(assessment): ApiJson<ThreatAssessment>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(service::update_threat(&state, &caller, id, &assessment).await?))
+}
+
+async fn threat_support(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(support_json(&chain::support(&state, &caller, id).await?)))
+}
+
+/// A threat's support as the API shows it, with whether it is under review.
+fn support_json(support: &chain::Support) -> serde_json::Value {
+    json!({
+        "threat": support.threat,
+        "reports": support.reports,
+        "reviews": support.reviews,
+        "under_review": support.under_review(),
+    })
+}
+
+async fn cite_report(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPairPath(threat, report): IdPairPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(support_json(&chain::cite(&state, &caller, threat, report).await?)))
+}
+
+async fn uncite_report(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPairPath(threat, report): IdPairPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(support_json(&chain::uncite(&state, &caller, threat, report).await?)))
+}
+
+async fn clear_review(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<chain::ClearRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(support_json(&chain::clear_review(&state, &caller, id, request).await?)))
+}
+
+async fn record_outcome(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<chain::OutcomeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(support_json(&chain::record_outcome(&state, &caller, id, request).await?)))
+}
+
+async fn threat_timeline(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    let timeline = chain::timeline(&state, &caller, id).await?;
+    Ok(Json(json!({
+        "support": support_json(&timeline.support),
+        "warnings": timeline.warnings,
+        "events": timeline.events,
+    })))
+}
+
+async fn answers_by_area(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(chain::answers_by_area(&state, &caller, id).await?))
+}
+
+async fn warning_support(
+    State(state): State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    let support = chain::warning_support(&state, &caller, id).await?;
+    Ok(Json(json!({"support": support.as_ref().map(support_json)})))
 }
 
 fn views(versions: Vec<tearline_store::WarningVersion>) -> Vec<VersionView> {

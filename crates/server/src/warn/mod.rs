@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod public;
+pub mod threat_ui;
 pub mod ui;
 
 pub(crate) use tearline_service::warn::*;

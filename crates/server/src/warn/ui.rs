@@ -24,8 +24,8 @@ use tearline_warn::geo::{Area, Circle, Polygon};
 use tearline_warn::threat::{Impact, Likelihood, ThreatAssessment, ThreatStatus};
 use tearline_warn::xmldsig::Signature;
 
-use super::partners;
 use super::service::{self, DraftRequest, Submitted};
+use super::{chain, partners};
 use crate::api::IdPath;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
@@ -473,6 +473,60 @@ struct VersionPage {
     notice: Option<String>,
     /// Recipients who answered "I need help": name, kind, where, since when.
     help: Vec<(String, &'static str, String, String)>,
+    /// The threat the warning comes from, as its officers see it.
+    support: Option<SupportLine>,
+    /// The answers by area over time, one chart per area.
+    answer_charts: Vec<AnswerChart>,
+    /// How long each bar of the charts spans, in minutes.
+    answer_period_minutes: i64,
+}
+
+/// Which threat a warning rests on: how many reports, graded, and whether it is under review.
+struct SupportLine {
+    threat_id: i64,
+    title: String,
+    gradings: Vec<String>,
+    under_review: bool,
+}
+
+/// One area's answers over time as bars (heights in pixels of a 60-pixel chart), with the
+/// totals a screen reader is given.
+struct AnswerChart {
+    area: String,
+    totals: [u32; 3],
+    /// x, then the heights of received, safe and help stacked from the bottom.
+    bars: Vec<(usize, [u32; 3])>,
+}
+
+const CHART_HEIGHT: u32 = 60;
+
+fn answer_charts(answers: &chain::AnswersByArea) -> Vec<AnswerChart> {
+    let peak = answers
+        .areas
+        .iter()
+        .flat_map(|a| a.periods.iter().map(|p| p.iter().sum::<u32>()))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    answers
+        .areas
+        .iter()
+        .map(|area| {
+            let mut totals = [0u32; 3];
+            for period in &area.periods {
+                for (total, n) in totals.iter_mut().zip(period) {
+                    *total += n;
+                }
+            }
+            let bars = area
+                .periods
+                .iter()
+                .enumerate()
+                .map(|(i, period)| (i * 8, period.map(|n| (n * CHART_HEIGHT).div_ceil(peak))))
+                .collect();
+            AnswerChart { area: area.area.clone(), totals, bars }
+        })
+        .collect()
 }
 
 async fn version_view(
@@ -492,6 +546,19 @@ async fn version_view(
     let areas: Vec<(String, Area)> =
         version.alert.areas().into_iter().map(|a| (a.description.clone(), a)).collect();
     let help = if issued { service::help_requests(state, caller, id).await? } else { Vec::new() };
+    let answer_charts = match version.issued_at {
+        Some(_) => {
+            let answers = chain::answers_by_area(state, caller, id).await?;
+            (answer_charts(&answers), answers.bucket_millis / 60_000)
+        }
+        None => (Vec::new(), 0),
+    };
+    let support = chain::warning_support(state, caller, id).await?.map(|support| SupportLine {
+        threat_id: support.threat.id,
+        title: support.threat.assessment.title.clone(),
+        gradings: support.reports.iter().map(|r| format!("{} {}", r.admiralty, r.tlp.as_str())).collect(),
+        under_review: support.under_review(),
+    });
     let help = help
         .into_iter()
         .map(|(recipient, at)| {
@@ -501,6 +568,9 @@ async fn version_view(
         .collect();
     Ok(VersionPage {
         help,
+        support,
+        answer_period_minutes: answer_charts.1,
+        answer_charts: answer_charts.0,
         nav: Some(Nav::of(caller)),
         csrf: caller.csrf_token.clone(),
         headline: tearline_store::headline_of(&version.alert),
@@ -725,6 +795,7 @@ impl From<&PartnerFeed> for FeedRow {
 }
 
 struct ThreatRow {
+    id: i64,
     title: String,
     threat_type: String,
     status: &'static str,
@@ -737,6 +808,7 @@ impl From<&Threat> for ThreatRow {
     fn from(t: &Threat) -> ThreatRow {
         let a = &t.assessment;
         ThreatRow {
+            id: t.id,
             title: a.title.clone(),
             threat_type: a.threat_type.clone(),
             status: a.status.as_str(),

@@ -4,6 +4,7 @@
 //! `tearline_lifecycle` with the injected clock, stores, and records to the audit trail.
 
 pub mod export;
+pub mod standing;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -122,6 +123,8 @@ pub struct LifecycleView {
     /// The ledger entries touching this source's accounts, with the payments.
     pub ledger: Option<Vec<Entry>>,
     pub due: Vec<DueItem>,
+    /// The grade the source carries, its track record and validations.
+    pub standing: standing::Standing,
 }
 
 /// The lifecycle of a source the caller has already been allowed to read.
@@ -152,6 +155,7 @@ pub async fn view(
         payments,
         ledger,
         due,
+        standing: standing::standing(state, source).await?,
     })
 }
 
@@ -172,6 +176,9 @@ async fn facts(state: &AppState, source: &SourceRecord, now: Timestamp) -> Resul
         state.store.payments(source.id).await?.into_iter().filter(|p| p.state.approved()).collect();
     let in_currency = |p: &&Payment| p.amount.currency == currency;
     let year_ago = now.plus_millis(-365 * DAY);
+    let contacts = state.store.contacts(source.id).await?;
+    let contact_reports = state.store.contact_reports_of(source.id).await?;
+    let standing = standing::standing(state, source).await?;
     Ok(SourceFacts {
         grant: current.and_then(|a| a.grant),
         last_review,
@@ -185,10 +192,18 @@ async fn facts(state: &AppState, source: &SourceRecord, now: Timestamp) -> Resul
             .map(|p| p.amount.minor)
             .sum(),
         paid_ever: approved.iter().filter(in_currency).map(|p| p.amount.minor).sum(),
-        uncontrolled_contacts: u32::try_from(
-            state.store.contacts(source.id).await?.iter().filter(|c| !c.authorised).count(),
-        )
-        .unwrap_or(u32::MAX),
+        uncontrolled_contacts: u32::try_from(contacts.iter().filter(|c| !c.authorised).count())
+            .unwrap_or(u32::MAX),
+        situation_changed_at: contacts
+            .iter()
+            .filter(|c| c.situation_changed)
+            .map(|c| c.at)
+            .chain(contact_reports.iter().filter(|r| r.situation_changed).map(|r| r.met_at))
+            .max(),
+        last_welfare_at: state.store.welfare_records(source.id).await?.iter().map(|w| w.at).max(),
+        grade_contradicted: standing.grade.is_some_and(|grade| standing.track_record.contradicts(grade)),
+        recruited_at: Some(source.recruited_at),
+        last_validated_at: standing.validations.first().map(|v| v.validated_at),
         ..SourceFacts::new(source.id)
     })
 }
@@ -255,6 +270,10 @@ pub fn due_label(kind: DueKind) -> &'static str {
         DueKind::ThresholdNear => "Payment threshold near",
         DueKind::FiveYearMark => "Five years of cumulative use",
         DueKind::UncontrolledContacts => "Contacts without a live authorisation",
+        DueKind::WelfareCheckAfterChange => "Welfare check: the source's situation changed",
+        DueKind::RiskReviewAfterChange => "Risk review: the source's situation changed",
+        DueKind::GradeContradicted => "Track record contradicts the reliability grade",
+        DueKind::ValidationDue => "Yearly validation of the reliability grade",
     }
 }
 
@@ -505,6 +524,10 @@ pub struct ContactRequest {
     pub method: String,
     pub place: String,
     pub summary: String,
+    /// The source's situation, or that of the family member their help turns on, changed
+    /// (a move, an arrest, a threat, a falling-out): a welfare check and a risk review fall due.
+    #[serde(default)]
+    pub situation_changed: bool,
 }
 
 /// Logs a contact. One without a live authorisation is still logged (every contact must
@@ -542,6 +565,7 @@ pub async fn log_contact(
             place: &place,
             summary: &summary,
             authorised,
+            situation_changed: request.situation_changed,
             logged_at: now,
         })
         .await?;

@@ -7,6 +7,7 @@
 //!   signed acknowledgements.
 //! - [`partners`]: importing partner agencies' alerts, by upload or by polling their feeds.
 
+pub mod chain;
 pub mod dispatch;
 pub mod partners;
 pub mod public;

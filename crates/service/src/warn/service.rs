@@ -33,7 +33,7 @@ const PREVIEW_SAMPLE: usize = 2_000;
 
 /// Asks the policy; a refusal is audited and answered like a missing record, so that a
 /// caller outside the unit learns nothing of what exists there.
-async fn check(
+pub(crate) async fn check(
     state: &AppState,
     caller: &Caller,
     action: Action,
@@ -67,21 +67,21 @@ pub async fn threat(state: &AppState, caller: &Caller, id: i64) -> Result<Threat
     Ok(threat)
 }
 
-fn read_threats(unit_id: UnitId) -> Action {
+pub(crate) fn read_threats(unit_id: UnitId) -> Action {
     Action::ReadThreats { unit_id }
 }
 
-fn assess_threats(unit_id: UnitId) -> Action {
+pub(crate) fn assess_threats(unit_id: UnitId) -> Action {
     Action::AssessThreat { unit_id }
 }
 
-fn lookup<'a>(kind: &'static str, audit_action: &'a str, object: &'a str) -> Lookup<'a> {
+pub(crate) fn lookup<'a>(kind: &'static str, audit_action: &'a str, object: &'a str) -> Lookup<'a> {
     Lookup { kind, audit_action, object }
 }
 
 /// A record of one unit, for those `action` allows on that unit: a missing record and a
 /// refused one answer alike (the kernel's scoped loader).
-async fn in_unit<T: InUnit>(
+pub(crate) async fn in_unit<T: InUnit>(
     state: &AppState,
     caller: &Caller,
     lookup: Lookup<'_>,
@@ -96,7 +96,7 @@ async fn in_unit<T: InUnit>(
 }
 
 /// What decides which unit's compartment a record sits in.
-trait InUnit {
+pub(crate) trait InUnit {
     fn unit(&self) -> Option<UnitId>;
 }
 
@@ -120,7 +120,7 @@ impl InUnit for Vec<WarningVersion> {
 }
 
 /// Records a read of the unit's threats or warnings, as every other read is recorded.
-async fn read(
+pub(crate) async fn read(
     state: &AppState,
     caller: &Caller,
     audit_action: &str,
@@ -288,7 +288,7 @@ fn alert_from(
 }
 
 /// Loads a version and checks `action` within its unit.
-async fn load_version(
+pub(crate) async fn load_version(
     state: &AppState,
     caller: &Caller,
     version_id: i64,
@@ -300,7 +300,7 @@ async fn load_version(
     in_unit(state, caller, lookup("warning", audit_action, &object), found, action).await
 }
 
-fn read_warnings(unit_id: UnitId) -> Action {
+pub(crate) fn read_warnings(unit_id: UnitId) -> Action {
     Action::ReadWarnings { unit_id }
 }
 

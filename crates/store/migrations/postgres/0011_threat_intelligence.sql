@@ -1,0 +1,82 @@
+-- The chain from a source's report to a warning and back: the released reports a threat
+-- rests on, the reviews a correction or withdrawal of one of them raises, the outcome of a
+-- threat and how accurate each report proved, a controller's validation of a source's
+-- grade, and contacts that record a change in the source's situation.
+
+CREATE TABLE threat_reports (
+    threat_id  BIGINT NOT NULL REFERENCES threats(id),
+    report_id  BIGINT NOT NULL REFERENCES intel_reports(id),
+    linked_by  BIGINT NOT NULL REFERENCES users(id),
+    linked_at  BIGINT NOT NULL,
+    -- Set with the threat's outcome: did the report prove accurate?
+    accuracy   TEXT CHECK (accuracy IS NULL OR accuracy IN ('accurate', 'inaccurate', 'unknown')),
+    PRIMARY KEY (threat_id, report_id)
+);
+CREATE INDEX threat_reports_by_report ON threat_reports(report_id);
+
+-- A released report stays as released (it is immutable); a withdrawal is recorded beside it.
+CREATE TABLE report_withdrawals (
+    report_id     BIGINT PRIMARY KEY REFERENCES intel_reports(id),
+    withdrawn_by  BIGINT NOT NULL REFERENCES users(id),
+    withdrawn_at  BIGINT NOT NULL,
+    reason        TEXT NOT NULL
+);
+
+-- A threat whose supporting report was corrected or withdrawn is under review, and so are
+-- its live warnings, until an analyst clears it. The database raises the review in the
+-- transaction that releases the correction or records the withdrawal, whichever path does.
+CREATE TABLE threat_reviews (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    threat_id   BIGINT NOT NULL REFERENCES threats(id),
+    report_id   BIGINT NOT NULL REFERENCES intel_reports(id),
+    cause       TEXT NOT NULL CHECK (cause IN ('corrected', 'withdrawn')),
+    raised_at   BIGINT NOT NULL,
+    cleared_by  BIGINT REFERENCES users(id),
+    cleared_at  BIGINT,
+    note        TEXT
+);
+CREATE INDEX threat_reviews_by_threat ON threat_reviews(threat_id);
+
+CREATE FUNCTION threat_reviews_on_correction() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.state = 'released' AND OLD.state <> 'released' AND NEW.supersedes IS NOT NULL THEN
+        INSERT INTO threat_reviews (threat_id, report_id, cause, raised_at)
+        SELECT threat_id, NEW.id, 'corrected', NEW.released_at FROM threat_reports
+        WHERE report_id = NEW.supersedes;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER threat_reviews_on_correction AFTER UPDATE OF state ON intel_reports
+FOR EACH ROW EXECUTE FUNCTION threat_reviews_on_correction();
+
+CREATE FUNCTION threat_reviews_on_withdrawal() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO threat_reviews (threat_id, report_id, cause, raised_at)
+    SELECT threat_id, NEW.report_id, 'withdrawn', NEW.withdrawn_at FROM threat_reports
+    WHERE report_id = NEW.report_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER threat_reviews_on_withdrawal AFTER INSERT ON report_withdrawals
+FOR EACH ROW EXECUTE FUNCTION threat_reviews_on_withdrawal();
+
+ALTER TABLE threats ADD COLUMN outcome TEXT
+    CHECK (outcome IS NULL OR outcome IN ('materialised', 'prevented', 'did-not-occur', 'unknown'));
+ALTER TABLE threats ADD COLUMN outcome_note TEXT;
+ALTER TABLE threats ADD COLUMN outcome_by BIGINT REFERENCES users(id);
+ALTER TABLE threats ADD COLUMN outcome_at BIGINT;
+
+-- A controller's periodic judgement of how reliable a source is, against its track record.
+CREATE TABLE source_validations (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_id     BIGINT NOT NULL REFERENCES sources(id),
+    validated_by  BIGINT NOT NULL REFERENCES users(id),
+    validated_at  BIGINT NOT NULL,
+    reliability   TEXT NOT NULL CHECK (reliability IN ('A', 'B', 'C', 'D', 'E', 'F')),
+    note          TEXT NOT NULL
+);
+CREATE INDEX source_validations_by_source ON source_validations(source_id, validated_at);
+
+-- A contact or contact report that records a change in the source's situation (or that of
+-- the family member their help turns on) prompts a welfare check and a risk review.
+ALTER TABLE contacts ADD COLUMN situation_changed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE contact_reports ADD COLUMN situation_changed BIGINT NOT NULL DEFAULT 0;
