@@ -91,6 +91,14 @@ async fn errors_in_the_contract(request: Request, next: Next) -> Response {
     }
 }
 
+/// A bug that panics in a handler answers a bare 500, which `errors_in_the_contract` turns
+/// into `{code: internal}` or the error page. The panic's message is not logged: it may
+/// quote whatever the handler held.
+fn answer_a_panic(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked; answered 500");
+    axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
 async fn not_found() -> impl IntoResponse {
     error::ApiError::not_found("page or endpoint")
 }
@@ -116,6 +124,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(warn::public::routes())
         .merge(extra)
         .fallback(not_found)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_a_panic))
         .layer(middleware::from_fn(errors_in_the_contract))
         .layer(middleware::from_fn_with_state(policy, security_headers))
         .with_state(state)

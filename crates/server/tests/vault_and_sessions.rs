@@ -437,3 +437,27 @@ async fn the_ui_hands_a_case_role_over_and_rotates_the_vault_key_only_for_those_
         rotated.body
     );
 }
+
+/// A handler that panics (a bug) answers 500 `{code: internal}` without the panic's text,
+/// and the server goes on answering.
+#[tokio::test]
+async fn a_panicking_handler_answers_500_in_the_contract_and_the_server_goes_on() {
+    use tower::ServiceExt;
+    let harness = harness().await;
+    let boom = axum::Router::new().route(
+        "/api/v1/boom",
+        axum::routing::get(|| async {
+            let secret: Option<&str> = None;
+            secret.expect("Samira Haddad-Okafor")
+        }),
+    );
+    let app = tearline_server::router_with(harness.state.clone(), boom);
+    let request = || Request::builder().uri("/api/v1/boom").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("\"internal\"") && !body.contains("Samira"), "{body}");
+    let after = app.oneshot(Request::builder().uri("/api/v1/me").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "the server goes on");
+}

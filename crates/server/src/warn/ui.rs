@@ -447,6 +447,32 @@ fn update_edits(form: &HashMap<String, String>, now: Timestamp) -> Result<Update
     Ok(UpdateEdits { texts, category, urgency, severity, certainty, expires, geometry })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Brute force: the segments of any bar stack without gaps or overlaps, inside the
+        /// chart, and the busiest bar fills it.
+        #[test]
+        fn stacked_bars_stay_inside_the_chart(counts in proptest::array::uniform3(0u32..500), extra in 0u32..500) {
+            let peak = counts.iter().sum::<u32>() + extra;
+            prop_assume!(peak > 0);
+            let segments = stacked(counts, peak);
+            let mut below = CHART_BASE;
+            for (y, height) in segments {
+                prop_assert_eq!(y + height, below);
+                prop_assert!(y >= 1);
+                below = y;
+            }
+            if extra == 0 {
+                prop_assert_eq!(below, 1);
+            }
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "warning.html")]
 struct VersionPage {
@@ -489,16 +515,35 @@ struct SupportLine {
     under_review: bool,
 }
 
-/// One area's answers over time as bars (heights in pixels of a 60-pixel chart), with the
-/// totals a screen reader is given.
+/// One area's answers over time as bars of a 60-pixel chart, with the totals a screen
+/// reader is given.
 struct AnswerChart {
     area: String,
     totals: [u32; 3],
-    /// x, then the heights of received, safe and help stacked from the bottom.
-    bars: Vec<(usize, [u32; 3])>,
+    /// x, then (y, height) of received, safe and help stacked from the bottom.
+    bars: Vec<(usize, [(u32, u32); 3])>,
+    /// The width of a bar and of the whole chart, in pixels: bars are wider when few.
+    bar_width: usize,
+    width: usize,
 }
 
 const CHART_HEIGHT: u32 = 60;
+/// The chart's baseline, one pixel above its bottom edge.
+const CHART_BASE: u32 = CHART_HEIGHT + 1;
+
+/// The stacked segments of one bar: each segment's top is where the running total reaches,
+/// scaled to the busiest bar, so the segments never overlap nor overflow the chart.
+fn stacked(counts: [u32; 3], peak: u32) -> [(u32, u32); 3] {
+    let mut below = CHART_BASE;
+    let mut running = 0;
+    counts.map(|n| {
+        running += n;
+        let top = CHART_BASE.saturating_sub((running * CHART_HEIGHT).div_ceil(peak));
+        let segment = (top, below.saturating_sub(top));
+        below = top;
+        segment
+    })
+}
 
 fn answer_charts(answers: &chain::AnswersByArea) -> Vec<AnswerChart> {
     let peak = answers
@@ -518,13 +563,15 @@ fn answer_charts(answers: &chain::AnswersByArea) -> Vec<AnswerChart> {
                     *total += n;
                 }
             }
+            let step = (240 / area.periods.len().max(1)).clamp(8, 40);
             let bars = area
                 .periods
                 .iter()
                 .enumerate()
-                .map(|(i, period)| (i * 8, period.map(|n| (n * CHART_HEIGHT).div_ceil(peak))))
+                .map(|(i, period)| (i * step, stacked(*period, peak)))
                 .collect();
-            AnswerChart { area: area.area.clone(), totals, bars }
+            let width = area.periods.len() * step + 2;
+            AnswerChart { area: area.area.clone(), totals, bars, bar_width: step - 2, width }
         })
         .collect()
 }
