@@ -717,3 +717,65 @@ async fn a_changed_situation_prompts_a_welfare_check_and_a_risk_review() {
         "the meeting never happened"
     );
 }
+
+/// Once a threat rests on a source's report, nothing below the line built on it — the
+/// threat's own text, its notes, the warnings drafted from it, the report's STIX export —
+/// may name that source by identity, code name or reference, however disguised.
+#[tokio::test]
+async fn texts_built_on_a_sources_report_never_name_the_source() {
+    let h = harness().await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let wren = h.demo_login(Role::WarningOfficer).await;
+    let report = released(&h, "Crates move on Saturdays.").await;
+    let area = json!({"description": "Quay", "polygons": [], "circles": [{"centre": {"lat": 52.955, "lon": 1.215}, "radius_km": 1.0}]});
+    let threat = |description: &str| {
+        json!({"title": "Device at the quay", "description": description, "threat_type": "explosive device",
+            "area": area, "window_start": common::T0, "window_end": common::T0 + 3_600_000,
+            "likelihood": "likely", "impact": "severe", "status": "active"})
+    };
+    // A threat that already names the source cannot cite its report.
+    let naming =
+        h.post(&anders, "/api/v1/threats", threat("NIGHTJAR says so")).await.json()["id"].as_i64().unwrap();
+    let refused =
+        h.call(Method::PUT, &format!("/api/v1/threats/{naming}/reports/{report}"), Some(&anders), None).await;
+    assert_eq!(refused.json()["code"], "identity_leak", "{}", refused.body);
+    assert_eq!(
+        h.get(&anders, &format!("/api/v1/threats/{naming}/reports")).await.json()["reports"],
+        json!([])
+    );
+
+    let id = h.post(&anders, "/api/v1/threats", threat("")).await.json()["id"].as_i64().unwrap();
+    let cited =
+        h.call(Method::PUT, &format!("/api/v1/threats/{id}/reports/{report}"), Some(&anders), None).await;
+    assert_eq!(cited.status, StatusCode::OK, "{}", cited.body);
+    for disguised in
+        ["nightjar was there", "Sa\u{200b}mira Hadd\u{200b}ad-Okafor was there", "Ѕamira Наddad-Okafor"]
+    {
+        let update = h
+            .call(Method::PUT, &format!("/api/v1/threats/{id}"), Some(&anders), Some(threat(disguised)))
+            .await;
+        assert_eq!(update.json()["code"], "identity_leak", "{disguised}: {}", update.body);
+        assert!(!update.body.contains("amira"), "the refusal names the field, not the value");
+    }
+    let note = json!({"outcome": "unknown", "note": "NIGHTJAR was right"});
+    let outcome =
+        h.call(Method::PUT, &format!("/api/v1/threats/{id}/outcome"), Some(&anders), Some(note)).await;
+    assert_eq!(outcome.json()["code"], "identity_leak");
+
+    // A warning drafted from the threat: refused, and nothing is stored.
+    let before = h.get(&wren, "/api/v1/warnings").await.json()["warnings"].as_array().unwrap().len();
+    let warning = json!({"threat_id": id, "status": "Exercise", "infos": [{"language": "en-GB", "categories": ["Security"],
+        "event": "Threat", "urgency": "Immediate", "severity": "Severe", "certainty": "Likely",
+        "expires": "2026-11-19T10:00:00-00:00", "headline": "Avoid the quay", "instruction": "Samira Haddad-Okafor says leave",
+        "areas": [area]}]});
+    let drafted = h.post(&wren, "/api/v1/warnings", warning).await;
+    assert_eq!(drafted.json()["code"], "identity_leak", "{}", drafted.body);
+    assert!(drafted.json()["message"].as_str().unwrap().contains("info[1].instruction"));
+    assert_eq!(h.get(&wren, "/api/v1/warnings").await.json()["warnings"].as_array().unwrap().len(), before);
+
+    // An analyst's tag travels in the STIX bundle: one naming the source stops the export.
+    let tag = json!({"kind": "organisation", "name": "Haddad-Okafor Samira"});
+    h.post(&anders, &format!("/api/v1/intel/reports/{report}/entities"), tag).await;
+    let export = h.get(&anders, &format!("/api/v1/intel/reports/{report}/stix")).await;
+    assert_eq!(export.json()["code"], "identity_leak", "{}", export.body);
+}

@@ -84,11 +84,18 @@ async fn a_corrupted_vault_record_is_a_clear_error_and_loses_nothing_else() {
     let token = harness.demo_login(Role::Handler).await;
     let damaged = harness.source_id("HERON").await;
     let intact = harness.source_id("KESTREL").await;
+    // One byte changed for certain (a byte already 0 set to 0 would change nothing, one run
+    // in 256).
     let flipped = match harness.state.store.backend() {
         tearline_store::Backend::Sqlite => format!(
-            "UPDATE sources SET identity_ciphertext = CAST(substr(identity_ciphertext, 1, 40) || X'00' || substr(identity_ciphertext, 42) AS BLOB) WHERE id = {damaged}"
+            "UPDATE sources SET identity_ciphertext = CAST(substr(identity_ciphertext, 1, 40)
+                 || CASE WHEN substr(identity_ciphertext, 41, 1) = X'00' THEN X'01' ELSE X'00' END
+                 || substr(identity_ciphertext, 42) AS BLOB) WHERE id = {damaged}"
         ),
-        tearline_store::Backend::Postgres => format!("UPDATE sources SET identity_ciphertext = set_byte(identity_ciphertext, 40, 0) WHERE id = {damaged}"),
+        tearline_store::Backend::Postgres => format!(
+            "UPDATE sources SET identity_ciphertext = set_byte(identity_ciphertext, 40,
+                 CASE WHEN get_byte(identity_ciphertext, 40) = 0 THEN 1 ELSE 0 END) WHERE id = {damaged}"
+        ),
     };
     assert_eq!(harness.state.store.execute_unchecked(&flipped).await.unwrap(), 1);
     let reply = unseal(&harness, &token, damaged).await;

@@ -1,6 +1,7 @@
 //! The leak guard on every text that leaves the identity's circle: intelligence below the
-//! line (drafts and corrections, at submission) and the lifecycle texts that people without
-//! unseal rights read — authorisation applications, decisions and their notes, tasks and
+//! line (drafts and corrections, at submission; STIX exports; withdrawal reasons), threat
+//! assessments and the warnings that rest on a source's reports (against every source behind
+//! the threat's cited reports), and the lifecycle texts that people without unseal rights read — authorisation applications, decisions and their notes, tasks and
 //! contact records, which the authorising officer and the inspector read in the register and
 //! the record set.
 //!
@@ -85,16 +86,48 @@ pub(crate) async fn refuse_identity(
     fields: &[(&str, &str)],
 ) -> Result<(), ServiceError> {
     let object = format!("source:{}", source.id.0);
-    let found = findings(state, caller, source, "leak-check", &object, fields, Readers::CaseOfficers).await?;
+    refuse_naming(state, caller, std::slice::from_ref(source), action, &object, fields, Readers::CaseOfficers)
+        .await
+}
+
+/// Refuses a text below the line (a threat, a warning that rests on reports, a STIX export,
+/// a note analysts read) that names any of `sources` by identity, code name or reference:
+/// 422 `identity_leak` with each field and kind of detail, the refused `action` on `object`
+/// audited as denied.
+pub(crate) async fn refuse_below_the_line(
+    state: &AppState,
+    caller: &Caller,
+    sources: &[SourceRecord],
+    action: &str,
+    object: &str,
+    fields: &[(&str, &str)],
+) -> Result<(), ServiceError> {
+    refuse_naming(state, caller, sources, action, object, fields, Readers::BelowTheLine).await
+}
+
+async fn refuse_naming(
+    state: &AppState,
+    caller: &Caller,
+    sources: &[SourceRecord],
+    action: &str,
+    object: &str,
+    fields: &[(&str, &str)],
+    readers: Readers,
+) -> Result<(), ServiceError> {
+    let mut found = Vec::new();
+    for source in sources {
+        found.extend(findings(state, caller, source, "leak-check", object, fields, readers).await?);
+    }
     if found.is_empty() {
         return Ok(());
     }
-    record(state, Some(caller.user.id), action, &object, None, Outcome::Denied).await?;
-    let named: Vec<String> = found.iter().map(|f| format!("{} ({})", f.field, f.detail)).collect();
+    record(state, Some(caller.user.id), action, object, None, Outcome::Denied).await?;
+    let mut named: Vec<String> = found.iter().map(|f| format!("{} ({})", f.field, f.detail)).collect();
+    named.dedup();
     Err(ServiceError::refused(
         ErrorCode::IdentityLeak,
         format!(
-            "{} would tell readers who may not unseal the identity who the source is; rewrite without it",
+            "{} would tell readers who may not know the source who it is; rewrite without it",
             named.join(", ")
         ),
     ))

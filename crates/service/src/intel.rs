@@ -226,6 +226,16 @@ async fn drafted_report_for(
     sources::load_belonging(state, caller, lookup, found, action).await
 }
 
+/// The source behind a report of Tearline's own (a partner's report has none here).
+pub(crate) async fn source_of(
+    state: &AppState,
+    report: &IntelReport,
+) -> Result<Option<SourceRecord>, ServiceError> {
+    let Some(contact) = report.contact_report_id else { return Ok(None) };
+    let Some(contact) = state.store.contact_report(contact).await? else { return Ok(None) };
+    Ok(state.store.source(contact.source_id).await?)
+}
+
 pub async fn edit_draft(
     state: &AppState,
     caller: &Caller,
@@ -389,8 +399,16 @@ pub async fn withdraw(
             "only a released report can be withdrawn",
         ));
     }
-    // Analysts read the reason beside the report.
-    guard::refuse_identity(state, caller, &source, "intel.withdraw", &[("reason", reason)]).await?;
+    // Analysts read the reason beside the report: no identity, code name or reference.
+    guard::refuse_below_the_line(
+        state,
+        caller,
+        &[source],
+        "intel.withdraw",
+        &object(id),
+        &[("reason", reason)],
+    )
+    .await?;
     state
         .change(caller, "intel.withdraw", &object(id), None)
         .withdraw_report(id, caller.user.id, state.now(), reason)
@@ -870,6 +888,7 @@ pub async fn export_stix(
     id: i64,
 ) -> Result<serde_json::Value, ServiceError> {
     let report = released_for(state, caller, id, analyse_intelligence, "intel.export").await?;
+    let source = source_of(state, &report).await?;
     let (entities, links) = state.store.link_chart(report.unit_id).await?;
     let mine: Vec<&tearline_store::StoredEntity> =
         entities.iter().filter(|e| links.iter().any(|l| l.report_id == id && l.entity_id == e.id)).collect();
@@ -905,6 +924,19 @@ pub async fn export_stix(
         places,
         organisations,
     };
+    // What leaves for partners is read once more against the source: entities tagged by
+    // analysts travel in the bundle beside the text the guard read at submission.
+    if let Some(source) = source {
+        let mut fields: Vec<(String, &str)> =
+            vec![("title".into(), &released.title), ("text".into(), &released.text)];
+        fields.extend(released.places.iter().map(|p| ("location".to_owned(), p.name.as_str())));
+        fields.extend(released.organisations.iter().map(|o| ("identity".to_owned(), o.as_str())));
+        if let HandlingCode::C(conditions) = &released.handling {
+            fields.push(("handling_conditions".into(), conditions));
+        }
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(f, t)| (f.as_str(), *t)).collect();
+        guard::refuse_below_the_line(state, caller, &[source], "intel.export", &object(id), &fields).await?;
+    }
     let producer = stix::Producer { name: unit, namespace: producer_namespace(state) };
     stix::export(&released, &producer).map_err(|e| ServiceError::refused(ErrorCode::TlpRed, e.to_string()))
 }

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use tearline_domain::policy::{authorize, Action};
+use tearline_domain::source::SourceRecord;
 use tearline_domain::{Timestamp, UnitId};
 use tearline_intel::grading::Tlp;
 use tearline_intel::track::Accuracy;
@@ -17,13 +18,14 @@ use tearline_store::{
     DeliveryCounts, IntelReport, RecordedOutcome, ReportState, ReviewCause, Threat, ThreatLink, ThreatReview,
     VersionState, WarningVersion,
 };
-use tearline_warn::cap::MsgType;
+use tearline_warn::cap::{Alert, MsgType};
 use tearline_warn::delivery::AckStatus;
-use tearline_warn::threat::ThreatOutcome;
+use tearline_warn::threat::{ThreatAssessment, ThreatOutcome};
 
 use super::service::{assess_threats, in_unit, load_version, lookup, read, read_threats, read_warnings};
 use crate::auth::Caller;
 use crate::error::{ErrorCode, ServiceError};
+use crate::guard;
 use crate::state::AppState;
 
 fn object(threat: i64) -> String {
@@ -107,6 +109,88 @@ async fn supporting(
     })
 }
 
+/// The sources behind the reports a threat cites: whose identity, code name and reference
+/// its texts and its warnings must not carry.
+pub(crate) async fn sources_behind(state: &AppState, threat: i64) -> Result<Vec<SourceRecord>, ServiceError> {
+    let mut sources: Vec<SourceRecord> = Vec::new();
+    for link in state.store.threat_links(threat).await? {
+        let Some(report) = state.store.intel_report(link.report_id).await? else { continue };
+        if let Some(source) = crate::intel::source_of(state, &report).await? {
+            if !sources.iter().any(|s| s.id == source.id) {
+                sources.push(source);
+            }
+        }
+    }
+    Ok(sources)
+}
+
+/// The texts of a threat assessment, as the leak guard reads them.
+pub(crate) fn threat_texts(assessment: &ThreatAssessment) -> [(&'static str, &str); 4] {
+    [
+        ("title", &assessment.title),
+        ("description", &assessment.description),
+        ("threat_type", &assessment.threat_type),
+        ("area.description", &assessment.area.description),
+    ]
+}
+
+/// The texts of an alert the public reads, by CAP path, as the leak guard reads them.
+pub(crate) fn alert_texts(alert: &Alert) -> Vec<(String, &str)> {
+    let mut texts: Vec<(String, &str)> = [
+        ("note", alert.note.as_deref()),
+        ("addresses", alert.addresses.as_deref()),
+        ("restriction", alert.restriction.as_deref()),
+        ("incidents", alert.incidents.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, text)| Some((field.to_owned(), text?)))
+    .collect();
+    for (i, info) in alert.infos.iter().enumerate() {
+        let at = |field: &str| format!("info[{}].{field}", i + 1);
+        texts.push((at("event"), &info.event));
+        for (field, text) in [
+            ("headline", &info.headline),
+            ("description", &info.description),
+            ("instruction", &info.instruction),
+            ("senderName", &info.sender_name),
+            ("audience", &info.audience),
+            ("web", &info.web),
+            ("contact", &info.contact),
+        ] {
+            if let Some(text) = text {
+                texts.push((at(field), text));
+            }
+        }
+        for parameter in &info.parameters {
+            texts.push((at("parameter"), &parameter.value));
+        }
+        for area in &info.areas {
+            texts.push((at("area.areaDesc"), &area.area.description));
+        }
+    }
+    texts
+}
+
+/// Refuses an alert drafted from `threat` whose text names a source behind the threat's
+/// reports (422 `identity_leak`), before it is stored or issued.
+pub(crate) async fn guard_alert(
+    state: &AppState,
+    caller: &Caller,
+    threat: Option<i64>,
+    alert: &Alert,
+    action: &str,
+    object: &str,
+) -> Result<(), ServiceError> {
+    let Some(threat) = threat else { return Ok(()) };
+    let sources = sources_behind(state, threat).await?;
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let texts = alert_texts(alert);
+    let fields: Vec<(&str, &str)> = texts.iter().map(|(f, t)| (f.as_str(), *t)).collect();
+    guard::refuse_below_the_line(state, caller, &sources, action, object, &fields).await
+}
+
 /// The threat, for those `action` allows on its unit.
 async fn threat_for(
     state: &AppState,
@@ -149,6 +233,12 @@ pub async fn cite(
     let report = citable_report(state, caller, report, "threat.cite").await?;
     if report.unit_id != threat.unit_id {
         return Err(ServiceError::not_found("report"));
+    }
+    // Once cited, the report's source stands behind the threat: its text must not name it.
+    if let Some(source) = crate::intel::source_of(state, &report).await? {
+        let texts = threat_texts(&threat.assessment);
+        guard::refuse_below_the_line(state, caller, &[source], "threat.cite", &object(threat.id), &texts)
+            .await?;
     }
     state
         .change(caller, "threat.cite", &object(threat.id), None)
@@ -203,6 +293,16 @@ pub async fn clear_review(
     )
     .await?;
     let note = bounded_text("note", &request.note, 1, 2_000)?;
+    let sources = sources_behind(state, threat.id).await?;
+    guard::refuse_below_the_line(
+        state,
+        caller,
+        &sources,
+        "threat.clear-review",
+        &object(threat.id),
+        &[("note", &note)],
+    )
+    .await?;
     state
         .change(caller, "threat.clear-review", &object(threat.id), None)
         .clear_review(threat.id, review, caller.user.id, state.now(), &note)
@@ -255,6 +355,16 @@ pub async fn record_outcome(
         ));
     }
     let note = bounded_text("note", &request.note, 0, 2_000)?;
+    let sources = sources_behind(state, threat.id).await?;
+    guard::refuse_below_the_line(
+        state,
+        caller,
+        &sources,
+        "threat.outcome",
+        &object(threat.id),
+        &[("note", &note)],
+    )
+    .await?;
     let cited = state.store.threat_links(threat.id).await?;
     let mut judgements = Vec::with_capacity(request.reports.len());
     for judgement in &request.reports {

@@ -26,6 +26,7 @@ use tearline_kernel::Lookup;
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::{ErrorCode, ServiceError};
+use crate::guard;
 use crate::state::AppState;
 
 /// How many recipients' positions a targeting preview returns for the map.
@@ -158,6 +159,9 @@ pub async fn update_threat(
     let existing = state.store.threat(id).await?;
     in_unit(state, caller, lookup("threat", "threat.update", &object), existing, assess_threats).await?;
     checked(assessment)?;
+    let sources = super::chain::sources_behind(state, id).await?;
+    let texts = super::chain::threat_texts(assessment);
+    guard::refuse_below_the_line(state, caller, &sources, "threat.update", &object, &texts).await?;
     state.change(caller, "threat.update", &object, None).update_threat(id, assessment, state.now()).await?;
     state.store.threat(id).await?.ok_or_else(|| ServiceError::not_found("threat"))
 }
@@ -377,6 +381,15 @@ pub async fn draft_alert(
     let threat_id = request.threat_id;
     let alert = alert_from(state, request, MsgType::Alert, Vec::new());
     check_own_alert(&alert)?;
+    super::chain::guard_alert(
+        state,
+        caller,
+        threat_id,
+        &alert,
+        "warning.draft",
+        &format!("unit:{}", unit_id.0),
+    )
+    .await?;
     let (_, version_id) = state
         .change(caller, "warning.draft", &format!("unit:{}", unit_id.0), None)
         .create_warning(unit_id, threat_id, &alert, caller.user.id, state.now())
@@ -440,6 +453,7 @@ async fn draft_follow_up(
         FollowUp::Cancel => cancellation_of(state, &current.alert, references),
     };
     check_own_alert(&alert)?;
+    super::chain::guard_alert(state, caller, current.threat_id, &alert, "warning.draft", &object).await?;
     let version_id = state
         .change(caller, "warning.draft", &object, None)
         .draft_next_version(warning_id, &alert, caller.user.id, state.now())
@@ -507,6 +521,8 @@ pub async fn edit_draft(
     let mut alert = alert_from(state, request, version.alert.msg_type, version.alert.references.clone());
     alert.identifier = version.alert.identifier.clone();
     check_own_alert(&alert)?;
+    let object = format!("warning-version:{version_id}");
+    super::chain::guard_alert(state, caller, version.threat_id, &alert, "warning.edit", &object).await?;
     state
         .change(caller, "warning.edit", &format!("warning-version:{version_id}"), None)
         .edit_draft(version_id, &alert)
@@ -605,6 +621,9 @@ async fn issue(
         alert.references = issued_references(&versions);
     }
     check_own_alert(&alert)?;
+    // Read again as issued: a report cited since the draft was written may stand behind it.
+    let object = format!("warning-version:{}", version.id);
+    super::chain::guard_alert(state, caller, version.threat_id, &alert, "warning.issue", &object).await?;
     if let Some(expires) = alert.expires() {
         if expires.millis <= alert.sent.millis {
             return Err(ServiceError::refused(
