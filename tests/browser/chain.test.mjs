@@ -37,6 +37,14 @@ test('a threat rests on released reports, a withdrawal puts it under review, the
   const officer = await logIn(context.browser, url, 'wren', 'demo-warning-pass');
   await officer.page.getByRole('link', { name: 'Warnings' }).first().click();
   await officer.page.getByTestId('warnings').getByRole('link', { name: /avoid the quay market/ }).click();
+  // The demo's recipients answer as deliveries reach them: the chart appears once they have.
+  for (let tries = 0; tries < 40 && (await officer.page.getByTestId('answers-by-area').count()) === 0; tries++) {
+    await officer.page.waitForTimeout(500);
+    await officer.page.reload();
+  }
+  const chart = officer.page.getByTestId('answers-by-area');
+  assert.match(await chart.locator('figcaption').first().innerText(), /Eastmarsh old town and quay: \d+ received, \d+ safe or left, \d+ need help/);
+  assert.equal(await chart.locator('svg[role="img"]').count() > 0, true, 'the chart has an accessible name');
   const support = officer.page.getByTestId('warning-support');
   assert.match(await support.innerText(), /Under review/);
   assert.match(await support.innerText(), /2 released reports: B2 TLP:AMBER, B3 TLP:AMBER\+STRICT/);
