@@ -35,6 +35,16 @@ use crate::config::{DataOptions, Settings};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to standard error: text for people, json (one object a
+    /// line) for a log collector
+    #[arg(long, global = true, env = "TEARLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -103,6 +113,10 @@ struct ServeArgs {
     /// Mark session cookies `Secure`: set this when a TLS proxy is in front.
     #[arg(long, env = "TEARLINE_BEHIND_TLS")]
     behind_tls: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on this separate address only
+    /// (off unless set; port 0 picks a free port)
+    #[arg(long, env = "TEARLINE_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     #[command(flatten)]
     warn: WarnOptions,
     #[command(flatten)]
@@ -209,13 +223,13 @@ async fn main() -> std::process::ExitCode {
     // Benchmarks run statements slow on purpose (a million rows at once); keep their table clean.
     let default_filter =
         if matches!(cli.command, Command::Bench(_)) { "warn,sqlx=error" } else { "info,sqlx=warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TEARLINE_LOG")
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("TEARLINE_LOG").unwrap_or_else(|_| default_filter.into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -425,6 +439,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
     state.warn.targeting.refresh(&state.store).await.context("loading the recipient index")?;
     tokio::spawn(tearline_service::warn::dispatch::run(state.clone()));
     tokio::spawn(tearline_service::warn::partners::run_poller(state.clone()));
+    let metrics_address = match &args.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening for metrics on {address}"))?;
+            let bound = listener.local_addr()?;
+            let metrics = tearline_server::metrics_router(state.clone());
+            tokio::spawn(async move {
+                axum::serve(listener, metrics).with_graceful_shutdown(shutdown_signal()).await
+            });
+            Some(bound)
+        }
+        None => None,
+    };
     let demo_receiver = if seeded { tearline_demo::receiver_routes() } else { axum::Router::new() };
     let app = tearline_server::router_with(state.clone(), demo_receiver);
     let server = tokio::spawn(async move {
@@ -441,6 +469,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     println!("  vault key file: {}", settings.key_file.display());
     println!("  audit log verifier key: {}", state.log.verifier_key());
     println!("  public CAP feed: {}/cap/feed.atom", state.settings.warn.public_url);
+    if let Some(address) = metrics_address {
+        println!("  metrics: http://{address}/metrics");
+    }
     if seeded {
         println!("Demo unit \"{}\" (fictional). Log in as:", demo::DEMO_UNIT);
         for (role, username, _, password) in demo::DEMO_USERS {

@@ -925,3 +925,56 @@ fn completions_and_manual_pages_are_generated() {
     let create_user = std::fs::read_to_string(dir.path().join("man/tearline-admin-create-user.1")).unwrap();
     assert!(create_user.contains("3 to 40 lowercase letters"), "flags carry their help");
 }
+
+/// `--metrics-listen` serves Prometheus metrics on its own address only, and
+/// `--log-format json` writes one JSON object a log line.
+#[test]
+fn metrics_are_served_on_their_own_listener_and_logs_can_be_json() {
+    let (_dir, data) = data_dir();
+    let server = serve_demo(&data, &["--metrics-listen", "127.0.0.1:0", "--log-format", "json"]);
+    let printed = server.printed();
+    let metrics_url = printed
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("metrics: "))
+        .unwrap_or_else(|| panic!("no metrics address printed: {printed}"))
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (scraped, beside_the_app) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let refused = client
+            .post(format!("{}/api/v1/auth/login", server.url))
+            .json(&json!({"username": "wren", "password": "not the password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        let scraped = client.get(&metrics_url).send().await.unwrap();
+        assert_eq!(
+            scraped.headers()["content-type"],
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        let beside = client.get(format!("{}/metrics", server.url)).send().await.unwrap().status();
+        (scraped.text().await.unwrap(), beside)
+    });
+    assert_eq!(beside_the_app, 404, "metrics are not served beside the application");
+    assert!(scraped.contains("tearline_logins_refused_total{reason=\"invalid_credentials\"} 1"), "{scraped}");
+    for family in [
+        "tearline_deliveries{state=\"queued\"}",
+        "tearline_delivery_queue_age_seconds",
+        "tearline_delivery_latency_seconds_count",
+        "tearline_audit_entries",
+        "tearline_audit_checkpoint_age_seconds",
+        "tearline_search_index_lag_reports 0",
+    ] {
+        assert!(scraped.contains(family), "{family} in {scraped}");
+    }
+    assert!(scraped.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    assert_reveals_no_identity("the metrics", scraped.as_bytes());
+    let output = text(&server.stop());
+    let json_lines: Vec<&str> = output.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(!json_lines.is_empty(), "debug logging writes JSON lines: {output}");
+    for line in json_lines {
+        let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(parsed["level"].is_string() && parsed["timestamp"].is_string(), "{line}");
+    }
+}

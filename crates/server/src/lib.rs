@@ -91,6 +91,22 @@ async fn errors_in_the_contract(request: Request, next: Next) -> Response {
     }
 }
 
+/// The metrics listener's one route, `GET /metrics` (OpenMetrics text). It is served on a
+/// separate address (`serve --metrics-listen`), never beside the application, so it can stay
+/// on an internal network.
+pub fn metrics_router(state: AppState) -> Router {
+    async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+        match tearline_service::metrics::render(&state).await {
+            Ok(text) => {
+                ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+                    .into_response()
+            }
+            Err(error) => error::ApiError::from(error).into_response(),
+        }
+    }
+    Router::new().route("/metrics", axum::routing::get(metrics)).with_state(state)
+}
+
 /// A bug that panics in a handler answers a bare 500, which `errors_in_the_contract` turns
 /// into `{code: internal}` or the error page. The panic's message is not logged: it may
 /// quote whatever the handler held.

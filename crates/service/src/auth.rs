@@ -118,6 +118,19 @@ pub async fn log_in(
     username: &str,
     password: &str,
 ) -> Result<OpenedSession, ServiceError> {
+    let attempt = attempt_log_in(state, client, username, password).await;
+    if let Err(ServiceError::Refused { code, .. }) = &attempt {
+        state.metrics.login_refused(code.as_str());
+    }
+    attempt
+}
+
+async fn attempt_log_in(
+    state: &AppState,
+    client: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Result<OpenedSession, ServiceError> {
     throttle(state, client).await?;
     let now = state.now();
     let invalid = || ServiceError::refused(ErrorCode::InvalidCredentials, "wrong username or password");

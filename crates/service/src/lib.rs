@@ -18,6 +18,7 @@ pub mod error;
 mod guard;
 pub mod intel;
 pub mod lifecycle;
+pub mod metrics;
 pub mod sources;
 pub mod state;
 pub mod warn;

@@ -149,6 +149,8 @@ pub struct Inner {
     pub warn: crate::warn::WarnRuntime,
     /// The full-text index of released intelligence: a cache of the store.
     pub search: Arc<tearline_search::SearchIndex>,
+    /// What operators scrape at `/metrics` on the separate metrics listener.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Shared state handed to every handler.
@@ -180,6 +182,7 @@ impl AppState {
             settings,
             warn: crate::warn::WarnRuntime::default(),
             search,
+            metrics: crate::metrics::Metrics::default(),
         }))
     }
 

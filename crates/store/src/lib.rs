@@ -10,6 +10,7 @@
 
 mod audit;
 mod chain;
+mod gauges;
 mod intel;
 mod lifecycle;
 mod migrate;
@@ -21,6 +22,7 @@ mod warn;
 
 pub use audit::{Damage, LogError, MerkleLog};
 pub use chain::*;
+pub use gauges::Gauges;
 pub use intel::*;
 pub use lifecycle::*;
 pub use records::*;

@@ -21,6 +21,8 @@ use crate::state::AppState;
 
 /// What every delivery of one alert carries.
 struct Payload {
+    /// When the version was issued: delivery latency counts from here.
+    issued_at: Option<tearline_domain::Timestamp>,
     identifier: String,
     cap_xml: String,
     alert: tearline_warn::cap::Alert,
@@ -106,6 +108,7 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
                 })
                 .collect();
             let payload = Payload {
+                issued_at: version.issued_at,
                 identifier: version.alert.identifier.clone(),
                 texts,
                 cap_xml: version.cap_xml.unwrap_or_default(),
@@ -124,7 +127,13 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
         in_flight.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let (result, error) = attempt(&state, &claim, &payload).await;
-            outcome(&state, &claim, result, error)
+            let outcome = outcome(&state, &claim, result, error);
+            let latency = payload
+                .issued_at
+                .filter(|_| outcome.state == DeliveryState::Sent)
+                .map(|issued| state.now().0 - issued.0);
+            state.metrics.delivery_attempted(claim.channel, outcome.state, latency);
+            outcome
         });
     }
     let mut outcomes = Vec::with_capacity(attempted);
