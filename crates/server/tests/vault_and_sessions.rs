@@ -454,8 +454,11 @@ async fn a_panicking_handler_answers_500_in_the_contract_and_the_server_goes_on(
     let boom = axum::Router::new().route(
         "/api/v1/boom",
         axum::routing::get(|| async {
-            let secret: Option<&str> = None;
-            secret.expect("Samira Haddad-Okafor")
+            // A bug: a value the handler assumed is not there.
+            let held: Vec<&str> = Vec::new();
+            held.first()
+                .copied()
+                .map_or_else(|| panic!("the handler held Samira Haddad-Okafor"), str::to_owned)
         }),
     );
     let app = tearline_server::router_with(harness.state.clone(), boom);
