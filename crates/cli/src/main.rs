@@ -439,6 +439,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     state.warn.targeting.refresh(&state.store).await.context("loading the recipient index")?;
     tokio::spawn(tearline_service::warn::dispatch::run(state.clone()));
     tokio::spawn(tearline_service::warn::partners::run_poller(state.clone()));
+    tokio::spawn(tearline_service::intel::follow_releases(state.clone()));
     let metrics_address = match &args.metrics_listen {
         Some(address) => {
             let listener = tokio::net::TcpListener::bind(address)

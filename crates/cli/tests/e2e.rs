@@ -978,3 +978,67 @@ fn metrics_are_served_on_their_own_listener_and_logs_can_be_json() {
         assert!(parsed["level"].is_string() && parsed["timestamp"].is_string(), "{line}");
     }
 }
+
+/// A report released through one server is found by search on the other within seconds:
+/// each server's index follows the store's releases, whichever server made them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_released_through_one_server_is_found_by_search_on_the_other() {
+    let database = fresh_database(Backend::Postgres).await;
+    let (_dir, _data, first, second) = two_servers(&database.url);
+    let client = reqwest::Client::new();
+    let hana = login(&client, &first, "hana", "demo-handler-pass").await;
+    let conrad = login(&client, &first, "conrad", "demo-controller-pass").await;
+    let anders = login(&client, &second, "anders", "demo-analyst-pass").await;
+    let call = |method: reqwest::Method, url: String, token: &str, body: Option<Value>| {
+        let request = client.request(method, url).bearer_auth(token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let post = reqwest::Method::POST;
+    let sources = call(reqwest::Method::GET, format!("{}/api/v1/sources", first.url), &hana, None).await;
+    let nightjar =
+        sources["sources"].as_array().unwrap().iter().find(|s| s["code_name"] == "NIGHTJAR").unwrap()["id"]
+            .clone();
+    let contact = json!({"place": "Quay", "present": "hana", "method": "meeting", "account": "Tarpaulins at the slipway."});
+    let contact = call(
+        post.clone(),
+        format!("{}/api/v1/sources/{nightjar}/contact-reports", first.url),
+        &hana,
+        Some(contact),
+    )
+    .await;
+    let draft = json!({"title": "Slipway tarpaulins", "body": "Blue tarpaulins cover crates at the slipway every Friday.",
+        "admiralty": "B2", "handling_code": "P", "tlp": "TLP:AMBER"});
+    let draft = call(
+        post.clone(),
+        format!("{}/api/v1/contact-reports/{}/intel-reports", first.url, contact["id"]),
+        &hana,
+        Some(draft),
+    )
+    .await;
+    let id = draft["id"].as_i64().unwrap_or_else(|| panic!("{draft}"));
+    call(post.clone(), format!("{}/api/v1/intel/drafts/{id}/submit", first.url), &hana, None).await;
+    let release = json!({"release": true, "acknowledge_warnings": true});
+    let released =
+        call(post, format!("{}/api/v1/intel/drafts/{id}/release", first.url), &conrad, Some(release)).await;
+    assert_eq!(released["state"], "released", "{released}");
+
+    let search = format!("{}/api/v1/intel/search?q=tarpaulins", second.url);
+    let mut found = Value::Null;
+    for _ in 0..50 {
+        found = call(reqwest::Method::GET, search.clone(), &anders, None).await;
+        if found["hits"].as_array().is_some_and(|hits| !hits.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        found["hits"][0]["id"], id,
+        "the second server's search finds the first server's release: {found}"
+    );
+    first.stop();
+    second.stop();
+}

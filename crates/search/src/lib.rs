@@ -234,6 +234,13 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
+    /// Whether the committed index holds the report `id`.
+    pub fn contains(&self, id: i64) -> Result<bool, SearchError> {
+        let term = Term::from_field_i64(self.fields.id, id);
+        let found = self.reader.searcher().search(&TermQuery::new(term, IndexRecordOption::Basic), &Count)?;
+        Ok(found > 0)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -779,3 +779,23 @@ async fn texts_built_on_a_sources_report_never_name_the_source() {
     let export = h.get(&anders, &format!("/api/v1/intel/reports/{report}/stix")).await;
     assert_eq!(export.json()["code"], "identity_leak", "{}", export.body);
 }
+
+/// Another server's index follows the store's releases: a report released (or committed)
+/// up to the overlap before what the follower has seen is still indexed, once.
+#[tokio::test]
+async fn another_servers_index_follows_the_releases_in_the_store() {
+    use tearline_service::intel::{ReleaseFollower, FOLLOW_OVERLAP_MILLIS};
+    let h = harness().await;
+    let report = released(&h, "Tarpaulins cover crates at the slipway.").await;
+    let elsewhere = tearline_search::SearchIndex::in_memory().unwrap();
+    // This follower has seen releases up to two minutes after this one was released.
+    let mut follower =
+        ReleaseFollower::from(tearline_domain::Timestamp(common::T0 + FOLLOW_OVERLAP_MILLIS / 2));
+    assert!(follower.round(&h.state.store, &elsewhere).await.unwrap() >= 1);
+    assert!(elsewhere.contains(report).unwrap());
+    assert_eq!(follower.round(&h.state.store, &elsewhere).await.unwrap(), 0, "each report once");
+    let unit = h.state.store.intel_report(report).await.unwrap().unwrap().unit_id.0;
+    let query =
+        tearline_search::SearchQuery { text: "tarpaulins".into(), unit, limit: 10, ..Default::default() };
+    assert_eq!(elsewhere.search(&query).unwrap().hits[0].id, report);
+}

@@ -500,6 +500,66 @@ pub async fn reindex(
     Ok(done)
 }
 
+/// How far back each round of [`follow_releases`] looks again: longer than a release's
+/// transaction and the clock difference between servers, so that a release committed late
+/// by another server is still found.
+pub const FOLLOW_OVERLAP_MILLIS: i64 = 5 * 60_000;
+
+/// Where the search index's follower has got to: reports released from `seen_up_to -
+/// FOLLOW_OVERLAP_MILLIS` on are looked at again each round.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseFollower {
+    seen_up_to: Timestamp,
+}
+
+impl ReleaseFollower {
+    /// A follower that starts from `now` (the index was checked against the store at start).
+    pub fn from(now: Timestamp) -> ReleaseFollower {
+        ReleaseFollower { seen_up_to: now }
+    }
+
+    /// One round: indexes every report released through any server that the index lacks,
+    /// and returns how many it added.
+    pub async fn round(
+        &mut self,
+        store: &tearline_store::Store,
+        search: &tearline_search::SearchIndex,
+    ) -> Result<usize, ServiceError> {
+        let mut after = (self.seen_up_to.plus_millis(-FOLLOW_OVERLAP_MILLIS), 0);
+        let mut added = 0;
+        loop {
+            let page = store.released_after(after, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            after = (last.released_at.unwrap_or(after.0), last.id);
+            self.seen_up_to = self.seen_up_to.max(after.0);
+            let mut missing = Vec::new();
+            for report in page {
+                if !search.contains(report.id).map_err(|e| ServiceError::internal("search", &e))? {
+                    missing.push(report);
+                }
+            }
+            index(search, &missing)?;
+            added += missing.len();
+        }
+        if added > 0 {
+            search.commit().map_err(|e| ServiceError::internal("search", &e))?;
+        }
+        Ok(added)
+    }
+}
+
+/// Keeps this server's search index following the store's releases (and corrections, which
+/// are releases) made through any server on the database, every second.
+pub async fn follow_releases(state: AppState) {
+    let mut follower = ReleaseFollower::from(state.now());
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let Err(error) = follower.round(&state.store, &state.search).await {
+            tracing::warn!(%error, "following releases into the search index failed; retrying");
+        }
+    }
+}
+
 /// Whether the index holds exactly the released reports (else it should be rebuilt).
 pub async fn index_is_current(
     store: &tearline_store::Store,

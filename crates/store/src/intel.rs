@@ -390,6 +390,23 @@ impl Store {
         rows.iter().map(report_from_row).collect()
     }
 
+    /// Up to `limit` reports of every unit released after `after` (a release time and a
+    /// report id, the previous page's last), in release order: the search index of each
+    /// server follows the releases made through any of them.
+    pub async fn released_after(
+        &self,
+        after: (Timestamp, i64),
+        limit: i64,
+    ) -> Result<Vec<IntelReport>, StoreError> {
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM intel_reports WHERE state = 'released'
+             AND (released_at > $1 OR (released_at = $1 AND id > $2))
+             ORDER BY released_at, id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql).bind(after.0 .0).bind(after.1).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(report_from_row).collect()
+    }
+
     /// Released reports of every unit with ids above `after`, in id order, for indexing.
     pub async fn released_reports_after(
         &self,

@@ -79,6 +79,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_threat_intelligence.sql"),
         postgres: include_str!("../migrations/postgres/0011_threat_intelligence.sql"),
     },
+    Migration {
+        version: 12,
+        name: "release_follow",
+        sqlite: include_str!("../migrations/sqlite/0012_release_follow.sql"),
+        postgres: include_str!("../migrations/postgres/0012_release_follow.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.
