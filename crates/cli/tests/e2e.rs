@@ -1042,3 +1042,122 @@ async fn a_report_released_through_one_server_is_found_by_search_on_the_other() 
     first.stop();
     second.stop();
 }
+
+/// What one server records, the other acts on at once: recipients registered through one are
+/// targeted by a warning issued through the other, a unit's approval rule set through one
+/// holds on the other, a threat, its citation and its outcome recorded through one are read
+/// on the other, and a partner feed added through one is listed by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_capability_agrees_across_two_servers_on_postgres() {
+    let database = fresh_database(Backend::Postgres).await;
+    let (_dir, _data, first, second) = two_servers(&database.url);
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, url: String, token: String, body: Option<Value>| {
+        let request = client.request(method, url).bearer_auth(token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move {
+            let reply = request.send().await.unwrap();
+            let status = reply.status().as_u16();
+            (status, reply.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (get, post, put) = (reqwest::Method::GET, reqwest::Method::POST, reqwest::Method::PUT);
+    let wren_first = login(&client, &first, "wren", "demo-warning-pass").await;
+    let wren_second = login(&client, &second, "wren", "demo-warning-pass").await;
+
+    // Recipients registered through the first, far from the demo town, targeted through the second.
+    let rows: Vec<Value> = (0..5)
+        .map(|i| json!({"external_id": format!("x-{i}"), "name": format!("Far {i}"), "kind": "person",
+            "channel": "webhook", "address": format!("http://127.0.0.1:9/{i}"), "lat": 10.0 + f64::from(i) * 0.001, "lon": 10.0}))
+        .collect();
+    let (status, _) = call(
+        post.clone(),
+        format!("{}/api/v1/recipients", first.url),
+        wren_first.clone(),
+        Some(Value::Array(rows)),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let ring = json!([[{"lat": 9.9, "lon": 9.9}, {"lat": 10.1, "lon": 9.9}, {"lat": 10.1, "lon": 10.1}, {"lat": 9.9, "lon": 10.1}, {"lat": 9.9, "lon": 9.9}]]);
+    let draft = |status: &str| {
+        json!({"status": status, "infos": [{"language": "en-GB", "categories": ["Security"], "event": "Threat",
+        "urgency": "Immediate", "severity": "Severe", "certainty": "Likely", "expires": "2030-01-01T00:00:00-00:00",
+        "headline": "Far away", "areas": [{"description": "Far", "polygons": ring}]}]})
+    };
+    let (_, version) = call(
+        post.clone(),
+        format!("{}/api/v1/warnings", second.url),
+        wren_second.clone(),
+        Some(draft("Exercise")),
+    )
+    .await;
+    let submit = |server: &Server, id: &Value| format!("{}/api/v1/warning-versions/{id}/submit", server.url);
+    let (status, issued) =
+        call(post.clone(), submit(&second, &version["id"]), wren_second.clone(), None).await;
+    assert_eq!((status, &issued["deliveries"]), (200, &json!(5)), "{issued}");
+
+    // The approval rule set through the second holds on the first.
+    let adam = login(&client, &second, "adam", "demo-admin-pass-1").await;
+    let unit = call(get.clone(), format!("{}/api/v1/me", second.url), wren_second.clone(), None).await.1
+        ["user"]["unit_id"]
+        .clone();
+    let (status, _) = call(
+        put,
+        format!("{}/api/v1/units/{unit}/warning-approval", second.url),
+        adam,
+        Some(json!({"required": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, actual) = call(
+        post.clone(),
+        format!("{}/api/v1/warnings", first.url),
+        wren_first.clone(),
+        Some(draft("Actual")),
+    )
+    .await;
+    let (_, result) = call(post.clone(), submit(&first, &actual["id"]), wren_first.clone(), None).await;
+    assert_eq!(result["result"], "issued", "no second officer needed any more: {result}");
+
+    // A threat, its citation and its outcome through the first, read on the second.
+    let anders_first = login(&client, &first, "anders", "demo-analyst-pass").await;
+    let anders_second = login(&client, &second, "anders", "demo-analyst-pass").await;
+    let (_, threats) =
+        call(get.clone(), format!("{}/api/v1/threats", first.url), anders_first.clone(), None).await;
+    let threat = threats["threats"][0]["id"].clone();
+    let (_, support) = call(
+        get.clone(),
+        format!("{}/api/v1/threats/{threat}/reports", second.url),
+        anders_second.clone(),
+        None,
+    )
+    .await;
+    let cited = support["reports"][0]["report_id"].clone();
+    assert!(cited.is_i64(), "the demo threat rests on reports: {support}");
+    let outcome = json!({"outcome": "prevented", "reports": [{"report_id": cited, "accuracy": "accurate"}]});
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        format!("{}/api/v1/threats/{threat}/outcome", first.url),
+        anders_first,
+        Some(outcome),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, on_second) =
+        call(get.clone(), format!("{}/api/v1/threats/{threat}/reports", second.url), anders_second, None)
+            .await;
+    assert_eq!(on_second["threat"]["outcome"]["outcome"], "prevented");
+    assert_eq!(on_second["reports"][0]["accuracy"], "accurate");
+
+    // A partner feed added through the first is listed by the second.
+    let feed = json!({"url": "http://127.0.0.1:9/partner/feed.atom"});
+    let (status, _) = call(post, format!("{}/api/v1/partner-feeds", first.url), wren_first, Some(feed)).await;
+    assert_eq!(status, 201);
+    let (_, feeds) = call(get, format!("{}/api/v1/partner-feeds", second.url), wren_second, None).await;
+    assert!(feeds.to_string().contains("127.0.0.1:9/partner/feed.atom"), "{feeds}");
+    first.stop();
+    second.stop();
+}
