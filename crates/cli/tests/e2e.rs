@@ -1044,7 +1044,7 @@ async fn a_report_released_through_one_server_is_found_by_search_on_the_other() 
 }
 
 /// What one server records, the other acts on at once: recipients registered through one are
-/// targeted by a warning issued through the other, a unit's approval rule set through one
+/// targeted by a warning issued through the other (and the first's public feed shows it), a unit's approval rule set through one
 /// holds on the other, a threat, its citation and its outcome recorded through one are read
 /// on the other, and a partner feed added through one is listed by the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1098,6 +1098,16 @@ async fn each_capability_agrees_across_two_servers_on_postgres() {
     let (status, issued) =
         call(post.clone(), submit(&second, &version["id"]), wren_second.clone(), None).await;
     assert_eq!((status, &issued["deliveries"]), (200, &json!(5)), "{issued}");
+    // The first server's public feed, served from memory, shows it within about a second.
+    let mut feed = String::new();
+    for _ in 0..30 {
+        feed = client.get(format!("{}/cap/feed.atom", first.url)).send().await.unwrap().text().await.unwrap();
+        if feed.contains("Far away") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(feed.contains("Far away"), "{feed}");
 
     // The approval rule set through the second holds on the first.
     let adam = login(&client, &second, "adam", "demo-admin-pass-1").await;

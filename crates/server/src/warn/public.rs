@@ -8,7 +8,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -34,26 +34,27 @@ fn cacheable(
     headers: &HeaderMap,
     content_type: &'static str,
     cache_control: &'static str,
-    body: String,
+    document: public::PublicDocument,
 ) -> Response {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(body.as_bytes());
-    let etag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let etag = &*document.etag;
     let matches = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
-    let common = [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control.to_owned())];
+    let common = [
+        (header::ETAG, HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"\""))),
+        (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+    ];
     if matches {
         (StatusCode::NOT_MODIFIED, common).into_response()
     } else {
-        (common, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        (common, [(header::CONTENT_TYPE, content_type)], document.body).into_response()
     }
 }
 
 async fn feed(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let body = public::feed(&state).await?;
-    Ok(cacheable(&headers, "application/atom+xml; charset=utf-8", "public, max-age=30", body))
+    let document = public::feed_document(&state).await?;
+    Ok(cacheable(&headers, "application/atom+xml; charset=utf-8", "public, max-age=30", document))
 }
 
 async fn alert_document(
@@ -62,9 +63,14 @@ async fn alert_document(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let identifier = file.strip_suffix(".xml").ok_or_else(|| ApiError::not_found("alert"))?;
-    let xml = public::alert_document(&state, identifier).await?;
+    let document = public::published_alert(&state, identifier).await?;
     // An issued alert's bytes are fixed when it is issued.
-    Ok(cacheable(&headers, "application/cap+xml; charset=utf-8", "public, max-age=86400, immutable", xml))
+    Ok(cacheable(
+        &headers,
+        "application/cap+xml; charset=utf-8",
+        "public, max-age=86400, immutable",
+        document,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -96,6 +96,8 @@ pub struct WarnRuntime {
     /// Signs acknowledgement links; created once per database and kept there.
     ack_key: OnceCell<Zeroizing<Vec<u8>>>,
     pub http: reqwest::Client,
+    /// The feed and published alerts as built, served from memory.
+    pub public: public::PublicCache,
 }
 
 impl Default for WarnRuntime {
@@ -104,6 +106,7 @@ impl Default for WarnRuntime {
             targeting: Targeting::default(),
             wakeup: Notify::new(),
             ack_key: OnceCell::new(),
+            public: public::PublicCache::default(),
             http: reqwest::Client::builder()
                 .user_agent(concat!("Tearline/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())

@@ -21,7 +21,92 @@ fn is_published(version: &WarningVersion) -> bool {
     version.alert.scope == Scope::Public && version.alert.status != Status::Draft
 }
 
-/// The public Atom feed of every published alert.
+/// A public document's fixed bytes and their entity tag (a digest of the bytes), computed
+/// once and served as they are to every reader.
+#[derive(Debug, Clone)]
+pub struct PublicDocument {
+    pub body: bytes::Bytes,
+    pub etag: std::sync::Arc<str>,
+}
+
+impl PublicDocument {
+    fn of(body: String) -> PublicDocument {
+        use sha2::Digest as _;
+        let digest = Sha256::digest(body.as_bytes());
+        let etag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        PublicDocument { body: bytes::Bytes::from(body), etag: etag.into() }
+    }
+}
+
+/// How long this process serves the feed it built before building it again from the store:
+/// what another server issued, or an alert that expired, shows within this. Clients are told
+/// `max-age=30`, so the feed may lag that much anyway.
+const FEED_FRESH_MILLIS: i64 = 1_000;
+/// Issued alerts are immutable; this many stay in memory (all of them in any real day).
+const ALERTS_KEPT: usize = 10_000;
+
+/// The public documents this process has built: the feed for a second (or until this process
+/// issues an alert), each published alert for good.
+#[derive(Debug, Default)]
+pub struct PublicCache {
+    feed: std::sync::Mutex<Option<(tearline_domain::Timestamp, PublicDocument)>>,
+    alerts: std::sync::Mutex<std::collections::HashMap<String, PublicDocument>>,
+}
+
+impl PublicCache {
+    /// Forgets the feed: this process issued an alert.
+    pub fn feed_changed(&self) {
+        *self.feed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn fresh_feed(&self, now: tearline_domain::Timestamp) -> Option<PublicDocument> {
+        let cached = self.feed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached
+            .as_ref()
+            .filter(|(built, _)| now.0 - built.0 < FEED_FRESH_MILLIS && now >= *built)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn keep_feed(&self, now: tearline_domain::Timestamp, document: &PublicDocument) {
+        *self.feed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((now, document.clone()));
+    }
+
+    fn alert(&self, identifier: &str) -> Option<PublicDocument> {
+        self.alerts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(identifier).cloned()
+    }
+
+    fn keep_alert(&self, identifier: &str, document: &PublicDocument) {
+        let mut alerts = self.alerts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if alerts.len() >= ALERTS_KEPT {
+            alerts.clear();
+        }
+        alerts.insert(identifier.to_owned(), document.clone());
+    }
+}
+
+/// The public Atom feed of every published alert, as built at most a second ago.
+pub async fn feed_document(state: &AppState) -> Result<PublicDocument, ServiceError> {
+    let now = state.now();
+    if let Some(document) = state.warn.public.fresh_feed(now) {
+        return Ok(document);
+    }
+    let document = PublicDocument::of(feed(state).await?);
+    state.warn.public.keep_feed(now, &document);
+    Ok(document)
+}
+
+/// The CAP XML of a published alert, by its identifier, built once: an issued alert's bytes
+/// never change.
+pub async fn published_alert(state: &AppState, identifier: &str) -> Result<PublicDocument, ServiceError> {
+    if let Some(document) = state.warn.public.alert(identifier) {
+        return Ok(document);
+    }
+    let document = PublicDocument::of(alert_document(state, identifier).await?);
+    state.warn.public.keep_alert(identifier, &document);
+    Ok(document)
+}
+
+/// The public Atom feed of every published alert, built from the store now.
 pub async fn feed(state: &AppState) -> Result<String, ServiceError> {
     let issued = state.store.issued_versions().await?;
     let alerts: Vec<FeedAlert> = issued

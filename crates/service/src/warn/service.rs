@@ -650,6 +650,7 @@ async fn issue(
         .issue_version(issued)
         .await?;
     state.warn.wakeup.notify_one();
+    state.warn.public.feed_changed();
     Ok(deliveries)
 }
 
