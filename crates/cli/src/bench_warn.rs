@@ -70,7 +70,7 @@ const AREAS: [(&str, &str); 2] = [
     ("whole region (100%)", "32.9,35.9 32.9,38.1 35.1,38.1 35.1,35.9 32.9,35.9"),
 ];
 
-fn area(index: usize) -> Result<Area> {
+pub(crate) fn area(index: usize) -> Result<Area> {
     let polygon = Polygon::parse_cap(AREAS[index].1).map_err(|e| anyhow!("benchmark polygon: {e}"))?;
     Ok(Area { description: AREAS[index].0.into(), polygons: vec![polygon], circles: Vec::new() })
 }
@@ -125,30 +125,8 @@ async fn backend(
     url: &str,
     dir: &std::path::Path,
 ) -> Result<(Vec<Measurement>, AppState)> {
-    let store = Store::open(url).await.with_context(|| format!("opening the {name} store"))?;
+    let (state, caller, kernel) = officer_state(name, url, dir).await?;
     let clock = system_clock();
-    let keys = VaultKeys::open(&store, dir.join(format!("{name}.key")), clock()).await?;
-    let request = NewUserRequest {
-        seniority: Default::default(),
-        username: "bench-officer".into(),
-        display_name: None,
-        role: Role::WarningOfficer,
-        unit: "Benchmark Unit".into(),
-        password: zeroize::Zeroizing::new("benchmark password".into()),
-    };
-    let log = open_audit_log(&store, &dir.join(format!("{name}-audit.key"))).await?;
-    let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
-    let officer = create_user(&kernel, &CpuPool::new(1), None, &request).await?;
-    let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
-    let state = AppState::new(
-        store.clone(),
-        log,
-        keys,
-        clock.clone(),
-        ServerSettings::default(),
-        in_memory_search()?,
-    );
-    let caller = Caller::acting_as(user);
 
     let receiver = receiver().await?;
     let bar = crate::progress_bar(format!("{name}: registering"));
@@ -215,6 +193,40 @@ async fn backend(
     Ok((vec![registering, loading, issuing, delivering], state))
 }
 
+/// A server's state on a fresh store at `url` with one warning officer of a benchmark unit,
+/// acting through the real service (policy, audit, store).
+pub(crate) async fn officer_state(
+    name: &'static str,
+    url: &str,
+    dir: &std::path::Path,
+) -> Result<(AppState, Caller, Kernel)> {
+    let store = Store::open(url).await.with_context(|| format!("opening the {name} store"))?;
+    let clock = system_clock();
+    let keys = VaultKeys::open(&store, dir.join(format!("{name}.key")), clock()).await?;
+    let request = NewUserRequest {
+        seniority: Default::default(),
+        username: "bench-officer".into(),
+        display_name: None,
+        role: Role::WarningOfficer,
+        unit: "Benchmark Unit".into(),
+        password: zeroize::Zeroizing::new("benchmark password".into()),
+    };
+    let log = open_audit_log(&store, &dir.join(format!("{name}-audit.key"))).await?;
+    let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
+    let officer = create_user(&kernel, &CpuPool::new(1), None, &request).await?;
+    let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
+    let state = AppState::new(
+        store.clone(),
+        log,
+        keys,
+        clock.clone(),
+        ServerSettings::default(),
+        in_memory_search()?,
+    );
+    let caller = Caller::acting_as(user);
+    Ok((state, caller, kernel))
+}
+
 /// A local receiver that accepts every delivery at once, as a healthy partner would.
 async fn receiver() -> Result<String> {
     let routes = axum::Router::new()
@@ -261,7 +273,7 @@ async fn dispatch(state: &AppState, caller: &Caller, name: &'static str) -> Resu
     })
 }
 
-fn warning(area: &Area, now: i64) -> DraftRequest {
+pub(crate) fn warning(area: &Area, now: i64) -> DraftRequest {
     DraftRequest {
         threat_id: None,
         status: Status::Exercise,

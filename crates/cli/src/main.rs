@@ -5,6 +5,7 @@
 mod audit;
 mod bench;
 mod bench_audit;
+mod bench_public;
 mod bench_search;
 mod bench_warn;
 mod config;
@@ -98,6 +99,8 @@ enum BenchCommand {
     Warn(bench_warn::WarnBenchArgs),
     /// Search over a million released reports: tantivy beside PostgreSQL full-text search and SQLite FTS5
     Search(bench_search::SearchBenchArgs),
+    /// The public CAP feed and an alert under load (wrk), beside nginx serving the same bytes
+    Public(bench_public::PublicBenchArgs),
 }
 
 #[derive(Args)]
@@ -246,6 +249,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Audit(args)) => bench_audit::run(args).await,
         Command::Bench(BenchCommand::Warn(args)) => bench_warn::run(args).await,
         Command::Bench(BenchCommand::Search(args)) => bench_search::run(args).await,
+        Command::Bench(BenchCommand::Public(args)) => bench_public::run(args).await,
         Command::Recipients(RecipientsCommand::Import(args)) => recipients::import(args).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Completions { shell } => {

@@ -1604,6 +1604,9 @@ const OPEN_ROUTES: &[&str] = &[
     "POST /cap/ack/{}/{}/{}",
     "POST /cap/sms-replies",
     "POST /demo/receiver/{}",
+    // Only on the separate metrics listener (`metrics_router`), never beside the application
+    // (`metrics_are_served_on_their_own_listener_and_logs_can_be_json`, end to end).
+    "GET /metrics",
 ];
 
 /// A path with every `{placeholder}` written `{}`.

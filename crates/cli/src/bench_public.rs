@@ -1,0 +1,202 @@
+//! `tearline bench public`: the public CAP feed and a published alert under load, beside
+//! Debian's nginx serving the same bytes as static files, in the same `wrk` run.
+//!
+//! Issues `--alerts` public warnings (two languages each) through the real service on a
+//! fresh SQLite store, serves the real router on loopback, copies the feed and one alert's
+//! bytes as Tearline serves them into a directory nginx serves, and drives both with `wrk`
+//! (`--threads`, `--connections`, `--seconds`), first plain, then revalidating with
+//! `If-None-Match` (304, no body). Prints requests per second and the ratio to nginx.
+
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::bench_warn::{area, officer_state, warning};
+use tearline_service::warn::service;
+
+#[derive(Args)]
+pub struct PublicBenchArgs {
+    /// Public warnings in the feed.
+    #[arg(long, default_value_t = 20)]
+    alerts: usize,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// wrk connections (keep-alive).
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds each wrk run lasts.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+/// nginx in the foreground on `port`, serving `root`, with no access log (Tearline logs
+/// nothing per request either) and as many workers as cores.
+struct Nginx(Child);
+
+impl Nginx {
+    fn start(dir: &std::path::Path, root: &std::path::Path, port: u16) -> Result<Nginx> {
+        let config = dir.join("nginx.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "worker_processes auto;\npid {pid};\nerror_log {log} warn;\ndaemon off;\n\
+                 events {{ worker_connections 4096; }}\n\
+                 http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n\
+                 types {{ application/atom+xml atom; application/cap+xml xml; }}\n\
+                 server {{ listen 127.0.0.1:{port}; root {root}; etag on; }}\n}}\n",
+                pid = dir.join("nginx.pid").display(),
+                log = dir.join("nginx-error.log").display(),
+                root = root.display(),
+            ),
+        )?;
+        let child = Command::new("nginx")
+            .args(["-p", &dir.display().to_string(), "-c", &config.display().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting nginx: install Debian's nginx-light (or nginx) for the comparison")?;
+        Ok(Nginx(child))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Requests per second `wrk` measured for `url`, with `header` sent on every request.
+fn wrk(args: &PublicBenchArgs, url: &str, header: Option<&str>) -> Result<f64> {
+    let mut command = Command::new("wrk");
+    command.args([
+        "-t",
+        &args.threads.to_string(),
+        "-c",
+        &args.connections.to_string(),
+        "-d",
+        &format!("{}s", args.seconds),
+    ]);
+    if let Some(header) = header {
+        command.args(["-H", header]);
+    }
+    let output = command.arg(url).output().context("running wrk: install Debian's wrk for the comparison")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || text.contains("Non-2xx or 3xx responses") {
+        bail!("wrk on {url} failed: {text}");
+    }
+    text.lines()
+        .find_map(|line| line.strip_prefix("Requests/sec:"))
+        .and_then(|rate| rate.trim().parse().ok())
+        .with_context(|| format!("wrk printed no rate for {url}: {text}"))
+}
+
+async fn wait_until_up(url: &str) -> Result<()> {
+    for _ in 0..100 {
+        if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not answer")
+}
+
+pub async fn run(args: PublicBenchArgs) -> Result<()> {
+    if args.alerts == 0 || args.threads == 0 || args.connections == 0 || args.seconds == 0 {
+        bail!("--alerts, --threads, --connections and --seconds must be at least 1");
+    }
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let (state, caller, _) = officer_state("sqlite", &url, dir.path()).await?;
+    let bar = crate::progress_bar("issuing public warnings");
+    bar.set_length(args.alerts as u64);
+    let mut identifier = String::new();
+    for n in 0..args.alerts {
+        let mut request = warning(&area(0)?, state.now().0);
+        let mut arabic = request.infos[0].clone();
+        arabic.language = "ar".into();
+        arabic.headline = Some(format!("تحذير تجريبي {n}"));
+        request.infos[0].headline = Some(format!("Benchmark warning {n}"));
+        request.infos[0].instruction = Some("Stay away from the area until further notice.".into());
+        request.infos.push(arabic);
+        let draft = service::draft_alert(&state, &caller, request).await?;
+        service::submit(&state, &caller, draft.id).await?;
+        identifier = draft.alert.identifier;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let tearline = format!("http://{}", listener.local_addr()?);
+    let app = tearline_server::router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let feed_path = "/cap/feed.atom".to_owned();
+    let alert_path = format!("/cap/alerts/{identifier}.xml");
+    wait_until_up(&format!("{tearline}{feed_path}")).await?;
+
+    // nginx serves exactly the bytes Tearline serves.
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(root.join("cap/alerts"))?;
+    let mut tags = Vec::new();
+    for path in [&feed_path, &alert_path] {
+        let reply = reqwest::get(format!("{tearline}{path}")).await?;
+        let tag = reply.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        std::fs::write(root.join(path.trim_start_matches('/')), reply.bytes().await?)?;
+        tags.push(tag);
+    }
+    let port = free_port()?;
+    let _nginx = Nginx::start(dir.path(), &root, port)?;
+    let nginx = format!("http://127.0.0.1:{port}");
+    wait_until_up(&format!("{nginx}{feed_path}")).await?;
+    let nginx_tags: Vec<String> = {
+        let mut tags = Vec::new();
+        for path in [&feed_path, &alert_path] {
+            let reply = reqwest::get(format!("{nginx}{path}")).await?;
+            tags.push(
+                reply.headers().get("etag").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+            );
+        }
+        tags
+    };
+
+    let cases = [
+        ("feed", &feed_path, None, None),
+        ("alert", &alert_path, None, None),
+        ("feed, If-None-Match (304)", &feed_path, Some(&tags[0]), Some(&nginx_tags[0])),
+        ("alert, If-None-Match (304)", &alert_path, Some(&tags[1]), Some(&nginx_tags[1])),
+    ];
+    let mut rows = Vec::new();
+    for (name, path, ours, theirs) in cases {
+        let header = |tag: Option<&String>| tag.map(|t| format!("If-None-Match: {t}"));
+        // wrk blocks; let the server's workers run meanwhile.
+        let (ours_rate, theirs_rate) = tokio::task::block_in_place(|| {
+            let ours_rate = wrk(&args, &format!("{tearline}{path}"), header(ours).as_deref())?;
+            let theirs_rate = wrk(&args, &format!("{nginx}{path}"), header(theirs).as_deref())?;
+            Ok::<_, anyhow::Error>((ours_rate, theirs_rate))
+        })?;
+        rows.push((name, ours_rate, theirs_rate));
+    }
+    let bytes =
+        |path: &str| std::fs::metadata(root.join(path.trim_start_matches('/'))).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "\nPublic documents under load (wrk -t{} -c{} -d{}s, loopback; feed {} bytes with {} alerts, alert {} bytes)",
+        args.threads,
+        args.connections,
+        args.seconds,
+        bytes(&feed_path),
+        args.alerts,
+        bytes(&alert_path)
+    );
+    println!("{:<28} {:>14} {:>14} {:>8}", "document", "Tearline req/s", "nginx req/s", "ratio");
+    for (name, ours, theirs) in rows {
+        println!("{name:<28} {ours:>14.0} {theirs:>14.0} {:>7.2}x", ours / theirs);
+    }
+    state.store.close().await;
+    Ok(())
+}
