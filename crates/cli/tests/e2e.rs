@@ -1171,3 +1171,19 @@ async fn each_capability_agrees_across_two_servers_on_postgres() {
     first.stop();
     second.stop();
 }
+
+/// The public-documents benchmark runs small beside nginx and prints its ratios.
+#[test]
+fn the_public_documents_benchmark_runs_beside_nginx() {
+    let output = tearline(
+        &["bench", "public", "--alerts", "2", "--seconds", "1", "--connections", "4", "--threads", "1"],
+        b"",
+    );
+    let printed = text(&output.stdout);
+    assert!(output.status.success(), "{}\n{}", printed, text(&output.stderr));
+    for row in ["feed ", "alert ", "feed, If-None-Match (304)", "alert, If-None-Match (304)"] {
+        let line =
+            printed.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("{row} in {printed}"));
+        assert!(line.trim_end().ends_with('x'), "a ratio on {line}");
+    }
+}

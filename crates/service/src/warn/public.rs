@@ -49,18 +49,19 @@ const ALERTS_KEPT: usize = 10_000;
 /// issues an alert), each published alert for good.
 #[derive(Debug, Default)]
 pub struct PublicCache {
-    feed: std::sync::Mutex<Option<(tearline_domain::Timestamp, PublicDocument)>>,
-    alerts: std::sync::Mutex<std::collections::HashMap<String, PublicDocument>>,
+    // Read locks: every request reads, a rebuild writes once a second at most.
+    feed: std::sync::RwLock<Option<(tearline_domain::Timestamp, PublicDocument)>>,
+    alerts: std::sync::RwLock<std::collections::HashMap<String, PublicDocument>>,
 }
 
 impl PublicCache {
     /// Forgets the feed: this process issued an alert.
     pub fn feed_changed(&self) {
-        *self.feed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        *self.feed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     fn fresh_feed(&self, now: tearline_domain::Timestamp) -> Option<PublicDocument> {
-        let cached = self.feed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cached = self.feed.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         cached
             .as_ref()
             .filter(|(built, _)| now.0 - built.0 < FEED_FRESH_MILLIS && now >= *built)
@@ -68,15 +69,15 @@ impl PublicCache {
     }
 
     fn keep_feed(&self, now: tearline_domain::Timestamp, document: &PublicDocument) {
-        *self.feed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((now, document.clone()));
+        *self.feed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((now, document.clone()));
     }
 
     fn alert(&self, identifier: &str) -> Option<PublicDocument> {
-        self.alerts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(identifier).cloned()
+        self.alerts.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(identifier).cloned()
     }
 
     fn keep_alert(&self, identifier: &str, document: &PublicDocument) {
-        let mut alerts = self.alerts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut alerts = self.alerts.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if alerts.len() >= ALERTS_KEPT {
             alerts.clear();
         }
