@@ -153,6 +153,11 @@ pub fn field<'a>(fields: &'a Fields, name: &str) -> &'a str {
     fields.get(name).map(String::as_str).unwrap_or("")
 }
 
+/// A form naming an operation its page does not offer.
+pub fn unknown_operation() -> ServiceError {
+    ServiceError::refused(ErrorCode::InvalidOperation, "the form names no operation this page knows")
+}
+
 /// A form field that must be a whole number.
 pub fn number(fields: &Fields, name: &str) -> Result<i64, ServiceError> {
     field(fields, name)

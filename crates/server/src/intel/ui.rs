@@ -222,10 +222,7 @@ async fn perform_case(
             let request = super::WithdrawRequest { reason: field(fields, "reason").into() };
             super::withdraw(state, caller, target()?, request).await.map(|_| None)
         }
-        _ => Err(ServiceError::refused(
-            ErrorCode::InvalidOperation,
-            "the form names no operation this page knows",
-        )),
+        _ => Err(crate::ui::unknown_operation()),
     }
 }
 
@@ -548,10 +545,7 @@ async fn report_action(
             };
             super::disseminate(&state, &caller, id, request).await.map(|_| ())
         }
-        _ => Err(ServiceError::refused(
-            ErrorCode::InvalidOperation,
-            "the form names no operation this page knows",
-        )),
+        _ => Err(crate::ui::unknown_operation()),
     };
     match outcome.map_err(ApiError::from) {
         Ok(()) => Ok(Redirect::to(&format!("/intel/reports/{id}")).into_response()),

@@ -464,10 +464,7 @@ async fn perform(
             let request = super::ReversalRequest { memo: field(fields, "memo").into() };
             super::reverse_entry(state, caller, entry, request).await.map(|_| ())
         }
-        _ => Err(ServiceError::refused(
-            ErrorCode::InvalidOperation,
-            "the form names no operation this page knows",
-        )),
+        _ => Err(crate::ui::unknown_operation()),
     }
 }
 

@@ -257,10 +257,7 @@ async fn perform(
             chain::record_outcome(state, caller, id, request).await?;
             Ok("The outcome is recorded; the sources' track records learn from it.".into())
         }
-        _ => Err(ServiceError::refused(
-            ErrorCode::InvalidOperation,
-            "the form names no operation this page knows",
-        )),
+        _ => Err(crate::ui::unknown_operation()),
     }
 }
 
