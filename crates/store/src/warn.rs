@@ -483,6 +483,28 @@ impl Store {
             .collect()
     }
 
+    /// How many answered a version each way, and when the latest of each answer came.
+    pub async fn answer_totals(
+        &self,
+        version_id: i64,
+    ) -> Result<Vec<(AckStatus, i64, Timestamp)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ack, COUNT(*) AS n, MAX(ack_at) AS latest FROM deliveries
+             WHERE version_id = $1 AND ack IS NOT NULL AND ack_at IS NOT NULL GROUP BY ack",
+        )
+        .bind(version_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let ack: String = row.try_get("ack")?;
+                let status = AckStatus::parse(&ack)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown answer {ack:?}")))?;
+                Ok((status, row.try_get("n")?, Timestamp(row.try_get("latest")?)))
+            })
+            .collect()
+    }
+
     /// When the first and the latest delivery of a version reached its receiver.
     pub async fn delivery_span(&self, version_id: i64) -> Result<Option<(Timestamp, Timestamp)>, StoreError> {
         let row = sqlx::query(

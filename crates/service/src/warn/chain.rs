@@ -460,7 +460,7 @@ pub enum Step {
     Answered {
         version_id: i64,
         status: AckStatus,
-        count: usize,
+        count: i64,
     },
     OutcomeRecorded {
         outcome: ThreatOutcome,
@@ -576,15 +576,8 @@ async fn version_events(
         let counts = state.store.delivery_counts(version.id).await?;
         events.push(Event { at: last, step: Step::DeliveriesReached { version_id: version.id, counts } });
     }
-    let answers = state.store.answers(version.id).await?;
-    for status in AckStatus::ALL {
-        let of_status: Vec<_> = answers.iter().filter(|a| a.status == status).collect();
-        if let Some(latest) = of_status.last() {
-            events.push(Event {
-                at: latest.at,
-                step: Step::Answered { version_id: version.id, status, count: of_status.len() },
-            });
-        }
+    for (status, count, latest) in state.store.answer_totals(version.id).await? {
+        events.push(Event { at: latest, step: Step::Answered { version_id: version.id, status, count } });
     }
     Ok(())
 }
