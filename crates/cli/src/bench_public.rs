@@ -126,7 +126,7 @@ pub async fn run(args: PublicBenchArgs) -> Result<()> {
         request.infos[0].instruction = Some("Stay away from the area until further notice.".into());
         request.infos.push(arabic);
         let draft = service::draft_alert(&state, &caller, request).await?;
-        service::submit(&state, &caller, draft.id).await?;
+        service::submit(&state, &caller, draft.id, Default::default()).await?;
         identifier = draft.alert.identifier;
         bar.inc(1);
     }

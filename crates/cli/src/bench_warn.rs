@@ -175,7 +175,7 @@ async fn backend(
     for _ in 0..args.issues {
         let draft = service::draft_alert(&state, &caller, warning(&whole, clock().0)).await?;
         let began = Instant::now();
-        let submitted = service::submit(&state, &caller, draft.id).await?;
+        let submitted = service::submit(&state, &caller, draft.id, Default::default()).await?;
         latencies.push(began.elapsed());
         match submitted {
             Submitted::Issued { deliveries } if deliveries == args.recipients as i64 => {}
@@ -241,7 +241,9 @@ async fn receiver() -> Result<String> {
 /// was accepted by the local receiver over HTTP.
 async fn dispatch(state: &AppState, caller: &Caller, name: &'static str) -> Result<Measurement> {
     let draft = service::draft_alert(state, caller, warning(&area(0)?, state.now().0)).await?;
-    let Submitted::Issued { deliveries } = service::submit(state, caller, draft.id).await? else {
+    let Submitted::Issued { deliveries } =
+        service::submit(state, caller, draft.id, Default::default()).await?
+    else {
         bail!("the benchmark warning was not issued");
     };
     let started = Instant::now();

@@ -120,6 +120,10 @@ struct ServeArgs {
     /// (off unless set; port 0 picks a free port)
     #[arg(long, env = "TEARLINE_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// A report's location, or a warning's area, this close (in metres) to an address of a
+    /// source behind it is flagged to whoever releases or issues it
+    #[arg(long, env = "TEARLINE_PLACE_FLAG_METRES", default_value_t = 250.0)]
+    place_flag_metres: f64,
     #[command(flatten)]
     warn: WarnOptions,
     #[command(flatten)]
@@ -430,6 +434,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         lifecycle,
         behind_tls: args.behind_tls || settings.behind_tls,
         map_tiles_url: args.warn.map_tiles_url.clone(),
+        place_flag_metres: if args.place_flag_metres.is_finite() && args.place_flag_metres >= 0.0 {
+            args.place_flag_metres
+        } else {
+            anyhow::bail!("--place-flag-metres must be a distance in metres, 0 or more")
+        },
         warn,
         ..ServerSettings::default()
     };

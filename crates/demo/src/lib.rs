@@ -474,7 +474,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
         ],
     };
     let draft = tearline_service::warn::service::draft_alert(state, &officer, request).await?;
-    tearline_service::warn::service::submit(state, &officer, draft.id).await?;
+    tearline_service::warn::service::submit(state, &officer, draft.id, Default::default()).await?;
     Ok(true)
 }
 

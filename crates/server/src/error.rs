@@ -82,6 +82,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Conflict | StateChanged | NoLiveAuthorisation | WarningsUnacknowledged => StatusCode::CONFLICT,
+        PlacesUnacknowledged => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UriTooLong => StatusCode::URI_TOO_LONG,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

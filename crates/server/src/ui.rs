@@ -442,6 +442,8 @@ struct NewSourceForm {
     #[serde(default)]
     addresses: Zeroizing<String>,
     #[serde(default)]
+    address_points: Zeroizing<String>,
+    #[serde(default)]
     family: Zeroizing<String>,
     #[serde(default)]
     relation_to_group: Zeroizing<String>,
@@ -471,6 +473,15 @@ async fn create_source(
     identity.aliases = lines(&form.aliases);
     identity.phone_numbers = lines(&form.phone_numbers);
     identity.addresses = lines(&form.addresses);
+    // "lat, lon" a line; what does not read as two numbers is refused by the identity's checks.
+    identity.address_points = lines(&form.address_points)
+        .iter()
+        .map(|line| {
+            let mut numbers =
+                line.split([',', ' ']).filter(|n| !n.is_empty()).map(|n| n.parse().unwrap_or(f64::NAN));
+            [numbers.next().unwrap_or(f64::NAN), numbers.next().unwrap_or(f64::NAN)]
+        })
+        .collect();
     identity.family = lines(&form.family);
     identity.relation_to_group = form.relation_to_group.trim().to_owned();
     identity.motivation = form.motivation.trim().to_owned();

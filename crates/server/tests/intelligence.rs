@@ -799,3 +799,97 @@ async fn another_servers_index_follows_the_releases_in_the_store() {
         tearline_search::SearchQuery { text: "tarpaulins".into(), unit, limit: 10, ..Default::default() };
     assert_eq!(elsewhere.search(&query).unwrap().hits[0].id, report);
 }
+
+/// A place can single a source out as surely as a name: a report located near one of the
+/// source's sealed addresses is flagged to the controller who releases it, and a warning
+/// whose area lies over it is issued only when its officer acknowledges the flag — neither
+/// ever says which address, or where.
+#[tokio::test]
+async fn places_near_a_sources_address_are_flagged_to_whoever_releases_or_issues_them() {
+    let h = harness().await;
+    let hana = h.demo_login(Role::Handler).await;
+    let conrad = h.demo_login(Role::Controller).await;
+    let anders = h.demo_login(Role::Analyst).await;
+    let wren = h.demo_login(Role::WarningOfficer).await;
+    let source = |points: Value| {
+        json!({"code_name": "WAGTAIL", "controller": "conrad", "identity": {"full_name": "Imogen Caldwell-Reyes",
+            "addresses": ["3 Slipway Cottages, Eastmarsh"], "address_points": points}})
+    };
+    let off_earth = h.post(&hana, "/api/v1/sources", source(json!([[95.0, 1.2]]))).await;
+    assert_eq!(off_earth.json()["code"], "invalid_identity", "{}", off_earth.body);
+    let created = h.post(&hana, "/api/v1/sources", source(json!([[52.9552, 1.2151]]))).await;
+    let wagtail = created.json()["id"].as_i64().unwrap_or_else(|| panic!("{}", created.body));
+    let contact = h
+        .post(&hana, &format!("/api/v1/sources/{wagtail}/contact-reports"), json!({
+            "place": "Car park", "present": "hana", "method": "meeting", "account": "Crates at the slipway on Fridays."}))
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let draft = json!({"title": "Slipway crates", "body": "Crates are stacked at the slipway on Fridays.", "admiralty": "B2",
+        "handling_code": "P", "tlp": "TLP:AMBER", "place_name": "the slipway", "latitude": 52.9556, "longitude": 1.2149});
+    let id = h.post(&hana, &format!("/api/v1/contact-reports/{contact}/intel-reports"), draft).await.json()
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let submitted = h.post(&hana, &format!("/api/v1/intel/drafts/{id}/submit"), json!({})).await;
+    assert_eq!(submitted.json()["state"], "submitted", "a flag is no leak: {}", submitted.body);
+    let warnings = submitted.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("place: the location is within 250 m of an address of the source"),
+        "{warnings}"
+    );
+    assert!(
+        !warnings.contains("Slipway Cottages") && !warnings.contains("52.9552"),
+        "never which address or where"
+    );
+    let release = format!("/api/v1/intel/drafts/{id}/release");
+    assert_eq!(
+        h.post(&conrad, &release, json!({"release": true})).await.json()["code"],
+        "warnings_unacknowledged"
+    );
+    let released = h.post(&conrad, &release, json!({"release": true, "acknowledge_warnings": true})).await;
+    assert_eq!(released.json()["state"], "released", "{}", released.body);
+
+    // A threat resting on the report; warnings drafted from it.
+    let near = json!({"description": "Slipway", "polygons": [], "circles": [{"centre": {"lat": 52.956, "lon": 1.215}, "radius_km": 0.5}]});
+    let far = json!({"description": "Saltford", "polygons": [], "circles": [{"centre": {"lat": 52.90, "lon": 1.10}, "radius_km": 0.5}]});
+    let threat = h
+        .post(
+            &anders,
+            "/api/v1/threats",
+            json!({"title": "Slipway device", "description": "", "threat_type": "device",
+            "area": near, "window_start": common::T0, "window_end": common::T0 + 3_600_000,
+            "likelihood": "likely", "impact": "severe", "status": "active"}),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    h.call(Method::PUT, &format!("/api/v1/threats/{threat}/reports/{id}"), Some(&anders), None).await;
+    let warning = |area: &Value| {
+        json!({"threat_id": threat, "status": "Exercise", "infos": [{"language": "en-GB", "categories": ["Security"],
+            "event": "Threat", "urgency": "Immediate", "severity": "Severe", "certainty": "Likely",
+            "expires": "2026-11-19T10:00:00-00:00", "headline": "Avoid the slipway", "areas": [area]}]})
+    };
+    let over = h.post(&wren, "/api/v1/warnings", warning(&near)).await.json()["id"].as_i64().unwrap();
+    let refused = h.post(&wren, &format!("/api/v1/warning-versions/{over}/submit"), json!({})).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "places_unacknowledged");
+    assert!(refused.json()["message"].as_str().unwrap().contains("info[1].area[1]"), "{}", refused.body);
+    assert!(!refused.body.contains("Slipway Cottages") && !refused.body.contains("WAGTAIL"));
+    let page = h.get(&wren, &format!("/warnings/versions/{over}")).await.body;
+    assert!(page.contains("Issue"), "still a draft");
+    let issued = h
+        .post(&wren, &format!("/api/v1/warning-versions/{over}/submit?acknowledge_places=true"), json!({}))
+        .await;
+    assert_eq!(issued.json()["result"], "issued", "{}", issued.body);
+    let elsewhere = h.post(&wren, "/api/v1/warnings", warning(&far)).await.json()["id"].as_i64().unwrap();
+    let issued = h.post(&wren, &format!("/api/v1/warning-versions/{elsewhere}/submit"), json!({})).await;
+    assert_eq!(
+        issued.json()["result"],
+        "issued",
+        "an area far from every address needs nothing: {}",
+        issued.body
+    );
+}

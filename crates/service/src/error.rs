@@ -102,6 +102,7 @@ error_codes! {
     UnsupportedMediaType = "unsupported_media_type": "the body's content type is not one the operation takes",
     VaultError = "vault_error": "the vault could not seal or open a record; the message names cause and remedy",
     WarningsUnacknowledged = "warnings_unacknowledged": "a release needs its phrasing warnings acknowledged",
+    PlacesUnacknowledged = "places_unacknowledged": "a warning's area lies near the address of a source behind it; it is issued only when acknowledged",
     WeakPassword = "weak_password": "a password must be 12 to 256 characters",
 }
 

@@ -12,7 +12,8 @@
 use tearline_domain::audit::Outcome;
 use tearline_domain::source::SourceRecord;
 use tearline_store::LeakFinding;
-use tearline_vault::leak::{check_sealed, Handles};
+use tearline_vault::leak::{check_sealed, Handles, PlaceTest};
+use tearline_vault::SealedIdentity;
 
 use crate::audit::record;
 use crate::auth::Caller;
@@ -47,23 +48,16 @@ pub(crate) async fn findings(
     if fields.is_empty() {
         return Ok(Vec::new());
     }
-    record(state, Some(caller.user.id), check_action, object, None, Outcome::Allowed).await?;
-    let columns =
-        state.store.sealed_identity(source.id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
-    let sealed = sealed_from_columns(&columns)?;
-    let binding = source.reference.as_str().as_bytes();
     let handles = match readers {
         Readers::BelowTheLine => {
             Handles { code_name: &source.code_name, reference: source.reference.as_str() }
         }
         Readers::CaseOfficers => Handles { code_name: "", reference: "" },
     };
-    let check =
-        |keys: &dyn tearline_vault::KeyProvider| check_sealed(keys, &sealed, binding, handles, &fields);
-    let checked = match check(state.keys.provider().as_ref()) {
-        Err(tearline_vault::VaultError::UnknownKey { .. }) => check(state.keys.reload()?.as_ref()),
-        other => other,
-    }?;
+    let checked = inside_the_vault(state, caller, source, check_action, object, |keys, sealed, binding| {
+        check_sealed(keys, sealed, binding, handles, &fields)
+    })
+    .await?;
     Ok(checked
         .into_iter()
         .map(|leak| LeakFinding {
@@ -74,6 +68,63 @@ pub(crate) async fn findings(
                 .unwrap_or_default(),
         })
         .collect())
+}
+
+/// Runs `check` on the source's sealed identity inside the vault, once the check is written
+/// to the audit log as `check_action` on `object` (if it cannot be, nothing is opened). A key
+/// rotated by another process is picked up once.
+async fn inside_the_vault<T>(
+    state: &AppState,
+    caller: &Caller,
+    source: &SourceRecord,
+    check_action: &str,
+    object: &str,
+    check: impl Fn(
+        &dyn tearline_vault::KeyProvider,
+        &SealedIdentity,
+        &[u8],
+    ) -> Result<T, tearline_vault::VaultError>,
+) -> Result<T, ServiceError> {
+    record(state, Some(caller.user.id), check_action, object, None, Outcome::Allowed).await?;
+    let columns =
+        state.store.sealed_identity(source.id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
+    let sealed = sealed_from_columns(&columns)?;
+    let binding = source.reference.as_str().as_bytes();
+    match check(state.keys.provider().as_ref(), &sealed, binding) {
+        Err(tearline_vault::VaultError::UnknownKey { .. }) => {
+            Ok(check(state.keys.reload()?.as_ref(), &sealed, binding)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The fields whose place lies near one of the sources' sealed addresses (`places`: a field
+/// and the test of an address point), for each source audited as `check_action` on `object`
+/// before its identity is opened. Never says which address, or whose.
+pub(crate) async fn places_near(
+    state: &AppState,
+    caller: &Caller,
+    sources: &[SourceRecord],
+    check_action: &str,
+    object: &str,
+    places: &[PlaceTest<'_>],
+) -> Result<Vec<String>, ServiceError> {
+    let mut flagged: Vec<String> = Vec::new();
+    if places.is_empty() {
+        return Ok(flagged);
+    }
+    for source in sources {
+        let near = inside_the_vault(state, caller, source, check_action, object, |keys, sealed, binding| {
+            tearline_vault::leak::places_near(keys, sealed, binding, places)
+        })
+        .await?;
+        for field in near {
+            if !flagged.contains(&field) {
+                flagged.push(field);
+            }
+        }
+    }
+    Ok(flagged)
 }
 
 /// Refuses a lifecycle text that names its source by its identity (422 `identity_leak`,

@@ -319,10 +319,29 @@ pub async fn submit(state: &AppState, caller: &Caller, id: i64) -> Result<Submis
         Readers::BelowTheLine,
     )
     .await?;
-    let warnings: Vec<String> = phrasing::warnings(&fields)
+    let mut warnings: Vec<String> = phrasing::warnings(&fields)
         .into_iter()
         .map(|w| format!("{}: \"{}\" — {}", w.field, w.phrase, w.reason))
         .collect();
+    // A place can single the source out as surely as a name: the controller must judge it.
+    if let Some((latitude, longitude)) = report.place.as_ref().and_then(|p| Some((p.latitude?, p.longitude?)))
+    {
+        let metres = state.settings.place_flag_metres;
+        let place = tearline_warn::geo::LatLon { lat: latitude, lon: longitude };
+        let near = |lat, lon| place.distance_m(tearline_warn::geo::LatLon { lat, lon }) <= metres;
+        let flagged = guard::places_near(
+            state,
+            caller,
+            std::slice::from_ref(&source),
+            "intel.leak-check",
+            &object(id),
+            &[("place", &near)],
+        )
+        .await?;
+        warnings.extend(flagged.into_iter().map(|field| {
+            format!("{field}: the location is within {metres} m of an address of the source — release only if it cannot single them out")
+        }));
+    }
     let outcome = if leaks.is_empty() { Outcome::Allowed } else { Outcome::Denied };
     let writer = state.kernel.change_with(Some(caller.user.id), "intel.submit", &object(id), None, outcome);
     let next = writer.record_check(id, report.revision, &leaks, &warnings).await?;

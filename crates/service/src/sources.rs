@@ -212,6 +212,12 @@ fn validate_identity(identity: &Identity, now: Timestamp) -> Result<(), ServiceE
             return Err(bad(&format!("identity.{name} holds at most 20 entries of at most 300 characters")));
         }
     }
+    let on_earth = |[lat, lon]: &[f64; 2]| (-90.0..=90.0).contains(lat) && (-180.0..=180.0).contains(lon);
+    if identity.address_points.len() > 20 || !identity.address_points.iter().all(on_earth) {
+        return Err(bad(
+            "identity.address_points holds at most 20 [latitude, longitude] pairs, each on Earth",
+        ));
+    }
     if identity.relation_to_group.chars().count() > 2_000 || identity.motivation.chars().count() > 2_000 {
         return Err(bad(
             "identity.relation_to_group and identity.motivation are at most 2000 characters each",

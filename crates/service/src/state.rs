@@ -29,6 +29,9 @@ pub struct ServerSettings {
     /// A tile URL template (`https://…/{z}/{x}/{y}.png`) for maps; without one, maps show the
     /// bundled country outlines and work offline.
     pub map_tiles_url: Option<String>,
+    /// A report's location, a threat's or a warning's area this close to one of a source's
+    /// sealed addresses is flagged to whoever releases or issues it.
+    pub place_flag_metres: f64,
     pub warn: crate::warn::WarnSettings,
     pub lifecycle: crate::lifecycle::LifecycleSettings,
 }
@@ -43,6 +46,7 @@ impl Default for ServerSettings {
             attempts_per_address: 30,
             address_window_millis: 10 * 60 * 1000,
             map_tiles_url: None,
+            place_flag_metres: 250.0,
             warn: crate::warn::WarnSettings::default(),
             lifecycle: crate::lifecycle::LifecycleSettings::default(),
         }

@@ -3,7 +3,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// A source's true identity, in plaintext. It exists only between an audited unseal and the
 /// response that carries it, and is wiped on drop. `Debug` prints nothing of it.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub struct Identity {
     pub full_name: String,
     #[serde(default)]
@@ -14,6 +14,10 @@ pub struct Identity {
     pub phone_numbers: Vec<String>,
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// Where the addresses are, `[latitude, longitude]` each: a report, threat or warning
+    /// placed near one is flagged to whoever releases or issues it (`leak::places_near`).
+    #[serde(default)]
+    pub address_points: Vec<[f64; 2]>,
     #[serde(default)]
     pub family: Vec<String>,
     /// How the source stands to a member of the group ("wife of the cell's leader"): why
@@ -55,6 +59,7 @@ impl Identity {
             + self.motivation.len()
             + self.date_of_birth.as_ref().map_or(0, String::len)
             + lists.iter().flat_map(|l| l.iter()).map(|s| s.len() + 8).sum::<usize>()
+            + self.address_points.len() * 48
     }
 }
 

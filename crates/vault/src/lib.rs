@@ -194,6 +194,7 @@ mod tests {
             date_of_birth: Some("1990-02-03".into()),
             phone_numbers: vec!["+44 7700 900123".into()],
             addresses: vec!["1 Example Row".into()],
+            address_points: vec![[51.5, -0.12]],
             family: vec![],
             relation_to_group: "sister of a courier".into(),
             motivation: "money".into(),

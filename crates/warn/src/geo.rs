@@ -363,6 +363,17 @@ impl Area {
             || self.circles.iter().any(|circle| circle.contains(point))
     }
 
+    /// Whether `point` lies inside the area or within `metres` of its edge: what a place near
+    /// a source's address is tested by. Edges are measured in a plane tangent at the point
+    /// (well under 1 % off at the few hundred metres this is for).
+    pub fn within_m(&self, point: LatLon, metres: f64) -> bool {
+        self.contains(point)
+            || self.circles.iter().any(|c| c.centre.distance_m(point) <= c.radius_km * 1000.0 + metres)
+            || self.polygons.iter().any(|polygon| {
+                polygon.points().windows(2).any(|edge| metres_to_segment(point, edge[0], edge[1]) <= metres)
+            })
+    }
+
     /// Whether the whole box is proven inside one of the area's polygons.
     pub fn covers(&self, bounds: &BoundingBox) -> bool {
         self.polygons.iter().any(|polygon| polygon.covers(bounds))
@@ -381,6 +392,21 @@ impl Area {
             .chain(self.circles.iter().flat_map(Circle::bounds))
             .collect()
     }
+}
+
+/// The distance from `point` to the segment `a`–`b`, in a plane tangent at `point`.
+fn metres_to_segment(point: LatLon, a: LatLon, b: LatLon) -> f64 {
+    const METRES_PER_DEGREE_LAT: f64 = 110_574.0;
+    let metres_per_degree_lon = 111_320.0 * point.lat.to_radians().cos();
+    let wrap = |degrees: f64| (degrees + 540.0).rem_euclid(360.0) - 180.0;
+    let plane = |p: LatLon| {
+        (wrap(p.lon - point.lon) * metres_per_degree_lon, (p.lat - point.lat) * METRES_PER_DEGREE_LAT)
+    };
+    let ((ax, ay), (bx, by)) = (plane(a), plane(b));
+    let (dx, dy) = (bx - ax, by - ay);
+    let length = dx * dx + dy * dy;
+    let t = if length == 0.0 { 0.0 } else { (-(ax * dx + ay * dy) / length).clamp(0.0, 1.0) };
+    (ax + t * dx).hypot(ay + t * dy)
 }
 
 /// A latitude/longitude box with `west <= east`, inside [-180, 180].
@@ -404,6 +430,61 @@ impl BoundingBox {
             vec![band(west, 180.0), band(-180.0, east - 360.0)]
         } else {
             vec![band(west, east)]
+        }
+    }
+}
+
+#[cfg(test)]
+mod near_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn square() -> Area {
+        let polygon = Polygon::parse_cap("52.95,1.20 52.95,1.22 52.96,1.22 52.96,1.20 52.95,1.20").unwrap();
+        Area { description: "square".into(), polygons: vec![polygon], circles: Vec::new() }
+    }
+
+    #[test]
+    fn a_point_inside_or_near_the_edge_is_within_and_one_far_off_is_not() {
+        let area = square();
+        assert!(area.within_m(LatLon { lat: 52.955, lon: 1.21 }, 0.0), "inside");
+        // 0.001° of latitude north of the northern edge is about 111 m.
+        let north = LatLon { lat: 52.961, lon: 1.21 };
+        assert!(area.within_m(north, 150.0) && !area.within_m(north, 80.0));
+        let circle = Area {
+            description: "circle".into(),
+            polygons: Vec::new(),
+            circles: vec![Circle::new(LatLon { lat: 0.0, lon: 0.0 }, 1.0).unwrap()],
+        };
+        assert!(circle.within_m(LatLon { lat: 0.0, lon: 0.0105 }, 200.0));
+        assert!(!circle.within_m(LatLon { lat: 0.0, lon: 0.0105 }, 100.0));
+    }
+
+    proptest! {
+        /// Brute force: the geodesic distance to 400 points along each edge. Where that
+        /// distance is clearly under or over the threshold, `within_m` agrees.
+        #[test]
+        fn the_edge_distance_agrees_with_sampling_the_edge(
+            lat in 52.90f64..53.01, lon in 1.15f64..1.27, metres in 10.0f64..3000.0
+        ) {
+            let area = square();
+            let point = LatLon { lat, lon };
+            prop_assume!(!area.contains(point));
+            let sampled = area.polygons[0]
+                .points()
+                .windows(2)
+                .flat_map(|edge| (0..=400).map(move |i| {
+                    let t = f64::from(i) / 400.0;
+                    LatLon { lat: edge[0].lat + t * (edge[1].lat - edge[0].lat), lon: edge[0].lon + t * (edge[1].lon - edge[0].lon) }
+                }))
+                .map(|p| p.distance_m(point))
+                .fold(f64::INFINITY, f64::min);
+            if sampled < metres * 0.98 {
+                prop_assert!(area.within_m(point, metres));
+            }
+            if sampled > metres * 1.02 + 5.0 {
+                prop_assert!(!area.within_m(point, metres));
+            }
         }
     }
 }

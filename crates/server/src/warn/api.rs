@@ -239,20 +239,37 @@ async fn edit_version(
     Ok(Json(VersionView::from(service::edit_draft(&state, &caller, id, request).await?)))
 }
 
+#[derive(Deserialize)]
+struct IssueQuery {
+    /// `acknowledge_places=true`: the officer judged that an area lying near the address of a
+    /// source behind the warning cannot single the source out.
+    #[serde(default)]
+    acknowledge_places: bool,
+}
+
+fn acknowledged(
+    query: Result<Query<IssueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<service::Acknowledged, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::refused(ErrorCode::InvalidQuery, e.body_text()))?;
+    Ok(service::Acknowledged { places: query.acknowledge_places })
+}
+
 async fn submit(
     State(state): State<AppState>,
     Session(caller): Session,
     IdPath(id): IdPath,
+    query: Result<Query<IssueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(service::submit(&state, &caller, id).await?))
+    Ok(Json(service::submit(&state, &caller, id, acknowledged(query)?).await?))
 }
 
 async fn approve(
     State(state): State<AppState>,
     Session(caller): Session,
     IdPath(id): IdPath,
+    query: Result<Query<IssueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(service::approve(&state, &caller, id).await?))
+    Ok(Json(service::approve(&state, &caller, id, acknowledged(query)?).await?))
 }
 
 async fn discard(

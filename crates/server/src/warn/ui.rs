@@ -501,6 +501,9 @@ struct VersionPage {
     help: Vec<(String, &'static str, String, String)>,
     /// The threat the warning comes from, as its officers see it.
     support: Option<SupportLine>,
+    /// Issuing was refused because an area lies near the address of a source behind the
+    /// warning: the form now asks for the officer's acknowledgement.
+    places_flagged: bool,
     /// The answers by area over time, one chart per area.
     answer_charts: Vec<AnswerChart>,
     /// How long each bar of the charts spans, in minutes.
@@ -616,6 +619,7 @@ async fn version_view(
     Ok(VersionPage {
         help,
         support,
+        places_flagged: false,
         answer_period_minutes: answer_charts.1,
         answer_charts: answer_charts.0,
         nav: Some(Nav::of(caller)),
@@ -654,6 +658,9 @@ async fn version_page(
 struct ActionForm {
     csrf: String,
     action: String,
+    /// Ticked after the server flagged an area lying near the address of a source.
+    #[serde(default)]
+    acknowledge_places: String,
 }
 
 async fn version_action(
@@ -664,9 +671,10 @@ async fn version_action(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
+    let acknowledged = service::Acknowledged { places: form.acknowledge_places == "on" };
     let notice = match form.action.as_str() {
-        "submit" => submitted(service::submit(&state, &caller, id).await),
-        "approve" => submitted(service::approve(&state, &caller, id).await),
+        "submit" => submitted(service::submit(&state, &caller, id, acknowledged).await),
+        "approve" => submitted(service::approve(&state, &caller, id, acknowledged).await),
         "discard" => {
             service::discard(&state, &caller, id).await.map(|()| "The version was discarded.".to_owned())
         }
@@ -677,11 +685,15 @@ async fn version_action(
         }
         _ => Err(form_error("unknown action")),
     };
+    let places_flagged =
+        matches!(&notice, Err(ServiceError::Refused { code: ErrorCode::PlacesUnacknowledged, .. }));
     let (status, notice) = match fixable(notice)? {
         Ok(notice) => (StatusCode::OK, notice),
         Err(refused) => refused,
     };
-    Ok((status, render(&version_view(&state, &caller, id, Some(notice)).await?)).into_response())
+    let mut page = version_view(&state, &caller, id, Some(notice)).await?;
+    page.places_flagged = places_flagged;
+    Ok((status, render(&page)).into_response())
 }
 
 fn submitted(result: Result<Submitted, ServiceError>) -> Result<String, ServiceError> {

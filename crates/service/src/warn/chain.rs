@@ -191,6 +191,45 @@ pub(crate) async fn guard_alert(
     guard::refuse_below_the_line(state, caller, &sources, action, object, &fields).await
 }
 
+/// The areas of an alert drafted from `threat` that lie over or near an address of a source
+/// behind the threat's cited reports (within `place_flag_metres`), by CAP path; never which
+/// address or whose. Each source's identity is opened inside the vault after the check is
+/// audited.
+pub(crate) async fn areas_near_sources(
+    state: &AppState,
+    caller: &Caller,
+    threat: Option<i64>,
+    alert: &Alert,
+    object: &str,
+) -> Result<Vec<String>, ServiceError> {
+    let Some(threat) = threat else { return Ok(Vec::new()) };
+    let sources = sources_behind(state, threat).await?;
+    if sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let metres = state.settings.place_flag_metres;
+    let mut paths = Vec::new();
+    let mut areas = Vec::new();
+    for (i, info) in alert.infos.iter().enumerate() {
+        for (j, area) in info.areas.iter().enumerate() {
+            paths.push(format!("info[{}].area[{}]", i + 1, j + 1));
+            areas.push(&area.area);
+        }
+    }
+    let tests: Vec<Box<dyn Fn(f64, f64) -> bool + Send + Sync + '_>> = areas
+        .iter()
+        .map(|area| {
+            Box::new(move |lat, lon| area.within_m(tearline_warn::geo::LatLon { lat, lon }, metres)) as Box<_>
+        })
+        .collect();
+    let places: Vec<tearline_vault::leak::PlaceTest<'_>> = paths
+        .iter()
+        .zip(&tests)
+        .map(|(path, test)| (path.as_str(), test.as_ref() as &(dyn Fn(f64, f64) -> bool + Sync)))
+        .collect();
+    guard::places_near(state, caller, &sources, "leak-check", object, &places).await
+}
+
 /// The threat, for those `action` allows on its unit.
 async fn threat_for(
     state: &AppState,

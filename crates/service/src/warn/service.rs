@@ -538,7 +538,21 @@ pub enum Submitted {
     AwaitingApproval,
 }
 
-pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ServiceError> {
+/// What the officer who issues a warning has acknowledged.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct Acknowledged {
+    /// The warning's area lies near the address of a source behind its threat, and the
+    /// officer judged that it cannot single the source out.
+    #[serde(default)]
+    pub places: bool,
+}
+
+pub async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+    acknowledged: Acknowledged,
+) -> Result<Submitted, ServiceError> {
     let version = load_version(state, caller, version_id, draft_warnings, "warning.submit").await?;
     if version.state != VersionState::Draft {
         return Err(ServiceError::conflict(format!(
@@ -558,12 +572,17 @@ pub async fn submit(state: &AppState, caller: &Caller, version_id: i64) -> Resul
         }
         return Ok(Submitted::AwaitingApproval);
     }
-    let deliveries = issue(state, caller, version, None).await?;
+    let deliveries = issue(state, caller, version, None, acknowledged).await?;
     Ok(Submitted::Issued { deliveries })
 }
 
 /// A second warning officer approves an Actual warning, which issues it.
-pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Result<Submitted, ServiceError> {
+pub async fn approve(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+    acknowledged: Acknowledged,
+) -> Result<Submitted, ServiceError> {
     let version = load_version(state, caller, version_id, approve_warnings, "warning.approve").await?;
     if version.state != VersionState::AwaitingApproval {
         return Err(ServiceError::conflict(format!(
@@ -585,7 +604,7 @@ pub async fn approve(state: &AppState, caller: &Caller, version_id: i64) -> Resu
             "a warning with status Actual needs the approval of a warning officer other than the one who drafted it",
         ));
     }
-    let deliveries = issue(state, caller, version, Some(caller.user.id)).await?;
+    let deliveries = issue(state, caller, version, Some(caller.user.id), acknowledged).await?;
     Ok(Submitted::Issued { deliveries })
 }
 
@@ -612,6 +631,7 @@ async fn issue(
     caller: &Caller,
     version: WarningVersion,
     approved_by: Option<UserId>,
+    acknowledged: Acknowledged,
 ) -> Result<i64, ServiceError> {
     let versions = state.store.versions_of_warning(version.warning_id).await?;
     let carry_from = versions.iter().find(|v| v.state == VersionState::Issued).map(|v| v.id);
@@ -624,6 +644,22 @@ async fn issue(
     // Read again as issued: a report cited since the draft was written may stand behind it.
     let object = format!("warning-version:{}", version.id);
     super::chain::guard_alert(state, caller, version.threat_id, &alert, "warning.issue", &object).await?;
+    if !acknowledged.places {
+        let near =
+            super::chain::areas_near_sources(state, caller, version.threat_id, &alert, &object).await?;
+        if !near.is_empty() {
+            record(state, Some(caller.user.id), "warning.issue", &object, None, Outcome::Denied).await?;
+            return Err(ServiceError::refused(
+                ErrorCode::PlacesUnacknowledged,
+                format!(
+                    "{} within {} m of the address of a source behind this warning's threat: issue it only if the \
+                     warning cannot single the source out, acknowledging that",
+                    near.join(", "),
+                    state.settings.place_flag_metres
+                ),
+            ));
+        }
+    }
     if let Some(expires) = alert.expires() {
         if expires.millis <= alert.sent.millis {
             return Err(ServiceError::refused(

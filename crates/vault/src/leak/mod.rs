@@ -82,6 +82,29 @@ pub fn check_sealed(
     Ok(leaks(&identity, handles, fields))
 }
 
+/// A place a text puts on the map, as a test of a point: "is this address point within the
+/// distance that singles the source out?" (inside a warning's area, or near a report's
+/// location). The caller supplies the geometry; the points never leave the vault but as
+/// arguments of these tests.
+pub type PlaceTest<'a> = (&'a str, &'a (dyn Fn(f64, f64) -> bool + Sync));
+
+/// Opens the identity and names the fields whose place lies near one of the source's
+/// addresses (`Identity::address_points`), never which address or where; drops the identity.
+/// The caller must have audited the check first, as for any unseal.
+pub fn places_near(
+    keys: &dyn KeyProvider,
+    sealed: &SealedIdentity,
+    binding: &[u8],
+    places: &[PlaceTest<'_>],
+) -> Result<Vec<String>, VaultError> {
+    let identity = open(keys, sealed, binding)?;
+    Ok(places
+        .iter()
+        .filter(|(_, near)| identity.address_points.iter().any(|[lat, lon]| near(*lat, *lon)))
+        .map(|(field, _)| (*field).to_owned())
+        .collect())
+}
+
 /// Every field that names the source, by its identity or by its handles, and how.
 pub fn leaks(identity: &Identity, handles: Handles<'_>, fields: &[(&str, &str)]) -> Vec<Leak> {
     let targets = Targets::of(identity);
@@ -604,6 +627,21 @@ mod tests {
             check_sealed(&keys, &sealed, b"SR-OTHER-0002", HANDLES, &[("text", "x")]).is_err(),
             "bound to its record"
         );
+    }
+
+    #[test]
+    fn places_near_an_address_are_named_by_field_only() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let keys = crate::FileKeyring::create(&dir.path().join("vault.key")).expect("key file");
+        let mut identity = samira();
+        identity.address_points = vec![[52.9552, 1.2151]];
+        let sealed = crate::seal(&keys, &identity, b"SR-TEST-0001").expect("sealed");
+        let near = |lat: f64, lon: f64| (lat - 52.9552).abs() < 0.001 && (lon - 1.2151).abs() < 0.001;
+        let far = |lat: f64, _lon: f64| lat < 0.0;
+        let places: [PlaceTest<'_>; 2] = [("place", &near), ("area", &far)];
+        let flagged = places_near(&keys, &sealed, b"SR-TEST-0001", &places).expect("opened");
+        assert_eq!(flagged, vec!["place".to_owned()]);
+        assert!(places_near(&keys, &sealed, b"SR-OTHER-0002", &places).is_err(), "bound to its record");
     }
 
     proptest! {
