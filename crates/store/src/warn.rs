@@ -240,6 +240,12 @@ fn threat_from_row(row: &AnyRow) -> Result<Threat, StoreError> {
     })
 }
 
+/// A delivery row's `ack` column: what the recipient answered.
+fn answer_of(row: &AnyRow) -> Result<AckStatus, StoreError> {
+    let ack: String = row.try_get("ack")?;
+    AckStatus::parse(&ack).ok_or_else(|| StoreError::Corrupt(format!("unknown answer {ack:?}")))
+}
+
 fn recipient_from_row(row: &AnyRow) -> Result<Recipient, StoreError> {
     let kind: String = row.try_get("kind")?;
     let channel: String = row.try_get("channel")?;
@@ -472,11 +478,9 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let ack: String = row.try_get("ack")?;
                 Ok(Answer {
                     position: LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
-                    status: AckStatus::parse(&ack)
-                        .ok_or_else(|| StoreError::Corrupt(format!("unknown answer {ack:?}")))?,
+                    status: answer_of(row)?,
                     at: Timestamp(row.try_get("ack_at")?),
                 })
             })
@@ -496,12 +500,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let ack: String = row.try_get("ack")?;
-                let status = AckStatus::parse(&ack)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown answer {ack:?}")))?;
-                Ok((status, row.try_get("n")?, Timestamp(row.try_get("latest")?)))
-            })
+            .map(|row| Ok((answer_of(row)?, row.try_get("n")?, Timestamp(row.try_get("latest")?))))
             .collect()
     }
 

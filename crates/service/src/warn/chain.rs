@@ -171,39 +171,45 @@ pub(crate) fn alert_texts(alert: &Alert) -> Vec<(String, &str)> {
     texts
 }
 
-/// Refuses an alert drafted from `threat` whose text names a source behind the threat's
-/// reports (422 `identity_leak`), before it is stored or issued.
+/// The sources behind the threat an alert is drafted from, if any (`sources_behind`).
+pub(crate) async fn sources_behind_alert(
+    state: &AppState,
+    threat: Option<i64>,
+) -> Result<Vec<SourceRecord>, ServiceError> {
+    match threat {
+        Some(threat) => sources_behind(state, threat).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Refuses an alert whose text names one of `sources`, those behind the threat it is drafted
+/// from (422 `identity_leak`), before it is stored or issued.
 pub(crate) async fn guard_alert(
     state: &AppState,
     caller: &Caller,
-    threat: Option<i64>,
+    sources: &[SourceRecord],
     alert: &Alert,
     action: &str,
     object: &str,
 ) -> Result<(), ServiceError> {
-    let Some(threat) = threat else { return Ok(()) };
-    let sources = sources_behind(state, threat).await?;
     if sources.is_empty() {
         return Ok(());
     }
     let texts = alert_texts(alert);
     let fields: Vec<(&str, &str)> = texts.iter().map(|(f, t)| (f.as_str(), *t)).collect();
-    guard::refuse_below_the_line(state, caller, &sources, action, object, &fields).await
+    guard::refuse_below_the_line(state, caller, sources, action, object, &fields).await
 }
 
-/// The areas of an alert drafted from `threat` that lie over or near an address of a source
-/// behind the threat's cited reports (within `place_flag_metres`), by CAP path; never which
-/// address or whose. Each source's identity is opened inside the vault after the check is
-/// audited.
+/// The areas of an alert that lie over or near an address of one of `sources` (within
+/// `place_flag_metres`), by CAP path; never which address or whose. Each source's identity
+/// is opened inside the vault after the check is audited.
 pub(crate) async fn areas_near_sources(
     state: &AppState,
     caller: &Caller,
-    threat: Option<i64>,
+    sources: &[SourceRecord],
     alert: &Alert,
     object: &str,
 ) -> Result<Vec<String>, ServiceError> {
-    let Some(threat) = threat else { return Ok(Vec::new()) };
-    let sources = sources_behind(state, threat).await?;
     if sources.is_empty() {
         return Ok(Vec::new());
     }
@@ -227,7 +233,7 @@ pub(crate) async fn areas_near_sources(
         .zip(&tests)
         .map(|(path, test)| (path.as_str(), test.as_ref() as &(dyn Fn(f64, f64) -> bool + Sync)))
         .collect();
-    guard::places_near(state, caller, &sources, "leak-check", object, &places).await
+    guard::places_near(state, caller, sources, "leak-check", object, &places).await
 }
 
 /// The threat, for those `action` allows on its unit.

@@ -381,10 +381,11 @@ pub async fn draft_alert(
     let threat_id = request.threat_id;
     let alert = alert_from(state, request, MsgType::Alert, Vec::new());
     check_own_alert(&alert)?;
+    let sources = super::chain::sources_behind_alert(state, threat_id).await?;
     super::chain::guard_alert(
         state,
         caller,
-        threat_id,
+        &sources,
         &alert,
         "warning.draft",
         &format!("unit:{}", unit_id.0),
@@ -453,7 +454,8 @@ async fn draft_follow_up(
         FollowUp::Cancel => cancellation_of(state, &current.alert, references),
     };
     check_own_alert(&alert)?;
-    super::chain::guard_alert(state, caller, current.threat_id, &alert, "warning.draft", &object).await?;
+    let sources = super::chain::sources_behind_alert(state, current.threat_id).await?;
+    super::chain::guard_alert(state, caller, &sources, &alert, "warning.draft", &object).await?;
     let version_id = state
         .change(caller, "warning.draft", &object, None)
         .draft_next_version(warning_id, &alert, caller.user.id, state.now())
@@ -522,7 +524,8 @@ pub async fn edit_draft(
     alert.identifier = version.alert.identifier.clone();
     check_own_alert(&alert)?;
     let object = format!("warning-version:{version_id}");
-    super::chain::guard_alert(state, caller, version.threat_id, &alert, "warning.edit", &object).await?;
+    let sources = super::chain::sources_behind_alert(state, version.threat_id).await?;
+    super::chain::guard_alert(state, caller, &sources, &alert, "warning.edit", &object).await?;
     state
         .change(caller, "warning.edit", &format!("warning-version:{version_id}"), None)
         .edit_draft(version_id, &alert)
@@ -643,10 +646,10 @@ async fn issue(
     check_own_alert(&alert)?;
     // Read again as issued: a report cited since the draft was written may stand behind it.
     let object = format!("warning-version:{}", version.id);
-    super::chain::guard_alert(state, caller, version.threat_id, &alert, "warning.issue", &object).await?;
+    let sources = super::chain::sources_behind_alert(state, version.threat_id).await?;
+    super::chain::guard_alert(state, caller, &sources, &alert, "warning.issue", &object).await?;
     if !acknowledged.places {
-        let near =
-            super::chain::areas_near_sources(state, caller, version.threat_id, &alert, &object).await?;
+        let near = super::chain::areas_near_sources(state, caller, &sources, &alert, &object).await?;
         if !near.is_empty() {
             record(state, Some(caller.user.id), "warning.issue", &object, None, Outcome::Denied).await?;
             return Err(ServiceError::refused(
