@@ -36,6 +36,9 @@ pub struct BenchArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Contacts logged on one source before its lifecycle page is read.
+    #[arg(long, default_value_t = 200)]
+    contacts: usize,
     /// A PostgreSQL server to run the same benchmark on, in a scratch schema that is dropped
     /// afterwards; also runs the pgcrypto peer.
     #[arg(long, env = "TEARLINE_BENCH_POSTGRES_URL")]
@@ -176,8 +179,36 @@ async fn application(
         },
     )
     .await?;
+    let lifecycle = lifecycle_page(args, backend, &session).await?;
     store.close().await;
-    Ok(vec![register, read, unseal])
+    Ok(vec![register, read, unseal, lifecycle])
+}
+
+/// A source's lifecycle page once `--contacts` contacts are logged on it: what a handler
+/// opens before every meeting, and what sealing the text said about a source costs.
+async fn lifecycle_page(args: &BenchArgs, backend: &'static str, session: &Session) -> Result<Measurement> {
+    let id = *session.ids.first().ok_or_else(|| anyhow!("no source to log contacts on"))?;
+    let bar = crate::progress_bar(format!("log {} contacts", args.contacts));
+    bar.set_length(args.contacts as u64);
+    for n in 0..args.contacts {
+        let body = json!({
+            "method": "meeting",
+            "place": format!("Harbour café {n}, upstairs room"),
+            "summary": format!("Contact {n}: the source described the week's deliveries at length. ").repeat(6),
+        });
+        call(&session.app, "POST", &format!("/api/v1/sources/{id}/contacts"), Some(&session.token), body)
+            .await?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let operation = format!("lifecycle page, {} contacts", args.contacts);
+    let reads = args.requests.div_ceil(10);
+    measure(backend, &operation, reads, args.concurrency, session, move |s, _| async move {
+        call(&s.app, "GET", &format!("/api/v1/sources/{id}/lifecycle"), Some(&s.token), Value::Null)
+            .await
+            .map(drop)
+    })
+    .await
 }
 
 async fn call(
@@ -298,7 +329,7 @@ async fn pgcrypto_peer(args: &BenchArgs, url: &str, dir: &std::path::Path) -> Re
             .bind(id)
             .fetch_one(&mut *connection)
             .await?;
-        let sealed = tearline_vault::SealedIdentity {
+        let sealed = tearline_vault::Sealed {
             key_id: u32::try_from(row.try_get::<i64, _>("key_id")?)?,
             wrapped_key: row.try_get("wrapped")?,
             ciphertext: row.try_get("sealed")?,

@@ -388,8 +388,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let clock = system_clock();
     let keys = VaultKeys::open(&store, settings.key_file.clone(), clock()).await?;
     let log = open_audit_log(&store, &settings.audit_key_file).await?;
+    let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
+    // Text written by a build from before it was sealed is sealed before anything is served.
+    let sealed = tearline_service::above_line::seal_text_written_before_sealing(&kernel, &keys).await?;
+    if sealed > 0 {
+        println!("Sealed {sealed} records of text about sources written before this version sealed it.");
+    }
     let seeded = if args.demo || settings.demo {
-        let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
         demo::seed(&kernel, &keys).await?;
         true
     } else {

@@ -2,8 +2,9 @@
 //! with sealed identities. Every name, number and address here is invented; phone numbers
 //! come from the ranges Ofcom reserves for drama.
 
-use tearline_domain::source::SourceStatus;
-use tearline_domain::{Role, Seniority, SourceId, Timestamp, UserId};
+use tearline_domain::source::{SourceRecord, SourceStatus};
+use tearline_domain::{Role, Seniority, Timestamp, UserId};
+use tearline_lifecycle::above_line::{CaseDetails, ContactNotes, RiskNarrative, WelfareNotes};
 use tearline_lifecycle::authorisation::{self, Application, AuthorisationKind, Authoriser, CaseParties};
 use tearline_lifecycle::calendar::DAY;
 use tearline_lifecycle::ledger::Currency;
@@ -12,6 +13,7 @@ use tearline_vault::Identity;
 use zeroize::Zeroizing;
 
 use tearline_kernel::{CpuPool, Kernel};
+use tearline_service::above_line;
 use tearline_service::accounts::{create_user, NewUserRequest};
 use tearline_service::auth::Caller;
 use tearline_service::sources::{register_sealed, SourceDraft};
@@ -154,7 +156,7 @@ pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ServiceErro
             &"the demo needs a handler, a controller and an authorising officer",
         ));
     };
-    let keys = keys.provider();
+    let provider = keys.provider();
     let mut sources = Vec::new();
     for (index, demo) in DEMO_SOURCES.iter().enumerate() {
         let identity = demo.identity();
@@ -166,10 +168,11 @@ pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ServiceErro
             status: if index == 3 { SourceStatus::Prospective } else { SourceStatus::Active },
             recruited_at: now.plus_millis(-(index as i64 + 1) * 400 * DAY),
         };
-        sources.push(register_sealed(seeding(kernel), keys.as_ref(), draft, &identity).await?);
+        let id = register_sealed(seeding(kernel), provider.as_ref(), draft, &identity).await?;
+        sources.push(kernel.store().source(id).await?.ok_or_else(|| ServiceError::not_found("source"))?);
     }
     let staff = Staff { handler: handler.id, controller: controller.id, officer: officer.id };
-    seed_lifecycle(kernel, &staff, &sources, now).await?;
+    seed_lifecycle(kernel, keys, &staff, &sources, now).await?;
     Ok(true)
 }
 
@@ -185,20 +188,21 @@ struct Staff {
 /// OSPREY's application waits for the authorising officer.
 async fn seed_lifecycle(
     kernel: &Kernel,
+    keys: &VaultKeys,
     staff: &Staff,
-    sources: &[SourceId],
+    sources: &[SourceRecord],
     now: Timestamp,
 ) -> Result<(), ServiceError> {
     let store = kernel.store();
-    let &[nightjar, kestrel, heron, osprey] = sources else {
+    let [nightjar_record, kestrel_record, heron_record, osprey_record] = sources else {
         return Err(ServiceError::internal("demo", &"the demo has four sources"));
     };
+    let (nightjar, kestrel, heron, osprey) =
+        (nightjar_record.id, kestrel_record.id, heron_record.id, osprey_record.id);
     let ago = |days: i64| now.plus_millis(-days * DAY);
     let text = |t: &str| t.to_owned();
-    let application = |purpose: &str| {
-        Application {
-        kind: AuthorisationKind::AdultWritten,
-        vulnerable: false,
+    let case = |purpose: &str| {
+        CaseDetails {
         necessity: text("Reporting on the supply of weapons through the harbour cannot be obtained by less intrusive means."),
         proportionality: text("Meetings are limited to what the reporting requires; no covert recording."),
         purpose: text(purpose),
@@ -207,41 +211,48 @@ async fn seed_lifecycle(
         confidential_information: text("None expected; any legally privileged material is not to be sought."),
     }
     };
+    let application = |source: &SourceRecord, purpose: &str| {
+        Ok::<_, ServiceError>(Application {
+            kind: AuthorisationKind::AdultWritten,
+            vulnerable: false,
+            case: above_line::seal(keys, &source.reference, &case(purpose))?,
+        })
+    };
+    let narrative = RiskNarrative {
+        summary: "Meetings away from the source's neighbourhood; exposure if seen with officers.".into(),
+        mitigations: "Vary meeting places; no contact by phone from the office.".into(),
+    };
+    let nightjar_risk = above_line::seal(keys, &nightjar_record.reference, &narrative)?;
+    let kestrel_risk = above_line::seal(keys, &kestrel_record.reference, &narrative)?;
     let parties = |source_handler| CaseParties {
         applicant: staff.handler,
         handler: source_handler,
         controller: staff.controller,
     };
     let authoriser = Authoriser { user: staff.officer, level: Seniority::Senior };
-    let risk = |source, at, level: &'static str| NewRiskAssessment {
+    let risk = |source, text, at, level: &'static str| NewRiskAssessment {
         source_id: source,
         assessed_by: staff.handler,
         at,
         risk_level: level,
-        summary: "Meetings away from the source's neighbourhood; exposure if seen with officers.",
-        mitigations: "Vary meeting places; no contact by phone from the office.",
+        text,
     };
     let rule = |e: tearline_lifecycle::authorisation::AuthorisationError| ServiceError::internal("demo", &e);
 
     // NIGHTJAR: granted 344 days ago, reviewed quarterly, expiring within the month.
-    let (first_risk, _) = seeding(kernel).add_risk_assessment(risk(nightjar, ago(345), "medium")).await?;
-    let id = seeding(kernel)
-        .apply_for_authorisation(nightjar, &application("Harbour weapons supply"), staff.handler, ago(345))
-        .await?;
-    let grant = authorisation::grant(
-        &application("Harbour weapons supply"),
-        parties(staff.handler),
-        authoriser,
-        ago(344),
-        90 * DAY,
-    )
-    .map_err(rule)?;
+    let (first_risk, _) =
+        seeding(kernel).add_risk_assessment(risk(nightjar, &nightjar_risk, ago(345), "medium")).await?;
+    let harbour = application(nightjar_record, "Harbour weapons supply")?;
+    let id = seeding(kernel).apply_for_authorisation(nightjar, &harbour, staff.handler, ago(345)).await?;
+    let grant = authorisation::grant(&harbour, parties(staff.handler), authoriser, ago(344), 90 * DAY)
+        .map_err(rule)?;
     seeding(kernel).grant_authorisation(id, staff.officer, &grant, "Necessary and proportionate.").await?;
     seeding(kernel)
         .review_authorisation(id, staff.officer, ago(254), "Reporting remains productive.", first_risk)
         .await?;
     seeding(kernel).review_authorisation(id, staff.officer, ago(164), "No change.", first_risk).await?;
-    let (second_risk, _) = seeding(kernel).add_risk_assessment(risk(nightjar, ago(55), "medium")).await?;
+    let (second_risk, _) =
+        seeding(kernel).add_risk_assessment(risk(nightjar, &nightjar_risk, ago(55), "medium")).await?;
     seeding(kernel)
         .review_authorisation(
             id,
@@ -259,13 +270,16 @@ async fn seed_lifecycle(
         (30, "meeting", "Car park, Saltford retail park"),
         (9, "phone", "Call to the handler's operational phone"),
     ] {
+        let notes = ContactNotes {
+            place: place.into(),
+            summary: "Reported deliveries at the quay after dark.".into(),
+        };
         let contact = NewContact {
             source_id: nightjar,
             logged_by: staff.handler,
             at: ago(days),
             method,
-            place,
-            summary: "Reported deliveries at the quay after dark.",
+            text: &above_line::seal(keys, &nightjar_record.reference, &notes)?,
             authorised: true,
             situation_changed: false,
             logged_at: ago(days),
@@ -273,7 +287,17 @@ async fn seed_lifecycle(
         seeding(kernel).log_contact(contact).await?;
     }
     seeding(kernel)
-        .record_welfare(nightjar, staff.handler, ago(30), "check", "Well; no concerns raised.")
+        .record_welfare(
+            nightjar,
+            staff.handler,
+            ago(30),
+            "check",
+            &above_line::seal(
+                keys,
+                &nightjar_record.reference,
+                &WelfareNotes { notes: "Well; no concerns raised.".into() },
+            )?,
+        )
         .await?;
     let amount = Currency::parse("GBP")
         .and_then(|gbp| gbp.amount("150.00"))
@@ -302,18 +326,11 @@ async fn seed_lifecycle(
     seeding(kernel).record_receipt(payment.id, "NIGHTJAR", ago(38)).await?;
 
     // KESTREL: reviewed monthly, last review 40 days ago; risk assessed 200 days ago.
-    seeding(kernel).add_risk_assessment(risk(kestrel, ago(200), "high")).await?;
-    let id = seeding(kernel)
-        .apply_for_authorisation(kestrel, &application("Saltford vehicle thefts"), staff.handler, ago(201))
-        .await?;
-    let grant = authorisation::grant(
-        &application("Saltford vehicle thefts"),
-        parties(staff.handler),
-        authoriser,
-        ago(200),
-        30 * DAY,
-    )
-    .map_err(rule)?;
+    seeding(kernel).add_risk_assessment(risk(kestrel, &kestrel_risk, ago(200), "high")).await?;
+    let thefts = application(kestrel_record, "Saltford vehicle thefts")?;
+    let id = seeding(kernel).apply_for_authorisation(kestrel, &thefts, staff.handler, ago(201)).await?;
+    let grant = authorisation::grant(&thefts, parties(staff.handler), authoriser, ago(200), 30 * DAY)
+        .map_err(rule)?;
     seeding(kernel).grant_authorisation(id, staff.officer, &grant, "").await?;
     let latest = store.risk_assessments(kestrel).await?.first().map(|r| r.id).unwrap_or_default();
     seeding(kernel)
@@ -322,13 +339,16 @@ async fn seed_lifecycle(
 
     // HERON: contacts with no authorisation at all.
     for days in [20, 5] {
+        let notes = ContactNotes {
+            place: "the harbour café".into(),
+            summary: "Volunteered information about night visitors to the quay.".into(),
+        };
         let contact = NewContact {
             source_id: heron,
             logged_by: staff.handler,
             at: ago(days),
             method: "meeting",
-            place: "the harbour café",
-            summary: "Volunteered information about night visitors to the quay.",
+            text: &above_line::seal(keys, &heron_record.reference, &notes)?,
             authorised: false,
             // At the latest meeting HERON said the family member their help turns on had
             // been moved: a welfare check and a risk review fall due.
@@ -342,7 +362,7 @@ async fn seed_lifecycle(
     seeding(kernel)
         .apply_for_authorisation(
             osprey,
-            &application("drug supply through the Saltford warehouses"),
+            &application(osprey_record, "drug supply through the Saltford warehouses")?,
             staff.handler,
             ago(2),
         )

@@ -55,6 +55,20 @@ pub struct Lookup<'a> {
     pub object: &'a str,
 }
 
+/// Proof that a read was recorded, durably, before it happens: what opening sealed text
+/// asks for (`tearline_service::above_line::open`). Only [`Kernel::record`] makes one.
+#[derive(Debug)]
+pub struct Recorded {
+    object: String,
+}
+
+impl Recorded {
+    /// The object the recorded entry names (`source:7`, `unit:2`).
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+}
+
 /// The store, the verifiable log and the clock, and the only door to changing the store.
 #[derive(Clone)]
 pub struct Kernel {
@@ -104,10 +118,10 @@ impl Kernel {
         object: &str,
         reason: Option<&str>,
         outcome: Outcome,
-    ) -> Result<(), KernelError> {
+    ) -> Result<Recorded, KernelError> {
         let event = self.event(actor, action, object, reason, outcome);
         match self.log.append(&event).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Recorded { object: event.object }),
             Err(error) => {
                 tracing::error!(action, %error, "audit trail unavailable; refusing the request");
                 Err(KernelError::AuditUnavailable)

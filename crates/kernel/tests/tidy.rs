@@ -153,6 +153,20 @@ fn the_http_crate_only_calls_operations() {
     }
 }
 
+/// Sealed text is opened in one place, which asks for the recorded read
+/// (`tearline_service::above_line::open`); nothing else decrypts it.
+#[test]
+fn only_the_above_line_module_opens_sealed_text() {
+    for (file, text) in production_sources() {
+        if file != "service/src/above_line.rs" && !file.starts_with("vault/src/") {
+            assert!(
+                !text.contains("open_record"),
+                "{file} opens sealed text; call above_line::open with the recorded read"
+            );
+        }
+    }
+}
+
 #[test]
 fn only_the_kernel_hands_out_audited_writers() {
     for (file, text) in production_sources() {

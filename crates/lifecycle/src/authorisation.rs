@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tearline_domain::{Seniority, Timestamp, UserId};
 
+use crate::above_line::CaseDetails;
 use crate::calendar::{add_months, DAY, HOUR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,17 +19,14 @@ pub enum AuthorisationKind {
     Juvenile,
 }
 
-/// What the applicant must set out; every field is required.
+/// What the applicant must set out; every field is required. `C` is the case as the
+/// applicant wrote it ([`CaseDetails`]), or as the store keeps it, sealed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Application {
+pub struct Application<C = CaseDetails> {
     pub kind: AuthorisationKind,
     pub vulnerable: bool,
-    pub necessity: String,
-    pub proportionality: String,
-    pub purpose: String,
-    pub tasking: String,
-    pub collateral_intrusion: String,
-    pub confidential_information: String,
+    #[serde(flatten)]
+    pub case: C,
 }
 
 /// The people on the case; none of them may authorise it.
@@ -92,15 +90,17 @@ impl AuthorisationKind {
 }
 
 impl Application {
-    /// Every field of the application is set out.
+    /// Every field of the application is set out: checked when it is made, the only way an
+    /// application enters the register (the store keeps the case sealed from then on).
     pub fn check_complete(&self) -> Result<(), AuthorisationError> {
+        let case = &self.case;
         for (field, text) in [
-            ("the necessity", &self.necessity),
-            ("the proportionality", &self.proportionality),
-            ("the purpose", &self.purpose),
-            ("the intended tasking", &self.tasking),
-            ("the collateral intrusion", &self.collateral_intrusion),
-            ("the likely confidential information", &self.confidential_information),
+            ("the necessity", &case.necessity),
+            ("the proportionality", &case.proportionality),
+            ("the purpose", &case.purpose),
+            ("the intended tasking", &case.tasking),
+            ("the collateral intrusion", &case.collateral_intrusion),
+            ("the likely confidential information", &case.confidential_information),
         ] {
             if text.trim().is_empty() {
                 return Err(AuthorisationError::Missing(field));
@@ -108,7 +108,9 @@ impl Application {
         }
         Ok(())
     }
+}
 
+impl<C> Application<C> {
     fn needs_senior_level(&self) -> bool {
         self.vulnerable || self.kind == AuthorisationKind::Juvenile
     }
@@ -116,8 +118,8 @@ impl Application {
 
 /// Whether `authoriser` may decide on this case at all (grant or renew): never a party to
 /// it, and senior for a juvenile or vulnerable source.
-pub fn may_authorise(
-    application: &Application,
+pub fn may_authorise<C>(
+    application: &Application<C>,
     parties: CaseParties,
     authoriser: Authoriser,
 ) -> Result<(), AuthorisationError> {
@@ -131,15 +133,14 @@ pub fn may_authorise(
 }
 
 /// Grants an application, or says which rule forbids it.
-pub fn grant(
-    application: &Application,
+pub fn grant<C>(
+    application: &Application<C>,
     parties: CaseParties,
     authoriser: Authoriser,
     at: Timestamp,
     review_every_millis: i64,
 ) -> Result<Grant, AuthorisationError> {
     may_authorise(application, parties, authoriser)?;
-    application.check_complete()?;
     check_review_interval(application.kind, review_every_millis)?;
     Ok(Grant {
         kind: application.kind,
@@ -297,12 +298,14 @@ mod tests {
         Application {
             kind,
             vulnerable: false,
-            necessity: text(),
-            proportionality: text(),
-            purpose: text(),
-            tasking: text(),
-            collateral_intrusion: text(),
-            confidential_information: text(),
+            case: CaseDetails {
+                necessity: text(),
+                proportionality: text(),
+                purpose: text(),
+                tasking: text(),
+                collateral_intrusion: text(),
+                confidential_information: text(),
+            },
         }
     }
 
@@ -349,11 +352,9 @@ mod tests {
     #[test]
     fn an_incomplete_application_names_what_is_missing() {
         let mut incomplete = application(AuthorisationKind::AdultWritten);
-        incomplete.collateral_intrusion = "  ".into();
-        assert_eq!(
-            grant(&incomplete, PARTIES, OFFICER, T0, 30 * DAY),
-            Err(AuthorisationError::Missing("the collateral intrusion"))
-        );
+        incomplete.case.collateral_intrusion = "  ".into();
+        assert_eq!(incomplete.check_complete(), Err(AuthorisationError::Missing("the collateral intrusion")));
+        assert_eq!(application(AuthorisationKind::Juvenile).check_complete(), Ok(()));
     }
 
     #[test]

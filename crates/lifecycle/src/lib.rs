@@ -8,6 +8,7 @@
 //! The store persists what these rules decide (`tearline_store::lifecycle`); the server's
 //! `lifecycle` module applies them to requests.
 
+pub mod above_line;
 pub mod authorisation;
 pub mod calendar;
 pub mod due;

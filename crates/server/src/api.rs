@@ -148,8 +148,8 @@ async fn read_source(
     Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Json<SourceDetail>, ApiError> {
-    let (source, assignments) = sources::read(&state, &caller, SourceId(id)).await?;
-    Ok(Json(SourceDetail { source, assignments }))
+    let read = sources::read(&state, &caller, SourceId(id)).await?;
+    Ok(Json(SourceDetail { source: read.source, assignments: read.assignments }))
 }
 
 #[derive(Deserialize)]

@@ -517,7 +517,7 @@ async fn source_view(
     id: SourceId,
     error: Option<String>,
 ) -> Result<SourcePage, UiError> {
-    let (source, history) = sources::read(state, caller, id).await?;
+    let sources::SourceRead { source, assignments: history, .. } = sources::read(state, caller, id).await?;
     let assignments = history
         .into_iter()
         .map(|a| {

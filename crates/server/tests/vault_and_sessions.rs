@@ -137,16 +137,31 @@ async fn a_wrong_or_missing_key_file_is_refused_before_anything_changes() {
     assert_eq!(unseal(&harness, &token, harness.source_id("NIGHTJAR").await).await.status, StatusCode::OK);
 }
 
+/// Every data key a rotation to key 2 re-wraps: identities' and sealed texts'.
+async fn data_keys_under_key_1(harness: &common::Harness) -> (usize, usize) {
+    let store = &harness.state.store;
+    let identities = store.sealed_identities_not_under(2).await.unwrap().len();
+    let mut texts = 0;
+    for table in tearline_store::SealedTable::ALL {
+        texts += store.sealed_texts_not_under(table, 2).await.unwrap().len();
+    }
+    (identities, texts)
+}
+
 #[tokio::test]
 async fn rotating_the_vault_key_rewraps_data_keys_and_keeps_every_identity() {
     let harness = harness().await;
     let id = harness.source_id("OSPREY").await;
     let before = harness.state.store.sealed_identity(tearline_domain::SourceId(id)).await.unwrap().unwrap();
+    let (identities, texts) = data_keys_under_key_1(&harness).await;
+    assert_eq!(identities, 5);
+    assert!(texts > 10, "the demo's contacts, reports, welfare, risk and applications are sealed too");
     let admin = harness.demo_login(Role::Administrator).await;
     let reply = harness.call(Method::POST, "/api/v1/vault/rotate", Some(&admin), None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.json()["key_id"], 2);
-    assert_eq!(reply.json()["rewrapped"], 5);
+    assert_eq!(reply.json()["rewrapped"], identities + texts);
+    assert_eq!(data_keys_under_key_1(&harness).await, (0, 0));
     let after = harness.state.store.sealed_identity(tearline_domain::SourceId(id)).await.unwrap().unwrap();
     assert_eq!(after.key_id, 2);
     assert_eq!(after.ciphertext, before.ciphertext, "records are not re-encrypted");
@@ -165,6 +180,14 @@ async fn rotating_the_vault_key_rewraps_data_keys_and_keeps_every_identity() {
     let token = harness.demo_login(Role::Controller).await;
     let reply = unseal(&harness, &token, id).await;
     assert_eq!(reply.json()["identity"]["full_name"], "Tariq Benhadda Lindqvist");
+    // Sealed text opens under the new key: the application OSPREY waits on.
+    let lifecycle =
+        harness.call(Method::GET, &format!("/api/v1/sources/{id}/lifecycle"), Some(&token), None).await;
+    assert_eq!(lifecycle.status, StatusCode::OK, "{}", lifecycle.body);
+    assert_eq!(
+        lifecycle.json()["authorisations"][0]["application"]["purpose"],
+        "drug supply through the Saltford warehouses"
+    );
 }
 
 #[tokio::test]
@@ -436,10 +459,14 @@ async fn the_ui_hands_a_case_role_over_and_rotates_the_vault_key_only_for_those_
         StatusCode::FORBIDDEN
     );
     let admin = harness.demo_login(Role::Administrator).await;
+    let (identities, texts) = data_keys_under_key_1(&harness).await;
     let rotated = harness.send(form_post("/vault/rotate", &admin, "csrf=x")).await;
     assert_eq!(rotated.status, StatusCode::OK);
     assert!(
-        rotated.body.contains("Vault key 2 is now active; 5 data keys were re-wrapped"),
+        rotated.body.contains(&format!(
+            "Vault key 2 is now active; {} data keys were re-wrapped",
+            identities + texts
+        )),
         "{}",
         rotated.body
     );

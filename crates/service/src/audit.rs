@@ -3,6 +3,7 @@
 use tearline_domain::audit::Outcome;
 use tearline_domain::policy::{authorize, Action};
 use tearline_domain::UserId;
+use tearline_kernel::Recorded;
 
 use crate::auth::Caller;
 use crate::error::ServiceError;
@@ -17,7 +18,7 @@ pub async fn record(
     object: &str,
     reason: Option<&str>,
     outcome: Outcome,
-) -> Result<(), ServiceError> {
+) -> Result<Recorded, ServiceError> {
     Ok(state.kernel.record(actor, action, object, reason, outcome).await?)
 }
 

@@ -194,7 +194,8 @@ pub async fn log_out(state: &AppState, caller: &Caller) -> Result<(), ServiceErr
         None,
         Outcome::Allowed,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// How the caller presented their session.

@@ -13,7 +13,7 @@ use tearline_domain::audit::Outcome;
 use tearline_domain::source::SourceRecord;
 use tearline_store::LeakFinding;
 use tearline_vault::leak::{check_sealed, Handles, PlaceTest};
-use tearline_vault::SealedIdentity;
+use tearline_vault::Sealed;
 
 use crate::audit::record;
 use crate::auth::Caller;
@@ -79,23 +79,14 @@ async fn inside_the_vault<T>(
     source: &SourceRecord,
     check_action: &str,
     object: &str,
-    check: impl Fn(
-        &dyn tearline_vault::KeyProvider,
-        &SealedIdentity,
-        &[u8],
-    ) -> Result<T, tearline_vault::VaultError>,
+    check: impl Fn(&dyn tearline_vault::KeyProvider, &Sealed, &[u8]) -> Result<T, tearline_vault::VaultError>,
 ) -> Result<T, ServiceError> {
     record(state, Some(caller.user.id), check_action, object, None, Outcome::Allowed).await?;
     let columns =
         state.store.sealed_identity(source.id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
-    match check(state.keys.provider().as_ref(), &sealed, binding) {
-        Err(tearline_vault::VaultError::UnknownKey { .. }) => {
-            Ok(check(state.keys.reload()?.as_ref(), &sealed, binding)?)
-        }
-        other => Ok(other?),
-    }
+    Ok(state.keys.using(|keys| check(keys, &sealed, binding))?)
 }
 
 /// The fields whose place lies near one of the sources' sealed addresses (`places`: a field

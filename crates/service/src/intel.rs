@@ -18,13 +18,15 @@ use tearline_intel::grading::{
 };
 use tearline_intel::track::TrackRecord;
 use tearline_intel::{phrasing, stix};
-use tearline_kernel::Lookup;
+use tearline_kernel::{Lookup, Recorded};
+use tearline_lifecycle::above_line::ContactReportText;
 use tearline_search::{BoundingBox, IndexedReport, SearchQuery};
 use tearline_store::{
     ContactReport, Dissemination, Grading, IntelReport, LeakFinding, NewContactReport, Origin, PartnerImport,
     ReportContent, ReportPlace, ReportState,
 };
 
+use crate::above_line;
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::{ErrorCode, ServiceError};
@@ -75,7 +77,7 @@ pub async fn write_contact_report(
     caller: &Caller,
     source: SourceId,
     request: ContactReportRequest,
-) -> Result<ContactReport, ServiceError> {
+) -> Result<ContactReport<ContactReportText>, ServiceError> {
     let source =
         sources::load_for(state, caller, source, Action::WriteContactReport, "contact-report.write").await?;
     let now = state.now();
@@ -86,6 +88,14 @@ pub async fn write_contact_report(
             "the meeting time is in the future or before the source was recruited",
         ));
     }
+    let text = ContactReportText {
+        place: text("place", &request.place, 300)?,
+        present: text("present", &request.present, 500)?,
+        account: text("account", &request.account, 20_000)?,
+        tasks_given: request.tasks_given.trim().to_owned(),
+        welfare: request.welfare.trim().to_owned(),
+    };
+    let sealed = above_line::seal(&state.keys, &source.reference, &text)?;
     let object = format!("source:{}", source.id.0);
     let writer = state.change(caller, "contact-report.write", &object, None);
     let id = writer
@@ -93,17 +103,15 @@ pub async fn write_contact_report(
             source_id: source.id,
             handler_id: caller.user.id,
             met_at,
-            place: &text("place", &request.place, 300)?,
-            present: &text("present", &request.present, 500)?,
-            method: &text("method", &request.method, 60)?,
-            account: &text("account", &request.account, 20_000)?,
-            tasks_given: request.tasks_given.trim(),
-            welfare: request.welfare.trim(),
+            method: &self::text("method", &request.method, 60)?,
+            text: &sealed,
             situation_changed: request.situation_changed,
             created_at: now,
         })
         .await?;
-    state.store.contact_report(id).await?.ok_or_else(|| ServiceError::not_found("contact report"))
+    let written =
+        state.store.contact_report(id).await?.ok_or_else(|| ServiceError::not_found("contact report"))?;
+    Ok(written.with_text(text))
 }
 
 /// A contact report and its source, for those the case is open to.
@@ -1088,12 +1096,13 @@ pub async fn case_reports(
     state: &AppState,
     caller: &Caller,
     source: &SourceRecord,
-) -> Result<Option<(Vec<ContactReport>, Vec<IntelReport>)>, ServiceError> {
+    read: &Recorded,
+) -> Result<Option<(Vec<ContactReport<ContactReportText>>, Vec<IntelReport>)>, ServiceError> {
     if authorize(&caller.actor, Action::WriteContactReport(scope(source))).is_err() {
         return Ok(None);
     }
     Ok(Some((
-        state.store.contact_reports_of(source.id).await?,
+        above_line::open_all(state, read, source, state.store.contact_reports_of(source.id).await?)?,
         state.store.intel_reports_of_source(source.id).await?,
     )))
 }

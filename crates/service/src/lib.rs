@@ -11,6 +11,7 @@
 //! Architecture invariant: nothing is logged per operation, so no identifier of a source
 //! or a reason ever reaches a log line.
 
+pub mod above_line;
 pub mod accounts;
 pub mod audit;
 pub mod auth;

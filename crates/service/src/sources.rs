@@ -8,9 +8,9 @@ use tearline_domain::source::{
     validate_code_name, Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus,
 };
 use tearline_domain::{Role, SourceId, Timestamp, UserId};
-use tearline_kernel::{Lookup, Writer};
-use tearline_store::{NewSource, Rewrap, SealedColumns, User};
-use tearline_vault::{Identity, KeyProvider, SealedIdentity, VaultError};
+use tearline_kernel::{Lookup, Recorded, Writer};
+use tearline_store::{NewSource, Rewrap, SealedColumns, SealedTable, User};
+use tearline_vault::{Identity, KeyProvider, Sealed};
 
 use crate::audit::record;
 use crate::auth::Caller;
@@ -90,16 +90,22 @@ pub(crate) async fn load_belonging<T>(
     Ok(state.kernel.scoped(&caller.actor, lookup, found).await?)
 }
 
-/// A source record with who held its case roles; never the identity.
-pub async fn read(
-    state: &AppState,
-    caller: &Caller,
-    id: SourceId,
-) -> Result<(SourceRecord, Vec<Assignment>), ServiceError> {
+/// A source record as read: never the identity.
+pub struct SourceRead {
+    pub source: SourceRecord,
+    /// Who held its case roles, and when.
+    pub assignments: Vec<Assignment>,
+    /// The recorded read, under which what is sealed about the source may be opened.
+    pub read: Recorded,
+}
+
+/// A source record with who held its case roles; the read is recorded first.
+pub async fn read(state: &AppState, caller: &Caller, id: SourceId) -> Result<SourceRead, ServiceError> {
     let source = load_for(state, caller, id, Action::ReadSource, "source.read").await?;
+    let read =
+        record(state, Some(caller.user.id), "source.read", &object(id), None, Outcome::Allowed).await?;
     let assignments = state.store.assignments(id).await?;
-    record(state, Some(caller.user.id), "source.read", &object(id), None, Outcome::Allowed).await?;
-    Ok((source, assignments))
+    Ok(SourceRead { source, assignments, read })
 }
 
 /// Whether the caller could unseal this source (to offer the form; the unseal still asks).
@@ -138,14 +144,7 @@ pub async fn unseal(
     let columns = state.store.sealed_identity(id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
-    let opened = match tearline_vault::open(state.keys.provider().as_ref(), &sealed, binding) {
-        // The key file may have been rotated by another process since it was loaded.
-        Err(VaultError::UnknownKey { .. }) => {
-            tearline_vault::open(state.keys.reload()?.as_ref(), &sealed, binding)
-        }
-        other => other,
-    };
-    match opened {
+    match state.keys.using(|keys| tearline_vault::open(keys, &sealed, binding)) {
         Ok(identity) => Ok(Unsealed { code_name: source.code_name, identity }),
         Err(error) => {
             record(state, Some(caller.user.id), "source.unseal.failed", &object(id), None, Outcome::Failed)
@@ -155,14 +154,10 @@ pub async fn unseal(
     }
 }
 
-pub fn sealed_from_columns(columns: &SealedColumns) -> Result<SealedIdentity, ServiceError> {
+pub fn sealed_from_columns(columns: &SealedColumns) -> Result<Sealed, ServiceError> {
     let key_id = u32::try_from(columns.key_id)
         .map_err(|_| ServiceError::internal("vault", &"stored vault key id out of range"))?;
-    Ok(SealedIdentity {
-        key_id,
-        wrapped_key: columns.wrapped_key.clone(),
-        ciphertext: columns.ciphertext.clone(),
-    })
+    Ok(Sealed { key_id, wrapped_key: columns.wrapped_key.clone(), ciphertext: columns.ciphertext.clone() })
 }
 
 /// A new source as submitted: the record's fields and the identity to seal.
@@ -355,7 +350,8 @@ pub async fn reassign(
 /// Data keys re-wrapped per transaction, each with its one audit entry.
 const REWRAPS_PER_CHANGE: usize = 256;
 
-/// Adds a key-encryption key and re-wraps every data key under it. Records stay as they are.
+/// Adds a key-encryption key and re-wraps every data key under it, identities' and sealed
+/// texts' alike. Records stay as they are.
 /// `progress` hears (done, total) after each record.
 ///
 /// The rotation is recorded before the key file changes (`vault.rotate`); then the data keys
@@ -376,27 +372,59 @@ pub async fn rotate_vault_key(
     for check in ring.checks() {
         store.bookkeeping().remember_vault_key(i64::from(check.key_id), &check.check, now).await?;
     }
-    let mut rewrapped = 0;
-    let pending = store.sealed_identities_not_under(i64::from(key_id)).await?;
+    // Identities, then each kind of sealed text; `None` is an identity.
+    let mut pending: Vec<(Option<SealedTable>, i64, PseudonymousRef, SealedColumns)> = store
+        .sealed_identities_not_under(i64::from(key_id))
+        .await?
+        .into_iter()
+        .map(|(id, reference, columns)| (None, id.0, reference, columns))
+        .collect();
+    for table in SealedTable::ALL {
+        let texts = store.sealed_texts_not_under(table, i64::from(key_id)).await?;
+        pending
+            .extend(texts.into_iter().map(|(id, reference, columns)| (Some(table), id, reference, columns)));
+    }
     let total = pending.len();
-    for (chunk_number, chunk) in pending.chunks(REWRAPS_PER_CHANGE).enumerate() {
-        let mut rewraps = Vec::with_capacity(chunk.len());
-        for (id, reference, columns) in chunk {
-            let sealed = sealed_from_columns(columns)?;
-            let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed, reference.as_str().as_bytes())?;
-            rewraps.push(Rewrap {
-                id: *id,
-                previous: columns,
-                key_id: i64::from(fresh.key_id),
-                wrapped_key: fresh.wrapped_key,
-            });
+    let mut rewrapped = 0;
+    let mut done = 0;
+    for holder in std::iter::once(None).chain(SealedTable::ALL.map(Some)) {
+        let of_holder: Vec<_> = pending.iter().filter(|(h, ..)| *h == holder).collect();
+        for chunk in of_holder.chunks(REWRAPS_PER_CHANGE) {
+            let mut rewraps = Vec::with_capacity(chunk.len());
+            for (_, id, reference, columns) in chunk {
+                let binding = match holder {
+                    None => reference.as_str().as_bytes().to_vec(),
+                    Some(table) => crate::above_line::binding(table.kind(), reference),
+                };
+                let fresh = tearline_vault::rewrap(ring.as_ref(), &sealed_from_columns(columns)?, &binding)?;
+                rewraps.push(Rewrap {
+                    id: *id,
+                    previous: columns,
+                    key_id: i64::from(fresh.key_id),
+                    wrapped_key: fresh.wrapped_key,
+                });
+            }
+            let ids: Vec<String> = chunk.iter().map(|(_, id, ..)| id.to_string()).collect();
+            let object = format!("{}:{}", holder.map_or("source", SealedTable::kind), ids.join(","));
+            let writer = kernel.change(actor, "vault.rewrap", &object, None);
+            rewrapped += match holder {
+                None => {
+                    let rewraps: Vec<Rewrap<'_>> = rewraps
+                        .into_iter()
+                        .map(|r| Rewrap {
+                            id: SourceId(r.id),
+                            previous: r.previous,
+                            key_id: r.key_id,
+                            wrapped_key: r.wrapped_key,
+                        })
+                        .collect();
+                    writer.replace_wrapped_keys(&rewraps).await?.len()
+                }
+                Some(table) => writer.replace_text_wrapped_keys(table, &rewraps).await?.len(),
+            };
+            done += chunk.len();
+            progress(done, total);
         }
-        let ids: Vec<String> = chunk.iter().map(|(id, ..)| id.0.to_string()).collect();
-        let object = format!("source:{}", ids.join(","));
-        let replaced =
-            kernel.change(actor, "vault.rewrap", &object, None).replace_wrapped_keys(&rewraps).await?;
-        rewrapped += replaced.len();
-        progress((chunk_number * REWRAPS_PER_CHANGE + chunk.len()).min(total), total);
     }
     Ok(RotationReport { key_id: ring.active_key_id(), rewrapped })
 }

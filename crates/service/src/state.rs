@@ -88,6 +88,19 @@ impl VaultKeys {
     }
 
     /// Re-reads the key file, after a rotation by this process or by the CLI.
+    /// Runs `vault_op` with the key ring, and once more with the key file read again when
+    /// the record was wrapped under a key this process has not loaded yet (another process
+    /// rotated the key since).
+    pub fn using<T>(
+        &self,
+        vault_op: impl Fn(&dyn tearline_vault::KeyProvider) -> Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        match vault_op(self.provider().as_ref()) {
+            Err(VaultError::UnknownKey { .. }) => vault_op(self.reload()?.as_ref()),
+            other => other,
+        }
+    }
+
     pub fn reload(&self) -> Result<Arc<FileKeyring>, VaultError> {
         let ring = Arc::new(FileKeyring::load(&self.path)?);
         match self.ring.write() {

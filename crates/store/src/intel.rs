@@ -11,26 +11,32 @@ use tearline_intel::grading::{
     Admiralty, Credibility, HandlingCode, IntelligenceAssessment, SourceEvaluation, Tlp,
 };
 
-use crate::{Store, StoreError, Writer};
+use tearline_lifecycle::above_line::ContactReportText;
 
+use crate::above_line::{bind_sealed, sealed_record, sealed_text, SEALED_COLUMNS};
+use crate::{SealedColumns, Store, StoreError, Writer};
+
+/// A meeting written up in full, above the line; `T` is its text (where, who was there,
+/// what the source said, tasks, welfare), sealed as stored: never searched or shared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ContactReport {
+pub struct ContactReport<T = SealedColumns> {
     pub id: i64,
     pub source_id: SourceId,
     pub handler_id: UserId,
     pub met_at: Timestamp,
-    pub place: String,
-    pub present: String,
     pub method: String,
-    /// What the source said, in full: above the line, never searched or shared.
-    pub account: String,
-    pub tasks_given: String,
-    pub welfare: String,
+    #[serde(flatten)]
+    pub text: T,
     /// The source's situation (or that of the family member their help turns on) changed:
     /// a welfare check and a risk review fall due.
     pub situation_changed: bool,
     pub created_at: Timestamp,
 }
+sealed_record!(
+    ContactReport,
+    ContactReportText,
+    [id, source_id, handler_id, met_at, method, situation_changed, created_at]
+);
 
 /// Every scale of a report's grading, each separate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,12 +125,8 @@ pub struct NewContactReport<'a> {
     pub source_id: SourceId,
     pub handler_id: UserId,
     pub met_at: Timestamp,
-    pub place: &'a str,
-    pub present: &'a str,
     pub method: &'a str,
-    pub account: &'a str,
-    pub tasks_given: &'a str,
-    pub welfare: &'a str,
+    pub text: &'a SealedColumns,
     pub situation_changed: bool,
     pub created_at: Timestamp,
 }
@@ -343,17 +345,14 @@ impl Store {
         let rows = sqlx::query(&sql).bind(value).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
+                let id: i64 = row.try_get("id")?;
                 Ok(ContactReport {
-                    id: row.try_get("id")?,
+                    id,
                     source_id: SourceId(row.try_get("source_id")?),
                     handler_id: UserId(row.try_get("handler_id")?),
                     met_at: Timestamp(row.try_get("met_at")?),
-                    place: row.try_get("place")?,
-                    present: row.try_get("present")?,
                     method: row.try_get("method")?,
-                    account: row.try_get("account")?,
-                    tasks_given: row.try_get("tasks_given")?,
-                    welfare: row.try_get("welfare")?,
+                    text: sealed_text(row, &format!("contact report {id}"))?,
                     situation_changed: row.try_get::<i64, _>("situation_changed")? != 0,
                     created_at: Timestamp(row.try_get("created_at")?),
                 })
@@ -500,24 +499,18 @@ impl Store {
 impl Writer<'_> {
     pub async fn create_contact_report(self, new: NewContactReport<'_>) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contact_reports (source_id, handler_id, met_at, place, present, method, account, tasks_given,
-                welfare, situation_changed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             RETURNING id",
-        )
-        .bind(new.source_id.0)
-        .bind(new.handler_id.0)
-        .bind(new.met_at.0)
-        .bind(new.place)
-        .bind(new.present)
-        .bind(new.method)
-        .bind(new.account)
-        .bind(new.tasks_given)
-        .bind(new.welfare)
-        .bind(i64::from(new.situation_changed))
-        .bind(new.created_at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
+        let sql = format!(
+            "INSERT INTO contact_reports (source_id, handler_id, met_at, method, situation_changed, created_at,
+                {SEALED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"
+        );
+        let query = sqlx::query(&sql)
+            .bind(new.source_id.0)
+            .bind(new.handler_id.0)
+            .bind(new.met_at.0)
+            .bind(new.method)
+            .bind(i64::from(new.situation_changed))
+            .bind(new.created_at.0);
+        let id: i64 = bind_sealed(query, new.text).fetch_one(&mut *write.tx).await?.try_get(0)?;
         write.created(id);
         write.commit().await?;
         Ok(id)

@@ -8,6 +8,7 @@
 //! Architecture invariant: the store sees only ciphertext for identities. It knows nothing
 //! of HTTP, keys or plaintext; what it is handed sealed, it returns sealed.
 
+mod above_line;
 mod audit;
 mod chain;
 mod gauges;
@@ -20,6 +21,7 @@ pub mod scratch;
 pub mod testing;
 mod warn;
 
+pub use above_line::{SealedRecord, SealedTable, UnsealedText};
 pub use audit::{Damage, LogError, MerkleLog};
 pub use chain::*;
 pub use gauges::Gauges;

@@ -8,10 +8,12 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use tearline_domain::{SourceId, Timestamp, UnitId, UserId};
+use tearline_lifecycle::above_line::{CaseDetails, ContactNotes, RiskNarrative, WelfareNotes};
 use tearline_lifecycle::authorisation::{Application, AuthorisationKind, Deployment, EventKind, Grant};
 use tearline_lifecycle::ledger::{Account, Currency, Entry, Ledger, LedgerError, Line, Money};
 
-use crate::{Backend, Store, StoreError, WriteTx, Writer};
+use crate::above_line::{bind_sealed, sealed_record, sealed_text, SEALED_COLUMNS};
+use crate::{Backend, SealedColumns, SealedRecord, Store, StoreError, WriteTx, Writer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -44,12 +46,13 @@ impl AuthorisationState {
     }
 }
 
-/// An authorisation: the application, and what was decided.
+/// An authorisation: the application, and what was decided. `T` is the application's case:
+/// sealed as stored, [`CaseDetails`] once opened.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AuthorisationRecord {
+pub struct AuthorisationRecord<T = SealedColumns> {
     pub id: i64,
     pub source_id: SourceId,
-    pub application: Application,
+    pub application: Application<T>,
     pub applicant_id: UserId,
     pub applied_at: Timestamp,
     pub state: AuthorisationState,
@@ -60,7 +63,38 @@ pub struct AuthorisationRecord {
     pub ended_at: Option<Timestamp>,
 }
 
-impl AuthorisationRecord {
+impl SealedRecord for AuthorisationRecord {
+    type Text = CaseDetails;
+    type Opened = AuthorisationRecord<CaseDetails>;
+    fn source_id(&self) -> SourceId {
+        self.source_id
+    }
+    fn sealed(&self) -> &SealedColumns {
+        &self.application.case
+    }
+    fn opened(self, case: CaseDetails) -> AuthorisationRecord<CaseDetails> {
+        self.with_case(case)
+    }
+}
+
+impl<T> AuthorisationRecord<T> {
+    /// The same authorisation with another case: opened, or withheld (`()`).
+    pub fn with_case<U>(self, case: U) -> AuthorisationRecord<U> {
+        let Application { kind, vulnerable, .. } = self.application;
+        AuthorisationRecord {
+            application: Application { kind, vulnerable, case },
+            id: self.id,
+            source_id: self.source_id,
+            applicant_id: self.applicant_id,
+            applied_at: self.applied_at,
+            state: self.state,
+            authoriser_id: self.authoriser_id,
+            grant: self.grant,
+            written_up_at: self.written_up_at,
+            ended_at: self.ended_at,
+        }
+    }
+
     /// The grant, if it is in force at `now`.
     pub fn live_grant(&self, now: Timestamp) -> Option<Grant> {
         self.grant.filter(|grant| self.state == AuthorisationState::Granted && grant.is_live(now))
@@ -94,57 +128,59 @@ pub struct AuthorisationEvent {
 
 /// One row of the unit's register: an authorisation with its source and every event.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct RegisterRow {
+pub struct RegisterRow<T = SealedColumns> {
     pub code_name: String,
     pub reference: String,
-    pub authorisation: AuthorisationRecord,
+    pub authorisation: AuthorisationRecord<T>,
     pub events: Vec<AuthorisationEvent>,
 }
 
+/// A version of a source's risk assessment; `T` is its narrative, sealed as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RiskAssessment {
+pub struct RiskAssessment<T = SealedColumns> {
     pub id: i64,
     pub source_id: SourceId,
     pub version: i64,
     pub assessed_by: UserId,
     pub assessed_at: Timestamp,
     pub risk_level: String,
-    pub summary: String,
-    pub mitigations: String,
+    #[serde(flatten)]
+    pub text: T,
 }
+sealed_record!(RiskAssessment, RiskNarrative, [id, source_id, version, assessed_by, assessed_at, risk_level]);
 
 pub struct NewRiskAssessment<'a> {
     pub source_id: SourceId,
     pub assessed_by: UserId,
     pub at: Timestamp,
     pub risk_level: &'a str,
-    pub summary: &'a str,
-    pub mitigations: &'a str,
+    pub text: &'a SealedColumns,
 }
 
+/// A contact with a source; `T` is where it was and what passed, sealed as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Contact {
+pub struct Contact<T = SealedColumns> {
     pub id: i64,
     pub source_id: SourceId,
     pub logged_by: UserId,
     pub at: Timestamp,
     pub method: String,
-    pub place: String,
-    pub summary: String,
+    #[serde(flatten)]
+    pub text: T,
     /// Whether an authorisation was live when the contact happened.
     pub authorised: bool,
     /// The source's situation (or that of the family member their help turns on) changed:
     /// a welfare check and a risk review fall due.
     pub situation_changed: bool,
 }
+sealed_record!(Contact, ContactNotes, [id, source_id, logged_by, at, method, authorised, situation_changed]);
 
 pub struct NewContact<'a> {
     pub source_id: SourceId,
     pub logged_by: UserId,
     pub at: Timestamp,
     pub method: &'a str,
-    pub place: &'a str,
-    pub summary: &'a str,
+    pub text: &'a SealedColumns,
     pub authorised: bool,
     pub situation_changed: bool,
     pub logged_at: Timestamp,
@@ -160,16 +196,19 @@ pub struct Task {
     pub acknowledged_at: Option<Timestamp>,
 }
 
+/// A welfare check or concern; `T` is its notes, sealed as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct WelfareRecord {
+pub struct WelfareRecord<T = SealedColumns> {
     pub id: i64,
     pub source_id: SourceId,
     pub recorded_by: UserId,
     pub at: Timestamp,
     /// `check` or `concern`.
     pub kind: String,
-    pub notes: String,
+    #[serde(flatten)]
+    pub text: T,
 }
+sealed_record!(WelfareRecord, WelfareNotes, [id, source_id, recorded_by, at, kind]);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -249,9 +288,9 @@ fn opt_user(row: &AnyRow, column: &str) -> Result<Option<UserId>, StoreError> {
     Ok(row.try_get::<Option<i64>, _>(column)?.map(UserId))
 }
 
-const AUTHORISATION_COLUMNS: &str = "a.id, a.source_id, a.kind, a.vulnerable, a.necessity, a.proportionality,
-    a.purpose, a.tasking, a.collateral_intrusion, a.confidential_information, a.applicant_id, a.applied_at,
-    a.state, a.authoriser_id, a.starts_at, a.expires_at, a.review_every_millis, a.written_up_at, a.ended_at";
+const AUTHORISATION_COLUMNS: &str = "a.id, a.source_id, a.kind, a.vulnerable, a.sealed_key_id,
+    a.sealed_wrapped_key, a.sealed_text, a.applicant_id, a.applied_at, a.state, a.authoriser_id, a.starts_at,
+    a.expires_at, a.review_every_millis, a.written_up_at, a.ended_at";
 
 fn authorisation_from_row(row: &AnyRow) -> Result<AuthorisationRecord, StoreError> {
     let id: i64 = row.try_get("id")?;
@@ -278,12 +317,7 @@ fn authorisation_from_row(row: &AnyRow) -> Result<AuthorisationRecord, StoreErro
         application: Application {
             kind,
             vulnerable: row.try_get::<i64, _>("vulnerable")? != 0,
-            necessity: row.try_get("necessity")?,
-            proportionality: row.try_get("proportionality")?,
-            purpose: row.try_get("purpose")?,
-            tasking: row.try_get("tasking")?,
-            collateral_intrusion: row.try_get("collateral_intrusion")?,
-            confidential_information: row.try_get("confidential_information")?,
+            case: sealed_text(row, &format!("authorisation {id}"))?,
         },
         applicant_id: UserId(row.try_get("applicant_id")?),
         applied_at: Timestamp(row.try_get("applied_at")?),
@@ -416,7 +450,8 @@ impl Store {
     /// A source's risk assessments, newest first.
     pub async fn risk_assessments(&self, source: SourceId) -> Result<Vec<RiskAssessment>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, source_id, version, assessed_by, assessed_at, risk_level, summary, mitigations
+            "SELECT id, source_id, version, assessed_by, assessed_at, risk_level, sealed_key_id, sealed_wrapped_key,
+                sealed_text
              FROM risk_assessments WHERE source_id = $1 ORDER BY version DESC",
         )
         .bind(source.0)
@@ -424,15 +459,15 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let id: i64 = row.try_get("id")?;
                 Ok(RiskAssessment {
-                    id: row.try_get("id")?,
+                    id,
                     source_id: SourceId(row.try_get("source_id")?),
                     version: row.try_get("version")?,
                     assessed_by: UserId(row.try_get("assessed_by")?),
                     assessed_at: Timestamp(row.try_get("assessed_at")?),
                     risk_level: row.try_get("risk_level")?,
-                    summary: row.try_get("summary")?,
-                    mitigations: row.try_get("mitigations")?,
+                    text: sealed_text(row, &format!("risk assessment {id}"))?,
                 })
             })
             .collect()
@@ -441,7 +476,8 @@ impl Store {
     /// A source's contacts, newest first.
     pub async fn contacts(&self, source: SourceId) -> Result<Vec<Contact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, source_id, logged_by, at, method, place, summary, authorised, situation_changed FROM contacts
+            "SELECT id, source_id, logged_by, at, method, sealed_key_id, sealed_wrapped_key, sealed_text, authorised,
+                situation_changed FROM contacts
              WHERE source_id = $1 ORDER BY at DESC, id DESC",
         )
         .bind(source.0)
@@ -449,14 +485,14 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let id: i64 = row.try_get("id")?;
                 Ok(Contact {
-                    id: row.try_get("id")?,
+                    id,
                     source_id: SourceId(row.try_get("source_id")?),
                     logged_by: UserId(row.try_get("logged_by")?),
                     at: Timestamp(row.try_get("at")?),
                     method: row.try_get("method")?,
-                    place: row.try_get("place")?,
-                    summary: row.try_get("summary")?,
+                    text: sealed_text(row, &format!("contact {id}"))?,
                     authorised: row.try_get::<i64, _>("authorised")? != 0,
                     situation_changed: row.try_get::<i64, _>("situation_changed")? != 0,
                 })
@@ -496,7 +532,8 @@ impl Store {
     /// A source's welfare checks and concerns, newest first.
     pub async fn welfare_records(&self, source: SourceId) -> Result<Vec<WelfareRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, source_id, recorded_by, at, kind, notes FROM welfare_records
+            "SELECT id, source_id, recorded_by, at, kind, sealed_key_id, sealed_wrapped_key, sealed_text
+             FROM welfare_records
              WHERE source_id = $1 ORDER BY at DESC, id DESC",
         )
         .bind(source.0)
@@ -504,13 +541,14 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let id: i64 = row.try_get("id")?;
                 Ok(WelfareRecord {
-                    id: row.try_get("id")?,
+                    id,
                     source_id: SourceId(row.try_get("source_id")?),
                     recorded_by: UserId(row.try_get("recorded_by")?),
                     at: Timestamp(row.try_get("at")?),
                     kind: row.try_get("kind")?,
-                    notes: row.try_get("notes")?,
+                    text: sealed_text(row, &format!("welfare record {id}"))?,
                 })
             })
             .collect()
@@ -599,7 +637,7 @@ impl Writer<'_> {
     pub async fn apply_for_authorisation(
         self,
         source: SourceId,
-        application: &Application,
+        application: &Application<SealedColumns>,
         applicant: UserId,
         at: Timestamp,
     ) -> Result<i64, StoreError> {
@@ -615,24 +653,17 @@ impl Writer<'_> {
         if open > 0 {
             return Err(StoreError::Conflict("a live authorisation for this source (renew it instead)"));
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO authorisations (source_id, kind, vulnerable, necessity, proportionality, purpose,
-                tasking, collateral_intrusion, confidential_information, applicant_id, applied_at, state)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'applied') RETURNING id",
-        )
-        .bind(source.0)
-        .bind(application.kind.as_str())
-        .bind(i64::from(application.vulnerable))
-        .bind(&application.necessity)
-        .bind(&application.proportionality)
-        .bind(&application.purpose)
-        .bind(&application.tasking)
-        .bind(&application.collateral_intrusion)
-        .bind(&application.confidential_information)
-        .bind(applicant.0)
-        .bind(at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
+        let sql = format!(
+            "INSERT INTO authorisations (source_id, kind, vulnerable, applicant_id, applied_at, state, {SEALED_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, 'applied', $6, $7, $8) RETURNING id"
+        );
+        let query = sqlx::query(&sql)
+            .bind(source.0)
+            .bind(application.kind.as_str())
+            .bind(i64::from(application.vulnerable))
+            .bind(applicant.0)
+            .bind(at.0);
+        let id: i64 = bind_sealed(query, &application.case).fetch_one(&mut *write.tx).await?.try_get(0)?;
         NewEvent::new(id, EventKind::Applied, applicant, at, "").insert(&mut write).await?;
         write.created(id);
         write.commit().await?;
@@ -804,20 +835,21 @@ impl Writer<'_> {
                 .fetch_one(&mut *write.tx)
                 .await?;
         let version = latest.unwrap_or(0) + 1;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO risk_assessments (source_id, version, assessed_by, assessed_at, risk_level, summary,
-                mitigations, explained_and_understood) VALUES ($1, $2, $3, $4, $5, $6, $7, 1) RETURNING id",
-        )
-        .bind(new.source_id.0)
-        .bind(version)
-        .bind(new.assessed_by.0)
-        .bind(new.at.0)
-        .bind(new.risk_level)
-        .bind(new.summary)
-        .bind(new.mitigations)
-        .fetch_one(&mut *write.tx)
-        .await
-        .map_err(crate::conflict_as("that risk assessment version"))?;
+        let sql = format!(
+            "INSERT INTO risk_assessments (source_id, version, assessed_by, assessed_at, risk_level,
+                explained_and_understood, {SEALED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) RETURNING id"
+        );
+        let query = sqlx::query(&sql)
+            .bind(new.source_id.0)
+            .bind(version)
+            .bind(new.assessed_by.0)
+            .bind(new.at.0)
+            .bind(new.risk_level);
+        let id: i64 = bind_sealed(query, new.text)
+            .fetch_one(&mut *write.tx)
+            .await
+            .map_err(crate::conflict_as("that risk assessment version"))?
+            .try_get(0)?;
         write.created(id);
         write.commit().await?;
         Ok((id, version))
@@ -825,22 +857,20 @@ impl Writer<'_> {
 
     pub async fn log_contact(self, contact: NewContact<'_>) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO contacts (source_id, logged_by, at, method, place, summary, authorised,
-                 situation_changed, logged_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(contact.source_id.0)
-        .bind(contact.logged_by.0)
-        .bind(contact.at.0)
-        .bind(contact.method)
-        .bind(contact.place)
-        .bind(contact.summary)
-        .bind(i64::from(contact.authorised))
-        .bind(i64::from(contact.situation_changed))
-        .bind(contact.logged_at.0)
-        .fetch_one(&mut *write.tx)
-        .await?;
+        let sql = format!(
+            "INSERT INTO contacts (source_id, logged_by, at, method, authorised, situation_changed, logged_at,
+                 {SEALED_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"
+        );
+        let query = sqlx::query(&sql)
+            .bind(contact.source_id.0)
+            .bind(contact.logged_by.0)
+            .bind(contact.at.0)
+            .bind(contact.method)
+            .bind(i64::from(contact.authorised))
+            .bind(i64::from(contact.situation_changed))
+            .bind(contact.logged_at.0);
+        let id: i64 = bind_sealed(query, contact.text).fetch_one(&mut *write.tx).await?.try_get(0)?;
         write.created(id);
         write.commit().await?;
         Ok(id)
@@ -886,20 +916,15 @@ impl Writer<'_> {
         recorded_by: UserId,
         at: Timestamp,
         kind: &str,
-        notes: &str,
+        notes: &SealedColumns,
     ) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO welfare_records (source_id, recorded_by, at, kind, notes) VALUES ($1, $2, $3, $4, $5)
-             RETURNING id",
-        )
-        .bind(source.0)
-        .bind(recorded_by.0)
-        .bind(at.0)
-        .bind(kind)
-        .bind(notes)
-        .fetch_one(&mut *write.tx)
-        .await?;
+        let sql = format!(
+            "INSERT INTO welfare_records (source_id, recorded_by, at, kind, {SEALED_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"
+        );
+        let query = sqlx::query(&sql).bind(source.0).bind(recorded_by.0).bind(at.0).bind(kind);
+        let id: i64 = bind_sealed(query, notes).fetch_one(&mut *write.tx).await?.try_get(0)?;
         write.created(id);
         write.commit().await?;
         Ok(id)

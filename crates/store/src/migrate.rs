@@ -85,6 +85,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_release_follow.sql"),
         postgres: include_str!("../migrations/postgres/0012_release_follow.sql"),
     },
+    Migration {
+        version: 13,
+        name: "above_line_sealed",
+        sqlite: include_str!("../migrations/sqlite/0013_above_line_sealed.sql"),
+        postgres: include_str!("../migrations/postgres/0013_above_line_sealed.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

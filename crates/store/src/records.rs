@@ -60,7 +60,8 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
-/// A sealed identity as stored: ciphertext and wrapped data key, never plaintext.
+/// A sealed identity or sealed text as stored: ciphertext and wrapped data key, never
+/// plaintext.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedColumns {
     pub key_id: i64,
@@ -68,10 +69,16 @@ pub struct SealedColumns {
     pub ciphertext: Vec<u8>,
 }
 
+impl std::fmt::Debug for SealedColumns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealedColumns {{ key_id: {}, {} bytes sealed }}", self.key_id, self.ciphertext.len())
+    }
+}
+
 /// A record's data key wrapped anew under another key-encryption key, replacing the
 /// wrapped key that was read.
-pub struct Rewrap<'a> {
-    pub id: SourceId,
+pub struct Rewrap<'a, Id = SourceId> {
+    pub id: Id,
     pub previous: &'a SealedColumns,
     pub key_id: i64,
     pub wrapped_key: Vec<u8>,
@@ -484,34 +491,14 @@ impl Writer<'_> {
         Ok(SourceId(id))
     }
 
-    /// Replaces records' wrapped data keys in one transaction, each only if it is still the
-    /// one that was read (so a concurrent change is never overwritten). Returns the records
-    /// whose key was replaced.
+    /// Replaces sources' wrapped data keys; see [`Writer::replace_keys`].
     pub async fn replace_wrapped_keys(
         self,
         replacements: &[Rewrap<'_>],
     ) -> Result<Vec<SourceId>, StoreError> {
-        let mut write = self.begin_write().await?;
-        let mut replaced = Vec::with_capacity(replacements.len());
-        for rewrap in replacements {
-            let changed = sqlx::query(
-                "UPDATE sources SET vault_key_id = $1, wrapped_key = $2
-                 WHERE id = $3 AND vault_key_id = $4 AND wrapped_key = $5",
-            )
-            .bind(rewrap.key_id)
-            .bind(rewrap.wrapped_key.clone())
-            .bind(rewrap.id.0)
-            .bind(rewrap.previous.key_id)
-            .bind(rewrap.previous.wrapped_key.clone())
-            .execute(&mut *write.tx)
-            .await?
-            .rows_affected();
-            if changed == 1 {
-                replaced.push(rewrap.id);
-            }
-        }
-        write.commit().await?;
-        Ok(replaced)
+        let update = "UPDATE sources SET vault_key_id = $1, wrapped_key = $2
+             WHERE id = $3 AND vault_key_id = $4 AND wrapped_key = $5";
+        self.replace_keys(update, replacements, |id: SourceId| id.0).await
     }
 
     /// Hands a case role to another user: the current holder's term ends, the new one begins.

@@ -40,12 +40,8 @@ async fn case(store: &Store) -> Case {
             source_id: case.source,
             handler_id: handler,
             met_at: T0,
-            place: "car park",
-            present: "handler, source",
             method: "meeting",
-            account: "The source said crates move on Saturdays.",
-            tasks_given: "none",
-            welfare: "well",
+            text: &tearline_store::testing::sealed_text("contact report"),
             situation_changed: false,
             created_at: T0,
         })

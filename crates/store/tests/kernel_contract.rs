@@ -184,12 +184,7 @@ async fn parallel_grants_leave_one_live_authorisation(store: Store) {
     let application = Application {
         kind: AuthorisationKind::AdultWritten,
         vulnerable: false,
-        necessity: "n".into(),
-        proportionality: "p".into(),
-        purpose: "u".into(),
-        tasking: "t".into(),
-        collateral_intrusion: "c".into(),
-        confidential_information: "none".into(),
+        case: tearline_store::testing::sealed_text("application"),
     };
     let mut applications = Vec::new();
     for _ in 0..8 {

@@ -4,9 +4,10 @@ use tearline_domain::{Role, SourceId, Timestamp, UnitId, UserId};
 use tearline_lifecycle::authorisation::{Application, AuthorisationKind, EventKind, Grant};
 use tearline_lifecycle::calendar::DAY;
 use tearline_lifecycle::ledger::{Account, Currency};
+use tearline_store::testing::sealed_text;
 use tearline_store::{
-    on_both_backends, Approval, AuthorisationState, NewPayment, NewRiskAssessment, PaymentState, Store,
-    StoreError,
+    on_both_backends, Approval, AuthorisationState, NewPayment, NewRiskAssessment, PaymentState,
+    SealedColumns, Store, StoreError,
 };
 
 on_both_backends!(
@@ -38,18 +39,8 @@ async fn case(store: &Store) -> Case {
     }
 }
 
-fn application() -> Application {
-    let text = || "set out".to_owned();
-    Application {
-        kind: AuthorisationKind::AdultWritten,
-        vulnerable: false,
-        necessity: text(),
-        proportionality: text(),
-        purpose: text(),
-        tasking: text(),
-        collateral_intrusion: text(),
-        confidential_information: text(),
-    }
+fn application() -> Application<SealedColumns> {
+    Application { kind: AuthorisationKind::AdultWritten, vulnerable: false, case: sealed_text("application") }
 }
 
 fn grant_at(at: Timestamp) -> Grant {
@@ -139,8 +130,7 @@ async fn the_register_keeps_every_event_including_refused_attempts(store: Store)
             assessed_by: c.handler,
             at: T0,
             risk_level: "medium",
-            summary: "s",
-            mitigations: "m",
+            text: &sealed_text("risk"),
         })
         .await
         .unwrap();
@@ -171,8 +161,7 @@ async fn risk_assessments_are_versioned(store: Store) {
             assessed_by: c.handler,
             at: T0.plus_millis(day * DAY),
             risk_level: level,
-            summary: "summary",
-            mitigations: "meet away from home",
+            text: &sealed_text(level),
         };
         store.bookkeeping().add_risk_assessment(new).await.unwrap();
     }
@@ -181,6 +170,9 @@ async fn risk_assessments_are_versioned(store: Store) {
         versions.iter().map(|r| (r.version, r.risk_level.as_str())).collect::<Vec<_>>(),
         [(2, "high"), (1, "low")]
     );
+    // The narrative comes back exactly as the vault sealed it.
+    assert_eq!(versions[0].text, sealed_text("high"));
+    assert_eq!(versions[1].text, sealed_text("low"));
 }
 
 async fn a_payment_flows_through_the_ledger_which_balances_and_refuses_edits(store: Store) {

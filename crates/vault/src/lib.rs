@@ -49,9 +49,9 @@ impl SecretKey {
     }
 }
 
-/// What the database stores for one sealed identity.
+/// What the database stores for one sealed record: an identity, or text said about a source.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SealedIdentity {
+pub struct Sealed {
     /// Which KEK wrapped the data key.
     pub key_id: u32,
     /// version ‖ nonce ‖ AEAD(data key).
@@ -60,9 +60,9 @@ pub struct SealedIdentity {
     pub ciphertext: Vec<u8>,
 }
 
-impl std::fmt::Debug for SealedIdentity {
+impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedIdentity")
+        f.debug_struct("Sealed")
             .field("key_id", &self.key_id)
             .field("wrapped_key_len", &self.wrapped_key.len())
             .field("ciphertext_len", &self.ciphertext.len())
@@ -108,35 +108,48 @@ pub trait KeyProvider: Send + Sync {
 
 /// Seals `identity` for the record named by `binding` (its pseudonymous reference). The
 /// binding is authenticated, so a sealed identity moved to another record will not open.
-pub fn seal(
-    keys: &dyn KeyProvider,
-    identity: &Identity,
-    binding: &[u8],
-) -> Result<SealedIdentity, VaultError> {
+pub fn seal(keys: &dyn KeyProvider, identity: &Identity, binding: &[u8]) -> Result<Sealed, VaultError> {
     let data_key = SecretKey::random();
     let plaintext = identity.to_json();
     let ciphertext = encrypt(&data_key, &plaintext, &aad(b"identity", binding))?;
     let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
-    Ok(SealedIdentity { key_id, wrapped_key, ciphertext })
+    Ok(Sealed { key_id, wrapped_key, ciphertext })
 }
 
 /// Opens a sealed identity. Callers must have recorded the unseal in the audit trail first.
-pub fn open(keys: &dyn KeyProvider, sealed: &SealedIdentity, binding: &[u8]) -> Result<Identity, VaultError> {
+pub fn open(keys: &dyn KeyProvider, sealed: &Sealed, binding: &[u8]) -> Result<Identity, VaultError> {
     let data_key = keys.unwrap(sealed.key_id, &sealed.wrapped_key, binding)?;
     let plaintext = decrypt(&data_key, &sealed.ciphertext, &aad(b"identity", binding))
         .ok_or(VaultError::CorruptRecord)??;
     Identity::from_json(&plaintext).ok_or(VaultError::CorruptRecord)
 }
 
-/// Re-wraps a record's data key under the active KEK; the identity ciphertext is untouched.
-pub fn rewrap(
+/// Seals text said about a source above the line (a contact's account, a welfare note, an
+/// application's case) under a fresh data key of its own, as identities are sealed.
+/// `binding` names the kind of record and its source (`contact/SR-…`): the ciphertext and
+/// its wrapped key open only under the same binding.
+pub fn seal_record(keys: &dyn KeyProvider, plaintext: &[u8], binding: &[u8]) -> Result<Sealed, VaultError> {
+    let data_key = SecretKey::random();
+    let ciphertext = encrypt(&data_key, plaintext, &aad(b"record", binding))?;
+    let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
+    Ok(Sealed { key_id, wrapped_key, ciphertext })
+}
+
+/// Opens what [`seal_record`] sealed. Callers must have recorded the read first.
+pub fn open_record(
     keys: &dyn KeyProvider,
-    sealed: &SealedIdentity,
+    sealed: &Sealed,
     binding: &[u8],
-) -> Result<SealedIdentity, VaultError> {
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    let data_key = keys.unwrap(sealed.key_id, &sealed.wrapped_key, binding)?;
+    decrypt(&data_key, &sealed.ciphertext, &aad(b"record", binding)).ok_or(VaultError::CorruptRecord)?
+}
+
+/// Re-wraps a record's data key under the active KEK; the record's ciphertext is untouched.
+pub fn rewrap(keys: &dyn KeyProvider, sealed: &Sealed, binding: &[u8]) -> Result<Sealed, VaultError> {
     let data_key = keys.unwrap(sealed.key_id, &sealed.wrapped_key, binding)?;
     let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
-    Ok(SealedIdentity { key_id, wrapped_key, ciphertext: sealed.ciphertext.clone() })
+    Ok(Sealed { key_id, wrapped_key, ciphertext: sealed.ciphertext.clone() })
 }
 
 fn aad(purpose: &[u8], binding: &[u8]) -> Vec<u8> {
@@ -233,6 +246,28 @@ mod tests {
         let mut truncated = sealed;
         truncated.ciphertext.truncate(3);
         assert!(matches!(open(&ring, &truncated, b"SR-AAAA-BBBB"), Err(VaultError::CorruptRecord)));
+    }
+
+    #[test]
+    fn a_sealed_record_opens_only_under_its_own_binding_and_hides_its_text() {
+        let (_dir, ring) = keyring();
+        let text = b"met at the cafe on Harbour Row";
+        let sealed = seal_record(&ring, text, b"contact/SR-AAAA-BBBB").unwrap();
+        assert_eq!(open_record(&ring, &sealed, b"contact/SR-AAAA-BBBB").unwrap().as_slice(), text);
+        let bytes = [sealed.wrapped_key.as_slice(), &sealed.ciphertext].concat();
+        assert!(!bytes.windows(11).any(|w| w == b"Harbour Row"));
+        // Moved to another source, or to another kind of record of the same source.
+        for wrong in [b"contact/SR-CCCC-DDDD".as_slice(), b"welfare/SR-AAAA-BBBB"] {
+            assert!(matches!(open_record(&ring, &sealed, wrong), Err(VaultError::UnwrapFailed { .. })));
+        }
+        let mut damaged = sealed.clone();
+        damaged.ciphertext[30] ^= 1;
+        assert!(matches!(
+            open_record(&ring, &damaged, b"contact/SR-AAAA-BBBB"),
+            Err(VaultError::CorruptRecord)
+        ));
+        let rewrapped = rewrap(&ring, &sealed, b"contact/SR-AAAA-BBBB").unwrap();
+        assert_eq!(open_record(&ring, &rewrapped, b"contact/SR-AAAA-BBBB").unwrap().as_slice(), text);
     }
 
     #[test]

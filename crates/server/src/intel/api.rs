@@ -41,8 +41,8 @@ async fn contact_reports(
     Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    let (source, _) = tearline_service::sources::read(&state, &caller, SourceId(id)).await?;
-    match super::case_reports(&state, &caller, &source).await? {
+    let read = tearline_service::sources::read(&state, &caller, SourceId(id)).await?;
+    match super::case_reports(&state, &caller, &read.source, &read.read).await? {
         Some((contact_reports, intel_reports)) => {
             Ok(Json(json!({"contact_reports": contact_reports, "intel_reports": intel_reports}))
                 .into_response())

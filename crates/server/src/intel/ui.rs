@@ -130,8 +130,8 @@ async fn case_view(
     id: SourceId,
     error: Option<String>,
 ) -> Result<CasePage, UiError> {
-    let (source, _) = sources::read(state, caller, id).await?;
-    let Some((contact_reports, reports)) = super::case_reports(state, caller, &source).await? else {
+    let sources::SourceRead { source, read, .. } = sources::read(state, caller, id).await?;
+    let Some((contact_reports, reports)) = super::case_reports(state, caller, &source, &read).await? else {
         return Err(ServiceError::not_found("source").into());
     };
     Ok(CasePage {
@@ -147,10 +147,10 @@ async fn case_view(
                 (
                     c.id,
                     format_time(c.met_at),
-                    c.place.clone(),
-                    c.present.clone(),
+                    c.text.place.clone(),
+                    c.text.present.clone(),
                     c.method.clone(),
-                    c.account.clone(),
+                    c.text.account.clone(),
                 )
             })
             .collect(),

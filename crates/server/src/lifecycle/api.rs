@@ -48,8 +48,8 @@ async fn lifecycle(
     Session(caller): Session,
     IdPath(id): IdPath,
 ) -> Result<Response, ApiError> {
-    let (source, _) = sources::read(&state, &caller, SourceId(id)).await?;
-    Ok(Json(super::view(&state, &caller, &source).await?).into_response())
+    let read = sources::read(&state, &caller, SourceId(id)).await?;
+    Ok(Json(super::view(&state, &caller, &read.source, &read.read).await?).into_response())
 }
 
 async fn apply(

@@ -114,8 +114,8 @@ async fn lifecycle_view(
     id: SourceId,
     error: Option<String>,
 ) -> Result<LifecyclePage, UiError> {
-    let (source, _) = sources::read(state, caller, id).await?;
-    let view = super::view(state, caller, &source).await?;
+    let sources::SourceRead { source, read, .. } = sources::read(state, caller, id).await?;
+    let view = super::view(state, caller, &source, &read).await?;
     let names = super::names(state).await?;
     let may = |action: fn(_) -> Action| authorize(&caller.actor, action(scope(&source))).is_ok();
     let may_decide = may(Action::DecideAuthorisation);
@@ -137,7 +137,7 @@ async fn lifecycle_view(
             applicant: name_of(&names, Some(a.applicant_id)),
             expires: time_or_blank(a.grant.map(|g| g.expires_at)),
             authoriser: name_of(&names, a.authoriser_id),
-            purpose: a.application.purpose.clone(),
+            purpose: a.application.case.purpose.clone(),
             may_grant: may_decide && a.state == AuthorisationState::Applied,
             may_act_on_grant: may_decide && a.live_grant(now).is_some(),
             may_write_up: may_decide
@@ -246,8 +246,8 @@ async fn lifecycle_view(
                     format_time(r.assessed_at),
                     name_of(&names, Some(r.assessed_by)),
                     r.risk_level.clone(),
-                    r.summary.clone(),
-                    r.mitigations.clone(),
+                    r.text.summary.clone(),
+                    r.text.mitigations.clone(),
                 )
             })
             .collect(),
@@ -259,8 +259,8 @@ async fn lifecycle_view(
                     format_time(c.at),
                     name_of(&names, Some(c.logged_by)),
                     c.method.clone(),
-                    c.place.clone(),
-                    c.summary.clone(),
+                    c.text.place.clone(),
+                    c.text.summary.clone(),
                     c.authorised,
                 )
             })
@@ -282,7 +282,12 @@ async fn lifecycle_view(
             .welfare
             .iter()
             .map(|w| {
-                (format_time(w.at), name_of(&names, Some(w.recorded_by)), w.kind.clone(), w.notes.clone())
+                (
+                    format_time(w.at),
+                    name_of(&names, Some(w.recorded_by)),
+                    w.kind.clone(),
+                    w.text.notes.clone(),
+                )
             })
             .collect(),
         payments,

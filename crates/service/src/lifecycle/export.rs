@@ -10,6 +10,7 @@ use tearline_domain::{SourceId, Timestamp, UserId};
 use tearline_store::RegisterRow;
 
 use super::Disclosure;
+use crate::above_line;
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::ServiceError;
@@ -54,7 +55,10 @@ fn name(names: &HashMap<UserId, String>, id: Option<UserId>) -> String {
 }
 
 /// The register: one row per event of every authorisation, so refused attempts show.
-pub fn register_csv(rows: &[RegisterRow], names: &HashMap<UserId, String>) -> Result<String, ServiceError> {
+pub fn register_csv<T>(
+    rows: &[RegisterRow<T>],
+    names: &HashMap<UserId, String>,
+) -> Result<String, ServiceError> {
     let mut out = Vec::new();
     for row in rows {
         let a = &row.authorisation;
@@ -167,7 +171,10 @@ pub async fn record_set(
     )
     .await?;
     let names = super::names(state).await?;
-    let view = super::view(state, caller, &source).await?;
+    let object = format!("source:{}", source.id.0);
+    let read =
+        record(state, Some(caller.user.id), "source.records.export", &object, None, Outcome::Allowed).await?;
+    let view = super::view(state, caller, &source, &read).await?;
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row = |section: &str, at: Option<Timestamp>, by: Option<UserId>, detail: String| {
         rows.push(vec![section.to_owned(), iso_or_blank(at), name(&names, by), detail]);
@@ -193,7 +200,7 @@ pub async fn record_set(
             a.application.kind.as_str(),
             if a.application.vulnerable { "vulnerable" } else { "not vulnerable" },
             a.state.as_str(),
-            a.application.purpose
+            a.application.case.purpose
         );
         row("authorisation", Some(a.applied_at), Some(a.applicant_id), detail);
     }
@@ -209,12 +216,12 @@ pub async fn record_set(
     for r in &view.risk_assessments {
         let detail = format!(
             "version {}, {} risk; risks explained to and understood by the source: yes; {}; mitigations: {}",
-            r.version, r.risk_level, r.summary, r.mitigations
+            r.version, r.risk_level, r.text.summary, r.text.mitigations
         );
         row("risk assessment", Some(r.assessed_at), Some(r.assessed_by), detail);
     }
     for w in &view.welfare {
-        row("welfare", Some(w.at), Some(w.recorded_by), format!("{}: {}", w.kind, w.notes));
+        row("welfare", Some(w.at), Some(w.recorded_by), format!("{}: {}", w.kind, w.text.notes));
     }
     for t in &view.tasks {
         let acknowledged =
@@ -227,15 +234,15 @@ pub async fn record_set(
             "contact",
             Some(c.at),
             Some(c.logged_by),
-            format!("{} at {}{control}: {}", c.method, c.place, c.summary),
+            format!("{} at {}{control}: {}", c.method, c.text.place, c.text.summary),
         );
     }
-    for c in state.store.contact_reports_of(source.id).await? {
+    for c in above_line::open_all(state, &read, &source, state.store.contact_reports_of(source.id).await?)? {
         row(
             "contact report",
             Some(c.met_at),
             Some(c.handler_id),
-            format!("{} at {}; present: {}", c.method, c.place, c.present),
+            format!("{} at {}; present: {}", c.method, c.text.place, c.text.present),
         );
     }
     // Information obtained and where it was passed (reg. 3).
@@ -264,8 +271,6 @@ pub async fn record_set(
         row("payment", Some(p.requested_at), Some(p.requested_by), detail);
     }
     let body = document(&["section", "at", "by", "detail"], rows)?;
-    let object = format!("source:{}", source.id.0);
-    record(state, Some(caller.user.id), "source.records.export", &object, None, Outcome::Allowed).await?;
     Ok((format!("record-set-{}.csv", source.reference), body))
 }
 

@@ -7,7 +7,7 @@ pub mod export;
 pub mod standing;
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tearline_domain::audit::Outcome;
 use tearline_domain::policy::{authorize, Action, SourceScope};
 use tearline_domain::source::SourceRecord;
@@ -18,13 +18,15 @@ use tearline_lifecycle::authorisation::{
 use tearline_lifecycle::calendar::DAY;
 use tearline_lifecycle::due::{due_items, DueItem, DueKind, DueRules, SourceFacts};
 
-use tearline_kernel::Lookup;
+use tearline_kernel::{Lookup, Recorded};
+use tearline_lifecycle::above_line::{CaseDetails, ContactNotes, RiskNarrative, WelfareNotes};
 use tearline_lifecycle::ledger::{thresholds_crossed, Account, Currency, Entry, LedgerError, Money};
 use tearline_store::{
     Approval, AuthorisationEvent, AuthorisationRecord, Contact, NewContact, NewPayment, NewRiskAssessment,
     Payment, RegisterRow, RiskAssessment, Task, WelfareRecord,
 };
 
+use crate::above_line;
 use crate::audit::record;
 use crate::auth::Caller;
 use crate::error::{ErrorCode, ServiceError};
@@ -107,17 +109,18 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
     Ok(value.to_owned())
 }
 
-/// Everything the lifecycle holds about one source, as its page and the API show it.
+/// Everything the lifecycle holds about one source, as its page and the API show it, its
+/// sealed text opened.
 #[derive(Debug, Serialize)]
 pub struct LifecycleView {
-    pub authorisations: Vec<AuthorisationRecord>,
+    pub authorisations: Vec<AuthorisationRecord<CaseDetails>>,
     pub events: Vec<AuthorisationEvent>,
     /// Everything this person was ever deployed, overlaps once, up to now.
     pub cumulative_deployment_days: i64,
-    pub risk_assessments: Vec<RiskAssessment>,
-    pub contacts: Vec<Contact>,
+    pub risk_assessments: Vec<RiskAssessment<RiskNarrative>>,
+    pub contacts: Vec<Contact<ContactNotes>>,
     pub tasks: Vec<Task>,
-    pub welfare: Vec<WelfareRecord>,
+    pub welfare: Vec<WelfareRecord<WelfareNotes>>,
     /// `None` when the caller may not see payments.
     pub payments: Option<Vec<Payment>>,
     /// The ledger entries touching this source's accounts, with the payments.
@@ -127,11 +130,12 @@ pub struct LifecycleView {
     pub standing: standing::Standing,
 }
 
-/// The lifecycle of a source the caller has already been allowed to read.
+/// The lifecycle of a source the caller was allowed to read, under the read `read` recorded.
 pub async fn view(
     state: &AppState,
     caller: &Caller,
     source: &SourceRecord,
+    read: &Recorded,
 ) -> Result<LifecycleView, ServiceError> {
     let now = state.now();
     let facts = facts(state, source, now).await?;
@@ -145,13 +149,23 @@ pub async fn view(
         (None, None)
     };
     Ok(LifecycleView {
-        authorisations: state.store.authorisations_of(source.id).await?,
+        authorisations: above_line::open_all(
+            state,
+            read,
+            source,
+            state.store.authorisations_of(source.id).await?,
+        )?,
         events: state.store.authorisation_events_of(source.id).await?,
         cumulative_deployment_days: cumulative_deployment(&facts.deployments, now) / DAY,
-        risk_assessments: state.store.risk_assessments(source.id).await?,
-        contacts: state.store.contacts(source.id).await?,
+        risk_assessments: above_line::open_all(
+            state,
+            read,
+            source,
+            state.store.risk_assessments(source.id).await?,
+        )?,
+        contacts: above_line::open_all(state, read, source, state.store.contacts(source.id).await?)?,
         tasks: state.store.tasks(source.id).await?,
-        welfare: state.store.welfare_records(source.id).await?,
+        welfare: above_line::open_all(state, read, source, state.store.welfare_records(source.id).await?)?,
         payments,
         ledger,
         due,
@@ -296,7 +310,7 @@ pub async fn apply(
     caller: &Caller,
     source: SourceId,
     request: ApplicationRequest,
-) -> Result<AuthorisationRecord, ServiceError> {
+) -> Result<AuthorisationRecord<CaseDetails>, ServiceError> {
     let record_of =
         sources::load_for(state, caller, source, Action::ApplyForAuthorisation, "authorisation.apply")
             .await?;
@@ -304,29 +318,39 @@ pub async fn apply(
     let application = Application {
         kind: request.kind,
         vulnerable: request.vulnerable,
-        necessity: bounded(&request.necessity),
-        proportionality: bounded(&request.proportionality),
-        purpose: bounded(&request.purpose),
-        tasking: bounded(&request.tasking),
-        collateral_intrusion: bounded(&request.collateral_intrusion),
-        confidential_information: bounded(&request.confidential_information),
+        case: CaseDetails {
+            necessity: bounded(&request.necessity),
+            proportionality: bounded(&request.proportionality),
+            purpose: bounded(&request.purpose),
+            tasking: bounded(&request.tasking),
+            collateral_intrusion: bounded(&request.collateral_intrusion),
+            confidential_information: bounded(&request.confidential_information),
+        },
     };
     application.check_complete().map_err(rule)?;
+    let case = &application.case;
     let texts = [
-        ("necessity", application.necessity.as_str()),
-        ("proportionality", application.proportionality.as_str()),
-        ("purpose", application.purpose.as_str()),
-        ("tasking", application.tasking.as_str()),
-        ("collateral_intrusion", application.collateral_intrusion.as_str()),
-        ("confidential_information", application.confidential_information.as_str()),
+        ("necessity", case.necessity.as_str()),
+        ("proportionality", case.proportionality.as_str()),
+        ("purpose", case.purpose.as_str()),
+        ("tasking", case.tasking.as_str()),
+        ("collateral_intrusion", case.collateral_intrusion.as_str()),
+        ("confidential_information", case.confidential_information.as_str()),
     ];
     guard::refuse_identity(state, caller, &record_of, "authorisation.apply", &texts).await?;
+    let sealed = Application {
+        kind: application.kind,
+        vulnerable: application.vulnerable,
+        case: above_line::seal(&state.keys, &record_of.reference, case)?,
+    };
     let id = state
         .kernel
         .change(Some(caller.user.id), "authorisation.apply", &object(source), None)
-        .apply_for_authorisation(record_of.id, &application, caller.user.id, state.now())
+        .apply_for_authorisation(record_of.id, &sealed, caller.user.id, state.now())
         .await?;
-    state.store.authorisation(id).await?.ok_or_else(|| ServiceError::not_found("authorisation"))
+    let stored =
+        state.store.authorisation(id).await?.ok_or_else(|| ServiceError::not_found("authorisation"))?;
+    Ok(stored.with_case(application.case))
 }
 
 /// What an authorising officer decides about an authorisation.
@@ -366,13 +390,14 @@ impl Decision {
 }
 
 /// Applies an authorising officer's decision. A grant or renewal the rules forbid is
-/// refused, and the attempt is kept in the register.
+/// refused, and the attempt is kept in the register. The answer is the authorisation as
+/// decided, its case left sealed (the lifecycle page opens it, as a recorded read).
 pub async fn decide(
     state: &AppState,
     caller: &Caller,
     id: i64,
     decision: Decision,
-) -> Result<AuthorisationRecord, ServiceError> {
+) -> Result<AuthorisationRecord<()>, ServiceError> {
     let audit_action = decision.audit_action();
     let found = state.store.authorisation(id).await?.map(|a| {
         let source = a.source_id;
@@ -492,7 +517,9 @@ pub async fn decide(
                 .await?;
         }
     }
-    state.store.authorisation(id).await?.ok_or_else(|| ServiceError::not_found("authorisation"))
+    let decided =
+        state.store.authorisation(id).await?.ok_or_else(|| ServiceError::not_found("authorisation"))?;
+    Ok(decided.with_case(()))
 }
 
 /// When something happened, as a person enters it: not in the future, not before the
@@ -537,23 +564,26 @@ pub async fn log_contact(
     caller: &Caller,
     source: SourceId,
     request: ContactRequest,
-) -> Result<Contact, ServiceError> {
+) -> Result<Contact<ContactNotes>, ServiceError> {
     let source =
         sources::load_for(state, caller, source, Action::RecordSourceActivity, "contact.log").await?;
     let now = state.now();
     let at = past_time(&source, request.at, now)?;
     let authorised = live_at(&state.store.authorisations_of(source.id).await?, at);
     let method = text("method", &request.method, 60)?;
-    let place = text("place", &request.place, 300)?;
-    let summary = text("summary", &request.summary, 10_000)?;
+    let notes = ContactNotes {
+        place: text("place", &request.place, 300)?,
+        summary: text("summary", &request.summary, 10_000)?,
+    };
     guard::refuse_identity(
         state,
         caller,
         &source,
         "contact.log",
-        &[("place", &place), ("summary", &summary)],
+        &[("place", &notes.place), ("summary", &notes.summary)],
     )
     .await?;
+    let sealed = above_line::seal(&state.keys, &source.reference, &notes)?;
     let id = state
         .kernel
         .change(Some(caller.user.id), "contact.log", &object(source.id), None)
@@ -562,15 +592,16 @@ pub async fn log_contact(
             logged_by: caller.user.id,
             at,
             method: &method,
-            place: &place,
-            summary: &summary,
+            text: &sealed,
             authorised,
             situation_changed: request.situation_changed,
             logged_at: now,
         })
         .await?;
     let contacts = state.store.contacts(source.id).await?;
-    contacts.into_iter().find(|c| c.id == id).ok_or_else(|| ServiceError::not_found("contact"))
+    let logged =
+        contacts.into_iter().find(|c| c.id == id).ok_or_else(|| ServiceError::not_found("contact"))?;
+    Ok(logged.with_text(notes))
 }
 
 #[derive(Debug, Deserialize)]
@@ -635,21 +666,24 @@ pub async fn record_welfare(
     caller: &Caller,
     source: SourceId,
     request: WelfareRequest,
-) -> Result<WelfareRecord, ServiceError> {
+) -> Result<WelfareRecord<WelfareNotes>, ServiceError> {
     let source =
         sources::load_for(state, caller, source, Action::RecordSourceActivity, "welfare.record").await?;
     let at = past_time(&source, request.at, state.now())?;
     if !matches!(request.kind.as_str(), "check" | "concern") {
         return Err(invalid(ErrorCode::InvalidField, "kind is check or concern"));
     }
-    let notes = text("notes", &request.notes, 10_000)?;
+    let notes = WelfareNotes { notes: text("notes", &request.notes, 10_000)? };
+    let sealed = above_line::seal(&state.keys, &source.reference, &notes)?;
     let id = state
         .kernel
         .change(Some(caller.user.id), "welfare.record", &object(source.id), None)
-        .record_welfare(source.id, caller.user.id, at, &request.kind, &notes)
+        .record_welfare(source.id, caller.user.id, at, &request.kind, &sealed)
         .await?;
     let records = state.store.welfare_records(source.id).await?;
-    records.into_iter().find(|w| w.id == id).ok_or_else(|| ServiceError::not_found("welfare record"))
+    let recorded =
+        records.into_iter().find(|w| w.id == id).ok_or_else(|| ServiceError::not_found("welfare record"))?;
+    Ok(recorded.with_text(notes))
 }
 
 #[derive(Debug, Deserialize)]
@@ -667,7 +701,7 @@ pub async fn assess_risk(
     caller: &Caller,
     source: SourceId,
     request: RiskRequest,
-) -> Result<RiskAssessment, ServiceError> {
+) -> Result<RiskAssessment<RiskNarrative>, ServiceError> {
     let source =
         sources::load_for(state, caller, source, Action::RecordSourceActivity, "risk.assess").await?;
     if !matches!(request.risk_level.as_str(), "low" | "medium" | "high") {
@@ -679,9 +713,12 @@ pub async fn assess_risk(
             "confirm that the risks were explained to the source and that the source understood them",
         ));
     }
-    let summary = text("summary", &request.summary, 10_000)?;
-    let mitigations = text("mitigations", &request.mitigations, 10_000)?;
-    state
+    let narrative = RiskNarrative {
+        summary: text("summary", &request.summary, 10_000)?,
+        mitigations: text("mitigations", &request.mitigations, 10_000)?,
+    };
+    let sealed = above_line::seal(&state.keys, &source.reference, &narrative)?;
+    let (id, _) = state
         .kernel
         .change(Some(caller.user.id), "risk.assess", &object(source.id), None)
         .add_risk_assessment(NewRiskAssessment {
@@ -689,12 +726,15 @@ pub async fn assess_risk(
             assessed_by: caller.user.id,
             at: state.now(),
             risk_level: &request.risk_level,
-            summary: &summary,
-            mitigations: &mitigations,
+            text: &sealed,
         })
         .await?;
-    let current = state.store.risk_assessments(source.id).await?.into_iter().next();
-    current.ok_or_else(|| ServiceError::not_found("risk assessment"))
+    let assessments = state.store.risk_assessments(source.id).await?;
+    let added = assessments
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| ServiceError::not_found("risk assessment"))?;
+    Ok(added.with_text(narrative))
 }
 
 #[derive(Debug, Deserialize)]
@@ -1012,7 +1052,7 @@ pub async fn register(
     state: &AppState,
     caller: &Caller,
     export: bool,
-) -> Result<Vec<RegisterRow>, ServiceError> {
+) -> Result<Vec<RegisterRow<CaseDetails>>, ServiceError> {
     let unit = caller.actor.unit_id;
     let (action, audit_action) = if export {
         (Action::ExportRecords { unit_id: unit }, "register.export")
@@ -1020,9 +1060,34 @@ pub async fn register(
         (Action::ReadAuthorisationRegister { unit_id: unit }, "register.read")
     };
     crate::audit::require(state, caller, action, audit_action).await?;
-    record(state, Some(caller.user.id), audit_action, &format!("unit:{}", unit.0), None, Outcome::Allowed)
-        .await?;
-    Ok(state.store.authorisation_register(unit).await?)
+    let read = record(
+        state,
+        Some(caller.user.id),
+        audit_action,
+        &format!("unit:{}", unit.0),
+        None,
+        Outcome::Allowed,
+    )
+    .await?;
+    let sources: HashMap<SourceId, SourceRecord> =
+        state.store.sources_in_unit(unit).await?.into_iter().map(|source| (source.id, source)).collect();
+    state
+        .store
+        .authorisation_register(unit)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let source =
+                sources.get(&row.authorisation.source_id).ok_or_else(|| ServiceError::not_found("source"))?;
+            let authorisation = above_line::open(state, &read, source, row.authorisation)?;
+            Ok(RegisterRow {
+                code_name: row.code_name,
+                reference: row.reference,
+                authorisation,
+                events: row.events,
+            })
+        })
+        .collect()
 }
 
 /// Whether the caller holds a role that acts on the lifecycle at all (for the pages).

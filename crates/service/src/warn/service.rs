@@ -127,7 +127,8 @@ pub(crate) async fn read(
     audit_action: &str,
     object: &str,
 ) -> Result<(), ServiceError> {
-    record(state, Some(caller.user.id), audit_action, object, None, Outcome::Allowed).await
+    record(state, Some(caller.user.id), audit_action, object, None, Outcome::Allowed).await?;
+    Ok(())
 }
 
 fn checked(assessment: &ThreatAssessment) -> Result<(), ServiceError> {

@@ -38,7 +38,7 @@ mod spoken;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::{open, Identity, KeyProvider, SealedIdentity, VaultError};
+use crate::{open, Identity, KeyProvider, Sealed, VaultError};
 
 /// Which kind of identity detail a field gave away. Never the detail itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -73,7 +73,7 @@ pub struct Leak {
 /// must have audited the check first, as for any unseal.
 pub fn check_sealed(
     keys: &dyn KeyProvider,
-    sealed: &SealedIdentity,
+    sealed: &Sealed,
     binding: &[u8],
     handles: Handles<'_>,
     fields: &[(&str, &str)],
@@ -93,7 +93,7 @@ pub type PlaceTest<'a> = (&'a str, &'a (dyn Fn(f64, f64) -> bool + Sync));
 /// The caller must have audited the check first, as for any unseal.
 pub fn places_near(
     keys: &dyn KeyProvider,
-    sealed: &SealedIdentity,
+    sealed: &Sealed,
     binding: &[u8],
     places: &[PlaceTest<'_>],
 ) -> Result<Vec<String>, VaultError> {
