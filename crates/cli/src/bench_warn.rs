@@ -2,8 +2,9 @@
 //!
 //! Registers N recipients (default 1 000 000) on a deterministic grid over a 2° square, then
 //! on SQLite and on PostgreSQL times "issue warning" through the real service (policy,
-//! audit, targeting through the spatial index, one durable outbox row per recipient in one
-//! transaction) for an area that covers every recipient. Targeting alone is timed for a
+//! audit, targeting through the spatial index, the targets written durably as runs of ids in
+//! the issuing transaction) for an area that covers every recipient, beside PostgreSQL's own
+//! `COPY` of one row per recipient into a bare table, the floor for writing them as rows. Targeting alone is timed for a
 //! concave area over about a tenth of the recipients and for one over all of them, beside
 //! PostGIS `ST_Covers` with a GiST index on the same points in the same run. PostGIS is
 //! timed answering `count(*)`, which spares it sending the ids: the comparison favours it.
@@ -96,6 +97,7 @@ pub async fn run(args: WarnBenchArgs) -> Result<()> {
     let measured = async {
         let (mut rows, state) = backend(&args, "postgres", &schema.url, dir.path()).await?;
         state.store.close().await;
+        rows.push(copy_floor(&args, &schema.url).await?);
         let (postgis_rows, postgis_found): (Vec<_>, Vec<_>) =
             postgis_targeting(&args).await?.into_iter().unzip();
         rows.extend(postgis_rows);
@@ -407,6 +409,47 @@ async fn postgis_targeting(args: &WarnBenchArgs) -> Result<Vec<(Measurement, usi
     Ok(rows)
 }
 
+/// The floor for queuing on PostgreSQL: its own `COPY` of one (version, recipient) row per
+/// recipient into a bare table — no key, no index — committed, as many times as warnings
+/// are issued.
+async fn copy_floor(args: &WarnBenchArgs, url: &str) -> Result<Measurement> {
+    use sqlx::{Connection, Executor};
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    connection
+        .execute(
+            "CREATE TABLE tearline_bench_copy (version_id bigint NOT NULL, recipient_id bigint NOT NULL)",
+        )
+        .await?;
+    let mut rows = String::with_capacity(args.recipients * 12);
+    for id in 1..=args.recipients {
+        rows.push_str("1\t");
+        rows.push_str(&id.to_string());
+        rows.push('\n');
+    }
+    let mut latencies = Vec::with_capacity(args.issues);
+    let started = Instant::now();
+    for _ in 0..args.issues {
+        connection.execute("TRUNCATE tearline_bench_copy").await?;
+        let began = Instant::now();
+        let mut transaction = connection.begin().await?;
+        let mut copy =
+            transaction.copy_in_raw("COPY tearline_bench_copy (version_id, recipient_id) FROM STDIN").await?;
+        copy.send(rows.as_bytes()).await?;
+        copy.finish().await?;
+        transaction.commit().await?;
+        latencies.push(began.elapsed());
+    }
+    let elapsed = started.elapsed();
+    connection.execute("DROP TABLE tearline_bench_copy").await?;
+    Ok(Measurement {
+        backend: "postgres",
+        operation: "peer: COPY into a bare table".into(),
+        count: args.issues * args.recipients,
+        elapsed,
+        latencies,
+    })
+}
+
 /// CAP `lat,lon` pairs as WKT (`lon lat`).
 fn wkt_of(cap: &str) -> Result<String> {
     let polygon = Polygon::parse_cap(cap).map_err(|e| anyhow!("{e}"))?;
@@ -438,6 +481,15 @@ fn print_table(args: &WarnBenchArgs, rows: &[Measurement]) {
                 row.per_second()
             );
         }
+    }
+    if let (Some(ours), Some(floor)) =
+        (p50("postgres", "issue warning → outbox"), p50("postgres", "peer: COPY into a bare table"))
+    {
+        println!(
+            "queuing on PostgreSQL: Tearline issue {ours:.0} ms (policy, audit, targeting, runs of targets), \
+             COPY of one row per recipient into a bare table {floor:.0} ms, ratio {:.2}x",
+            floor / ours.max(f64::EPSILON)
+        );
     }
     for (name, _) in AREAS {
         let operation = format!("target {name}");

@@ -733,6 +733,12 @@ async fn every_delivery_ends_delivered_or_explicitly_failed_despite_bad_receiver
     }
 }
 
+/// One dispatcher round: every queued message goes out once (here to a closed port), with
+/// the link a recipient answers from. An answer comes from a message that was sent.
+async fn send_once(harness: &Harness) {
+    Dispatcher::default().round(&harness.state).await.unwrap();
+}
+
 #[tokio::test]
 async fn acknowledgement_links_are_signed_per_delivery() {
     let harness = harness().await;
@@ -743,6 +749,7 @@ async fn acknowledgement_links_are_signed_per_delivery() {
             .await;
     let version = warning["id"].as_i64().unwrap();
     post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    send_once(&harness).await;
     let link = tearline_service::warn::dispatch::ack_url(&harness.state, version, 5).await.unwrap();
     let path = link.split_once("//").unwrap().1.split_once('/').unwrap().1;
     let forged = format!("/{}", path.replace("/5/", "/6/"));
@@ -796,6 +803,7 @@ async fn a_recipient_answers_from_the_page_behind_their_link() {
     .await;
     let version = warning["id"].as_i64().unwrap();
     post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    send_once(&harness).await;
     let state = &harness.state;
     let link = |recipient: i64| async move {
         let url = tearline_service::warn::dispatch::ack_url(state, version, recipient).await.unwrap();

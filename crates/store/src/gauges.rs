@@ -24,11 +24,17 @@ impl Store {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
             .fetch_all(&self.pool)
             .await?;
-        let mut deliveries_by_state = Vec::with_capacity(rows.len());
+        let mut deliveries_by_state = Vec::with_capacity(rows.len() + 1);
         for row in rows {
             let state = DeliveryState::from_code(row.try_get("state")?)
                 .ok_or_else(|| StoreError::Corrupt("unknown delivery state".into()))?;
             deliveries_by_state.push((state, row.try_get("n")?));
+        }
+        let in_runs = self.targets_in_runs(None).await?;
+        match deliveries_by_state.iter_mut().find(|(state, _)| *state == DeliveryState::Queued) {
+            Some((_, queued)) => *queued += in_runs,
+            None if in_runs > 0 => deliveries_by_state.push((DeliveryState::Queued, in_runs)),
+            None => {}
         }
         let first_attempts: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(issued_at) FROM warning_versions WHERE dispatch_cursor IS NOT NULL",

@@ -91,6 +91,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_above_line_sealed.sql"),
         postgres: include_str!("../migrations/postgres/0013_above_line_sealed.sql"),
     },
+    Migration {
+        version: 14,
+        name: "delivery_targets",
+        sqlite: include_str!("../migrations/sqlite/0014_delivery_targets.sql"),
+        postgres: include_str!("../migrations/postgres/0014_delivery_targets.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

@@ -15,7 +15,7 @@ use tearline_warn::geo::LatLon;
 use tearline_warn::recipients::Registration;
 use tearline_warn::threat::ThreatAssessment;
 
-use crate::{conflict_as, Backend, Store, StoreError, Writer};
+use crate::{conflict_as, Backend, Store, StoreError, WriteTx, Writer};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Threat {
@@ -283,11 +283,56 @@ fn id_list(backend: Backend, ids: &[i64]) -> String {
     text
 }
 
+/// Recipient ids per row of `delivery_targets`.
+pub const TARGETS_PER_RUN: usize = 10_000;
+/// Runs written per statement at issue.
+const RUNS_PER_STATEMENT: usize = 20;
+
 impl Store {
     fn ids_source(&self, parameter: &str) -> String {
         match self.backend {
             Backend::Sqlite => format!("SELECT CAST(value AS INTEGER) AS id FROM json_each({parameter})"),
             Backend::Postgres => format!("SELECT unnest(string_to_array({parameter}, ','))::bigint AS id"),
+        }
+    }
+
+    /// Turns one run of a version's targets into queued delivery rows and deletes the run,
+    /// in the claiming transaction. A run another dispatcher expanded first is gone: the
+    /// delete returns nothing and nothing is written twice.
+    async fn expand_targets(
+        &self,
+        write: &mut WriteTx<'_>,
+        version_id: i64,
+        first_id: i64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let ids: Option<String> = sqlx::query_scalar(
+            "DELETE FROM delivery_targets WHERE version_id = $1 AND first_id = $2 RETURNING ids",
+        )
+        .bind(version_id)
+        .bind(first_id)
+        .fetch_optional(&mut *write.tx)
+        .await?;
+        if let Some(ids) = ids {
+            let insert = format!(
+                "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
+                 SELECT $1, t.id, 0, 0, $2 FROM ({}) t WHERE true ON CONFLICT DO NOTHING",
+                self.ids_source("$3")
+            );
+            sqlx::query(&insert).bind(version_id).bind(at.0).bind(ids).execute(&mut *write.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The FROM items and id expression that list a version's targets still in runs
+    /// (`dt`, one row per id).
+    fn ids_in_runs(&self) -> (&'static str, &'static str) {
+        match self.backend {
+            Backend::Sqlite => ("delivery_targets dt, json_each(dt.ids) AS t", "CAST(t.value AS INTEGER)"),
+            Backend::Postgres => (
+                "delivery_targets dt, LATERAL unnest(string_to_array(dt.ids, ',')::bigint[]) AS t(id)",
+                "t.id",
+            ),
         }
     }
 
@@ -518,6 +563,18 @@ impl Store {
         Ok(first.zip(last).map(|(first, last)| (Timestamp(first), Timestamp(last))))
     }
 
+    /// Deliveries queued as runs of targets not yet written as rows: of one version, or of
+    /// every version.
+    pub(crate) async fn targets_in_runs(&self, version_id: Option<i64>) -> Result<i64, StoreError> {
+        let queued: Option<i64> = sqlx::query_scalar(
+            "SELECT CAST(SUM(id_count) AS BIGINT) FROM delivery_targets WHERE $1 IS NULL OR version_id = $1",
+        )
+        .bind(version_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(queued.unwrap_or(0))
+    }
+
     pub async fn delivery_counts(&self, version_id: i64) -> Result<DeliveryCounts, StoreError> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) AS n, SUM(CASE WHEN ack = 'safe' THEN 1 ELSE 0 END) AS safe,
@@ -543,6 +600,7 @@ impl Store {
                 None => return Err(StoreError::Corrupt("unknown delivery state".into())),
             }
         }
+        counts.queued += self.targets_in_runs(Some(version_id)).await?;
         Ok(counts)
     }
 
@@ -761,8 +819,14 @@ impl Writer<'_> {
     }
 
     /// Issues a version: fixes its XML, supersedes the warning's previously issued version,
-    /// and queues one delivery per target (plus, with `carry_from`, everyone the earlier
-    /// version reached), all in one transaction. Returns how many deliveries were queued.
+    /// and queues one delivery per target, all in one transaction. Returns how many
+    /// deliveries were queued.
+    ///
+    /// A first issue writes its targets as runs of up to [`TARGETS_PER_RUN`] ids
+    /// (`delivery_targets`), which the dispatcher turns into rows as it reaches them: a
+    /// million recipients are a hundred rows at issue. An update or cancellation
+    /// (`carry_from`) also reaches everyone the earlier version was to reach, queued or
+    /// sent, and is written as rows at once, so its count is exact.
     pub async fn issue_version(self, issue: IssueVersion<'_>) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
         let changed = sqlx::query(
@@ -789,31 +853,68 @@ impl Writer<'_> {
         .bind(issue.version_id)
         .execute(&mut *write.tx)
         .await?;
-        let insert = format!(
-            "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
-             SELECT $1, t.id, 0, 0, $2 FROM ({}) t",
-            self.ids_source("$3")
-        );
-        let mut count = sqlx::query(&insert)
-            .bind(issue.version_id)
-            .bind(issue.at.0)
-            .bind(id_list(self.backend, issue.targets))
-            .execute(&mut *write.tx)
-            .await?
-            .rows_affected();
-        if let Some(previous) = issue.carry_from {
-            count += sqlx::query(
-                "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
-                 SELECT $1, recipient_id, 0, 0, $2 FROM deliveries WHERE version_id = $3
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(issue.version_id)
-            .bind(issue.at.0)
-            .bind(previous)
-            .execute(&mut *write.tx)
-            .await?
-            .rows_affected();
+        let mut targets = std::borrow::Cow::Borrowed(issue.targets);
+        if !targets.windows(2).all(|pair| pair[0] < pair[1]) {
+            targets.to_mut().sort_unstable();
+            targets.to_mut().dedup();
         }
+        let count = match issue.carry_from {
+            None => {
+                for runs in targets.chunks(TARGETS_PER_RUN * RUNS_PER_STATEMENT) {
+                    let mut values = Vec::with_capacity(RUNS_PER_STATEMENT);
+                    let mut lists = Vec::with_capacity(RUNS_PER_STATEMENT);
+                    for (i, run) in runs.chunks(TARGETS_PER_RUN).enumerate() {
+                        // Ids and counts are integers, written as literals; the lists are bound.
+                        values.push(format!("($1, {}, {}, ${})", run[0], run.len(), i + 2));
+                        lists.push(id_list(self.backend, run));
+                    }
+                    let sql = format!(
+                        "INSERT INTO delivery_targets (version_id, first_id, id_count, ids) VALUES {}",
+                        values.join(", ")
+                    );
+                    let mut query = sqlx::query(&sql).bind(issue.version_id);
+                    for list in lists {
+                        query = query.bind(list);
+                    }
+                    query.execute(&mut *write.tx).await?;
+                }
+                targets.len() as u64
+            }
+            Some(previous) => {
+                let insert = format!(
+                    "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
+                     SELECT $1, t.id, 0, 0, $2 FROM ({}) t",
+                    self.ids_source("$3")
+                );
+                let targeted = sqlx::query(&insert)
+                    .bind(issue.version_id)
+                    .bind(issue.at.0)
+                    .bind(id_list(self.backend, &targets))
+                    .execute(&mut *write.tx)
+                    .await?
+                    .rows_affected();
+                // Everyone the earlier version was to reach: its rows, and its ids still in runs.
+                let (runs, id) = self.ids_in_runs();
+                let mut carried = 0;
+                for (recipient, earlier) in [
+                    ("recipient_id", "deliveries WHERE version_id = $3".to_owned()),
+                    (id, format!("{runs} WHERE dt.version_id = $3")),
+                ] {
+                    let carry = format!(
+                        "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
+                         SELECT $1, {recipient}, 0, 0, $2 FROM {earlier} ON CONFLICT DO NOTHING"
+                    );
+                    carried += sqlx::query(&carry)
+                        .bind(issue.version_id)
+                        .bind(issue.at.0)
+                        .bind(previous)
+                        .execute(&mut *write.tx)
+                        .await?
+                        .rows_affected();
+                }
+                targeted + carried
+            }
+        };
         let count = i64::try_from(count).unwrap_or(i64::MAX);
         sqlx::query(
             "UPDATE warning_versions SET target_count = $2, dispatch_cursor = CASE WHEN $2 > 0 THEN 0 END WHERE id = $1",
@@ -955,15 +1056,32 @@ impl Writer<'_> {
             }
             let version_id: i64 = version.try_get("id")?;
             let cursor: i64 = version.try_get("dispatch_cursor")?;
-            let window: Vec<i64> = sqlx::query_scalar(
-                "SELECT recipient_id FROM deliveries WHERE version_id = $1 AND recipient_id > $2
-                 ORDER BY recipient_id LIMIT $3",
-            )
-            .bind(version_id)
-            .bind(cursor)
-            .bind(wanted)
-            .fetch_all(&mut *write.tx)
-            .await?;
+            // The window runs up to the first id still in a run of targets: every target
+            // below it is a row already. Short of a full window, the next run becomes rows.
+            let window = loop {
+                let next_run: Option<i64> =
+                    sqlx::query_scalar("SELECT MIN(first_id) FROM delivery_targets WHERE version_id = $1")
+                        .bind(version_id)
+                        .fetch_one(&mut *write.tx)
+                        .await?;
+                let window: Vec<i64> = sqlx::query_scalar(
+                    "SELECT recipient_id FROM deliveries WHERE version_id = $1 AND recipient_id > $2
+                       AND recipient_id < $4 ORDER BY recipient_id LIMIT $3",
+                )
+                .bind(version_id)
+                .bind(cursor)
+                .bind(wanted)
+                .bind(next_run.unwrap_or(i64::MAX))
+                .fetch_all(&mut *write.tx)
+                .await?;
+                match next_run {
+                    Some(first_id) if (window.len() as i64) < wanted => {
+                        self.store.expand_targets(&mut write, version_id, first_id, now).await?;
+                        continue;
+                    }
+                    _ => break window,
+                }
+            };
             let Some(&last) = window.last() else {
                 sqlx::query("UPDATE warning_versions SET dispatch_cursor = NULL WHERE id = $1")
                     .bind(version_id)

@@ -3,7 +3,7 @@
 use tearline_domain::{Role, Timestamp, UnitId, UserId};
 use tearline_store::{
     on_both_backends, AttemptOutcome, IssueVersion, NewUser, PartnerKeyRecord, Store, StoreError,
-    VersionState,
+    VersionState, TARGETS_PER_RUN,
 };
 use tearline_warn::cap::{
     Alert, CapTime, Certainty, Info, MsgType, Reference, Scope, Severity, Status, Urgency,
@@ -24,6 +24,7 @@ on_both_backends!(
     acknowledgements_are_counted,
     a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_help,
     two_dispatchers_never_claim_the_same_delivery,
+    a_national_warning_is_queued_as_runs_that_become_rows_once,
 );
 
 const T0: Timestamp = Timestamp(1_790_000_000_000);
@@ -317,12 +318,34 @@ async fn partner_keys_are_kept_per_sender_once_each_and_can_be_withdrawn(store: 
     );
 }
 
+/// Delivers every queued delivery: answers come from recipients a message reached.
+async fn deliver_all(store: &Store) {
+    let claimed = store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(60_000), 10_000).await.unwrap();
+    let sent: Vec<AttemptOutcome> = claimed
+        .iter()
+        .map(|c| AttemptOutcome {
+            version_id: c.version_id,
+            recipient_id: c.recipient_id,
+            attempts: c.attempts,
+            state: DeliveryState::Sent,
+            next_attempt_at: T0,
+            error: None,
+        })
+        .collect();
+    store.bookkeeping().record_attempts(&sent, T0).await.unwrap();
+}
+
 async fn acknowledgements_are_counted(store: Store) {
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 3).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
     let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, version, &first, &ids, None).await;
+    assert!(
+        !store.bookkeeping().acknowledge_delivery(version, ids[0], AckStatus::Safe, T0).await.unwrap(),
+        "no answer before the message went out"
+    );
+    deliver_all(&store).await;
     assert!(store.bookkeeping().acknowledge_delivery(version, ids[0], AckStatus::Safe, T0).await.unwrap());
     assert!(store
         .bookkeeping()
@@ -331,7 +354,7 @@ async fn acknowledgements_are_counted(store: Store) {
         .unwrap());
     assert!(!store.bookkeeping().acknowledge_delivery(version, 999, AckStatus::Safe, T0).await.unwrap());
     let counts = store.delivery_counts(version).await.unwrap();
-    assert_eq!((counts.acknowledged, counts.safe, counts.queued), (2, 1, 1));
+    assert_eq!((counts.acknowledged, counts.safe, counts.sent), (2, 1, 1));
 }
 
 async fn a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_help(store: Store) {
@@ -340,6 +363,7 @@ async fn a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_
     let first = alert("tl-1", MsgType::Alert, vec![]);
     let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, version, &first, &ids, None).await;
+    deliver_all(&store).await;
     let answer = |recipient: i64, status: AckStatus, at: i64| {
         let store = store.clone();
         async move {
@@ -366,7 +390,8 @@ async fn a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_
 
 async fn two_dispatchers_never_claim_the_same_delivery(store: Store) {
     let (unit, wren) = officer(&store).await;
-    let ids = recipients(&store, 400).await;
+    // Over two runs of targets, so that both dispatchers also race to expand them.
+    let ids = recipients(&store, 2 * TARGETS_PER_RUN + 400).await;
     let first = alert("tl-1", MsgType::Alert, vec![]);
     let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
     issue(&store, version, &first, &ids, None).await;
@@ -376,7 +401,7 @@ async fn two_dispatchers_never_claim_the_same_delivery(store: Store) {
         let mut mine = Vec::new();
         loop {
             let batch =
-                store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(60_000), 7).await.unwrap();
+                store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(60_000), 1_500).await.unwrap();
             if batch.is_empty() {
                 return mine;
             }
@@ -391,4 +416,58 @@ async fn two_dispatchers_never_claim_the_same_delivery(store: Store) {
     all.dedup();
     assert_eq!(claimed, all.len(), "a delivery was claimed twice");
     assert_eq!(all, ids, "every delivery was claimed");
+}
+
+/// A first issue writes its targets as runs; claims turn each run into rows as the
+/// dispatch cursor reaches it, in recipient order, each delivery once. The counts include
+/// what is still in runs, and an update issued before the runs were reached still reaches
+/// everyone the first version targeted.
+async fn a_national_warning_is_queued_as_runs_that_become_rows_once(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 2 * TARGETS_PER_RUN + 7).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (warning, v1) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
+    assert_eq!(issue(&store, v1, &first, &ids, None).await, ids.len() as i64);
+    let queued_rows = "SELECT COUNT(*) FROM deliveries";
+    assert_eq!(store.count_unchecked(queued_rows).await.unwrap(), 0, "no row per recipient at issue");
+    assert_eq!(store.delivery_counts(v1).await.unwrap().queued, ids.len() as i64);
+    assert_eq!(
+        store.gauges().await.unwrap().deliveries_by_state,
+        [(DeliveryState::Queued, ids.len() as i64)]
+    );
+
+    let lease = T0.plus_millis(60_000);
+    let claimed = store.bookkeeping().claim_due_deliveries(T0, lease, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| c.recipient_id).collect::<Vec<_>>(), ids[..10]);
+    assert_eq!(
+        store.count_unchecked(queued_rows).await.unwrap(),
+        TARGETS_PER_RUN as i64,
+        "only the first run became rows"
+    );
+    let counts = store.delivery_counts(v1).await.unwrap();
+    assert_eq!(
+        (counts.sending, counts.queued, counts.total()),
+        (10, ids.len() as i64 - 10, ids.len() as i64)
+    );
+
+    // An update before the dispatcher reached the other runs: everyone first targeted hears.
+    let update = alert("tl-2", MsgType::Update, vec![Reference::to(&first)]);
+    let v2 = store.bookkeeping().draft_next_version(warning, &update, wren, T0).await.unwrap();
+    assert_eq!(issue(&store, v2, &update, &ids[..5], Some(v1)).await, ids.len() as i64);
+
+    // A claim across a run's edge takes the rest of one run and the start of the next, in order.
+    let across =
+        store.bookkeeping().claim_due_deliveries(T0, lease, 3 * TARGETS_PER_RUN as i64).await.unwrap();
+    let mut seen: Vec<i64> =
+        claimed.iter().chain(&across).filter(|c| c.version_id == v1).map(|c| c.recipient_id).collect();
+    seen.sort_unstable();
+    let before = seen.len();
+    seen.dedup();
+    assert_eq!(before, seen.len(), "a delivery was claimed twice");
+    let rest = store.bookkeeping().claim_due_deliveries(T0, lease, 3 * TARGETS_PER_RUN as i64).await.unwrap();
+    seen.extend(rest.iter().filter(|c| c.version_id == v1).map(|c| c.recipient_id));
+    seen.sort_unstable();
+    assert_eq!(seen, ids, "every target of the first version was claimed once");
+    assert_eq!(store.count_unchecked("SELECT COUNT(*) FROM delivery_targets").await.unwrap(), 0);
+    assert_eq!(store.delivery_counts(v1).await.unwrap().sending, ids.len() as i64);
 }
