@@ -14,6 +14,7 @@ use clap::Args;
 
 use crate::bench_warn::{area, officer_state, warning};
 use tearline_service::warn::service;
+use tearline_service::ServerSettings;
 
 #[derive(Args)]
 pub struct PublicBenchArgs {
@@ -113,7 +114,7 @@ pub async fn run(args: PublicBenchArgs) -> Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
-    let (state, caller, _) = officer_state("sqlite", &url, dir.path()).await?;
+    let (state, caller, _) = officer_state("sqlite", &url, dir.path(), ServerSettings::default()).await?;
     let bar = crate::progress_bar("issuing public warnings");
     bar.set_length(args.alerts as u64);
     let mut identifier = String::new();

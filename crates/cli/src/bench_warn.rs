@@ -44,6 +44,12 @@ pub struct WarnBenchArgs {
     /// Targeting queries per area and engine.
     #[arg(long, default_value_t = 20)]
     queries: usize,
+    /// Text-message recipients warned through a local aggregator that takes batches.
+    #[arg(long, default_value_t = 200_000)]
+    gateway_recipients: usize,
+    /// Text messages per request to that aggregator (`--gateway-batch`).
+    #[arg(long, default_value_t = 500)]
+    gateway_batch: usize,
     /// The PostgreSQL server (with the PostGIS extension available) for the PostgreSQL run
     /// and the PostGIS peer; work happens in scratch schemas dropped afterwards.
     #[arg(
@@ -127,7 +133,11 @@ async fn backend(
     url: &str,
     dir: &std::path::Path,
 ) -> Result<(Vec<Measurement>, AppState)> {
-    let (state, caller, kernel) = officer_state(name, url, dir).await?;
+    let aggregator = aggregator().await?;
+    let mut settings = ServerSettings::default();
+    settings.warn.sms_gateway_url = Some(aggregator);
+    settings.warn.gateway_batch = args.gateway_batch.max(1);
+    let (state, caller, kernel) = officer_state(name, url, dir, settings).await?;
     let clock = system_clock();
 
     let receiver = receiver().await?;
@@ -191,8 +201,12 @@ async fn backend(
         elapsed: started.elapsed(),
         latencies,
     };
-    let delivering = dispatch(&state, &caller, name).await?;
-    Ok((vec![registering, loading, issuing, delivering], state))
+    let delivering = dispatch(&state, &caller, name, &area(0)?, "deliver town warning (HTTP)").await?;
+    register_texting(args, &kernel).await?;
+    state.warn.targeting.refresh(&state.store).await?;
+    let operation = format!("deliver by SMS aggregator, {} a request", args.gateway_batch.max(1));
+    let texting = dispatch(&state, &caller, name, &texting_area()?, &operation).await?;
+    Ok((vec![registering, loading, issuing, delivering, texting], state))
 }
 
 /// A server's state on a fresh store at `url` with one warning officer of a benchmark unit,
@@ -201,6 +215,7 @@ pub(crate) async fn officer_state(
     name: &'static str,
     url: &str,
     dir: &std::path::Path,
+    settings: ServerSettings,
 ) -> Result<(AppState, Caller, Kernel)> {
     let store = Store::open(url).await.with_context(|| format!("opening the {name} store"))?;
     let clock = system_clock();
@@ -217,14 +232,7 @@ pub(crate) async fn officer_state(
     let kernel = Kernel::new(store.clone(), log.clone(), clock.clone());
     let officer = create_user(&kernel, &CpuPool::new(1), None, &request).await?;
     let user = store.user(officer.id).await?.ok_or_else(|| anyhow!("benchmark user vanished"))?;
-    let state = AppState::new(
-        store.clone(),
-        log,
-        keys,
-        clock.clone(),
-        ServerSettings::default(),
-        in_memory_search()?,
-    );
+    let state = AppState::new(store.clone(), log, keys, clock.clone(), settings, in_memory_search()?);
     let caller = Caller::acting_as(user);
     Ok((state, caller, kernel))
 }
@@ -239,10 +247,74 @@ async fn receiver() -> Result<String> {
     Ok(format!("http://{address}"))
 }
 
-/// Issues a warning for the town and runs the dispatcher until every one of its deliveries
-/// was accepted by the local receiver over HTTP.
-async fn dispatch(state: &AppState, caller: &Caller, name: &'static str) -> Result<Measurement> {
-    let draft = service::draft_alert(state, caller, warning(&area(0)?, state.now().0)).await?;
+/// A local SMS aggregator that takes a batch of messages in one request and answers each
+/// "sent", as bulk gateways do.
+async fn aggregator() -> Result<String> {
+    async fn accept(body: axum::body::Bytes) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let messages: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let results: Vec<serde_json::Value> = messages["messages"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|m| serde_json::json!({"idempotency_key": m["idempotency_key"], "status": "sent"}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        axum::Json(serde_json::json!({ "results": results })).into_response()
+    }
+    let routes = axum::Router::new()
+        .route("/", axum::routing::post(accept))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    Ok(format!("http://{address}/"))
+}
+
+/// Where the text-message recipients live: a square of their own, north of the others.
+fn texting_area() -> Result<Area> {
+    let polygon = Polygon::parse_cap("39.9,35.9 39.9,38.1 42.1,38.1 42.1,35.9 39.9,35.9")
+        .map_err(|e| anyhow!("benchmark polygon: {e}"))?;
+    Ok(Area { description: "texting region".into(), polygons: vec![polygon], circles: Vec::new() })
+}
+
+/// Registers `--gateway-recipients` recipients who are reached by text message.
+async fn register_texting(args: &WarnBenchArgs, kernel: &Kernel) -> Result<()> {
+    let count = args.gateway_recipients;
+    for start in (0..count).step_by(50_000) {
+        let chunk: Vec<Registration> = (start..(start + 50_000).min(count))
+            .map(|i| {
+                let at = position(i, count);
+                Registration {
+                    external_id: None,
+                    name: format!("Texting recipient {i}"),
+                    kind: RecipientKind::Person,
+                    channel: Channel::Sms,
+                    address: format!("+44770{i:07}"),
+                    position: LatLon { lat: at.lat + 7.0, lon: at.lon },
+                    language: None,
+                }
+            })
+            .collect();
+        kernel
+            .change(None, "recipient.import", "recipients", Some("benchmark"))
+            .upsert_recipients(&chunk, system_clock()())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Issues a warning for `area` and runs the dispatcher until every one of its deliveries
+/// was accepted over HTTP.
+async fn dispatch(
+    state: &AppState,
+    caller: &Caller,
+    name: &'static str,
+    area: &Area,
+    operation: &str,
+) -> Result<Measurement> {
+    let draft = service::draft_alert(state, caller, warning(area, state.now().0)).await?;
     let Submitted::Issued { deliveries } =
         service::submit(state, caller, draft.id, Default::default()).await?
     else {
@@ -270,7 +342,7 @@ async fn dispatch(state: &AppState, caller: &Caller, name: &'static str) -> Resu
     let elapsed = started.elapsed();
     Ok(Measurement {
         backend: name,
-        operation: "deliver town warning (HTTP)".into(),
+        operation: operation.into(),
         count: usize::try_from(deliveries).unwrap_or(0),
         elapsed,
         latencies: vec![elapsed],
@@ -473,9 +545,22 @@ fn print_table(args: &WarnBenchArgs, rows: &[Measurement]) {
         if let Some(ms) = p50(backend, "issue warning → outbox") {
             println!("issue → every delivery durably queued, {backend}: p50 {:.0} ms", ms);
         }
-        if let Some(row) = rows.iter().find(|r| r.backend == backend && r.operation.starts_with("deliver")) {
+        if let Some(row) =
+            rows.iter().find(|r| r.backend == backend && r.operation.starts_with("deliver town"))
+        {
             println!(
                 "town warning delivered over HTTP to all {} recipients, {backend}: {:.1} s ({:.0} deliveries/s)",
+                row.count,
+                row.elapsed.as_secs_f64(),
+                row.per_second()
+            );
+        }
+        if let Some(row) =
+            rows.iter().find(|r| r.backend == backend && r.operation.starts_with("deliver by SMS"))
+        {
+            println!(
+                "warning delivered by text message to all {} recipients through a batching aggregator, {backend}: \
+                 {:.1} s ({:.0} deliveries/s)",
                 row.count,
                 row.elapsed.as_secs_f64(),
                 row.per_second()

@@ -178,6 +178,14 @@ struct WarnOptions {
     /// Deliveries in flight at once
     #[arg(long, env = "TEARLINE_DELIVERY_CONCURRENCY", default_value_t = 64)]
     delivery_concurrency: usize,
+    /// Requests in flight to one receiving host at once (a webhook's host, or a gateway)
+    #[arg(long, env = "TEARLINE_DELIVERY_PER_HOST", default_value_t = 64)]
+    delivery_per_host: usize,
+    /// Text messages and e-mails sent to their gateway in one request, as aggregators
+    /// accept: {"messages": [...]} answered {"results": [{idempotency_key, status}]}; 1 sends
+    /// each alone
+    #[arg(long, env = "TEARLINE_GATEWAY_BATCH", default_value_t = 1)]
+    gateway_batch: usize,
     /// Seconds a delivery attempt may take before it counts as failed and is retried
     #[arg(long, env = "TEARLINE_DELIVERY_TIMEOUT_SECS", default_value_t = 10)]
     delivery_timeout_secs: u64,
@@ -422,6 +430,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         sms_max_parts: args.warn.sms_max_parts.max(1),
         sms_reply_token: args.warn.sms_reply_token.clone().filter(|t| !t.is_empty()).map(GatewayToken::new),
         concurrency: args.warn.delivery_concurrency.max(1),
+        per_host_concurrency: args.warn.delivery_per_host.max(1),
+        gateway_batch: args.warn.gateway_batch.clamp(1, 1000),
         request_timeout: std::time::Duration::from_secs(args.warn.delivery_timeout_secs.max(1)),
         lease: std::time::Duration::from_secs(
             args.warn.delivery_lease_secs.max(args.warn.delivery_timeout_secs + 1),

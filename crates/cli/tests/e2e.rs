@@ -910,7 +910,22 @@ async fn killing_the_server_mid_dispatch_loses_no_delivery_and_sends_none_twice(
 fn the_warning_benchmark_runs_and_agrees_with_postgis() {
     let url = tearline_store::testing::postgres_url();
     let output = tearline(
-        &["bench", "warn", "--recipients", "3000", "--issues", "1", "--queries", "2", "--postgres", &url],
+        &[
+            "bench",
+            "warn",
+            "--recipients",
+            "3000",
+            "--issues",
+            "1",
+            "--queries",
+            "2",
+            "--gateway-recipients",
+            "1200",
+            "--gateway-batch",
+            "50",
+            "--postgres",
+            &url,
+        ],
         b"",
     );
     let printed = text(&output.stdout);
@@ -918,6 +933,8 @@ fn the_warning_benchmark_runs_and_agrees_with_postgis() {
     assert!(printed.contains("| sqlite   | issue warning → outbox"), "{printed}");
     assert!(printed.contains("| postgis  | target town"), "{printed}");
     assert!(printed.contains("| sqlite   | deliver town warning (HTTP)"), "{printed}");
+    assert!(printed.contains("to all 1200 recipients through a batching aggregator, postgres"), "{printed}");
+    assert!(printed.contains("| peer: COPY into a bare table"), "{printed}");
     assert!(printed.contains("same number of recipients in every area: yes"), "{printed}");
 }
 

@@ -1233,6 +1233,125 @@ async fn gateways_get_the_text_sized_for_the_channel_with_the_link_whole() {
     );
 }
 
+/// However many deliveries are in flight, one receiving host gets at most
+/// `per_host_concurrency` requests at once.
+#[tokio::test]
+async fn one_receiving_host_gets_no_more_requests_at_once_than_allowed() {
+    let (now, most) = (Arc::new(Mutex::new(0usize)), Arc::new(Mutex::new(0usize)));
+    let (in_flight, peak) = (Arc::clone(&now), Arc::clone(&most));
+    let receiver = axum::Router::new().route(
+        "/{n}",
+        axum::routing::post(move || {
+            let (in_flight, peak) = (Arc::clone(&in_flight), Arc::clone(&peak));
+            async move {
+                {
+                    let mut current = in_flight.lock().unwrap();
+                    *current += 1;
+                    let mut most = peak.lock().unwrap();
+                    *most = (*most).max(*current);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                *in_flight.lock().unwrap() -= 1;
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let base = serve(receiver).await;
+    let warn = WarnSettings { concurrency: 64, per_host_concurrency: 3, ..WarnSettings::default() };
+    let harness = harness_with(Backend::Sqlite, ServerSettings { warn, ..ServerSettings::default() }).await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    grid(&harness, &wren, |i| format!("{base}/{i}")).await;
+    let body = draft("Exercise", "Per-host bound", square(52.9, 1.1, 0.1));
+    let version = post(&harness, &wren, "/api/v1/warnings", Some(body)).await["id"].as_i64().unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let mut dispatcher = Dispatcher::default();
+    while dispatcher.round(&harness.state).await.unwrap() > 0 {}
+    assert_eq!(harness.state.store.delivery_counts(version).await.unwrap().sent, 100);
+    assert_eq!(*most.lock().unwrap(), 3, "at most three at once, and three were reached");
+}
+
+/// In batch mode an aggregator gets many text messages in one request and answers for each:
+/// what it sent is sent, what it refused fails at once, what it asks to retry and what its
+/// answer leaves out are retried — and a retried message goes out again with its same
+/// idempotency key, until it is sent.
+#[tokio::test]
+async fn a_batching_gateway_answers_per_message_and_only_what_it_did_not_send_is_retried() {
+    let requests = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let sink = Arc::clone(&requests);
+    let gateway = axum::Router::new().route(
+        "/batch",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let sink = Arc::clone(&sink);
+            async move {
+                let first = sink.lock().unwrap().is_empty();
+                sink.lock().unwrap().push(body.clone());
+                let results: Vec<Value> = body["messages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|m| {
+                        let status = match (first, m["to"].as_str().unwrap()) {
+                            (true, "+447700900002") => "failed",
+                            (true, "+447700900003") => "retry",
+                            (true, "+447700900004") => return None,
+                            _ => "sent",
+                        };
+                        Some(json!({"idempotency_key": m["idempotency_key"], "status": status, "error": "said the gateway"}))
+                    })
+                    .collect();
+                axum::Json(json!({ "results": results }))
+            }
+        }),
+    );
+    let base = serve(gateway).await;
+    let mut warn = WarnSettings {
+        sms_gateway_url: Some(format!("{base}/batch")),
+        gateway_batch: 10,
+        ..WarnSettings::default()
+    };
+    // Retries at once, so the test need not wait.
+    warn.retry.base_delay_millis = 0;
+    warn.retry.max_delay_millis = 0;
+    let harness = harness_with(Backend::Sqlite, ServerSettings { warn, ..ServerSettings::default() }).await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let people: Vec<Value> = (1..=5)
+        .map(|i| {
+            json!({"external_id": format!("sms-{i}"), "name": format!("Text {i}"), "kind": "person",
+            "channel": "sms", "address": format!("+44770090000{i}"), "lat": 52.95, "lon": 1.15})
+        })
+        .collect();
+    let registered =
+        harness.call(Method::POST, "/api/v1/recipients", Some(&wren), Some(Value::Array(people))).await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{}", registered.body);
+    let body = draft("Exercise", "Security threat at the quay", square(52.9, 1.1, 0.1));
+    let version = post(&harness, &wren, "/api/v1/warnings", Some(body)).await["id"].as_i64().unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let mut dispatcher = Dispatcher::default();
+    while dispatcher.round(&harness.state).await.unwrap() > 0 {}
+
+    let requests = requests.lock().unwrap().clone();
+    let to = |request: &Value| -> Vec<String> {
+        let mut to: Vec<String> = request["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["to"].as_str().unwrap().to_owned())
+            .collect();
+        to.sort();
+        to
+    };
+    assert_eq!(requests.len(), 2, "one batch, then one retry batch: {requests:?}");
+    assert_eq!(to(&requests[0]).len(), 5, "the five messages went in one request");
+    assert_eq!(to(&requests[1]), ["+447700900003", "+447700900004"], "only what was not sent nor refused");
+    let key = |request: &Value, number: &str| {
+        request["messages"].as_array().unwrap().iter().find(|m| m["to"] == number).unwrap()["idempotency_key"]
+            .clone()
+    };
+    assert_eq!(key(&requests[0], "+447700900003"), key(&requests[1], "+447700900003"));
+    let counts = harness.state.store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.sent, counts.failed, counts.total()), (4, 1, 5), "{counts:?}");
+}
+
 /// The SMS gateway forwards recipients' replies with its token; "HELP" from a number answers
 /// the latest warning sent to it, in English or Arabic.
 #[tokio::test]

@@ -287,6 +287,8 @@ fn id_list(backend: Backend, ids: &[i64]) -> String {
 pub const TARGETS_PER_RUN: usize = 10_000;
 /// Runs written per statement at issue.
 const RUNS_PER_STATEMENT: usize = 20;
+/// Attempts' outcomes written per statement.
+const OUTCOMES_PER_STATEMENT: usize = 500;
 
 impl Store {
     fn ids_source(&self, parameter: &str) -> String {
@@ -1138,25 +1140,41 @@ impl Writer<'_> {
         Ok(out)
     }
 
-    /// Writes attempts' outcomes back. An outcome for a row that was meanwhile re-claimed by
-    /// another dispatcher (its lease ran out) is ignored: the newer attempt decides.
+    /// Writes attempts' outcomes back, up to [`OUTCOMES_PER_STATEMENT`] in one statement. An
+    /// outcome for a row that was meanwhile re-claimed by another dispatcher (its lease ran
+    /// out) is ignored: the newer attempt decides.
     pub async fn record_attempts(self, outcomes: &[AttemptOutcome], at: Timestamp) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
-        for outcome in outcomes {
-            sqlx::query(
-                "UPDATE deliveries SET state = $4, next_attempt_at = $5, last_error = $6,
-                    sent_at = CASE WHEN $4 = 2 THEN $7 ELSE sent_at END
-                 WHERE version_id = $1 AND recipient_id = $2 AND attempts = $3 AND state = 1",
-            )
-            .bind(outcome.version_id)
-            .bind(outcome.recipient_id)
-            .bind(outcome.attempts)
-            .bind(outcome.state.code())
-            .bind(outcome.next_attempt_at.0)
-            .bind(outcome.error.as_deref())
-            .bind(at.0)
-            .execute(&mut *write.tx)
-            .await?;
+        for batch in outcomes.chunks(OUTCOMES_PER_STATEMENT) {
+            // Ids, attempts, states and times are integers, written as literals; errors are bound.
+            let values: Vec<String> = batch
+                .iter()
+                .enumerate()
+                .map(|(i, o)| {
+                    format!(
+                        "({}, {}, {}, {}, {}, ${})",
+                        o.version_id,
+                        o.recipient_id,
+                        o.attempts,
+                        o.state.code(),
+                        o.next_attempt_at.0,
+                        i + 2
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "WITH v (version_id, recipient_id, attempts, state, next_attempt_at, last_error) AS (VALUES {})
+                 UPDATE deliveries SET state = v.state, next_attempt_at = v.next_attempt_at, last_error = v.last_error,
+                    sent_at = CASE WHEN v.state = 2 THEN $1 ELSE deliveries.sent_at END
+                 FROM v WHERE deliveries.version_id = v.version_id AND deliveries.recipient_id = v.recipient_id
+                    AND deliveries.attempts = v.attempts AND deliveries.state = 1",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(at.0);
+            for outcome in batch {
+                query = query.bind(outcome.error.as_deref());
+            }
+            query.execute(&mut *write.tx).await?;
         }
         write.commit().await
     }

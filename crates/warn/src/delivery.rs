@@ -242,6 +242,69 @@ impl AttemptResult {
     }
 }
 
+/// The most a gateway's answer to a batch may weigh; a longer answer is not read.
+pub const MAX_BATCH_ANSWER_BYTES: usize = 4 << 20;
+
+/// A gateway's answer for one message of a batch, by the message's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchResult {
+    pub idempotency_key: String,
+    pub result: AttemptResult,
+    /// What the gateway said went wrong, cut to 200 characters.
+    pub error: Option<String>,
+}
+
+/// Why a gateway's answer to a batch could not be read: every message of it is retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchAnswerError {
+    #[error("the gateway's answer is longer than {MAX_BATCH_ANSWER_BYTES} bytes")]
+    TooLong,
+    #[error("the gateway's answer is not {{\"results\": [{{\"idempotency_key\", \"status\"}}, …]}}: {0}")]
+    Malformed(String),
+}
+
+/// Reads a gateway's per-message answer to a batch:
+/// `{"results": [{"idempotency_key": "…", "status": "sent" | "retry" | "failed", "error": "…"}]}`.
+/// "accepted" reads as "sent" and "rejected" as "failed", as aggregators say both; any other
+/// status is a reason to retry that message. A message the answer leaves out is the
+/// caller's to retry.
+pub fn read_batch_answer(body: &[u8]) -> Result<Vec<BatchResult>, BatchAnswerError> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        results: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        idempotency_key: String,
+        status: String,
+        #[serde(default)]
+        error: Option<String>,
+    }
+    if body.len() > MAX_BATCH_ANSWER_BYTES {
+        return Err(BatchAnswerError::TooLong);
+    }
+    // serde_json refuses nesting deeper than 128 levels, so depth is bounded too.
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|e| BatchAnswerError::Malformed(e.to_string()))?;
+    Ok(answer
+        .results
+        .into_iter()
+        .map(|item| {
+            let (result, unknown) = match item.status.as_str() {
+                "sent" | "accepted" => (AttemptResult::Accepted, None),
+                "failed" | "rejected" => (AttemptResult::Refused, None),
+                "retry" => (AttemptResult::Transient, None),
+                other => (
+                    AttemptResult::Transient,
+                    Some(format!("unknown status {:?}", other.chars().take(40).collect::<String>())),
+                ),
+            };
+            let error = unknown.or(item.error).map(|e| e.chars().take(200).collect());
+            BatchResult { idempotency_key: item.idempotency_key, result, error }
+        })
+        .collect())
+}
+
 /// Exponential backoff with jitter, and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -289,6 +352,38 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_answer_is_read_per_message_and_refused_whole_when_malformed() {
+        let answer = br#"{"results": [
+            {"idempotency_key": "a/1", "status": "sent"},
+            {"idempotency_key": "a/2", "status": "accepted"},
+            {"idempotency_key": "a/3", "status": "failed", "error": "number not in service"},
+            {"idempotency_key": "a/4", "status": "retry"},
+            {"idempotency_key": "a/5", "status": "lost in space"}]}"#;
+        let read = read_batch_answer(answer).unwrap();
+        let results: Vec<(&str, AttemptResult)> =
+            read.iter().map(|r| (r.idempotency_key.as_str(), r.result)).collect();
+        assert_eq!(
+            results,
+            [
+                ("a/1", AttemptResult::Accepted),
+                ("a/2", AttemptResult::Accepted),
+                ("a/3", AttemptResult::Refused),
+                ("a/4", AttemptResult::Transient),
+                ("a/5", AttemptResult::Transient),
+            ]
+        );
+        assert_eq!(read[2].error.as_deref(), Some("number not in service"));
+        assert!(read[4].error.as_deref().unwrap().contains("unknown status"));
+        for bad in [&b"not json"[..], b"{}", br#"{"results": [{"status": "sent"}]}"#, b"[[[[[[[[[[[["] {
+            assert!(matches!(read_batch_answer(bad), Err(BatchAnswerError::Malformed(_))));
+        }
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(read_batch_answer(deep.as_bytes()).is_err(), "nesting is bounded");
+        let long = vec![b' '; MAX_BATCH_ANSWER_BYTES + 1];
+        assert_eq!(read_batch_answer(&long), Err(BatchAnswerError::TooLong));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -13,10 +13,14 @@ use std::sync::Arc;
 
 use reqwest::header;
 use tearline_store::{AttemptOutcome, ClaimedDelivery, StoreError};
-use tearline_warn::delivery::{idempotency_key, AttemptResult, Channel, DeliveryState, NextStep};
+use tearline_warn::delivery::{
+    idempotency_key, read_batch_answer, AttemptResult, Channel, DeliveryState, NextStep,
+    MAX_BATCH_ANSWER_BYTES,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::WarnSettings;
 use crate::state::AppState;
 
 /// What every delivery of one alert carries.
@@ -82,7 +86,9 @@ impl Dispatcher {
 async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> Result<usize, StoreError> {
     let settings = &state.settings.warn;
     let now = state.now();
-    let batch = i64::try_from(settings.concurrency * 4).unwrap_or(256);
+    // Enough for every request in flight to carry a full batch to a gateway that takes them.
+    let batch =
+        i64::try_from((settings.concurrency * 4 * settings.gateway_batch.max(1)).min(20_000)).unwrap_or(256);
     let claimed = state
         .store
         .bookkeeping()
@@ -118,32 +124,88 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
         }
     }
     let limit = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut per_host: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut in_flight = JoinSet::new();
     let attempted = claimed.len();
-    for claim in claimed {
-        let Some(payload) = payloads.get(&claim.version_id).cloned() else { continue };
-        let state = state.clone();
-        let limit = Arc::clone(&limit);
+    for work in batches(settings, claimed) {
+        let Some(payload) = payloads.get(&work[0].version_id).cloned() else { continue };
+        let host = host_of(receiver(settings, &work[0]).unwrap_or_default());
+        let host = Arc::clone(
+            per_host
+                .entry(host)
+                .or_insert_with(|| Arc::new(Semaphore::new(settings.per_host_concurrency.max(1)))),
+        );
+        let (state, limit) = (state.clone(), Arc::clone(&limit));
         in_flight.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let (result, error) = attempt(&state, &claim, &payload).await;
-            let outcome = outcome(&state, &claim, result, error);
-            let latency = payload
-                .issued_at
-                .filter(|_| outcome.state == DeliveryState::Sent)
-                .map(|issued| state.now().0 - issued.0);
-            state.metrics.delivery_attempted(claim.channel, outcome.state, latency);
-            outcome
+            let _host_permit = host.acquire_owned().await;
+            let results = if work.len() == 1 {
+                vec![attempt(&state, &work[0], &payload).await]
+            } else {
+                attempt_batch(&state, &work, &payload).await
+            };
+            work.iter()
+                .zip(results)
+                .map(|(claim, (result, error))| {
+                    let outcome = outcome(&state, claim, result, error);
+                    let latency = payload
+                        .issued_at
+                        .filter(|_| outcome.state == DeliveryState::Sent)
+                        .map(|issued| state.now().0 - issued.0);
+                    state.metrics.delivery_attempted(claim.channel, outcome.state, latency);
+                    outcome
+                })
+                .collect::<Vec<_>>()
         });
     }
     let mut outcomes = Vec::with_capacity(attempted);
     while let Some(joined) = in_flight.join_next().await {
-        if let Ok(outcome) = joined {
-            outcomes.push(outcome);
+        if let Ok(done) = joined {
+            outcomes.extend(done);
         }
     }
     state.store.bookkeeping().record_attempts(&outcomes, state.now()).await?;
     Ok(attempted)
+}
+
+/// The claims of a round as requests: one each, except text messages and e-mails of one
+/// alert when the gateway takes batches (`gateway_batch` > 1), which go up to that many a
+/// request.
+fn batches(settings: &WarnSettings, claimed: Vec<ClaimedDelivery>) -> Vec<Vec<ClaimedDelivery>> {
+    let mut requests = Vec::new();
+    let mut gathering: HashMap<(i64, Channel), Vec<ClaimedDelivery>> = HashMap::new();
+    for claim in claimed {
+        let batched = settings.gateway_batch > 1 && receiver(settings, &claim).is_some();
+        if !batched || claim.channel == Channel::Webhook {
+            requests.push(vec![claim]);
+            continue;
+        }
+        let batch = gathering.entry((claim.version_id, claim.channel)).or_default();
+        batch.push(claim);
+        if batch.len() == settings.gateway_batch {
+            requests.push(std::mem::take(batch));
+        }
+    }
+    requests.extend(gathering.into_values().filter(|batch| !batch.is_empty()));
+    requests
+}
+
+/// Where a delivery is posted: the recipient's webhook, or the channel's gateway.
+fn receiver<'a>(settings: &'a WarnSettings, claim: &'a ClaimedDelivery) -> Option<&'a str> {
+    match claim.channel {
+        Channel::Webhook => Some(&claim.address),
+        Channel::Sms => settings.sms_gateway_url.as_deref(),
+        Channel::Email => settings.email_gateway_url.as_deref(),
+    }
+}
+
+/// The host a URL names, which bounds how many requests go to it at once.
+fn host_of(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or(url)
+        .to_ascii_lowercase()
 }
 
 fn outcome(
@@ -176,59 +238,78 @@ pub async fn ack_url(state: &AppState, version_id: i64, recipient_id: i64) -> Re
     Ok(format!("{}/cap/ack/{version_id}/{recipient_id}/{token}", state.settings.warn.public_url))
 }
 
+/// What one delivery carries besides its body: its idempotency key and acknowledgement link.
+struct Envelope {
+    key: String,
+    ack: String,
+}
+
+async fn envelope(state: &AppState, claim: &ClaimedDelivery, payload: &Payload) -> Result<Envelope, String> {
+    let ack = ack_url(state, claim.version_id, claim.recipient_id)
+        .await
+        .map_err(|error| format!("acknowledgement link: {error}"))?;
+    Ok(Envelope { key: idempotency_key(&payload.identifier, claim.recipient_id), ack })
+}
+
+/// The JSON a gateway gets for one text message or e-mail, or why there is none to send.
+fn gateway_message(
+    claim: &ClaimedDelivery,
+    payload: &Payload,
+    envelope: &Envelope,
+) -> Result<serde_json::Value, (AttemptResult, Option<String>)> {
+    let Some((text, sms)) = payload.texts_for(claim.language.as_deref()) else {
+        return Err((AttemptResult::Refused, Some("the alert has no info to send".into())));
+    };
+    let ack = &envelope.ack;
+    let message = match claim.channel {
+        Channel::Sms => serde_json::json!({
+            "text": format!("{} {ack}", sms.text),
+            "encoding": sms.encoding.as_str(),
+            "parts": sms.parts,
+        }),
+        _ => serde_json::json!({"text": format!("{text}\n\n{ack}")}),
+    };
+    let mut body = serde_json::json!({
+        "channel": claim.channel.as_str(),
+        "to": claim.address,
+        "alert": payload.identifier,
+        "idempotency_key": envelope.key,
+        "ack_url": ack,
+    });
+    if let (Some(body), Some(message)) = (body.as_object_mut(), message.as_object()) {
+        body.extend(message.clone());
+    }
+    Ok(body)
+}
+
 async fn attempt(
     state: &AppState,
     claim: &ClaimedDelivery,
     payload: &Payload,
 ) -> (AttemptResult, Option<String>) {
     let settings = &state.settings.warn;
-    let key = idempotency_key(&payload.identifier, claim.recipient_id);
-    let ack = match ack_url(state, claim.version_id, claim.recipient_id).await {
-        Ok(url) => url,
-        Err(error) => return (AttemptResult::Transient, Some(format!("acknowledgement link: {error}"))),
+    let envelope = match envelope(state, claim, payload).await {
+        Ok(envelope) => envelope,
+        Err(error) => return (AttemptResult::Transient, Some(error)),
+    };
+    let Some(receiver) = receiver(settings, claim) else {
+        return (AttemptResult::Refused, Some(format!("no {} gateway is configured", claim.channel)));
     };
     let request = match claim.channel {
         Channel::Webhook => state
             .warn
             .http
-            .post(&claim.address)
+            .post(receiver)
             .header(header::CONTENT_TYPE, "application/cap+xml")
             .body(payload.cap_xml.clone()),
-        Channel::Sms | Channel::Email => {
-            let gateway = match claim.channel {
-                Channel::Sms => settings.sms_gateway_url.as_deref(),
-                _ => settings.email_gateway_url.as_deref(),
-            };
-            let Some(gateway) = gateway else {
-                return (AttemptResult::Refused, Some(format!("no {} gateway is configured", claim.channel)));
-            };
-            let Some((text, sms)) = payload.texts_for(claim.language.as_deref()) else {
-                return (AttemptResult::Refused, Some("the alert has no info to send".into()));
-            };
-            let message = match claim.channel {
-                Channel::Sms => serde_json::json!({
-                    "text": format!("{} {ack}", sms.text),
-                    "encoding": sms.encoding.as_str(),
-                    "parts": sms.parts,
-                }),
-                _ => serde_json::json!({"text": format!("{text}\n\n{ack}")}),
-            };
-            let mut body = serde_json::json!({
-                "channel": claim.channel.as_str(),
-                "to": claim.address,
-                "alert": payload.identifier,
-                "idempotency_key": key,
-                "ack_url": ack,
-            });
-            if let (Some(body), Some(message)) = (body.as_object_mut(), message.as_object()) {
-                body.extend(message.clone());
-            }
-            state.warn.http.post(gateway).json(&body)
-        }
+        Channel::Sms | Channel::Email => match gateway_message(claim, payload, &envelope) {
+            Ok(body) => state.warn.http.post(receiver).json(&body),
+            Err(refused) => return refused,
+        },
     };
     let sent = request
-        .header("Idempotency-Key", &key)
-        .header("Tearline-Ack-URL", &ack)
+        .header("Idempotency-Key", &envelope.key)
+        .header("Tearline-Ack-URL", &envelope.ack)
         .timeout(settings.request_timeout)
         .send()
         .await;
@@ -238,10 +319,97 @@ async fn attempt(
             let result = AttemptResult::from_status(status);
             (result, (result != AttemptResult::Accepted).then(|| format!("HTTP {status}")))
         }
-        Err(error) if error.is_timeout() => (AttemptResult::Transient, Some("timed out".into())),
-        Err(error) if error.is_connect() => (AttemptResult::Transient, Some("could not connect".into())),
-        Err(_) => (AttemptResult::Transient, Some("the connection failed".into())),
+        Err(error) => transport_failure(&error),
     }
+}
+
+/// A request that got no answer: worth retrying.
+fn transport_failure(error: &reqwest::Error) -> (AttemptResult, Option<String>) {
+    let reason = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "the connection failed"
+    };
+    (AttemptResult::Transient, Some(reason.into()))
+}
+
+/// Sends one alert's text messages or e-mails to their gateway in one request,
+/// `{"messages": [...]}`, each message as it would go alone, and reads the gateway's result
+/// for each (`delivery::read_batch_answer`). A message the answer leaves out, or a batch
+/// whose answer cannot be read, is retried; a refusal of the whole request counts for each.
+async fn attempt_batch(
+    state: &AppState,
+    claims: &[ClaimedDelivery],
+    payload: &Payload,
+) -> Vec<(AttemptResult, Option<String>)> {
+    let settings = &state.settings.warn;
+    let mut results: Vec<Option<(AttemptResult, Option<String>)>> = vec![None; claims.len()];
+    let mut messages = Vec::with_capacity(claims.len());
+    let mut keys = HashMap::with_capacity(claims.len());
+    for (i, claim) in claims.iter().enumerate() {
+        match envelope(state, claim, payload).await {
+            Err(error) => results[i] = Some((AttemptResult::Transient, Some(error))),
+            Ok(envelope) => match gateway_message(claim, payload, &envelope) {
+                Err(refused) => results[i] = Some(refused),
+                Ok(message) => {
+                    messages.push(message);
+                    keys.insert(envelope.key, i);
+                }
+            },
+        }
+    }
+    let Some(gateway) = claims.first().and_then(|claim| receiver(settings, claim)) else {
+        return vec![(AttemptResult::Refused, Some("no gateway is configured".into())); claims.len()];
+    };
+    if !messages.is_empty() {
+        let sent = state
+            .warn
+            .http
+            .post(gateway)
+            .json(&serde_json::json!({ "messages": messages }))
+            .timeout(settings.request_timeout)
+            .send()
+            .await;
+        let whole = match sent {
+            Ok(response) if response.status().is_success() => match read_bounded(response).await {
+                Ok(body) => match read_batch_answer(&body) {
+                    Ok(answer) => {
+                        for item in answer {
+                            if let Some(&i) = keys.get(&item.idempotency_key) {
+                                results[i].get_or_insert((item.result, item.error));
+                            }
+                        }
+                        (AttemptResult::Transient, Some("the gateway gave no result for this message".into()))
+                    }
+                    Err(error) => (AttemptResult::Transient, Some(error.to_string())),
+                },
+                Err(error) => transport_failure(&error),
+            },
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (AttemptResult::from_status(status), Some(format!("HTTP {status}")))
+            }
+            Err(error) => transport_failure(&error),
+        };
+        for i in keys.into_values() {
+            results[i].get_or_insert_with(|| whole.clone());
+        }
+    }
+    results.into_iter().map(|result| result.unwrap_or((AttemptResult::Transient, None))).collect()
+}
+
+/// A gateway's answer, read no further than `MAX_BATCH_ANSWER_BYTES` (and one byte, to tell).
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_BATCH_ANSWER_BYTES {
+            break;
+        }
+    }
+    Ok(body)
 }
 
 /// The instruction, headline and areas of one info, the instruction first.

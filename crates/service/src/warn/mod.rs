@@ -61,6 +61,10 @@ pub struct WarnSettings {
     pub sms_reply_token: Option<GatewayToken>,
     /// How many deliveries are in flight at once.
     pub concurrency: usize,
+    /// How many requests go to one receiving host at once (a webhook's host, a gateway).
+    pub per_host_concurrency: usize,
+    /// Text messages and e-mails sent to their gateway in one request (1: one a request).
+    pub gateway_batch: usize,
     pub retry: RetryPolicy,
     pub request_timeout: Duration,
     /// How long a claimed delivery is held before another dispatcher may take it up; longer
@@ -80,6 +84,8 @@ impl Default for WarnSettings {
             sms_max_parts: 3,
             sms_reply_token: None,
             concurrency: 64,
+            per_host_concurrency: 64,
+            gateway_batch: 1,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(10),
             lease: Duration::from_secs(60),
