@@ -30,6 +30,12 @@ pub struct PublicBenchArgs {
     /// Seconds each wrk run lasts.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Recipients of a warning who then answer it, over and over, through their links.
+    #[arg(long, default_value_t = 20_000)]
+    answers: usize,
+    /// A PostgreSQL server to time the answers on too, in a scratch schema dropped afterwards.
+    #[arg(long, env = "TEARLINE_BENCH_POSTGRES_URL")]
+    postgres: Option<String>,
 }
 
 /// nginx in the foreground on `port`, serving `root`, with no access log (Tearline logs
@@ -73,8 +79,14 @@ fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Requests per second `wrk` measured for `url`, with `header` sent on every request.
-fn wrk(args: &PublicBenchArgs, url: &str, header: Option<&str>) -> Result<f64> {
+/// Requests per second `wrk` measured for `url`, with `header` sent on every request, or
+/// the requests a Lua `script` makes.
+fn wrk(
+    args: &PublicBenchArgs,
+    url: &str,
+    header: Option<&str>,
+    script: Option<&std::path::Path>,
+) -> Result<f64> {
     let mut command = Command::new("wrk");
     command.args([
         "-t",
@@ -86,6 +98,9 @@ fn wrk(args: &PublicBenchArgs, url: &str, header: Option<&str>) -> Result<f64> {
     ]);
     if let Some(header) = header {
         command.args(["-H", header]);
+    }
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
     }
     let output = command.arg(url).output().context("running wrk: install Debian's wrk for the comparison")?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -177,8 +192,8 @@ pub async fn run(args: PublicBenchArgs) -> Result<()> {
         let header = |tag: Option<&String>| tag.map(|t| format!("If-None-Match: {t}"));
         // wrk blocks; let the server's workers run meanwhile.
         let (ours_rate, theirs_rate) = tokio::task::block_in_place(|| {
-            let ours_rate = wrk(&args, &format!("{tearline}{path}"), header(ours).as_deref())?;
-            let theirs_rate = wrk(&args, &format!("{nginx}{path}"), header(theirs).as_deref())?;
+            let ours_rate = wrk(&args, &format!("{tearline}{path}"), header(ours).as_deref(), None)?;
+            let theirs_rate = wrk(&args, &format!("{nginx}{path}"), header(theirs).as_deref(), None)?;
             Ok::<_, anyhow::Error>((ours_rate, theirs_rate))
         })?;
         rows.push((name, ours_rate, theirs_rate));
@@ -197,6 +212,83 @@ pub async fn run(args: PublicBenchArgs) -> Result<()> {
     println!("{:<28} {:>14} {:>14} {:>8}", "document", "Tearline req/s", "nginx req/s", "ratio");
     for (name, ours, theirs) in rows {
         println!("{name:<28} {ours:>14.0} {theirs:>14.0} {:>7.2}x", ours / theirs);
+    }
+    state.store.close().await;
+    let answers_dir = tempfile::tempdir()?;
+    let sqlite = format!("sqlite://{}?mode=rwc", answers_dir.path().join("answers.db").display());
+    answers(&args, "sqlite", &sqlite, answers_dir.path()).await?;
+    if let Some(base) = &args.postgres {
+        let schema = tearline_store::scratch::create(base, "tearline_bench").await?;
+        let measured = answers(&args, "postgres", &schema.url, answers_dir.path()).await;
+        tearline_store::scratch::drop(base, &schema.schema).await?;
+        measured?;
+    }
+    Ok(())
+}
+
+/// `--answers` recipients get a warning, then answer it through their links, again and
+/// again, for `--seconds`: each answer is committed before its 200 (group commit).
+async fn answers(
+    args: &PublicBenchArgs,
+    backend: &'static str,
+    url: &str,
+    dir: &std::path::Path,
+) -> Result<()> {
+    use tearline_warn::delivery::{Channel, RecipientKind};
+    use tearline_warn::recipients::Registration;
+    let (state, caller, kernel) = officer_state(backend, url, dir, ServerSettings::default()).await?;
+    let (state, caller, kernel) = (&state, &caller, &kernel);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let tearline = format!("http://{}", listener.local_addr()?);
+    let app = tearline_server::router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let receiver = crate::bench_warn::receiver().await?;
+    let count = args.answers;
+    crate::bench_warn::register(kernel, count, &indicatif::ProgressBar::hidden(), |i| Registration {
+        external_id: None,
+        name: format!("Answering recipient {i}"),
+        kind: RecipientKind::Person,
+        channel: Channel::Webhook,
+        address: format!("{receiver}/{i}"),
+        position: crate::bench_warn::position(i, count),
+        language: None,
+    })
+    .await?;
+    state.warn.targeting.refresh(&state.store).await?;
+    let (_, version) = crate::bench_warn::dispatch(state, caller, backend, &area(1)?, "deliver").await?;
+    let mut paths = String::new();
+    for recipient in state.store.recipients_page(0, i64::try_from(count).unwrap_or(i64::MAX) + 1).await? {
+        let link = tearline_service::warn::dispatch::ack_url(state, version, recipient.id).await?;
+        let path =
+            link.split_once("//").and_then(|(_, rest)| rest.split_once('/')).map_or("", |(_, path)| path);
+        paths.push_str(&format!("/{path}?status=safe\n"));
+    }
+    let list = dir.join(format!("answers-{backend}.txt"));
+    std::fs::write(&list, paths)?;
+    let script = dir.join(format!("answers-{backend}.lua"));
+    std::fs::write(
+        &script,
+        format!(
+            "local paths = {{}}\nfor line in io.lines(\"{}\") do paths[#paths + 1] = line end\n\
+             local i = math.random(#paths)\n\
+             request = function()\n  i = i % #paths + 1\n  return wrk.format(\"POST\", paths[i])\nend\n",
+            list.display()
+        ),
+    )?;
+    let rate = tokio::task::block_in_place(|| wrk(args, &tearline, None, Some(&script)))?;
+    let counts = state.store.delivery_counts(version).await?;
+    println!(
+        "\nAnswers through the links, {backend} (wrk -t{} -c{} -d{}s, POST /cap/ack/…?status=safe over {} \
+         deliveries, each committed before its 200): {rate:.0} answers/s; {} deliveries answered, {} safe",
+        args.threads,
+        args.connections,
+        args.seconds,
+        counts.total(),
+        counts.acknowledged,
+        counts.safe
+    );
+    if counts.acknowledged != counts.total() {
+        bail!("not every delivery was answered: {counts:?}");
     }
     state.store.close().await;
     Ok(())

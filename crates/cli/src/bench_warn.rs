@@ -61,7 +61,7 @@ pub struct WarnBenchArgs {
 }
 
 /// The recipients' square: from (33.0, 36.0), 2° on each side.
-fn position(i: usize, count: usize) -> LatLon {
+pub(crate) fn position(i: usize, count: usize) -> LatLon {
     let side = (count as f64).sqrt().ceil() as usize;
     let (row, col) = (i / side, i % side);
     LatLon {
@@ -144,25 +144,16 @@ async fn backend(
     let bar = crate::progress_bar(format!("{name}: registering"));
     bar.set_length(args.recipients as u64);
     let registered = Instant::now();
-    let batch = 50_000;
-    for start in (0..args.recipients).step_by(batch) {
-        let chunk: Vec<Registration> = (start..(start + batch).min(args.recipients))
-            .map(|i| Registration {
-                external_id: None,
-                name: format!("Recipient {i}"),
-                kind: RecipientKind::Person,
-                channel: Channel::Webhook,
-                address: format!("{receiver}/{i}"),
-                position: position(i, args.recipients),
-                language: None,
-            })
-            .collect();
-        kernel
-            .change(None, "recipient.import", "recipients", Some("benchmark"))
-            .upsert_recipients(&chunk, clock())
-            .await?;
-        bar.inc(chunk.len() as u64);
-    }
+    register(&kernel, args.recipients, &bar, |i| Registration {
+        external_id: None,
+        name: format!("Recipient {i}"),
+        kind: RecipientKind::Person,
+        channel: Channel::Webhook,
+        address: format!("{receiver}/{i}"),
+        position: position(i, args.recipients),
+        language: None,
+    })
+    .await?;
     bar.finish_and_clear();
     let registering = Measurement {
         backend: name,
@@ -201,11 +192,24 @@ async fn backend(
         elapsed: started.elapsed(),
         latencies,
     };
-    let delivering = dispatch(&state, &caller, name, &area(0)?, "deliver town warning (HTTP)").await?;
-    register_texting(args, &kernel).await?;
+    let (delivering, _) = dispatch(&state, &caller, name, &area(0)?, "deliver town warning (HTTP)").await?;
+    let count = args.gateway_recipients;
+    register(&kernel, count, &indicatif::ProgressBar::hidden(), |i| {
+        let at = position(i, count);
+        Registration {
+            external_id: None,
+            name: format!("Texting recipient {i}"),
+            kind: RecipientKind::Person,
+            channel: Channel::Sms,
+            address: format!("+44770{i:07}"),
+            position: LatLon { lat: at.lat + 7.0, lon: at.lon },
+            language: None,
+        }
+    })
+    .await?;
     state.warn.targeting.refresh(&state.store).await?;
     let operation = format!("deliver by SMS aggregator, {} a request", args.gateway_batch.max(1));
-    let texting = dispatch(&state, &caller, name, &texting_area()?, &operation).await?;
+    let (texting, _) = dispatch(&state, &caller, name, &texting_area()?, &operation).await?;
     Ok((vec![registering, loading, issuing, delivering, texting], state))
 }
 
@@ -238,7 +242,7 @@ pub(crate) async fn officer_state(
 }
 
 /// A local receiver that accepts every delivery at once, as a healthy partner would.
-async fn receiver() -> Result<String> {
+pub(crate) async fn receiver() -> Result<String> {
     let routes = axum::Router::new()
         .route("/{n}", axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -279,41 +283,33 @@ fn texting_area() -> Result<Area> {
     Ok(Area { description: "texting region".into(), polygons: vec![polygon], circles: Vec::new() })
 }
 
-/// Registers `--gateway-recipients` recipients who are reached by text message.
-async fn register_texting(args: &WarnBenchArgs, kernel: &Kernel) -> Result<()> {
-    let count = args.gateway_recipients;
+/// Registers `count` recipients made by `make`, 50 000 to a change, counting on `bar`.
+pub(crate) async fn register(
+    kernel: &Kernel,
+    count: usize,
+    bar: &indicatif::ProgressBar,
+    make: impl Fn(usize) -> Registration,
+) -> Result<()> {
     for start in (0..count).step_by(50_000) {
-        let chunk: Vec<Registration> = (start..(start + 50_000).min(count))
-            .map(|i| {
-                let at = position(i, count);
-                Registration {
-                    external_id: None,
-                    name: format!("Texting recipient {i}"),
-                    kind: RecipientKind::Person,
-                    channel: Channel::Sms,
-                    address: format!("+44770{i:07}"),
-                    position: LatLon { lat: at.lat + 7.0, lon: at.lon },
-                    language: None,
-                }
-            })
-            .collect();
+        let chunk: Vec<Registration> = (start..(start + 50_000).min(count)).map(&make).collect();
         kernel
             .change(None, "recipient.import", "recipients", Some("benchmark"))
             .upsert_recipients(&chunk, system_clock()())
             .await?;
+        bar.inc(chunk.len() as u64);
     }
     Ok(())
 }
 
 /// Issues a warning for `area` and runs the dispatcher until every one of its deliveries
-/// was accepted over HTTP.
-async fn dispatch(
+/// was accepted over HTTP; the measurement and the version issued.
+pub(crate) async fn dispatch(
     state: &AppState,
     caller: &Caller,
     name: &'static str,
     area: &Area,
     operation: &str,
-) -> Result<Measurement> {
+) -> Result<(Measurement, i64)> {
     let draft = service::draft_alert(state, caller, warning(area, state.now().0)).await?;
     let Submitted::Issued { deliveries } =
         service::submit(state, caller, draft.id, Default::default()).await?
@@ -340,13 +336,14 @@ async fn dispatch(
         }
     }
     let elapsed = started.elapsed();
-    Ok(Measurement {
+    let measured = Measurement {
         backend: name,
         operation: operation.into(),
         count: usize::try_from(deliveries).unwrap_or(0),
         elapsed,
         latencies: vec![elapsed],
-    })
+    };
+    Ok((measured, draft.id))
 }
 
 pub(crate) fn warning(area: &Area, now: i64) -> DraftRequest {

@@ -1305,11 +1305,33 @@ async fn each_capability_agrees_across_two_servers_on_postgres() {
 #[test]
 fn the_public_documents_benchmark_runs_beside_nginx() {
     let output = tearline(
-        &["bench", "public", "--alerts", "2", "--seconds", "1", "--connections", "4", "--threads", "1"],
+        &[
+            "bench",
+            "public",
+            "--alerts",
+            "2",
+            "--seconds",
+            "1",
+            "--connections",
+            "4",
+            "--threads",
+            "1",
+            "--answers",
+            "50",
+            "--postgres",
+            &tearline_store::testing::postgres_url(),
+        ],
         b"",
     );
     let printed = text(&output.stdout);
     assert!(output.status.success(), "{}\n{}", printed, text(&output.stderr));
+    for backend in ["sqlite", "postgres"] {
+        let line = printed
+            .lines()
+            .find(|l| l.starts_with(&format!("Answers through the links, {backend}")))
+            .unwrap_or_else(|| panic!("{backend} answers in {printed}"));
+        assert!(line.ends_with("50 deliveries answered, 50 safe"), "{line}");
+    }
     for row in ["feed ", "alert ", "feed, If-None-Match (304)", "alert, If-None-Match (304)"] {
         let line =
             printed.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("{row} in {printed}"));

@@ -1233,6 +1233,42 @@ async fn gateways_get_the_text_sized_for_the_channel_with_the_link_whole() {
     );
 }
 
+/// A hundred recipients answering at once, each twice ("safe", then "received" from a second
+/// tap), are all recorded — in a few group commits — and each stands as "safe".
+#[tokio::test]
+async fn answers_arriving_together_are_committed_together_and_each_stands() {
+    let harness = harness().await;
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    grid(&harness, &wren, |i| format!("http://127.0.0.1:9/{i}")).await;
+    let warning =
+        post(&harness, &wren, "/api/v1/warnings", Some(draft("Exercise", "Answers", square(52.9, 1.1, 0.1))))
+            .await;
+    let version = warning["id"].as_i64().unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    send_once(&harness).await;
+    let everyone = harness.state.store.recipients_page(0, 10_000).await.unwrap();
+    let recipients: Vec<i64> =
+        everyone.iter().filter(|r| r.name.starts_with("Resident ")).map(|r| r.id).collect();
+    assert_eq!(recipients.len(), 100);
+    let mut answering = tokio::task::JoinSet::new();
+    for (recipient, status) in recipients.iter().flat_map(|r| [(*r, "safe"), (*r, "received")]) {
+        let state = harness.state.clone();
+        let router = tearline_server::router(state.clone());
+        answering.spawn(async move {
+            let link = tearline_service::warn::dispatch::ack_url(&state, version, recipient).await.unwrap();
+            let path =
+                format!("/{}?status={status}", link.split_once("//").unwrap().1.split_once('/').unwrap().1);
+            let request = Request::post(path).body(Body::empty()).unwrap();
+            tower::ServiceExt::oneshot(router, request).await.unwrap().status()
+        });
+    }
+    while let Some(status) = answering.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    let counts = harness.state.store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.acknowledged, counts.safe), (100, 100), "{counts:?}");
+}
+
 /// However many deliveries are in flight, one receiving host gets at most
 /// `per_host_concurrency` requests at once.
 #[tokio::test]

@@ -289,6 +289,21 @@ pub const TARGETS_PER_RUN: usize = 10_000;
 const RUNS_PER_STATEMENT: usize = 20;
 /// Attempts' outcomes written per statement.
 const OUTCOMES_PER_STATEMENT: usize = 500;
+/// Recipients' answers read and written per statement.
+const ANSWERS_PER_STATEMENT: usize = 500;
+
+/// A delivery's answer as a batch of answers goes: the one standing, and the answer and time
+/// to write, if any.
+type AnswerState = (Option<AckStatus>, Option<(AckStatus, Timestamp)>);
+
+/// A recipient's answer to one delivery, at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryAnswer {
+    pub version_id: i64,
+    pub recipient_id: i64,
+    pub status: AckStatus,
+    pub at: Timestamp,
+}
 
 impl Store {
     fn ids_source(&self, parameter: &str) -> String {
@@ -1180,8 +1195,7 @@ impl Writer<'_> {
     }
 
     /// Records a recipient's answer to a delivery; `false` when there is no such delivery.
-    /// The answer that stands follows `AckStatus::then`, decided on the row locked in this
-    /// transaction, so two answers at once cannot both read the old one.
+    /// See [`Writer::answer_deliveries`].
     pub async fn acknowledge_delivery(
         self,
         version_id: i64,
@@ -1189,34 +1203,78 @@ impl Writer<'_> {
         status: AckStatus,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
+        let answered =
+            self.answer_deliveries(&[DeliveryAnswer { version_id, recipient_id, status, at }]).await?;
+        Ok(answered.first().copied().unwrap_or(false))
+    }
+
+    /// Records many recipients' answers in one transaction (group commit: whoever answers
+    /// while the last batch commits goes in the next); for each, whether its delivery exists.
+    /// The answer that stands follows `AckStatus::then`, in the order given, decided on rows
+    /// locked in this transaction, so answers at once on several servers cannot both read
+    /// the old one.
+    pub async fn answer_deliveries(self, answers: &[DeliveryAnswer]) -> Result<Vec<bool>, StoreError> {
         let mut write = self.begin_write().await?;
         let lock = crate::lock_rows(self.store.backend());
-        let current: Option<Option<String>> = sqlx::query_scalar(&format!(
-            "SELECT ack FROM deliveries WHERE version_id = $1 AND recipient_id = $2{lock}"
-        ))
-        .bind(version_id)
-        .bind(recipient_id)
-        .fetch_optional(&mut *write.tx)
-        .await?;
-        let Some(current) = current else {
-            write.commit().await?;
-            return Ok(false);
-        };
-        let was = current.as_deref().and_then(AckStatus::parse);
-        let standing = was.map_or(status, |was| was.then(status));
-        if was != Some(standing) || standing == status {
-            sqlx::query(
-                "UPDATE deliveries SET state = 4, ack = $3, ack_at = $4 WHERE version_id = $1 AND recipient_id = $2",
-            )
-            .bind(version_id)
-            .bind(recipient_id)
-            .bind(standing.as_str())
-            .bind(at.0)
+        // Per delivery: the answer standing so far, and what to write, if anything.
+        let mut standing: std::collections::HashMap<(i64, i64), AnswerState> =
+            std::collections::HashMap::with_capacity(answers.len());
+        // Rows are locked in key order, so two servers answering at once never deadlock.
+        let mut keys: Vec<(i64, i64)> = answers.iter().map(|a| (a.version_id, a.recipient_id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for batch in keys.chunks(ANSWERS_PER_STATEMENT) {
+            // Ids are integers, written as literals.
+            let keys: Vec<String> =
+                batch.iter().map(|(version, recipient)| format!("({version}, {recipient})")).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT version_id, recipient_id, ack FROM deliveries
+                 WHERE (version_id, recipient_id) IN (VALUES {}) ORDER BY version_id, recipient_id{lock}",
+                keys.join(", ")
+            ))
+            .fetch_all(&mut *write.tx)
+            .await?;
+            for row in rows {
+                let ack: Option<String> = row.try_get("ack")?;
+                let key = (row.try_get("version_id")?, row.try_get("recipient_id")?);
+                standing.insert(key, (ack.as_deref().and_then(AckStatus::parse), None));
+            }
+        }
+        let mut found = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let Some((was, update)) = standing.get_mut(&(answer.version_id, answer.recipient_id)) else {
+                found.push(false);
+                continue;
+            };
+            let now = was.map_or(answer.status, |was| was.then(answer.status));
+            // A repeated answer that stands renews its time; one that an earlier answer
+            // outranks ("received" after "safe") changes nothing.
+            if *was != Some(now) || now == answer.status {
+                *update = Some((now, answer.at));
+            }
+            *was = Some(now);
+            found.push(true);
+        }
+        let updates: Vec<String> = standing
+            .iter()
+            .filter_map(|((version_id, recipient_id), (_, update))| {
+                // The answer is one of a closed set of words, written as a literal.
+                update
+                    .map(|(ack, at)| format!("({version_id}, {recipient_id}, '{}', {})", ack.as_str(), at.0))
+            })
+            .collect();
+        for batch in updates.chunks(ANSWERS_PER_STATEMENT) {
+            sqlx::query(&format!(
+                "WITH v (version_id, recipient_id, ack, ack_at) AS (VALUES {})
+                 UPDATE deliveries SET state = 4, ack = v.ack, ack_at = v.ack_at
+                 FROM v WHERE deliveries.version_id = v.version_id AND deliveries.recipient_id = v.recipient_id",
+                batch.join(", ")
+            ))
             .execute(&mut *write.tx)
             .await?;
         }
         write.commit().await?;
-        Ok(true)
+        Ok(found)
     }
 
     /// A named secret, created on first use by whoever asks first.

@@ -2,8 +2,8 @@
 
 use tearline_domain::{Role, Timestamp, UnitId, UserId};
 use tearline_store::{
-    on_both_backends, AttemptOutcome, IssueVersion, NewUser, PartnerKeyRecord, Store, StoreError,
-    VersionState, TARGETS_PER_RUN,
+    on_both_backends, AttemptOutcome, DeliveryAnswer, IssueVersion, NewUser, PartnerKeyRecord, Store,
+    StoreError, VersionState, TARGETS_PER_RUN,
 };
 use tearline_warn::cap::{
     Alert, CapTime, Certainty, Info, MsgType, Reference, Scope, Severity, Status, Urgency,
@@ -25,6 +25,7 @@ on_both_backends!(
     a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_help,
     two_dispatchers_never_claim_the_same_delivery,
     a_national_warning_is_queued_as_runs_that_become_rows_once,
+    answers_in_one_batch_stand_as_if_given_one_by_one,
 );
 
 const T0: Timestamp = Timestamp(1_790_000_000_000);
@@ -335,6 +336,17 @@ async fn deliver_all(store: &Store) {
     store.bookkeeping().record_attempts(&sent, T0).await.unwrap();
 }
 
+/// A warning issued to three recipients and delivered to each: its version and their ids.
+async fn delivered_to_three(store: &Store) -> (i64, Vec<i64>) {
+    let (unit, wren) = officer(store).await;
+    let ids = recipients(store, 3).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(store, version, &first, &ids, None).await;
+    deliver_all(store).await;
+    (version, ids)
+}
+
 async fn acknowledgements_are_counted(store: Store) {
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 3).await;
@@ -358,12 +370,7 @@ async fn acknowledgements_are_counted(store: Store) {
 }
 
 async fn a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_help(store: Store) {
-    let (unit, wren) = officer(&store).await;
-    let ids = recipients(&store, 3).await;
-    let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
-    issue(&store, version, &first, &ids, None).await;
-    deliver_all(&store).await;
+    let (version, ids) = delivered_to_three(&store).await;
     let answer = |recipient: i64, status: AckStatus, at: i64| {
         let store = store.clone();
         async move {
@@ -470,4 +477,31 @@ async fn a_national_warning_is_queued_as_runs_that_become_rows_once(store: Store
     assert_eq!(seen, ids, "every target of the first version was claimed once");
     assert_eq!(store.count_unchecked("SELECT COUNT(*) FROM delivery_targets").await.unwrap(), 0);
     assert_eq!(store.delivery_counts(v1).await.unwrap().sending, ids.len() as i64);
+}
+
+/// A batch of answers (group commit) stands exactly as the same answers one by one would:
+/// in order, a later "received" never hiding "help", a missing delivery said to be missing.
+async fn answers_in_one_batch_stand_as_if_given_one_by_one(store: Store) {
+    let (version, ids) = delivered_to_three(&store).await;
+    let answer = |recipient_id, status, at: i64| DeliveryAnswer {
+        version_id: version,
+        recipient_id,
+        status,
+        at: Timestamp(at),
+    };
+    let answers = [
+        answer(ids[0], AckStatus::Help, T0.0 + 1),
+        answer(ids[0], AckStatus::Received, T0.0 + 2),
+        answer(ids[1], AckStatus::Help, T0.0 + 3),
+        answer(999_999, AckStatus::Safe, T0.0 + 3),
+        answer(ids[1], AckStatus::Safe, T0.0 + 4),
+    ];
+    assert_eq!(
+        store.bookkeeping().answer_deliveries(&answers).await.unwrap(),
+        [true, true, true, false, true]
+    );
+    let counts = store.delivery_counts(version).await.unwrap();
+    assert_eq!((counts.acknowledged, counts.help, counts.safe), (2, 1, 1), "{counts:?}");
+    let waiting = store.needing_help(version).await.unwrap();
+    assert_eq!(waiting.iter().map(|(r, at)| (r.id, at.0)).collect::<Vec<_>>(), [(ids[0], T0.0 + 1)]);
 }

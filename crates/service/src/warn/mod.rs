@@ -104,6 +104,8 @@ pub struct WarnRuntime {
     pub http: reqwest::Client,
     /// The feed and published alerts as built, served from memory.
     pub public: public::PublicCache,
+    /// Recipients' answers, committed together.
+    pub answers: public::Answers,
 }
 
 impl Default for WarnRuntime {
@@ -113,6 +115,7 @@ impl Default for WarnRuntime {
             wakeup: Notify::new(),
             ack_key: OnceCell::new(),
             public: public::PublicCache::default(),
+            answers: public::Answers::default(),
             http: reqwest::Client::builder()
                 .user_agent(concat!("Tearline/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())

@@ -9,7 +9,7 @@
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tearline_store::WarningVersion;
+use tearline_store::{DeliveryAnswer, Store, WarningVersion};
 use tearline_warn::atom::{write_feed, FeedAlert};
 use tearline_warn::cap::{Scope, Status};
 use tearline_warn::delivery::{AckStatus, Channel};
@@ -180,18 +180,69 @@ pub async fn acknowledge(
     record_answer(state, version_id, recipient_id, status).await
 }
 
-/// Records a recipient's answer. Answers are the public's, not an officer's act, so they are
-/// bookkeeping rather than audited changes (listed in the kernel's tidy test).
+/// Records a recipient's answer, durably, before it is acknowledged. Answers are the
+/// public's, not an officer's act, so they are bookkeeping rather than audited changes
+/// (listed in the kernel's tidy test).
 async fn record_answer(
     state: &AppState,
     version_id: i64,
     recipient_id: i64,
     status: AckStatus,
 ) -> Result<(), ServiceError> {
-    if state.store.bookkeeping().acknowledge_delivery(version_id, recipient_id, status, state.now()).await? {
+    let answer = DeliveryAnswer { version_id, recipient_id, status, at: state.now() };
+    if state.warn.answers.record(&state.store, answer).await? {
         Ok(())
     } else {
         Err(ServiceError::not_found("delivery"))
+    }
+}
+
+/// Answers taken at most this many to a transaction.
+const ANSWERS_PER_COMMIT: usize = 5_000;
+
+/// Recipients' answers, committed together: one task per process writes whatever answers
+/// arrived while its last transaction committed, in one transaction, and only then tells
+/// each answerer it is recorded (group commit). A national warning's answers arrive by the
+/// ten thousand a second; one transaction each would cap them at the disk's commit rate.
+#[derive(Default)]
+pub struct Answers {
+    queue: std::sync::OnceLock<tokio::sync::mpsc::Sender<PendingAnswer>>,
+}
+
+type PendingAnswer = (DeliveryAnswer, tokio::sync::oneshot::Sender<bool>);
+
+impl Answers {
+    /// Whether the delivery exists, once the answer is committed.
+    pub async fn record(&self, store: &Store, answer: DeliveryAnswer) -> Result<bool, ServiceError> {
+        let queue = self.queue.get_or_init(|| {
+            let (queue, pending) = tokio::sync::mpsc::channel(ANSWERS_PER_COMMIT * 4);
+            tokio::spawn(commit_answers(store.clone(), pending));
+            queue
+        });
+        let (reply, committed) = tokio::sync::oneshot::channel();
+        let unavailable =
+            || ServiceError::internal("answers", &"the answer could not be recorded; answer again");
+        queue.send((answer, reply)).await.map_err(|_| unavailable())?;
+        committed.await.map_err(|_| unavailable())
+    }
+}
+
+async fn commit_answers(store: Store, mut pending: tokio::sync::mpsc::Receiver<PendingAnswer>) {
+    let mut batch = Vec::with_capacity(ANSWERS_PER_COMMIT);
+    while pending.recv_many(&mut batch, ANSWERS_PER_COMMIT).await > 0 {
+        let answers: Vec<DeliveryAnswer> = batch.iter().map(|(answer, _)| *answer).collect();
+        match store.bookkeeping().answer_deliveries(&answers).await {
+            Ok(found) => {
+                for ((_, reply), found) in batch.drain(..).zip(found) {
+                    let _ = reply.send(found);
+                }
+            }
+            Err(error) => {
+                // Dropping the replies tells each answerer to answer again.
+                tracing::error!(%error, answers = batch.len(), "recipients' answers could not be recorded");
+                batch.clear();
+            }
+        }
     }
 }
 
