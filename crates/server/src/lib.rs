@@ -143,5 +143,11 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_a_panic))
         .layer(middleware::from_fn(errors_in_the_contract))
         .layer(middleware::from_fn_with_state(policy, security_headers))
+        // The public documents skip the layers above: they are errors-in-the-contract JSON
+        // already and carry their own headers (`warn::public::cacheable`), and a country reads
+        // them. Only the panic catcher stays.
+        .merge(
+            warn::public::documents().layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_a_panic)),
+        )
         .with_state(state)
 }

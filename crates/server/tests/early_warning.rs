@@ -1607,5 +1607,24 @@ async fn public_documents_carry_entity_tags_and_answer_304_when_unchanged() {
     let path = format!("/cap/alerts/{identifier}.xml");
     let (status, alert_tag, cache, _) = conditional(path.clone(), None).await;
     assert_eq!((status, cache.as_deref()), (StatusCode::OK, Some("public, max-age=86400, immutable")));
-    assert_eq!(conditional(path, alert_tag).await.0, StatusCode::NOT_MODIFIED);
+    assert_eq!(conditional(path.clone(), alert_tag).await.0, StatusCode::NOT_MODIFIED);
+
+    // Served outside the application's layers, the documents carry their own protections.
+    for path in ["/cap/feed.atom", &path] {
+        use tower::ServiceExt;
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = harness.app.clone().oneshot(request).await.unwrap();
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            header("content-security-policy").as_deref(),
+            Some("default-src 'none'; frame-ancestors 'none'")
+        );
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+    }
+    let missing = harness.call(Method::GET, "/cap/alerts/no-such-alert.xml", None, None).await;
+    assert_eq!((missing.status, missing.json()["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let posted = harness.call(Method::POST, "/cap/feed.atom", None, None).await;
+    assert_eq!(posted.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(posted.json()["code"].is_string(), "in the contract: {}", posted.body);
 }

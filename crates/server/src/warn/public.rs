@@ -22,10 +22,23 @@ use crate::error::{ApiError, ErrorCode};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/cap/feed.atom", get(feed))
-        .route("/cap/alerts/{file}", get(alert_document))
         .route("/cap/ack/{version}/{recipient}/{token}", get(ack_page).post(acknowledge))
         .route("/cap/sms-replies", axum::routing::post(sms_reply))
+}
+
+/// The feed and the published alerts: what a country's readers and aggregators fetch, served
+/// from precomputed bytes outside the application's layers, with their own headers.
+pub fn documents() -> Router<AppState> {
+    Router::new()
+        .route("/cap/feed.atom", get(feed).fallback(only_get))
+        .route("/cap/alerts/{file}", get(alert_document).fallback(only_get))
+}
+
+/// Another method than GET (or HEAD) on a document, answered in the contract as the
+/// application's layers would.
+async fn only_get() -> ApiError {
+    let status = StatusCode::METHOD_NOT_ALLOWED;
+    ApiError::new(status, crate::error::code_for_status(status), "the public documents are read with GET")
 }
 
 /// A public document with its entity tag (a digest of its bytes): a client or CDN that sends
@@ -44,6 +57,14 @@ fn cacheable(
     let common = [
         (header::ETAG, HeaderValue::from_str(etag).unwrap_or(HeaderValue::from_static("\"\""))),
         (header::CACHE_CONTROL, HeaderValue::from_static(cache_control)),
+        // A document loads nothing and runs nothing.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
     ];
     if matches {
         (StatusCode::NOT_MODIFIED, common).into_response()
