@@ -1365,6 +1365,7 @@ async fn a_batching_gateway_answers_per_message_and_only_what_it_did_not_send_is
     let mut dispatcher = Dispatcher::default();
     while dispatcher.round(&harness.state).await.unwrap() > 0 {}
 
+    let every_request = Arc::clone(&requests);
     let requests = requests.lock().unwrap().clone();
     let to = |request: &Value| -> Vec<String> {
         let mut to: Vec<String> = request["messages"]
@@ -1386,6 +1387,18 @@ async fn a_batching_gateway_answers_per_message_and_only_what_it_did_not_send_is
     assert_eq!(key(&requests[0], "+447700900003"), key(&requests[1], "+447700900003"));
     let counts = harness.state.store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.sent, counts.failed, counts.total()), (4, 1, 5), "{counts:?}");
+
+    // One message left to send still goes in the batch form the gateway takes.
+    let one = json!([{"external_id": "sms-6", "name": "Text 6", "kind": "person", "channel": "sms",
+        "address": "+447700900006", "lat": 53.5, "lon": 1.5}]);
+    harness.call(Method::POST, "/api/v1/recipients", Some(&wren), Some(one)).await;
+    let single = draft("Exercise", "One more", square(53.49, 1.49, 0.02));
+    let version = post(&harness, &wren, "/api/v1/warnings", Some(single)).await["id"].as_i64().unwrap();
+    post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    while dispatcher.round(&harness.state).await.unwrap() > 0 {}
+    let last = every_request.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last["messages"].as_array().map(Vec::len), Some(1), "{last}");
+    assert_eq!(harness.state.store.delivery_counts(version).await.unwrap().sent, 1);
 }
 
 /// The SMS gateway forwards recipients' replies with its token; "HELP" from a number answers

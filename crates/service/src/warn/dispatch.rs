@@ -127,7 +127,7 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
     let mut per_host: HashMap<String, Arc<Semaphore>> = HashMap::new();
     let mut in_flight = JoinSet::new();
     let attempted = claimed.len();
-    for work in batches(settings, claimed) {
+    for (to_gateway_in_batch, work) in requests(settings, claimed) {
         let Some(payload) = payloads.get(&work[0].version_id).cloned() else { continue };
         let host = host_of(receiver(settings, &work[0]).unwrap_or_default());
         let host = Arc::clone(
@@ -139,10 +139,10 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
         in_flight.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let _host_permit = host.acquire_owned().await;
-            let results = if work.len() == 1 {
-                vec![attempt(&state, &work[0], &payload).await]
-            } else {
+            let results = if to_gateway_in_batch {
                 attempt_batch(&state, &work, &payload).await
+            } else {
+                vec![attempt(&state, &work[0], &payload).await]
             };
             work.iter()
                 .zip(results)
@@ -170,23 +170,23 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
 
 /// The claims of a round as requests: one each, except text messages and e-mails of one
 /// alert when the gateway takes batches (`gateway_batch` > 1), which go up to that many a
-/// request.
-fn batches(settings: &WarnSettings, claimed: Vec<ClaimedDelivery>) -> Vec<Vec<ClaimedDelivery>> {
+/// request — in the batch form even when one is left over. `true` marks a batch.
+fn requests(settings: &WarnSettings, claimed: Vec<ClaimedDelivery>) -> Vec<(bool, Vec<ClaimedDelivery>)> {
     let mut requests = Vec::new();
     let mut gathering: HashMap<(i64, Channel), Vec<ClaimedDelivery>> = HashMap::new();
     for claim in claimed {
         let batched = settings.gateway_batch > 1 && receiver(settings, &claim).is_some();
         if !batched || claim.channel == Channel::Webhook {
-            requests.push(vec![claim]);
+            requests.push((false, vec![claim]));
             continue;
         }
         let batch = gathering.entry((claim.version_id, claim.channel)).or_default();
         batch.push(claim);
         if batch.len() == settings.gateway_batch {
-            requests.push(std::mem::take(batch));
+            requests.push((true, std::mem::take(batch)));
         }
     }
-    requests.extend(gathering.into_values().filter(|batch| !batch.is_empty()));
+    requests.extend(gathering.into_values().filter(|batch| !batch.is_empty()).map(|batch| (true, batch)));
     requests
 }
 
