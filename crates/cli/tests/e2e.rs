@@ -104,20 +104,11 @@ async fn exercise_unseals(server: &Server) {
     let client = reqwest::Client::new();
     for (username, password) in [("hana", "demo-handler-pass"), ("conrad", "demo-controller-pass")] {
         let token = login(&client, server, username, password).await;
-        let listed: Value = client
-            .get(format!("{}/api/v1/sources", server.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let sources = listed["sources"].as_array().unwrap();
+        let sources = source_ids(&client, server, &token).await;
         assert_eq!(sources.len(), 4);
-        for source in sources {
+        for id in sources.values() {
             let reply = client
-                .post(format!("{}/api/v1/sources/{}/unseal", server.url, source["id"]))
+                .post(format!("{}/api/v1/sources/{}/unseal", server.url, id))
                 .bearer_auth(&token)
                 .json(&json!({"reason": "end-to-end check of the vault"}))
                 .send()
@@ -211,15 +202,7 @@ async fn source_ids(
     server: &Server,
     token: &str,
 ) -> std::collections::HashMap<String, i64> {
-    let listed: Value = client
-        .get(format!("{}/api/v1/sources", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(client, format!("{}/api/v1/sources", server.url), token).await;
     let sources = listed["sources"].as_array().unwrap();
     sources.iter().map(|s| (s["code_name"].as_str().unwrap().to_owned(), s["id"].as_i64().unwrap())).collect()
 }
@@ -821,15 +804,11 @@ async fn post_json(client: &reqwest::Client, url: &str, token: &str, body: &Valu
 }
 
 async fn delivered(client: &reqwest::Client, server: &Server, token: &str, version: i64) -> Value {
-    client
-        .get(format!("{}/api/v1/warning-versions/{version}/deliveries", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(client, format!("{}/api/v1/warning-versions/{version}/deliveries", server.url), token).await
+}
+
+async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,16 +54,8 @@ pub fn open<R: SealedRecord>(
     source: &SourceRecord,
     record: R,
 ) -> Result<R::Opened, ServiceError> {
-    let covers = [format!("source:{}", source.id.0), format!("unit:{}", source.unit_id.0)];
-    if record.source_id() != source.id || !covers.iter().any(|object| object == read.object()) {
-        return Err(ServiceError::internal("above-line text", &"opened under a read of another object"));
-    }
-    let sealed = sealed_from_columns(record.sealed())?;
-    let binding = binding(R::Text::KIND, &source.reference);
-    let json = state.keys.using(|keys| tearline_vault::open_record(keys, &sealed, &binding))?;
-    let text = serde_json::from_slice(&json)
-        .map_err(|_| ServiceError::Vault(tearline_vault::VaultError::CorruptRecord))?;
-    Ok(record.opened(text))
+    check_read(read, source)?;
+    open_checked(state, source, record)
 }
 
 /// Opens every record of `source` in `records`, under one recorded read.
@@ -73,7 +65,35 @@ pub fn open_all<R: SealedRecord>(
     source: &SourceRecord,
     records: Vec<R>,
 ) -> Result<Vec<R::Opened>, ServiceError> {
-    records.into_iter().map(|record| open(state, read, source, record)).collect()
+    check_read(read, source)?;
+    records.into_iter().map(|record| open_checked(state, source, record)).collect()
+}
+
+/// The read recorded names the source or its unit.
+fn check_read(read: &Recorded, source: &SourceRecord) -> Result<(), ServiceError> {
+    let covered = [format!("source:{}", source.id.0), format!("unit:{}", source.unit_id.0)];
+    if covered.iter().any(|object| object == read.object()) {
+        Ok(())
+    } else {
+        Err(ServiceError::internal("above-line text", &"opened under a read of another object"))
+    }
+}
+
+/// Opens a record of `source` once its read is checked.
+fn open_checked<R: SealedRecord>(
+    state: &AppState,
+    source: &SourceRecord,
+    record: R,
+) -> Result<R::Opened, ServiceError> {
+    if record.source_id() != source.id {
+        return Err(ServiceError::internal("above-line text", &"a record of another source"));
+    }
+    let sealed = sealed_from_columns(record.sealed())?;
+    let binding = binding(R::Text::KIND, &source.reference);
+    let json = state.keys.using(|keys| tearline_vault::open_record(keys, &sealed, &binding))?;
+    let text = serde_json::from_slice(&json)
+        .map_err(|_| ServiceError::Vault(tearline_vault::VaultError::CorruptRecord))?;
+    Ok(record.opened(text))
 }
 
 /// Rows sealed per transaction when text written before sealing is sealed at start.

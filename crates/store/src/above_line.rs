@@ -11,6 +11,7 @@ use tearline_lifecycle::above_line::{
     AboveLine, CaseDetails, ContactNotes, ContactReportText, RiskNarrative, WelfareNotes,
 };
 
+use crate::records::reference_of;
 use crate::{Rewrap, SealedColumns, Store, StoreError, Writer};
 
 /// The tables that hold sealed text, each with one kind of text.
@@ -132,11 +133,6 @@ impl Drop for UnsealedText {
     }
 }
 
-fn reference(row: &AnyRow) -> Result<PseudonymousRef, StoreError> {
-    let text: String = row.try_get("reference")?;
-    PseudonymousRef::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("malformed reference {text:?}")))
-}
-
 impl Store {
     /// Up to `limit` rows of text written before sealing, of one table.
     pub async fn unsealed_text(
@@ -156,7 +152,7 @@ impl Store {
                 Ok(UnsealedText {
                     table,
                     record_id: row.try_get("record_id")?,
-                    reference: reference(row)?,
+                    reference: reference_of(row)?,
                     fields: row.try_get("fields")?,
                 })
             })
@@ -177,7 +173,7 @@ impl Store {
         );
         let rows = sqlx::query(&sql).bind(key_id).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|row| Ok((row.try_get("id")?, reference(row)?, sealed_text(row, table.table())?)))
+            .map(|row| Ok((row.try_get("id")?, reference_of(row)?, sealed_text(row, table.table())?)))
             .collect()
     }
 }

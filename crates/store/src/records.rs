@@ -123,16 +123,21 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
+/// A row's `reference` column: a source's pseudonymous reference.
+pub(crate) fn reference_of(row: &AnyRow) -> Result<PseudonymousRef, StoreError> {
+    let reference: String = row.try_get("reference")?;
+    PseudonymousRef::parse(&reference)
+        .ok_or_else(|| StoreError::Corrupt("a source has a malformed reference".into()))
+}
+
 fn source_from_row(row: &AnyRow) -> Result<SourceRecord, StoreError> {
     let id = SourceId(row.try_get("id")?);
     let missing = |what: &str| StoreError::Corrupt(format!("source {} has no current {what}", id.0));
-    let reference: String = row.try_get("reference")?;
     let status: String = row.try_get("status")?;
     Ok(SourceRecord {
         id,
         code_name: row.try_get("code_name")?,
-        reference: PseudonymousRef::parse(&reference)
-            .ok_or_else(|| StoreError::Corrupt(format!("source {} has a malformed reference", id.0)))?,
+        reference: reference_of(row)?,
         unit_id: UnitId(row.try_get("unit_id")?),
         handler_id: UserId(row.try_get::<Option<i64>, _>("handler_id")?.ok_or_else(|| missing("handler"))?),
         controller_id: UserId(
@@ -238,14 +243,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let id = SourceId(row.try_get("id")?);
-                let reference: String = row.try_get("reference")?;
-                let reference = PseudonymousRef::parse(&reference).ok_or_else(|| {
-                    StoreError::Corrupt(format!("source {} has a malformed reference", id.0))
-                })?;
-                Ok((id, reference, sealed_from_row(row)?))
-            })
+            .map(|row| Ok((SourceId(row.try_get("id")?), reference_of(row)?, sealed_from_row(row)?)))
             .collect()
     }
 

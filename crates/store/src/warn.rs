@@ -305,12 +305,24 @@ pub struct DeliveryAnswer {
     pub at: Timestamp,
 }
 
+/// The statement that queues a delivery of version `$1`, due at `$2`, to each recipient `id`
+/// of `from` (a FROM item with its WHERE clause, binding `$3`), skipping any already queued.
+fn queue_deliveries(id: &str, from: &str) -> String {
+    format!(
+        "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
+         SELECT $1, {id}, 0, 0, $2 FROM {from} ON CONFLICT DO NOTHING"
+    )
+}
+
 impl Store {
-    fn ids_source(&self, parameter: &str) -> String {
-        match self.backend {
-            Backend::Sqlite => format!("SELECT CAST(value AS INTEGER) AS id FROM json_each({parameter})"),
-            Backend::Postgres => format!("SELECT unnest(string_to_array({parameter}, ','))::bigint AS id"),
-        }
+    /// [`queue_deliveries`] to each recipient of the id list `$3` (as [`id_list`] writes it).
+    fn queue_listed(&self) -> String {
+        let ids = match self.backend {
+            Backend::Sqlite => "SELECT CAST(value AS INTEGER) AS id FROM json_each($3)",
+            Backend::Postgres => "SELECT unnest(string_to_array($3, ','))::bigint AS id",
+        };
+        // SQLite reads ON CONFLICT after a bare subquery as a join; the WHERE settles it.
+        queue_deliveries("t.id", &format!("({ids}) t WHERE true"))
     }
 
     /// Turns one run of a version's targets into queued delivery rows and deletes the run,
@@ -331,11 +343,7 @@ impl Store {
         .fetch_optional(&mut *write.tx)
         .await?;
         if let Some(ids) = ids {
-            let insert = format!(
-                "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
-                 SELECT $1, t.id, 0, 0, $2 FROM ({}) t WHERE true ON CONFLICT DO NOTHING",
-                self.ids_source("$3")
-            );
+            let insert = self.queue_listed();
             sqlx::query(&insert).bind(version_id).bind(at.0).bind(ids).execute(&mut *write.tx).await?;
         }
         Ok(())
@@ -898,11 +906,7 @@ impl Writer<'_> {
                 targets.len() as u64
             }
             Some(previous) => {
-                let insert = format!(
-                    "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
-                     SELECT $1, t.id, 0, 0, $2 FROM ({}) t",
-                    self.ids_source("$3")
-                );
+                let insert = self.queue_listed();
                 let targeted = sqlx::query(&insert)
                     .bind(issue.version_id)
                     .bind(issue.at.0)
@@ -917,10 +921,7 @@ impl Writer<'_> {
                     ("recipient_id", "deliveries WHERE version_id = $3".to_owned()),
                     (id, format!("{runs} WHERE dt.version_id = $3")),
                 ] {
-                    let carry = format!(
-                        "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
-                         SELECT $1, {recipient}, 0, 0, $2 FROM {earlier} ON CONFLICT DO NOTHING"
-                    );
+                    let carry = queue_deliveries(recipient, &earlier);
                     carried += sqlx::query(&carry)
                         .bind(issue.version_id)
                         .bind(issue.at.0)

@@ -109,18 +109,12 @@ pub trait KeyProvider: Send + Sync {
 /// Seals `identity` for the record named by `binding` (its pseudonymous reference). The
 /// binding is authenticated, so a sealed identity moved to another record will not open.
 pub fn seal(keys: &dyn KeyProvider, identity: &Identity, binding: &[u8]) -> Result<Sealed, VaultError> {
-    let data_key = SecretKey::random();
-    let plaintext = identity.to_json();
-    let ciphertext = encrypt(&data_key, &plaintext, &aad(b"identity", binding))?;
-    let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
-    Ok(Sealed { key_id, wrapped_key, ciphertext })
+    seal_bytes(keys, &identity.to_json(), b"identity", binding)
 }
 
 /// Opens a sealed identity. Callers must have recorded the unseal in the audit trail first.
 pub fn open(keys: &dyn KeyProvider, sealed: &Sealed, binding: &[u8]) -> Result<Identity, VaultError> {
-    let data_key = keys.unwrap(sealed.key_id, &sealed.wrapped_key, binding)?;
-    let plaintext = decrypt(&data_key, &sealed.ciphertext, &aad(b"identity", binding))
-        .ok_or(VaultError::CorruptRecord)??;
+    let plaintext = open_bytes(keys, sealed, b"identity", binding)?;
     Identity::from_json(&plaintext).ok_or(VaultError::CorruptRecord)
 }
 
@@ -129,10 +123,7 @@ pub fn open(keys: &dyn KeyProvider, sealed: &Sealed, binding: &[u8]) -> Result<I
 /// `binding` names the kind of record and its source (`contact/SR-…`): the ciphertext and
 /// its wrapped key open only under the same binding.
 pub fn seal_record(keys: &dyn KeyProvider, plaintext: &[u8], binding: &[u8]) -> Result<Sealed, VaultError> {
-    let data_key = SecretKey::random();
-    let ciphertext = encrypt(&data_key, plaintext, &aad(b"record", binding))?;
-    let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
-    Ok(Sealed { key_id, wrapped_key, ciphertext })
+    seal_bytes(keys, plaintext, b"record", binding)
 }
 
 /// Opens what [`seal_record`] sealed. Callers must have recorded the read first.
@@ -141,8 +132,31 @@ pub fn open_record(
     sealed: &Sealed,
     binding: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    open_bytes(keys, sealed, b"record", binding)
+}
+
+/// Envelope encryption: `plaintext` under a fresh data key, authenticated with `purpose` and
+/// `binding`; the data key wrapped by the active KEK under `binding`.
+fn seal_bytes(
+    keys: &dyn KeyProvider,
+    plaintext: &[u8],
+    purpose: &[u8],
+    binding: &[u8],
+) -> Result<Sealed, VaultError> {
+    let data_key = SecretKey::random();
+    let ciphertext = encrypt(&data_key, plaintext, &aad(purpose, binding))?;
+    let (key_id, wrapped_key) = keys.wrap(&data_key, binding)?;
+    Ok(Sealed { key_id, wrapped_key, ciphertext })
+}
+
+fn open_bytes(
+    keys: &dyn KeyProvider,
+    sealed: &Sealed,
+    purpose: &[u8],
+    binding: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
     let data_key = keys.unwrap(sealed.key_id, &sealed.wrapped_key, binding)?;
-    decrypt(&data_key, &sealed.ciphertext, &aad(b"record", binding)).ok_or(VaultError::CorruptRecord)?
+    decrypt(&data_key, &sealed.ciphertext, &aad(purpose, binding)).ok_or(VaultError::CorruptRecord)?
 }
 
 /// Re-wraps a record's data key under the active KEK; the record's ciphertext is untouched.
