@@ -505,3 +505,34 @@ async fn answers_in_one_batch_stand_as_if_given_one_by_one(store: Store) {
     let waiting = store.needing_help(version).await.unwrap();
     assert_eq!(waiting.iter().map(|(r, at)| (r.id, at.0)).collect::<Vec<_>>(), [(ids[0], T0.0 + 1)]);
 }
+
+/// Two servers on one PostgreSQL database committing batches over the same deliveries,
+/// listed in opposite orders, at once: rows are locked in key order, so neither waits on the
+/// other for ever. (Several servers share PostgreSQL; a SQLite database has one server,
+/// whose writers take turns in-process.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_answering_the_same_deliveries_at_once_never_deadlock() {
+    let (store, _database) = tearline_store::testing::fresh_store(tearline_store::Backend::Postgres).await;
+    let (version, ids) = delivered_to_three(&store).await;
+    let other = Store::open(store.url()).await.unwrap();
+    let answers = |ids: Vec<i64>| -> Vec<DeliveryAnswer> {
+        ids.into_iter()
+            .map(|recipient_id| DeliveryAnswer {
+                version_id: version,
+                recipient_id,
+                status: AckStatus::Safe,
+                at: T0,
+            })
+            .collect()
+    };
+    let forwards = answers(ids.clone());
+    let backwards = answers(ids.iter().rev().copied().collect());
+    for _ in 0..20 {
+        let (a, b) = tokio::join!(
+            store.bookkeeping().answer_deliveries(&forwards),
+            other.bookkeeping().answer_deliveries(&backwards)
+        );
+        assert_eq!((a.unwrap(), b.unwrap()), (vec![true; 3], vec![true; 3]));
+    }
+    assert_eq!(store.delivery_counts(version).await.unwrap().safe, 3);
+}
