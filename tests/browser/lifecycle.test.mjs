@@ -1,7 +1,9 @@
-// The payments flow and a renewal, as the officers do them: a handler requests a payment,
-// the controller approves it, the handler records it handed over before a witness, and the
-// ledger and the disclosure export show it; the authorising officer sees an authorisation
-// due on the home page and renews it.
+// The payments flow and a renewal, as the officers do them: a handler requests a payment
+// (a refused request comes back with what was typed), the controller confirms the approval,
+// the handler records it handed over before a witness, and the ledger and the disclosure
+// export show it; the authorising officer sees an authorisation due on the home page and
+// renews it after a confirmation that says where the expiry moves, once however often the
+// page is reloaded or the confirmation sent again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -22,14 +24,17 @@ test('handler requests a payment, controller approves, ledger and disclosure sho
   const form = handler.page.getByTestId('payment-form');
   await form.getByLabel('Amount').fill('75.50');
   await form.getByLabel('Purpose').fill('Travel to the Saltford meeting');
-  // Without the attestation the request is refused, and nothing is stored.
+  // Without the attestation the request is refused inside its form, announced, with what
+  // was typed kept, and nothing is stored.
   await form.getByRole('button', { name: 'Request payment' }).click();
-  assert.match(await handler.page.getByTestId('form-error').innerText(), /not contingent/);
   const again = handler.page.getByTestId('payment-form');
-  await again.getByLabel('Amount').fill('75.50');
-  await again.getByLabel('Purpose').fill('Travel to the Saltford meeting');
+  assert.match(await again.getByRole('alert').innerText(), /not contingent/);
+  assert.equal(await again.getByLabel('Amount').inputValue(), '75.50');
+  assert.equal(await again.getByLabel('Purpose').inputValue(), 'Travel to the Saltford meeting');
+  assert.equal(await again.getByLabel('Currency').inputValue(), 'GBP');
   await again.getByLabel('I attest that this payment is not contingent on any outcome').check();
   await again.getByRole('button', { name: 'Request payment' }).click();
+  assert.match(await handler.page.getByTestId('done').innerText(), /waits for a controller's approval/);
   const row = handler.page.locator('[data-testid^="payment-"]', { hasText: '75.50 GBP' });
   assert.equal(await row.getByTestId('payment-state').innerText(), 'requested');
   const id = (await row.getAttribute('data-testid')).replace('payment-', '');
@@ -37,6 +42,11 @@ test('handler requests a payment, controller approves, ledger and disclosure sho
   const controller = await logIn(context.browser, context.server.url, 'conrad', 'demo-controller-pass');
   await openLifecycle(controller.page, 'NIGHTJAR');
   await controller.page.getByRole('button', { name: `Approve PAY-${id}` }).click();
+  // A confirmation says what is approved before anything changes.
+  const confirmation = controller.page.getByTestId('confirmation');
+  assert.match(await confirmation.innerText(), /75\.50 GBP to NIGHTJAR for: Travel to the Saltford meeting/);
+  await confirmation.getByRole('button', { name: `Approve PAY-${id}` }).click();
+  assert.match(await controller.page.getByTestId('done').innerText(), /Payment approved/);
   assert.equal(await controller.page.getByTestId(`payment-${id}`).getByTestId('payment-state').innerText(), 'approved');
   assert.match(await controller.page.getByTestId('ledger').innerText(), /payment approved\s+source-expense 75\.50 GBP · owed-to-source -75\.50 GBP/);
 
@@ -66,15 +76,38 @@ test('an authorising officer renews an authorisation that was due', async () => 
   const due = page.getByTestId('due-items');
   const item = due.locator('tr', { hasText: 'NIGHTJAR' }).filter({ hasText: 'Authorisation expires within 30 days' });
   await item.getByRole('link', { name: 'NIGHTJAR' }).click();
-  const before = await page.locator('[data-testid^="authorisation-"]').first().getByTestId('authorisation-expires').innerText();
+  const expiry = () => page.locator('[data-testid^="authorisation-"]').first().getByTestId('authorisation-expires').innerText();
+  const before = await expiry();
   await page.getByTestId('renew').click();
-  const after = await page.locator('[data-testid^="authorisation-"]').first().getByTestId('authorisation-expires').innerText();
+  // The confirmation names the expiry now and after, and asks for the register's note.
+  const confirmation = page.getByTestId('confirmation');
+  assert.match(await confirmation.innerText(), new RegExp(`expires ${before} now; renewed, it expires ${Number(before.slice(0, 4)) + 1}`));
+  await confirmation.getByLabel(/Note for the register/).fill('Still necessary: the quay reporting continues');
+  await page.screenshot({ path: join(artifacts, 'lifecycle-confirm-renewal.png'), fullPage: true });
+  const confirmed = await confirmation.locator('form').evaluate((form) => ({
+    action: form.action, body: new URLSearchParams(new FormData(form)).toString(),
+  }));
+  await confirmation.getByRole('button', { name: /^Renew AUTH-/ }).click();
+  assert.match(await page.getByTestId('done').innerText(), /Authorisation renewed/);
+  assert.match(page.url(), /\?done=renew#authorisations$/);
+  const after = await expiry();
   assert.equal(Number(after.slice(0, 4)), Number(before.slice(0, 4)) + 1, `${before} -> ${after}`);
   assert.equal(after.slice(4), before.slice(4), 'renewed from the old expiry, to the day');
+  // Reloading the page it landed on sends nothing again.
+  await page.reload();
+  assert.equal(await expiry(), after, 'a reload renews nothing');
+  // The same confirmation sent a second time (a double click, a resubmission) is refused.
+  const twice = await page.request.post(confirmed.action, {
+    headers: { 'content-type': 'application/x-www-form-urlencoded' }, data: confirmed.body, maxRedirects: 0,
+  });
+  assert.equal(twice.status(), 409);
+  assert.match(await twice.text(), /renewed since you looked at it/);
+  await page.reload();
+  assert.equal(await expiry(), after, 'a second confirmation renews nothing');
   await page.screenshot({ path: join(artifacts, 'lifecycle-renewed.png'), fullPage: true });
-  await page.getByRole('link', { name: 'Home' }).click();
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Home' }).click();
   assert.equal(await page.getByTestId('due-items').locator('tr', { hasText: 'NIGHTJAR' }).filter({ hasText: 'expires' }).count(), 0);
   await page.getByRole('link', { name: 'Register' }).first().click();
-  assert.match(await page.getByTestId('register').innerText(), /renewed/);
+  assert.match(await page.getByTestId('register').innerText(), /renewed.*Still necessary: the quay reporting continues/);
   assert.deepEqual(problems, []);
 });

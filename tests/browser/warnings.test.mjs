@@ -36,13 +36,35 @@ test('a warning officer draws an area, issues a warning and sees deliveries rise
   const inside = Number((await preview.textContent()).match(/\d+/)[0]);
   assert.ok(inside > 0, `the drawn area holds recipients: ${await preview.textContent()}`);
 
+  // A mistake sends the form back with everything typed and drawn, the refusal beside it in
+  // the form's own words.
+  await form.getByLabel('Description', { exact: true }).fill('Move inland along Station Road.');
+  await form.getByLabel('Expires in (hours)').fill('soon');
   await form.getByRole('button', { name: 'Save draft' }).click();
+  const refused = page.getByTestId('draft-form');
+  assert.match(await refused.getByRole('alert').innerText(), /^Expires in/i);
+  assert.equal(await refused.getByTestId('headline').inputValue(), 'Leave the harbour front now');
+  assert.equal(await refused.locator('textarea[name=description]').inputValue(), 'Move inland along Station Road.');
+  assert.equal(await refused.getByLabel('Area description').inputValue(), 'Harbour front');
+  assert.equal(await refused.getByTestId('polygon').inputValue(), polygon, 'the drawn area is kept');
+  await refused.getByLabel('Expires in (hours)').fill('6');
+  await refused.getByRole('button', { name: 'Save draft' }).click();
   await page.getByTestId('version-state').filter({ hasText: 'draft' }).waitFor();
+  assert.match(await page.getByTestId('notice').innerText(), /Draft saved/);
   assert.match(await page.getByTestId('cap-xml').textContent(), /<msgType>Alert<\/msgType>/);
+  // Issuing asks first, saying whom it reaches.
   await page.getByTestId('issue').click();
+  const confirmation = page.getByTestId('confirmation');
+  const reach = Number((await confirmation.innerText()).match(/sends to (\d+) recipients? registered in Harbour front/)[1]);
+  assert.equal(reach, inside, 'the confirmation counts the recipients the map counted');
+  await confirmation.getByRole('button', { name: `Issue and send to ${reach} recipients` }).click();
   await page.getByTestId('notice').filter({ hasText: 'Issued' }).waitFor();
-  const queued = Number((await page.getByTestId('notice').textContent()).match(/(\d+) deliveries/)[1]);
+  const queued = Number(await page.getByTestId('delivery-total').innerText());
   assert.equal(queued, inside, 'every recipient inside the drawn area gets a delivery');
+  // Reloading the page issuing landed on sends nothing again and refuses nothing.
+  await page.reload();
+  assert.equal(await page.getByTestId('version-state').innerText(), 'issued');
+  assert.equal(await page.getByRole('alert').count(), 0);
 
   // The count of delivered warnings rises to everyone as the dispatcher works.
   const delivered = page.getByTestId('delivered-count');
@@ -74,12 +96,14 @@ test('a warning officer draws an area, issues a warning and sees deliveries rise
   await update.getByRole('button', { name: 'Save update draft' }).click();
   await page.getByTestId('version-state').filter({ hasText: 'draft' }).waitFor();
   await page.getByTestId('issue').click();
+  await page.getByTestId('confirmation').getByRole('button', { name: /^Issue and send to/ }).click();
   await page.getByTestId('notice').filter({ hasText: 'Issued' }).waitFor();
   const xml = await page.getByTestId('cap-xml').textContent();
   assert.match(xml, /<msgType>Update<\/msgType>/);
   assert.match(xml, /<references>[^<]+,tearline-[0-9a-f]+,[^<]+<\/references>/);
   assert.deepEqual(foreign, [], 'nothing loads from outside the server');
-  assert.deepEqual(problems, [], 'no script errors or blocked resources');
+  // The refused draft answered 400 on purpose; Chromium logs that, nothing else.
+  assert.deepEqual(problems, ['Failed to load resource: the server responded with a status of 400 (Bad Request)'], 'no script errors or blocked resources');
 });
 
 test('an analyst sees threat assessments on the map', async () => {

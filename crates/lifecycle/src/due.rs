@@ -32,6 +32,10 @@ pub enum DueKind {
     GradeContradicted,
     /// A source of a year or more has not had its grade validated in a year.
     ValidationDue,
+    /// An application waits for an authorising officer's decision (due since it was made).
+    ApplicationAwaitingDecision,
+    /// A payment request waits for a controller's approval (due since it was requested).
+    PaymentAwaitingApproval,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,6 +70,10 @@ pub struct SourceFacts {
     pub grade_contradicted: bool,
     pub recruited_at: Option<Timestamp>,
     pub last_validated_at: Option<Timestamp>,
+    /// When the oldest application still waiting for a decision was made.
+    pub application_waiting_since: Option<Timestamp>,
+    /// When the oldest payment still waiting for approval was requested.
+    pub payment_waiting_since: Option<Timestamp>,
 }
 
 impl SourceFacts {
@@ -86,6 +94,8 @@ impl SourceFacts {
             grade_contradicted: false,
             recruited_at: None,
             last_validated_at: None,
+            application_waiting_since: None,
+            payment_waiting_since: None,
         }
     }
 }
@@ -183,6 +193,12 @@ pub fn due_items(sources: &[SourceFacts], rules: &DueRules, now: Timestamp) -> V
             if next <= now {
                 due(DueKind::ValidationDue, next);
             }
+        }
+        if let Some(applied) = facts.application_waiting_since {
+            due(DueKind::ApplicationAwaitingDecision, applied);
+        }
+        if let Some(requested) = facts.payment_waiting_since {
+            due(DueKind::PaymentAwaitingApproval, requested);
         }
     }
     items.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.at.cmp(&b.at)).then(a.source.cmp(&b.source)));
@@ -287,6 +303,22 @@ mod tests {
         assert!(due(&validated, &rules, year.plus_millis(DAY)).is_empty());
         let contradicted = SourceFacts { grade_contradicted: true, ..validated };
         assert_eq!(due(&contradicted, &rules, year.plus_millis(DAY)), vec![DueKind::GradeContradicted]);
+    }
+
+    #[test]
+    fn work_waiting_for_a_decision_is_due_from_when_it_was_asked() {
+        let rules = DueRules::default();
+        let waiting = SourceFacts {
+            application_waiting_since: Some(T0),
+            payment_waiting_since: Some(T0.plus_millis(DAY)),
+            ..SourceFacts::new(SourceId(1))
+        };
+        let items = due_items(&[waiting], &rules, T0.plus_millis(2 * DAY));
+        assert_eq!(
+            kinds(&items),
+            vec![DueKind::ApplicationAwaitingDecision, DueKind::PaymentAwaitingApproval]
+        );
+        assert_eq!(items.iter().map(|i| i.at).collect::<Vec<_>>(), vec![T0, T0.plus_millis(DAY)]);
     }
 
     #[test]

@@ -87,16 +87,24 @@
     const handles = L.layerGroup().addTo(map);
     let closed = null;
     const ring = () => [...points, points[0]];
+    // The preview counts the corners as the form sends them (rounded as CAP text), so that
+    // the count shown is the count issuing reaches.
     const publish = () => {
-      if (field) field.value = ring().map(capPoint).join(" ");
-      preview([{ description: "drawn", polygons: [ring().map((ll) => ({ lat: ll.lat, lon: ll.lng }))], circles: [] }]);
+      const corners = ring().map(capPoint);
+      if (field) field.value = corners.join(" ");
+      const polygon = corners.map((pair) => {
+        const [lat, lon] = pair.split(",").map(Number);
+        return { lat, lon };
+      });
+      preview([{ description: "drawn", polygons: [polygon], circles: [] }]);
     };
     // Each corner gets a handle; dragging it reshapes the area and counts again.
     const close = () => {
       closed = L.polygon(points, { color: "#b3261e", fillOpacity: 0.2 }).addTo(map);
       outline.setLatLngs([]);
       points.forEach((corner, index) => {
-        L.marker(corner, { draggable: true, icon: L.divIcon({ className: "vertex", iconSize: [12, 12] }) })
+        const name = `Corner ${index + 1} of the area: drag to move it`;
+        L.marker(corner, { draggable: true, title: name, alt: name, icon: L.divIcon({ className: "vertex", iconSize: [12, 12] }) })
           .on("drag", (event) => {
             points[index] = event.target.getLatLng();
             closed.setLatLngs(points);

@@ -10,7 +10,9 @@
 pub mod api;
 pub mod audit_api;
 pub mod auth;
+pub mod confirm;
 pub mod error;
+pub mod feedback;
 pub mod intel;
 pub mod lifecycle;
 pub mod ui;
@@ -142,6 +144,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .fallback(not_found)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(answer_a_panic))
         .layer(middleware::from_fn(errors_in_the_contract))
+        .layer(middleware::from_fn(ui::return_after_login))
         .layer(middleware::from_fn_with_state(policy, security_headers))
         // The public documents skip the layers above: they are errors-in-the-contract JSON
         // already and carry their own headers (`warn::public::cacheable`), and a country reads

@@ -8,7 +8,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
-use tearline_domain::audit::Outcome;
 use tearline_domain::policy::{authorize, Action};
 use tearline_domain::source::SourceRecord;
 use tearline_domain::{Role, SourceId, Timestamp};
@@ -19,7 +18,7 @@ use crate::api::IdPath;
 use crate::auth::{self, cookie_value, Session};
 use crate::error::{ApiError, ErrorCode};
 use tearline_service::accounts::{self, NewUserRequest};
-use tearline_service::audit::{record, require};
+use tearline_service::audit::AuditQuery;
 use tearline_service::auth::Caller;
 use tearline_service::sources::{self, NewSourceRequest};
 use tearline_service::{AppState, ServiceError};
@@ -68,37 +67,68 @@ async fn asset(content_type: &'static str, body: &'static str) -> impl IntoRespo
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body)
 }
 
+/// The sections of the console, one a link in the header; a page names the one it belongs to
+/// so that the header marks it as current.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Home,
+    Sources,
+    Users,
+    Audit,
+    Threats,
+    Warnings,
+    Recipients,
+    Register,
+    Intelligence,
+}
+
+/// One section the caller's role opens: where it is, what it is called, whether it is current.
+pub struct NavLink {
+    pub(crate) href: &'static str,
+    pub(crate) label: &'static str,
+    pub(crate) current: bool,
+}
+
 /// What the header shows: who is logged in and the sections their role opens.
 pub struct Nav {
     pub(crate) username: String,
     pub(crate) role_title: &'static str,
     pub(crate) csrf: String,
-    pub(crate) sources: bool,
-    pub(crate) users: bool,
-    pub(crate) audit: bool,
-    pub(crate) warnings: bool,
-    pub(crate) threats: bool,
-    pub(crate) recipients: bool,
-    pub(crate) register: bool,
-    pub(crate) intelligence: bool,
+    pub(crate) links: Vec<NavLink>,
 }
 
 impl Nav {
-    pub fn of(caller: &Caller) -> Nav {
+    /// The header of a page in `section`; a section is offered when the policy lets the
+    /// caller's role do what its page does.
+    pub fn of(caller: &Caller, section: Section) -> Nav {
         let may = |action| authorize(&caller.actor, action).is_ok();
+        let unit_id = caller.actor.unit_id;
+        let sections = [
+            (Section::Home, "/", "Home", true),
+            (Section::Sources, "/sources", "Sources", may(Action::ListSources)),
+            (Section::Users, "/users", "Users and keys", may(Action::ManageUsers)),
+            (Section::Audit, "/audit", "Audit log", may(Action::ReadAuditTrail)),
+            (Section::Threats, "/threats", "Threats", may(Action::ReadThreats { unit_id })),
+            (Section::Warnings, "/warnings", "Warnings", may(Action::ReadWarnings { unit_id })),
+            (Section::Recipients, "/recipients", "Recipients", may(Action::ManageRecipients)),
+            (Section::Register, "/register", "Register", may(Action::ReadAuthorisationRegister { unit_id })),
+            (Section::Intelligence, "/intel", "Intelligence", may(Action::ReadIntelligence { unit_id })),
+        ];
         Nav {
             username: caller.user.username.clone(),
             role_title: caller.actor.role.title(),
             csrf: caller.csrf_token.clone(),
-            sources: may(Action::ListSources),
-            users: may(Action::ManageUsers),
-            audit: may(Action::ReadAuditTrail),
-            warnings: may(Action::ReadWarnings { unit_id: caller.actor.unit_id }),
-            threats: may(Action::ReadThreats { unit_id: caller.actor.unit_id }),
-            recipients: may(Action::ManageRecipients),
-            register: may(Action::ReadAuthorisationRegister { unit_id: caller.actor.unit_id }),
-            intelligence: may(Action::ReadIntelligence { unit_id: caller.actor.unit_id }),
+            links: sections
+                .into_iter()
+                .filter(|(.., open)| *open)
+                .map(|(id, href, label, _)| NavLink { href, label, current: id == section })
+                .collect(),
         }
+    }
+
+    /// Whether the caller's role opens the section at `href`.
+    pub fn opens(&self, href: &str) -> bool {
+        self.links.iter().any(|link| link.href == href)
     }
 }
 
@@ -166,11 +196,30 @@ pub fn number(fields: &Fields, name: &str) -> Result<i64, ServiceError> {
         .map_err(|_| ServiceError::refused(ErrorCode::InvalidField, format!("{name} must be a whole number")))
 }
 
+/// How long ago `at` was, or how far ahead it is, in the largest whole unit: "3 days ago",
+/// "in 5 hours", "just now". Work queues show it beside each item.
+pub fn age(at: Timestamp, now: Timestamp) -> String {
+    let minutes = (now.0 - at.0) / 60_000;
+    let (amount, unit) = match minutes.abs() {
+        m if m < 1 => return "just now".to_owned(),
+        m if m < 60 => (m, "minute"),
+        m if m < 48 * 60 => (m / 60, "hour"),
+        m => (m / (24 * 60), "day"),
+    };
+    let plural = if amount == 1 { "" } else { "s" };
+    if minutes > 0 {
+        format!("{amount} {unit}{plural} ago")
+    } else {
+        format!("in {amount} {unit}{plural}")
+    }
+}
+
+/// Every time the console shows: one format, with its zone. The server keeps UTC and says so.
 pub fn format_time(at: Timestamp) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.0) * 1_000_000)
         .ok()
         .and_then(|t| {
-            t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).ok()
+            t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok()
         })
         .unwrap_or_default()
 }
@@ -190,19 +239,63 @@ struct LoginPage {
     nav: Option<Nav>,
     csrf: String,
     error: Option<String>,
+    /// The page to return to after logging in ("" for the home page).
+    next: String,
 }
 
 /// The login form carries a double-submit token: a random value in a `SameSite=Strict`
 /// cookie and the same value in the form, so another site cannot log a victim in.
-fn login_form(error: Option<String>, status: StatusCode) -> Response {
+fn login_form(error: Option<String>, status: StatusCode, next: Option<&str>) -> Response {
     let csrf = tearline_service::auth::random_token();
     let cookie = format!("{PRELOGIN_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600");
-    let page = render(&LoginPage { nav: None, csrf, error });
+    let next = next.and_then(local_page).unwrap_or_default().to_owned();
+    let page = render(&LoginPage { nav: None, csrf, error, next });
     (status, [(header::SET_COOKIE, cookie)], page).into_response()
 }
 
-async fn login_page() -> Response {
-    login_form(None, StatusCode::OK)
+/// A page of this console to go to after logging in: a path on this server, never another
+/// site (`//host`, `/\host`) nor the login itself.
+fn local_page(next: &str) -> Option<&str> {
+    let ours = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 2048
+        && next.chars().all(|c| c.is_ascii_graphic())
+        && !next.starts_with("/login")
+        && !next.starts_with("/logout");
+    ours.then_some(next)
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+async fn login_page(
+    query: Result<axum::extract::Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let next = query.ok().and_then(|axum::extract::Query(q)| q.next);
+    login_form(None, StatusCode::OK, next.as_deref())
+}
+
+/// A page opened without a session sends to the login form, which brings the reader back to
+/// it: the one place that knows the page asked for (the handlers answer "log in" alone).
+pub async fn return_after_login(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let asked = (request.method() == axum::http::Method::GET)
+        .then(|| request.uri().path_and_query().map(|p| p.as_str().to_owned()))
+        .flatten();
+    let mut response = next.run(request).await;
+    let to_login = response.headers().get(header::LOCATION).is_some_and(|l| l == "/login");
+    if let (true, Some(asked)) = (to_login, asked.as_deref().and_then(local_page)) {
+        if asked != "/" {
+            let query = serde_urlencoded::to_string([("next", asked)]).unwrap_or_default();
+            if let Ok(location) = header::HeaderValue::from_str(&format!("/login?{query}")) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+        }
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -210,6 +303,8 @@ struct LoginForm {
     username: String,
     password: Zeroizing<String>,
     csrf: String,
+    #[serde(default)]
+    next: String,
 }
 
 async fn login(
@@ -219,10 +314,11 @@ async fn login(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return login_form(Some("Enter a username and a password.".into()), StatusCode::BAD_REQUEST);
+        return login_form(Some("Enter a username and a password.".into()), StatusCode::BAD_REQUEST, None);
     };
+    let next = Some(form.next.as_str());
     if cookie_value(&headers, PRELOGIN_COOKIE) != Some(form.csrf.as_str()) {
-        return login_form(Some("The form expired; please try again.".into()), StatusCode::FORBIDDEN);
+        return login_form(Some("The form expired; please try again.".into()), StatusCode::FORBIDDEN, next);
     }
     match tearline_service::auth::log_in(&state, client.0.as_deref(), &form.username, &form.password)
         .await
@@ -230,10 +326,10 @@ async fn login(
     {
         Ok(session) => {
             let cookie = auth::session_cookie(&state.settings, Some(&session.token));
-            (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/".to_owned())])
-                .into_response()
+            let to = local_page(&form.next).unwrap_or("/").to_owned();
+            (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, to)]).into_response()
         }
-        Err(error) => login_form(Some(error.message), error.status),
+        Err(error) => login_form(Some(error.message), error.status, next),
     }
 }
 
@@ -265,12 +361,12 @@ struct HomePage {
     unit_name: String,
     duties: &'static str,
     links: Vec<(&'static str, &'static str)>,
-    /// Warnings waiting for this officer's approval: (version id, headline).
-    awaiting: Vec<(i64, String)>,
-    /// What is due about the caller's sources: (source id, code name, what, when).
-    due: Vec<(i64, String, &'static str, String)>,
-    /// Intelligence reports waiting for this controller's release: (source, report, title).
-    release: Vec<(i64, i64, String)>,
+    /// Warnings waiting for this officer's approval: (version id, headline, drafted, age).
+    awaiting: Vec<(i64, String, String, String)>,
+    /// What is due about the caller's sources: (source id, code name, what, when, age).
+    due: Vec<(i64, String, &'static str, String, String)>,
+    /// Intelligence reports waiting for this controller's release: (source, report, title, age).
+    release: Vec<(i64, i64, String, String)>,
     /// Accounts of the unit waiting for this senior controller: (id, username, role title).
     accounts: Vec<(i64, String, &'static str)>,
     /// Threats whose window closed with no outcome: (id, title, window end).
@@ -294,40 +390,33 @@ fn duties(role: Role) -> &'static str {
 
 async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
-    let nav = Nav::of(&caller);
-    let links = [
-        (nav.sources, "/sources", "Sources"),
-        (nav.users, "/users", "Users and keys"),
-        (nav.audit, "/audit", "Audit log"),
-        (nav.threats, "/threats", "Threat assessments"),
-        (nav.warnings, "/warnings", "Warnings"),
-        (nav.recipients, "/recipients", "Recipients"),
-        (nav.intelligence, "/intel", "Intelligence: search and link chart"),
-        (nav.register, "/register", "Register of authorisations"),
-    ]
-    .into_iter()
-    .filter(|(open, ..)| *open)
-    .map(|(_, path, label)| (path, label))
-    .collect();
+    let nav = Nav::of(&caller, Section::Home);
+    let links = nav.links.iter().skip(1).map(|link| (link.href, link.label)).collect();
     let unit_name = accounts::my_unit_name(&state, &caller).await?;
+    let now = state.now();
     let awaiting = crate::warn::service::awaiting_my_approval(&state, &caller)
         .await?
         .iter()
-        .map(|v| (v.id, tearline_store::headline_of(&v.alert)))
+        .map(|v| {
+            (v.id, tearline_store::headline_of(&v.alert), format_time(v.drafted_at), age(v.drafted_at, now))
+        })
         .collect();
-    let due = if nav.sources {
+    let due = if nav.opens("/sources") {
         crate::lifecycle::due_for(&state, &caller)
             .await?
             .into_iter()
-            .map(|d| (d.source_id.0, d.code_name, crate::lifecycle::due_label(d.kind), format_time(d.at)))
+            .map(|d| {
+                let label = crate::lifecycle::due_label(d.kind);
+                (d.source_id.0, d.code_name, label, format_time(d.at), age(d.at, now))
+            })
             .collect()
     } else {
         Vec::new()
     };
-    let release: Vec<(i64, i64, String)> = crate::intel::awaiting_release(&state, &caller)
+    let release = crate::intel::awaiting_release(&state, &caller)
         .await?
         .into_iter()
-        .map(|(source, report)| (source.0, report.id, report.title))
+        .map(|(source, report)| (source.0, report.id, report.title, age(report.drafted_at, now)))
         .collect();
     let accounts = accounts::awaiting_my_approval(&state, &caller)
         .await?
@@ -411,7 +500,7 @@ async fn sources_page(
     let counterpart_default =
         accounts::colleague_in_role(state, caller, counterpart_role).await?.unwrap_or_default();
     Ok(SourcesPage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Sources)),
         csrf: caller.csrf_token.clone(),
         rows,
         may_create,
@@ -530,7 +619,7 @@ async fn source_view(
         })
         .collect();
     Ok(SourcePage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Sources)),
         csrf: caller.csrf_token.clone(),
         registered: format_time(source.created_at),
         may_unseal: sources::may_unseal(caller, &source),
@@ -574,9 +663,12 @@ async fn unseal(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     match sources::unseal(&state, &caller, SourceId(id), &form.reason).await {
-        Ok(sources::Unsealed { code_name, identity }) => {
-            Ok(render(&IdentityPage { nav: Some(Nav::of(&caller)), code_name, source_id: id, identity }))
-        }
+        Ok(sources::Unsealed { code_name, identity }) => Ok(render(&IdentityPage {
+            nav: Some(Nav::of(&caller, Section::Sources)),
+            code_name,
+            source_id: id,
+            identity,
+        })),
         Err(error) if error.code() == ErrorCode::ReasonRequired => {
             let page = source_view(&state, &caller, SourceId(id), Some(error.to_string())).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
@@ -651,7 +743,7 @@ async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) ->
         })
         .collect();
     Ok(UsersPage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Users)),
         csrf: caller.csrf_token.clone(),
         users,
         roles: Role::ALL.iter().map(|r| (r.as_str(), r.title())).collect(),
@@ -703,21 +795,106 @@ async fn approve_user(
     Ok(Redirect::to("/").into_response())
 }
 
+/// One event as the audit page shows it.
+struct AuditRow {
+    index: u64,
+    at: String,
+    actor: String,
+    action: String,
+    object: String,
+    /// Where the reader can open the object, when they may.
+    href: Option<String>,
+    reason: String,
+    outcome: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "audit.html")]
 struct AuditPage {
     nav: Option<Nav>,
-    checkpoint: Option<String>,
+    /// The latest checkpoint: the log size it signs, and the note.
+    checkpoint: Option<(u64, String)>,
     status: Result<String, String>,
     verifier_key: String,
-    rows: Vec<(u64, String, String, String, String, String, &'static str)>,
+    rows: Vec<AuditRow>,
+    filter: AuditFilter,
+    /// The query string of the next older page, when there is one.
+    older: Option<String>,
+    /// Whether this page starts below the newest entry (a link back to it is offered).
+    paged: bool,
+    searched: (u64, u64),
+    /// Why the filter could not be read, if it could not.
+    refused: Option<String>,
+}
+
+/// The audit page's filter as typed: usernames and dates, as a person writes them.
+#[derive(Deserialize, Default, Clone, serde::Serialize)]
+struct AuditFilter {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    object: String,
+    /// YYYY-MM-DD, from the start of that day (UTC).
+    #[serde(default)]
+    from: String,
+    /// YYYY-MM-DD, to the end of that day (UTC).
+    #[serde(default)]
+    to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<u64>,
+}
+
+/// The audit page's filter without its place in the log: the newest page of the same search.
+fn newest_page(filter: &AuditFilter) -> String {
+    serde_urlencoded::to_string(AuditFilter { before: None, ..filter.clone() }).unwrap_or_default()
+}
+
+/// A day as the console writes it (YYYY-MM-DD, UTC), as the time it starts.
+fn day_start(text: &str, label: &str) -> Result<Option<Timestamp>, ServiceError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+        .map(|day| Some(Timestamp(day.midnight().assume_utc().unix_timestamp() * 1000)))
+        .map_err(|_| {
+            ServiceError::refused(ErrorCode::InvalidDate, format!("{label} must be written YYYY-MM-DD"))
+        })
+}
+
+impl AuditFilter {
+    /// The query the service searches with; a username no account has matches nothing.
+    fn query(
+        &self,
+        names: &std::collections::HashMap<tearline_domain::UserId, String>,
+    ) -> Result<AuditQuery, ServiceError> {
+        let actor = match self.actor.trim() {
+            "" => None,
+            name => Some(
+                names
+                    .iter()
+                    .find(|(_, username)| username.as_str() == name)
+                    .map_or(tearline_domain::UserId(-1), |(id, _)| *id),
+            ),
+        };
+        let day = 24 * 60 * 60 * 1000;
+        Ok(AuditQuery {
+            actor,
+            action: self.action.clone(),
+            object: self.object.clone(),
+            from: day_start(&self.from, "From")?,
+            until: day_start(&self.to, "To")?.map(|t| t.plus_millis(day)),
+        })
+    }
 }
 
 /// Checks the latest checkpoint as an inspector would: its signature with the log's key, and
 /// its root against the tree recomputed from the stored hashes.
 async fn checkpoint_status(
     state: &AppState,
-) -> Result<(Option<String>, Result<String, String>), ServiceError> {
+) -> Result<(Option<(u64, String)>, Result<String, String>), ServiceError> {
     let Some((size, note)) = state.log.latest_checkpoint().await? else {
         return Ok((None, Err("no checkpoint has been signed yet".into())));
     };
@@ -731,35 +908,104 @@ async fn checkpoint_status(
             Err(error) => Err(format!("the stored tree could not be read: {error}")),
         },
     };
-    Ok((Some(note), status))
+    Ok((Some((size, note)), status))
 }
 
-async fn audit_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
+/// The audit log for inspection: events with usernames and the objects' names, linked where
+/// the reader may open them; filters by actor, action, object and time; paging over the whole
+/// log; the latest checkpoint whole, to keep.
+async fn audit_page(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    filter: Result<axum::extract::Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Page {
     let caller = signed_in(caller)?;
-    require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
-    record(&state, Some(caller.user.id), "audit.read", "audit:latest", None, Outcome::Allowed).await?;
-    let failed = |e: tearline_domain::audit::AuditError| ApiError::internal("audit read", &e);
-    let size = tearline_domain::audit::AuditLog::size(&state.log).await.map_err(failed)?;
-    let events = tearline_domain::audit::AuditLog::read(&state.log, size.saturating_sub(200), 200)
-        .await
-        .map_err(failed)?;
-    let rows = events
-        .into_iter()
-        .rev()
-        .map(|r| {
-            let actor = r.event.actor.map_or_else(|| "—".to_owned(), |a| format!("user:{}", a.0));
-            (
-                r.index,
-                format_time(r.event.at),
-                actor,
-                r.event.action,
-                r.event.object,
-                r.event.reason.unwrap_or_default(),
-                r.event.outcome.as_str(),
-            )
-        })
-        .collect();
+    let nav = Nav::of(&caller, Section::Audit);
+    let filter = filter.map(|axum::extract::Query(f)| f).unwrap_or_default();
+    let names = crate::lifecycle::names(&state).await?;
+    let (page, refused) = match filter.query(&names) {
+        Ok(query) => {
+            (Some(tearline_service::audit::search(&state, &caller, &query, filter.before).await?), None)
+        }
+        Err(error) => {
+            tearline_service::audit::require(&state, &caller, Action::ReadAuditTrail, "audit.read").await?;
+            (None, Some(error.to_string()))
+        }
+    };
+    // Code names label the sources the reader may list; other objects keep their reference.
+    let sources: std::collections::HashMap<i64, String> = if nav.opens("/sources") {
+        sources::list(&state, &caller).await?.into_iter().map(|s| (s.id.0, s.code_name)).collect()
+    } else {
+        std::collections::HashMap::new()
+    };
+    let label = |object: &str| -> (String, Option<String>) {
+        let Some((kind, id)) = object.split_once(':') else { return (object.to_owned(), None) };
+        let Ok(number) = id.parse::<i64>() else { return (object.to_owned(), None) };
+        let opens = |href: &str, path: String| nav.opens(href).then_some(path);
+        match kind {
+            "source" => match sources.get(&number) {
+                Some(code_name) => (format!("source {code_name}"), Some(format!("/sources/{number}"))),
+                None => (object.to_owned(), None),
+            },
+            "user" => {
+                let name = names.get(&tearline_domain::UserId(number)).cloned();
+                (name.map_or_else(|| object.to_owned(), |n| format!("account {n}")), None)
+            }
+            "warning-version" => {
+                (object.to_owned(), opens("/warnings", format!("/warnings/versions/{number}")))
+            }
+            "threat" => (object.to_owned(), opens("/threats", format!("/threats/{number}"))),
+            "intel" | "intel-report" => {
+                (format!("report #{number}"), opens("/intel", format!("/intel/reports/{number}")))
+            }
+            _ => (object.to_owned(), None),
+        }
+    };
+    let (rows, older, searched) = match page {
+        Some(page) => {
+            let rows = page
+                .events
+                .into_iter()
+                .map(|r| {
+                    let actor = r.event.actor.map_or_else(
+                        || "the server".to_owned(),
+                        |a| names.get(&a).cloned().unwrap_or_else(|| format!("user {}", a.0)),
+                    );
+                    let (object, href) = label(&r.event.object);
+                    AuditRow {
+                        index: r.index,
+                        at: format_time(r.event.at),
+                        actor,
+                        action: r.event.action,
+                        object,
+                        href,
+                        reason: r.event.reason.unwrap_or_default(),
+                        outcome: r.event.outcome.as_str(),
+                    }
+                })
+                .collect();
+            let older = page.older.map(|before| {
+                serde_urlencoded::to_string(AuditFilter { before: Some(before), ..filter.clone() })
+                    .unwrap_or_default()
+            });
+            (rows, older, page.searched)
+        }
+        None => (Vec::new(), None, (0, 0)),
+    };
     let (checkpoint, status) = checkpoint_status(&state).await?;
     let verifier_key = state.log.verifier_key().to_owned();
-    Ok(render(&AuditPage { nav: Some(Nav::of(&caller)), checkpoint, status, verifier_key, rows }))
+    let status_code = if refused.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let page = render(&AuditPage {
+        nav: Some(nav),
+        checkpoint,
+        status,
+        verifier_key,
+        rows,
+        paged: filter.before.is_some(),
+        filter,
+        older,
+        searched,
+        refused,
+    });
+    Ok((status_code, page).into_response())
 }

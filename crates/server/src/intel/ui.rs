@@ -21,7 +21,7 @@ use super::{DraftRequest, SearchParams};
 use crate::api::IdPath;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
+use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, Section, UiError};
 use tearline_service::auth::Caller;
 use tearline_service::sources::{self, scope};
 use tearline_service::{AppState, ServiceError};
@@ -135,7 +135,7 @@ async fn case_view(
         return Err(ServiceError::not_found("source").into());
     };
     Ok(CasePage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Sources)),
         csrf: caller.csrf_token.clone(),
         source_id: source.id.0,
         code_name: source.code_name.clone(),
@@ -300,7 +300,7 @@ async fn search_view(state: &AppState, caller: &Caller, params: SearchParams) ->
         (None, None)
     };
     Ok(SearchPage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Intelligence)),
         csrf: caller.csrf_token.clone(),
         choices: vec![
             Choice::new(
@@ -458,7 +458,7 @@ async fn report_view(
         })
         .unwrap_or_else(|| "[]".into());
     Ok(ReportPage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Intelligence)),
         csrf: caller.csrf_token.clone(),
         released: report.released_at.map(format_time).unwrap_or_default(),
         handling: match &report.grading.handling {
@@ -593,5 +593,5 @@ async fn graph_page(State(state): State<AppState>, caller: Result<Session, ApiEr
         .map(|(report, entity)| json!({"source": format!("r{report}"), "target": format!("e{entity}")}))
         .collect();
     let data = json!({"nodes": nodes, "edges": edges}).to_string();
-    Ok(render(&GraphPage { nav: Some(Nav::of(&caller)), graph: data, corroborated }))
+    Ok(render(&GraphPage { nav: Some(Nav::of(&caller, Section::Intelligence)), graph: data, corroborated }))
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tearline_domain::policy::{authorize, Action};
@@ -19,8 +19,10 @@ use super::api::{csv_response, PeriodQuery};
 use super::{export, Decision};
 use crate::api::IdPath;
 use crate::auth::Session;
+use crate::confirm::{self, Confirmation, Note};
 use crate::error::{ApiError, ErrorCode};
-use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
+use crate::feedback::{self, DoneOp, Feedback};
+use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, Section, UiError};
 use tearline_service::auth::Caller;
 use tearline_service::sources::{self, scope};
 use tearline_service::{AppState, ServiceError};
@@ -41,6 +43,11 @@ struct AuthorisationRow {
     applied: String,
     applicant: String,
     expires: String,
+    /// The expiry the page shows, in milliseconds: a renewal carries it, so that a second
+    /// renewal of the same sight is refused (0 when not granted).
+    expires_at: i64,
+    /// Where a renewal now would move the expiry to.
+    renewed_expiry: String,
     authoriser: String,
     purpose: String,
     /// Which decisions the page offers on it.
@@ -72,7 +79,7 @@ struct LifecyclePage {
     source_id: i64,
     code_name: String,
     reference: String,
-    error: Option<String>,
+    feedback: Feedback,
     due: Vec<(&'static str, String)>,
     cumulative_days: i64,
     authorisations: Vec<AuthorisationRow>,
@@ -112,7 +119,7 @@ async fn lifecycle_view(
     state: &AppState,
     caller: &Caller,
     id: SourceId,
-    error: Option<String>,
+    feedback: Feedback,
 ) -> Result<LifecyclePage, UiError> {
     let sources::SourceRead { source, read, .. } = sources::read(state, caller, id).await?;
     let view = super::view(state, caller, &source, &read).await?;
@@ -136,6 +143,8 @@ async fn lifecycle_view(
             applied: format_time(a.applied_at),
             applicant: name_of(&names, Some(a.applicant_id)),
             expires: time_or_blank(a.grant.map(|g| g.expires_at)),
+            expires_at: a.grant.map_or(0, |g| g.expires_at.0),
+            renewed_expiry: time_or_blank(a.grant.and_then(|g| g.renew(now).ok()).map(|g| g.expires_at)),
             authoriser: name_of(&names, a.authoriser_id),
             purpose: a.application.case.purpose.clone(),
             may_grant: may_decide && a.state == AuthorisationState::Applied,
@@ -214,12 +223,12 @@ async fn lifecycle_view(
     };
     let witnesses = super::witnesses_for(state, caller).await?;
     Ok(LifecyclePage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Sources)),
         csrf: caller.csrf_token.clone(),
         source_id: source.id.0,
         code_name: source.code_name.clone(),
         reference: source.reference.to_string(),
-        error,
+        feedback,
         due: view.due.iter().map(|d| (super::due_label(d.kind), format_time(d.at))).collect(),
         cumulative_days: view.cumulative_deployment_days,
         authorisations,
@@ -331,9 +340,111 @@ async fn lifecycle_page(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
+    done: DoneOp,
 ) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&lifecycle_view(&state, &caller, SourceId(id), None).await?))
+    Ok(render(&lifecycle_view(&state, &caller, SourceId(id), done.feedback(said)).await?))
+}
+
+/// What the lifecycle page says after each of its forms, and the section it says it in.
+fn said(op: &str) -> Option<(&'static str, &'static str)> {
+    Some(match op {
+        "apply" => ("Application made: it waits for an authorising officer's decision.", "authorisations"),
+        "grant" => ("Authorisation granted.", "authorisations"),
+        "refuse" => ("Application refused; the reason is in the register.", "authorisations"),
+        "renew" => ("Authorisation renewed: its new expiry is shown below.", "authorisations"),
+        "review" => ("Review recorded in the register.", "authorisations"),
+        "write-up" => ("Written record of the oral authorisation recorded.", "authorisations"),
+        "cancel" => ("Authorisation cancelled; the reason is in the register.", "authorisations"),
+        "validate" => ("Validation of the grade recorded.", "standing"),
+        "risk" => ("New version of the risk assessment recorded.", "risk"),
+        "contact" => ("Contact logged.", "contacts"),
+        "task" => ("Task given.", "tasks"),
+        "acknowledge" => ("Task marked as acknowledged by the source.", "tasks"),
+        "welfare" => ("Welfare record added.", "welfare"),
+        "payment" => ("Payment requested: it waits for a controller's approval.", "payments"),
+        "approve-payment" => ("Payment approved.", "payments"),
+        "refuse-payment" => ("Payment refused.", "payments"),
+        "paid" => ("Hand-over recorded with its witness.", "payments"),
+        "receipt" => ("Receipt recorded.", "payments"),
+        "reverse" => ("Ledger entry reversed.", "payments"),
+        _ => return None,
+    })
+}
+
+/// What a decision that matters will do, said before it is done; `None` for a form that
+/// needs no confirmation. Read from the page the officer saw, so it names what they saw.
+fn confirmation(page: &LifecyclePage, fields: &Fields) -> Option<Confirmation> {
+    let target = field(fields, "target");
+    // Asked only of whoever may take the decision: anyone else is refused by the operation.
+    let authorisation =
+        || page.authorisations.iter().find(|a| a.id.to_string() == target && a.may_act_on_grant);
+    let payment = || page.payments.iter().flatten().find(|p| p.id.to_string() == target && p.may_decide);
+    let ask = |title: String, consequences: Vec<String>, verb: String, note, danger| {
+        Some(Confirmation { title, consequences, verb, note, danger })
+    };
+    match field(fields, "op") {
+        "renew" => {
+            let a = authorisation()?;
+            ask(
+                format!("Renew AUTH-{} for {}?", a.id, page.code_name),
+                vec![
+                    format!("It expires {} now; renewed, it expires {}.", a.expires, a.renewed_expiry),
+                    "The renewal and your note go into the register of authorisations.".into(),
+                ],
+                format!("Renew AUTH-{}", a.id),
+                Note::Required("Note for the register: why it is still necessary and proportionate"),
+                false,
+            )
+        }
+        "review" => {
+            let a = authorisation()?;
+            ask(
+                format!("Record a review of AUTH-{}?", a.id),
+                vec![
+                    format!("The review is recorded against {}'s current risk assessment.", page.code_name),
+                    "Your note goes into the register of authorisations as written.".into(),
+                ],
+                format!("Record the review of AUTH-{}", a.id),
+                Note::Required("What was reviewed and concluded"),
+                false,
+            )
+        }
+        "cancel" => {
+            let a = authorisation()?;
+            ask(
+                format!("Cancel AUTH-{}?", a.id),
+                vec![
+                    format!("From now {} may not be tasked or met under AUTH-{}.", page.code_name, a.id),
+                    "A cancellation cannot be undone: a new application would be needed.".into(),
+                ],
+                format!("Cancel AUTH-{}", a.id),
+                Note::Required("Reason for cancelling"),
+                true,
+            )
+        }
+        op @ ("approve-payment" | "refuse-payment") => {
+            let p = payment()?;
+            let approve = op == "approve-payment";
+            let crossed = if p.crossed.is_empty() {
+                "It crosses no threshold.".to_owned()
+            } else {
+                format!("It crosses: {}.", p.crossed)
+            };
+            ask(
+                format!("{} PAY-{}?", if approve { "Approve" } else { "Refuse" }, p.id),
+                vec![format!("{} to {} for: {}.", p.amount, page.code_name, p.purpose), crossed],
+                format!("{} PAY-{}", if approve { "Approve" } else { "Refuse" }, p.id),
+                if approve {
+                    Note::Optional("Note for the record (optional)")
+                } else {
+                    Note::Required("Reason for refusing")
+                },
+                !approve,
+            )
+        }
+        _ => None,
+    }
 }
 
 fn optional_note(fields: &Fields) -> Option<String> {
@@ -347,19 +458,21 @@ fn wire<T: serde::de::DeserializeOwned>(fields: &Fields, name: &str) -> Result<T
     })
 }
 
-/// A `datetime-local` value, read as UTC; empty means now.
+/// A time written as the console shows them (`2026-12-05 14:30`, UTC), or with the `T` of
+/// ISO 8601; empty means now.
 fn when(fields: &Fields) -> Result<Option<Timestamp>, ServiceError> {
     let text = field(fields, "at").trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-    time::PrimitiveDateTime::parse(text, format)
+    let text = text.strip_suffix("UTC").unwrap_or(text).trim_end().replacen('T', " ", 1);
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::PrimitiveDateTime::parse(&text, format)
         .map(|t| {
             Some(Timestamp(i64::try_from(t.assume_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)))
         })
         .map_err(|_| {
-            ServiceError::refused(ErrorCode::InvalidDate, "the time must be written YYYY-MM-DDTHH:MM")
+            ServiceError::refused(ErrorCode::InvalidDate, "When must be written YYYY-MM-DD HH:MM (UTC)")
         })
 }
 
@@ -394,7 +507,13 @@ async fn perform(
             .await
         }
         "refuse" => decide(Decision::Refuse { reason: field(fields, "reason").into() }).await,
-        "renew" => decide(Decision::Renew { note: optional_note(fields) }).await,
+        "renew" => {
+            // The expiry the officer saw, when the form carried one (the API's clients may not).
+            let seen = field(fields, "expires_at").trim();
+            let expires_at =
+                if seen.is_empty() { None } else { Some(Timestamp(number(fields, "expires_at")?)) };
+            decide(Decision::Renew { note: optional_note(fields), expires_at }).await
+        }
         "review" => {
             let risk_assessment_id = number(fields, "risk_assessment_id")?;
             decide(Decision::Review { risk_assessment_id, note: field(fields, "note").into() }).await
@@ -481,11 +600,24 @@ async fn lifecycle_action(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
+    let page = format!("/sources/{id}/lifecycle");
+    if !confirm::confirmed(&fields) {
+        let seen = lifecycle_view(&state, &caller, SourceId(id), Feedback::Fresh).await?;
+        if let Some(confirmation) = confirmation(&seen, &fields) {
+            let nav = Nav::of(&caller, Section::Sources);
+            return Ok(confirm::ask(nav, &page, &page, &fields, confirmation));
+        }
+    }
     match perform(&state, &caller, SourceId(id), &fields).await.map_err(ApiError::from) {
-        Ok(()) => Ok(Redirect::to(&format!("/sources/{id}/lifecycle")).into_response()),
-        // A mistake the officer can fix is shown on the page, with nothing changed.
+        Ok(()) => {
+            let op = field(&fields, "op");
+            Ok(feedback::done(&page, op, said(op).map_or("", |(_, at)| at)).into_response())
+        }
+        // A mistake the officer can fix comes back in its form, with what was typed and
+        // nothing changed.
         Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
-            let page = lifecycle_view(&state, &caller, SourceId(id), Some(error.message)).await?;
+            let refused = Feedback::refused(&fields, error.message);
+            let page = lifecycle_view(&state, &caller, SourceId(id), refused).await?;
             Ok((error.status, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -526,7 +658,7 @@ async fn disclosure_page(
     }
     let period = |bound: &str, value: Option<i64>| value.map(|v| format!("&{bound}={v}")).unwrap_or_default();
     Ok(render(&DisclosurePage {
-        nav: Some(Nav::of(&caller)),
+        nav: Some(Nav::of(&caller, Section::Sources)),
         source_id: id,
         csv_link: format!(
             "/sources/{id}/disclosure?format=csv{}{}",
@@ -646,7 +778,7 @@ async fn register_page(State(state): State<AppState>, caller: Result<Session, Ap
         .collect();
     let may_export =
         authorize(&caller.actor, Action::ExportRecords { unit_id: caller.actor.unit_id }).is_ok();
-    Ok(render(&RegisterPage { nav: Some(Nav::of(&caller)), rows, may_export }))
+    Ok(render(&RegisterPage { nav: Some(Nav::of(&caller, Section::Register)), rows, may_export }))
 }
 
 async fn register_csv(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {

@@ -18,7 +18,7 @@ use super::chain::{self, Event, Step, Support, Timeline};
 use crate::api::IdPath;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
-use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, UiError};
+use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, Section, UiError};
 use tearline_service::auth::Caller;
 use tearline_service::{AppState, ServiceError};
 
@@ -168,7 +168,7 @@ fn page(caller: &Caller, timeline: Timeline, notice: Option<String>, error: Opti
         authorize(&caller.actor, Action::ReadIntelligence { unit_id: threat.unit_id }).is_ok();
     let a = &threat.assessment;
     ThreatPage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Threats)),
         csrf: caller.csrf_token.clone(),
         title: a.title.clone(),
         summary: vec![

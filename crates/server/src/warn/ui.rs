@@ -28,8 +28,10 @@ use super::service::{self, DraftRequest, Submitted};
 use super::{chain, partners};
 use crate::api::IdPath;
 use crate::auth::Session;
+use crate::confirm::{self, Confirmation, Note};
 use crate::error::{ApiError, ErrorCode};
-use crate::ui::{format_time, render, signed_in, Nav, Page, UiError};
+use crate::feedback::{self, DoneOp, Feedback};
+use crate::ui::{field, format_time, render, signed_in, Fields, Nav, Page, Section, UiError};
 use tearline_service::auth::Caller;
 use tearline_service::{AppState, ServiceError};
 
@@ -153,13 +155,13 @@ struct WarningsPage {
     statuses: &'static [Status],
     categories: &'static [Category],
     current_area: Option<AreaPrefill>,
-    error: Option<String>,
+    feedback: Feedback,
 }
 
 async fn warnings_view(
     state: &AppState,
     caller: &Caller,
-    error: Option<String>,
+    feedback: Feedback,
 ) -> Result<WarningsPage, UiError> {
     let latest = service::warnings(state, caller).await?;
     let threats = service::threats(state, caller).await.unwrap_or_default();
@@ -194,7 +196,7 @@ async fn warnings_view(
             .map(|a| (format!("Partner {}: {}", p.alert.sender, tearline_store::headline_of(&p.alert)), a))
     }));
     Ok(WarningsPage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Warnings)),
         csrf: caller.csrf_token.clone(),
         rows: latest.iter().map(WarningRow::from).collect(),
         threats: threats.iter().map(|t| (t.id, t.assessment.title.clone())).collect(),
@@ -215,20 +217,74 @@ async fn warnings_view(
         may_draft,
         statuses: Status::ALL,
         categories: Category::ALL,
-        current_area: None,
-        error,
+        // A refused draft comes back with the area that was drawn.
+        current_area: feedback.refused_op("draft").then(|| AreaPrefill {
+            description: feedback.kept("draft", "area_description").to_owned(),
+            polygon: feedback.kept("draft", "polygon").to_owned(),
+            circle: feedback.kept("draft", "circle").to_owned(),
+        }),
+        feedback,
     })
 }
 
-async fn warnings_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
+async fn warnings_page(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    done: DoneOp,
+) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&warnings_view(&state, &caller, None).await?))
+    Ok(render(&warnings_view(&state, &caller, done.feedback(said_on_warnings)).await?))
+}
+
+/// What the warnings page says after each of its partner forms.
+fn said_on_warnings(op: &str) -> Option<(&'static str, &'static str)> {
+    let said = match op {
+        "partner-alert" => "Partner alert imported.",
+        "partner-feed" => "Feed added: it is polled from now on.",
+        "partner-feed-paused" => "Polling of the feed changed.",
+        "partner-feed-removed" => "The feed is no longer polled.",
+        "partner-key" => "Key registered for its sender.",
+        "partner-key-removed" => "Key withdrawn.",
+        _ => return None,
+    };
+    Some((said, "partners"))
+}
+
+/// A refusal said with the drafting form's words: a CAP path such as
+/// `alert/info[2]/area[1]/areaDesc` becomes "Area description (second language)".
+fn in_form_words(message: &str) -> String {
+    const LABELS: &[(&str, &str)] = &[
+        ("areaDesc", "Area description"),
+        ("headline", "Headline"),
+        ("description", "Description"),
+        ("instruction", "Instruction"),
+        ("event", "Event"),
+        ("expires", "Expires in"),
+        ("polygon", "Polygon"),
+        ("circle", "Circle"),
+        ("urgency", "Urgency"),
+        ("severity", "Severity"),
+        ("certainty", "Certainty"),
+        ("category", "Category"),
+        ("responseType", "Response"),
+        ("language", "Language"),
+    ];
+    let Some((path, reason)) = message.split_once(": ") else { return message.to_owned() };
+    let element = path.rsplit('/').next().unwrap_or(path);
+    let element = element.split('[').next().unwrap_or(element);
+    match LABELS.iter().find(|(name, _)| *name == element) {
+        Some((_, label)) if path.starts_with("alert") => {
+            let which =
+                if path.contains("info[1]") || !path.contains("info[") { "" } else { " (second language)" };
+            format!("{label}{which}: {reason}")
+        }
+        _ => message.to_owned(),
+    }
 }
 
 /// The drafting form: one or two languages, one area drawn on the map or given as a circle.
 #[derive(Deserialize)]
 struct DraftForm {
-    csrf: String,
     #[serde(default)]
     threat_id: String,
     status: String,
@@ -349,25 +405,33 @@ impl DraftForm {
     }
 }
 
-fn to_version(version: &WarningVersion) -> Redirect {
-    Redirect::to(&format!("/warnings/versions/{}", version.id))
+/// The version's page, saying what was just done to it (`op`, as `said_on_version` words it).
+fn to_version(version: &WarningVersion, op: &str) -> Redirect {
+    feedback::done(&format!("/warnings/versions/{}", version.id), op, "")
 }
 
 async fn draft_warning(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
-    Form(form): Form<DraftForm>,
+    Form(fields): Form<Fields>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    caller.check_csrf(&form.csrf)?;
-    let drafted = match form.into_request(state.now()) {
+    caller.check_csrf(field(&fields, "csrf"))?;
+    let pairs = fields.iter().map(|(name, value)| (name.as_str(), value.as_str()));
+    let form =
+        DraftForm::deserialize(serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(pairs))
+            .map_err(|e| form_error(format!("the form is incomplete: {e}")));
+    let drafted = match form.and_then(|form| form.into_request(state.now())) {
         Ok(request) => service::draft_alert(&state, &caller, request).await,
         Err(error) => Err(error),
     };
     match fixable(drafted)? {
-        Ok(version) => Ok(to_version(&version).into_response()),
+        Ok(version) => Ok(to_version(&version, "drafted").into_response()),
         Err((status, message)) => {
-            Ok((status, render(&warnings_view(&state, &caller, Some(message)).await?)).into_response())
+            let mut kept = fields.clone();
+            kept.insert("op".into(), "draft".into());
+            let refused = Feedback::refused(&kept, in_form_words(&message));
+            Ok((status, render(&warnings_view(&state, &caller, refused).await?)).into_response())
         }
     }
 }
@@ -397,7 +461,7 @@ async fn draft_update(
     caller.check_csrf(form.get("csrf").map(String::as_str).unwrap_or_default())?;
     let edits = update_edits(&form, state.now())?;
     let version = service::draft_update_edits(&state, &caller, warning_id, edits).await?;
-    Ok(to_version(&version).into_response())
+    Ok(to_version(&version, "drafted").into_response())
 }
 
 /// Reads the update form. The first language's fields carry the drafting form's names; every
@@ -489,6 +553,8 @@ struct VersionPage {
     may_approve: bool,
     can_follow_up: bool,
     is_draft: bool,
+    /// Submitting this draft passes it to a second officer rather than issuing it.
+    needs_second_officer: bool,
     awaiting: bool,
     issued: bool,
     first_info: Option<Info>,
@@ -622,7 +688,7 @@ async fn version_view(
         places_flagged: false,
         answer_period_minutes: answer_charts.1,
         answer_charts: answer_charts.0,
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Warnings)),
         csrf: caller.csrf_token.clone(),
         headline: tearline_store::headline_of(&version.alert),
         state: version.state.as_str(),
@@ -634,6 +700,8 @@ async fn version_view(
         may_approve,
         can_follow_up: may_draft && latest && issued && version.alert.msg_type != MsgType::Cancel,
         is_draft: version.state == VersionState::Draft,
+        needs_second_officer: version.state == VersionState::Draft
+            && service::goes_to_a_second_officer(state, &version).await?,
         awaiting: version.state == VersionState::AwaitingApproval,
         issued,
         first_info: version.alert.infos.first().cloned(),
@@ -649,61 +717,126 @@ async fn version_page(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
+    done: DoneOp,
 ) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&version_view(&state, &caller, id, None).await?))
+    let notice = done.0.as_deref().and_then(said_on_version).map(str::to_owned);
+    Ok(render(&version_view(&state, &caller, id, notice).await?))
 }
 
-#[derive(Deserialize)]
-struct ActionForm {
-    csrf: String,
-    action: String,
-    /// Ticked after the server flagged an area lying near the address of a source.
-    #[serde(default)]
-    acknowledge_places: String,
+/// What a version's page says after each of its forms.
+fn said_on_version(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "drafted" => "Draft saved. Check it on the map and in CAP, then issue it.",
+        "issued" => "Issued: it is in the public feed and its deliveries are queued (counted below).",
+        "submitted" => {
+            "Submitted. A second warning officer must approve this Actual warning before it goes out."
+        }
+        "discarded" => "The version was discarded.",
+        "cancel-drafted" => {
+            "Cancellation drafted: issue it to withdraw the warning from everyone it reached."
+        }
+        _ => return None,
+    })
+}
+
+/// What issuing this version will do, said before it is done: whom it reaches, in which
+/// areas, and that it cannot be called back. `None` when the action sends nothing (a draft
+/// passed to a second officer, a discard, a cancellation drafted) or the caller may not act.
+async fn issue_confirmation(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    action: &str,
+) -> Result<Option<Confirmation>, ServiceError> {
+    let version = service::version(state, caller, id).await?;
+    let unit_id = version.unit_id;
+    let issues = match action {
+        "submit" => {
+            version.state == VersionState::Draft
+                && authorize(&caller.actor, Action::DraftWarning { unit_id }).is_ok()
+                && !service::goes_to_a_second_officer(state, &version).await?
+        }
+        "approve" => {
+            version.state == VersionState::AwaitingApproval
+                && authorize(&caller.actor, Action::ApproveWarning { unit_id }).is_ok()
+                && version.drafted_by != caller.user.id
+        }
+        _ => false,
+    };
+    if !issues {
+        return Ok(None);
+    }
+    let areas = version.alert.areas();
+    let reach = service::preview(state, caller, &areas).await?.count;
+    let headline = tearline_store::headline_of(&version.alert);
+    let places = areas.iter().map(|a| a.description.as_str()).collect::<Vec<_>>().join(", ");
+    let what = match version.alert.msg_type {
+        MsgType::Cancel => "withdraws the warning",
+        MsgType::Update => "updates the warning",
+        _ => "issues the warning",
+    };
+    Ok(Some(Confirmation {
+        title: format!("Issue \u{201c}{headline}\u{201d}?"),
+        consequences: vec![
+            format!(
+                "This {what} with status {}: it sends to {reach} recipient{} registered in {places}, and publishes it in the public CAP feed.",
+                version.alert.status.as_str(),
+                if reach == 1 { "" } else { "s" }
+            ),
+            "A warning that has gone out cannot be called back; only an update or a cancellation follows it.".into(),
+        ],
+        verb: format!("Issue and send to {reach} recipient{}", if reach == 1 { "" } else { "s" }),
+        note: Note::None,
+        danger: false,
+    }))
 }
 
 async fn version_action(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
-    Form(form): Form<ActionForm>,
+    Form(fields): Form<Fields>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    caller.check_csrf(&form.csrf)?;
-    let acknowledged = service::Acknowledged { places: form.acknowledge_places == "on" };
-    let notice = match form.action.as_str() {
-        "submit" => submitted(service::submit(&state, &caller, id, acknowledged).await),
-        "approve" => submitted(service::approve(&state, &caller, id, acknowledged).await),
-        "discard" => {
-            service::discard(&state, &caller, id).await.map(|()| "The version was discarded.".to_owned())
+    caller.check_csrf(field(&fields, "csrf"))?;
+    let action = field(&fields, "action");
+    if !confirm::confirmed(&fields) {
+        if let Some(confirmation) = issue_confirmation(&state, &caller, id, action).await? {
+            let page = format!("/warnings/versions/{id}");
+            let nav = Nav::of(&caller, Section::Warnings);
+            return Ok(confirm::ask(nav, &format!("{page}/action"), &page, &fields, confirmation));
         }
+    }
+    let acknowledged = service::Acknowledged { places: field(&fields, "acknowledge_places") == "on" };
+    let version = || async { service::version(&state, &caller, id).await };
+    let done = match action {
+        "submit" => service::submit(&state, &caller, id, acknowledged).await.map(done_op),
+        "approve" => service::approve(&state, &caller, id, acknowledged).await.map(done_op),
+        "discard" => service::discard(&state, &caller, id).await.map(|()| "discarded"),
         "cancel" => {
-            let warning_id = service::version(&state, &caller, id).await?.warning_id;
-            let cancel = service::draft_cancel(&state, &caller, warning_id).await?;
-            return Ok(to_version(&cancel).into_response());
+            let cancel = service::draft_cancel(&state, &caller, version().await?.warning_id).await?;
+            return Ok(to_version(&cancel, "cancel-drafted").into_response());
         }
         _ => Err(form_error("unknown action")),
     };
     let places_flagged =
-        matches!(&notice, Err(ServiceError::Refused { code: ErrorCode::PlacesUnacknowledged, .. }));
-    let (status, notice) = match fixable(notice)? {
-        Ok(notice) => (StatusCode::OK, notice),
-        Err(refused) => refused,
-    };
-    let mut page = version_view(&state, &caller, id, Some(notice)).await?;
-    page.places_flagged = places_flagged;
-    Ok((status, render(&page)).into_response())
+        matches!(&done, Err(ServiceError::Refused { code: ErrorCode::PlacesUnacknowledged, .. }));
+    match fixable(done)? {
+        Ok(op) => Ok(to_version(&version().await?, op).into_response()),
+        Err((status, refused)) => {
+            let mut page = version_view(&state, &caller, id, Some(refused)).await?;
+            page.places_flagged = places_flagged;
+            Ok((status, render(&page)).into_response())
+        }
+    }
 }
 
-fn submitted(result: Result<Submitted, ServiceError>) -> Result<String, ServiceError> {
-    result.map(|submitted| match submitted {
-        Submitted::Issued { deliveries } => format!("Issued. {deliveries} deliveries are queued."),
-        Submitted::AwaitingApproval => {
-            "Submitted. A second warning officer must approve this Actual warning before it goes out."
-                .to_owned()
-        }
-    })
+fn done_op(submitted: Submitted) -> &'static str {
+    match submitted {
+        Submitted::Issued { .. } => "issued",
+        Submitted::AwaitingApproval => "submitted",
+    }
 }
 
 #[derive(Deserialize)]
@@ -720,21 +853,25 @@ async fn upload_partner_alert(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     let uploaded = partners::upload(&state, &caller, &form.cap_xml).await;
-    back_to_warnings(&state, &caller, uploaded, "Partner alert refused: ").await
+    let kept = [("cap_xml", form.cap_xml.as_str())];
+    back_to_warnings(&state, &caller, uploaded, "partner-alert", &kept).await
 }
 
-/// The warnings page after one of its partner forms: reached again on success, or shown with
-/// the refusal (prefixed by what was refused) when the officer can fix the input.
+/// The warnings page after one of its partner forms (`op`): reached again saying what was
+/// done, or shown with the refusal and what was typed (`kept`) when the officer can fix it.
 async fn back_to_warnings<T>(
     state: &AppState,
     caller: &Caller,
     outcome: Result<T, ServiceError>,
-    refused: &str,
+    op: &str,
+    kept: &[(&str, &str)],
 ) -> Page {
     match fixable(outcome)? {
-        Ok(_) => Ok(Redirect::to("/warnings").into_response()),
+        Ok(_) => Ok(feedback::done("/warnings", op, "partners").into_response()),
         Err((status, message)) => {
-            let page = warnings_view(state, caller, Some(format!("{refused}{message}"))).await?;
+            let mut fields: Fields = kept.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            fields.insert("op".into(), op.into());
+            let page = warnings_view(state, caller, Feedback::refused(&fields, message)).await?;
             Ok((status, render(&page)).into_response())
         }
     }
@@ -754,7 +891,7 @@ async fn add_partner_feed(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     let added = partners::add_feed(&state, &caller, &form.url).await;
-    back_to_warnings(&state, &caller, added, "").await
+    back_to_warnings(&state, &caller, added, "partner-feed", &[("url", form.url.as_str())]).await
 }
 
 async fn remove_partner_feed(
@@ -766,7 +903,7 @@ async fn remove_partner_feed(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     partners::remove_feed(&state, &caller, id).await?;
-    Ok(Redirect::to("/warnings").into_response())
+    Ok(feedback::done("/warnings", "partner-feed-removed", "partners").into_response())
 }
 
 #[derive(Deserialize)]
@@ -784,7 +921,7 @@ async fn pause_partner_feed(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     partners::set_feed_paused(&state, &caller, id, form.paused).await?;
-    Ok(Redirect::to("/warnings").into_response())
+    Ok(feedback::done("/warnings", "partner-feed-paused", "partners").into_response())
 }
 
 /// A registered partner key as the warnings page lists it.
@@ -810,9 +947,14 @@ async fn add_partner_key(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    let added =
-        partners::add_key(&state, &caller, &form.key.sender, &form.key.label, &form.key.public_key).await;
-    back_to_warnings(&state, &caller, added, "Key not registered: ").await
+    let key = &form.key;
+    let added = partners::add_key(&state, &caller, &key.sender, &key.label, &key.public_key).await;
+    let kept = [
+        ("sender", key.sender.as_str()),
+        ("label", key.label.as_str()),
+        ("public_key", key.public_key.as_str()),
+    ];
+    back_to_warnings(&state, &caller, added, "partner-key", &kept).await
 }
 
 async fn remove_partner_key(
@@ -824,7 +966,7 @@ async fn remove_partner_key(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     partners::remove_key(&state, &caller, id).await?;
-    Ok(Redirect::to("/warnings").into_response())
+    Ok(feedback::done("/warnings", "partner-key-removed", "partners").into_response())
 }
 
 /// A polled feed as the warnings page lists it: whether it is paused, and why it fails.
@@ -909,7 +1051,7 @@ async fn threats_view(
     let areas: Vec<(String, Area)> =
         threats.iter().map(|t| (t.assessment.title.clone(), t.assessment.area.clone())).collect();
     Ok(ThreatsPage {
-        nav: Some(Nav::of(caller)),
+        nav: Some(Nav::of(caller, Section::Threats)),
         csrf: caller.csrf_token.clone(),
         rows: threats.iter().map(ThreatRow::from).collect(),
         areas: areas_json(&areas),
@@ -1000,5 +1142,10 @@ struct RecipientsPage {
 async fn recipients_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
     let (rows, total) = service::recipients(&state, &caller, 0, 50).await?;
-    Ok(render(&RecipientsPage { nav: Some(Nav::of(&caller)), csrf: caller.csrf_token.clone(), total, rows }))
+    Ok(render(&RecipientsPage {
+        nav: Some(Nav::of(&caller, Section::Recipients)),
+        csrf: caller.csrf_token.clone(),
+        total,
+        rows,
+    }))
 }

@@ -23,7 +23,7 @@ use tearline_lifecycle::above_line::{CaseDetails, ContactNotes, RiskNarrative, W
 use tearline_lifecycle::ledger::{thresholds_crossed, Account, Currency, Entry, LedgerError, Money};
 use tearline_store::{
     Approval, AuthorisationEvent, AuthorisationRecord, Contact, NewContact, NewPayment, NewRiskAssessment,
-    Payment, RegisterRow, RiskAssessment, Task, WelfareRecord,
+    Payment, PaymentState, RegisterRow, RiskAssessment, Task, WelfareRecord,
 };
 
 use crate::above_line;
@@ -186,8 +186,10 @@ async fn facts(state: &AppState, source: &SourceRecord, now: Timestamp) -> Resul
             .max()
     });
     let currency = state.settings.lifecycle.threshold_currency;
-    let approved: Vec<Payment> =
-        state.store.payments(source.id).await?.into_iter().filter(|p| p.state.approved()).collect();
+    let payments = state.store.payments(source.id).await?;
+    let payment_waiting_since =
+        payments.iter().filter(|p| p.state == PaymentState::Requested).map(|p| p.requested_at).min();
+    let approved: Vec<Payment> = payments.into_iter().filter(|p| p.state.approved()).collect();
     let in_currency = |p: &&Payment| p.amount.currency == currency;
     let year_ago = now.plus_millis(-365 * DAY);
     let contacts = state.store.contacts(source.id).await?;
@@ -218,6 +220,12 @@ async fn facts(state: &AppState, source: &SourceRecord, now: Timestamp) -> Resul
         grade_contradicted: standing.grade.is_some_and(|grade| standing.track_record.contradicts(grade)),
         recruited_at: Some(source.recruited_at),
         last_validated_at: standing.validations.first().map(|v| v.validated_at),
+        application_waiting_since: authorisations
+            .iter()
+            .filter(|a| a.state == tearline_store::AuthorisationState::Applied)
+            .map(|a| a.applied_at)
+            .min(),
+        payment_waiting_since,
         ..SourceFacts::new(source.id)
     })
 }
@@ -258,8 +266,21 @@ pub async fn due_for(state: &AppState, caller: &Caller) -> Result<Vec<DueRow>, S
     }
     let object = format!("unit:{}", caller.actor.unit_id.0);
     record(state, Some(caller.user.id), "due.read", &object, None, Outcome::Allowed).await?;
+    // Work that waits for a decision is listed to whoever may take it, not to everyone.
+    let acts_on = |item: &DueItem| {
+        let source = visible.iter().find(|s| s.id == item.source);
+        let may = |action: fn(SourceScope) -> Action| {
+            source.is_some_and(|source| authorize(&caller.actor, action(scope(source))).is_ok())
+        };
+        match item.kind {
+            DueKind::ApplicationAwaitingDecision => may(Action::DecideAuthorisation),
+            DueKind::PaymentAwaitingApproval => may(Action::ApprovePayment),
+            _ => true,
+        }
+    };
     Ok(due_items(&facts, &state.settings.lifecycle.due, now)
         .into_iter()
+        .filter(acts_on)
         .map(|item| DueRow {
             code_name: visible
                 .iter()
@@ -288,6 +309,8 @@ pub fn due_label(kind: DueKind) -> &'static str {
         DueKind::RiskReviewAfterChange => "Risk review: the source's situation changed",
         DueKind::GradeContradicted => "Track record contradicts the reliability grade",
         DueKind::ValidationDue => "Yearly validation of the reliability grade",
+        DueKind::ApplicationAwaitingDecision => "Application awaits a decision",
+        DueKind::PaymentAwaitingApproval => "Payment awaits approval",
     }
 }
 
@@ -357,19 +380,37 @@ pub async fn apply(
 #[derive(Debug, Deserialize)]
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum Decision {
-    Grant { review_every_days: i64, note: Option<String> },
-    Refuse { reason: String },
-    Renew { note: Option<String> },
-    Review { risk_assessment_id: i64, note: String },
-    WriteUp { note: String },
-    Cancel { reason: String },
+    Grant {
+        review_every_days: i64,
+        note: Option<String>,
+    },
+    Refuse {
+        reason: String,
+    },
+    /// `expires_at`, when given, is the expiry the renewer saw: a renewal that finds another
+    /// already made (a second click, a colleague) is refused rather than stacked.
+    Renew {
+        note: Option<String>,
+        #[serde(default)]
+        expires_at: Option<Timestamp>,
+    },
+    Review {
+        risk_assessment_id: i64,
+        note: String,
+    },
+    WriteUp {
+        note: String,
+    },
+    Cancel {
+        reason: String,
+    },
 }
 
 impl Decision {
     /// The decision's free text, as the register shows it to the case's officers.
     fn text(&self) -> (&'static str, &str) {
         match self {
-            Decision::Grant { note, .. } | Decision::Renew { note } => {
+            Decision::Grant { note, .. } | Decision::Renew { note, .. } => {
                 ("note", note.as_deref().unwrap_or(""))
             }
             Decision::Review { note, .. } | Decision::WriteUp { note } => ("note", note),
@@ -460,12 +501,17 @@ pub async fn decide(
                 .end_authorisation(id, EventKind::Refused, me, now, &reason)
                 .await?;
         }
-        Decision::Renew { note } => {
+        Decision::Renew { note, expires_at } => {
             checked(authorisation::may_authorise(&authorisation.application, parties, authoriser)).await?;
             let grant = authorisation
                 .grant
                 .filter(|_| authorisation.state == tearline_store::AuthorisationState::Granted)
                 .ok_or_else(not_live)?;
+            if expires_at.is_some_and(|seen| seen != grant.expires_at) {
+                return Err(ServiceError::conflict(
+                    "the authorisation was renewed since you looked at it; nothing was renewed again",
+                ));
+            }
             let renewed = grant.renew(now).map_err(rule)?;
             let note = note.as_deref().unwrap_or("").trim();
             state

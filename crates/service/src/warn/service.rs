@@ -564,9 +564,7 @@ pub async fn submit(
             version.state.as_str()
         )));
     }
-    let needs_approval =
-        version.alert.status == Status::Actual && state.store.unit_requires_approval(version.unit_id).await?;
-    if needs_approval {
+    if goes_to_a_second_officer(state, &version).await? {
         if !state
             .change(caller, "warning.submit", &format!("warning-version:{version_id}"), None)
             .move_version(version_id, VersionState::Draft, VersionState::AwaitingApproval)
@@ -578,6 +576,15 @@ pub async fn submit(
     }
     let deliveries = issue(state, caller, version, None, acknowledged).await?;
     Ok(Submitted::Issued { deliveries })
+}
+
+/// Whether submitting this draft passes it to a second officer instead of issuing it: an
+/// Actual warning, in a unit that requires a second officer's approval.
+pub async fn goes_to_a_second_officer(
+    state: &AppState,
+    version: &WarningVersion,
+) -> Result<bool, ServiceError> {
+    Ok(version.alert.status == Status::Actual && state.store.unit_requires_approval(version.unit_id).await?)
 }
 
 /// A second warning officer approves an Actual warning, which issues it.
