@@ -72,5 +72,28 @@ test('handler drafts, the leak guard blocks a name, controller releases, analyst
   assert.ok(data.nodes.some((n) => n.label === 'CD34 EFG'), 'the new report\'s vehicle is in the chart');
   assert.match(await analyst.page.getByTestId('corroborated').innerText(), /AB12 CDE\s+2/);
   await analyst.page.screenshot({ path: join(artifacts, 'link-chart.png'), fullPage: true });
+  // The same graph draws the same picture, and no two labels overlap.
+  await analyst.page.reload();
+  assert.deepEqual(JSON.parse(await graph.getAttribute('data-graph')), data, 'the same positions on every load');
+  for (const [i, a] of data.nodes.entries()) {
+    for (const b of data.nodes.slice(i + 1)) {
+      const apart = Math.abs(a.x - b.x) >= (a.width + b.width) / 2 || Math.abs(a.y - b.y) >= 60;
+      assert.ok(apart, `${a.label} and ${b.label} overlap`);
+    }
+  }
+  // A legend names every kind drawn; corroborated entities and their reports can be opened.
+  assert.match(await analyst.page.getByTestId('graph-legend').innerText(), /report[\s\S]*person[\s\S]*vehicle[\s\S]*more than one source/);
+  const corroborated = analyst.page.getByTestId('corroborated');
+  assert.ok(await corroborated.getByRole('link', { name: 'AB12 CDE' }).getAttribute('href'), 'the entity leads to a search for it');
+  assert.ok(await corroborated.getByRole('link', { name: /^#\d+$/ }).count() >= 2, 'each report is a link');
+  // Filtered to vehicles, the chart holds reports and vehicles only.
+  const filter = analyst.page.getByTestId('graph-filter');
+  for (const kind of ['person', 'organisation', 'place', 'phone']) await filter.getByLabel(kind).uncheck();
+  await filter.getByRole('button', { name: 'Show' }).click();
+  await analyst.page.waitForFunction(() => Number(document.querySelector('[data-graph]').dataset.ready) > 0);
+  const vehicles = JSON.parse(await analyst.page.getByTestId('graph').getAttribute('data-graph'));
+  assert.deepEqual([...new Set(vehicles.nodes.map((n) => n.kind))].sort(), ['report', 'vehicle']);
+  assert.equal(await filter.getByLabel('vehicle').isChecked(), true);
+  assert.equal(await filter.getByLabel('person').isChecked(), false);
   for (const who of [handler, controller, analyst]) assert.deepEqual(who.problems.filter((p) => !p.includes('status of 422')), []);
 });

@@ -11,6 +11,7 @@
 
 pub mod entities;
 pub mod grading;
+pub mod layout;
 pub mod phrasing;
 pub mod stix;
 pub mod track;

@@ -832,8 +832,9 @@ struct AuditPage {
 struct AuditFilter {
     #[serde(default)]
     actor: String,
+    /// The action, or its start (named `event` so that it is not read as a form's operation).
     #[serde(default)]
-    action: String,
+    event: String,
     #[serde(default)]
     object: String,
     /// YYYY-MM-DD, from the start of that day (UTC).
@@ -882,7 +883,7 @@ impl AuditFilter {
         let day = 24 * 60 * 60 * 1000;
         Ok(AuditQuery {
             actor,
-            action: self.action.clone(),
+            action: self.event.clone(),
             object: self.object.clone(),
             from: day_start(&self.from, "From")?,
             until: day_start(&self.to, "To")?.map(|t| t.plus_millis(day)),

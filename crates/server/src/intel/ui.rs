@@ -15,6 +15,7 @@ use tearline_domain::policy::{authorize, Action};
 use tearline_domain::SourceId;
 use tearline_intel::entities::EntityKind;
 use tearline_intel::grading::HandlingCode;
+use tearline_intel::layout;
 use tearline_store::IntelReport;
 
 use super::{DraftRequest, SearchParams};
@@ -562,36 +563,97 @@ async fn report_action(
 struct GraphPage {
     nav: Option<Nav>,
     graph: String,
-    corroborated: Vec<(String, usize, String)>,
+    /// (entity, where a search finds it, how many sources, the reports that mention it)
+    corroborated: Vec<(String, String, usize, Vec<i64>)>,
+    /// Each kind of entity: its name, whether the chart shows it.
+    kinds: Vec<(&'static str, bool)>,
+    /// How many nodes the chart holds, for the words a screen reader is given.
+    shown: (usize, usize),
 }
 
-async fn graph_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
+/// The kinds of entity the link chart shows, from `?kind=…` repeated; every kind when none.
+fn kinds_shown(query: Option<&str>) -> Vec<EntityKind> {
+    let asked: Vec<(String, String)> =
+        query.and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    let picked: Vec<EntityKind> = EntityKind::ALL
+        .into_iter()
+        .filter(|kind| asked.iter().any(|(name, value)| name == "kind" && value == kind.as_str()))
+        .collect();
+    if picked.is_empty() {
+        EntityKind::ALL.to_vec()
+    } else {
+        picked
+    }
+}
+
+/// The link chart: reports and the entities they mention, placed by
+/// `tearline_intel::layout` (the same graph draws the same picture, labels never overlap),
+/// filtered by kind of entity with a plain form.
+async fn graph_page(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    uri: axum::http::Uri,
+) -> Page {
     let caller = signed_in(caller)?;
     let graph = super::graph(&state, &caller).await?;
+    let shown_kinds = kinds_shown(uri.query());
     let corroborated = graph
         .corroborated
         .iter()
         .map(|c| {
-            let reports = c.reports.iter().map(|r| format!("#{r}")).collect::<Vec<_>>().join(", ");
-            (c.entity.name.clone(), c.sources, reports)
+            let search = serde_urlencoded::to_string([("q", c.entity.name.as_str())]).unwrap_or_default();
+            (c.entity.name.clone(), format!("/intel?{search}"), c.sources, c.reports.clone())
         })
         .collect();
     let corroborated_keys: Vec<(EntityKind, String)> =
         graph.corroborated.iter().map(|c| (c.entity.kind, c.entity.key.clone())).collect();
-    let nodes: Vec<serde_json::Value> = graph
-        .reports
-        .iter()
-        .map(|r| json!({"id": format!("r{}", r.id), "label": format!("#{} {} ({})", r.id, r.title, r.admiralty), "kind": "report", "href": format!("/intel/reports/{}", r.id)}))
-        .chain(graph.entities.iter().map(|e| {
-            let corroborated = corroborated_keys.contains(&(e.entity.kind, e.entity.key.clone()));
-            json!({"id": format!("e{}", e.id), "label": e.entity.name, "kind": e.entity.kind.as_str(), "corroborated": corroborated})
-        }))
-        .collect();
-    let edges: Vec<serde_json::Value> = graph
+    let entities: Vec<_> = graph.entities.iter().filter(|e| shown_kinds.contains(&e.entity.kind)).collect();
+    let edges: Vec<(String, String)> = graph
         .links
         .iter()
-        .map(|(report, entity)| json!({"source": format!("r{report}"), "target": format!("e{entity}")}))
+        .filter(|(_, entity)| entities.iter().any(|e| e.id == *entity))
+        .map(|(report, entity)| (format!("r{report}"), format!("e{entity}")))
         .collect();
-    let data = json!({"nodes": nodes, "edges": edges}).to_string();
-    Ok(render(&GraphPage { nav: Some(Nav::of(&caller, Section::Intelligence)), graph: data, corroborated }))
+    let nodes: Vec<layout::Node> = graph
+        .reports
+        .iter()
+        .map(|r| layout::Node {
+            id: format!("r{}", r.id),
+            kind: "report".into(),
+            rank: r.id,
+            label: layout::label(&format!("#{} {} ({})", r.id, r.title, r.admiralty)),
+        })
+        .chain(entities.iter().map(|e| layout::Node {
+            id: format!("e{}", e.id),
+            kind: e.entity.kind.as_str().into(),
+            rank: e.id,
+            label: layout::label(&e.entity.name),
+        }))
+        .collect();
+    let rows: Vec<&str> =
+        std::iter::once("report").chain(EntityKind::ALL.iter().map(|k| k.as_str())).collect();
+    let placed = layout::layout(&rows, &nodes, &edges);
+    let json_nodes: Vec<serde_json::Value> = nodes
+        .iter()
+        .zip(&placed)
+        .map(|(node, place)| {
+            let mut data = json!({"id": node.id, "label": node.label, "kind": node.kind, "x": place.x, "y": place.y, "width": place.width});
+            if let Some(report) = node.id.strip_prefix('r') {
+                data["href"] = json!(format!("/intel/reports/{report}"));
+            } else if let Some(entity) = entities.iter().find(|e| format!("e{}", e.id) == node.id) {
+                data["corroborated"] = json!(corroborated_keys.contains(&(entity.entity.kind, entity.entity.key.clone())));
+            }
+            data
+        })
+        .collect();
+    let json_edges: Vec<serde_json::Value> =
+        edges.iter().map(|(source, target)| json!({"source": source, "target": target})).collect();
+    let data = json!({"nodes": json_nodes, "edges": json_edges}).to_string();
+    Ok(render(&GraphPage {
+        nav: Some(Nav::of(&caller, Section::Intelligence)),
+        graph: data,
+        corroborated,
+        kinds: EntityKind::ALL.iter().map(|k| (k.as_str(), shown_kinds.contains(k))).collect(),
+        shown: (graph.reports.len(), entities.len()),
+    }))
 }
