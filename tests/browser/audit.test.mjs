@@ -12,6 +12,7 @@ test('an inspector sees a verified checkpoint and the unseal that was logged', a
   await handler.page.goto(`${context.server.url}/sources/1`);
   await handler.page.getByLabel('Reason').fill('Checking the audit log shows this');
   await handler.page.getByRole('button', { name: 'Unseal identity' }).click();
+  await handler.page.getByTestId('confirmation').getByRole('button', { name: 'Open the identity' }).click();
   await handler.page.getByTestId('full-name').waitFor();
 
   const { page, problems } = await logIn(context.browser, context.server.url, 'ines', 'demo-inspector-pass');
@@ -43,8 +44,9 @@ test('an inspector sees a verified checkpoint and the unseal that was logged', a
   await filter.getByLabel('Actor (username)').fill('hana');
   await filter.getByLabel('Action, or its start').fill('source.unseal');
   await filter.getByRole('button', { name: 'Search the log' }).click();
-  const found = page.getByTestId('audit-events').locator('tbody tr');
+  const found = page.getByTestId('audit-events').locator('tbody tr', { hasText: 'Checking the audit log shows this' });
   assert.equal(await found.count(), 1);
+  assert.match(await page.getByTestId('audit-events').innerText(), /source\.unseal\.view/, 'the showing that followed is there too');
   assert.doesNotMatch(page.url(), /before=/, 'a new search starts at the newest entry');
   await found.getByRole('link', { name: 'source NIGHTJAR' }).click();
   await page.getByTestId('code-name').filter({ hasText: 'NIGHTJAR' }).waitFor();

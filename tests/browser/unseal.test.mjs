@@ -18,11 +18,36 @@ test('a handler opens a source, unseals it with a reason and sees the identity',
   assert.ok(!(await page.content()).includes('Samira'), 'the record page shows no identity before unsealing');
   await page.getByLabel('Reason').fill('Confirming the address before tomorrow\'s meeting');
   await page.getByRole('button', { name: 'Unseal identity' }).click();
+  // A confirmation says what is recorded and for how long the identity shows; nothing is
+  // opened or recorded until it is confirmed.
+  const confirmation = page.getByTestId('confirmation');
+  assert.match(await confirmation.innerText(), /recorded in the audit log, with your name and your reason: .Confirming the address before tomorrow's meeting./);
+  assert.ok(!(await page.content()).includes('Samira'));
+  await confirmation.getByRole('button', { name: 'Open the identity' }).click();
   await page.getByTestId('full-name').waitFor();
   assert.equal(await page.getByTestId('full-name').innerText(), 'Samira Haddad-Okafor');
   assert.match(await page.getByTestId('identity').innerText(), /\+44 7700 900461/);
+  assert.match(page.url(), /\/sources\/1\/identity\?opening=[A-Za-z0-9_-]+$/, 'the identity is a page of its own, reached by GET');
   await page.screenshot({ path: join(artifacts, 'handler-unsealed.png'), fullPage: true });
-  assert.deepEqual(problems, [], 'no console errors or CSP violations');
+  // Reloading it sends no form and records no second unsealing: a showing is recorded.
+  await page.reload();
+  assert.equal(await page.getByTestId('full-name').innerText(), 'Samira Haddad-Okafor');
+  // A ticket altered, or taken to another source, opens nothing.
+  const ticket = new URL(page.url()).searchParams.get('opening');
+  const altered = `${ticket.slice(0, -3)}${ticket.slice(-3) === 'AAA' ? 'BBB' : 'AAA'}`;
+  for (const path of [`/sources/1/identity?opening=${altered}`, `/sources/2/identity?opening=${ticket}`]) {
+    const response = await page.goto(`${context.server.url}${path}`);
+    assert.equal(response.status(), 410, path);
+    assert.match(await page.getByRole('alert').innerText(), /opening of the identity has ended; unseal it again/);
+    assert.ok(!(await page.content()).includes('Samira'), path);
+  }
+  const ines = await logIn(context.browser, context.server.url, 'ines', 'demo-inspector-pass');
+  await ines.page.goto(`${context.server.url}/audit?actor=hana&event=source.unseal`);
+  const events = await ines.page.getByTestId('audit-events').innerText();
+  assert.equal(events.match(/source\.unseal\s/g).length, 1, 'one unsealing, with its reason');
+  assert.equal(events.match(/source\.unseal\.view/g).length, 2, 'each showing recorded');
+  // The two refused tickets answered 410; Chromium logs those, nothing else.
+  assert.deepEqual(problems, Array(2).fill('Failed to load resource: the server responded with a status of 410 (Gone)'), 'no console errors or CSP violations');
 });
 
 test('an unseal without a reason is refused on the page', async () => {
@@ -33,6 +58,7 @@ test('an unseal without a reason is refused on the page', async () => {
   await page.getByRole('button', { name: 'Unseal identity' }).click();
   await page.getByRole('alert').waitFor();
   assert.match(await page.getByRole('alert').innerText(), /10 to 500 characters/);
+  assert.equal(await page.getByLabel('Reason').inputValue(), 'short', 'what was typed is kept');
   assert.ok(!(await page.content()).includes('Samira'));
 });
 

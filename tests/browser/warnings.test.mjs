@@ -76,6 +76,16 @@ test('a warning officer draws an area, issues a warning and sees deliveries rise
     await page.waitForTimeout(200);
   }
   assert.equal(readings.at(-1), queued, `all delivered: ${readings.join(', ')}`);
+  // On the map, recipients are drawn in the colour of their delivery's state, as the legend
+  // beside it says; the area opens a popup with its name and description.
+  await page.reload();
+  await page.waitForFunction(() => Number(document.querySelector('[data-map]').dataset.recipientsDrawn) > 0);
+  const drawn = JSON.parse(await page.locator('[data-map]').first().getAttribute('data-recipients'));
+  const reached = ['delivered', 'acknowledged', 'safe', 'help'];
+  assert.ok(drawn.length > 0 && drawn.every(([, , state]) => reached.includes(state)), 'every recipient drawn as reached');
+  assert.match(await page.getByTestId('map-legend').innerText(), /delivered[\s\S]*safe or left[\s\S]*needs help/);
+  await page.evaluate(() => { document.querySelector('[data-map]').leaflet.eachLayer((layer) => { if (layer instanceof L.Polygon) layer.openPopup(); }); });
+  assert.match(await page.locator('.leaflet-popup-content').innerText(), /Harbour front/);
   await page.screenshot({ path: join(artifacts, 'warning-issued.png'), fullPage: true });
 
   // Update it: the update form opens with the issued area; drag a corner to widen it.
@@ -111,8 +121,10 @@ test('an analyst sees threat assessments on the map', async () => {
   await page.goto(`${context.server.url}/threats`);
   await page.getByTestId('threats').getByText('Device reported near the quay market').waitFor();
   await page.locator('.map .leaflet-interactive').first().waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('.map path').length > 2);
   const outlines = await page.locator('.map path').count();
-  assert.ok(outlines > 1, 'the offline basemap draws country outlines');
+  assert.ok(outlines > 2, 'the offline basemap draws land and boundaries');
+  assert.match(await page.getByTestId('map-legend').innerText(), /threat assessment[\s\S]*Natural Earth 1:10m/);
   await page.screenshot({ path: join(artifacts, 'threats.png'), fullPage: true });
   assert.deepEqual(problems, []);
   const response = await page.goto(`${context.server.url}/warnings`);

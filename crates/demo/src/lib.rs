@@ -370,8 +370,9 @@ async fn seed_lifecycle(
     Ok(())
 }
 
-/// Where the fictional town of Eastmarsh is: the demo's recipients, threat and warning.
-const TOWN: (f64, f64) = (52.955, 1.215);
+/// Where the fictional town of Eastmarsh is: the demo's recipients, threat and warning. On
+/// land by the offline basemap's coastline (Natural Earth 1:10m), just inland of its quay.
+const TOWN: (f64, f64) = (52.925, 1.215);
 
 /// Seeds the early-warning demo once: a few thousand recipients around Eastmarsh (reached
 /// through this server's own demo receiver), a threat assessment, and one issued warning
@@ -431,7 +432,7 @@ pub async fn seed_early_warning(state: &AppState, recipients: usize) -> Result<b
     tearline_service::warn::service::register_recipients(state, &officer, &registrations, Vec::new()).await?;
 
     let old_town = Polygon::parse_cap(
-        "52.9585,1.2050 52.9585,1.2250 52.9505,1.2290 52.9480,1.2120 52.9530,1.2030 52.9585,1.2050",
+        "52.9285,1.2050 52.9285,1.2250 52.9205,1.2290 52.9180,1.2120 52.9230,1.2030 52.9285,1.2050",
     )
     .map_err(|e| ServiceError::internal("demo", &e))?;
     let area = Area {
@@ -525,7 +526,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         handling: ("P", ""),
         tlp: "TLP:AMBER",
         place: "Eastmarsh Quay",
-        at: (52.9552, 1.2151),
+        at: (52.9252, 1.2151),
     },
     DemoReport {
         code_name: "KESTREL",
@@ -535,7 +536,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         handling: ("C", "police and partner agencies only"),
         tlp: "TLP:GREEN",
         place: "Ropewalk warehouse",
-        at: (52.9503, 1.2052),
+        at: (52.9203, 1.2052),
     },
     DemoReport {
         code_name: "KESTREL",
@@ -545,7 +546,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         handling: ("P", ""),
         tlp: "TLP:AMBER+STRICT",
         place: "Eastmarsh Quay",
-        at: (52.9531, 1.2110),
+        at: (52.9231, 1.2110),
     },
     DemoReport {
         code_name: "NIGHTJAR",
@@ -555,7 +556,7 @@ const DEMO_REPORTS: [DemoReport; 4] = [
         handling: ("P", ""),
         tlp: "TLP:RED",
         place: "Eastmarsh Quay",
-        at: (52.9552, 1.2151),
+        at: (52.9252, 1.2151),
     },
 ];
 

@@ -18,34 +18,63 @@
   const toLatLngs = (polygon) => polygon.map((p) => [p.lat, p.lon]);
   const capPoint = (ll) => `${ll.lat.toFixed(5)},${ll.lng.toFixed(5)}`;
 
+  // The offline basemap: Natural Earth 1:10m land on water, coastlines and country
+  // boundaries (world-atlas TopoJSON, decoded by topojson-client), under the configured
+  // tile server when there is one. It needs no network beyond this server.
   function basemap(map, tiles) {
     if (tiles) {
       L.tileLayer(tiles, { maxZoom: 19, attribution: "Map tiles as configured" }).addTo(map);
     }
-    // Country outlines (Natural Earth 1:110m) work with no network at all.
-    fetch("/assets/vendor/countries-110m.geojson")
+    if (typeof topojson === "undefined") return;
+    fetch("/assets/vendor/countries-10m.json")
       .then((r) => r.json())
       .then((world) => {
-        const outlines = L.geoJSON(world, {
+        const land = topojson.feature(world, world.objects.land);
+        const borders = topojson.mesh(world, world.objects.countries, (a, b) => a !== b);
+        const landLayer = L.geoJSON(land, {
           interactive: false,
-          style: { color: "#7a8793", weight: 1, fillColor: "#e9edf0", fillOpacity: tiles ? 0 : 1 },
+          style: { stroke: true, color: "#6f8796", weight: 1, fillColor: "#eef0e6", fillOpacity: tiles ? 0 : 1 },
         }).addTo(map);
-        outlines.bringToBack();
+        const borderLayer = L.geoJSON(borders, {
+          interactive: false,
+          style: { color: "#8a7f9a", weight: 1.2, dashArray: "4 3", fill: false },
+        }).addTo(map);
+        // Beneath everything drawn on it: the boundaries over the land, both under the areas.
+        borderLayer.bringToBack();
+        landLayer.bringToBack();
       })
       .catch(() => {});
   }
+
+  // Text for a tooltip or popup, as text: labels come from warnings and partners' alerts
+  // and are never read as HTML.
+  const words = (...lines) => {
+    const box = document.createElement("div");
+    for (const line of lines.filter(Boolean)) {
+      const p = document.createElement("p");
+      p.textContent = line;
+      box.appendChild(p);
+    }
+    return box;
+  };
+
+  // An area's colour says what it is; the page's legend names the same colours.
+  const areaColour = (label) =>
+    label.startsWith("Threat") ? "#b26b00" : label.startsWith("Partner") ? "#5a4fb3" : "#b3261e";
 
   function drawAreas(map, entries) {
     const group = L.featureGroup().addTo(map);
     for (const entry of entries) {
       const area = entry.area;
-      const style = { color: entry.label.startsWith("Threat") ? "#b26b00" : "#b3261e", weight: 2, fillOpacity: 0.15 };
+      const style = { color: areaColour(entry.label), weight: 2, fillOpacity: 0.15 };
+      const popup = () => words(entry.label, area.description);
       for (const polygon of area.polygons || []) {
-        L.polygon(toLatLngs(polygon), style).bindTooltip(entry.label).addTo(group);
+        L.polygon(toLatLngs(polygon), style).bindTooltip(words(entry.label)).bindPopup(popup()).addTo(group);
       }
       for (const circle of area.circles || []) {
         L.circle([circle.centre.lat, circle.centre.lon], { ...style, radius: circle.radius_km * 1000 })
-          .bindTooltip(entry.label)
+          .bindTooltip(words(entry.label))
+          .bindPopup(popup())
           .addTo(group);
       }
     }
@@ -141,12 +170,36 @@
     }
   }
 
+  // Recipients coloured by how their delivery stands (the legend beside the map names them).
+  const stateColours = {
+    queued: "#8a96a3", delivered: "#1f5fa8", acknowledged: "#5a6b7b", safe: "#2e7d32", help: "#c62828", failed: "#222",
+  };
+  const stateWords = {
+    queued: "queued", delivered: "delivered", acknowledged: "received", safe: "safe or left", help: "needs help", failed: "not delivered",
+  };
+
+  function drawRecipients(map, points) {
+    const dots = L.layerGroup().addTo(map);
+    const renderer = L.canvas({ padding: 0.2 });
+    for (const [lat, lon, state] of points) {
+      L.circleMarker([lat, lon], { renderer, radius: state === "help" ? 5 : 3, weight: 1, color: stateColours[state] || "#555", fillOpacity: 0.85 })
+        .bindPopup(words(`Recipient: ${stateWords[state] || state}`))
+        .addTo(dots);
+    }
+    return dots;
+  }
+
   function setUpMap(element) {
     const entries = JSON.parse(element.dataset.areas || "[]");
     const map = L.map(element, { worldCopyJump: true }).setView([33.5, 36.3], 11);
     element.leaflet = map;
     basemap(map, element.dataset.tiles);
     const group = drawAreas(map, entries);
+    const recipients = JSON.parse(element.dataset.recipients || "[]");
+    if (recipients.length > 0) {
+      drawRecipients(map, recipients);
+      element.dataset.recipientsDrawn = String(recipients.length);
+    }
     if (entries.length > 0 && group.getBounds().isValid()) {
       map.fitBounds(group.getBounds(), { padding: [20, 20], maxZoom: 15 });
     }

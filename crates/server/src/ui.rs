@@ -29,7 +29,10 @@ const FAVICON: &str = include_str!("../assets/favicon.svg");
 const WARN_MAP_SCRIPT: &str = include_str!("../assets/warn-map.js");
 const LEAFLET_SCRIPT: &str = include_str!("../assets/vendor/leaflet.js");
 const LEAFLET_STYLESHEET: &str = include_str!("../assets/vendor/leaflet.css");
-const COUNTRY_OUTLINES: &str = include_str!("../assets/vendor/countries-110m.geojson");
+/// Natural Earth 1:10m countries and land as TopoJSON (world-atlas), decoded in the browser
+/// by topojson-client: land and water, coastlines and boundaries with no network at all.
+const BASEMAP: &str = include_str!("../assets/vendor/countries-10m.json");
+const TOPOJSON_SCRIPT: &str = include_str!("../assets/vendor/topojson-client.min.js");
 const GRAPH_SCRIPT: &str = include_str!("../assets/intel-graph.js");
 const CYTOSCAPE_SCRIPT: &str = include_str!("../assets/vendor/cytoscape.min.js");
 
@@ -41,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sources", get(source_list).post(create_source))
         .route("/sources/{id}", get(source_page))
         .route("/sources/{id}/unseal", post(unseal))
+        .route("/sources/{id}/identity", get(identity_page))
         .route("/sources/{id}/assignments", post(reassign))
         .route("/vault/rotate", post(rotate_vault_key))
         .route("/users", get(users_page).post(create_user))
@@ -56,9 +60,10 @@ pub fn routes() -> Router<AppState> {
             get(|| asset("text/javascript; charset=utf-8", CYTOSCAPE_SCRIPT)),
         )
         .route("/assets/vendor/leaflet.css", get(|| asset("text/css; charset=utf-8", LEAFLET_STYLESHEET)))
+        .route("/assets/vendor/countries-10m.json", get(|| asset("application/json", BASEMAP)))
         .route(
-            "/assets/vendor/countries-110m.geojson",
-            get(|| asset("application/geo+json", COUNTRY_OUTLINES)),
+            "/assets/vendor/topojson-client.min.js",
+            get(|| asset("text/javascript; charset=utf-8", TOPOJSON_SCRIPT)),
         )
         .route("/favicon.ico", get(|| async { Redirect::permanent("/assets/favicon.svg") }))
 }
@@ -598,6 +603,8 @@ struct SourcePage {
     may_unseal: bool,
     may_reassign: bool,
     error: Option<String>,
+    /// The reason typed into a refused unsealing, to send again.
+    reason: String,
 }
 
 async fn source_view(
@@ -627,6 +634,7 @@ async fn source_view(
         source,
         assignments,
         error,
+        reason: String::new(),
     })
 }
 
@@ -639,12 +647,6 @@ async fn source_page(
     Ok(render(&source_view(&state, &caller, SourceId(id), None).await?))
 }
 
-#[derive(Deserialize)]
-struct UnsealForm {
-    csrf: String,
-    reason: String,
-}
-
 #[derive(Template)]
 #[template(path = "identity.html")]
 struct IdentityPage {
@@ -652,26 +654,90 @@ struct IdentityPage {
     code_name: String,
     source_id: i64,
     identity: Identity,
+    /// How long this opening lasts, in minutes.
+    minutes: i64,
 }
 
+/// Unsealing, as a form: a confirmation first (what is recorded, for how long the identity
+/// shows), then the unsealing is recorded and the browser is sent to the identity's page
+/// with a ticket, so that reloading it never sends the form, nor records an unsealing, again.
+/// A reason the service refuses comes back in the form, as typed.
 async fn unseal(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
-    Form(form): Form<UnsealForm>,
+    Form(fields): Form<Fields>,
 ) -> Page {
     let caller = signed_in(caller)?;
-    caller.check_csrf(&form.csrf)?;
-    match sources::unseal(&state, &caller, SourceId(id), &form.reason).await {
+    caller.check_csrf(field(&fields, "csrf"))?;
+    let reason = field(&fields, "reason");
+    let (state, caller) = (&state, &caller);
+    let refused = |error: ServiceError| async move {
+        let mut page = source_view(state, caller, SourceId(id), Some(error.to_string())).await?;
+        page.reason = reason.to_owned();
+        Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
+    };
+    if let Err(error) = sources::validate_reason(reason) {
+        return refused(error).await;
+    }
+    if !crate::confirm::confirmed(&fields) {
+        let page = source_view(state, caller, SourceId(id), None).await?;
+        if page.may_unseal {
+            let confirmation = crate::confirm::Confirmation {
+                title: format!("Open the identity of {}?", page.source.code_name),
+                consequences: vec![
+                    format!("Your opening is recorded in the audit log, with your name and your reason: \u{201c}{}\u{201d}.", reason.trim()),
+                    format!(
+                        "The identity shows for {} minutes; after that, it takes a new unsealing with a reason.",
+                        sources::OPENING_MILLIS / 60_000
+                    ),
+                ],
+                verb: "Open the identity".into(),
+                note: crate::confirm::Note::None,
+                danger: true,
+            };
+            let back = format!("/sources/{id}");
+            let nav = Nav::of(caller, Section::Sources);
+            return Ok(crate::confirm::ask(nav, &format!("{back}/unseal"), &back, &fields, confirmation));
+        }
+    }
+    match sources::record_unseal(state, caller, SourceId(id), reason).await {
+        Ok(ticket) => {
+            let query = serde_urlencoded::to_string([("opening", ticket.as_str())]).unwrap_or_default();
+            Ok(Redirect::to(&format!("/sources/{id}/identity?{query}")).into_response())
+        }
+        Err(error) if error.code() == ErrorCode::ReasonRequired => refused(error).await,
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct OpeningQuery {
+    #[serde(default)]
+    opening: String,
+}
+
+/// The identity an unsealing opened, while its ticket lasts; each showing is recorded
+/// before anything is decrypted. After that, the source's page says to unseal again.
+async fn identity_page(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    IdPath(id): IdPath,
+    query: Result<axum::extract::Query<OpeningQuery>, axum::extract::rejection::QueryRejection>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    let opening = query.map(|axum::extract::Query(q)| q.opening).unwrap_or_default();
+    match sources::open_unsealed(&state, &caller, SourceId(id), &opening).await {
         Ok(sources::Unsealed { code_name, identity }) => Ok(render(&IdentityPage {
             nav: Some(Nav::of(&caller, Section::Sources)),
             code_name,
             source_id: id,
             identity,
+            minutes: sources::OPENING_MILLIS / 60_000,
         })),
-        Err(error) if error.code() == ErrorCode::ReasonRequired => {
+        Err(error) if error.code() == ErrorCode::StateChanged => {
             let page = source_view(&state, &caller, SourceId(id), Some(error.to_string())).await?;
-            Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
+            Ok((StatusCode::GONE, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
     }

@@ -1329,6 +1329,10 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
             CASE,
         ),
         post("/sources/{own}/unseal", &[("reason", "checking the page matrix")], CASE),
+        post("/sources/{own}/unseal", &[("reason", "checking the page matrix"), ("confirmed", "yes")], CASE),
+        // Without a ticket an unsealing made, the identity's page answers that the opening
+        // ended (410) to whoever may unseal, and "no such source" to everyone else.
+        get("/sources/{own}/identity?opening=none", CASE),
         post("/sources/{own}/assignments", &[("role", "handler"), ("username", "hana")], &[Controller]),
         post("/vault/rotate", &[], &[Administrator]),
         post(

@@ -140,14 +140,90 @@ pub async fn unseal(
 ) -> Result<Unsealed, ServiceError> {
     let reason = validate_reason(reason)?;
     let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
+    let read =
+        record(state, Some(caller.user.id), "source.unseal", &object(id), Some(reason), Outcome::Allowed)
+            .await?;
+    open_identity(state, caller, source, &read).await
+}
+
+/// How long an unsealing's ticket opens the identity after it was recorded.
+pub const OPENING_MILLIS: i64 = 120_000;
+
+/// The binding of a ticket: which account, which source. A ticket opens for nobody else.
+fn ticket_binding(caller: &Caller, id: SourceId) -> Vec<u8> {
+    format!("unseal-opening/{}/{}", caller.user.id.0, id.0).into_bytes()
+}
+
+/// Records an unsealing with its reason — the audit entry is durable first — and answers
+/// a ticket that opens the identity for [`OPENING_MILLIS`]: the page the browser is sent to
+/// after its form (so that reloading it never sends the form, nor records an unsealing,
+/// again). Nothing is decrypted here. The ticket is sealed by the vault: no one without
+/// the vault key can make one, and it opens only for this account and this source.
+pub async fn record_unseal(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+    reason: &str,
+) -> Result<String, ServiceError> {
+    let reason = validate_reason(reason)?;
+    load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
     record(state, Some(caller.user.id), "source.unseal", &object(id), Some(reason), Outcome::Allowed).await?;
-    let columns = state.store.sealed_identity(id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
+    let until = state.now().plus_millis(OPENING_MILLIS);
+    let ticket = until.0.to_string();
+    Ok(state
+        .keys
+        .using(|keys| tearline_vault::seal_ticket(keys, ticket.as_bytes(), &ticket_binding(caller, id)))?)
+}
+
+/// Opens the identity an unsealing's `ticket` was made for, while it lasts. The caller must
+/// still be allowed to unseal the source; each opening is recorded (`source.unseal.view`)
+/// before anything is decrypted. A ticket that ended, was altered or is another account's
+/// answers `state_changed`: unseal again, with a reason.
+pub async fn open_unsealed(
+    state: &AppState,
+    caller: &Caller,
+    id: SourceId,
+    ticket: &str,
+) -> Result<Unsealed, ServiceError> {
+    let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal.view").await?;
+    let ended = || {
+        ServiceError::refused(
+            ErrorCode::StateChanged,
+            "this opening of the identity has ended; unseal it again, with a reason, to see it",
+        )
+    };
+    let opened =
+        state.keys.using(|keys| tearline_vault::open_ticket(keys, ticket, &ticket_binding(caller, id)));
+    let until: i64 = match opened {
+        Ok(bytes) => std::str::from_utf8(&bytes).ok().and_then(|text| text.parse().ok()).ok_or_else(ended)?,
+        Err(_) => return Err(ended()),
+    };
+    if state.now().0 > until {
+        return Err(ended());
+    }
+    let read = record(state, Some(caller.user.id), "source.unseal.view", &object(id), None, Outcome::Allowed)
+        .await?;
+    open_identity(state, caller, source, &read).await
+}
+
+/// Decrypts a source's identity. It takes the receipt of the recorded read, which only a
+/// durable audit entry gives, so nothing is decrypted before its trace exists; a failure to
+/// open is recorded too.
+async fn open_identity(
+    state: &AppState,
+    caller: &Caller,
+    source: SourceRecord,
+    _read: &Recorded,
+) -> Result<Unsealed, ServiceError> {
+    let columns =
+        state.store.sealed_identity(source.id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
     match state.keys.using(|keys| tearline_vault::open(keys, &sealed, binding)) {
         Ok(identity) => Ok(Unsealed { code_name: source.code_name, identity }),
         Err(error) => {
-            record(state, Some(caller.user.id), "source.unseal.failed", &object(id), None, Outcome::Failed)
+            let object = object(source.id);
+            record(state, Some(caller.user.id), "source.unseal.failed", &object, None, Outcome::Failed)
                 .await?;
             Err(error.into())
         }

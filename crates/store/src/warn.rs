@@ -536,6 +536,42 @@ impl Store {
         rows.iter().map(|row| Ok((recipient_from_row(row)?, Timestamp(row.try_get("ack_at")?)))).collect()
     }
 
+    /// Where a version's recipients are and how far their delivery has got: at most about
+    /// `limit` of them, spread over the whole list (every n-th recipient), for a map.
+    /// Deliveries still waiting in runs of targets are not rows yet and are not among them.
+    pub async fn delivery_positions(
+        &self,
+        version_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(LatLon, DeliveryState, Option<AckStatus>)>, StoreError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE version_id = $1")
+            .bind(version_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let step = (total / limit.max(1)).max(1);
+        let rows = sqlx::query(
+            "SELECT r.lat, r.lon, d.state, d.ack FROM deliveries d JOIN recipients r ON r.id = d.recipient_id
+             WHERE d.version_id = $1 AND d.recipient_id % $2 = 0 ORDER BY d.recipient_id LIMIT $3",
+        )
+        .bind(version_id)
+        .bind(step)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state = DeliveryState::from_code(row.try_get("state")?)
+                    .ok_or_else(|| StoreError::Corrupt("unknown delivery state".into()))?;
+                let ack: Option<String> = row.try_get("ack")?;
+                Ok((
+                    LatLon { lat: row.try_get("lat")?, lon: row.try_get("lon")? },
+                    state,
+                    ack.as_deref().and_then(AckStatus::parse),
+                ))
+            })
+            .collect()
+    }
+
     /// Every answer to a version: where the recipient is registered, what they answered and
     /// when, in the order they answered.
     pub async fn answers(&self, version_id: i64) -> Result<Vec<Answer>, StoreError> {

@@ -137,6 +137,52 @@ pub fn open_record(
 
 /// Envelope encryption: `plaintext` under a fresh data key, authenticated with `purpose` and
 /// `binding`; the data key wrapped by the active KEK under `binding`.
+/// Seals a ticket the server hands a browser and takes back later (an unsealing's opening):
+/// only a holder of the vault key can make or read one, and `binding` (who, which record)
+/// must match to open it. Written as one URL-safe string.
+pub fn seal_ticket(keys: &dyn KeyProvider, ticket: &[u8], binding: &[u8]) -> Result<String, VaultError> {
+    use base64::Engine;
+    let sealed = seal_bytes(keys, ticket, b"ticket", binding)?;
+    let wrapped_len = u16::try_from(sealed.wrapped_key.len()).map_err(|_| VaultError::EncryptionFailed)?;
+    let mut bytes = Vec::with_capacity(6 + sealed.wrapped_key.len() + sealed.ciphertext.len());
+    bytes.extend_from_slice(&sealed.key_id.to_be_bytes());
+    bytes.extend_from_slice(&wrapped_len.to_be_bytes());
+    bytes.extend_from_slice(&sealed.wrapped_key);
+    bytes.extend_from_slice(&sealed.ciphertext);
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Opens what [`seal_ticket`] sealed under the same `binding`; anything else — altered,
+/// truncated, made for another binding — is [`VaultError::CorruptRecord`].
+pub fn open_ticket(
+    keys: &dyn KeyProvider,
+    ticket: &str,
+    binding: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(ticket.as_bytes())
+        .map_err(|_| VaultError::CorruptRecord)?;
+    let (key_id, rest) = bytes.split_first_chunk::<4>().ok_or(VaultError::CorruptRecord)?;
+    let (wrapped_len, rest) = rest.split_first_chunk::<2>().ok_or(VaultError::CorruptRecord)?;
+    let wrapped_len = usize::from(u16::from_be_bytes(*wrapped_len));
+    if rest.len() < wrapped_len {
+        return Err(VaultError::CorruptRecord);
+    }
+    let (wrapped_key, ciphertext) = rest.split_at(wrapped_len);
+    let sealed = Sealed {
+        key_id: u32::from_be_bytes(*key_id),
+        wrapped_key: wrapped_key.to_vec(),
+        ciphertext: ciphertext.to_vec(),
+    };
+    open_bytes(keys, &sealed, b"ticket", binding).map_err(|error| match error {
+        VaultError::UnknownKey { .. } | VaultError::UnwrapFailed { .. } | VaultError::UnknownFormat(_) => {
+            VaultError::CorruptRecord
+        }
+        other => other,
+    })
+}
+
 fn seal_bytes(
     keys: &dyn KeyProvider,
     plaintext: &[u8],
@@ -226,6 +272,33 @@ mod tests {
             relation_to_group: "sister of a courier".into(),
             motivation: "money".into(),
             notes: "note".into(),
+        }
+    }
+
+    #[test]
+    fn a_ticket_opens_only_whole_and_for_its_own_binding() {
+        let (_dir, ring) = keyring();
+        let ticket = seal_ticket(&ring, b"source 3, entry 41", b"user 2").unwrap();
+        assert!(ticket.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{ticket}");
+        assert_eq!(open_ticket(&ring, &ticket, b"user 2").unwrap().as_slice(), b"source 3, entry 41");
+        assert!(matches!(open_ticket(&ring, &ticket, b"user 3"), Err(VaultError::CorruptRecord)));
+        let mut altered = ticket.clone().into_bytes();
+        let last = altered.len() - 2;
+        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap();
+        assert!(matches!(open_ticket(&ring, &altered, b"user 2"), Err(VaultError::CorruptRecord)));
+        assert!(matches!(
+            open_ticket(&ring, &ticket[..ticket.len() / 2], b"user 2"),
+            Err(VaultError::CorruptRecord)
+        ));
+    }
+
+    proptest::proptest! {
+        /// Whatever a browser sends back as a ticket, opening it answers an error, never a panic.
+        #[test]
+        fn any_string_as_a_ticket_is_refused_without_panicking(text in ".{0,300}") {
+            let (_dir, ring) = keyring();
+            proptest::prop_assert!(open_ticket(&ring, &text, b"user 2").is_err());
         }
     }
 

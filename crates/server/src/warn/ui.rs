@@ -570,6 +570,9 @@ struct VersionPage {
     /// Issuing was refused because an area lies near the address of a source behind the
     /// warning: the form now asks for the officer's acknowledgement.
     places_flagged: bool,
+    /// A sample of the recipients, where they are and how their delivery stands, for the
+    /// map: `[[lat, lon, state], …]` (empty before issue).
+    recipients: String,
     /// The answers by area over time, one chart per area.
     answer_charts: Vec<AnswerChart>,
     /// How long each bar of the charts spans, in minutes.
@@ -675,6 +678,13 @@ async fn version_view(
         gradings: support.reports.iter().map(|r| format!("{} {}", r.admiralty, r.tlp.as_str())).collect(),
         under_review: support.under_review(),
     });
+    let recipients = if issued {
+        let points = service::delivery_map(state, caller, id).await?;
+        serde_json::Value::Array(points.iter().map(|(p, shown)| json!([p.lat, p.lon, shown])).collect())
+            .to_string()
+    } else {
+        "[]".to_owned()
+    };
     let help = help
         .into_iter()
         .map(|(recipient, at)| {
@@ -683,6 +693,7 @@ async fn version_view(
         })
         .collect();
     Ok(VersionPage {
+        recipients,
         help,
         support,
         places_flagged: false,
@@ -1048,8 +1059,10 @@ async fn threats_view(
     error: Option<String>,
 ) -> Result<ThreatsPage, UiError> {
     let threats = service::threats(state, caller).await?;
-    let areas: Vec<(String, Area)> =
-        threats.iter().map(|t| (t.assessment.title.clone(), t.assessment.area.clone())).collect();
+    let areas: Vec<(String, Area)> = threats
+        .iter()
+        .map(|t| (format!("Threat: {}", t.assessment.title), t.assessment.area.clone()))
+        .collect();
     Ok(ThreatsPage {
         nav: Some(Nav::of(caller, Section::Threats)),
         csrf: caller.csrf_token.clone(),

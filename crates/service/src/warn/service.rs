@@ -17,6 +17,7 @@ use tearline_store::{DeliveryCounts, IssueVersion, Threat, VersionState, Warning
 use tearline_warn::cap::{
     Alert, CapTime, Info, MsgType, Reference, ResponseType, Scope, Status, UpdateEdits,
 };
+use tearline_warn::delivery::{AckStatus, DeliveryState};
 use tearline_warn::geo::{Area, LatLon};
 use tearline_warn::recipients::{Registration, RowError};
 use tearline_warn::threat::ThreatAssessment;
@@ -722,6 +723,36 @@ pub async fn help_requests(
     read(state, caller, "warning.help-requests", &format!("warning-version:{version_id}")).await?;
     Ok(state.store.needing_help(version_id).await?)
 }
+
+/// Where a version's recipients are and what became of their delivery, for the map: a
+/// sample of at most [`DELIVERY_MAP_POINTS`], each with the state it is drawn in. Read as the
+/// delivery counts are, and audited.
+pub async fn delivery_map(
+    state: &AppState,
+    caller: &Caller,
+    version_id: i64,
+) -> Result<Vec<(LatLon, &'static str)>, ServiceError> {
+    load_version(state, caller, version_id, read_warnings, "warning.read").await?;
+    read(state, caller, "warning.delivery-map", &format!("warning-version:{version_id}")).await?;
+    let points = state.store.delivery_positions(version_id, DELIVERY_MAP_POINTS).await?;
+    Ok(points
+        .into_iter()
+        .map(|(position, delivery, answer)| {
+            let shown = match (delivery, answer) {
+                (_, Some(AckStatus::Help)) => "help",
+                (_, Some(AckStatus::Safe)) => "safe",
+                (DeliveryState::Acknowledged, _) | (_, Some(AckStatus::Received)) => "acknowledged",
+                (DeliveryState::Sent, None) => "delivered",
+                (DeliveryState::Failed, None) => "failed",
+                (DeliveryState::Queued | DeliveryState::Sending, None) => "queued",
+            };
+            (position, shown)
+        })
+        .collect())
+}
+
+/// The most recipients the delivery map draws.
+pub const DELIVERY_MAP_POINTS: i64 = 3_000;
 
 /// Who an area would reach: how many, and where a sample of them are.
 #[derive(Debug, Serialize)]
