@@ -21,6 +21,7 @@ test('handler drafts, the leak guard blocks a name, controller releases, analyst
   await contact.getByLabel('Who was present').fill('hana, NIGHTJAR');
   await contact.getByLabel('What the source said').fill('Samira says a blue lorry, CD34 EFG, unloads drums at the tannery yard on Tuesdays.');
   await contact.getByRole('button', { name: 'Save contact report' }).click();
+  assert.match(await page.getByTestId('done').innerText(), /Contact report saved/);
 
   const report = page.locator('[data-testid^="contact-report-"]', { hasText: 'blue lorry' });
   await report.locator('summary', { hasText: 'Draft an intelligence report' }).click();
@@ -32,6 +33,7 @@ test('handler drafts, the leak guard blocks a name, controller releases, analyst
   const intel = page.locator('[data-testid^="intel-report-"]', { hasText: 'Drums at the tannery yard' });
   await intel.getByRole('button', { name: 'Check and submit for release' }).click();
   assert.match(await page.getByTestId('form-error').innerText(), /body \(name\)/);
+  assert.equal(await page.getByTestId('form-error').evaluate((e) => e.closest('[data-testid^="intel-report-"]') !== null), true, 'the refusal is beside its report');
   const blocked = page.locator('[data-testid^="intel-report-"]', { hasText: 'Drums at the tannery yard' });
   assert.equal(await blocked.getByTestId('intel-state').innerText(), 'draft');
   assert.match(await blocked.getByTestId('leak-result').innerText(), /body: name/);
@@ -48,6 +50,11 @@ test('handler drafts, the leak guard blocks a name, controller releases, analyst
   await controller.page.getByTestId('awaiting-release').getByRole('link', { name: /Drums at the tannery yard/ }).click();
   const awaiting = controller.page.locator('[data-testid^="intel-report-"]', { hasText: 'Drums at the tannery yard' });
   await awaiting.getByRole('button', { name: 'Release below the line' }).click();
+  // A confirmation says what releasing does and under which reference and grading.
+  const confirmation = controller.page.getByTestId('confirmation');
+  assert.match(await confirmation.innerText(), /Drums at the tannery yard.*under the reference SR-[0-9A-Z-]+ only/s);
+  await confirmation.getByRole('button', { name: /^Release report #\d+$/ }).click();
+  assert.match(await controller.page.getByTestId('done').innerText(), /Released below the line/);
   assert.equal(await controller.page.locator('[data-testid^="intel-report-"]', { hasText: 'Drums at the tannery yard' }).getByTestId('intel-state').innerText(), 'released');
 
   const analyst = await logIn(context.browser, context.server.url, 'anders', 'demo-analyst-pass');

@@ -5,8 +5,11 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::response::Redirect;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use tearline_service::ServiceError;
 
+use crate::error::ApiError;
 use crate::ui::Fields;
 
 /// The state a page is drawn in.
@@ -27,6 +30,13 @@ impl Feedback {
         let mut kept = fields.clone();
         kept.remove("csrf");
         Feedback::Refused { op: get("op"), target: get("target"), message: message.into(), kept }
+    }
+
+    /// A refusal of the form `op`, keeping `typed` (name, value) — for forms read into a
+    /// typed structure, which list what they keep (never a password).
+    pub fn refused_with(op: &str, typed: &[(&str, &str)], message: impl Into<String>) -> Feedback {
+        let kept = typed.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
+        Feedback::Refused { op: op.to_owned(), target: String::new(), message: message.into(), kept }
     }
 
     /// What happened, said in the section `at` of the page a successful form led to.
@@ -63,6 +73,38 @@ impl Feedback {
             }
             _ => "",
         }
+    }
+
+    /// What a form about the record `target` shows in `name`: what was typed, when that form
+    /// was refused, otherwise `shown` (the record's own value).
+    pub fn value<'a>(
+        &'a self,
+        op: &str,
+        target: impl std::fmt::Display,
+        name: &str,
+        shown: &'a str,
+    ) -> &'a str {
+        match self {
+            Feedback::Refused { op: refused, target: about, kept, .. }
+                if refused == op && *about == target.to_string() =>
+            {
+                kept.get(name).map_or("", String::as_str)
+            }
+            _ => shown,
+        }
+    }
+
+    /// Whether `choice` is what a form about the record `target` shows chosen in `name`: what
+    /// was chosen, when that form was refused, otherwise the record's own `shown`.
+    pub fn picks(
+        &self,
+        op: &str,
+        target: impl std::fmt::Display,
+        name: &str,
+        shown: &str,
+        choice: &str,
+    ) -> bool {
+        self.value(op, target, name, shown) == choice
     }
 
     /// Whether the checkbox `name` of the refused form `op` was ticked.
@@ -104,6 +146,35 @@ impl DoneOp {
     /// fresh when none was named or the page does not know it.
     pub fn feedback(&self, said: impl Fn(&str) -> Option<(&'static str, &'static str)>) -> Feedback {
         self.0.as_deref().and_then(said).map_or(Feedback::Fresh, |(said, at)| Feedback::Done { said, at })
+    }
+}
+
+/// How a page whose forms all post to one route (naming their `op`) answers a form: on
+/// success a redirect back to `page` saying what was done (`said` words it and names the
+/// section); on a refusal the person can fix, the page drawn again by `view` with the
+/// refusal in its form and what was typed; anything else (a missing record included), the
+/// error page.
+pub async fn answer<P, V>(
+    outcome: Result<(), ServiceError>,
+    fields: &Fields,
+    page: &str,
+    said: fn(&str) -> Option<(&'static str, &'static str)>,
+    view: impl FnOnce(Feedback) -> V,
+) -> crate::ui::Page
+where
+    P: askama::Template,
+    V: std::future::Future<Output = Result<P, crate::ui::UiError>>,
+{
+    match outcome.map_err(ApiError::from) {
+        Ok(()) => {
+            let op = crate::ui::field(fields, "op");
+            Ok(done(page, op, said(op).map_or("", |(_, at)| at)).into_response())
+        }
+        Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
+            let drawn = view(Feedback::refused(fields, error.message)).await?;
+            Ok((error.status, crate::ui::render(&drawn)).into_response())
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

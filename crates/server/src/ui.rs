@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use crate::api::IdPath;
 use crate::auth::{self, cookie_value, Session};
 use crate::error::{ApiError, ErrorCode};
+use crate::feedback::{DoneOp, Feedback};
 use tearline_service::accounts::{self, NewUserRequest};
 use tearline_service::audit::AuditQuery;
 use tearline_service::auth::Caller;
@@ -376,6 +377,7 @@ struct HomePage {
     accounts: Vec<(i64, String, &'static str)>,
     /// Threats whose window closed with no outcome: (id, title, window end).
     outcomes_due: Vec<(i64, String, String)>,
+    feedback: Feedback,
     /// Threats under review: (threat id, title, why).
     reviews: Vec<(i64, String, String)>,
     csrf: String,
@@ -393,7 +395,15 @@ fn duties(role: Role) -> &'static str {
     }
 }
 
-async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
+/// What the home page says after the forms that lead back to it.
+fn said_on_home(op: &str) -> Option<(&'static str, &'static str)> {
+    match op {
+        "approve-account" => Some(("Account approved: it can log in now.", "")),
+        _ => None,
+    }
+}
+
+async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>, done: DoneOp) -> Page {
     let caller = signed_in(caller)?;
     let nav = Nav::of(&caller, Section::Home);
     let links = nav.links.iter().skip(1).map(|link| (link.href, link.label)).collect();
@@ -430,6 +440,7 @@ async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>) 
         .collect();
     let threat_work = crate::warn::chain::work(&state, &caller).await?;
     Ok(render(&HomePage {
+        feedback: done.feedback(said_on_home),
         outcomes_due: threat_work
             .outcomes_due
             .iter()
@@ -477,14 +488,10 @@ struct SourcesPage {
     may_create: bool,
     counterpart_label: &'static str,
     counterpart_default: String,
-    error: Option<String>,
+    feedback: Feedback,
 }
 
-async fn sources_page(
-    state: &AppState,
-    caller: &Caller,
-    error: Option<String>,
-) -> Result<SourcesPage, UiError> {
+async fn sources_page(state: &AppState, caller: &Caller, feedback: Feedback) -> Result<SourcesPage, UiError> {
     let listed: Vec<SourceRecord> = sources::list(state, caller).await?;
     let handlers =
         sources::usernames(state, &listed.iter().map(|s| s.handler_id).collect::<Vec<_>>()).await?;
@@ -511,13 +518,13 @@ async fn sources_page(
         may_create,
         counterpart_label: if counterpart_role == Role::Handler { "Handler" } else { "Controller" },
         counterpart_default,
-        error,
+        feedback,
     })
 }
 
 async fn source_list(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&sources_page(&state, &caller, None).await?))
+    Ok(render(&sources_page(&state, &caller, Feedback::Fresh).await?))
 }
 
 #[derive(Deserialize)]
@@ -583,9 +590,26 @@ async fn create_source(
     let request =
         NewSourceRequest { code_name: form.code_name.clone(), status: None, handler, controller, identity };
     match sources::create(&state, &caller, request).await.map_err(ApiError::from) {
-        Ok(created) => Ok(Redirect::to(&format!("/sources/{}", created.id.0)).into_response()),
+        Ok(created) => {
+            Ok(crate::feedback::done(&format!("/sources/{}", created.id.0), "registered", "").into_response())
+        }
         Err(error) if error.status == StatusCode::BAD_REQUEST || error.status == StatusCode::CONFLICT => {
-            let page = sources_page(&state, &caller, Some(error.message)).await?;
+            let typed = [
+                ("code_name", form.code_name.as_str()),
+                ("counterpart", form.counterpart.as_str()),
+                ("full_name", form.full_name.as_str()),
+                ("date_of_birth", form.date_of_birth.as_str()),
+                ("aliases", form.aliases.as_str()),
+                ("phone_numbers", form.phone_numbers.as_str()),
+                ("addresses", form.addresses.as_str()),
+                ("address_points", form.address_points.as_str()),
+                ("family", form.family.as_str()),
+                ("relation_to_group", form.relation_to_group.as_str()),
+                ("motivation", form.motivation.as_str()),
+                ("notes", form.notes.as_str()),
+            ];
+            let refused = Feedback::refused_with("register", &typed, error.message);
+            let page = sources_page(&state, &caller, refused).await?;
             Ok((error.status, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -602,16 +626,14 @@ struct SourcePage {
     assignments: Vec<(&'static str, String, String, String)>,
     may_unseal: bool,
     may_reassign: bool,
-    error: Option<String>,
-    /// The reason typed into a refused unsealing, to send again.
-    reason: String,
+    feedback: Feedback,
 }
 
 async fn source_view(
     state: &AppState,
     caller: &Caller,
     id: SourceId,
-    error: Option<String>,
+    feedback: Feedback,
 ) -> Result<SourcePage, UiError> {
     let sources::SourceRead { source, assignments: history, .. } = sources::read(state, caller, id).await?;
     let assignments = history
@@ -633,8 +655,7 @@ async fn source_view(
         may_reassign: authorize(&caller.actor, Action::ReassignSource(sources::scope(&source))).is_ok(),
         source,
         assignments,
-        error,
-        reason: String::new(),
+        feedback,
     })
 }
 
@@ -642,9 +663,19 @@ async fn source_page(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
+    done: DoneOp,
 ) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&source_view(&state, &caller, SourceId(id), None).await?))
+    Ok(render(&source_view(&state, &caller, SourceId(id), done.feedback(said_on_source)).await?))
+}
+
+/// What a source's page says after its forms.
+fn said_on_source(op: &str) -> Option<(&'static str, &'static str)> {
+    Some(match op {
+        "registered" => ("Source registered: the identity is sealed in the vault.", ""),
+        "reassign" => ("Role handed over; the history below keeps who held it before.", "roles"),
+        _ => return None,
+    })
 }
 
 #[derive(Template)]
@@ -673,15 +704,15 @@ async fn unseal(
     let reason = field(&fields, "reason");
     let (state, caller) = (&state, &caller);
     let refused = |error: ServiceError| async move {
-        let mut page = source_view(state, caller, SourceId(id), Some(error.to_string())).await?;
-        page.reason = reason.to_owned();
+        let refused = Feedback::refused_with("unseal", &[("reason", reason)], error.to_string());
+        let page = source_view(state, caller, SourceId(id), refused).await?;
         Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
     };
     if let Err(error) = sources::validate_reason(reason) {
         return refused(error).await;
     }
     if !crate::confirm::confirmed(&fields) {
-        let page = source_view(state, caller, SourceId(id), None).await?;
+        let page = source_view(state, caller, SourceId(id), Feedback::Fresh).await?;
         if page.may_unseal {
             let confirmation = crate::confirm::Confirmation {
                 title: format!("Open the identity of {}?", page.source.code_name),
@@ -736,7 +767,8 @@ async fn identity_page(
             minutes: sources::OPENING_MILLIS / 60_000,
         })),
         Err(error) if error.code() == ErrorCode::StateChanged => {
-            let page = source_view(&state, &caller, SourceId(id), Some(error.to_string())).await?;
+            let ended = Feedback::refused_with("unseal", &[], error.to_string());
+            let page = source_view(&state, &caller, SourceId(id), ended).await?;
             Ok((StatusCode::GONE, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -758,10 +790,13 @@ async fn reassign(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
+    let (kept_role, kept_username) = (form.request.role.as_str(), form.request.username.clone());
     match sources::reassign(&state, &caller, SourceId(id), form.request).await {
-        Ok(_) => Ok(Redirect::to(&format!("/sources/{id}")).into_response()),
+        Ok(_) => Ok(crate::feedback::done(&format!("/sources/{id}"), "reassign", "roles").into_response()),
         Err(error) if error.code() == ErrorCode::InvalidAssignment => {
-            let page = source_view(&state, &caller, SourceId(id), Some(error.to_string())).await?;
+            let typed = [("role", kept_role), ("username", kept_username.as_str())];
+            let refused = Feedback::refused_with("reassign", &typed, error.to_string());
+            let page = source_view(&state, &caller, SourceId(id), refused).await?;
             Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -775,14 +810,8 @@ async fn rotate_vault_key(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
-    let report = sources::rotate_vault_key_as(&state, &caller).await?;
-    let notice = format!(
-        "Vault key {} is now active; {} data keys were re-wrapped under it.",
-        report.key_id, report.rewrapped
-    );
-    let mut page = users_view(&state, &caller, None).await?;
-    page.notice = Some(notice);
-    Ok(render(&page))
+    sources::rotate_vault_key_as(&state, &caller).await?;
+    Ok(crate::feedback::done("/users", "rotate", "").into_response())
 }
 
 #[derive(Template)]
@@ -794,11 +823,10 @@ struct UsersPage {
     users: Vec<(String, String, &'static str, String, &'static str)>,
     roles: Vec<(&'static str, &'static str)>,
     active_key: u32,
-    notice: Option<String>,
-    error: Option<String>,
+    feedback: Feedback,
 }
 
-async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) -> Result<UsersPage, UiError> {
+async fn users_view(state: &AppState, caller: &Caller, feedback: Feedback) -> Result<UsersPage, UiError> {
     let (users, units) = accounts::list(state, caller).await?;
     let unit_name = |id| units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
     let users = users
@@ -814,14 +842,22 @@ async fn users_view(state: &AppState, caller: &Caller, error: Option<String>) ->
         users,
         roles: Role::ALL.iter().map(|r| (r.as_str(), r.title())).collect(),
         active_key: state.keys.active_key_id(),
-        notice: None,
-        error,
+        feedback,
     })
 }
 
-async fn users_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
+async fn users_page(State(state): State<AppState>, caller: Result<Session, ApiError>, done: DoneOp) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&users_view(&state, &caller, None).await?))
+    Ok(render(&users_view(&state, &caller, done.feedback(said_on_users)).await?))
+}
+
+/// What the users page says after its forms.
+fn said_on_users(op: &str) -> Option<(&'static str, &'static str)> {
+    Some(match op {
+        "add-user" => ("Account added. A handler's or controller's account takes effect when a senior controller of its unit approves it.", ""),
+        "rotate" => ("A new vault key is active (its number is below); every data key was re-wrapped under it.", ""),
+        _ => return None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -839,9 +875,18 @@ async fn create_user(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     match accounts::create_user_as(&state, &caller, &form.user).await.map_err(ApiError::from) {
-        Ok(_) => Ok(Redirect::to("/users").into_response()),
+        Ok(_) => Ok(crate::feedback::done("/users", "add-user", "").into_response()),
         Err(error) if error.status.is_client_error() => {
-            let page = users_view(&state, &caller, Some(error.message.clone())).await?;
+            let user = &form.user;
+            // Everything typed but the password.
+            let typed = [
+                ("username", user.username.as_str()),
+                ("display_name", user.display_name.as_deref().unwrap_or("")),
+                ("role", user.role.as_str()),
+                ("unit", user.unit.as_str()),
+            ];
+            let page = users_view(&state, &caller, Feedback::refused_with("add-user", &typed, error.message))
+                .await?;
             Ok((error.status, render(&page)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -858,7 +903,7 @@ async fn approve_user(
     let caller = signed_in(caller)?;
     caller.check_csrf(&form.csrf)?;
     accounts::approve(&state, &caller, tearline_domain::UserId(id)).await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(crate::feedback::done("/", "approve-account", "").into_response())
 }
 
 /// One event as the audit page shows it.

@@ -1321,6 +1321,7 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
         post(
             "/sources",
             &[
+                ("op", "register"),
                 ("code_name", "UI SOURCE"),
                 ("handler", "hana"),
                 ("controller", "conrad"),
@@ -1333,11 +1334,16 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
         // Without a ticket an unsealing made, the identity's page answers that the opening
         // ended (410) to whoever may unseal, and "no such source" to everyone else.
         get("/sources/{own}/identity?opening=none", CASE),
-        post("/sources/{own}/assignments", &[("role", "handler"), ("username", "hana")], &[Controller]),
-        post("/vault/rotate", &[], &[Administrator]),
+        post(
+            "/sources/{own}/assignments",
+            &[("op", "reassign"), ("role", "handler"), ("username", "hana")],
+            &[Controller],
+        ),
+        post("/vault/rotate", &[("op", "rotate")], &[Administrator]),
         post(
             "/users",
             &[
+                ("op", "add-user"),
                 ("username", "ui-analyst"),
                 ("role", "analyst"),
                 ("unit", "Harbour District Unit"),

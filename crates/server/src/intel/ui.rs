@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
@@ -21,7 +21,9 @@ use tearline_store::IntelReport;
 use super::{DraftRequest, SearchParams};
 use crate::api::IdPath;
 use crate::auth::Session;
+use crate::confirm::{self, Confirmation, Note};
 use crate::error::{ApiError, ErrorCode};
+use crate::feedback::{self, DoneOp, Feedback};
 use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, Section, UiError};
 use tearline_service::auth::Caller;
 use tearline_service::sources::{self, scope};
@@ -119,7 +121,7 @@ struct CasePage {
     source_id: i64,
     code_name: String,
     reference: String,
-    error: Option<String>,
+    feedback: Feedback,
     contact_reports: Vec<(i64, String, String, String, String, String)>,
     reports: Vec<CaseReport>,
     may_release: bool,
@@ -129,7 +131,7 @@ async fn case_view(
     state: &AppState,
     caller: &Caller,
     id: SourceId,
-    error: Option<String>,
+    feedback: Feedback,
 ) -> Result<CasePage, UiError> {
     let sources::SourceRead { source, read, .. } = sources::read(state, caller, id).await?;
     let Some((contact_reports, reports)) = super::case_reports(state, caller, &source, &read).await? else {
@@ -141,7 +143,7 @@ async fn case_view(
         source_id: source.id.0,
         code_name: source.code_name.clone(),
         reference: source.reference.to_string(),
-        error,
+        feedback,
         contact_reports: contact_reports
             .iter()
             .map(|c| {
@@ -171,18 +173,61 @@ async fn case_page(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
+    done: DoneOp,
 ) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&case_view(&state, &caller, SourceId(id), None).await?))
+    Ok(render(&case_view(&state, &caller, SourceId(id), done.feedback(said_on_case)).await?))
 }
 
-/// Runs the operation a case form names; a leak or a refusal comes back as a message.
+/// What the case page says after each of its forms, and the section it says it in.
+fn said_on_case(op: &str) -> Option<(&'static str, &'static str)> {
+    Some(match op {
+        "contact-report" => ("Contact report saved above the line.", "contact-reports"),
+        "draft" => ("Draft saved below: check it and submit it for release.", "intel-reports"),
+        "edit" => ("Changes to the draft saved.", "intel-reports"),
+        "correct" => {
+            ("Correction drafted: it goes through the leak guard and release again.", "intel-reports")
+        }
+        "submit" => (
+            "Submitted: the leak guard found nothing; it waits for the controller's release.",
+            "intel-reports",
+        ),
+        "release" => ("Released below the line: analysts can now find it.", "intel-reports"),
+        "send-back" => ("Sent back to draft.", "intel-reports"),
+        "withdraw" => ("Withdrawn: threats citing it are under review.", "intel-reports"),
+        _ => return None,
+    })
+}
+
+/// What releasing a report does, said before it is done; only to whoever may release it.
+fn release_confirmation(page: &CasePage, fields: &Fields) -> Option<Confirmation> {
+    if field(fields, "op") != "release" || !page.may_release {
+        return None;
+    }
+    let target = field(fields, "target");
+    let report = page.reports.iter().find(|r| r.id.to_string() == target && r.state == "submitted")?;
+    Some(Confirmation {
+        title: format!("Release report #{} below the line?", report.id),
+        consequences: vec![
+            format!(
+                "\u{201c}{}\u{201d} becomes readable, searchable and shareable by the unit's analysts under the reference {} only, graded {}{}, {}.",
+                report.title, page.reference, report.reliability, report.credibility, report.tlp
+            ),
+            "A release is not undone: a wrong report can only be corrected or withdrawn, and threats citing it then go under review.".into(),
+        ],
+        verb: format!("Release report #{}", report.id),
+        note: Note::None,
+        danger: false,
+    })
+}
+
+/// Runs the operation a case form names; a draft the leak guard stops is a refusal.
 async fn perform_case(
     state: &AppState,
     caller: &Caller,
     source: SourceId,
     fields: &Fields,
-) -> Result<Option<String>, ServiceError> {
+) -> Result<(), ServiceError> {
     let target = || number(fields, "target");
     match field(fields, "op") {
         "contact-report" => {
@@ -196,32 +241,36 @@ async fn perform_case(
                 welfare: field(fields, "welfare").into(),
                 situation_changed: field(fields, "situation_changed") == "on",
             };
-            super::write_contact_report(state, caller, source, request).await.map(|_| None)
+            super::write_contact_report(state, caller, source, request).await.map(|_| ())
         }
-        "draft" => super::draft(state, caller, target()?, draft_request(fields)?).await.map(|_| None),
-        "edit" => super::edit_draft(state, caller, target()?, draft_request(fields)?).await.map(|_| None),
-        "correct" => super::correct(state, caller, target()?, draft_request(fields)?).await.map(|_| None),
+        "draft" => super::draft(state, caller, target()?, draft_request(fields)?).await.map(|_| ()),
+        "edit" => super::edit_draft(state, caller, target()?, draft_request(fields)?).await.map(|_| ()),
+        "correct" => super::correct(state, caller, target()?, draft_request(fields)?).await.map(|_| ()),
         "submit" => {
             let submission = super::submit(state, caller, target()?).await?;
-            Ok((!submission.leaks.is_empty()).then(|| {
-                let named: Vec<String> =
-                    submission.leaks.iter().map(|l| format!("{} ({})", l.field, l.detail)).collect();
+            if submission.leaks.is_empty() {
+                return Ok(());
+            }
+            let named: Vec<String> =
+                submission.leaks.iter().map(|l| format!("{} ({})", l.field, l.detail)).collect();
+            Err(ServiceError::refused(
+                ErrorCode::IdentityLeak,
                 format!(
                     "Release refused: these fields name the source: {}. Rewrite them and submit again.",
                     named.join(", ")
-                )
-            }))
+                ),
+            ))
         }
         "release" | "send-back" => {
             let request = super::ReleaseRequest {
                 release: field(fields, "op") == "release",
                 acknowledge_warnings: field(fields, "acknowledge_warnings") == "on",
             };
-            super::decide_release(state, caller, target()?, request).await.map(|_| None)
+            super::decide_release(state, caller, target()?, request).await.map(|_| ())
         }
         "withdraw" => {
             let request = super::WithdrawRequest { reason: field(fields, "reason").into() };
-            super::withdraw(state, caller, target()?, request).await.map(|_| None)
+            super::withdraw(state, caller, target()?, request).await.map(|_| ())
         }
         _ => Err(crate::ui::unknown_operation()),
     }
@@ -235,17 +284,17 @@ async fn case_action(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
-    let outcome = perform_case(&state, &caller, SourceId(id), &fields).await;
-    let message = match outcome.map_err(ApiError::from) {
-        Ok(None) => return Ok(Redirect::to(&format!("/sources/{id}/intel")).into_response()),
-        Ok(Some(refusal)) => (StatusCode::UNPROCESSABLE_ENTITY, refusal),
-        Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
-            (error.status, error.message)
+    let page = format!("/sources/{id}/intel");
+    if !confirm::confirmed(&fields) && field(&fields, "op") == "release" {
+        let seen = case_view(&state, &caller, SourceId(id), Feedback::Fresh).await?;
+        if let Some(confirmation) = release_confirmation(&seen, &fields) {
+            let nav = Nav::of(&caller, Section::Sources);
+            return Ok(confirm::ask(nav, &page, &page, &fields, confirmation));
         }
-        Err(error) => return Err(error.into()),
-    };
-    let page = case_view(&state, &caller, SourceId(id), Some(message.1)).await?;
-    Ok((message.0, render(&page)).into_response())
+    }
+    let outcome = perform_case(&state, &caller, SourceId(id), &fields).await;
+    let view = |feedback| case_view(&state, &caller, SourceId(id), feedback);
+    feedback::answer(outcome, &fields, &page, said_on_case, view).await
 }
 
 /// One drop-down of the search form: (value, selected) per option.
@@ -418,7 +467,7 @@ struct ReportPage {
     entities: Vec<(i64, &'static str, String)>,
     disseminations: Vec<(String, String)>,
     may_analyse: bool,
-    error: Option<String>,
+    feedback: Feedback,
     kinds: Vec<&'static str>,
     /// The unit's threats this report could support, for analysts: (id, title).
     threats: Vec<(i64, String)>,
@@ -430,7 +479,7 @@ async fn report_view(
     state: &AppState,
     caller: &Caller,
     id: i64,
-    error: Option<String>,
+    feedback: Feedback,
 ) -> Result<ReportPage, UiError> {
     let report = super::released(state, caller, id).await?;
     let may_analyse =
@@ -485,7 +534,7 @@ async fn report_view(
             .map(|d| (format_time(d.passed_at), d.recipient.clone()))
             .collect(),
         may_analyse,
-        error,
+        feedback,
         kinds: EntityKind::ALL.iter().map(|k| k.as_str()).collect(),
         threats,
         cited_by,
@@ -497,9 +546,21 @@ async fn report_page(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
+    done: DoneOp,
 ) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&report_view(&state, &caller, id, None).await?))
+    Ok(render(&report_view(&state, &caller, id, done.feedback(said_on_report)).await?))
+}
+
+/// What a released report's page says after each of its forms, and where.
+fn said_on_report(op: &str) -> Option<(&'static str, &'static str)> {
+    Some(match op {
+        "cite" => ("The threat now cites this report.", "threats"),
+        "tag" => ("Entity tagged.", "entities"),
+        "untag" => ("Tag removed.", "entities"),
+        "disseminate" => ("Dissemination recorded.", "dissemination"),
+        _ => return None,
+    })
 }
 
 async fn report_action(
@@ -548,14 +609,8 @@ async fn report_action(
         }
         _ => Err(crate::ui::unknown_operation()),
     };
-    match outcome.map_err(ApiError::from) {
-        Ok(()) => Ok(Redirect::to(&format!("/intel/reports/{id}")).into_response()),
-        Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
-            let page = report_view(&state, &caller, id, Some(error.message.clone())).await?;
-            Ok((error.status, render(&page)).into_response())
-        }
-        Err(error) => Err(error.into()),
-    }
+    let view = |feedback| report_view(&state, &caller, id, feedback);
+    feedback::answer(outcome, &fields, &format!("/intel/reports/{id}"), said_on_report, view).await
 }
 
 #[derive(Template)]

@@ -7,8 +7,6 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tearline_domain::policy::{authorize, Action};
@@ -608,20 +606,9 @@ async fn lifecycle_action(
             return Ok(confirm::ask(nav, &page, &page, &fields, confirmation));
         }
     }
-    match perform(&state, &caller, SourceId(id), &fields).await.map_err(ApiError::from) {
-        Ok(()) => {
-            let op = field(&fields, "op");
-            Ok(feedback::done(&page, op, said(op).map_or("", |(_, at)| at)).into_response())
-        }
-        // A mistake the officer can fix comes back in its form, with what was typed and
-        // nothing changed.
-        Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
-            let refused = Feedback::refused(&fields, error.message);
-            let page = lifecycle_view(&state, &caller, SourceId(id), refused).await?;
-            Ok((error.status, render(&page)).into_response())
-        }
-        Err(error) => Err(error.into()),
-    }
+    let outcome = perform(&state, &caller, SourceId(id), &fields).await;
+    let view = |feedback| lifecycle_view(&state, &caller, SourceId(id), feedback);
+    feedback::answer(outcome, &fields, &page, said, view).await
 }
 
 #[derive(Template)]

@@ -5,7 +5,6 @@
 
 use askama::Template;
 use axum::extract::{Form, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -18,6 +17,7 @@ use super::chain::{self, Event, Step, Support, Timeline};
 use crate::api::IdPath;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
+use crate::feedback::{self, DoneOp};
 use crate::ui::{field, format_time, number, render, signed_in, Fields, Nav, Page, Section, UiError};
 use tearline_service::auth::Caller;
 use tearline_service::{AppState, ServiceError};
@@ -174,7 +174,7 @@ fn page(caller: &Caller, timeline: Timeline, notice: Option<String>, error: Opti
         summary: vec![
             ("Type", a.threat_type.clone()),
             ("Area", a.area.description.clone()),
-            ("Window", format!("{} to {} UTC", format_time(a.window_start), format_time(a.window_end))),
+            ("Window", format!("{} to {}", format_time(a.window_start), format_time(a.window_end))),
             ("Likelihood", wire(&a.likelihood)),
             ("Impact", wire(&a.impact)),
             ("Status", a.status.as_str().to_owned()),
@@ -214,32 +214,33 @@ async fn threat_page(
     State(state): State<AppState>,
     caller: Result<Session, ApiError>,
     IdPath(id): IdPath,
+    done: DoneOp,
 ) -> Page {
     let caller = signed_in(caller)?;
     let timeline = chain::timeline(&state, &caller, id).await?;
-    Ok(render(&page(&caller, timeline, None, None)))
+    let notice = done.0.as_deref().and_then(said).map(str::to_owned);
+    Ok(render(&page(&caller, timeline, notice, None)))
+}
+
+/// What a threat's page says after each of its forms.
+fn said(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "cite" => "The report now supports this threat.",
+        "uncite" => "The report no longer supports this threat.",
+        "clear" => "The review is cleared.",
+        "outcome" => "The outcome is recorded; the sources' track records learn from it.",
+        _ => return None,
+    })
 }
 
 /// Runs the operation the form names; what the analyst can fix comes back on the page.
-async fn perform(
-    state: &AppState,
-    caller: &Caller,
-    id: i64,
-    fields: &Fields,
-) -> Result<String, ServiceError> {
+async fn perform(state: &AppState, caller: &Caller, id: i64, fields: &Fields) -> Result<(), ServiceError> {
     match field(fields, "op") {
-        "cite" => {
-            chain::cite(state, caller, id, number(fields, "report_id")?).await?;
-            Ok("The report now supports this threat.".into())
-        }
-        "uncite" => {
-            chain::uncite(state, caller, id, number(fields, "report_id")?).await?;
-            Ok("The report no longer supports this threat.".into())
-        }
+        "cite" => chain::cite(state, caller, id, number(fields, "report_id")?).await.map(|_| ()),
+        "uncite" => chain::uncite(state, caller, id, number(fields, "report_id")?).await.map(|_| ()),
         "clear" => {
             let request = chain::ClearRequest { note: field(fields, "note").into() };
-            chain::clear_review(state, caller, number(fields, "review_id")?, request).await?;
-            Ok("The review is cleared.".into())
+            chain::clear_review(state, caller, number(fields, "review_id")?, request).await.map(|_| ())
         }
         "outcome" => {
             let outcome = ThreatOutcome::parse(field(fields, "outcome"))
@@ -254,8 +255,7 @@ async fn perform(
                 }
             }
             let request = chain::OutcomeRequest { outcome, note: field(fields, "note").into(), reports };
-            chain::record_outcome(state, caller, id, request).await?;
-            Ok("The outcome is recorded; the sources' track records learn from it.".into())
+            chain::record_outcome(state, caller, id, request).await.map(|_| ())
         }
         _ => Err(crate::ui::unknown_operation()),
     }
@@ -269,13 +269,15 @@ async fn threat_action(
 ) -> Page {
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
-    let (status, notice, error) = match perform(&state, &caller, id, &fields).await.map_err(ApiError::from) {
-        Ok(notice) => (StatusCode::OK, Some(notice), None),
+    let (status, error) = match perform(&state, &caller, id, &fields).await.map_err(ApiError::from) {
+        Ok(()) => {
+            return Ok(feedback::done(&format!("/threats/{id}"), field(&fields, "op"), "").into_response())
+        }
         Err(refused) if refused.status.is_client_error() && refused.code != ErrorCode::NotFound => {
-            (refused.status, None, Some(refused.message))
+            (refused.status, refused.message)
         }
         Err(other) => return Err(UiError::from(other)),
     };
     let timeline = chain::timeline(&state, &caller, id).await?;
-    Ok((status, render(&page(&caller, timeline, notice, error))).into_response())
+    Ok((status, render(&page(&caller, timeline, None, Some(error)))).into_response())
 }

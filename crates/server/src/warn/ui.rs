@@ -1051,6 +1051,8 @@ struct ThreatsPage {
     may_assess: bool,
     current_area: Option<AreaPrefill>,
     error: Option<String>,
+    /// What the assessment form did, after it redirected here.
+    done: Option<&'static str>,
 }
 
 async fn threats_view(
@@ -1072,12 +1074,22 @@ async fn threats_view(
         may_assess: authorize(&caller.actor, Action::AssessThreat { unit_id: caller.actor.unit_id }).is_ok(),
         current_area: None,
         error,
+        done: None,
     })
 }
 
-async fn threats_page(State(state): State<AppState>, caller: Result<Session, ApiError>) -> Page {
+async fn threats_page(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    done: DoneOp,
+) -> Page {
     let caller = signed_in(caller)?;
-    Ok(render(&threats_view(&state, &caller, None).await?))
+    let mut page = threats_view(&state, &caller, None).await?;
+    page.done = done
+        .0
+        .filter(|op| op == "assessed")
+        .map(|_| "Threat assessment recorded: it is on the map and in the list.");
+    Ok(render(&page))
 }
 
 #[derive(Deserialize)]
@@ -1136,7 +1148,7 @@ async fn create_threat(
         Err(error) => Err(error),
     };
     match fixable(created)? {
-        Ok(_) => Ok(Redirect::to("/threats").into_response()),
+        Ok(_) => Ok(feedback::done("/threats", "assessed", "").into_response()),
         Err((status, message)) => {
             Ok((status, render(&threats_view(&state, &caller, Some(message)).await?)).into_response())
         }
