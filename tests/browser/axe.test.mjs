@@ -68,3 +68,29 @@ for (const [username, password] of ACCOUNTS) {
     assert.deepEqual(problems, [], `${username}: no console errors or CSP violations`);
   });
 }
+
+test('axe finds no serious or critical violation on a confirmation or a refused form', async () => {
+  const failures = [];
+  const check = async (page, what) => {
+    for (const v of await violations(page)) failures.push(`${what}: ${v.id} (${v.impact}) ${v.help}`);
+  };
+  const aurelia = await logIn(context.browser, context.server.url, 'aurelia', 'demo-authorising-pass');
+  await aurelia.page.goto(`${context.server.url}/sources/1/lifecycle`);
+  await aurelia.page.getByTestId('renew').click();
+  await aurelia.page.getByTestId('confirmation').waitFor();
+  await check(aurelia.page, 'the renewal confirmation');
+  const hana = await logIn(context.browser, context.server.url, 'hana', 'demo-handler-pass');
+  await hana.page.goto(`${context.server.url}/sources/1/lifecycle`);
+  const form = hana.page.getByTestId('payment-form');
+  await form.getByLabel('Amount').fill('12.00');
+  await form.getByLabel('Purpose').fill('Phone credit');
+  await form.getByRole('button', { name: 'Request payment' }).click();
+  await hana.page.getByTestId('form-error').waitFor();
+  await check(hana.page, 'a refused payment request');
+  await hana.page.goto(`${context.server.url}/sources/1`);
+  await hana.page.getByLabel('Reason').fill('Checking the confirmation page with axe');
+  await hana.page.getByRole('button', { name: 'Unseal identity' }).click();
+  await hana.page.getByTestId('confirmation').waitFor();
+  await check(hana.page, 'the unsealing confirmation');
+  assert.deepEqual(failures, []);
+});
