@@ -32,6 +32,11 @@ test('handler requests a payment, controller approves, ledger and disclosure sho
   assert.equal(await again.getByLabel('Amount').inputValue(), '75.50');
   assert.equal(await again.getByLabel('Purpose').inputValue(), 'Travel to the Saltford meeting');
   assert.equal(await again.getByLabel('Currency').inputValue(), 'GBP');
+  // The refusal is tied to the field it is about, for screen readers.
+  const attestation = again.getByLabel('I attest that this payment is not contingent on any outcome');
+  assert.equal(await attestation.getAttribute('aria-invalid'), 'true');
+  assert.equal(await attestation.getAttribute('aria-describedby'), await again.getByRole('alert').getAttribute('id'));
+  assert.equal(await again.getByLabel('Amount').getAttribute('aria-invalid'), null, 'only the field it is about');
   await again.getByLabel('I attest that this payment is not contingent on any outcome').check();
   await again.getByRole('button', { name: 'Request payment' }).click();
   assert.match(await handler.page.getByTestId('done').innerText(), /waits for a controller's approval/);

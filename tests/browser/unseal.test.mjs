@@ -59,6 +59,7 @@ test('an unseal without a reason is refused on the page', async () => {
   await page.getByRole('alert').waitFor();
   assert.match(await page.getByRole('alert').innerText(), /10 to 500 characters/);
   assert.equal(await page.getByLabel('Reason').inputValue(), 'short', 'what was typed is kept');
+  assert.equal(await page.getByLabel('Reason').getAttribute('aria-invalid'), 'true', 'and marked as what is wrong');
   assert.ok(!(await page.content()).includes('Samira'));
 });
 

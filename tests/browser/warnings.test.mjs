@@ -43,6 +43,8 @@ test('a warning officer draws an area, issues a warning and sees deliveries rise
   await form.getByRole('button', { name: 'Save draft' }).click();
   const refused = page.getByTestId('draft-form');
   assert.match(await refused.getByRole('alert').innerText(), /^Expires in/i);
+  assert.equal(await refused.getByLabel('Expires in (hours)').getAttribute('aria-invalid'), 'true');
+  assert.equal(await refused.getByLabel('Expires in (hours)').getAttribute('aria-describedby'), 'refusal');
   assert.equal(await refused.getByTestId('headline').inputValue(), 'Leave the harbour front now');
   assert.equal(await refused.locator('textarea[name=description]').inputValue(), 'Move inland along Station Road.');
   assert.equal(await refused.getByLabel('Area description').inputValue(), 'Harbour front');

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use tearline_service::ServiceError;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ui::Fields;
 
 /// The state a page is drawn in.
@@ -19,24 +19,86 @@ pub enum Feedback {
     /// Reached after a form succeeded: what happened, in words, said in the page's section
     /// `at` (the anchor the redirect lands on; "" for the top of the page).
     Done { said: &'static str, at: &'static str },
-    /// A form came back refused: which one (its `op` and `target`), why, and what was typed.
-    Refused { op: String, target: String, message: String, kept: Fields },
+    /// A form came back refused: which one (its `op` and `target`), why, what was typed, and
+    /// the field the refusal is about when it names one.
+    Refused { op: String, target: String, message: String, kept: Fields, field: Option<String> },
+}
+
+/// The form field a refusal with this code is about, whatever its words: the codes that
+/// concern one input of the forms that send it.
+fn field_of_code(code: ErrorCode) -> Option<&'static str> {
+    Some(match code {
+        ErrorCode::ContingentPayment => "not_contingent",
+        ErrorCode::InvalidAmount => "amount",
+        ErrorCode::UnknownCurrency => "currency",
+        ErrorCode::InvalidDate => "at",
+        ErrorCode::ReasonRequired => "reason",
+        ErrorCode::RisksNotExplained => "explained_and_understood",
+        ErrorCode::InvalidReviewInterval => "review_every_days",
+        ErrorCode::InvalidWitness => "witness",
+        ErrorCode::InvalidReceipt => "code_name",
+        _ => return None,
+    })
+}
+
+/// The field of `fields` a refusal is about: the one its message starts with ("purpose is
+/// required…", "reason …"), by name or by name with spaces; the longest that fits.
+fn field_named(message: &str, fields: &Fields) -> Option<String> {
+    let said = message.trim_start().to_lowercase();
+    fields
+        .keys()
+        .filter(|name| !matches!(name.as_str(), "csrf" | "op" | "target" | "confirmed"))
+        .filter(|name| {
+            let spoken = name.replace('_', " ");
+            [name.as_str(), spoken.as_str()].iter().any(|word| {
+                said.strip_prefix(word)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ':', ',', '.']))
+            })
+        })
+        .max_by_key(|name| name.len())
+        .cloned()
 }
 
 impl Feedback {
     /// A refusal of the form in `fields` (named by its `op` and `target` fields).
     pub fn refused(fields: &Fields, message: impl Into<String>) -> Feedback {
         let get = |name: &str| fields.get(name).cloned().unwrap_or_default();
+        let message = message.into();
+        let field = field_named(&message, fields);
         let mut kept = fields.clone();
         kept.remove("csrf");
-        Feedback::Refused { op: get("op"), target: get("target"), message: message.into(), kept }
+        Feedback::Refused { op: get("op"), target: get("target"), message, kept, field }
     }
 
     /// A refusal of the form `op`, keeping `typed` (name, value) — for forms read into a
     /// typed structure, which list what they keep (never a password).
     pub fn refused_with(op: &str, typed: &[(&str, &str)], message: impl Into<String>) -> Feedback {
-        let kept = typed.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
-        Feedback::Refused { op: op.to_owned(), target: String::new(), message: message.into(), kept }
+        let kept: Fields =
+            typed.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
+        let message = message.into();
+        let field = field_named(&message, &kept);
+        Feedback::Refused { op: op.to_owned(), target: String::new(), message, kept, field }
+    }
+
+    /// The same refusal, about the field `name` (when the page knows better than the words).
+    pub fn about(self, name: &str) -> Feedback {
+        match self {
+            Feedback::Refused { op, target, message, kept, .. } => {
+                Feedback::Refused { op, target, message, kept, field: Some(name.to_owned()) }
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the refusal's own words named the field it is about.
+    fn names_a_field(&self) -> bool {
+        matches!(self, Feedback::Refused { field: Some(_), .. })
+    }
+
+    /// Whether the refusal of the form `op` is about its field `name`: the field is then
+    /// marked invalid and described by the refusal (`aria-invalid`, `aria-describedby`).
+    pub fn invalid(&self, op: &str, name: &str) -> bool {
+        matches!(self, Feedback::Refused { op: refused, field: Some(field), .. } if refused == op && field == name)
     }
 
     /// What happened, said in the section `at` of the page a successful form led to.
@@ -171,7 +233,12 @@ where
             Ok(done(page, op, said(op).map_or("", |(_, at)| at)).into_response())
         }
         Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
-            let drawn = view(Feedback::refused(fields, error.message)).await?;
+            let refused = Feedback::refused(fields, error.message);
+            let refused = match field_of_code(error.code) {
+                Some(name) if !refused.names_a_field() => refused.about(name),
+                _ => refused,
+            };
+            let drawn = view(refused).await?;
             Ok((error.status, crate::ui::render(&drawn)).into_response())
         }
         Err(error) => Err(error.into()),
@@ -205,6 +272,19 @@ mod tests {
         assert!(refused.ticked("payment", "not_contingent"));
         assert!(refused.chose("payment", "amount", "12x", "0"));
         assert!(Feedback::Fresh.chose("payment", "currency", "GBP", "GBP"));
+    }
+
+    #[test]
+    fn a_refusal_that_names_a_field_marks_that_field() {
+        let fields = form(&[("op", "payment"), ("amount", "x"), ("purpose", ""), ("not_contingent", "")]);
+        let refused = Feedback::refused(&fields, "purpose is required, at most 500 characters");
+        assert!(refused.invalid("payment", "purpose"));
+        assert!(!refused.invalid("payment", "amount"));
+        let spoken = Feedback::refused(&fields, "Not contingent: tick the attestation");
+        assert!(spoken.invalid("payment", "not_contingent"));
+        let vague = Feedback::refused(&fields, "the payment crosses a threshold");
+        assert!(!vague.invalid("payment", "amount") && !vague.invalid("payment", "purpose"));
+        assert!(vague.about("amount").invalid("payment", "amount"));
     }
 
     #[test]

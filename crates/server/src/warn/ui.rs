@@ -430,7 +430,10 @@ async fn draft_warning(
         Err((status, message)) => {
             let mut kept = fields.clone();
             kept.insert("op".into(), "draft".into());
-            let refused = Feedback::refused(&kept, in_form_words(&message));
+            let words = in_form_words(&message);
+            let about_expiry = words.to_lowercase().starts_with("expires in");
+            let refused = Feedback::refused(&kept, words);
+            let refused = if about_expiry { refused.about("expires_hours") } else { refused };
             Ok((status, render(&warnings_view(&state, &caller, refused).await?)).into_response())
         }
     }
