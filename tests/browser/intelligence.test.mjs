@@ -67,6 +67,9 @@ test('handler drafts, the leak guard blocks a name, controller releases, analyst
   await analyst.page.screenshot({ path: join(artifacts, 'intel-search.png'), fullPage: true });
   await results.getByRole('link', { name: /Drums at the tannery yard/ }).click();
   assert.match(await analyst.page.getByTestId('entities').innerText(), /vehicle: CD34 EFG/);
+  // An entity opens the search for every report that mentions it.
+  const entityHref = await analyst.page.getByTestId('entities').getByRole('link', { name: 'CD34 EFG' }).getAttribute('href');
+  assert.equal(new URL(entityHref, context.server.url).searchParams.get('q'), '"CD34 EFG"');
   const body = await analyst.page.content();
   assert.ok(!body.includes('Samira') && !body.includes('NIGHTJAR'), 'no identity or code name below the line');
 

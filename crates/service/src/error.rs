@@ -220,3 +220,16 @@ impl From<LedgerError> for ServiceError {
         }
     }
 }
+
+/// Text a person typed, trimmed: refused when empty or longer than `max` characters, naming
+/// the request's `field` (the forms mark that field from the words).
+pub(crate) fn required_text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidField,
+            format!("{field} is required, at most {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}

@@ -29,24 +29,13 @@ use tearline_store::{
 use crate::above_line;
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::{ErrorCode, ServiceError};
+use crate::error::{required_text as text, ErrorCode, ServiceError};
 use crate::guard::{self, Readers};
 use crate::sources::{self, scope};
 use crate::state::AppState;
 
 fn invalid(code: ErrorCode, message: impl Into<String>) -> ServiceError {
     ServiceError::refused(code, message)
-}
-
-fn text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(invalid(
-            ErrorCode::InvalidField,
-            format!("{field} is required, at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 fn object(report: i64) -> String {

@@ -464,7 +464,8 @@ struct ReportPage {
     three_by_five: String,
     suggested: Option<String>,
     areas: String,
-    entities: Vec<(i64, &'static str, String)>,
+    /// (id, kind, name, where a search finds it)
+    entities: Vec<(i64, &'static str, String, String)>,
     disseminations: Vec<(String, String)>,
     may_analyse: bool,
     feedback: Feedback,
@@ -526,7 +527,7 @@ async fn report_view(
         entities: report
             .entities
             .iter()
-            .map(|e| (e.id, e.entity.kind.as_str(), e.entity.name.clone()))
+            .map(|e| (e.id, e.entity.kind.as_str(), e.entity.name.clone(), search_for(&e.entity.name)))
             .collect(),
         disseminations: report
             .disseminations
@@ -626,6 +627,12 @@ struct GraphPage {
     shown: (usize, usize),
 }
 
+/// Where the intelligence search finds the reports that mention `name`: an entity's page.
+fn search_for(name: &str) -> String {
+    let query = serde_urlencoded::to_string([("q", format!("\"{name}\""))]).unwrap_or_default();
+    format!("/intel?{query}")
+}
+
 /// The kinds of entity the link chart shows, from `?kind=…` repeated; every kind when none.
 fn kinds_shown(query: Option<&str>) -> Vec<EntityKind> {
     let asked: Vec<(String, String)> =
@@ -655,10 +662,7 @@ async fn graph_page(
     let corroborated = graph
         .corroborated
         .iter()
-        .map(|c| {
-            let search = serde_urlencoded::to_string([("q", c.entity.name.as_str())]).unwrap_or_default();
-            (c.entity.name.clone(), format!("/intel?{search}"), c.sources, c.reports.clone())
-        })
+        .map(|c| (c.entity.name.clone(), search_for(&c.entity.name), c.sources, c.reports.clone()))
         .collect();
     let corroborated_keys: Vec<(EntityKind, String)> =
         graph.corroborated.iter().map(|c| (c.entity.kind, c.entity.key.clone())).collect();

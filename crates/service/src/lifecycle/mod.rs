@@ -29,7 +29,7 @@ use tearline_store::{
 use crate::above_line;
 use crate::audit::record;
 use crate::auth::Caller;
-use crate::error::{ErrorCode, ServiceError};
+use crate::error::{required_text as text, ErrorCode, ServiceError};
 use crate::guard;
 use crate::sources::{self, scope};
 use crate::state::AppState;
@@ -95,18 +95,6 @@ fn rule(error: AuthorisationError) -> ServiceError {
 
 fn object(source: SourceId) -> String {
     format!("source:{}", source.0)
-}
-
-/// Text a person typed: trimmed, required, bounded.
-fn text(field: &str, value: &str, max: usize) -> Result<String, ServiceError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(invalid(
-            ErrorCode::InvalidField,
-            format!("{field} is required, at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 /// Everything the lifecycle holds about one source, as its page and the API show it, its
