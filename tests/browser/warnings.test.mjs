@@ -124,6 +124,11 @@ test('an analyst sees threat assessments on the map', async () => {
   await page.getByTestId('threats').getByText('Device reported near the quay market').waitFor();
   await page.locator('.map .leaflet-interactive').first().waitFor();
   await page.waitForFunction(() => document.querySelectorAll('.map path').length > 2);
+  // The demo town's own roads and places lie over the basemap, named when close enough.
+  await page.waitForFunction(() => Number(document.querySelector('[data-map]').dataset.contextDrawn) > 0);
+  assert.match(await page.getByTestId('map-legend').innerText(), /main road, street \(local layer\)[\s\S]*named place/);
+  await page.evaluate(() => { document.querySelector('[data-map]').leaflet.setView([52.925, 1.215], 15); });
+  await page.locator('[data-map]').first().locator('.place-label', { hasText: 'Eastmarsh Quay' }).waitFor();
   const outlines = await page.locator('.map path').count();
   assert.ok(outlines > 2, 'the offline basemap draws land and boundaries');
   assert.match(await page.getByTestId('map-legend').innerText(), /threat assessment[\s\S]*Natural Earth 1:10m/);

@@ -194,9 +194,14 @@ struct WarnOptions {
     #[arg(long, env = "TEARLINE_DELIVERY_LEASE_SECS", default_value_t = 60)]
     delivery_lease_secs: u64,
     /// Map tiles as a URL template (https://.../{z}/{x}/{y}.png); without it maps show the
-    /// bundled country outlines and need no network
+    /// bundled Natural Earth basemap and need no network
     #[arg(long, env = "TEARLINE_MAP_TILES_URL")]
     map_tiles_url: Option<String>,
+    /// The main roads and named places of the area covered, as a GeoJSON FeatureCollection
+    /// of LineStrings (property name, kind main or minor) and Points (property name), drawn
+    /// over the offline basemap; the demo uses its town's own
+    #[arg(long, env = "TEARLINE_MAP_OVERLAY", value_name = "FILE")]
+    map_overlay: Option<PathBuf>,
     /// How many recipients the demo registers around its fictional town
     #[arg(long, env = "TEARLINE_DEMO_RECIPIENTS", default_value_t = 3000)]
     demo_recipients: usize,
@@ -390,6 +395,22 @@ async fn create_or_open_store(settings: &Settings) -> Result<Store> {
         .with_context(|| format!("opening the database {}", settings.redacted_database_url()))
 }
 
+/// Reads the map's context layer, refusing a file too large to be one before reading it.
+fn read_overlay(path: &std::path::Path) -> Result<tearline_warn::overlay::Overlay> {
+    let size =
+        std::fs::metadata(path).with_context(|| format!("reading the map overlay {}", path.display()))?.len();
+    if size > tearline_warn::overlay::MAX_BYTES as u64 {
+        anyhow::bail!(
+            "the map overlay {} is larger than {} bytes",
+            path.display(),
+            tearline_warn::overlay::MAX_BYTES
+        );
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the map overlay {}", path.display()))?;
+    tearline_warn::overlay::Overlay::parse(&text).with_context(|| format!("in {}", path.display()))
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
     let settings = Settings::resolve(&args.data, args.listen.as_deref())?;
     let store = create_or_open_store(&settings).await?;
@@ -449,6 +470,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
         lifecycle,
         behind_tls: args.behind_tls || settings.behind_tls,
         map_tiles_url: args.warn.map_tiles_url.clone(),
+        map_overlay: match &args.warn.map_overlay {
+            Some(path) => Some(std::sync::Arc::new(read_overlay(path)?)),
+            None if seeded => Some(std::sync::Arc::new(demo::town_overlay())),
+            None => None,
+        },
         place_flag_metres: if args.place_flag_metres.is_finite() && args.place_flag_metres >= 0.0 {
             args.place_flag_metres
         } else {

@@ -1317,3 +1317,56 @@ fn the_public_documents_benchmark_runs_beside_nginx() {
         assert!(line.trim_end().ends_with('x'), "a ratio on {line}");
     }
 }
+
+/// The map's local layer: a file with a feature out of range stops the server, naming the
+/// feature; a good one is served as checked, and without one the layer is empty.
+#[tokio::test]
+async fn the_map_overlay_is_checked_at_start_and_served_as_checked() {
+    let (dir, data) = data_dir();
+    let data_arg = data.to_str().unwrap();
+    let layer = dir.path().join("roads.geojson");
+    let feature = |lat: f64| {
+        format!(
+            r#"{{"type": "FeatureCollection", "features": [
+            {{"type": "Feature", "geometry": {{"type": "LineString", "coordinates": [[1.20, 52.92], [1.23, {lat}]]}},
+              "properties": {{"name": "Coast Road", "kind": "main", "secret": "not served"}}}}]}}"#
+        )
+    };
+    std::fs::write(&layer, feature(95.0)).unwrap();
+    let refused = tearline(
+        &["serve", "--data", data_arg, "--listen", "127.0.0.1:0", "--map-overlay", layer.to_str().unwrap()],
+        b"",
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("features[0]: a position is out of range"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    std::fs::write(&layer, feature(52.93)).unwrap();
+    let server = Server::start(&[
+        "serve",
+        "--data",
+        data_arg,
+        "--listen",
+        "127.0.0.1:0",
+        "--map-overlay",
+        layer.to_str().unwrap(),
+    ]);
+    let served =
+        reqwest::get(format!("{}/assets/map-context.json", server.url)).await.unwrap().text().await.unwrap();
+    server.stop();
+    let served: Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(served["roads"][0]["name"], "Coast Road");
+    assert_eq!(served["roads"][0]["main"], true);
+    assert_eq!(served["roads"][0]["line"][1], serde_json::json!({"lat": 52.93, "lon": 1.23}));
+    assert!(!served.to_string().contains("not served"), "only what was checked is served");
+
+    let (_empty_dir, empty) = data_dir();
+    let server = Server::start(&["serve", "--data", empty.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    let none =
+        reqwest::get(format!("{}/assets/map-context.json", server.url)).await.unwrap().text().await.unwrap();
+    server.stop();
+    assert_eq!(none, r#"{"roads":[],"places":[]}"#);
+}

@@ -374,6 +374,44 @@ async fn seed_lifecycle(
 /// land by the offline basemap's coastline (Natural Earth 1:10m), just inland of its quay.
 const TOWN: (f64, f64) = (52.925, 1.215);
 
+/// The fictional town's roads and places for the maps: a coast road, the streets of the old
+/// town down to the quay, and the places the demo's reports and warnings name. Offsets are
+/// from [`TOWN`], so the layer moves with the town.
+pub fn town_overlay() -> tearline_warn::overlay::Overlay {
+    use tearline_warn::geo::LatLon;
+    use tearline_warn::overlay::{Overlay, Place, Road};
+    let at = |dlat: f64, dlon: f64| LatLon { lat: TOWN.0 + dlat, lon: TOWN.1 + dlon };
+    let road = |name: &str, main: bool, points: &[(f64, f64)]| Road {
+        name: name.to_owned(),
+        main,
+        line: points.iter().map(|&(dlat, dlon)| at(dlat, dlon)).collect(),
+    };
+    let place = |name: &str, dlat: f64, dlon: f64| Place { name: name.to_owned(), at: at(dlat, dlon) };
+    Overlay {
+        roads: vec![
+            road(
+                "Coast Road",
+                true,
+                &[(-0.004, -0.09), (-0.002, -0.04), (0.000, 0.000), (0.002, 0.05), (0.000, 0.10)],
+            ),
+            road("Saltford Road", true, &[(-0.002, -0.04), (-0.012, -0.07), (-0.025, -0.115)]),
+            road("Station Road", false, &[(0.000, 0.000), (-0.006, 0.002), (-0.013, 0.004)]),
+            road("Quay Street", false, &[(0.0012, -0.010), (0.0008, 0.000), (0.0006, 0.012)]),
+            road("Tannery Lane", false, &[(0.000, -0.006), (-0.004, -0.010), (-0.007, -0.012)]),
+            road("Ropewalk", false, &[(0.0012, -0.010), (-0.002, -0.012), (-0.005, -0.009)]),
+        ],
+        places: vec![
+            place("Eastmarsh", -0.009, 0.006),
+            place("Eastmarsh Quay", 0.0002, 0.0001),
+            place("Old market", 0.0012, -0.004),
+            place("Bus station", -0.006, 0.002),
+            place("Tannery yard", -0.0075, -0.0125),
+            place("Ropewalk warehouse", -0.0047, -0.0098),
+            place("Saltford", -0.025, -0.115),
+        ],
+    }
+}
+
 /// Seeds the early-warning demo once: a few thousand recipients around Eastmarsh (reached
 /// through this server's own demo receiver), a threat assessment, and one issued warning
 /// with status Exercise, so the map, the feed and deliveries show something at once.

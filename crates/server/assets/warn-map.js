@@ -44,6 +44,46 @@
         landLayer.bringToBack();
       })
       .catch(() => {});
+    context(map);
+  }
+
+  // The deployment's own roads and places (serve --map-overlay; the demo town's), over the
+  // basemap: roads as lines, places named once the map is close enough to read them.
+  function context(map) {
+    fetch("/assets/map-context.json")
+      .then((r) => r.json())
+      .then((layer) => {
+        if (layer.roads.length === 0 && layer.places.length === 0) return;
+        const roads = L.featureGroup().addTo(map);
+        for (const road of layer.roads) {
+          L.polyline(road.line.map((p) => [p.lat, p.lon]), {
+            interactive: false, color: road.main ? "#c9a227" : "#9c8f7a", weight: road.main ? 4 : 2,
+          }).addTo(roads);
+        }
+        const places = L.layerGroup();
+        for (const place of layer.places) {
+          L.circleMarker([place.at.lat, place.at.lon], { interactive: false, radius: 2, color: "#333", weight: 1 })
+            .bindTooltip(words(place.name), { permanent: true, direction: "right", className: "place-label" })
+            .addTo(places);
+        }
+        if (!map.hasAreas && roads.getBounds().isValid()) map.fitBounds(roads.getBounds(), { padding: [20, 20] });
+        const showPlaces = () => (map.getZoom() >= 13 ? places.addTo(map) : places.remove());
+        map.on("zoomend", showPlaces);
+        showPlaces();
+        const legend = map.getContainer().parentElement.querySelector(".legend");
+        if (legend) {
+          for (const [swatch, text] of [["road", "main road, street (local layer)"], ["place", "named place (local layer)"]]) {
+            const item = document.createElement("li");
+            const mark = document.createElement("span");
+            mark.className = `swatch ${swatch}`;
+            mark.setAttribute("aria-hidden", "true");
+            item.append(mark, ` ${text}`);
+            legend.appendChild(item);
+          }
+        }
+        map.getContainer().dataset.contextDrawn = String(layer.roads.length + layer.places.length);
+      })
+      .catch(() => {});
   }
 
   // Text for a tooltip or popup, as text: labels come from warnings and partners' alerts
@@ -191,10 +231,12 @@
 
   function setUpMap(element) {
     const entries = JSON.parse(element.dataset.areas || "[]");
-    const map = L.map(element, { worldCopyJump: true }).setView([33.5, 36.3], 11);
+    // The whole world until something to show is known: the areas, or else the local layer.
+    const map = L.map(element, { worldCopyJump: true }).setView([20, 0], 2);
     element.leaflet = map;
     basemap(map, element.dataset.tiles);
     const group = drawAreas(map, entries);
+    map.hasAreas = entries.length > 0;
     const recipients = JSON.parse(element.dataset.recipients || "[]");
     if (recipients.length > 0) {
       drawRecipients(map, recipients);

@@ -62,11 +62,23 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/assets/vendor/leaflet.css", get(|| asset("text/css; charset=utf-8", LEAFLET_STYLESHEET)))
         .route("/assets/vendor/countries-10m.json", get(|| asset("application/json", BASEMAP)))
+        .route("/assets/map-context.json", get(map_context))
         .route(
             "/assets/vendor/topojson-client.min.js",
             get(|| asset("text/javascript; charset=utf-8", TOPOJSON_SCRIPT)),
         )
         .route("/favicon.ico", get(|| async { Redirect::permanent("/assets/favicon.svg") }))
+}
+
+/// The deployment's roads and places for the maps, as checked at start; an empty layer when
+/// none is configured, so a map never asks for something missing.
+async fn map_context(State(state): State<AppState>) -> Response {
+    let body = match &state.settings.map_overlay {
+        Some(overlay) => serde_json::to_string(overlay.as_ref()).unwrap_or_default(),
+        None => r#"{"roads":[],"places":[]}"#.to_owned(),
+    };
+    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=3600")], body)
+        .into_response()
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

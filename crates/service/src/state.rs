@@ -27,8 +27,11 @@ pub struct ServerSettings {
     pub attempts_per_address: i64,
     pub address_window_millis: i64,
     /// A tile URL template (`https://…/{z}/{x}/{y}.png`) for maps; without one, maps show the
-    /// bundled country outlines and work offline.
+    /// bundled Natural Earth basemap and work offline.
     pub map_tiles_url: Option<String>,
+    /// The roads and places of the area the deployment covers, drawn over the basemap
+    /// (`serve --map-overlay FILE`; the demo's fictional town has its own).
+    pub map_overlay: Option<std::sync::Arc<tearline_warn::overlay::Overlay>>,
     /// A report's location, a threat's or a warning's area this close to one of a source's
     /// sealed addresses is flagged to whoever releases or issues it.
     pub place_flag_metres: f64,
@@ -46,6 +49,7 @@ impl Default for ServerSettings {
             attempts_per_address: 30,
             address_window_millis: 10 * 60 * 1000,
             map_tiles_url: None,
+            map_overlay: None,
             place_flag_metres: 250.0,
             warn: crate::warn::WarnSettings::default(),
             lifecycle: crate::lifecycle::LifecycleSettings::default(),

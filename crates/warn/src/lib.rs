@@ -22,6 +22,7 @@ pub mod cap;
 pub mod delivery;
 pub mod geo;
 pub mod index;
+pub mod overlay;
 pub mod recipients;
 pub mod sms;
 pub mod threat;
