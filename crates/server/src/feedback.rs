@@ -90,9 +90,12 @@ impl Feedback {
         }
     }
 
-    /// Whether the refusal's own words named the field it is about.
-    fn names_a_field(&self) -> bool {
-        matches!(self, Feedback::Refused { field: Some(_), .. })
+    /// The same refusal, about the field its code concerns when its words named none.
+    pub fn with_code(self, code: ErrorCode) -> Feedback {
+        match (&self, field_of_code(code)) {
+            (Feedback::Refused { field: None, .. }, Some(name)) => self.about(name),
+            _ => self,
+        }
     }
 
     /// Whether the refusal of the form `op` is about its field `name`: the field is then
@@ -233,12 +236,7 @@ where
             Ok(done(page, op, said(op).map_or("", |(_, at)| at)).into_response())
         }
         Err(error) if error.status.is_client_error() && error.status != StatusCode::NOT_FOUND => {
-            let refused = Feedback::refused(fields, error.message);
-            let refused = match field_of_code(error.code) {
-                Some(name) if !refused.names_a_field() => refused.about(name),
-                _ => refused,
-            };
-            let drawn = view(refused).await?;
+            let drawn = view(Feedback::refused(fields, error.message).with_code(error.code)).await?;
             Ok((error.status, crate::ui::render(&drawn)).into_response())
         }
         Err(error) => Err(error.into()),

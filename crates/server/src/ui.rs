@@ -716,8 +716,8 @@ async fn unseal(
     let reason = field(&fields, "reason");
     let (state, caller) = (&state, &caller);
     let refused = |error: ServiceError| async move {
-        let refused =
-            Feedback::refused_with("unseal", &[("reason", reason)], error.to_string()).about("reason");
+        let (code, said) = (error.code(), error.to_string());
+        let refused = Feedback::refused_with("unseal", &[("reason", reason)], said).with_code(code);
         let page = source_view(state, caller, SourceId(id), refused).await?;
         Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
     };

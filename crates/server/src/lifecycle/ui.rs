@@ -370,6 +370,9 @@ fn said(op: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// The operations [`confirmation`] may ask about: only these read the page a second time.
+const ASKS_FIRST: [&str; 5] = ["renew", "review", "cancel", "approve-payment", "refuse-payment"];
+
 /// What a decision that matters will do, said before it is done; `None` for a form that
 /// needs no confirmation. Read from the page the officer saw, so it names what they saw.
 fn confirmation(page: &LifecyclePage, fields: &Fields) -> Option<Confirmation> {
@@ -599,7 +602,7 @@ async fn lifecycle_action(
     let caller = signed_in(caller)?;
     caller.check_csrf(field(&fields, "csrf"))?;
     let page = format!("/sources/{id}/lifecycle");
-    if !confirm::confirmed(&fields) {
+    if ASKS_FIRST.contains(&field(&fields, "op")) && !confirm::confirmed(&fields) {
         let seen = lifecycle_view(&state, &caller, SourceId(id), Feedback::Fresh).await?;
         if let Some(confirmation) = confirmation(&seen, &fields) {
             let nav = Nav::of(&caller, Section::Sources);

@@ -763,6 +763,9 @@ async fn issue_confirmation(
     id: i64,
     action: &str,
 ) -> Result<Option<Confirmation>, ServiceError> {
+    if !matches!(action, "submit" | "approve") {
+        return Ok(None);
+    }
     let version = service::version(state, caller, id).await?;
     let unit_id = version.unit_id;
     let issues = match action {
