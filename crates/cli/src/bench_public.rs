@@ -5,7 +5,8 @@
 //! fresh SQLite store, serves the real router on loopback, copies the feed and one alert's
 //! bytes as Tearline serves them into a directory nginx serves, and drives both with `wrk`
 //! (`--threads`, `--connections`, `--seconds`), first plain, then revalidating with
-//! `If-None-Match` (304, no body). Prints requests per second and the ratio to nginx.
+//! `If-None-Match` (304, no body), `--rounds` times each, the two servers taking turns.
+//! Prints the median requests per second, each round's ratio to nginx and their median.
 
 use std::process::{Child, Command, Stdio};
 
@@ -30,6 +31,11 @@ pub struct PublicBenchArgs {
     /// Seconds each wrk run lasts.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Runs of each document on each server, taking turns (Tearline first in odd rounds,
+    /// nginx first in even ones); the table shows the medians. On two shared cores one run
+    /// swings by a fifth either way.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Recipients of a warning who then answer it, over and over, through their links.
     #[arg(long, default_value_t = 20_000)]
     answers: usize,
@@ -72,6 +78,16 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The middle value (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 
@@ -150,8 +166,7 @@ pub async fn run(args: PublicBenchArgs) -> Result<()> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let tearline = format!("http://{}", listener.local_addr()?);
-    let app = tearline_server::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    serve_as_tearline_does(listener, tearline_server::router(state.clone()));
     let feed_path = "/cap/feed.atom".to_owned();
     let alert_path = format!("/cap/alerts/{identifier}.xml");
     wait_until_up(&format!("{tearline}{feed_path}")).await?;
@@ -190,28 +205,50 @@ pub async fn run(args: PublicBenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     for (name, path, ours, theirs) in cases {
         let header = |tag: Option<&String>| tag.map(|t| format!("If-None-Match: {t}"));
-        // wrk blocks; let the server's workers run meanwhile.
-        let (ours_rate, theirs_rate) = tokio::task::block_in_place(|| {
-            let ours_rate = wrk(&args, &format!("{tearline}{path}"), header(ours).as_deref(), None)?;
-            let theirs_rate = wrk(&args, &format!("{nginx}{path}"), header(theirs).as_deref(), None)?;
-            Ok::<_, anyhow::Error>((ours_rate, theirs_rate))
-        })?;
-        rows.push((name, ours_rate, theirs_rate));
+        let (mut ours_rates, mut theirs_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..args.rounds {
+            // wrk blocks; let the server's workers run meanwhile.
+            let (ours_rate, theirs_rate) = tokio::task::block_in_place(|| {
+                let ours = || wrk(&args, &format!("{tearline}{path}"), header(ours).as_deref(), None);
+                let theirs = || wrk(&args, &format!("{nginx}{path}"), header(theirs).as_deref(), None);
+                if round % 2 == 0 {
+                    let ours_rate = ours()?;
+                    Ok::<_, anyhow::Error>((ours_rate, theirs()?))
+                } else {
+                    let theirs_rate = theirs()?;
+                    Ok((ours()?, theirs_rate))
+                }
+            })?;
+            ours_rates.push(ours_rate);
+            theirs_rates.push(theirs_rate);
+            ratios.push(ours_rate / theirs_rate);
+        }
+        rows.push((name, median(&mut ours_rates), median(&mut theirs_rates), ratios));
     }
     let bytes =
         |path: &str| std::fs::metadata(root.join(path.trim_start_matches('/'))).map(|m| m.len()).unwrap_or(0);
     println!(
-        "\nPublic documents under load (wrk -t{} -c{} -d{}s, loopback; feed {} bytes with {} alerts, alert {} bytes)",
+        "\nPublic documents under load (wrk -t{} -c{} -d{}s, loopback, medians of {} rounds taking turns; \
+         feed {} bytes with {} alerts, alert {} bytes)",
         args.threads,
         args.connections,
         args.seconds,
+        args.rounds,
         bytes(&feed_path),
         args.alerts,
         bytes(&alert_path)
     );
-    println!("{:<28} {:>14} {:>14} {:>8}", "document", "Tearline req/s", "nginx req/s", "ratio");
-    for (name, ours, theirs) in rows {
-        println!("{name:<28} {ours:>14.0} {theirs:>14.0} {:>7.2}x", ours / theirs);
+    println!(
+        "{:<28} {:>14} {:>14} {:<24} {:>8}",
+        "document", "Tearline req/s", "nginx req/s", "  each round", "ratio"
+    );
+    for (name, ours, theirs, mut ratios) in rows {
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "{name:<28} {ours:>14.0} {theirs:>14.0}   {:<22} {:>7.2}x",
+            each.join(" · "),
+            median(&mut ratios)
+        );
     }
     state.store.close().await;
     let answers_dir = tempfile::tempdir()?;
@@ -240,8 +277,7 @@ async fn answers(
     let (state, caller, kernel) = (&state, &caller, &kernel);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let tearline = format!("http://{}", listener.local_addr()?);
-    let app = tearline_server::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    serve_as_tearline_does(listener, tearline_server::router(state.clone()));
     let receiver = crate::bench_warn::receiver().await?;
     let count = args.answers;
     crate::bench_warn::register(kernel, count, &indicatif::ProgressBar::hidden(), |i| Registration {
@@ -292,4 +328,11 @@ async fn answers(
     }
     state.store.close().await;
     Ok(())
+}
+
+/// Serves `app` in the background as `tearline serve` does: through the same listener, with
+/// each peer's address (the login throttle reads it).
+fn serve_as_tearline_does(listener: tokio::net::TcpListener, app: axum::Router) {
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(tearline_server::without_delay(listener), app).await });
 }

@@ -27,6 +27,10 @@ use tearline_store::Store;
 
 use crate::config::{DataOptions, Settings};
 
+/// mimalloc for the whole process (see `Cargo.toml` for why); measured in docs/benchmarks.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tearline",
@@ -513,7 +517,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let server = tokio::spawn(async move {
         // The peer's address feeds the per-address login throttle.
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+        axum::serve(tearline_server::without_delay(listener), app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
     });
     if seeded {
         demo::seed_early_warning(&state, args.warn.demo_recipients).await?;

@@ -1291,6 +1291,8 @@ fn the_public_documents_benchmark_runs_beside_nginx() {
             "2",
             "--seconds",
             "1",
+            "--rounds",
+            "1",
             "--connections",
             "4",
             "--threads",

@@ -93,6 +93,20 @@ async fn errors_in_the_contract(request: Request, next: Next) -> Response {
     }
 }
 
+/// A listener whose connections send each response as soon as it is written (TCP_NODELAY,
+/// as nginx sets on keep-alive connections): without it a small response can wait for the
+/// client's acknowledgement of the last one. Every server and benchmark listens through it.
+pub fn without_delay(
+    listener: tokio::net::TcpListener,
+) -> axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)> {
+    fn no_delay(connection: &mut tokio::net::TcpStream) {
+        if let Err(error) = connection.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY could not be set on a connection");
+        }
+    }
+    axum::serve::ListenerExt::tap_io(listener, no_delay as fn(&mut tokio::net::TcpStream))
+}
+
 /// The metrics listener's one route, `GET /metrics` (OpenMetrics text). It is served on a
 /// separate address (`serve --metrics-listen`), never beside the application, so it can stay
 /// on an internal network.

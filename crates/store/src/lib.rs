@@ -205,6 +205,30 @@ impl<'a> Writer<'a> {
             self.entry.as_ref().map(|entry| PendingEntry { log: entry.log, event: entry.event.clone() });
         Ok(write)
     }
+
+    /// Runs statements whose values are all written as literals (integers and closed sets of
+    /// words, never text from outside) as simple queries, and returns the rows they return.
+    /// A lone statement of bookkeeping commits by itself — atomic as any statement is, one
+    /// round trip to the server, nothing prepared — which is what a stream of small group
+    /// commits wants; several statements, or a change with its audit entry, share one
+    /// transaction as every other write does.
+    async fn literal_statements(&self, statements: &[String]) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        // Without arguments a statement runs as one simple query (as the audit log's batch).
+        if let ([statement], None) = (statements, &self.entry) {
+            let _turn = match self.store.backend {
+                Backend::Sqlite => Some(self.store.write_turn.lock().await),
+                Backend::Postgres => None,
+            };
+            return Ok(sqlx::Executor::fetch_all(&self.store.pool, statement.as_str()).await?);
+        }
+        let mut write = self.begin_write().await?;
+        let mut rows = Vec::new();
+        for statement in statements {
+            rows.extend(sqlx::Executor::fetch_all(&mut *write.tx, statement.as_str()).await?);
+        }
+        write.commit().await?;
+        Ok(rows)
+    }
 }
 
 struct WriteTx<'a> {

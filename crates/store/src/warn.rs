@@ -294,7 +294,34 @@ const ANSWERS_PER_STATEMENT: usize = 500;
 
 /// A delivery's answer as a batch of answers goes: the one standing, and the answer and time
 /// to write, if any.
-type AnswerState = (Option<AckStatus>, Option<(AckStatus, Timestamp)>);
+/// The `ack` and `ack_at` a delivery's row takes when the answer `v.ack` at `v.ack_at`
+/// arrives, as SQL expressions over `deliveries` and `v`: `AckStatus::answered` written out
+/// for every pair of answers, so the statement and the rule cannot disagree.
+static ANSWERED_SQL: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+    let (mut ack, mut ack_at) = (String::from("CASE"), String::from("CASE"));
+    for was in AckStatus::ALL {
+        for next in AckStatus::ALL {
+            let (stands, at) = AckStatus::answered(Some((was, "old")), (next, "new"));
+            let pair = format!(" WHEN deliveries.ack = '{}' AND v.ack = '{}'", was.as_str(), next.as_str());
+            if stands != next {
+                ack.push_str(&format!("{pair} THEN '{}'", stands.as_str()));
+            }
+            if at == "old" {
+                ack_at.push_str(&format!("{pair} THEN deliveries.ack_at"));
+            }
+        }
+    }
+    // No pair differs from the answer that arrived: the plain value, as a CASE with no arm
+    // would be invalid SQL.
+    let close = |case: String, otherwise: &str| {
+        if case == "CASE" {
+            otherwise.to_owned()
+        } else {
+            format!("{case} ELSE {otherwise} END")
+        }
+    };
+    (close(ack, "v.ack"), close(ack_at, "v.ack_at"))
+});
 
 /// A recipient's answer to one delivery, at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1247,71 +1274,51 @@ impl Writer<'_> {
 
     /// Records many recipients' answers in one transaction (group commit: whoever answers
     /// while the last batch commits goes in the next); for each, whether its delivery exists.
-    /// The answer that stands follows `AckStatus::then`, in the order given, decided on rows
-    /// locked in this transaction, so answers at once on several servers cannot both read
-    /// the old one.
+    /// The answer that stands follows `AckStatus::answered`, in the order given: the batch is
+    /// folded per delivery here, and one statement applies each fold to the delivery's row
+    /// as it stands once locked (`answered_sql`), so answers at once on several servers
+    /// cannot both read the old one. Rows are locked in key order, so they never deadlock.
+    ///
+    /// The statement carries only integers and a closed set of words, written as literals
+    /// (`Writer::literal_statements`): a batch is one round trip.
     pub async fn answer_deliveries(self, answers: &[DeliveryAnswer]) -> Result<Vec<bool>, StoreError> {
-        let mut write = self.begin_write().await?;
-        let lock = crate::lock_rows(self.store.backend());
-        // Per delivery: the answer standing so far, and what to write, if anything.
-        let mut standing: std::collections::HashMap<(i64, i64), AnswerState> =
-            std::collections::HashMap::with_capacity(answers.len());
-        // Rows are locked in key order, so two servers answering at once never deadlock.
-        let mut keys: Vec<(i64, i64)> = answers.iter().map(|a| (a.version_id, a.recipient_id)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for batch in keys.chunks(ANSWERS_PER_STATEMENT) {
-            // Ids are integers, written as literals.
-            let keys: Vec<String> =
-                batch.iter().map(|(version, recipient)| format!("({version}, {recipient})")).collect();
-            let rows = sqlx::query(&format!(
-                "SELECT version_id, recipient_id, ack FROM deliveries
-                 WHERE (version_id, recipient_id) IN (VALUES {}) ORDER BY version_id, recipient_id{lock}",
-                keys.join(", ")
-            ))
-            .fetch_all(&mut *write.tx)
-            .await?;
-            for row in rows {
-                let ack: Option<String> = row.try_get("ack")?;
-                let key = (row.try_get("version_id")?, row.try_get("recipient_id")?);
-                standing.insert(key, (ack.as_deref().and_then(AckStatus::parse), None));
-            }
-        }
-        let mut found = Vec::with_capacity(answers.len());
+        let mut folded: std::collections::BTreeMap<(i64, i64), (AckStatus, Timestamp)> =
+            std::collections::BTreeMap::new();
         for answer in answers {
-            let Some((was, update)) = standing.get_mut(&(answer.version_id, answer.recipient_id)) else {
-                found.push(false);
-                continue;
-            };
-            let now = was.map_or(answer.status, |was| was.then(answer.status));
-            // A repeated answer that stands renews its time; one that an earlier answer
-            // outranks ("received" after "safe") changes nothing.
-            if *was != Some(now) || now == answer.status {
-                *update = Some((now, answer.at));
-            }
-            *was = Some(now);
-            found.push(true);
+            let standing = folded.get(&(answer.version_id, answer.recipient_id)).copied();
+            let next = AckStatus::answered(standing, (answer.status, answer.at));
+            folded.insert((answer.version_id, answer.recipient_id), next);
         }
-        let updates: Vec<String> = standing
-            .iter()
-            .filter_map(|((version_id, recipient_id), (_, update))| {
-                // The answer is one of a closed set of words, written as a literal.
-                update
-                    .map(|(ack, at)| format!("({version_id}, {recipient_id}, '{}', {})", ack.as_str(), at.0))
+        let lock = crate::lock_rows(self.store.backend());
+        let (ack, ack_at) = &*ANSWERED_SQL;
+        let folded: Vec<_> = folded.into_iter().collect();
+        let statements: Vec<String> = folded
+            .chunks(ANSWERS_PER_STATEMENT)
+            .map(|batch| {
+                let values: Vec<String> = batch
+                    .iter()
+                    .map(|((version, recipient), (ack, at))| {
+                        format!("({version}, {recipient}, '{}', {})", ack.as_str(), at.0)
+                    })
+                    .collect();
+                format!(
+                    "WITH v (version_id, recipient_id, ack, ack_at) AS (VALUES {values}),
+                     locked AS (SELECT d.version_id, d.recipient_id FROM deliveries d
+                        JOIN v ON d.version_id = v.version_id AND d.recipient_id = v.recipient_id
+                        ORDER BY d.version_id, d.recipient_id{lock})
+                     UPDATE deliveries SET state = 4, ack = {ack}, ack_at = {ack_at}
+                     FROM v JOIN locked ON locked.version_id = v.version_id AND locked.recipient_id = v.recipient_id
+                     WHERE deliveries.version_id = v.version_id AND deliveries.recipient_id = v.recipient_id
+                     RETURNING deliveries.version_id, deliveries.recipient_id",
+                    values = values.join(", ")
+                )
             })
             .collect();
-        for batch in updates.chunks(ANSWERS_PER_STATEMENT) {
-            sqlx::query(&format!(
-                "WITH v (version_id, recipient_id, ack, ack_at) AS (VALUES {})
-                 UPDATE deliveries SET state = 4, ack = v.ack, ack_at = v.ack_at
-                 FROM v WHERE deliveries.version_id = v.version_id AND deliveries.recipient_id = v.recipient_id",
-                batch.join(", ")
-            ))
-            .execute(&mut *write.tx)
-            .await?;
+        let mut found = std::collections::HashSet::with_capacity(folded.len());
+        for row in self.literal_statements(&statements).await? {
+            found.insert((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?));
         }
-        write.commit().await?;
-        Ok(found)
+        Ok(answers.iter().map(|a| found.contains(&(a.version_id, a.recipient_id))).collect())
     }
 
     /// A named secret, created on first use by whoever asks first.
