@@ -135,12 +135,17 @@ impl Store {
     /// Waits for this process's turn to write (SQLite only) and begins a transaction that
     /// carries no audit entry: the store's own bookkeeping (migrations, the audit appender).
     async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
-        let turn = match self.backend {
-            Backend::Sqlite => Some(self.write_turn.lock().await),
-            Backend::Postgres => None,
-        };
+        let turn = self.take_write_turn().await;
         let tx = self.pool.begin().await?;
         Ok(WriteTx { tx, _turn: turn, entry: None, named_created: false })
+    }
+
+    /// This process's turn to write, on SQLite (one writer at a time); PostgreSQL locks rows.
+    async fn take_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_turn.lock().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// A writer for the system's own bookkeeping, which is not audited entry by entry:
@@ -215,10 +220,7 @@ impl<'a> Writer<'a> {
     async fn literal_statements(&self, statements: &[String]) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
         // Without arguments a statement runs as one simple query (as the audit log's batch).
         if let ([statement], None) = (statements, &self.entry) {
-            let _turn = match self.store.backend {
-                Backend::Sqlite => Some(self.store.write_turn.lock().await),
-                Backend::Postgres => None,
-            };
+            let _turn = self.store.take_write_turn().await;
             return Ok(sqlx::Executor::fetch_all(&self.store.pool, statement.as_str()).await?);
         }
         let mut write = self.begin_write().await?;

@@ -292,8 +292,6 @@ const OUTCOMES_PER_STATEMENT: usize = 500;
 /// Recipients' answers read and written per statement.
 const ANSWERS_PER_STATEMENT: usize = 500;
 
-/// A delivery's answer as a batch of answers goes: the one standing, and the answer and time
-/// to write, if any.
 /// The `ack` and `ack_at` a delivery's row takes when the answer `v.ack` at `v.ack_at`
 /// arrives, as SQL expressions over `deliveries` and `v`: `AckStatus::answered` written out
 /// for every pair of answers, so the statement and the rule cannot disagree.
@@ -1272,15 +1270,16 @@ impl Writer<'_> {
         Ok(answered.first().copied().unwrap_or(false))
     }
 
-    /// Records many recipients' answers in one transaction (group commit: whoever answers
+    /// Records many recipients' answers at once, all or none (group commit: whoever answers
     /// while the last batch commits goes in the next); for each, whether its delivery exists.
     /// The answer that stands follows `AckStatus::answered`, in the order given: the batch is
     /// folded per delivery here, and one statement applies each fold to the delivery's row
-    /// as it stands once locked (`answered_sql`), so answers at once on several servers
+    /// as it stands once locked (`ANSWERED_SQL`), so answers at once on several servers
     /// cannot both read the old one. Rows are locked in key order, so they never deadlock.
     ///
     /// The statement carries only integers and a closed set of words, written as literals
-    /// (`Writer::literal_statements`): a batch is one round trip.
+    /// (`Writer::literal_statements`): up to `ANSWERS_PER_STATEMENT` deliveries are one
+    /// round trip; more share a transaction.
     pub async fn answer_deliveries(self, answers: &[DeliveryAnswer]) -> Result<Vec<bool>, StoreError> {
         let mut folded: std::collections::BTreeMap<(i64, i64), (AckStatus, Timestamp)> =
             std::collections::BTreeMap::new();
