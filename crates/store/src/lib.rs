@@ -211,25 +211,49 @@ impl<'a> Writer<'a> {
         Ok(write)
     }
 
-    /// Runs statements whose values are all written as literals (integers and closed sets of
-    /// words, never text from outside) as simple queries, and returns the rows they return.
-    /// A lone statement of bookkeeping commits by itself — atomic as any statement is, one
-    /// round trip to the server, nothing prepared — which is what a stream of small group
-    /// commits wants; several statements, or a change with its audit entry, share one
-    /// transaction as every other write does.
-    async fn literal_statements(&self, statements: &[String]) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
-        // Without arguments a statement runs as one simple query (as the audit log's batch).
-        if let ([statement], None) = (statements, &self.entry) {
+    /// Runs statements of bookkeeping and returns the rows they return. A lone statement
+    /// commits by itself — atomic as any statement is, one round trip to the server — which
+    /// is what a stream of small group commits wants; several statements, or a change with
+    /// its audit entry, share one transaction as every other write does.
+    async fn statements(&self, statements: Vec<Statement<'_>>) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        if statements.len() == 1 && self.entry.is_none() {
             let _turn = self.store.take_write_turn().await;
-            return Ok(sqlx::Executor::fetch_all(&self.store.pool, statement.as_str()).await?);
+            let mut rows = Vec::new();
+            for statement in statements {
+                rows.extend(statement.fetch_all(&self.store.pool).await?);
+            }
+            return Ok(rows);
         }
         let mut write = self.begin_write().await?;
         let mut rows = Vec::new();
         for statement in statements {
-            rows.extend(sqlx::Executor::fetch_all(&mut *write.tx, statement.as_str()).await?);
+            rows.extend(statement.fetch_all(&mut *write.tx).await?);
         }
         write.commit().await?;
         Ok(rows)
+    }
+}
+
+/// One statement for [`Writer::statements`].
+enum Statement<'q> {
+    /// Text whose values are all written as literals (integers and closed sets of words,
+    /// never text from outside), run as a simple query: nothing is prepared, so a text that
+    /// differs every time costs no statement cache.
+    Literal(&'q str),
+    /// Text that never changes, prepared once per connection, and its arguments.
+    Bound(sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>),
+}
+
+impl<'q> Statement<'q> {
+    async fn fetch_all<'e, E>(self, executor: E) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error>
+    where
+        'q: 'e,
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        match self {
+            Statement::Literal(text) => executor.fetch_all(text).await,
+            Statement::Bound(query) => query.fetch_all(executor).await,
+        }
     }
 }
 

@@ -288,7 +288,7 @@ pub const TARGETS_PER_RUN: usize = 10_000;
 /// Runs written per statement at issue.
 const RUNS_PER_STATEMENT: usize = 20;
 /// Attempts' outcomes written per statement.
-const OUTCOMES_PER_STATEMENT: usize = 500;
+const OUTCOMES_PER_STATEMENT: usize = 20_000;
 /// Recipients' answers read and written per statement.
 const ANSWERS_PER_STATEMENT: usize = 500;
 
@@ -339,27 +339,54 @@ fn queue_deliveries(id: &str, from: &str) -> String {
     )
 }
 
+/// The ids of an id list as [`id_list`] writes it (one the store wrote itself).
+fn parse_id_list(text: &str) -> Result<Vec<i64>, StoreError> {
+    let inner = text.trim_start_matches('[').trim_end_matches(']');
+    inner
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.trim().parse().map_err(|_| StoreError::Corrupt(format!("a list of delivery targets: {id:?}")))
+        })
+        .collect()
+}
+
+/// A run of targets written as delivery rows by [`Store::claim_run`].
+struct ClaimedRun {
+    /// The recipients claimed, ascending.
+    claimed: Vec<i64>,
+    /// Whether some of the run's recipients were left queued behind the claimed ones.
+    split: bool,
+}
+
 impl Store {
-    /// [`queue_deliveries`] to each recipient of the id list `$3` (as [`id_list`] writes it).
-    fn queue_listed(&self) -> String {
-        let ids = match self.backend {
-            Backend::Sqlite => "SELECT CAST(value AS INTEGER) AS id FROM json_each($3)",
-            Backend::Postgres => "SELECT unnest(string_to_array($3, ','))::bigint AS id",
-        };
+    /// The id list `$3` (as [`id_list`] writes it) as a FROM item `t(id)` with its WHERE.
+    fn listed_ids(&self) -> &'static str {
         // SQLite reads ON CONFLICT after a bare subquery as a join; the WHERE settles it.
-        queue_deliveries("t.id", &format!("({ids}) t WHERE true"))
+        match self.backend {
+            Backend::Sqlite => "(SELECT CAST(value AS INTEGER) AS id FROM json_each($3)) t WHERE true",
+            Backend::Postgres => "(SELECT unnest(string_to_array($3, ','))::bigint AS id) t WHERE true",
+        }
     }
 
-    /// Turns one run of a version's targets into queued delivery rows and deletes the run,
-    /// in the claiming transaction. A run another dispatcher expanded first is gone: the
-    /// delete returns nothing and nothing is written twice.
-    async fn expand_targets(
+    /// [`queue_deliveries`] to each recipient of the id list `$3`.
+    fn queue_listed(&self) -> String {
+        queue_deliveries("t.id", self.listed_ids())
+    }
+
+    /// Takes one run of a version's targets and writes it as delivery rows, in the claiming
+    /// transaction: recipients up to the `wanted`-th claimed until `lease_until` (their
+    /// first attempt counted), the rest queued at `now` behind them. Each row is written
+    /// once. A run another dispatcher took first is gone: the delete returns nothing
+    /// (`None`) and nothing is written twice.
+    async fn claim_run(
         &self,
         write: &mut WriteTx<'_>,
         version_id: i64,
         first_id: i64,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
+        wanted: usize,
+        (now, lease_until): (Timestamp, Timestamp),
+    ) -> Result<Option<ClaimedRun>, StoreError> {
         let ids: Option<String> = sqlx::query_scalar(
             "DELETE FROM delivery_targets WHERE version_id = $1 AND first_id = $2 RETURNING ids",
         )
@@ -367,11 +394,37 @@ impl Store {
         .bind(first_id)
         .fetch_optional(&mut *write.tx)
         .await?;
-        if let Some(ids) = ids {
-            let insert = self.queue_listed();
-            sqlx::query(&insert).bind(version_id).bind(at.0).bind(ids).execute(&mut *write.tx).await?;
+        let Some(ids) = ids else { return Ok(None) };
+        let listed = parse_id_list(&ids)?;
+        let Some(&last_claimed) = listed.get(wanted.saturating_sub(1)).or(listed.last()) else {
+            return Ok(Some(ClaimedRun { claimed: Vec::new(), split: false }));
+        };
+        let claim =
+            |claimed: &str, queued: &str| format!("CASE WHEN t.id <= $4 THEN {claimed} ELSE {queued} END");
+        let insert = format!(
+            "INSERT INTO deliveries (version_id, recipient_id, state, attempts, next_attempt_at)
+             SELECT $1, t.id, {state}, {state}, {due} FROM {from}
+             ON CONFLICT DO NOTHING RETURNING recipient_id, attempts",
+            state = claim("1", "0"),
+            due = claim("$5", "$2"),
+            from = self.listed_ids(),
+        );
+        let rows = sqlx::query(&insert)
+            .bind(version_id)
+            .bind(now.0)
+            .bind(ids)
+            .bind(last_claimed)
+            .bind(lease_until.0)
+            .fetch_all(&mut *write.tx)
+            .await?;
+        let mut claimed = Vec::with_capacity(wanted.min(listed.len()));
+        for row in &rows {
+            if row.try_get::<i64, _>("attempts")? == 1 {
+                claimed.push(row.try_get("recipient_id")?);
+            }
         }
-        Ok(())
+        claimed.sort_unstable();
+        Ok(Some(ClaimedRun { claimed, split: listed.len() > wanted }))
     }
 
     /// The FROM items and id expression that list a version's targets still in runs
@@ -1129,15 +1182,20 @@ impl Writer<'_> {
         .fetch_all(&mut *write.tx)
         .await?;
         for version in &pending {
-            let wanted = limit - claimed.len() as i64;
-            if wanted <= 0 {
+            if claimed.len() as i64 >= limit {
                 break;
             }
             let version_id: i64 = version.try_get("id")?;
-            let cursor: i64 = version.try_get("dispatch_cursor")?;
-            // The window runs up to the first id still in a run of targets: every target
-            // below it is a row already. Short of a full window, the next run becomes rows.
-            let window = loop {
+            let mut cursor: i64 = version.try_get("dispatch_cursor")?;
+            let mut done = false;
+            loop {
+                let wanted = limit - claimed.len() as i64;
+                if wanted <= 0 {
+                    break;
+                }
+                // Rows behind the cursor come first: the window runs up to the first id still
+                // in a run of targets, as every target below it is a row already (carried
+                // from an earlier version, or left queued when a run was split).
                 let next_run: Option<i64> =
                     sqlx::query_scalar("SELECT MIN(first_id) FROM delivery_targets WHERE version_id = $1")
                         .bind(version_id)
@@ -1153,42 +1211,52 @@ impl Writer<'_> {
                 .bind(next_run.unwrap_or(i64::MAX))
                 .fetch_all(&mut *write.tx)
                 .await?;
-                match next_run {
-                    Some(first_id) if (window.len() as i64) < wanted => {
-                        self.store.expand_targets(&mut write, version_id, first_id, now).await?;
-                        continue;
-                    }
-                    _ => break window,
-                }
-            };
-            let Some(&last) = window.last() else {
-                sqlx::query("UPDATE warning_versions SET dispatch_cursor = NULL WHERE id = $1")
+                if let Some(&last) = window.last() {
+                    let fresh = sqlx::query(
+                        "UPDATE deliveries SET state = 1, attempts = 1, next_attempt_at = $4
+                         WHERE version_id = $1 AND recipient_id > $2 AND recipient_id <= $3 AND state = 0 AND attempts = 0
+                         RETURNING version_id, recipient_id, attempts",
+                    )
                     .bind(version_id)
-                    .execute(&mut *write.tx)
+                    .bind(cursor)
+                    .bind(last)
+                    .bind(lease_until.0)
+                    .fetch_all(&mut *write.tx)
                     .await?;
-                continue;
-            };
-            let fresh = sqlx::query(
-                "UPDATE deliveries SET state = 1, attempts = 1, next_attempt_at = $4
-                 WHERE version_id = $1 AND recipient_id > $2 AND recipient_id <= $3 AND state = 0 AND attempts = 0
-                 RETURNING version_id, recipient_id, attempts",
-            )
-            .bind(version_id)
-            .bind(cursor)
-            .bind(last)
-            .bind(lease_until.0)
-            .fetch_all(&mut *write.tx)
-            .await?;
-            claimed.extend(rows_of(&fresh)?);
+                    claimed.extend(rows_of(&fresh)?);
+                    cursor = last;
+                }
+                let short = usize::try_from(wanted).unwrap_or(usize::MAX) - window.len();
+                if short == 0 {
+                    break;
+                }
+                // Short of a full window, the next run becomes rows, as many claimed as wanted.
+                let Some(first_id) = next_run else {
+                    done = true;
+                    break;
+                };
+                // A run another dispatcher took is rows now, behind the cursor: look again.
+                let Some(run) =
+                    self.store.claim_run(&mut write, version_id, first_id, short, (now, lease_until)).await?
+                else {
+                    continue;
+                };
+                if let Some(&last) = run.claimed.last() {
+                    cursor = cursor.max(last);
+                }
+                claimed.extend(run.claimed.into_iter().map(|recipient| (version_id, recipient, 1)));
+                if run.split {
+                    break;
+                }
+            }
             // Another process may have moved the cursor further meanwhile; never move it back.
-            let done = (window.len() as i64) < wanted;
             sqlx::query(
                 "UPDATE warning_versions SET dispatch_cursor = CASE WHEN $3 = 1 THEN NULL
                     WHEN dispatch_cursor < $2 THEN $2 ELSE dispatch_cursor END
                  WHERE id = $1 AND dispatch_cursor IS NOT NULL",
             )
             .bind(version_id)
-            .bind(last)
+            .bind(cursor)
             .bind(i64::from(done))
             .execute(&mut *write.tx)
             .await?;
@@ -1220,40 +1288,57 @@ impl Writer<'_> {
     /// Writes attempts' outcomes back, up to [`OUTCOMES_PER_STATEMENT`] in one statement. An
     /// outcome for a row that was meanwhile re-claimed by another dispatcher (its lease ran
     /// out) is ignored: the newer attempt decides.
+    ///
+    /// The outcomes travel as one JSON argument (receivers' error texts among them), so the
+    /// statement's text never changes and is prepared once; the rows it lists are found by
+    /// primary key whatever the table's statistics say, as the planner takes a set-returning
+    /// function for a hundred rows.
     pub async fn record_attempts(self, outcomes: &[AttemptOutcome], at: Timestamp) -> Result<(), StoreError> {
-        let mut write = self.begin_write().await?;
-        for batch in outcomes.chunks(OUTCOMES_PER_STATEMENT) {
-            // Ids, attempts, states and times are integers, written as literals; errors are bound.
-            let values: Vec<String> = batch
-                .iter()
-                .enumerate()
-                .map(|(i, o)| {
-                    format!(
-                        "({}, {}, {}, {}, {}, ${})",
-                        o.version_id,
-                        o.recipient_id,
-                        o.attempts,
-                        o.state.code(),
-                        o.next_attempt_at.0,
-                        i + 2
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "WITH v (version_id, recipient_id, attempts, state, next_attempt_at, last_error) AS (VALUES {})
-                 UPDATE deliveries SET state = v.state, next_attempt_at = v.next_attempt_at, last_error = v.last_error,
-                    sent_at = CASE WHEN v.state = 2 THEN $1 ELSE deliveries.sent_at END
-                 FROM v WHERE deliveries.version_id = v.version_id AND deliveries.recipient_id = v.recipient_id
-                    AND deliveries.attempts = v.attempts AND deliveries.state = 1",
-                values.join(", ")
-            );
-            let mut query = sqlx::query(&sql).bind(at.0);
-            for outcome in batch {
-                query = query.bind(outcome.error.as_deref());
+        let elements = match self.store.backend() {
+            Backend::Sqlite => {
+                "SELECT json_extract(value, '$[0]') AS version_id, json_extract(value, '$[1]') AS recipient_id,
+                    json_extract(value, '$[2]') AS attempts, json_extract(value, '$[3]') AS state,
+                    json_extract(value, '$[4]') AS next_attempt_at, json_extract(value, '$[5]') AS last_error
+                 FROM json_each($2)"
             }
-            query.execute(&mut *write.tx).await?;
-        }
-        write.commit().await
+            Backend::Postgres => {
+                "SELECT (e->>0)::bigint AS version_id, (e->>1)::bigint AS recipient_id, (e->>2)::bigint AS attempts,
+                    (e->>3)::bigint AS state, (e->>4)::bigint AS next_attempt_at, e->>5 AS last_error
+                 FROM json_array_elements($2::json) AS e"
+            }
+        };
+        let sql = format!(
+            "UPDATE deliveries SET state = v.state, next_attempt_at = v.next_attempt_at, last_error = v.last_error,
+                sent_at = CASE WHEN v.state = 2 THEN $1 ELSE deliveries.sent_at END
+             FROM ({elements}) v WHERE deliveries.version_id = v.version_id AND deliveries.recipient_id = v.recipient_id
+                AND deliveries.attempts = v.attempts AND deliveries.state = 1"
+        );
+        let batches = outcomes
+            .chunks(OUTCOMES_PER_STATEMENT)
+            .map(|batch| {
+                let rows: Vec<_> = batch
+                    .iter()
+                    .map(|o| {
+                        (
+                            o.version_id,
+                            o.recipient_id,
+                            o.attempts,
+                            o.state.code(),
+                            o.next_attempt_at.0,
+                            &o.error,
+                        )
+                    })
+                    .collect();
+                serde_json::to_string(&rows)
+                    .map_err(|e| StoreError::Corrupt(format!("delivery outcomes: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let statements = batches
+            .into_iter()
+            .map(|batch| crate::Statement::Bound(sqlx::query(&sql).bind(at.0).bind(batch)))
+            .collect();
+        self.statements(statements).await?;
+        Ok(())
     }
 
     /// Records a recipient's answer to a delivery; `false` when there is no such delivery.
@@ -1278,7 +1363,7 @@ impl Writer<'_> {
     /// cannot both read the old one. Rows are locked in key order, so they never deadlock.
     ///
     /// The statement carries only integers and a closed set of words, written as literals
-    /// (`Writer::literal_statements`): up to `ANSWERS_PER_STATEMENT` deliveries are one
+    /// (`Statement::Literal`): up to `ANSWERS_PER_STATEMENT` deliveries are one
     /// round trip; more share a transaction.
     pub async fn answer_deliveries(self, answers: &[DeliveryAnswer]) -> Result<Vec<bool>, StoreError> {
         let mut folded: std::collections::BTreeMap<(i64, i64), (AckStatus, Timestamp)> =
@@ -1314,7 +1399,8 @@ impl Writer<'_> {
             })
             .collect();
         let mut found = std::collections::HashSet::with_capacity(folded.len());
-        for row in self.literal_statements(&statements).await? {
+        let statements = statements.iter().map(|text| crate::Statement::Literal(text)).collect();
+        for row in self.statements(statements).await? {
             found.insert((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?));
         }
         Ok(answers.iter().map(|a| found.contains(&(a.version_id, a.recipient_id))).collect())

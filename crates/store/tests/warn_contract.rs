@@ -17,6 +17,7 @@ on_both_backends!(
     an_update_reaches_the_new_area_and_everyone_the_previous_version_reached,
     claims_lease_deliveries_and_expired_leases_are_taken_up_again,
     a_stale_dispatcher_cannot_overwrite_a_newer_attempt,
+    outcomes_are_recorded_exactly_with_any_error_text,
     recipients_upsert_by_external_id_and_report_changes_by_revision,
     only_drafts_can_be_edited_and_a_version_is_issued_once,
     partner_alerts_are_unique_by_sender_identifier_and_sent,
@@ -197,6 +198,58 @@ async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
     store.bookkeeping().record_attempts(&[outcome(&stale, DeliveryState::Failed)], T0).await.unwrap();
     let counts = store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.sent, counts.failed), (1, 0));
+}
+
+/// Outcomes are written back as they were decided, receivers' error texts exactly as
+/// received whatever they hold, each to its own delivery.
+async fn outcomes_are_recorded_exactly_with_any_error_text(store: Store) {
+    let (unit, wren) = officer(&store).await;
+    let ids = recipients(&store, 3).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(&store, version, &first, &ids, None).await;
+    let claimed = store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(60_000), 3).await.unwrap();
+    let hostile = "it's \"odd\" \\ ', $1); DROP TABLE deliveries; -- \u{1F6A8}";
+    let decided = [
+        (DeliveryState::Sent, T0, None),
+        (DeliveryState::Failed, T0, Some(hostile)),
+        (DeliveryState::Queued, T0.plus_millis(5_000), Some("HTTP 503")),
+    ];
+    let outcomes: Vec<AttemptOutcome> = claimed
+        .iter()
+        .zip(decided)
+        .map(|(claim, (state, next_attempt_at, error))| AttemptOutcome {
+            version_id: claim.version_id,
+            recipient_id: claim.recipient_id,
+            attempts: claim.attempts,
+            state,
+            next_attempt_at,
+            error: error.map(str::to_owned),
+        })
+        .collect();
+    store.bookkeeping().record_attempts(&outcomes, T0.plus_millis(7)).await.unwrap();
+    let count = |condition: String| {
+        let store = store.clone();
+        async move {
+            store
+                .count_unchecked(&format!("SELECT COUNT(*) FROM deliveries WHERE {condition}"))
+                .await
+                .unwrap()
+        }
+    };
+    let r = |i: usize| claimed[i].recipient_id;
+    let sent =
+        format!("recipient_id = {} AND state = 2 AND sent_at = {} AND last_error IS NULL", r(0), T0.0 + 7);
+    assert_eq!(count(sent).await, 1);
+    let failed =
+        format!("recipient_id = {} AND state = 3 AND last_error = '{}'", r(1), hostile.replace('\'', "''"));
+    assert_eq!(count(failed).await, 1, "the error text is stored as received");
+    let retry = format!(
+        "recipient_id = {} AND state = 0 AND next_attempt_at = {} AND last_error = 'HTTP 503' AND sent_at IS NULL",
+        r(2),
+        T0.0 + 5_000
+    );
+    assert_eq!(count(retry).await, 1);
 }
 
 async fn recipients_upsert_by_external_id_and_report_changes_by_revision(store: Store) {

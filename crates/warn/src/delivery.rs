@@ -314,7 +314,14 @@ pub fn read_batch_answer(body: &[u8]) -> Result<Vec<BatchResult>, BatchAnswerErr
                     Some(format!("unknown status {:?}", other.chars().take(40).collect::<String>())),
                 ),
             };
-            let error = unknown.or(item.error).map(|e| e.chars().take(200).collect());
+            // Kept short, and without control characters: a NUL could not even be stored
+            // on PostgreSQL, and the text is shown to officers as it stands.
+            let error = unknown.or(item.error).map(|e| {
+                e.chars()
+                    .take(200)
+                    .map(|c| if c.is_control() { char::REPLACEMENT_CHARACTER } else { c })
+                    .collect()
+            });
             BatchResult { idempotency_key: item.idempotency_key, result, error }
         })
         .collect())
@@ -394,7 +401,8 @@ mod tests {
             {"idempotency_key": "a/2", "status": "accepted"},
             {"idempotency_key": "a/3", "status": "failed", "error": "number not in service"},
             {"idempotency_key": "a/4", "status": "retry"},
-            {"idempotency_key": "a/5", "status": "lost in space"}]}"#;
+            {"idempotency_key": "a/5", "status": "lost in space"},
+            {"idempotency_key": "a/6", "status": "failed", "error": "bad\u0000number\n"}]}"#;
         let read = read_batch_answer(answer).unwrap();
         let results: Vec<(&str, AttemptResult)> =
             read.iter().map(|r| (r.idempotency_key.as_str(), r.result)).collect();
@@ -406,8 +414,10 @@ mod tests {
                 ("a/3", AttemptResult::Refused),
                 ("a/4", AttemptResult::Transient),
                 ("a/5", AttemptResult::Transient),
+                ("a/6", AttemptResult::Refused),
             ]
         );
+        assert_eq!(read[5].error.as_deref(), Some("bad\u{FFFD}number\u{FFFD}"), "no control characters");
         assert_eq!(read[2].error.as_deref(), Some("number not in service"));
         assert!(read[4].error.as_deref().unwrap().contains("unknown status"));
         for bad in [&b"not json"[..], b"{}", br#"{"results": [{"status": "sent"}]}"#, b"[[[[[[[[[[[["] {
