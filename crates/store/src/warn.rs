@@ -559,15 +559,19 @@ impl Store {
 
     /// Recipients by id (for showing who a warning reaches), at most `limit` of them.
     pub async fn recipients_by_id(&self, ids: &[i64]) -> Result<Vec<Recipient>, StoreError> {
+        self.recipient_columns("r.*", ids).await?.iter().map(recipient_from_row).collect()
+    }
+
+    /// `columns` of the recipients `ids`, in id order.
+    async fn recipient_columns(&self, columns: &str, ids: &[i64]) -> Result<Vec<AnyRow>, StoreError> {
         // A membership test the planner answers from the primary key; a join against the id
         // list let PostgreSQL choose a scan of every recipient.
         let membership = match self.backend {
             Backend::Sqlite => "r.id IN (SELECT CAST(value AS INTEGER) FROM json_each($1))",
             Backend::Postgres => "r.id = ANY(string_to_array($1, ',')::bigint[])",
         };
-        let sql = format!("SELECT r.* FROM recipients r WHERE {membership} ORDER BY r.id");
-        let rows = sqlx::query(&sql).bind(id_list(self.backend, ids)).fetch_all(&self.pool).await?;
-        rows.iter().map(recipient_from_row).collect()
+        let sql = format!("SELECT {columns} FROM recipients r WHERE {membership} ORDER BY r.id");
+        Ok(sqlx::query(&sql).bind(id_list(self.backend, ids)).fetch_all(&self.pool).await?)
     }
 
     pub async fn recipients_page(&self, after_id: i64, limit: i64) -> Result<Vec<Recipient>, StoreError> {
@@ -1267,19 +1271,23 @@ impl Writer<'_> {
         }
         claimed.sort_unstable_by_key(|(_, recipient, _)| *recipient);
         let ids: Vec<i64> = claimed.iter().map(|(_, recipient, _)| *recipient).collect();
-        let recipients = self.recipients_by_id(&ids).await?;
+        // Only what a delivery needs: a million rows' names and positions are not read.
+        let mut addresses = std::collections::HashMap::with_capacity(ids.len());
+        for row in self.recipient_columns("r.id, r.channel, r.address, r.language", &ids).await? {
+            let channel: String = row.try_get(1)?;
+            let channel = Channel::parse(&channel)
+                .ok_or_else(|| StoreError::Corrupt(format!("channel {channel:?}")))?;
+            addresses.insert(
+                row.try_get::<i64, _>(0)?,
+                (channel, row.try_get::<String, _>(2)?, row.try_get::<Option<String>, _>(3)?),
+            );
+        }
         let mut out = Vec::with_capacity(claimed.len());
         for (version_id, recipient_id, attempts) in claimed {
-            if let Ok(at) = recipients.binary_search_by_key(&recipient_id, |r| r.id) {
-                let recipient = &recipients[at];
-                out.push(ClaimedDelivery {
-                    version_id,
-                    recipient_id,
-                    attempts,
-                    channel: recipient.channel,
-                    address: recipient.address.clone(),
-                    language: recipient.language.clone(),
-                });
+            // One recipient may be in a batch for two versions of a warning.
+            if let Some((channel, address, language)) = addresses.get(&recipient_id) {
+                let (channel, address, language) = (*channel, String::clone(address), language.clone());
+                out.push(ClaimedDelivery { version_id, recipient_id, attempts, channel, address, language });
             }
         }
         Ok(out)
