@@ -114,6 +114,16 @@ async fn issue(
         .unwrap()
 }
 
+/// A first warning issued to `count` new recipients: its version and their ids.
+async fn issued_to_new_recipients(store: &Store, count: usize) -> (i64, Vec<i64>) {
+    let (unit, wren) = officer(store).await;
+    let ids = recipients(store, count).await;
+    let first = alert("tl-1", MsgType::Alert, vec![]);
+    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
+    issue(store, version, &first, &ids, None).await;
+    (version, ids)
+}
+
 async fn issuing_queues_exactly_one_delivery_per_target_in_one_step(store: Store) {
     let (unit, wren) = officer(&store).await;
     let ids = recipients(&store, 50).await;
@@ -147,11 +157,7 @@ async fn an_update_reaches_the_new_area_and_everyone_the_previous_version_reache
 }
 
 async fn claims_lease_deliveries_and_expired_leases_are_taken_up_again(store: Store) {
-    let (unit, wren) = officer(&store).await;
-    let ids = recipients(&store, 10).await;
-    let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
-    issue(&store, version, &first, &ids, None).await;
+    issued_to_new_recipients(&store, 10).await;
 
     let lease = T0.plus_millis(30_000);
     let claimed = store.bookkeeping().claim_due_deliveries(T0, lease, 6).await.unwrap();
@@ -174,11 +180,7 @@ async fn claims_lease_deliveries_and_expired_leases_are_taken_up_again(store: St
 }
 
 async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
-    let (unit, wren) = officer(&store).await;
-    let ids = recipients(&store, 1).await;
-    let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
-    issue(&store, version, &first, &ids, None).await;
+    let (version, _) = issued_to_new_recipients(&store, 1).await;
     let stale = store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(10), 1).await.unwrap().remove(0);
     let fresh = store
         .bookkeeping()
@@ -203,11 +205,7 @@ async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
 /// Outcomes are written back as they were decided, receivers' error texts exactly as
 /// received whatever they hold, each to its own delivery.
 async fn outcomes_are_recorded_exactly_with_any_error_text(store: Store) {
-    let (unit, wren) = officer(&store).await;
-    let ids = recipients(&store, 3).await;
-    let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
-    issue(&store, version, &first, &ids, None).await;
+    issued_to_new_recipients(&store, 3).await;
     let claimed = store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(60_000), 3).await.unwrap();
     let hostile = "it's \"odd\" \\ ', $1); DROP TABLE deliveries; -- \u{1F6A8}";
     let decided = [
@@ -401,11 +399,7 @@ async fn delivered_to_three(store: &Store) -> (i64, Vec<i64>) {
 }
 
 async fn acknowledgements_are_counted(store: Store) {
-    let (unit, wren) = officer(&store).await;
-    let ids = recipients(&store, 3).await;
-    let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
-    issue(&store, version, &first, &ids, None).await;
+    let (version, ids) = issued_to_new_recipients(&store, 3).await;
     assert!(
         !store.bookkeeping().acknowledge_delivery(version, ids[0], AckStatus::Safe, T0).await.unwrap(),
         "no answer before the message went out"
@@ -449,12 +443,8 @@ async fn a_later_received_never_hides_help_or_safe_and_responders_see_who_needs_
 }
 
 async fn two_dispatchers_never_claim_the_same_delivery(store: Store) {
-    let (unit, wren) = officer(&store).await;
     // Over two runs of targets, so that both dispatchers also race to expand them.
-    let ids = recipients(&store, 2 * TARGETS_PER_RUN + 400).await;
-    let first = alert("tl-1", MsgType::Alert, vec![]);
-    let (_, version) = store.bookkeeping().create_warning(unit, None, &first, wren, T0).await.unwrap();
-    issue(&store, version, &first, &ids, None).await;
+    let (_, ids) = issued_to_new_recipients(&store, 2 * TARGETS_PER_RUN + 400).await;
     // A second process on the same database, claiming at the same time.
     let other = Store::open(store.url()).await.unwrap();
     let claim_all = |store: Store| async move {
