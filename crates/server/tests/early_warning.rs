@@ -733,6 +733,73 @@ async fn every_delivery_ends_delivered_or_explicitly_failed_despite_bad_receiver
     }
 }
 
+/// A round whose receivers are so slow that a request could outlast its lease hands the
+/// rest back instead of starting them: no two dispatchers can hold one delivery at once, and
+/// no attempt is counted that was not made. Here each answer takes longer than the lease
+/// leaves (the clock jumps as the receiver answers), so each round sends one delivery and
+/// hands back the others, which the next round takes up; every delivery is sent once, on its
+/// first attempt.
+#[tokio::test]
+async fn deliveries_that_cannot_start_within_their_lease_are_handed_back_uncounted() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let settings = ServerSettings {
+            warn: WarnSettings {
+                concurrency: 1,
+                request_timeout: Duration::from_secs(10),
+                lease: Duration::from_secs(30),
+                ..WarnSettings::default()
+            },
+            ..ServerSettings::default()
+        };
+        let harness = harness_with(backend, settings).await;
+        let wren = harness.demo_login(Role::WarningOfficer).await;
+        let posted = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (seen, clock) = (Arc::clone(&posted), Arc::clone(&harness.now));
+        let slow = serve(axum::Router::new().route(
+            "/{n}",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let (seen, clock) = (Arc::clone(&seen), Arc::clone(&clock));
+                async move {
+                    let key =
+                        headers.get("idempotency-key").and_then(|k| k.to_str().ok()).unwrap_or_default();
+                    seen.lock().unwrap().push(key.to_owned());
+                    clock.fetch_add(25_000, std::sync::atomic::Ordering::SeqCst);
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        ))
+        .await;
+        grid(&harness, &wren, |i| format!("{slow}/{i}")).await;
+        let warning = post(
+            &harness,
+            &wren,
+            "/api/v1/warnings",
+            Some(draft("Exercise", "All", square(52.9, 1.1, 0.025))),
+        )
+        .await;
+        let version = warning["id"].as_i64().unwrap();
+        let reply = post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+        let targeted = reply["deliveries"].as_i64().unwrap();
+        assert!(targeted >= 4, "{backend:?}: a few recipients, {targeted}");
+
+        let mut dispatcher = Dispatcher::default();
+        let mut rounds = 0;
+        while dispatcher.round(&harness.state).await.unwrap() > 0 {
+            rounds += 1;
+        }
+        let counts = harness.state.store.delivery_counts(version).await.unwrap();
+        assert_eq!((counts.sent, counts.total()), (targeted, targeted), "{backend:?}: {counts:?}");
+        assert_eq!(rounds, targeted, "{backend:?}: one delivery sent a round, the rest handed back");
+        let mut keys = posted.lock().unwrap().clone();
+        keys.sort();
+        let sent = keys.len();
+        keys.dedup();
+        assert_eq!((sent, keys.len()), (targeted as usize, targeted as usize), "{backend:?}: each sent once");
+        let recounted = "SELECT COUNT(*) FROM deliveries WHERE state = 2 AND attempts = 1";
+        assert_eq!(harness.state.store.count_unchecked(recounted).await.unwrap(), targeted, "{backend:?}");
+    }
+}
+
 /// One dispatcher round: every queued message goes out once (here to a closed port), with
 /// the link a recipient answers from. An answer comes from a message that was sent.
 async fn send_once(harness: &Harness) {

@@ -42,9 +42,10 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         // Through the partial index on retries.
-        let retries: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state IN (0, 1) AND attempts > 0",
-        )
+        let retries: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE {}",
+            crate::warn::TAKEN_UP_BY_TIME
+        ))
         .fetch_one(&self.pool)
         .await?;
         let checkpoint =

@@ -97,6 +97,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_delivery_targets.sql"),
         postgres: include_str!("../migrations/postgres/0014_delivery_targets.sql"),
     },
+    Migration {
+        version: 15,
+        name: "delivery_hand_back",
+        sqlite: include_str!("../migrations/sqlite/0015_delivery_hand_back.sql"),
+        postgres: include_str!("../migrations/postgres/0015_delivery_hand_back.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

@@ -117,14 +117,39 @@ pub struct ClaimedDelivery {
     pub address: String,
     /// The language the recipient reads, when registered.
     pub language: Option<String>,
+    /// When this claim's lease ends. With the attempt number, it tells this claim from any
+    /// later one of the same delivery, even one that follows a hand-back.
+    pub leased_until: Timestamp,
 }
 
-/// How an attempt ended, to be written back.
+impl ClaimedDelivery {
+    /// This claim's outcome: `state` (`Sending` to hand it back unattempted, see
+    /// [`Writer::record_attempts`]), due again at `next_attempt_at` unless done.
+    pub fn outcome(
+        &self,
+        state: DeliveryState,
+        next_attempt_at: Timestamp,
+        error: Option<String>,
+    ) -> AttemptOutcome {
+        AttemptOutcome {
+            version_id: self.version_id,
+            recipient_id: self.recipient_id,
+            attempts: self.attempts,
+            leased_until: self.leased_until,
+            state,
+            next_attempt_at,
+            error,
+        }
+    }
+}
+
+/// How an attempt ended, to be written back; made by [`ClaimedDelivery::outcome`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptOutcome {
     pub version_id: i64,
     pub recipient_id: i64,
     pub attempts: i64,
+    pub leased_until: Timestamp,
     pub state: DeliveryState,
     pub next_attempt_at: Timestamp,
     pub error: Option<String>,
@@ -282,6 +307,12 @@ fn id_list(backend: Backend, ids: &[i64]) -> String {
     }
     text
 }
+
+/// The rows a dispatcher takes up by their `next_attempt_at` (the partial index
+/// `deliveries_retry`, whose condition this is word for word): every row being sent — its
+/// lease runs out at that time, or ran out, or it was handed back — and every row waiting
+/// for a retry. First attempts are found behind each version's dispatch cursor instead.
+pub(crate) const TAKEN_UP_BY_TIME: &str = "(state = 1 OR (state = 0 AND attempts > 0))";
 
 /// Recipient ids per row of `delivery_targets`.
 pub const TARGETS_PER_RUN: usize = 10_000;
@@ -1154,10 +1185,10 @@ impl Writer<'_> {
         // Keys first, through the small partial index; then the update by primary key, so no
         // planner can turn the claim into a scan of the whole outbox. The update repeats the
         // selection's conditions, so a row another dispatcher claimed meanwhile is skipped.
-        let due: Vec<(i64, i64)> = sqlx::query(
+        let due: Vec<(i64, i64)> = sqlx::query(&format!(
             "SELECT version_id, recipient_id FROM deliveries
-             WHERE state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
-        )
+             WHERE {TAKEN_UP_BY_TIME} AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
+        ))
         .bind(now.0)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -1172,7 +1203,7 @@ impl Writer<'_> {
         let mut write = self.begin_write().await?;
         let retries = sqlx::query(&format!(
             "UPDATE deliveries SET state = 1, attempts = attempts + 1, next_attempt_at = $2
-             WHERE (version_id, recipient_id) IN ({keys}) AND state IN (0, 1) AND attempts > 0 AND next_attempt_at <= $1
+             WHERE (version_id, recipient_id) IN ({keys}) AND {TAKEN_UP_BY_TIME} AND next_attempt_at <= $1
              RETURNING version_id, recipient_id, attempts"
         ))
         .bind(now.0)
@@ -1287,7 +1318,15 @@ impl Writer<'_> {
             // One recipient may be in a batch for two versions of a warning.
             if let Some((channel, address, language)) = addresses.get(&recipient_id) {
                 let (channel, address, language) = (*channel, String::clone(address), language.clone());
-                out.push(ClaimedDelivery { version_id, recipient_id, attempts, channel, address, language });
+                out.push(ClaimedDelivery {
+                    version_id,
+                    recipient_id,
+                    attempts,
+                    channel,
+                    address,
+                    language,
+                    leased_until: lease_until,
+                });
             }
         }
         Ok(out)
@@ -1295,31 +1334,43 @@ impl Writer<'_> {
 
     /// Writes attempts' outcomes back, up to [`OUTCOMES_PER_STATEMENT`] in one statement. An
     /// outcome for a row that was meanwhile re-claimed by another dispatcher (its lease ran
-    /// out) is ignored: the newer attempt decides.
+    /// out) is ignored: the newer attempt decides. A claim is known by its attempt number and
+    /// the end of its lease, which a later claim never shares.
+    ///
+    /// An outcome whose state is still `Sending` hands a delivery back unattempted: its
+    /// attempt is taken back and its lease ends at `next_attempt_at`, its last error kept, so
+    /// a dispatcher takes it up again as though its lease had run out, with nothing counted.
     ///
     /// The outcomes travel as one JSON argument (receivers' error texts among them), so the
     /// statement's text never changes and is prepared once; the rows it lists are found by
     /// primary key whatever the table's statistics say, as the planner takes a set-returning
-    /// function for a hundred rows.
+    /// function for a hundred rows. The lease is compared as `next_attempt_at + 0`, which no
+    /// index serves: a round's claims share one lease, and looking them up through the retry
+    /// index by it would walk the whole round for every outcome.
     pub async fn record_attempts(self, outcomes: &[AttemptOutcome], at: Timestamp) -> Result<(), StoreError> {
         let elements = match self.store.backend() {
             Backend::Sqlite => {
                 "SELECT json_extract(value, '$[0]') AS version_id, json_extract(value, '$[1]') AS recipient_id,
                     json_extract(value, '$[2]') AS attempts, json_extract(value, '$[3]') AS state,
-                    json_extract(value, '$[4]') AS next_attempt_at, json_extract(value, '$[5]') AS last_error
+                    json_extract(value, '$[4]') AS next_attempt_at, json_extract(value, '$[5]') AS last_error,
+                    json_extract(value, '$[6]') AS leased_until
                  FROM json_each($2)"
             }
             Backend::Postgres => {
                 "SELECT (e->>0)::bigint AS version_id, (e->>1)::bigint AS recipient_id, (e->>2)::bigint AS attempts,
-                    (e->>3)::bigint AS state, (e->>4)::bigint AS next_attempt_at, e->>5 AS last_error
+                    (e->>3)::bigint AS state, (e->>4)::bigint AS next_attempt_at, e->>5 AS last_error,
+                    (e->>6)::bigint AS leased_until
                  FROM json_array_elements($2::json) AS e"
             }
         };
         let sql = format!(
-            "UPDATE deliveries SET state = v.state, next_attempt_at = v.next_attempt_at, last_error = v.last_error,
+            "UPDATE deliveries SET state = v.state, next_attempt_at = v.next_attempt_at,
+                last_error = CASE WHEN v.state = 1 THEN deliveries.last_error ELSE v.last_error END,
+                attempts = CASE WHEN v.state = 1 THEN deliveries.attempts - 1 ELSE deliveries.attempts END,
                 sent_at = CASE WHEN v.state = 2 THEN $1 ELSE deliveries.sent_at END
              FROM ({elements}) v WHERE deliveries.version_id = v.version_id AND deliveries.recipient_id = v.recipient_id
-                AND deliveries.attempts = v.attempts AND deliveries.state = 1"
+                AND deliveries.attempts = v.attempts AND deliveries.next_attempt_at + 0 = v.leased_until
+                AND deliveries.state = 1"
         );
         let batches = outcomes
             .chunks(OUTCOMES_PER_STATEMENT)
@@ -1334,6 +1385,7 @@ impl Writer<'_> {
                             o.state.code(),
                             o.next_attempt_at.0,
                             &o.error,
+                            o.leased_until.0,
                         )
                     })
                     .collect();

@@ -18,6 +18,7 @@ on_both_backends!(
     claims_lease_deliveries_and_expired_leases_are_taken_up_again,
     a_stale_dispatcher_cannot_overwrite_a_newer_attempt,
     outcomes_are_recorded_exactly_with_any_error_text,
+    a_delivery_handed_back_is_taken_up_again_uncounted,
     recipients_upsert_by_external_id_and_report_changes_by_revision,
     only_drafts_can_be_edited_and_a_version_is_issued_once,
     partner_alerts_are_unique_by_sender_identifier_and_sent,
@@ -188,18 +189,40 @@ async fn a_stale_dispatcher_cannot_overwrite_a_newer_attempt(store: Store) {
         .await
         .unwrap()
         .remove(0);
-    let outcome = |claim: &tearline_store::ClaimedDelivery, state| AttemptOutcome {
-        version_id: claim.version_id,
-        recipient_id: claim.recipient_id,
-        attempts: claim.attempts,
-        state,
-        next_attempt_at: T0,
-        error: None,
-    };
+    let outcome = |claim: &tearline_store::ClaimedDelivery, state| claim.outcome(state, T0, None);
     store.bookkeeping().record_attempts(&[outcome(&fresh, DeliveryState::Sent)], T0).await.unwrap();
     store.bookkeeping().record_attempts(&[outcome(&stale, DeliveryState::Failed)], T0).await.unwrap();
     let counts = store.delivery_counts(version).await.unwrap();
     assert_eq!((counts.sent, counts.failed), (1, 0));
+}
+
+/// A delivery handed back unattempted is taken up again at once with its attempt not
+/// counted, a first attempt included (it is behind the dispatch cursor, so only the retry
+/// index finds it); a hand-back from a dispatcher whose lease ran out changes nothing.
+async fn a_delivery_handed_back_is_taken_up_again_uncounted(store: Store) {
+    let (_, ids) = issued_to_new_recipients(&store, 3).await;
+    let lease = T0.plus_millis(60_000);
+    let first = store.bookkeeping().claim_due_deliveries(T0, lease, 3).await.unwrap();
+    assert!(first.iter().all(|c| c.attempts == 1));
+    let handed: Vec<AttemptOutcome> =
+        first.iter().map(|c| c.outcome(DeliveryState::Sending, T0.plus_millis(5), None)).collect();
+    store.bookkeeping().record_attempts(&handed, T0.plus_millis(5)).await.unwrap();
+    let lease = lease.plus_millis(5);
+    let again = store.bookkeeping().claim_due_deliveries(T0.plus_millis(5), lease, 10).await.unwrap();
+    let mut retaken: Vec<(i64, i64)> = again.iter().map(|c| (c.recipient_id, c.attempts)).collect();
+    retaken.sort_unstable();
+    assert_eq!(
+        retaken,
+        ids.iter().map(|&id| (id, 1)).collect::<Vec<_>>(),
+        "each taken up again, as a first attempt"
+    );
+    // The first claims' holder hands back late: its claims were taken up again meanwhile.
+    store.bookkeeping().record_attempts(&handed, T0.plus_millis(6)).await.unwrap();
+    let counts = store.delivery_counts(first[0].version_id).await.unwrap();
+    assert_eq!(counts.sending, 3, "still held by the second claim");
+    let stale_handed_back =
+        "SELECT COUNT(*) FROM deliveries WHERE attempts = 0 OR next_attempt_at <> ".to_owned();
+    assert_eq!(store.count_unchecked(&format!("{stale_handed_back}{}", lease.0)).await.unwrap(), 0);
 }
 
 /// Outcomes are written back as they were decided, receivers' error texts exactly as
@@ -216,13 +239,8 @@ async fn outcomes_are_recorded_exactly_with_any_error_text(store: Store) {
     let outcomes: Vec<AttemptOutcome> = claimed
         .iter()
         .zip(decided)
-        .map(|(claim, (state, next_attempt_at, error))| AttemptOutcome {
-            version_id: claim.version_id,
-            recipient_id: claim.recipient_id,
-            attempts: claim.attempts,
-            state,
-            next_attempt_at,
-            error: error.map(str::to_owned),
+        .map(|(claim, (state, next_attempt_at, error))| {
+            claim.outcome(state, next_attempt_at, error.map(str::to_owned))
         })
         .collect();
     store.bookkeeping().record_attempts(&outcomes, T0.plus_millis(7)).await.unwrap();
@@ -373,17 +391,8 @@ async fn partner_keys_are_kept_per_sender_once_each_and_can_be_withdrawn(store: 
 /// Delivers every queued delivery: answers come from recipients a message reached.
 async fn deliver_all(store: &Store) {
     let claimed = store.bookkeeping().claim_due_deliveries(T0, T0.plus_millis(60_000), 10_000).await.unwrap();
-    let sent: Vec<AttemptOutcome> = claimed
-        .iter()
-        .map(|c| AttemptOutcome {
-            version_id: c.version_id,
-            recipient_id: c.recipient_id,
-            attempts: c.attempts,
-            state: DeliveryState::Sent,
-            next_attempt_at: T0,
-            error: None,
-        })
-        .collect();
+    let sent: Vec<AttemptOutcome> =
+        claimed.iter().map(|c| c.outcome(DeliveryState::Sent, T0, None)).collect();
     store.bookkeeping().record_attempts(&sent, T0).await.unwrap();
 }
 

@@ -5,8 +5,10 @@
 //! `concurrency` requests in flight, and writes every outcome back in one transaction.
 //! Transient failures (5xx, 408, 429, timeouts, dropped connections) are retried with
 //! exponential backoff and jitter; other refusals fail at once. A crash loses nothing: the
-//! claimed rows' leases run out and the next dispatcher takes them up. A receiver that
-//! honours the `Idempotency-Key` header never sees one delivery twice.
+//! claimed rows' leases run out and the next dispatcher takes them up. A request that could
+//! still be running when its lease ends is not started — the delivery is handed back,
+//! uncounted — so however slow a round's receivers, no two dispatchers send one delivery at
+//! once. A receiver that honours the `Idempotency-Key` header never sees one delivery twice.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,14 +88,12 @@ impl Dispatcher {
 async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> Result<usize, StoreError> {
     let settings = &state.settings.warn;
     let now = state.now();
-    // Enough for every request in flight to carry a full batch to a gateway that takes them.
-    let batch =
-        i64::try_from((settings.concurrency * 4 * settings.gateway_batch.max(1)).min(20_000)).unwrap_or(256);
-    let claimed = state
-        .store
-        .bookkeeping()
-        .claim_due_deliveries(now, now.plus_millis(millis(settings.lease)), batch)
-        .await?;
+    let lease_until = now.plus_millis(millis(settings.lease));
+    // A request that could still be running when the lease ends is not started: another
+    // dispatcher could take the delivery up meanwhile and send it a second time.
+    let start_by = lease_until.plus_millis(-millis(settings.request_timeout));
+    let claimed =
+        state.store.bookkeeping().claim_due_deliveries(now, lease_until, round_size(settings)).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
@@ -139,6 +139,9 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
         in_flight.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let _host_permit = host.acquire_owned().await;
+            if state.now() > start_by {
+                return work.iter().map(|claim| handed_back(&state, claim)).collect();
+            }
             let results = if to_gateway_in_batch {
                 attempt_batch(&state, &work, &payload).await
             } else {
@@ -166,6 +169,19 @@ async fn round(state: &AppState, payloads: &mut HashMap<i64, Arc<Payload>>) -> R
     }
     state.store.bookkeeping().record_attempts(&outcomes, state.now()).await?;
     Ok(attempted)
+}
+
+/// Requests a round holds for each of the `concurrency` slots: enough that the claim and the
+/// outcomes, a few round trips to the store each, are small beside the sending. Requests
+/// that a slow round could no longer start within their lease are handed back, so a round
+/// may be longer than the lease allows for its slowest receivers.
+const REQUESTS_PER_SLOT: usize = 64;
+
+/// How many deliveries a round claims: [`REQUESTS_PER_SLOT`] requests for every slot, each
+/// carrying a full batch to a gateway that takes them; at most 20 000.
+fn round_size(settings: &WarnSettings) -> i64 {
+    let deliveries = settings.concurrency.max(1) * REQUESTS_PER_SLOT * settings.gateway_batch.max(1);
+    i64::try_from(deliveries.min(20_000)).unwrap_or(20_000)
 }
 
 /// The claims of a round as requests: one each, except text messages and e-mails of one
@@ -221,14 +237,13 @@ fn outcome(
             NextStep::Done(done) => (done, now),
             NextStep::RetryAfter(delay) => (DeliveryState::Queued, now.plus_millis(delay)),
         };
-    AttemptOutcome {
-        version_id: claim.version_id,
-        recipient_id: claim.recipient_id,
-        attempts: claim.attempts,
-        state: state_after,
-        next_attempt_at,
-        error: if state_after == DeliveryState::Sent { None } else { error },
-    }
+    claim.outcome(state_after, next_attempt_at, if state_after == DeliveryState::Sent { None } else { error })
+}
+
+/// A delivery not attempted: its lease ends now and its attempt is not counted, so this or
+/// another dispatcher takes it up again at once (`Writer::record_attempts`).
+fn handed_back(state: &AppState, claim: &ClaimedDelivery) -> AttemptOutcome {
+    claim.outcome(DeliveryState::Sending, state.now(), None)
 }
 
 /// The link a recipient follows (or a gateway calls) to acknowledge.
