@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tearline_domain::Role;
 use tearline_service::warn::dispatch::Dispatcher;
 use tearline_service::warn::WarnSettings;
-use tearline_service::ServerSettings;
+use tearline_service::{AppState, ServerSettings};
 use tearline_store::Backend;
 use tearline_warn::cap::Alert;
 use tearline_warn::delivery::RetryPolicy;
@@ -798,6 +798,54 @@ async fn deliveries_that_cannot_start_within_their_lease_are_handed_back_uncount
         let recounted = "SELECT COUNT(*) FROM deliveries WHERE state = 2 AND attempts = 1";
         assert_eq!(harness.state.store.count_unchecked(recounted).await.unwrap(), targeted, "{backend:?}");
     }
+}
+
+/// However many read the public feed at once, one request builds it from the store when it
+/// goes stale, the others meanwhile served the feed last built; just after this process
+/// issued an alert there is no feed to serve, and everyone waits for the one build, which
+/// shows the new alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_feed_is_built_once_however_many_read_it_at_once() {
+    let harness = harness().await;
+    let builds = |state: AppState| async move {
+        let text = tearline_service::metrics::render(&state).await.unwrap();
+        let line =
+            text.lines().find(|l| l.starts_with("tearline_public_feed_builds_total")).unwrap().to_owned();
+        line.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    let read_at_once = |state: AppState| async move {
+        let mut readers = tokio::task::JoinSet::new();
+        for _ in 0..64 {
+            let state = state.clone();
+            readers
+                .spawn(async move { tearline_service::warn::public::feed_document(&state).await.unwrap() });
+        }
+        readers.join_all().await
+    };
+    let state = harness.state.clone();
+    let before = builds(state.clone()).await;
+    read_at_once(state.clone()).await;
+    assert_eq!(builds(state.clone()).await, before + 1, "one build at start, the others waited for it");
+    harness.advance(5_000);
+    read_at_once(state.clone()).await;
+    assert_eq!(builds(state.clone()).await, before + 2, "one build when stale, the others served the last");
+
+    let wren = harness.demo_login(Role::WarningOfficer).await;
+    let warning = post(
+        &harness,
+        &wren,
+        "/api/v1/warnings",
+        Some(draft("Exercise", "Leave the quay now", square(52.9, 1.1, 0.1))),
+    )
+    .await;
+    let version = warning["id"].as_i64().unwrap();
+    let submitted = post(&harness, &wren, &format!("/api/v1/warning-versions/{version}/submit"), None).await;
+    let issued = builds(state.clone()).await;
+    assert_eq!(issued, before + 2, "{submitted}");
+    let read = read_at_once(state.clone()).await;
+    assert_eq!(builds(state.clone()).await, issued + 1, "one build after the issue: {submitted}");
+    assert!(read.iter().all(|d| d.etag == read[0].etag), "everyone got the new feed");
+    assert!(String::from_utf8_lossy(&read[0].body).contains("Leave the quay now"));
 }
 
 /// One dispatcher round: every queued message goes out once (here to a closed port), with

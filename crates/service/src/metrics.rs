@@ -35,6 +35,7 @@ pub struct Metrics {
     audit_entries: Gauge,
     checkpoint_age: Gauge<f64, AtomicU64>,
     search_lag: Gauge,
+    feed_builds: Counter,
 }
 
 impl Default for Metrics {
@@ -50,6 +51,7 @@ impl Default for Metrics {
             audit_entries: Gauge::default(),
             checkpoint_age: Gauge::default(),
             search_lag: Gauge::default(),
+            feed_builds: Counter::default(),
         };
         let mut registry = metrics.registry;
         registry.register(
@@ -88,6 +90,11 @@ impl Default for Metrics {
             "Released reports this server's search index does not hold yet",
             metrics.search_lag.clone(),
         );
+        registry.register(
+            "public_feed_builds",
+            "Times this process built the public feed from the store (one build at a time)",
+            metrics.feed_builds.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 }
@@ -116,6 +123,11 @@ impl Metrics {
         if let Some(latency) = latency_millis {
             self.latency.observe(seconds(latency));
         }
+    }
+
+    /// The public feed was built from the store.
+    pub fn public_feed_built(&self) {
+        self.feed_builds.inc();
     }
 
     /// A login was refused with `code` (wrong password, locked, throttled, awaiting approval).

@@ -51,13 +51,25 @@ const ALERTS_KEPT: usize = 10_000;
 pub struct PublicCache {
     // Read locks: every request reads, a rebuild writes once a second at most.
     feed: std::sync::RwLock<Option<(tearline_domain::Timestamp, PublicDocument)>>,
+    /// Held by the one request that builds the feed; a country reading it at once must not
+    /// become as many queries to the store each time it goes stale.
+    building: tokio::sync::Mutex<()>,
+    /// Counts the changes this process made to what the feed shows, so that a build begun
+    /// before one is not kept after it.
+    changes: std::sync::atomic::AtomicU64,
     alerts: std::sync::RwLock<std::collections::HashMap<String, PublicDocument>>,
 }
 
 impl PublicCache {
     /// Forgets the feed: this process issued an alert.
     pub fn feed_changed(&self) {
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *self.feed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// The feed last built, however old: what readers get while another request rebuilds it.
+    fn last_feed(&self) -> Option<PublicDocument> {
+        self.feed.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(|(_, d)| d.clone())
     }
 
     fn fresh_feed(&self, now: tearline_domain::Timestamp) -> Option<PublicDocument> {
@@ -68,8 +80,13 @@ impl PublicCache {
             .map(|(_, d)| d.clone())
     }
 
-    fn keep_feed(&self, now: tearline_domain::Timestamp, document: &PublicDocument) {
-        *self.feed.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((now, document.clone()));
+    /// Keeps a feed built from the store at `now`, unless this process changed what it
+    /// shows since the build began (`changes` then differs from `changes_before`).
+    fn keep_feed(&self, now: tearline_domain::Timestamp, changes_before: u64, document: &PublicDocument) {
+        let mut feed = self.feed.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.changes.load(std::sync::atomic::Ordering::SeqCst) == changes_before {
+            *feed = Some((now, document.clone()));
+        }
     }
 
     fn alert(&self, identifier: &str) -> Option<PublicDocument> {
@@ -86,13 +103,30 @@ impl PublicCache {
 }
 
 /// The public Atom feed of every published alert, as built at most a second ago.
+///
+/// One request at a time builds it; readers meanwhile get the feed last built, or, when
+/// there is none (at start, or just after this process issued an alert), wait for the build.
 pub async fn feed_document(state: &AppState) -> Result<PublicDocument, ServiceError> {
-    let now = state.now();
-    if let Some(document) = state.warn.public.fresh_feed(now) {
+    let cache = &state.warn.public;
+    if let Some(document) = cache.fresh_feed(state.now()) {
         return Ok(document);
     }
+    let _building = match cache.building.try_lock() {
+        Ok(turn) => turn,
+        Err(_) => match cache.last_feed() {
+            Some(document) => return Ok(document),
+            None => cache.building.lock().await,
+        },
+    };
+    // Whoever had the turn before may have built it just now.
+    let now = state.now();
+    if let Some(document) = cache.fresh_feed(now) {
+        return Ok(document);
+    }
+    let changes_before = cache.changes.load(std::sync::atomic::Ordering::SeqCst);
     let document = PublicDocument::of(feed(state).await?);
-    state.warn.public.keep_feed(now, &document);
+    state.metrics.public_feed_built();
+    cache.keep_feed(now, changes_before, &document);
     Ok(document)
 }
 
