@@ -2,7 +2,7 @@
 //! failed for good.
 //!
 //! Each round claims a batch of due deliveries under a lease, sends them with at most
-//! `concurrency` requests in flight, and writes every outcome back in one transaction.
+//! `concurrency` requests in flight, and writes every outcome back in one statement.
 //! Transient failures (5xx, 408, 429, timeouts, dropped connections) are retried with
 //! exponential backoff and jitter; other refusals fail at once. A crash loses nothing: the
 //! claimed rows' leases run out and the next dispatcher takes them up. A request that could
@@ -180,7 +180,11 @@ const REQUESTS_PER_SLOT: usize = 64;
 /// How many deliveries a round claims: [`REQUESTS_PER_SLOT`] requests for every slot, each
 /// carrying a full batch to a gateway that takes them; at most 20 000.
 fn round_size(settings: &WarnSettings) -> i64 {
-    let deliveries = settings.concurrency.max(1) * REQUESTS_PER_SLOT * settings.gateway_batch.max(1);
+    let deliveries = settings
+        .concurrency
+        .max(1)
+        .saturating_mul(REQUESTS_PER_SLOT)
+        .saturating_mul(settings.gateway_batch.max(1));
     i64::try_from(deliveries.min(20_000)).unwrap_or(20_000)
 }
 
