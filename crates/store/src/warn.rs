@@ -1707,3 +1707,24 @@ async fn next_recipient_revision(tx: &mut sqlx::Transaction<'static, sqlx::Any>)
     .fetch_one(&mut **tx)
     .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A run of targets is read back exactly as it was written, on either backend.
+        #[test]
+        fn an_id_list_reads_back_as_written(ids in proptest::collection::vec(any::<i64>(), 0..200)) {
+            for backend in [Backend::Sqlite, Backend::Postgres] {
+                prop_assert_eq!(parse_id_list(&id_list(backend, &ids)).unwrap(), ids.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn a_damaged_id_list_is_an_error_not_a_guess() {
+        assert!(matches!(parse_id_list("[1,two,3]"), Err(StoreError::Corrupt(_))));
+    }
+}
