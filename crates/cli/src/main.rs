@@ -234,6 +234,23 @@ enum AdminCommand {
         #[arg(long)]
         senior: bool,
     },
+    /// Disable an account at once: it cannot log in and its sessions end (for an emergency,
+    /// such as the only administrator's account falling into the wrong hands).
+    DisableUser {
+        #[command(flatten)]
+        data: DataOptions,
+        /// The login name of the account.
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again; it takes effect at once.
+    EnableUser {
+        #[command(flatten)]
+        data: DataOptions,
+        /// The login name of the account.
+        #[arg(long)]
+        username: String,
+    },
     /// Add a vault key-encryption key and re-wrap every data key under it.
     RotateKey {
         #[command(flatten)]
@@ -323,6 +340,18 @@ async fn run(cli: Cli) -> Result<()> {
             println!("created {} {} (id {}) in unit {}", user.role, user.username, user.id.0, request.unit);
             Ok(())
         }
+        Command::Admin(AdminCommand::DisableUser { data, username }) => {
+            let (kernel, user) = installation_and_account(&data, &username).await?;
+            tearline_service::accounts::disable(&kernel, None, user.id).await?;
+            println!("disabled {username}: it cannot log in, and its sessions have ended");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::EnableUser { data, username }) => {
+            let (kernel, user) = installation_and_account(&data, &username).await?;
+            tearline_service::accounts::enable(&kernel, None, &user).await?;
+            println!("enabled {username}");
+            Ok(())
+        }
         Command::Admin(AdminCommand::RotateKey { data }) => {
             let settings = Settings::resolve(&data, None)?;
             let store = open_store(&settings).await?;
@@ -338,6 +367,20 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The kernel as the installation itself acts through it, and the account named `username`.
+async fn installation_and_account(
+    data: &DataOptions,
+    username: &str,
+) -> Result<(Kernel, tearline_store::User)> {
+    let settings = Settings::resolve(data, None)?;
+    let store = open_store(&settings).await?;
+    let user = store
+        .user_by_username(username)
+        .await?
+        .with_context(|| format!("no account is named {username:?}"))?;
+    Ok((open_kernel(&settings, &store).await?, user))
 }
 
 /// A progress bar on stderr for long work; hidden when stderr is not a terminal.

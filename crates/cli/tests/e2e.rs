@@ -345,6 +345,23 @@ fn an_empty_start_explains_how_to_create_the_first_administrator() {
     let weak = create("weak", "analyst", b"short\n");
     assert!(!weak.status.success());
     assert!(text(&weak.stderr).contains("12 to 256 characters"));
+    // The installation can lock out any account at once, the only administrator's too.
+    let admin = |command: &str, username: &str| {
+        tearline(&["admin", command, "--data", data_arg, "--username", username], b"")
+    };
+    let disabled = admin("disable-user", "root");
+    assert!(disabled.status.success(), "{}", text(&disabled.stderr));
+    assert!(text(&disabled.stdout).contains("disabled root"));
+    let again = admin("disable-user", "root");
+    assert!(
+        !again.status.success() && text(&again.stderr).contains("disabled already"),
+        "{}",
+        text(&again.stderr)
+    );
+    let nobody = admin("disable-user", "nobody");
+    assert!(!nobody.status.success() && text(&nobody.stderr).contains("no account is named"));
+    let enabled = admin("enable-user", "root");
+    assert!(enabled.status.success(), "{}", text(&enabled.stderr));
 }
 
 #[test]

@@ -10,7 +10,7 @@ pub mod policy;
 pub mod role;
 pub mod source;
 
-pub use role::{Role, Seniority};
+pub use role::{Role, Seniority, Standing};
 
 /// Identifies a user account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

@@ -41,10 +41,18 @@ pub enum Action {
     /// Change who handles or controls a source.
     ReassignSource(SourceScope),
     ManageUsers,
-    /// Let an account whose role reaches identities take effect: the second person of the
-    /// two an account that may unseal needs (the administrator who created it is the first).
+    /// Change an account's role, seniority or unit, disable it or enable it again. Nobody
+    /// changes their own account.
+    ChangeAccount {
+        account: UserId,
+    },
+    /// Let an account whose role reaches identities take effect, or a change that widens
+    /// what such an account reaches: the second person of the two it needs (the
+    /// administrator who made or changed it is the first). `unit_id` is the unit the account
+    /// belongs to once it takes effect; nobody approves their own account.
     ApproveAccount {
         unit_id: UnitId,
+        account: UserId,
     },
     RotateVaultKey,
     ReadAuditTrail,
@@ -154,8 +162,8 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
             | Action::ReleaseIntelligence(s)
             | Action::ValidateSource(s),
         ) => in_unit(s.unit_id),
-        (Role::Controller, Action::ApproveAccount { unit_id }) => {
-            in_unit(unit_id) && actor.seniority == Seniority::Senior
+        (Role::Controller, Action::ApproveAccount { unit_id, account }) => {
+            in_unit(unit_id) && actor.seniority == Seniority::Senior && account != actor.user_id
         }
 
         // Authorising officers judge a case from its record; they never need the identity.
@@ -176,6 +184,7 @@ pub fn authorize(actor: &Actor, action: Action) -> Result<(), Denied> {
 
         // Separation of duties: administrators run the system, never read its content.
         (Role::Administrator, Action::ManageUsers | Action::RotateVaultKey) => true,
+        (Role::Administrator, Action::ChangeAccount { account }) => account != actor.user_id,
 
         // Analysts assess threats from sanitised intelligence; they do not issue warnings.
         (
@@ -241,16 +250,10 @@ mod tests {
             for seniority in [Seniority::Standard, Seniority::Senior] {
                 let a = Actor { seniority, ..actor(role) };
                 let expected = role == Role::Controller && seniority == Seniority::Senior;
-                assert_eq!(
-                    authorize(&a, Action::ApproveAccount { unit_id: UNIT }).is_ok(),
-                    expected,
-                    "{role}"
-                );
-                assert_eq!(
-                    authorize(&a, Action::ApproveAccount { unit_id: OTHER_UNIT }),
-                    Err(Denied),
-                    "{role}"
-                );
+                let approve = |unit_id, account| Action::ApproveAccount { unit_id, account };
+                assert_eq!(authorize(&a, approve(UNIT, UserId(99))).is_ok(), expected, "{role}");
+                assert_eq!(authorize(&a, approve(OTHER_UNIT, UserId(99))), Err(Denied), "{role}");
+                assert_eq!(authorize(&a, approve(UNIT, a.user_id)), Err(Denied), "{role}: not their own");
             }
         }
     }
@@ -286,6 +289,10 @@ mod tests {
             let admin = role == Role::Administrator;
             assert_eq!(authorize(&actor(role), Action::ManageUsers).is_ok(), admin);
             assert_eq!(authorize(&actor(role), Action::RotateVaultKey).is_ok(), admin);
+            let other = Action::ChangeAccount { account: UserId(99) };
+            assert_eq!(authorize(&actor(role), other).is_ok(), admin);
+            let own = Action::ChangeAccount { account: actor(role).user_id };
+            assert_eq!(authorize(&actor(role), own), Err(Denied), "nobody changes their own account");
         }
     }
 
@@ -377,7 +384,87 @@ mod tests {
         proptest::sample::select(Role::ALL.to_vec())
     }
 
+    /// Every action over two units, two accounts and the sources they could handle: the
+    /// universe the brute-force twin below searches.
+    fn every_action() -> Vec<Action> {
+        let units = [UNIT, OTHER_UNIT];
+        let accounts = [UserId(10), UserId(99)];
+        let scopes: Vec<SourceScope> =
+            units.iter().flat_map(|&unit| [scope(unit, 10), scope(unit, 99)]).collect();
+        let mut actions = vec![
+            Action::ViewOwnAccount,
+            Action::ListSources,
+            Action::ManageUsers,
+            Action::RotateVaultKey,
+            Action::ReadAuditTrail,
+            Action::ManageRecipients,
+            Action::ImportPartnerAlerts,
+        ];
+        for s in scopes {
+            actions.extend([
+                Action::ReadSource(s),
+                Action::UnsealIdentity(s),
+                Action::ReassignSource(s),
+                Action::ApplyForAuthorisation(s),
+                Action::DecideAuthorisation(s),
+                Action::RecordSourceActivity(s),
+                Action::ReadPayments(s),
+                Action::HandlePayment(s),
+                Action::ApprovePayment(s),
+                Action::WriteContactReport(s),
+                Action::DraftIntelligence(s),
+                Action::ReleaseIntelligence(s),
+                Action::ValidateSource(s),
+            ]);
+        }
+        for unit_id in units {
+            actions.extend([
+                Action::CreateSource { unit_id },
+                Action::ReadThreats { unit_id },
+                Action::AssessThreat { unit_id },
+                Action::ReadWarnings { unit_id },
+                Action::DraftWarning { unit_id },
+                Action::ApproveWarning { unit_id },
+                Action::ReadAuthorisationRegister { unit_id },
+                Action::ExportRecords { unit_id },
+                Action::ReadIntelligence { unit_id },
+                Action::AnalyseIntelligence { unit_id },
+            ]);
+            actions.extend(accounts.map(|account| Action::ApproveAccount { unit_id, account }));
+        }
+        actions.extend(accounts.map(|account| Action::ChangeAccount { account }));
+        actions
+    }
+
+    fn any_standing() -> impl Strategy<Value = crate::Standing> {
+        let seniority = prop_oneof![Just(Seniority::Standard), Just(Seniority::Senior)];
+        (any_role(), seniority, prop_oneof![Just(UNIT), Just(OTHER_UNIT)])
+            .prop_map(|(role, seniority, unit_id)| crate::Standing { role, seniority, unit_id })
+    }
+
     proptest! {
+        /// Two people deep: a change of account after which the policy grants anything it
+        /// did not grant before, to an account that reaches identities, always waits for a
+        /// second person (checked by searching every action the policy knows).
+        #[test]
+        fn a_change_that_widens_an_identity_role_waits_for_a_second_person(
+            from in any_standing(),
+            to in any_standing(),
+        ) {
+            let as_actor = |s: crate::Standing| Actor {
+                user_id: UserId(10), unit_id: s.unit_id, role: s.role, seniority: s.seniority,
+            };
+            let widens = every_action().into_iter().any(|action| {
+                authorize(&as_actor(to), action).is_ok() && authorize(&as_actor(from), action).is_err()
+            });
+            if to.role.reaches_identities() && widens {
+                prop_assert!(from.change_needs_second_person(to));
+            }
+            if !to.role.reaches_identities() || from == to {
+                prop_assert!(!from.change_needs_second_person(to));
+            }
+        }
+
         /// Units are compartments: nothing about a source crosses a unit boundary, whoever asks.
         #[test]
         fn no_role_reaches_a_source_of_another_unit(role in any_role(), handler in 0i64..20) {

@@ -91,6 +91,33 @@ impl Seniority {
     }
 }
 
+/// What decides what an account reaches: its role, its seniority and its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Standing {
+    pub role: Role,
+    pub seniority: Seniority,
+    pub unit_id: crate::UnitId,
+}
+
+impl Standing {
+    /// Whether an account moving from `self` to `to` needs a second person — a senior
+    /// controller of `to`'s unit — before the move takes effect: when it will reach
+    /// identities and the move may widen what it reaches. A move that stays in the unit and
+    /// only narrows (a controller made a handler, a senior made standard, or nothing at all)
+    /// takes effect at once; so does every move to a role that reaches no identity.
+    pub fn change_needs_second_person(self, to: Standing) -> bool {
+        to.role.reaches_identities() && !to.within(self)
+    }
+
+    /// Whether `self` reaches nothing that `wider` does not: the same unit, the same role or
+    /// a handler's within a controller's, and no higher seniority.
+    fn within(self, wider: Standing) -> bool {
+        let role_within =
+            self.role == wider.role || (self.role == Role::Handler && wider.role == Role::Controller);
+        self.unit_id == wider.unit_id && role_within && self.seniority <= wider.seniority
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unknown role {0:?}; expected one of handler, controller, authorising-officer, analyst, warning-officer, inspector, administrator")]
 pub struct UnknownRole(pub String);
@@ -112,6 +139,35 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
+    }
+
+    fn standing(role: Role, seniority: Seniority, unit: i64) -> Standing {
+        Standing { role, seniority, unit_id: crate::UnitId(unit) }
+    }
+
+    #[test]
+    fn a_move_that_only_narrows_within_the_unit_takes_effect_at_once() {
+        use Seniority::{Senior, Standard};
+        let senior_controller = standing(Role::Controller, Senior, 1);
+        for narrower in [
+            senior_controller,
+            standing(Role::Controller, Standard, 1),
+            standing(Role::Handler, Senior, 1),
+            standing(Role::Handler, Standard, 1),
+            standing(Role::Analyst, Standard, 1),
+            standing(Role::Administrator, Senior, 2),
+        ] {
+            assert!(!senior_controller.change_needs_second_person(narrower), "{narrower:?}");
+        }
+        let handler = standing(Role::Handler, Standard, 1);
+        for wider in [
+            standing(Role::Controller, Standard, 1),
+            standing(Role::Handler, Senior, 1),
+            standing(Role::Handler, Standard, 2),
+        ] {
+            assert!(handler.change_needs_second_person(wider), "{wider:?}");
+        }
+        assert!(standing(Role::Administrator, Standard, 1).change_needs_second_person(handler));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::json;
@@ -36,8 +36,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/sources/{id}/unseal", post(unseal))
         .route("/api/v1/sources/{id}/assignments", post(reassign))
         .route("/api/v1/users", get(list_users).post(create_user))
+        .route("/api/v1/users/{id}", put(change_user))
         .route("/api/v1/users/{id}/approval", post(approve_user))
+        .route("/api/v1/users/{id}/disable", post(disable_user))
+        .route("/api/v1/users/{id}/enable", post(enable_user))
         .route("/api/v1/account-approvals", get(account_approvals))
+        .route("/api/v1/account-changes/{id}/approval", post(approve_account_change))
+        .route("/api/v1/account-changes/{id}/refusal", post(refuse_account_change))
         .route("/api/v1/vault/rotate", post(rotate_vault_key))
         .merge(crate::audit_api::routes())
 }
@@ -202,11 +207,55 @@ async fn approve_user(
     Ok(Json(accounts::approve(&state, &caller, tearline_domain::UserId(id)).await?))
 }
 
+async fn change_user(
+    state: axum::extract::State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+    ApiJson(request): ApiJson<accounts::AccountChangeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(accounts::change_account(&state, &caller, tearline_domain::UserId(id), &request).await?))
+}
+
+async fn disable_user(
+    state: axum::extract::State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(accounts::disable_account(&state, &caller, tearline_domain::UserId(id)).await?))
+}
+
+async fn enable_user(
+    state: axum::extract::State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(accounts::enable_account(&state, &caller, tearline_domain::UserId(id)).await?))
+}
+
 async fn account_approvals(
     state: axum::extract::State<AppState>,
     Session(caller): Session,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(json!({"accounts": accounts::awaiting_my_approval(&state, &caller).await?})))
+    Ok(Json(json!({
+        "accounts": accounts::awaiting_my_approval(&state, &caller).await?,
+        "changes": accounts::changes_awaiting_my_approval(&state, &caller).await?,
+    })))
+}
+
+async fn approve_account_change(
+    state: axum::extract::State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<Json<accounts::UserView>, ApiError> {
+    Ok(Json(accounts::decide_change(&state, &caller, id, accounts::ChangeDecision::Approve).await?))
+}
+
+async fn refuse_account_change(
+    state: axum::extract::State<AppState>,
+    Session(caller): Session,
+    IdPath(id): IdPath,
+) -> Result<Json<accounts::UserView>, ApiError> {
+    Ok(Json(accounts::decide_change(&state, &caller, id, accounts::ChangeDecision::Refuse).await?))
 }
 
 async fn rotate_vault_key(

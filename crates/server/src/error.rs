@@ -72,6 +72,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
         Forbidden
         | AccountAwaitingApproval
+        | AccountDisabled
         | CsrfFailed
         | OwnRequest
         | SecondOfficerRequired
@@ -82,7 +83,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Conflict | StateChanged | NoLiveAuthorisation | WarningsUnacknowledged => StatusCode::CONFLICT,
-        PlacesUnacknowledged => StatusCode::CONFLICT,
+        PlacesUnacknowledged | HoldsSources => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UriTooLong => StatusCode::URI_TOO_LONG,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -50,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         .route("/vault/rotate", post(rotate_vault_key))
         .route("/users", get(users_page).post(create_user))
         .route("/users/{id}/approval", post(approve_user))
+        .route("/users/changes", post(change_user))
+        .route("/users/status", post(set_user_status))
+        .route("/account-changes/{id}/approval", post(approve_account_change))
+        .route("/account-changes/{id}/refusal", post(refuse_account_change))
         .route("/audit", get(audit_page))
         .route("/assets/tearline.css", get(|| asset("text/css; charset=utf-8", STYLESHEET)))
         .route("/assets/favicon.svg", get(|| asset("image/svg+xml", FAVICON)))
@@ -387,6 +391,8 @@ struct HomePage {
     release: Vec<(i64, i64, String, String)>,
     /// Accounts of the unit waiting for this senior controller: (id, username, role title).
     accounts: Vec<(i64, String, &'static str)>,
+    /// Changes of account waiting for this senior controller: (change id, username, from, to).
+    account_changes: Vec<(i64, String, String, String)>,
     /// Threats whose window closed with no outcome: (id, title, window end).
     outcomes_due: Vec<(i64, String, String)>,
     feedback: Feedback,
@@ -411,6 +417,8 @@ fn duties(role: Role) -> &'static str {
 fn said_on_home(op: &str) -> Option<(&'static str, &'static str)> {
     match op {
         "approve-account" => Some(("Account approved: it can log in now.", "")),
+        "approve-change" => Some(("Change approved: the account has its new role and unit now.", "")),
+        "refuse-change" => Some(("Change refused: the account stays as it was.", "")),
         _ => None,
     }
 }
@@ -450,6 +458,17 @@ async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>, 
         .into_iter()
         .map(|a| (a.id.0, a.username, a.role.title()))
         .collect();
+    let account_changes = accounts::changes_awaiting_my_approval(&state, &caller)
+        .await?
+        .into_iter()
+        .map(|waiting| {
+            let a = &waiting.account;
+            let from = standing_words(a.role, a.seniority, &waiting.unit_now);
+            let c = &waiting.change;
+            let to = standing_words(c.role, c.seniority, &waiting.unit_asked);
+            (c.id, a.username.clone(), from, to)
+        })
+        .collect();
     let threat_work = crate::warn::chain::work(&state, &caller).await?;
     Ok(render(&HomePage {
         feedback: done.feedback(said_on_home),
@@ -470,6 +489,7 @@ async fn home(State(state): State<AppState>, caller: Result<Session, ApiError>, 
             })
             .collect(),
         accounts,
+        account_changes,
         csrf: caller.csrf_token.clone(),
         release,
         due,
@@ -832,27 +852,51 @@ async fn rotate_vault_key(
 struct UsersPage {
     nav: Option<Nav>,
     csrf: String,
-    /// (username, name, role, unit, status)
-    users: Vec<(String, String, &'static str, String, &'static str)>,
+    /// (username, name, role and seniority, unit, status)
+    users: Vec<(String, String, String, String, String)>,
+    /// The accounts the caller may change, every one but their own: (id, username).
+    changeable: Vec<(i64, String)>,
+    unit_names: Vec<String>,
     roles: Vec<(&'static str, &'static str)>,
     active_key: u32,
     feedback: Feedback,
 }
 
+fn unit_name_of(units: &[tearline_store::Unit], id: tearline_domain::UnitId) -> String {
+    units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default()
+}
+
+/// "Controller (senior) in Harbour District Unit".
+fn standing_words(role: Role, seniority: tearline_domain::Seniority, unit: &str) -> String {
+    format!("{} ({}) in {unit}", role.title(), seniority.as_str())
+}
+
 async fn users_view(state: &AppState, caller: &Caller, feedback: Feedback) -> Result<UsersPage, UiError> {
     let (users, units) = accounts::list(state, caller).await?;
-    let unit_name = |id| units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
+    let changeable =
+        users.iter().filter(|u| u.id != caller.user.id).map(|u| (u.id.0, u.username.clone())).collect();
     let users = users
         .into_iter()
         .map(|u| {
-            let status = if u.awaiting_approval { "awaits a senior controller's approval" } else { "active" };
-            (u.username, u.display_name, u.role.title(), unit_name(u.unit_id), status)
+            let status = match (&u.pending_change, u.disabled, u.awaiting_approval) {
+                (_, true, _) => "disabled".to_owned(),
+                (_, _, true) => "awaits a senior controller's approval".to_owned(),
+                (Some(change), _, _) => format!(
+                    "active; a change to {} awaits a senior controller's approval",
+                    standing_words(change.role, change.seniority, &unit_name_of(&units, change.unit_id))
+                ),
+                (None, false, false) => "active".to_owned(),
+            };
+            let role = format!("{} ({})", u.role.title(), u.seniority.as_str());
+            (u.username, u.display_name, role, unit_name_of(&units, u.unit_id), status)
         })
         .collect();
     Ok(UsersPage {
         nav: Some(Nav::of(caller, Section::Users)),
         csrf: caller.csrf_token.clone(),
         users,
+        changeable,
+        unit_names: units.into_iter().map(|u| u.name).collect(),
         roles: Role::ALL.iter().map(|r| (r.as_str(), r.title())).collect(),
         active_key: state.keys.active_key_id(),
         feedback,
@@ -868,6 +912,10 @@ async fn users_page(State(state): State<AppState>, caller: Result<Session, ApiEr
 fn said_on_users(op: &str) -> Option<(&'static str, &'static str)> {
     Some(match op {
         "add-user" => ("Account added. A handler's or controller's account takes effect when a senior controller of its unit approves it.", ""),
+        "change-user" => ("Account changed: the change has taken effect.", ""),
+        "change-user-requested" => ("Change requested: it widens what the account reaches among identities, so it takes effect when a senior controller of its unit approves it. Until then the account works as before.", ""),
+        "disable-user" => ("Account disabled: it cannot log in, and its sessions have ended.", ""),
+        "enable-user" => ("Account enabled. A handler's or controller's account takes effect again when a senior controller of its unit approves it.", ""),
         "rotate" => ("A new vault key is active (its number is below); every data key was re-wrapped under it.", ""),
         _ => return None,
     })
@@ -904,6 +952,136 @@ async fn create_user(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// The account change form: the account, and the role, seniority and unit it is to have.
+#[derive(Deserialize)]
+struct ChangeUserForm {
+    csrf: String,
+    account: String,
+    #[serde(flatten)]
+    change: accounts::AccountChangeRequest,
+}
+
+/// The page's answer to a refused form: the users page again, what was typed kept, with
+/// the refusal's status.
+async fn users_refused(
+    state: &AppState,
+    caller: &Caller,
+    op: &str,
+    typed: &[(&str, &str)],
+    error: ApiError,
+) -> Page {
+    if !error.status.is_client_error() {
+        return Err(error.into());
+    }
+    let feedback = Feedback::refused_with(op, typed, error.message).with_code(error.code);
+    let page = users_view(state, caller, feedback).await?;
+    Ok((error.status, render(&page)).into_response())
+}
+
+/// The account a form names by id: a malformed one is refused like a missing one.
+fn account_named(field: &str) -> Result<tearline_domain::UserId, ApiError> {
+    field.trim().parse().map(tearline_domain::UserId).map_err(|_| ApiError::not_found("account"))
+}
+
+async fn change_user(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    Form(form): Form<ChangeUserForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let changed = match account_named(&form.account) {
+        Ok(id) => accounts::change_account(&state, &caller, id, &form.change).await.map_err(ApiError::from),
+        Err(error) => Err(error),
+    };
+    match changed {
+        Ok(view) => {
+            let op = if view.pending_change.is_some() { "change-user-requested" } else { "change-user" };
+            Ok(crate::feedback::done("/users", op, "").into_response())
+        }
+        Err(error) => {
+            let change = &form.change;
+            let typed = [
+                ("account", form.account.as_str()),
+                ("role", change.role.as_str()),
+                ("seniority", change.seniority.as_str()),
+                ("unit", change.unit.as_str()),
+            ];
+            users_refused(&state, &caller, "change-user", &typed, error).await
+        }
+    }
+}
+
+/// The disable/enable form: the account and the button pressed.
+#[derive(Deserialize)]
+struct UserStatusForm {
+    csrf: String,
+    account: String,
+    op: String,
+}
+
+async fn set_user_status(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    Form(form): Form<UserStatusForm>,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    let done = match (account_named(&form.account), form.op.as_str()) {
+        (Ok(id), "disable-user") => {
+            accounts::disable_account(&state, &caller, id).await.map_err(ApiError::from)
+        }
+        (Ok(id), "enable-user") => {
+            accounts::enable_account(&state, &caller, id).await.map_err(ApiError::from)
+        }
+        (Ok(_), _) => return Err(ApiError::from(unknown_operation()).into()),
+        (Err(error), _) => Err(error),
+    };
+    match done {
+        Ok(_) => Ok(crate::feedback::done("/users", &form.op, "").into_response()),
+        Err(error) => {
+            let typed = [("account", form.account.as_str())];
+            users_refused(&state, &caller, "user-status", &typed, error).await
+        }
+    }
+}
+
+/// A senior controller decides a change of account from the home page.
+async fn decide_account_change(
+    state: &AppState,
+    caller: Result<Session, ApiError>,
+    id: i64,
+    form: &CsrfForm,
+    decision: accounts::ChangeDecision,
+) -> Page {
+    let caller = signed_in(caller)?;
+    caller.check_csrf(&form.csrf)?;
+    accounts::decide_change(state, &caller, id, decision).await?;
+    let op = match decision {
+        accounts::ChangeDecision::Approve => "approve-change",
+        accounts::ChangeDecision::Refuse => "refuse-change",
+    };
+    Ok(crate::feedback::done("/", op, "").into_response())
+}
+
+async fn approve_account_change(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    crate::api::IdPath(id): crate::api::IdPath,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    decide_account_change(&state, caller, id, &form, accounts::ChangeDecision::Approve).await
+}
+
+async fn refuse_account_change(
+    State(state): State<AppState>,
+    caller: Result<Session, ApiError>,
+    crate::api::IdPath(id): crate::api::IdPath,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    decide_account_change(&state, caller, id, &form, accounts::ChangeDecision::Refuse).await
 }
 
 /// A senior controller approves an account from the home page.

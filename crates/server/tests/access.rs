@@ -9,6 +9,7 @@ use axum::http::{Method, StatusCode};
 use common::{harness, harness_on, sealed_values, Harness};
 use serde_json::{json, Value};
 use tearline_demo as demo;
+use tearline_domain::audit::{AuditLog, Outcome};
 use tearline_domain::Role;
 
 /// One endpoint as the matrix calls it. `{own}` is a source of the demo unit, handled by the
@@ -71,6 +72,36 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint {
             method: Method::POST,
             path: "/api/v1/users/{awaiting_account}/approval",
+            body: None,
+            allowed: &[Controller],
+        },
+        Endpoint {
+            method: Method::PUT,
+            path: "/api/v1/users/{changeable_account}",
+            body: Some(|_| json!({"role": "analyst", "seniority": "senior", "unit": demo::DEMO_UNIT})),
+            allowed: &[Administrator],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/users/{changeable_account}/disable",
+            body: None,
+            allowed: &[Administrator],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/users/{disabled_account}/enable",
+            body: None,
+            allowed: &[Administrator],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/account-changes/{account_change}/approval",
+            body: None,
+            allowed: &[Controller],
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v1/account-changes/{refusable_account_change}/refusal",
             body: None,
             allowed: &[Controller],
         },
@@ -702,6 +733,26 @@ async fn fixtures(harness: &Harness) -> Fixtures {
     let adam = harness.demo_login(Administrator).await;
     let account = json!({"username": "awaiting-handler", "role": "handler", "unit": demo::DEMO_UNIT, "password": "a long enough password"});
     let awaiting_account = created(post(&adam, "/api/v1/users", Some(account)).await);
+    let analyst_account = |name: &str| json!({"username": name, "role": "analyst", "unit": demo::DEMO_UNIT, "password": "a long enough password"});
+    let changeable_account =
+        created(post(&adam, "/api/v1/users", Some(analyst_account("matrix-changeable"))).await);
+    let ui_changeable_account =
+        created(post(&adam, "/api/v1/users", Some(analyst_account("matrix-ui-changeable"))).await);
+    let mut disabled_accounts = Vec::new();
+    for name in ["matrix-disabled", "matrix-ui-disabled"] {
+        let id = created(post(&adam, "/api/v1/users", Some(analyst_account(name))).await);
+        assert!(post(&adam, &format!("/api/v1/users/{id}/disable"), None).await.status.is_success());
+        disabled_accounts.push(id);
+    }
+    // Accounts an administrator asked to make handlers: each change waits for a senior controller.
+    let mut account_changes = Vec::new();
+    for name in ["matrix-approve", "matrix-refuse", "matrix-ui-approve", "matrix-ui-refuse"] {
+        let id = created(post(&adam, "/api/v1/users", Some(analyst_account(name))).await);
+        let to_handler = json!({"role": "handler", "unit": demo::DEMO_UNIT});
+        let asked =
+            harness.call(Method::PUT, &format!("/api/v1/users/{id}"), Some(&adam), Some(to_handler)).await;
+        account_changes.push(asked.json()["pending_change"]["id"].as_i64().expect("a change waits"));
+    }
     let feed = |n: &str| json!({"url": format!("http://127.0.0.1:9/{n}/feed.atom")});
     let (feed, ui_feed) = (
         created(post(&wren, "/api/v1/partner-feeds", Some(feed("matrix"))).await),
@@ -739,6 +790,14 @@ async fn fixtures(harness: &Harness) -> Fixtures {
             ("recipient", recipient),
             ("unit", unit),
             ("awaiting_account", awaiting_account),
+            ("changeable_account", changeable_account),
+            ("ui_changeable_account", ui_changeable_account),
+            ("disabled_account", disabled_accounts[0]),
+            ("ui_disabled_account", disabled_accounts[1]),
+            ("account_change", account_changes[0]),
+            ("refusable_account_change", account_changes[1]),
+            ("ui_account_change", account_changes[2]),
+            ("ui_refusable_account_change", account_changes[3]),
             ("feed", feed),
             ("ui_feed", ui_feed),
             ("partner_key", partner_key),
@@ -1243,6 +1302,153 @@ async fn an_account_that_reaches_identities_takes_effect_only_when_a_second_pers
     assert_eq!(unsealed.status, StatusCode::OK, "{}", unsealed.body);
 }
 
+/// An administrator reaches no identity by changing an account either: a change that
+/// widens what an account reaches waits for a senior controller of its new unit (the
+/// account works as before meanwhile, and neither the administrator nor another unit's
+/// senior controller can approve it); a change that narrows takes effect at once, in the
+/// account's open sessions too; a disabled account's sessions end, and enabling a
+/// handler's account again waits for approval like a new account.
+async fn an_account_change_that_reaches_identities_takes_effect_only_when_a_second_person_approves(
+    h: Harness,
+) {
+    let adam = h.demo_login(Administrator).await;
+    let password = "mallory-password-long";
+    let request =
+        json!({"username": "mallory", "role": "analyst", "unit": demo::DEMO_UNIT, "password": password});
+    let created = h.call(Method::POST, "/api/v1/users", Some(&adam), Some(request)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.json()["awaiting_approval"], false, "an analyst reaches no identity");
+    let id = created.json()["id"].as_i64().unwrap();
+    let mallory = h.login("mallory", password).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let unseal = |token: String| {
+        let path = format!("/api/v1/sources/{nightjar}/unseal");
+        let h = &h;
+        async move {
+            h.call(
+                Method::POST,
+                &path,
+                Some(&token),
+                Some(json!({"reason": "checking the change of account"})),
+            )
+            .await
+        }
+    };
+    let refused = unseal(mallory.clone()).await;
+    assert!(matches!(refused.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND), "{}", refused.body);
+
+    // Widening: an analyst made a senior controller waits, and works as an analyst meanwhile.
+    let to_controller = json!({"role": "controller", "seniority": "senior", "unit": demo::DEMO_UNIT});
+    let account = format!("/api/v1/users/{id}");
+    let asked = h.call(Method::PUT, &account, Some(&adam), Some(to_controller.clone())).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert_eq!(asked.json()["role"], "analyst", "{}", asked.body);
+    let change = asked.json()["pending_change"]["id"].as_i64().expect("the change waits");
+    assert_eq!(asked.json()["pending_change"]["role"], "controller");
+    let still = unseal(mallory.clone()).await;
+    assert_eq!((still.status, &still.body), (refused.status, &refused.body), "no identity before approval");
+    let me = h.call(Method::GET, "/api/v1/me", Some(&mallory), None).await;
+    assert_eq!(me.json()["user"]["role"], "analyst", "{}", me.body);
+
+    let approval = format!("/api/v1/account-changes/{change}/approval");
+    let conrad = h.demo_login(Controller).await;
+    let missing =
+        h.call(Method::POST, "/api/v1/account-changes/987654321/approval", Some(&conrad), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let carla =
+        h.account_in(demo::DEMO_UNIT, "carla", Controller, tearline_domain::Seniority::Standard).await;
+    let odile = h.account_in("Riverside Unit", "odile", Controller, tearline_domain::Seniority::Senior).await;
+    for (who, token) in
+        [("the administrator", &adam), ("mallory", &mallory), ("carla", &carla), ("odile", &odile)]
+    {
+        let reply = h.call(Method::POST, &approval, Some(token), None).await;
+        assert_eq!((reply.status, &reply.body), (missing.status, &missing.body), "{who} may not approve");
+    }
+    let waiting = h.call(Method::GET, "/api/v1/account-approvals", Some(&conrad), None).await.json();
+    assert!(waiting["changes"].as_array().unwrap().iter().any(|c| c["change"]["id"] == change), "{waiting}");
+    let home = h.call(Method::GET, "/", Some(&conrad), None).await;
+    assert!(home.body.contains("account-changes-awaiting-approval") && home.body.contains("mallory"));
+    let approved = h.call(Method::POST, &approval, Some(&conrad), None).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.json()["role"], "controller");
+    assert_eq!(approved.json()["pending_change"], Value::Null);
+    assert_eq!(unseal(mallory.clone()).await.status, StatusCode::OK, "approved: her open session unseals");
+
+    // Asking for what the account already is leaves nothing waiting.
+    let same = h.call(Method::PUT, &account, Some(&adam), Some(to_controller)).await;
+    assert_eq!(same.json()["pending_change"], Value::Null, "{}", same.body);
+
+    // Narrowing takes effect at once, in her open session too.
+    let to_analyst = json!({"role": "analyst", "unit": demo::DEMO_UNIT});
+    let narrowed = h.call(Method::PUT, &account, Some(&adam), Some(to_analyst)).await;
+    assert_eq!((narrowed.status, narrowed.json()["role"].clone()), (StatusCode::OK, json!("analyst")));
+    let after = unseal(mallory.clone()).await;
+    assert_eq!((after.status, &after.body), (refused.status, &refused.body));
+
+    // A controller's account that holds sources keeps its role and unit.
+    let conrad_id = h.state.store.user_by_username("conrad").await.unwrap().unwrap().id.0;
+    let moved = json!({"role": "controller", "seniority": "senior", "unit": "Riverside Unit"});
+    let held = h.call(Method::PUT, &format!("/api/v1/users/{conrad_id}"), Some(&adam), Some(moved)).await;
+    assert_eq!((held.status, held.json()["code"].clone()), (StatusCode::CONFLICT, json!("holds_sources")));
+    // Nobody changes their own account: the administrator's own answers like a missing one.
+    let adam_id = h.state.store.user_by_username("adam").await.unwrap().unwrap().id.0;
+    let own = h.call(Method::POST, &format!("/api/v1/users/{adam_id}/disable"), Some(&adam), None).await;
+    let none = h.call(Method::POST, "/api/v1/users/987654321/disable", Some(&adam), None).await;
+    assert_eq!((own.status, &own.body), (none.status, &none.body));
+
+    // Disabled: her session ends and she cannot log in.
+    let disabled = h.call(Method::POST, &format!("{account}/disable"), Some(&adam), None).await;
+    assert_eq!((disabled.status, disabled.json()["disabled"].clone()), (StatusCode::OK, json!(true)));
+    let ended = h.call(Method::GET, "/api/v1/me", Some(&mallory), None).await;
+    assert_eq!(ended.status, StatusCode::UNAUTHORIZED);
+    let login = json!({"username": "mallory", "password": password});
+    let locked_out = h.call(Method::POST, "/api/v1/auth/login", None, Some(login.clone())).await;
+    assert_eq!(locked_out.json()["code"], "account_disabled", "{}", locked_out.body);
+    // A disabled account is changed at once; enabled again as a handler, it waits for approval.
+    let to_handler = json!({"role": "handler", "unit": demo::DEMO_UNIT});
+    let changed = h.call(Method::PUT, &account, Some(&adam), Some(to_handler)).await;
+    assert_eq!(
+        (changed.json()["role"].clone(), changed.json()["pending_change"].clone()),
+        (json!("handler"), Value::Null)
+    );
+    let enabled = h.call(Method::POST, &format!("{account}/enable"), Some(&adam), None).await;
+    assert_eq!(enabled.json()["awaiting_approval"], true, "{}", enabled.body);
+    let waits = h.call(Method::POST, "/api/v1/auth/login", None, Some(login)).await;
+    assert_eq!(waits.json()["code"], "account_awaiting_approval", "{}", waits.body);
+    assert_eq!(
+        h.call(Method::POST, &format!("{account}/approval"), Some(&conrad), None).await.status,
+        StatusCode::OK
+    );
+    h.login("mallory", password).await;
+
+    let events = h.state.log.read(0, 100_000).await.unwrap();
+    for action in ["user.change.request", "user.change.approve", "user.change", "user.disable", "user.enable"]
+    {
+        assert!(
+            events.iter().any(|e| e.event.action == action && e.event.outcome == Outcome::Allowed),
+            "{action} is in the log"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_account_change_that_reaches_identities_takes_effect_only_when_a_second_person_approves_on_sqlite()
+{
+    an_account_change_that_reaches_identities_takes_effect_only_when_a_second_person_approves(
+        harness().await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_account_change_that_reaches_identities_takes_effect_only_when_a_second_person_approves_on_postgres(
+) {
+    an_account_change_that_reaches_identities_takes_effect_only_when_a_second_person_approves(
+        harness_on(tearline_store::Backend::Postgres).await,
+    )
+    .await;
+}
+
 /// One page or form operation as the browser sends it: a form body (field, value), where a
 /// value may name a fixture as `{name}`.
 struct UiEndpoint {
@@ -1352,6 +1558,29 @@ fn ui_endpoints() -> Vec<UiEndpoint> {
             &[Administrator],
         ),
         post("/users/{awaiting_account}/approval", &[], &[Controller]),
+        post(
+            "/users/changes",
+            &[
+                ("op", "change-user"),
+                ("account", "{ui_changeable_account}"),
+                ("role", "analyst"),
+                ("seniority", "senior"),
+                ("unit", "Harbour District Unit"),
+            ],
+            &[Administrator],
+        ),
+        post(
+            "/users/status",
+            &[("op", "disable-user"), ("account", "{ui_changeable_account}")],
+            &[Administrator],
+        ),
+        post(
+            "/users/status",
+            &[("op", "enable-user"), ("account", "{ui_disabled_account}")],
+            &[Administrator],
+        ),
+        post("/account-changes/{ui_account_change}/approval", &[], &[Controller]),
+        post("/account-changes/{ui_refusable_account_change}/refusal", &[], &[Controller]),
         post(
             "/sources/{own}/intel",
             &[

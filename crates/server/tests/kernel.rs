@@ -179,6 +179,39 @@ async fn a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once(h:
         .await;
 }
 
+/// A change of account approved by two senior controllers at once is applied once.
+async fn an_account_change_approved_twice_at_once_is_applied_once(h: Harness) {
+    let adam = h.demo_login(tearline_domain::Role::Administrator).await;
+    let analyst = json!({"username": "promoted", "role": "analyst", "unit": tearline_demo::DEMO_UNIT, "password": "a long enough password"});
+    let id = h.call(Method::POST, "/api/v1/users", Some(&adam), Some(analyst)).await.json()["id"]
+        .as_i64()
+        .unwrap();
+    let to_handler = json!({"role": "handler", "unit": tearline_demo::DEMO_UNIT});
+    let asked = h.call(Method::PUT, &format!("/api/v1/users/{id}"), Some(&adam), Some(to_handler)).await;
+    let change = asked.json()["pending_change"]["id"].as_i64().expect("the change waits");
+    let conrad = h.demo_login(tearline_domain::Role::Controller).await;
+    twice_at_once(
+        &h,
+        &conrad,
+        &format!("/api/v1/account-changes/{change}/approval"),
+        None,
+        "user.change.approve",
+    )
+    .await;
+    let user = h.state.store.user(tearline_domain::UserId(id)).await.unwrap().unwrap();
+    assert_eq!(user.role, tearline_domain::Role::Handler);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_change_approved_twice_at_once_is_applied_once_on_sqlite() {
+    an_account_change_approved_twice_at_once_is_applied_once(harness().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_change_approved_twice_at_once_is_applied_once_on_postgres() {
+    an_account_change_approved_twice_at_once_is_applied_once(harness_on(Backend::Postgres).await).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once_on_sqlite() {
     a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once(harness().await).await;

@@ -164,6 +164,14 @@ async fn attempt_log_in(
     if let Some(address) = client {
         state.store.bookkeeping().refund_address_attempt(address).await?;
     }
+    if user.disabled {
+        crate::audit::record(state, Some(user.id), "auth.login.disabled", &object, None, Outcome::Denied)
+            .await?;
+        return Err(ServiceError::refused(
+            ErrorCode::AccountDisabled,
+            "this account is disabled; an administrator can enable it again",
+        ));
+    }
     if user.awaiting_approval {
         crate::audit::record(state, Some(user.id), "auth.login.unapproved", &object, None, Outcome::Denied)
             .await?;

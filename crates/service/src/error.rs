@@ -37,6 +37,7 @@ macro_rules! error_codes {
 
 error_codes! {
     AccountAwaitingApproval = "account_awaiting_approval": "the account takes effect when a senior controller of its unit approves it",
+    AccountDisabled = "account_disabled": "an administrator disabled the account; it cannot log in until enabled again",
     AccountLocked = "account_locked": "too many failed logins: the account is locked for a while",
     AuditUnavailable = "audit_unavailable": "the audit trail cannot record the action, so it was not performed (503)",
     AuthorisationLapsed = "authorisation_lapsed": "the authorisation has lapsed and cannot be renewed or reviewed",
@@ -45,6 +46,7 @@ error_codes! {
     ContingentPayment = "contingent_payment": "a payment must be attested as not contingent on any outcome",
     CsrfFailed = "csrf_failed": "the form or request lacks its session's CSRF token",
     Forbidden = "forbidden": "the caller's role does not permit the action",
+    HoldsSources = "holds_sources": "the account still handles or controls sources; a controller reassigns them before its role or unit changes",
     IdentityLeak = "identity_leak": "a text names its source to readers who may not know it; the fields and kinds of detail are listed",
     IncompleteApplication = "incomplete_application": "an authorisation application lacks a required part",
     Internal = "internal": "the server could not complete the request (500)",

@@ -103,6 +103,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_delivery_hand_back.sql"),
         postgres: include_str!("../migrations/postgres/0015_delivery_hand_back.sql"),
     },
+    Migration {
+        version: 16,
+        name: "account_changes",
+        sqlite: include_str!("../migrations/sqlite/0016_account_changes.sql"),
+        postgres: include_str!("../migrations/postgres/0016_account_changes.sql"),
+    },
 ];
 
 /// Applies every migration newer than the schema, up to version `up_to`.

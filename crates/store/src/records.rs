@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use tearline_domain::source::{Assignment, CaseRole, PseudonymousRef, SourceRecord, SourceStatus};
-use tearline_domain::{Role, Seniority, SourceId, Timestamp, UnitId, UserId};
+use tearline_domain::{Role, Seniority, SourceId, Standing, Timestamp, UnitId, UserId};
 
 use crate::{conflict_as, Store, StoreError, Writer};
 
@@ -28,6 +28,25 @@ pub struct User {
     /// An account whose role reaches identities, made by an administrator, that no senior
     /// controller of its unit has approved yet: it cannot log in.
     pub awaiting_approval: bool,
+    /// Disabled by an administrator: it cannot log in and holds no session.
+    pub disabled: bool,
+}
+
+impl User {
+    pub fn standing(&self) -> Standing {
+        Standing { role: self.role, seniority: self.seniority, unit_id: self.unit_id }
+    }
+}
+
+/// A change of an account's standing that waits for a senior controller of the unit it
+/// names (`to.unit_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    pub id: i64,
+    pub user_id: UserId,
+    pub to: Standing,
+    pub requested_by: Option<UserId>,
+    pub requested_at: Timestamp,
 }
 
 impl std::fmt::Debug for User {
@@ -97,7 +116,7 @@ pub struct NewSource<'a> {
 
 const USER_COLUMNS: &str =
     "u.id, u.username, u.display_name, u.role, u.seniority, u.unit_id, u.password_hash, u.failed_logins, u.locked_until,
-    u.awaiting_approval";
+    u.awaiting_approval, u.disabled_at";
 
 const SOURCE_COLUMNS: &str =
     "s.id, s.code_name, s.reference, s.unit_id, s.status, s.recruited_at, s.created_at,
@@ -120,8 +139,31 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         failed_logins: row.try_get("failed_logins")?,
         locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(Timestamp),
         awaiting_approval: row.try_get::<i64, _>("awaiting_approval")? == 1,
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
     })
 }
+
+fn standing_from_row(row: &AnyRow) -> Result<Standing, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(Standing {
+        role: role.parse().map_err(|e| StoreError::Corrupt(format!("account role: {e}")))?,
+        seniority: Seniority::parse(&row.try_get::<String, _>("seniority")?)
+            .ok_or_else(|| StoreError::Corrupt("account seniority".into()))?,
+        unit_id: UnitId(row.try_get("unit_id")?),
+    })
+}
+
+fn account_change_from_row(row: &AnyRow) -> Result<AccountChange, StoreError> {
+    Ok(AccountChange {
+        id: row.try_get("id")?,
+        user_id: UserId(row.try_get("user_id")?),
+        to: standing_from_row(row)?,
+        requested_by: row.try_get::<Option<i64>, _>("requested_by")?.map(UserId),
+        requested_at: Timestamp(row.try_get("requested_at")?),
+    })
+}
+
+const ACCOUNT_CHANGE_COLUMNS: &str = "id, user_id, role, seniority, unit_id, requested_by, requested_at";
 
 /// A row's `reference` column: a source's pseudonymous reference.
 pub(crate) fn reference_of(row: &AnyRow) -> Result<PseudonymousRef, StoreError> {
@@ -183,11 +225,37 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
-    /// The live session for a token hash, if it has not expired by `now`.
+    /// Every change of account that waits for approval, oldest first.
+    pub async fn account_changes(&self) -> Result<Vec<AccountChange>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_CHANGE_COLUMNS} FROM account_changes ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(account_change_from_row).collect()
+    }
+
+    pub async fn account_change(&self, id: i64) -> Result<Option<AccountChange>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_CHANGE_COLUMNS} FROM account_changes WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(account_change_from_row).transpose()
+    }
+
+    /// How many sources an account handles or controls now.
+    pub async fn current_assignments_of(&self, user: UserId) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM source_assignments WHERE user_id = $1 AND until_at IS NULL",
+        )
+        .bind(user.0)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The live session for a token hash, if it has not expired by `now` and its account
+    /// is in effect (neither disabled nor awaiting approval, whatever a login in flight
+    /// while it was disabled may have written).
     pub async fn session(&self, token_hash: &[u8], now: Timestamp) -> Result<Option<Session>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s
-             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2"
+             JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2
+             AND u.disabled_at IS NULL AND u.awaiting_approval = 0"
         );
         let row = sqlx::query(&sql).bind(token_hash.to_vec()).bind(now.0).fetch_optional(&self.pool).await?;
         row.map(|row| {
@@ -323,6 +391,140 @@ impl Writer<'_> {
         .rows_affected();
         if rows != 1 {
             return Err(StoreError::StateChanged("the account was approved meanwhile"));
+        }
+        write.commit().await
+    }
+
+    /// Sets an account's standing at once, if it still stands at `from` (what the change was
+    /// judged against), and drops any change of it that waited for approval. An account
+    /// that cannot log in yet (`awaiting_approval`) keeps waiting when its new role
+    /// reaches identities.
+    pub async fn change_account(self, id: UserId, from: Standing, to: Standing) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE users SET role = $5, seniority = $6, unit_id = $7,
+                    awaiting_approval = CASE WHEN awaiting_approval = 1 AND $8 = 1 THEN 1 ELSE 0 END
+             WHERE id = $1 AND role = $2 AND seniority = $3 AND unit_id = $4",
+        )
+        .bind(id.0)
+        .bind(from.role.as_str())
+        .bind(from.seniority.as_str())
+        .bind(from.unit_id.0)
+        .bind(to.role.as_str())
+        .bind(to.seniority.as_str())
+        .bind(to.unit_id.0)
+        .bind(i64::from(to.role.reaches_identities()))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::StateChanged("the account was changed meanwhile"));
+        }
+        drop_waiting_change(&mut write.tx, id).await?;
+        write.commit().await
+    }
+
+    /// Records a change of an account that waits for approval, replacing any earlier one
+    /// of it, if the account still stands at `from`.
+    pub async fn request_account_change(
+        self,
+        id: UserId,
+        from: Standing,
+        to: Standing,
+        by: Option<UserId>,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut write = self.begin_write().await?;
+        drop_waiting_change(&mut write.tx, id).await?;
+        let change: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO account_changes (user_id, role, seniority, unit_id, requested_by, requested_at)
+             SELECT id, $5, $6, $7, $8, $9 FROM users
+             WHERE id = $1 AND role = $2 AND seniority = $3 AND unit_id = $4
+             RETURNING id",
+        )
+        .bind(id.0)
+        .bind(from.role.as_str())
+        .bind(from.seniority.as_str())
+        .bind(from.unit_id.0)
+        .bind(to.role.as_str())
+        .bind(to.seniority.as_str())
+        .bind(to.unit_id.0)
+        .bind(by.map(|user| user.0))
+        .bind(at.0)
+        .fetch_optional(&mut *write.tx)
+        .await?;
+        let change = change.ok_or(StoreError::StateChanged("the account was changed meanwhile"))?;
+        write.created(change);
+        write.commit().await?;
+        Ok(change)
+    }
+
+    /// Applies a change that waited for approval and deletes it, in one transaction; a
+    /// change decided meanwhile (approved, refused, replaced) is `StateChanged`. Returns
+    /// the account changed.
+    pub async fn apply_account_change(self, change: i64) -> Result<UserId, StoreError> {
+        self.settle_account_change(change, true).await
+    }
+
+    /// Drops a change that waited for approval without applying it.
+    pub async fn refuse_account_change(self, change: i64) -> Result<UserId, StoreError> {
+        self.settle_account_change(change, false).await
+    }
+
+    async fn settle_account_change(self, change: i64, apply: bool) -> Result<UserId, StoreError> {
+        let mut write = self.begin_write().await?;
+        let sql = format!("DELETE FROM account_changes WHERE id = $1 RETURNING {ACCOUNT_CHANGE_COLUMNS}");
+        let row = sqlx::query(&sql).bind(change).fetch_optional(&mut *write.tx).await?;
+        let change = row
+            .as_ref()
+            .map(account_change_from_row)
+            .transpose()?
+            .ok_or(StoreError::StateChanged("the change was decided meanwhile"))?;
+        if apply {
+            sqlx::query("UPDATE users SET role = $2, seniority = $3, unit_id = $4 WHERE id = $1")
+                .bind(change.user_id.0)
+                .bind(change.to.role.as_str())
+                .bind(change.to.seniority.as_str())
+                .bind(change.to.unit_id.0)
+                .execute(&mut *write.tx)
+                .await?;
+        }
+        write.commit().await?;
+        Ok(change.user_id)
+    }
+
+    /// Disables an account at `at`: its sessions end and any change of it that waited is
+    /// dropped, in the same transaction.
+    pub async fn disable_account(self, id: UserId, at: Timestamp) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
+            .bind(id.0)
+            .bind(at.0)
+            .execute(&mut *write.tx)
+            .await?
+            .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::StateChanged("the account is disabled already"));
+        }
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut *write.tx).await?;
+        drop_waiting_change(&mut write.tx, id).await?;
+        write.commit().await
+    }
+
+    /// Enables a disabled account again; it waits for approval first when `awaiting_approval`.
+    pub async fn enable_account(self, id: UserId, awaiting_approval: bool) -> Result<(), StoreError> {
+        let mut write = self.begin_write().await?;
+        let rows = sqlx::query(
+            "UPDATE users SET disabled_at = NULL, awaiting_approval = $2, failed_logins = 0, locked_until = NULL
+             WHERE id = $1 AND disabled_at IS NOT NULL",
+        )
+        .bind(id.0)
+        .bind(i64::from(awaiting_approval))
+        .execute(&mut *write.tx)
+        .await?
+        .rows_affected();
+        if rows != 1 {
+            return Err(StoreError::StateChanged("the account is not disabled"));
         }
         write.commit().await
     }
@@ -532,4 +734,14 @@ impl Writer<'_> {
         .await?;
         write.commit().await
     }
+}
+
+/// Drops the change of `user` that waited for approval, if any: any other change of the
+/// account, in the same transaction, supersedes it.
+async fn drop_waiting_change(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user: UserId,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM account_changes WHERE user_id = $1").bind(user.0).execute(&mut **tx).await?;
+    Ok(())
 }
