@@ -401,18 +401,14 @@ impl Writer<'_> {
     /// reaches identities.
     pub async fn change_account(self, id: UserId, from: Standing, to: Standing) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
-        let rows = sqlx::query(
+        let rows = standing_move(
             "UPDATE users SET role = $5, seniority = $6, unit_id = $7,
                     awaiting_approval = CASE WHEN awaiting_approval = 1 AND $8 = 1 THEN 1 ELSE 0 END
              WHERE id = $1 AND role = $2 AND seniority = $3 AND unit_id = $4",
+            id,
+            from,
+            to,
         )
-        .bind(id.0)
-        .bind(from.role.as_str())
-        .bind(from.seniority.as_str())
-        .bind(from.unit_id.0)
-        .bind(to.role.as_str())
-        .bind(to.seniority.as_str())
-        .bind(to.unit_id.0)
         .bind(i64::from(to.role.reaches_identities()))
         .execute(&mut *write.tx)
         .await?
@@ -436,24 +432,21 @@ impl Writer<'_> {
     ) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
         drop_waiting_change(&mut write.tx, id).await?;
-        let change: Option<i64> = sqlx::query_scalar(
+        let change = standing_move(
             "INSERT INTO account_changes (user_id, role, seniority, unit_id, requested_by, requested_at)
              SELECT id, $5, $6, $7, $8, $9 FROM users
              WHERE id = $1 AND role = $2 AND seniority = $3 AND unit_id = $4
              RETURNING id",
+            id,
+            from,
+            to,
         )
-        .bind(id.0)
-        .bind(from.role.as_str())
-        .bind(from.seniority.as_str())
-        .bind(from.unit_id.0)
-        .bind(to.role.as_str())
-        .bind(to.seniority.as_str())
-        .bind(to.unit_id.0)
         .bind(by.map(|user| user.0))
         .bind(at.0)
         .fetch_optional(&mut *write.tx)
-        .await?;
-        let change = change.ok_or(StoreError::StateChanged("the account was changed meanwhile"))?;
+        .await?
+        .ok_or(StoreError::StateChanged("the account was changed meanwhile"))?;
+        let change: i64 = change.try_get("id")?;
         write.created(change);
         write.commit().await?;
         Ok(change)
@@ -734,6 +727,25 @@ impl Writer<'_> {
         .await?;
         write.commit().await
     }
+}
+
+/// `sql` with an account's id ($1), the standing a change of it was judged against ($2 to
+/// $4, so that it applies only while the account still stands there) and the standing
+/// asked for ($5 to $7) bound.
+fn standing_move(
+    sql: &str,
+    id: UserId,
+    from: Standing,
+    to: Standing,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(sql)
+        .bind(id.0)
+        .bind(from.role.as_str())
+        .bind(from.seniority.as_str())
+        .bind(from.unit_id.0)
+        .bind(to.role.as_str())
+        .bind(to.seniority.as_str())
+        .bind(to.unit_id.0)
 }
 
 /// Drops the change of `user` that waited for approval, if any: any other change of the
