@@ -612,6 +612,63 @@ async fn two_server_processes_on_one_postgres_database_keep_one_linear_log() {
     assert!(events.iter().enumerate().all(|(position, record)| record.index == position as u64));
 }
 
+/// The identity page's ticket is sealed by the vault key the servers share, not kept by the
+/// server that made it: an unsealing recorded on one server opens on the other, for the
+/// account that unsealed only, and every showing is recorded on whichever server shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsealing_made_on_one_server_opens_on_the_other_for_its_account_only() {
+    let database = fresh_database(Backend::Postgres).await;
+    let (_dir, data, first, second) = two_servers(&database.url);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let hana = login(&client, &first, "hana", "demo-handler-pass").await;
+    let me = get_json(&client, format!("{}/api/v1/me", first.url), &hana).await;
+    let sources = get_json(&client, format!("{}/api/v1/sources", first.url), &hana).await;
+    let nightjar =
+        sources["sources"].as_array().unwrap().iter().find(|s| s["code_name"] == "NIGHTJAR").unwrap()["id"]
+            .as_i64()
+            .unwrap();
+    let form = [
+        ("csrf", me["csrf_token"].as_str().unwrap()),
+        ("reason", "checking the opening across servers"),
+        ("confirmed", "yes"),
+    ];
+    let unsealed = client
+        .post(format!("{}/sources/{nightjar}/unseal", first.url))
+        .bearer_auth(&hana)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsealed.status(), 303);
+    let identity_page = unsealed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(identity_page.starts_with(&format!("/sources/{nightjar}/identity?opening=")), "{identity_page}");
+    let show = |server: &Server, token: &str, path: &str| {
+        let request = client.get(format!("{}{path}", server.url)).bearer_auth(token);
+        async move {
+            let reply = request.send().await.unwrap();
+            (reply.status().as_u16(), reply.text().await.unwrap())
+        }
+    };
+    let (status, page) = show(&second, &hana, &identity_page).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Samira"), "the other server opens it");
+    let conrad = login(&client, &second, "conrad", "demo-controller-pass").await;
+    let (status, page) = show(&second, &conrad, &identity_page).await;
+    assert_eq!(status, 410, "another account's opening opens nothing, even for one who may unseal");
+    assert!(!page.contains("Samira"));
+    let altered = format!("{}A", identity_page);
+    assert_eq!(show(&first, &hana, &altered).await.0, 410);
+    first.stop();
+    second.stop();
+    let store = tearline_store::Store::open(&database.url).await.unwrap();
+    let log = tearline_service::open_audit_log(&store, &data.join("audit-signing.key")).await.unwrap();
+    let size = tearline_domain::audit::AuditLog::size(&log).await.unwrap();
+    let events = tearline_domain::audit::AuditLog::read(&log, 0, size).await.unwrap();
+    let count = |action: &str| events.iter().filter(|r| r.event.action == action).count();
+    assert_eq!(count("source.unseal"), 1, "one unsealing");
+    assert!(count("source.unseal.view") >= 1, "the showing on the other server is recorded");
+}
+
 /// Sends `requests` at once, alternating between the two servers; answers status and body.
 async fn at_once(
     servers: [&Server; 2],
