@@ -179,6 +179,32 @@ async fn a_draft_and_a_warning_version_decided_twice_at_once_are_decided_once(h:
         .await;
 }
 
+/// Two officers who saw the same expiry renew at once: it is renewed once (from that
+/// expiry), the other answers 409, one audit entry. Each renewal names the expiry it saw,
+/// as the renewal form does, and the store renews only while that expiry still stands.
+async fn an_authorisation_renewed_twice_at_once_is_renewed_once(h: Harness) {
+    let aurelia = h.demo_login(tearline_domain::Role::AuthorisingOfficer).await;
+    let nightjar = h.source_id("NIGHTJAR").await;
+    let lifecycle = h
+        .call(Method::GET, &format!("/api/v1/sources/{nightjar}/lifecycle"), Some(&aurelia), None)
+        .await
+        .json();
+    let authorisation = &lifecycle["authorisations"][0];
+    let path = format!("/api/v1/authorisations/{}/decision", authorisation["id"]);
+    let seen = json!({"decision": "renew", "expires_at": authorisation["grant"]["expires_at"]});
+    twice_at_once(&h, &aurelia, &path, Some(seen), "authorisation.renew").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorisation_renewed_twice_at_once_is_renewed_once_on_sqlite() {
+    an_authorisation_renewed_twice_at_once_is_renewed_once(harness().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorisation_renewed_twice_at_once_is_renewed_once_on_postgres() {
+    an_authorisation_renewed_twice_at_once_is_renewed_once(harness_on(Backend::Postgres).await).await;
+}
+
 /// A change of account approved by two senior controllers at once is applied once.
 async fn an_account_change_approved_twice_at_once_is_applied_once(h: Harness) {
     let adam = h.demo_login(tearline_domain::Role::Administrator).await;
