@@ -1372,6 +1372,8 @@ async fn an_account_change_that_reaches_identities_takes_effect_only_when_a_seco
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
     assert_eq!(approved.json()["role"], "controller");
     assert_eq!(approved.json()["pending_change"], Value::Null);
+    let again = h.call(Method::POST, &approval, Some(&conrad), None).await;
+    assert_eq!((again.status, again.json()["code"].clone()), (StatusCode::CONFLICT, json!("state_changed")));
     assert_eq!(unseal(mallory.clone()).await.status, StatusCode::OK, "approved: her open session unseals");
 
     // Asking for what the account already is leaves nothing waiting.

@@ -311,7 +311,10 @@ pub async fn change_account(
             .request_account_change(id, from, to, Some(caller.user.id), state.now())
             .await?;
     } else {
-        state.change(caller, "user.change", &object, Some(&reason)).change_account(id, from, to).await?;
+        state
+            .change(caller, "user.change", &object, Some(&reason))
+            .change_account(id, from, to, state.now())
+            .await?;
     }
     view_of(state, id).await
 }
@@ -454,8 +457,8 @@ pub async fn decide_change(
     let reason = format!("{object} {}", described(change.to));
     let writer = state.change(caller, action, &account, Some(&reason));
     let user = match decision {
-        ChangeDecision::Approve => writer.apply_account_change(id).await?,
-        ChangeDecision::Refuse => writer.refuse_account_change(id).await?,
+        ChangeDecision::Approve => writer.apply_account_change(id, caller.user.id, state.now()).await?,
+        ChangeDecision::Refuse => writer.refuse_account_change(id, caller.user.id, state.now()).await?,
     };
     view_of(state, user).await
 }

@@ -227,11 +227,14 @@ impl Store {
 
     /// Every change of account that waits for approval, oldest first.
     pub async fn account_changes(&self) -> Result<Vec<AccountChange>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_CHANGE_COLUMNS} FROM account_changes ORDER BY id");
+        let sql = format!(
+            "SELECT {ACCOUNT_CHANGE_COLUMNS} FROM account_changes WHERE decided_at IS NULL ORDER BY id"
+        );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(account_change_from_row).collect()
     }
 
+    /// A change of account, waiting or decided.
     pub async fn account_change(&self, id: i64) -> Result<Option<AccountChange>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_CHANGE_COLUMNS} FROM account_changes WHERE id = $1");
         let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
@@ -396,10 +399,16 @@ impl Writer<'_> {
     }
 
     /// Sets an account's standing at once, if it still stands at `from` (what the change was
-    /// judged against), and drops any change of it that waited for approval. An account
+    /// judged against), and withdraws any change of it that waited for approval. An account
     /// that cannot log in yet (`awaiting_approval`) keeps waiting when its new role
     /// reaches identities.
-    pub async fn change_account(self, id: UserId, from: Standing, to: Standing) -> Result<(), StoreError> {
+    pub async fn change_account(
+        self,
+        id: UserId,
+        from: Standing,
+        to: Standing,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
         let rows = standing_move(
             "UPDATE users SET role = $5, seniority = $6, unit_id = $7,
@@ -416,7 +425,7 @@ impl Writer<'_> {
         if rows != 1 {
             return Err(StoreError::StateChanged("the account was changed meanwhile"));
         }
-        drop_waiting_change(&mut write.tx, id).await?;
+        withdraw_waiting_change(&mut write.tx, id, at).await?;
         write.commit().await
     }
 
@@ -431,7 +440,7 @@ impl Writer<'_> {
         at: Timestamp,
     ) -> Result<i64, StoreError> {
         let mut write = self.begin_write().await?;
-        drop_waiting_change(&mut write.tx, id).await?;
+        withdraw_waiting_change(&mut write.tx, id, at).await?;
         let change = standing_move(
             "INSERT INTO account_changes (user_id, role, seniority, unit_id, requested_by, requested_at)
              SELECT id, $5, $6, $7, $8, $9 FROM users
@@ -452,22 +461,48 @@ impl Writer<'_> {
         Ok(change)
     }
 
-    /// Applies a change that waited for approval and deletes it, in one transaction; a
-    /// change decided meanwhile (approved, refused, replaced) is `StateChanged`. Returns
-    /// the account changed.
-    pub async fn apply_account_change(self, change: i64) -> Result<UserId, StoreError> {
-        self.settle_account_change(change, true).await
+    /// Applies a change that waited for approval, marking it approved by `by`, in one
+    /// transaction; a change decided meanwhile (approved, refused, withdrawn) is
+    /// `StateChanged`. Returns the account changed.
+    pub async fn apply_account_change(
+        self,
+        change: i64,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<UserId, StoreError> {
+        self.settle_account_change(change, by, at, true).await
     }
 
-    /// Drops a change that waited for approval without applying it.
-    pub async fn refuse_account_change(self, change: i64) -> Result<UserId, StoreError> {
-        self.settle_account_change(change, false).await
+    /// Refuses a change that waited for approval: it is marked refused, nothing applied.
+    pub async fn refuse_account_change(
+        self,
+        change: i64,
+        by: UserId,
+        at: Timestamp,
+    ) -> Result<UserId, StoreError> {
+        self.settle_account_change(change, by, at, false).await
     }
 
-    async fn settle_account_change(self, change: i64, apply: bool) -> Result<UserId, StoreError> {
+    async fn settle_account_change(
+        self,
+        change: i64,
+        by: UserId,
+        at: Timestamp,
+        apply: bool,
+    ) -> Result<UserId, StoreError> {
         let mut write = self.begin_write().await?;
-        let sql = format!("DELETE FROM account_changes WHERE id = $1 RETURNING {ACCOUNT_CHANGE_COLUMNS}");
-        let row = sqlx::query(&sql).bind(change).fetch_optional(&mut *write.tx).await?;
+        let sql = format!(
+            "UPDATE account_changes SET decided_at = $2, decided_by = $3, decision = $4
+             WHERE id = $1 AND decided_at IS NULL RETURNING {ACCOUNT_CHANGE_COLUMNS}"
+        );
+        let decision = if apply { "approved" } else { "refused" };
+        let row = sqlx::query(&sql)
+            .bind(change)
+            .bind(at.0)
+            .bind(by.0)
+            .bind(decision)
+            .fetch_optional(&mut *write.tx)
+            .await?;
         let change = row
             .as_ref()
             .map(account_change_from_row)
@@ -487,7 +522,7 @@ impl Writer<'_> {
     }
 
     /// Disables an account at `at`: its sessions end and any change of it that waited is
-    /// dropped, in the same transaction.
+    /// withdrawn, in the same transaction.
     pub async fn disable_account(self, id: UserId, at: Timestamp) -> Result<(), StoreError> {
         let mut write = self.begin_write().await?;
         let rows = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
@@ -500,7 +535,7 @@ impl Writer<'_> {
             return Err(StoreError::StateChanged("the account is disabled already"));
         }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.0).execute(&mut *write.tx).await?;
-        drop_waiting_change(&mut write.tx, id).await?;
+        withdraw_waiting_change(&mut write.tx, id, at).await?;
         write.commit().await
     }
 
@@ -748,12 +783,19 @@ fn standing_move(
         .bind(to.unit_id.0)
 }
 
-/// Drops the change of `user` that waited for approval, if any: any other change of the
+/// Withdraws the change of `user` that waited for approval, if any: any other change of the
 /// account, in the same transaction, supersedes it.
-async fn drop_waiting_change(
+async fn withdraw_waiting_change(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     user: UserId,
+    at: Timestamp,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM account_changes WHERE user_id = $1").bind(user.0).execute(&mut **tx).await?;
+    sqlx::query(
+        "UPDATE account_changes SET decided_at = $2, decision = 'withdrawn' WHERE user_id = $1 AND decided_at IS NULL",
+    )
+    .bind(user.0)
+    .bind(at.0)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
