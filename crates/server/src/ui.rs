@@ -862,10 +862,6 @@ struct UsersPage {
     feedback: Feedback,
 }
 
-fn unit_name_of(units: &[tearline_store::Unit], id: tearline_domain::UnitId) -> String {
-    units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default()
-}
-
 /// "Controller (senior) in Harbour District Unit".
 fn standing_words(role: Role, seniority: tearline_domain::Seniority, unit: &str) -> String {
     format!("{} ({}) in {unit}", role.title(), seniority.as_str())
@@ -883,12 +879,16 @@ async fn users_view(state: &AppState, caller: &Caller, feedback: Feedback) -> Re
                 (_, _, true) => "awaits a senior controller's approval".to_owned(),
                 (Some(change), _, _) => format!(
                     "active; a change to {} awaits a senior controller's approval",
-                    standing_words(change.role, change.seniority, &unit_name_of(&units, change.unit_id))
+                    standing_words(
+                        change.role,
+                        change.seniority,
+                        &accounts::unit_name_of(&units, change.unit_id)
+                    )
                 ),
                 (None, false, false) => "active".to_owned(),
             };
             let role = format!("{} ({})", u.role.title(), u.seniority.as_str());
-            (u.username, u.display_name, role, unit_name_of(&units, u.unit_id), status)
+            (u.username, u.display_name, role, accounts::unit_name_of(&units, u.unit_id), status)
         })
         .collect();
     Ok(UsersPage {

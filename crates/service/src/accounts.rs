@@ -188,6 +188,11 @@ pub async fn create_user(
     })
 }
 
+/// The name of the unit `id` among `units` ("" for none).
+pub fn unit_name_of(units: &[tearline_store::Unit], id: UnitId) -> String {
+    units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default()
+}
+
 async fn unit_named(kernel: &Kernel, name: &str) -> Result<Option<UnitId>, ServiceError> {
     Ok(kernel.store().units().await?.into_iter().find(|unit| unit.name == name).map(|unit| unit.id))
 }
@@ -204,12 +209,7 @@ pub async fn create_user_as(
 
 /// The name of the caller's own unit.
 pub async fn my_unit_name(state: &AppState, caller: &Caller) -> Result<String, ServiceError> {
-    let units = state.store.units().await?;
-    Ok(units
-        .into_iter()
-        .find(|unit| unit.id == caller.actor.unit_id)
-        .map(|unit| unit.name)
-        .unwrap_or_default())
+    Ok(unit_name_of(&state.store.units().await?, caller.actor.unit_id))
 }
 
 /// The username of an officer of the caller's unit holding `role`, to offer as the
@@ -403,7 +403,6 @@ pub async fn changes_awaiting_my_approval(
     }
     let users = state.store.users().await?;
     let units = state.store.units().await?;
-    let unit_name = |id| units.iter().find(|u| u.id == id).map(|u| u.name.clone()).unwrap_or_default();
     Ok(mine
         .iter()
         .filter_map(|change| {
@@ -411,8 +410,8 @@ pub async fn changes_awaiting_my_approval(
             Some(ChangeAwaitingApproval {
                 change: change.into(),
                 account: user.into(),
-                unit_now: unit_name(user.unit_id),
-                unit_asked: unit_name(change.to.unit_id),
+                unit_now: unit_name_of(&units, user.unit_id),
+                unit_asked: unit_name_of(&units, change.to.unit_id),
             })
         })
         .collect())
