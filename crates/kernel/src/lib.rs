@@ -129,6 +129,23 @@ impl Kernel {
         }
     }
 
+    /// Records an event as [`Kernel::record`] does while `load` runs, so that what the read
+    /// will show is fetched during the log's group commit instead of after it. Both arrive
+    /// together or not at all: nothing loaded is handed back unless the entry is durable,
+    /// and sealed columns loaded this way are still opened only under the receipt.
+    pub async fn record_while<T, E: From<KernelError>>(
+        &self,
+        actor: Option<UserId>,
+        action: &str,
+        object: &str,
+        reason: Option<&str>,
+        outcome: Outcome,
+        load: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<(Recorded, T), E> {
+        let recording = async { self.record(actor, action, object, reason, outcome).await.map_err(E::from) };
+        tokio::try_join!(recording, load)
+    }
+
     /// A writer for one change, carrying its audit entry (`object` may be `kind:new` for
     /// a record the change creates; the store fills in its id). The entry commits in the
     /// change's transaction or not at all.

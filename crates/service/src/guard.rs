@@ -81,9 +81,12 @@ async fn inside_the_vault<T>(
     object: &str,
     check: impl Fn(&dyn tearline_vault::KeyProvider, &Sealed, &[u8]) -> Result<T, tearline_vault::VaultError>,
 ) -> Result<T, ServiceError> {
-    record(state, Some(caller.user.id), check_action, object, None, Outcome::Allowed).await?;
-    let columns =
-        state.store.sealed_identity(source.id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
+    let (_read, columns) = state
+        .kernel
+        .record_while(Some(caller.user.id), check_action, object, None, Outcome::Allowed, async {
+            crate::sources::sealed_columns(state, source.id).await
+        })
+        .await?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
     Ok(state.keys.using(|keys| check(keys, &sealed, binding))?)

@@ -102,9 +102,11 @@ pub struct SourceRead {
 /// A source record with who held its case roles; the read is recorded first.
 pub async fn read(state: &AppState, caller: &Caller, id: SourceId) -> Result<SourceRead, ServiceError> {
     let source = load_for(state, caller, id, Action::ReadSource, "source.read").await?;
-    let read =
-        record(state, Some(caller.user.id), "source.read", &object(id), None, Outcome::Allowed).await?;
-    let assignments = state.store.assignments(id).await?;
+    let assignments = async { Ok::<_, ServiceError>(state.store.assignments(id).await?) };
+    let (read, assignments) = state
+        .kernel
+        .record_while(Some(caller.user.id), "source.read", &object(id), None, Outcome::Allowed, assignments)
+        .await?;
     Ok(SourceRead { source, assignments, read })
 }
 
@@ -140,10 +142,18 @@ pub async fn unseal(
 ) -> Result<Unsealed, ServiceError> {
     let reason = validate_reason(reason)?;
     let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
-    let read =
-        record(state, Some(caller.user.id), "source.unseal", &object(id), Some(reason), Outcome::Allowed)
-            .await?;
-    open_identity(state, caller, source, &read).await
+    let (read, sealed) = state
+        .kernel
+        .record_while(
+            Some(caller.user.id),
+            "source.unseal",
+            &object(id),
+            Some(reason),
+            Outcome::Allowed,
+            async { sealed_columns(state, id).await },
+        )
+        .await?;
+    open_identity(state, caller, source, sealed, &read).await
 }
 
 /// How long an unsealing's ticket opens the identity after it was recorded.
@@ -201,9 +211,24 @@ pub async fn open_unsealed(
     if state.now().0 > until {
         return Err(ended());
     }
-    let read = record(state, Some(caller.user.id), "source.unseal.view", &object(id), None, Outcome::Allowed)
+    let (read, sealed) = state
+        .kernel
+        .record_while(
+            Some(caller.user.id),
+            "source.unseal.view",
+            &object(id),
+            None,
+            Outcome::Allowed,
+            async { sealed_columns(state, id).await },
+        )
         .await?;
-    open_identity(state, caller, source, &read).await
+    open_identity(state, caller, source, sealed, &read).await
+}
+
+/// A source's identity as stored, still sealed: what may be fetched while the read that
+/// will open it is being recorded.
+pub(crate) async fn sealed_columns(state: &AppState, id: SourceId) -> Result<SealedColumns, ServiceError> {
+    state.store.sealed_identity(id).await?.ok_or_else(|| ServiceError::not_found("source"))
 }
 
 /// Decrypts a source's identity. It takes the receipt of the recorded read, which only a
@@ -213,10 +238,9 @@ async fn open_identity(
     state: &AppState,
     caller: &Caller,
     source: SourceRecord,
+    columns: SealedColumns,
     _read: &Recorded,
 ) -> Result<Unsealed, ServiceError> {
-    let columns =
-        state.store.sealed_identity(source.id).await?.ok_or_else(|| ServiceError::not_found("source"))?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
     match state.keys.using(|keys| tearline_vault::open(keys, &sealed, binding)) {
