@@ -701,19 +701,19 @@ impl Writer<'_> {
         .fetch_one(&mut *write.tx)
         .await
         .map_err(conflict_as("a source with that code name in this unit"))?;
-        for (role, user) in
-            [(CaseRole::Handler, source.handler_id), (CaseRole::Controller, source.controller_id)]
-        {
-            sqlx::query(
-                "INSERT INTO source_assignments (source_id, case_role, user_id, from_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(role.as_str())
-            .bind(user.0)
-            .bind(at.0)
-            .execute(&mut *write.tx)
-            .await?;
-        }
+        // Both case roles in one statement: one round trip fewer while the write is held.
+        sqlx::query(
+            "INSERT INTO source_assignments (source_id, case_role, user_id, from_at)
+             VALUES ($1, $2, $3, $6), ($1, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(CaseRole::Handler.as_str())
+        .bind(source.handler_id.0)
+        .bind(CaseRole::Controller.as_str())
+        .bind(source.controller_id.0)
+        .bind(at.0)
+        .execute(&mut *write.tx)
+        .await?;
         write.created(id);
         write.commit().await?;
         Ok(SourceId(id))
