@@ -436,7 +436,8 @@ async fn run_appender(store: Store, signer: Arc<CheckpointSigner>, mut requests:
 /// cached right edge is dropped, to be reloaded.
 ///
 /// With a cached right edge the batch is written straight away (three round trips: begin,
-/// script, commit). The entries' primary key guards it: if another process appended since,
+/// script, commit; one on PostgreSQL when there is nothing to claim or sweep, see
+/// [`write_in_one_statement`]). The entries' primary key guards it: if another process appended since,
 /// the first index collides, the transaction rolls back, and the batch is retried after
 /// reading the size under the append lock and reloading the right edge.
 async fn commit_batch(
@@ -500,6 +501,10 @@ async fn write_batch(
     sweep: bool,
     reload: bool,
 ) -> Result<(Vec<Option<u64>>, Frontier, bool), StoreError> {
+    if store.backend == Backend::Postgres && !sweep && !reload && batch.iter().all(|p| p.pending_id.is_none())
+    {
+        return write_in_one_statement(store, signer, frontier, batch).await;
+    }
     let mut write = store.begin_write().await?;
     let claimed = claim_pending(store.backend, &mut write.tx, batch).await?;
     let swept = if sweep { claim_committed(store.backend, &mut write.tx).await? } else { Vec::new() };
@@ -527,16 +532,7 @@ async fn write_batch(
         frontier = Frontier::from_stored(size, &ordered)
             .map_err(|e| StoreError::Corrupt(format!("audit log: {e}")))?;
     }
-    let first = frontier.size();
-    let mut hashes: Vec<StoredHash> = Vec::with_capacity(included.len() * 2);
-    for data in &included {
-        hashes.extend(frontier.append(data));
-    }
-    let new_size = frontier.size();
-    let note = signer
-        .sign(new_size, frontier.root())
-        .map_err(|e| StoreError::Corrupt(format!("signing the checkpoint: {e}")))?;
-    let script = batch_script(store.backend, first, &included, &hashes, new_size, &note);
+    let (first, script) = append_script(store.backend, signer, &mut frontier, &included)?;
     // Without arguments the script runs as one simple query: one round trip.
     if let Err(error) = sqlx::Executor::execute(&mut *write.tx, script.as_str()).await {
         // Roll back now, not when the connection is next used, so the write lock is free
@@ -556,6 +552,46 @@ async fn write_batch(
         })
         .collect();
     Ok((indexes, frontier, swept_all))
+}
+
+/// Appends `included` to `frontier` and answers the index of the first entry and the
+/// script that stores the entries, their new hashes, the new size and a checkpoint signed
+/// over the new root.
+fn append_script(
+    backend: Backend,
+    signer: &CheckpointSigner,
+    frontier: &mut Frontier,
+    included: &[&[u8]],
+) -> Result<(u64, String), StoreError> {
+    let first = frontier.size();
+    let mut hashes: Vec<StoredHash> = Vec::with_capacity(included.len() * 2);
+    for data in included {
+        hashes.extend(frontier.append(data));
+    }
+    let new_size = frontier.size();
+    let note = signer
+        .sign(new_size, frontier.root())
+        .map_err(|e| StoreError::Corrupt(format!("signing the checkpoint: {e}")))?;
+    Ok((first, batch_script(backend, first, included, &hashes, new_size, &note)))
+}
+
+/// The common batch on PostgreSQL — entries that wait for their answer, after the right
+/// edge this process holds, nothing to claim or sweep — in one round trip: a simple query
+/// of several statements runs as one transaction (PostgreSQL's protocol, "Multiple
+/// Statements in a Simple Query"), committed durably before the answer arrives, or rolled
+/// back whole. A collision on the first index (another process appended) fails it whole,
+/// and the caller retries after reloading the right edge, as for any batch.
+async fn write_in_one_statement(
+    store: &Store,
+    signer: &CheckpointSigner,
+    mut frontier: Frontier,
+    batch: &[Pending],
+) -> Result<(Vec<Option<u64>>, Frontier, bool), StoreError> {
+    let included: Vec<&[u8]> = batch.iter().map(|p| p.data.as_slice()).collect();
+    let (first, script) = append_script(store.backend, signer, &mut frontier, &included)?;
+    sqlx::raw_sql(&script).execute(&store.pool).await?;
+    let indexes = (first..).take(batch.len()).map(Some).collect();
+    Ok((indexes, frontier, true))
 }
 
 /// Deletes the batch's pending rows and returns the ids this transaction deleted; a row
