@@ -168,8 +168,7 @@ pub async fn seed(kernel: &Kernel, keys: &VaultKeys) -> Result<bool, ServiceErro
             status: if index == 3 { SourceStatus::Prospective } else { SourceStatus::Active },
             recruited_at: now.plus_millis(-(index as i64 + 1) * 400 * DAY),
         };
-        let id = register_sealed(seeding(kernel), provider.as_ref(), draft, &identity).await?;
-        sources.push(kernel.store().source(id).await?.ok_or_else(|| ServiceError::not_found("source"))?);
+        sources.push(register_sealed(seeding(kernel), provider.as_ref(), draft, &identity).await?);
     }
     let staff = Staff { handler: handler.id, controller: controller.id, officer: officer.id };
     seed_lifecycle(kernel, keys, &staff, &sources, now).await?;

@@ -380,8 +380,7 @@ pub async fn create(
         recruited_at: now,
     };
     let writer = state.change(caller, "source.create", "source:new", None);
-    let id = register_sealed(writer, state.keys.provider().as_ref(), draft, &request.identity).await?;
-    state.store.source(id).await?.ok_or_else(|| ServiceError::not_found("source"))
+    register_sealed(writer, state.keys.provider().as_ref(), draft, &request.identity).await
 }
 
 /// A source's record before its identity is sealed and a reference is drawn.
@@ -401,7 +400,7 @@ pub async fn register_sealed(
     keys: &dyn KeyProvider,
     draft: SourceDraft<'_>,
     identity: &Identity,
-) -> Result<SourceId, ServiceError> {
+) -> Result<SourceRecord, ServiceError> {
     let reference = PseudonymousRef::generate(&mut rand::thread_rng());
     let sealed = tearline_vault::seal(keys, identity, reference.as_str().as_bytes())?;
     let source = NewSource {

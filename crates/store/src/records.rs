@@ -682,7 +682,13 @@ impl Writer<'_> {
     }
 
     /// Registers a source with its sealed identity and its first handler and controller.
-    pub async fn create_source(self, source: NewSource<'_>, at: Timestamp) -> Result<SourceId, StoreError> {
+    /// Stores a new source with its two case assignments and answers the record as a read
+    /// of it would (`Store::source`), built from what was written rather than read back.
+    pub async fn create_source(
+        self,
+        source: NewSource<'_>,
+        at: Timestamp,
+    ) -> Result<SourceRecord, StoreError> {
         let mut write = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sources (code_name, reference, unit_id, status, recruited_at, created_at,
@@ -716,7 +722,17 @@ impl Writer<'_> {
         .await?;
         write.created(id);
         write.commit().await?;
-        Ok(SourceId(id))
+        Ok(SourceRecord {
+            id: SourceId(id),
+            code_name: source.code_name.to_owned(),
+            reference: source.reference.clone(),
+            unit_id: source.unit_id,
+            handler_id: source.handler_id,
+            controller_id: source.controller_id,
+            status: source.status,
+            recruited_at: source.recruited_at,
+            created_at: at,
+        })
     }
 
     /// Replaces sources' wrapped data keys; see [`Writer::replace_keys`].

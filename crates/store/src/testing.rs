@@ -147,7 +147,7 @@ pub async fn case(store: &Store, staff: &[(&str, Role)], at: Timestamp) -> Case 
         recruited_at: at,
         sealed: SealedColumns { key_id: 1, wrapped_key: vec![1; 73], ciphertext: vec![2; 64] },
     };
-    let source = store.bookkeeping().create_source(source, at).await.expect("source");
+    let source = store.bookkeeping().create_source(source, at).await.expect("source").id;
     Case { unit, staff: ids, source, reference }
 }
 

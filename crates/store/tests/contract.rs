@@ -65,7 +65,7 @@ async fn add_source(
 ) -> Result<SourceId, StoreError> {
     store.bookkeeping().remember_vault_key(1, &[9; 32], T0).await.unwrap();
     let reference = PseudonymousRef::generate(&mut rand::thread_rng());
-    store
+    let created = store
         .bookkeeping()
         .create_source(
             NewSource {
@@ -80,7 +80,10 @@ async fn add_source(
             },
             T0,
         )
-        .await
+        .await?;
+    let read = store.source(created.id).await?;
+    assert_eq!(read.as_ref(), Some(&created), "a creation answers the record a read of it answers");
+    Ok(created.id)
 }
 
 async fn users_round_trip_and_usernames_are_unique(store: Store) {
