@@ -126,14 +126,14 @@ pub fn validate_reason(reason: &str) -> Result<&str, ServiceError> {
     Ok(reason)
 }
 
-/// Decrypts a source's identity. The audit entry is durable before decryption starts; if it
-/// cannot be written, nothing is decrypted.
 /// An identity just opened, with the code name of the record it belongs to.
 pub struct Unsealed {
     pub code_name: String,
     pub identity: Identity,
 }
 
+/// Decrypts a source's identity. The audit entry, with its reason, is durable before
+/// decryption starts; if it cannot be written, nothing is decrypted.
 pub async fn unseal(
     state: &AppState,
     caller: &Caller,
@@ -142,18 +142,7 @@ pub async fn unseal(
 ) -> Result<Unsealed, ServiceError> {
     let reason = validate_reason(reason)?;
     let source = load_for(state, caller, id, Action::UnsealIdentity, "source.unseal").await?;
-    let (read, sealed) = state
-        .kernel
-        .record_while(
-            Some(caller.user.id),
-            "source.unseal",
-            &object(id),
-            Some(reason),
-            Outcome::Allowed,
-            async { sealed_columns(state, id).await },
-        )
-        .await?;
-    open_identity(state, caller, source, sealed, &read).await
+    open_identity(state, caller, source, "source.unseal", Some(reason)).await
 }
 
 /// How long an unsealing's ticket opens the identity after it was recorded.
@@ -211,18 +200,7 @@ pub async fn open_unsealed(
     if state.now().0 > until {
         return Err(ended());
     }
-    let (read, sealed) = state
-        .kernel
-        .record_while(
-            Some(caller.user.id),
-            "source.unseal.view",
-            &object(id),
-            None,
-            Outcome::Allowed,
-            async { sealed_columns(state, id).await },
-        )
-        .await?;
-    open_identity(state, caller, source, sealed, &read).await
+    open_identity(state, caller, source, "source.unseal.view", None).await
 }
 
 /// A source's identity as stored, still sealed: what may be fetched while the read that
@@ -231,16 +209,21 @@ pub(crate) async fn sealed_columns(state: &AppState, id: SourceId) -> Result<Sea
     state.store.sealed_identity(id).await?.ok_or_else(|| ServiceError::not_found("source"))
 }
 
-/// Decrypts a source's identity. It takes the receipt of the recorded read, which only a
-/// durable audit entry gives, so nothing is decrypted before its trace exists; a failure to
-/// open is recorded too.
+/// Records `action` on the source and decrypts its identity under the receipt, which only a
+/// durable audit entry gives, so nothing is decrypted before its trace exists; the sealed
+/// columns are fetched while the entry is written. A failure to open is recorded too.
 async fn open_identity(
     state: &AppState,
     caller: &Caller,
     source: SourceRecord,
-    columns: SealedColumns,
-    _read: &Recorded,
+    action: &str,
+    reason: Option<&str>,
 ) -> Result<Unsealed, ServiceError> {
+    let fetch = sealed_columns(state, source.id);
+    let (_read, columns) = state
+        .kernel
+        .record_while(Some(caller.user.id), action, &object(source.id), reason, Outcome::Allowed, fetch)
+        .await?;
     let sealed = sealed_from_columns(&columns)?;
     let binding = source.reference.as_str().as_bytes();
     match state.keys.using(|keys| tearline_vault::open(keys, &sealed, binding)) {
