@@ -130,9 +130,11 @@ impl Kernel {
     }
 
     /// Records an event as [`Kernel::record`] does while `load` runs, so that what the read
-    /// will show is fetched during the log's group commit instead of after it. Both arrive
-    /// together or not at all: nothing loaded is handed back unless the entry is durable,
-    /// and sealed columns loaded this way are still opened only under the receipt.
+    /// will show is fetched during the log's group commit instead of after it. Nothing
+    /// loaded is handed back unless the entry is durable (a load whose entry cannot be
+    /// written answers `AuditUnavailable`), and sealed columns loaded this way are still
+    /// opened only under the receipt. A load that fails answers its own error; its entry
+    /// may still reach the log, as an allowed read that then found nothing always did.
     pub async fn record_while<T, E: From<KernelError>>(
         &self,
         actor: Option<UserId>,

@@ -99,7 +99,8 @@ pub struct SourceRead {
     pub read: Recorded,
 }
 
-/// A source record with who held its case roles; the read is recorded first.
+/// A source record with who held its case roles, answered only once the read is recorded
+/// (the assignments are fetched while the entry is written).
 pub async fn read(state: &AppState, caller: &Caller, id: SourceId) -> Result<SourceRead, ServiceError> {
     let source = load_for(state, caller, id, Action::ReadSource, "source.read").await?;
     let assignments = async { Ok::<_, ServiceError>(state.store.assignments(id).await?) };

@@ -681,9 +681,9 @@ impl Writer<'_> {
         write.commit().await
     }
 
-    /// Registers a source with its sealed identity and its first handler and controller.
-    /// Stores a new source with its two case assignments and answers the record as a read
-    /// of it would (`Store::source`), built from what was written rather than read back.
+    /// Registers a source with its sealed identity and its first handler and controller, and
+    /// answers the record as a read of it would (`Store::source`), built from what was
+    /// written rather than read back.
     pub async fn create_source(
         self,
         source: NewSource<'_>,
